@@ -1,0 +1,1 @@
+//! Conformance suite for wirt drivers (see issue 3).

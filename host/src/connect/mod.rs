@@ -1,0 +1,382 @@
+//! The public API, shaped like libvirt's: a [`Connect`] to a URI, and
+//! handles to its domains, networks, storage pools and volumes.
+//!
+//! Every call is routed through the registry (names, ids, configs), the
+//! lifecycle rules, and then the driver; the driver only supplies mechanism.
+
+mod convert;
+pub mod domain;
+pub mod network;
+pub mod save_image;
+mod seed;
+pub mod snapshot;
+pub mod storage;
+
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use uuid::Uuid;
+
+pub use domain::{Domain, DomainInfo};
+pub use network::Network;
+pub use snapshot::{Snapshot, SnapshotInfo};
+pub use storage::{PoolInfo, StoragePool, StorageVol, VolInfo};
+
+use crate::driver::{
+    self, Capabilities, HypervisorDriver, HypervisorInfo, NetworkDriver, NodeInfo, StorageDriver,
+};
+use crate::error::{ErrorCode, ErrorDomain};
+use crate::events::{DomainEvent, EventBus, EventStream};
+use crate::registry::{self, Registry};
+use crate::{lifecycle, plugin, xml};
+
+/// Any failure of the public API. [`Error::code`] is libvirt's number and
+/// [`Error::message`] libvirt's wording.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Xml(#[from] xml::Error),
+    #[error(transparent)]
+    Denied(#[from] lifecycle::Denied),
+    #[error(transparent)]
+    Driver(#[from] driver::Error),
+    #[error(transparent)]
+    Plugin(#[from] plugin::Error),
+    #[error(transparent)]
+    Store(#[from] registry::Error),
+    /// A refusal of the API itself (unknown object, conflict, bad argument).
+    #[error("{message}")]
+    Api { code: ErrorCode, message: String },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub fn api(code: ErrorCode, message: impl Into<String>) -> Self {
+        Error::Api {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::Xml(e) => e.code(),
+            Error::Denied(e) => e.code(),
+            Error::Driver(e) => e.code(),
+            Error::Plugin(e) => e.code(),
+            Error::Store(e) => e.code(),
+            Error::Api { code, .. } => *code,
+            Error::Io { .. } => ErrorCode::SYSTEM_ERROR,
+        }
+    }
+
+    /// The subsystem that raised the error, for the wire.
+    pub fn domain(&self) -> ErrorDomain {
+        match self {
+            Error::Xml(_) => ErrorDomain::DOMAIN,
+            Error::Driver(_) | Error::Plugin(_) => ErrorDomain::TEST,
+            _ => ErrorDomain::DOMAIN,
+        }
+    }
+
+    /// libvirt's full message: the class's wording with this error's detail
+    /// (`Requested operation is not valid: domain is not running`).
+    pub fn message(&self) -> String {
+        let mut detail = self.to_string();
+        // The plugin errors carry their cause in the source chain; show it.
+        let mut source = std::error::Error::source(self);
+        if matches!(
+            self,
+            Error::Plugin(_) | Error::Driver(driver::Error::Plugin(_))
+        ) {
+            while let Some(s) = source {
+                detail.push_str(": ");
+                detail.push_str(&s.to_string());
+                source = s.source();
+            }
+        }
+        self.code().describe(&detail)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+pub(crate) fn no_domain(detail: impl std::fmt::Display) -> Error {
+    Error::api(ErrorCode::NO_DOMAIN, detail.to_string())
+}
+
+/// The drivers behind one connection state.
+pub(crate) struct Drivers {
+    pub hypervisor: Arc<dyn HypervisorDriver>,
+    pub storage: Option<Arc<dyn StorageDriver>>,
+    pub network: Option<Arc<dyn NetworkDriver>>,
+}
+
+/// The state shared by every connection to one URI.
+pub(crate) struct ConnState {
+    pub uri: String,
+    pub drivers: Drivers,
+    pub registry: Mutex<Registry>,
+    pub events: EventBus,
+    pub info: HypervisorInfo,
+    pub capabilities: Capabilities,
+    pub node: NodeInfo,
+    /// Driver-reported status changes waiting to be applied.
+    pub pending: Arc<Mutex<Vec<(String, driver::DomainStatus)>>>,
+    /// The plugin whose instance may be re-created after a failure; the
+    /// host then tells the fresh instance what is active.
+    pub lost_handle: Option<Arc<plugin::PluginHandle>>,
+}
+
+impl ConnState {
+    pub fn lock(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn emit(&self, events: Vec<DomainEvent>) {
+        for event in events {
+            self.events.emit(event);
+        }
+    }
+}
+
+/// A connection to a hypervisor URI.
+#[derive(Clone)]
+pub struct Connect {
+    pub(crate) state: Arc<ConnState>,
+    read_only: bool,
+}
+
+impl std::fmt::Debug for Connect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connect")
+            .field("uri", &self.state.uri)
+            .field("read_only", &self.read_only)
+            .finish()
+    }
+}
+
+/// libvirt's `VIR_CONNECT_LIST_DOMAINS_*` filter bits.
+pub mod list_flags {
+    pub const ACTIVE: u32 = 1;
+    pub const INACTIVE: u32 = 2;
+    pub const PERSISTENT: u32 = 4;
+    pub const TRANSIENT: u32 = 8;
+    pub const RUNNING: u32 = 16;
+    pub const PAUSED: u32 = 32;
+    pub const SHUTOFF: u32 = 64;
+    pub const OTHER: u32 = 128;
+    pub const MANAGEDSAVE: u32 = 256;
+    pub const NO_MANAGEDSAVE: u32 = 512;
+    pub const AUTOSTART: u32 = 1024;
+    pub const NO_AUTOSTART: u32 = 2048;
+    pub const HAS_SNAPSHOT: u32 = 4096;
+    pub const NO_SNAPSHOT: u32 = 8192;
+    pub const HAS_CHECKPOINT: u32 = 16384;
+    pub const NO_CHECKPOINT: u32 = 32768;
+    pub const ALL: u32 = (NO_CHECKPOINT << 1) - 1;
+}
+
+static TEST_DEFAULT: OnceLock<Mutex<Option<Arc<ConnState>>>> = OnceLock::new();
+
+impl Connect {
+    /// Opens a connection. `test:///default` is shared by every connection
+    /// of the process, as with libvirt; `test:///ABS/PATH.xml` gets a private
+    /// host seeded from that node file.
+    pub fn open(uri: &str) -> Result<Connect> {
+        Self::open_flags(uri, false)
+    }
+
+    pub fn open_read_only(uri: &str) -> Result<Connect> {
+        Self::open_flags(uri, true)
+    }
+
+    fn open_flags(uri: &str, read_only: bool) -> Result<Connect> {
+        let parsed = ParsedUri::parse(uri)?;
+        let state = match (parsed.scheme.as_str(), parsed.path.as_str()) {
+            ("test", "/default") => {
+                let cell = TEST_DEFAULT.get_or_init(|| Mutex::new(None));
+                let mut shared = cell.lock().unwrap_or_else(|p| p.into_inner());
+                match shared.as_ref() {
+                    Some(state) => state.clone(),
+                    None => {
+                        let state = seed::open_test(uri, None)?;
+                        *shared = Some(state.clone());
+                        state
+                    }
+                }
+            }
+            ("test", path) if path.starts_with('/') && path.len() > 1 => {
+                seed::open_test(uri, Some(path))?
+            }
+            _ => {
+                return Err(Error::api(ErrorCode::NO_CONNECT, uri.to_string()));
+            }
+        };
+        Ok(Connect { state, read_only })
+    }
+
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::api(
+                ErrorCode::OPERATION_DENIED,
+                "read-only access prevents this operation",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn uri(&self) -> &str {
+        &self.state.uri
+    }
+
+    /// The driver's name as `virsh version` prints it ("TEST").
+    pub fn type_name(&self) -> &str {
+        &self.state.info.type_name
+    }
+
+    /// The hypervisor's version: major * 1,000,000 + minor * 1,000 + micro.
+    pub fn version(&self) -> u64 {
+        self.state.info.version
+    }
+
+    /// wirt's own version in libvirt's encoding.
+    pub fn lib_version(&self) -> u64 {
+        9_000_000
+    }
+
+    pub fn hostname(&self) -> String {
+        if self.state.info.hostname.is_empty() {
+            local_hostname()
+        } else {
+            self.state.info.hostname.clone()
+        }
+    }
+
+    pub fn max_vcpus(&self) -> u32 {
+        self.state.info.max_vcpus
+    }
+
+    pub fn node_info(&self) -> NodeInfo {
+        self.state.node.clone()
+    }
+
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.state.capabilities
+    }
+
+    /// The capabilities document `virsh capabilities` prints.
+    pub fn capabilities_xml(&self) -> String {
+        convert::capabilities_xml(&self.state.capabilities, &self.state.node)
+    }
+
+    /// Subscribes to this connection's lifecycle events.
+    pub fn events(&self) -> EventStream {
+        self.state.events.subscribe()
+    }
+
+    /// Applies status changes drivers reported on their own.
+    pub(crate) fn sync_pending(&self) {
+        let changes: Vec<_> =
+            std::mem::take(&mut *self.state.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        if changes.is_empty() {
+            return;
+        }
+        let mut reg = self.state.lock();
+        let mut events = Vec::new();
+        for (uuid, status) in changes {
+            if let Ok(uuid) = Uuid::parse_str(&uuid) {
+                events.extend(domain::apply_driver_status(
+                    &self.state,
+                    &mut reg,
+                    &uuid,
+                    status,
+                ));
+            }
+        }
+        drop(reg);
+        self.state.emit(events);
+    }
+}
+
+/// The machine's host name, as libvirt's test driver reports it.
+pub fn local_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".to_string())
+}
+
+/// `scheme[+transport]://[host]/path[?query]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedUri {
+    pub scheme: String,
+    pub transport: Option<String>,
+    pub host: String,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+}
+
+impl ParsedUri {
+    pub fn parse(uri: &str) -> Result<ParsedUri> {
+        let bad = || Error::api(ErrorCode::NO_CONNECT, uri.to_string());
+        let (scheme, rest) = uri.split_once("://").ok_or_else(bad)?;
+        let (scheme, transport) = match scheme.split_once('+') {
+            Some((s, t)) => (s.to_string(), Some(t.to_string())),
+            None => (scheme.to_string(), None),
+        };
+        if scheme.is_empty()
+            || !scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(bad());
+        }
+        let (rest, query) = match rest.split_once('?') {
+            Some((r, q)) => (r, q),
+            None => (rest, ""),
+        };
+        let (host, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        let query = query
+            .split('&')
+            .filter(|kv| !kv.is_empty())
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (kv.to_string(), String::new()),
+            })
+            .collect();
+        Ok(ParsedUri {
+            scheme,
+            transport,
+            host: host.to_string(),
+            path: path.to_string(),
+            query,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_uris() {
+        let u = ParsedUri::parse("test+unix:///default?socket=/tmp/s").unwrap();
+        assert_eq!(u.scheme, "test");
+        assert_eq!(u.transport.as_deref(), Some("unix"));
+        assert_eq!(u.path, "/default");
+        assert_eq!(u.query, vec![("socket".into(), "/tmp/s".into())]);
+        assert!(ParsedUri::parse("nonsense").is_err());
+    }
+}

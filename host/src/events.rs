@@ -1,0 +1,89 @@
+//! Typed lifecycle events, fanned out to every subscriber of a connection's
+//! state. A subscriber that went away is dropped on the next emit.
+
+use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::time::Duration;
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::lifecycle::Event;
+
+/// A domain lifecycle event, as libvirt's `VIR_DOMAIN_EVENT_ID_LIFECYCLE`
+/// delivers it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DomainEvent {
+    pub name: String,
+    pub uuid: Uuid,
+    /// The domain's id when the event happened, -1 when inactive.
+    pub id: i32,
+    pub event: Event,
+    pub detail: u32,
+}
+
+impl DomainEvent {
+    /// virsh's `event --loop` line.
+    pub fn virsh_line(&self) -> String {
+        let (event, detail) = self.event.describe(self.detail);
+        format!(
+            "event 'lifecycle' for domain '{}': {event} {detail}",
+            self.name
+        )
+    }
+}
+
+#[derive(Default)]
+pub struct EventBus {
+    subscribers: Mutex<Vec<Sender<DomainEvent>>>,
+}
+
+impl std::fmt::Debug for EventBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventBus").finish_non_exhaustive()
+    }
+}
+
+impl EventBus {
+    pub fn subscribe(&self) -> EventStream {
+        let (tx, rx) = channel();
+        self.lock().push(tx);
+        EventStream { rx }
+    }
+
+    pub fn emit(&self, event: DomainEvent) {
+        self.lock().retain(|tx| tx.send(event.clone()).is_ok());
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Sender<DomainEvent>>> {
+        self.subscribers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The receiving end of a subscription (`Connect::events`).
+#[derive(Debug)]
+pub struct EventStream {
+    rx: Receiver<DomainEvent>,
+}
+
+impl EventStream {
+    /// Waits up to `timeout` for the next event.
+    pub fn next_timeout(&self, timeout: Duration) -> Option<DomainEvent> {
+        self.rx.recv_timeout(timeout).ok()
+    }
+
+    /// The next event if one is already queued.
+    pub fn try_next(&self) -> Option<DomainEvent> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Every event queued so far.
+    pub fn drain(&self) -> Vec<DomainEvent> {
+        std::iter::from_fn(|| self.try_next()).collect()
+    }
+
+    /// Blocks until the next event (None once the connection is gone).
+    pub fn next(&self) -> Option<DomainEvent> {
+        self.rx.recv().ok()
+    }
+}

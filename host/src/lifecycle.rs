@@ -1,0 +1,656 @@
+//! The domain lifecycle of `shared/spec/lifecycle.md` as pure functions:
+//! which operation is legal in which state, and what state, events and
+//! persistence follow. No I/O; `connect` calls this around every driver call.
+
+use serde::Serialize;
+
+use crate::error::ErrorCode;
+
+/// libvirt's `virDomainState`; the numbers go on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    NoState = 0,
+    Running = 1,
+    Blocked = 2,
+    Paused = 3,
+    Shutdown = 4,
+    Shutoff = 5,
+    Crashed = 6,
+    PmSuspended = 7,
+}
+
+impl State {
+    pub fn from_u32(n: u32) -> Option<State> {
+        Some(match n {
+            0 => State::NoState,
+            1 => State::Running,
+            2 => State::Blocked,
+            3 => State::Paused,
+            4 => State::Shutdown,
+            5 => State::Shutoff,
+            6 => State::Crashed,
+            7 => State::PmSuspended,
+            _ => return None,
+        })
+    }
+
+    /// virsh's word for the state.
+    pub fn virsh_name(self) -> &'static str {
+        match self {
+            State::NoState => "no state",
+            State::Running => "running",
+            State::Blocked => "idle",
+            State::Paused => "paused",
+            State::Shutdown => "in shutdown",
+            State::Shutoff => "shut off",
+            State::Crashed => "crashed",
+            State::PmSuspended => "pmsuspended",
+        }
+    }
+
+    pub fn is_active(self) -> bool {
+        self != State::Shutoff
+    }
+
+    /// virsh's word for a reason of this state (`domstate --reason`).
+    pub fn reason_name(self, reason: u32) -> &'static str {
+        let names: &[&str] = match self {
+            State::NoState | State::Blocked | State::PmSuspended => &["unknown"],
+            State::Running => &[
+                "unknown",
+                "booted",
+                "migrated",
+                "restored",
+                "from snapshot",
+                "unpaused",
+                "migration canceled",
+                "save canceled",
+                "event wakeup",
+                "crashed",
+                "post-copy",
+                "post-copy failed",
+            ],
+            State::Paused => &[
+                "unknown",
+                "user",
+                "migrating",
+                "saving",
+                "dumping",
+                "I/O error",
+                "watchdog",
+                "from snapshot",
+                "shutting down",
+                "creating snapshot",
+                "crashed",
+                "starting up",
+                "post-copy",
+                "post-copy failed",
+                "api error",
+            ],
+            State::Shutdown => &["unknown", "user"],
+            State::Shutoff => &[
+                "unknown",
+                "shutdown",
+                "destroyed",
+                "crashed",
+                "migrated",
+                "saved",
+                "failed",
+                "from snapshot",
+                "daemon",
+            ],
+            State::Crashed => &["unknown", "panicked"],
+        };
+        names.get(reason as usize).copied().unwrap_or("unknown")
+    }
+}
+
+pub mod reason {
+    pub const UNKNOWN: u32 = 0;
+    pub const RUNNING_BOOTED: u32 = 1;
+    pub const RUNNING_RESTORED: u32 = 3;
+    pub const RUNNING_FROM_SNAPSHOT: u32 = 4;
+    pub const RUNNING_UNPAUSED: u32 = 5;
+    pub const PAUSED_USER: u32 = 1;
+    pub const PAUSED_SAVE: u32 = 3;
+    pub const PAUSED_FROM_SNAPSHOT: u32 = 7;
+    pub const SHUTDOWN_USER: u32 = 1;
+    pub const SHUTOFF_SHUTDOWN: u32 = 1;
+    pub const SHUTOFF_DESTROYED: u32 = 2;
+    pub const SHUTOFF_CRASHED: u32 = 3;
+    pub const SHUTOFF_SAVED: u32 = 5;
+    pub const SHUTOFF_FAILED: u32 = 6;
+    pub const SHUTOFF_FROM_SNAPSHOT: u32 = 7;
+}
+
+/// libvirt's `virDomainEventType`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Event {
+    Defined = 0,
+    Undefined = 1,
+    Started = 2,
+    Suspended = 3,
+    Resumed = 4,
+    Stopped = 5,
+    Shutdown = 6,
+    PmSuspended = 7,
+    Crashed = 8,
+}
+
+/// Event details, numbered per event as in libvirt.
+pub mod detail {
+    pub const DEFINED_ADDED: u32 = 0;
+    pub const DEFINED_UPDATED: u32 = 1;
+    pub const DEFINED_RENAMED: u32 = 2;
+    pub const UNDEFINED_REMOVED: u32 = 0;
+    pub const UNDEFINED_RENAMED: u32 = 1;
+    pub const STARTED_BOOTED: u32 = 0;
+    pub const STARTED_RESTORED: u32 = 2;
+    pub const STARTED_FROM_SNAPSHOT: u32 = 3;
+    pub const SUSPENDED_PAUSED: u32 = 0;
+    pub const SUSPENDED_FROM_SNAPSHOT: u32 = 5;
+    pub const RESUMED_UNPAUSED: u32 = 0;
+    pub const STOPPED_SHUTDOWN: u32 = 0;
+    pub const STOPPED_DESTROYED: u32 = 1;
+    pub const STOPPED_CRASHED: u32 = 2;
+    pub const STOPPED_SAVED: u32 = 4;
+    pub const STOPPED_FAILED: u32 = 5;
+    pub const STOPPED_FROM_SNAPSHOT: u32 = 6;
+    pub const SHUTDOWN_FINISHED: u32 = 0;
+    pub const CRASHED_PANICKED: u32 = 0;
+}
+
+impl Event {
+    pub fn from_u32(n: u32) -> Option<Event> {
+        Some(match n {
+            0 => Event::Defined,
+            1 => Event::Undefined,
+            2 => Event::Started,
+            3 => Event::Suspended,
+            4 => Event::Resumed,
+            5 => Event::Stopped,
+            6 => Event::Shutdown,
+            7 => Event::PmSuspended,
+            8 => Event::Crashed,
+            _ => return None,
+        })
+    }
+
+    /// virsh's words for the event and its detail (`event --loop`).
+    pub fn describe(self, detail: u32) -> (&'static str, &'static str) {
+        let (name, details): (&str, &[&str]) = match self {
+            Event::Defined => ("Defined", &["Added", "Updated", "Renamed", "Snapshot"]),
+            Event::Undefined => ("Undefined", &["Removed", "Renamed"]),
+            Event::Started => (
+                "Started",
+                &["Booted", "Migrated", "Restored", "Snapshot", "Event wakeup"],
+            ),
+            Event::Suspended => (
+                "Suspended",
+                &[
+                    "Paused",
+                    "Migrated",
+                    "I/O Error",
+                    "Watchdog",
+                    "Restored",
+                    "Snapshot",
+                    "API error",
+                    "Post-copy",
+                    "Post-copy Error",
+                ],
+            ),
+            Event::Resumed => (
+                "Resumed",
+                &[
+                    "Unpaused",
+                    "Migrated",
+                    "Snapshot",
+                    "Post-copy",
+                    "Post-copy Error",
+                ],
+            ),
+            Event::Stopped => (
+                "Stopped",
+                &[
+                    "Shutdown",
+                    "Destroyed",
+                    "Crashed",
+                    "Migrated",
+                    "Saved",
+                    "Failed",
+                    "Snapshot",
+                ],
+            ),
+            Event::Shutdown => (
+                "Shutdown",
+                &[
+                    "Finished",
+                    "Finished after guest request",
+                    "Finished after host request",
+                ],
+            ),
+            Event::PmSuspended => ("PMSuspended", &["Memory", "Disk"]),
+            Event::Crashed => ("Crashed", &["Panicked", "Crashloaded"]),
+        };
+        (
+            name,
+            details.get(detail as usize).copied().unwrap_or("Unknown"),
+        )
+    }
+}
+
+/// What the rules need to know about a domain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Facts {
+    pub state: State,
+    pub persistent: bool,
+    pub managed_save: bool,
+    pub snapshots: usize,
+}
+
+/// An operation on an existing domain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Define,
+    /// `create` from XML whose UUID names this domain.
+    Create,
+    Start {
+        paused: bool,
+    },
+    Shutdown,
+    Reboot,
+    Reset,
+    Destroy,
+    Suspend,
+    Resume,
+    Undefine {
+        managed_save: bool,
+        snapshots_metadata: bool,
+    },
+    ManagedSave,
+    ManagedSaveRemove,
+    Save,
+    /// Restore over this (inactive) domain from a save image.
+    Restore,
+    SetAutostart,
+    SetLive,
+    SetConfig,
+    Rename,
+    SnapshotCreate,
+    SnapshotRevert,
+    SnapshotDelete,
+}
+
+/// A refused operation: the class is always libvirt's operation-invalid.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Denied(pub String);
+
+impl Denied {
+    pub fn code(&self) -> ErrorCode {
+        ErrorCode::OPERATION_INVALID
+    }
+}
+
+fn deny<T>(message: impl Into<String>) -> Result<T, Denied> {
+    Err(Denied(message.into()))
+}
+
+/// Is `op` legal on a domain `name` with these `facts`?
+pub fn check(name: &str, facts: &Facts, op: Op) -> Result<(), Denied> {
+    let state = facts.state;
+    let active = state.is_active();
+    let transient = !facts.persistent;
+    match op {
+        Op::Define | Op::SnapshotCreate | Op::SnapshotRevert | Op::SnapshotDelete => Ok(()),
+        Op::Create if active => deny(format!("domain '{name}' is already active")),
+        Op::Create => Ok(()),
+        Op::Start { .. } if active => deny("domain is already running"),
+        Op::Start { .. } => Ok(()),
+        Op::Suspend => match state {
+            State::Running | State::Paused | State::Blocked => Ok(()),
+            State::PmSuspended => deny("domain is pmsuspended"),
+            _ => deny("domain is not running"),
+        },
+        Op::Resume => match state {
+            State::Paused => Ok(()),
+            State::PmSuspended => deny("domain is pmsuspended"),
+            State::Shutoff => deny("domain is not running"),
+            _ => deny("domain is not paused"),
+        },
+        Op::Shutdown | Op::Reboot => match state {
+            State::Running | State::Blocked => Ok(()),
+            _ => deny("domain is not running"),
+        },
+        Op::Reset => match state {
+            State::Shutoff => deny("domain is not running"),
+            _ => Ok(()),
+        },
+        Op::Destroy => match state {
+            State::Shutoff => deny("domain is not running"),
+            _ => Ok(()),
+        },
+        Op::Undefine { .. } if transient => deny("cannot undefine transient domain"),
+        Op::Undefine { managed_save, .. } if facts.managed_save && !managed_save => {
+            deny("Refusing to undefine while domain managed save image exists")
+        }
+        Op::Undefine {
+            snapshots_metadata, ..
+        } if facts.snapshots > 0 && !snapshots_metadata => deny(format!(
+            "cannot delete {} domain with {} snapshots",
+            if active { "active" } else { "inactive" },
+            facts.snapshots
+        )),
+        Op::Undefine { .. } => Ok(()),
+        Op::ManagedSave if transient => deny("cannot do managed save for transient domain"),
+        Op::ManagedSave | Op::Save if !active => deny("domain is not running"),
+        Op::ManagedSave | Op::Save => Ok(()),
+        Op::ManagedSaveRemove => Ok(()),
+        Op::Restore if active => deny(format!("domain '{name}' is already active")),
+        Op::Restore => Ok(()),
+        Op::SetAutostart if transient => deny("cannot set autostart for transient domain"),
+        Op::SetAutostart => Ok(()),
+        Op::SetLive if !active => deny("domain is not running"),
+        Op::SetLive => Ok(()),
+        Op::SetConfig if transient => deny("cannot change persistent config of a transient domain"),
+        Op::SetConfig => Ok(()),
+        Op::Rename if active => deny("cannot rename active domain"),
+        Op::Rename => Ok(()),
+    }
+}
+
+/// `Outcome::reason` when the operation leaves state and reason as they were.
+pub const UNCHANGED: u32 = u32::MAX;
+
+/// What follows a successful operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub state: State,
+    /// The new reason; `UNCHANGED` keeps the domain's current one (`facts`
+    /// does not carry it).
+    pub reason: u32,
+    /// Lifecycle events, in the order they are emitted.
+    pub events: Vec<(Event, u32)>,
+    /// The domain is gone from the connection afterwards.
+    pub remove: bool,
+    pub persistent: bool,
+    pub managed_save: bool,
+    /// The domain took a new id (it was started).
+    pub new_id: bool,
+}
+
+/// Computes the outcome of `op` applied to `facts`, given the state the
+/// driver reported after doing it (for operations that involve the driver).
+pub fn outcome(facts: &Facts, op: Op, driver: Option<(State, u32)>) -> Outcome {
+    let mut out = Outcome {
+        state: facts.state,
+        reason: UNCHANGED,
+        events: Vec::new(),
+        remove: false,
+        persistent: facts.persistent,
+        managed_save: facts.managed_save,
+        new_id: false,
+    };
+    let reported = |default: (State, u32)| driver.unwrap_or(default);
+    let was_active = facts.state.is_active();
+    let stopped_gone = |out: &mut Outcome| {
+        if !out.persistent {
+            out.remove = true;
+        }
+    };
+    match op {
+        Op::Define => {
+            out.persistent = true;
+            out.events.push((Event::Defined, detail::DEFINED_UPDATED));
+        }
+        Op::Create | Op::Start { .. } => {
+            let restoring = facts.managed_save && matches!(op, Op::Start { .. });
+            let default = if restoring {
+                (State::Running, reason::RUNNING_RESTORED)
+            } else {
+                (State::Running, reason::RUNNING_BOOTED)
+            };
+            (out.state, out.reason) = reported(default);
+            out.new_id = true;
+            out.managed_save = false;
+            out.events.push((
+                Event::Started,
+                if restoring {
+                    detail::STARTED_RESTORED
+                } else {
+                    detail::STARTED_BOOTED
+                },
+            ));
+            if out.state == State::Paused {
+                out.events
+                    .push((Event::Suspended, detail::SUSPENDED_PAUSED));
+            }
+        }
+        Op::Restore => {
+            (out.state, out.reason) = reported((State::Running, reason::RUNNING_RESTORED));
+            out.new_id = true;
+            out.events.push((Event::Started, detail::STARTED_RESTORED));
+            if out.state == State::Paused {
+                out.events
+                    .push((Event::Suspended, detail::SUSPENDED_PAUSED));
+            }
+        }
+        Op::Shutdown => {
+            (out.state, out.reason) = reported((State::Shutoff, reason::SHUTOFF_SHUTDOWN));
+            if out.state == State::Shutoff {
+                out.events
+                    .push((Event::Shutdown, detail::SHUTDOWN_FINISHED));
+                out.events.push((Event::Stopped, detail::STOPPED_SHUTDOWN));
+                stopped_gone(&mut out);
+            }
+        }
+        Op::Reboot => {
+            (out.state, out.reason) = reported((State::Running, reason::RUNNING_BOOTED));
+        }
+        Op::Reset => {
+            (out.state, out.reason) = reported((facts.state, UNCHANGED));
+        }
+        Op::Destroy => {
+            (out.state, out.reason) = (State::Shutoff, reason::SHUTOFF_DESTROYED);
+            out.events.push((Event::Stopped, detail::STOPPED_DESTROYED));
+            stopped_gone(&mut out);
+        }
+        Op::Suspend => {
+            if facts.state != State::Paused {
+                (out.state, out.reason) = reported((State::Paused, reason::PAUSED_USER));
+                out.events
+                    .push((Event::Suspended, detail::SUSPENDED_PAUSED));
+            }
+        }
+        Op::Resume => {
+            (out.state, out.reason) = reported((State::Running, reason::RUNNING_UNPAUSED));
+            out.events.push((Event::Resumed, detail::RESUMED_UNPAUSED));
+        }
+        Op::Undefine { .. } => {
+            out.events
+                .push((Event::Undefined, detail::UNDEFINED_REMOVED));
+            out.managed_save = false;
+            if was_active {
+                out.persistent = false;
+            } else {
+                out.remove = true;
+            }
+        }
+        Op::ManagedSave => {
+            (out.state, out.reason) = (State::Shutoff, reason::SHUTOFF_SAVED);
+            out.managed_save = true;
+            out.events.push((Event::Stopped, detail::STOPPED_SAVED));
+        }
+        Op::Save => {
+            (out.state, out.reason) = (State::Shutoff, reason::SHUTOFF_SAVED);
+            out.events.push((Event::Stopped, detail::STOPPED_SAVED));
+            stopped_gone(&mut out);
+        }
+        Op::ManagedSaveRemove => out.managed_save = false,
+        Op::SnapshotRevert => {
+            let (state, reason) = reported((State::Shutoff, reason::SHUTOFF_FROM_SNAPSHOT));
+            (out.state, out.reason) = (state, reason);
+            if was_active {
+                out.events
+                    .push((Event::Stopped, detail::STOPPED_FROM_SNAPSHOT));
+            }
+            if state.is_active() {
+                out.new_id = true;
+                out.events
+                    .push((Event::Started, detail::STARTED_FROM_SNAPSHOT));
+                if state == State::Paused {
+                    out.events
+                        .push((Event::Suspended, detail::SUSPENDED_FROM_SNAPSHOT));
+                }
+            } else {
+                stopped_gone(&mut out);
+            }
+        }
+        Op::Rename => {
+            out.events
+                .push((Event::Undefined, detail::UNDEFINED_RENAMED));
+            out.events.push((Event::Defined, detail::DEFINED_RENAMED));
+        }
+        Op::SetAutostart
+        | Op::SetLive
+        | Op::SetConfig
+        | Op::SnapshotCreate
+        | Op::SnapshotDelete => {}
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(state: State, persistent: bool) -> Facts {
+        Facts {
+            state,
+            persistent,
+            managed_save: false,
+            snapshots: 0,
+        }
+    }
+
+    #[test]
+    fn table_of_the_spec() {
+        let running = facts(State::Running, true);
+        let paused = facts(State::Paused, true);
+        let off = facts(State::Shutoff, true);
+        let transient = facts(State::Running, false);
+        let ms = Facts {
+            managed_save: true,
+            ..off
+        };
+
+        assert!(check("d", &running, Op::Start { paused: false }).is_err());
+        assert!(check("d", &off, Op::Start { paused: false }).is_ok());
+        assert!(check("d", &transient, Op::Start { paused: false }).is_err());
+        assert!(check("d", &paused, Op::Suspend).is_ok());
+        assert!(check("d", &off, Op::Suspend).is_err());
+        assert_eq!(
+            check("d", &running, Op::Resume),
+            Err(Denied("domain is not paused".into()))
+        );
+        assert!(check("d", &paused, Op::Shutdown).is_err());
+        assert!(check("d", &paused, Op::Reset).is_ok());
+        assert!(check("d", &off, Op::Destroy).is_err());
+        assert!(
+            check(
+                "d",
+                &transient,
+                Op::Undefine {
+                    managed_save: false,
+                    snapshots_metadata: false
+                }
+            )
+            .is_err()
+        );
+        assert!(
+            check(
+                "d",
+                &ms,
+                Op::Undefine {
+                    managed_save: false,
+                    snapshots_metadata: false
+                }
+            )
+            .is_err()
+        );
+        assert!(
+            check(
+                "d",
+                &ms,
+                Op::Undefine {
+                    managed_save: true,
+                    snapshots_metadata: false
+                }
+            )
+            .is_ok()
+        );
+        assert!(check("d", &transient, Op::ManagedSave).is_err());
+        assert!(check("d", &off, Op::Save).is_err());
+        assert!(check("d", &transient, Op::SetAutostart).is_err());
+        assert!(check("d", &off, Op::SetLive).is_err());
+        assert!(check("d", &transient, Op::SetConfig).is_err());
+        assert!(check("d", &running, Op::Rename).is_err());
+        let snaps = Facts {
+            snapshots: 1,
+            ..off
+        };
+        assert_eq!(
+            check(
+                "d",
+                &snaps,
+                Op::Undefine {
+                    managed_save: false,
+                    snapshots_metadata: false
+                }
+            ),
+            Err(Denied(
+                "cannot delete inactive domain with 1 snapshots".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn outcomes() {
+        let off = facts(State::Shutoff, true);
+        let ms = Facts {
+            managed_save: true,
+            ..off
+        };
+        let o = outcome(&ms, Op::Start { paused: false }, None);
+        assert_eq!(
+            (o.state, o.reason, o.managed_save),
+            (State::Running, reason::RUNNING_RESTORED, false)
+        );
+        assert_eq!(o.events, vec![(Event::Started, detail::STARTED_RESTORED)]);
+
+        let transient = facts(State::Running, false);
+        let o = outcome(&transient, Op::Destroy, None);
+        assert!(o.remove);
+        let o = outcome(
+            &facts(State::Running, true),
+            Op::Undefine {
+                managed_save: false,
+                snapshots_metadata: false,
+            },
+            None,
+        );
+        assert!(!o.remove && !o.persistent);
+
+        let paused = outcome(
+            &off,
+            Op::Start { paused: true },
+            Some((State::Paused, reason::PAUSED_USER)),
+        );
+        assert_eq!(paused.events.len(), 2);
+
+        let same = outcome(&facts(State::Paused, true), Op::Suspend, None);
+        assert!(same.events.is_empty());
+    }
+}

@@ -1,0 +1,124 @@
+//! What a plugin's `Store` holds: its WASI context (no network, no
+//! environment, only the preopens it was granted), its limits, captured
+//! output, and the implementation of the `host` interface it imports.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::Limits;
+use super::bindings::wirt::driver::{host, types};
+
+/// Receives the domain status changes a plugin reports on its own.
+pub type StatusSink = Arc<dyn Fn(&str, types::DomainStatus) + Send + Sync>;
+
+/// How much of a guest's stdout/stderr is kept for error reports.
+const OUTPUT_CAPTURE: usize = 64 * 1024;
+
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(super) limits: StoreLimits,
+    pub(super) stderr: MemoryOutputPipe,
+    pub(super) stdout: MemoryOutputPipe,
+    plugin: Arc<str>,
+    status_sink: Option<StatusSink>,
+}
+
+/// One monotonic origin for every instance, so a re-created instance sees
+/// the clock continue rather than restart.
+fn monotonic_origin() -> Instant {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+impl HostState {
+    pub(super) fn new(plugin: &str, limits: &Limits, status_sink: Option<StatusSink>) -> Self {
+        let stdout = MemoryOutputPipe::new(OUTPUT_CAPTURE);
+        let stderr = MemoryOutputPipe::new(OUTPUT_CAPTURE);
+        let mut wasi = WasiCtx::builder();
+        wasi.stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        HostState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.memory_bytes)
+                .trap_on_grow_failure(true)
+                .build(),
+            stderr,
+            stdout,
+            plugin: plugin.into(),
+            status_sink,
+        }
+    }
+
+    /// The tail of what the guest wrote to stderr (a Rust guest's panic
+    /// message lands there), for the error the user sees.
+    pub(super) fn last_words(&self) -> String {
+        let mut bytes = self.stderr.contents();
+        if bytes.is_empty() {
+            bytes = self.stdout.contents();
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        let text = text.trim();
+        let tail: String = text
+            .lines()
+            .rev()
+            .take(4)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join(" / ");
+        tail.chars().take(600).collect()
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl types::Host for HostState {}
+
+impl host::Host for HostState {
+    fn log(&mut self, level: u32, message: String) {
+        let plugin = &*self.plugin;
+        match level {
+            0 | 1 => tracing::error!(plugin, "{message}"),
+            2 => tracing::warn!(plugin, "{message}"),
+            3 => tracing::info!(plugin, "{message}"),
+            4 => tracing::debug!(plugin, "{message}"),
+            _ => tracing::trace!(plugin, "{message}"),
+        }
+    }
+
+    fn now_ns(&mut self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+    }
+
+    fn monotonic_ns(&mut self) -> u64 {
+        monotonic_origin().elapsed().as_nanos() as u64
+    }
+
+    fn domain_status_changed(&mut self, uuid: String, status: types::DomainStatus) {
+        if let Some(sink) = &self.status_sink {
+            sink(&uuid, status);
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! Plugins: compiling (cached), instantiating and supervising WASM
+//! components that implement the `wirt:driver@0.1.0` contract.
+//!
+//! Each plugin instance lives in its own `Store` with a memory cap and a
+//! per-call epoch deadline. A trap, a timeout or a memory overrun fails that
+//! one call with an error naming the plugin; the instance is discarded and
+//! re-created on the next call, and the host carries on.
+
+pub mod bindings;
+pub mod builtin;
+mod host_state;
+mod runtime;
+mod supervisor;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::{Component, InstancePre, Linker};
+
+pub use host_state::{HostState, StatusSink};
+pub use runtime::{Runtime, cache_dir};
+pub use supervisor::{Instance, PluginHandle};
+
+use crate::error::ErrorCode;
+use bindings::exports::wirt::driver::{hypervisor, network, storage};
+
+/// The contract versions this host implements.
+pub const SUPPORTED_WIT_VERSIONS: &[&str] = &["0.1.0"];
+const PACKAGE: &str = "wirt:driver";
+
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot start the WASM runtime")]
+    Runtime(#[source] BoxError),
+    #[error("plugin {plugin}: not a valid WebAssembly component")]
+    Compile {
+        plugin: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error(
+        "plugin {plugin} {version} was built for {package}@{found}, but this host supports {package}@{supported}"
+    )]
+    Version {
+        plugin: String,
+        version: String,
+        package: &'static str,
+        found: String,
+        supported: String,
+    },
+    #[error(
+        "plugin {plugin} {version} exports none of the driver interfaces ({package}/hypervisor, storage or network)"
+    )]
+    NoDriverExports {
+        plugin: String,
+        version: String,
+        package: &'static str,
+    },
+    #[error("plugin {plugin} {version} needs imports this host does not provide: {missing}")]
+    MissingImports {
+        plugin: String,
+        version: String,
+        missing: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("plugin {plugin} {version} does not implement {interface}")]
+    NotExported {
+        plugin: String,
+        version: String,
+        interface: &'static str,
+    },
+    #[error("plugin {plugin} {version} could not be instantiated")]
+    Instantiate {
+        plugin: String,
+        version: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error(
+        "plugin {plugin} {version} did not answer within {seconds:.1}s; its instance was discarded"
+    )]
+    Timeout {
+        plugin: String,
+        version: String,
+        seconds: f64,
+    },
+    #[error(
+        "plugin {plugin} {version} went past its {limit_mib} MiB memory cap; its instance was discarded"
+    )]
+    MemoryCap {
+        plugin: String,
+        version: String,
+        limit_mib: usize,
+    },
+    #[error("plugin {plugin} {version} crashed{detail}; its instance was discarded")]
+    Trap {
+        plugin: String,
+        version: String,
+        /// The guest's own last words (panic message), when it printed any.
+        detail: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("plugin {plugin} {version} is quarantined after {failures} consecutive failures")]
+    Quarantined {
+        plugin: String,
+        version: String,
+        failures: u32,
+    },
+}
+
+impl Error {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::Timeout { .. } => ErrorCode::OPERATION_TIMEOUT,
+            Error::NotExported { .. } => ErrorCode::NO_SUPPORT,
+            _ => ErrorCode::INTERNAL_ERROR,
+        }
+    }
+}
+
+/// Resource limits of one plugin instance.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Linear memory cap, bytes.
+    pub memory_bytes: usize,
+    /// Wall-clock budget of one call.
+    pub call_timeout: Duration,
+    /// Consecutive failed calls after which the plugin is quarantined.
+    pub max_failures: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 256 << 20,
+            call_timeout: Duration::from_secs(10),
+            max_failures: 5,
+        }
+    }
+}
+
+/// A compiled, linked plugin: ready to instantiate any number of times.
+pub struct Plugin {
+    pub name: String,
+    pub version: String,
+    pub limits: Limits,
+    pre: InstancePre<HostState>,
+    hypervisor: Option<hypervisor::GuestIndices>,
+    storage: Option<storage::GuestIndices>,
+    network: Option<network::GuestIndices>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("hypervisor", &self.hypervisor.is_some())
+            .field("storage", &self.storage.is_some())
+            .field("network", &self.network.is_some())
+            .finish()
+    }
+}
+
+impl Plugin {
+    /// Compiles (or loads from the code cache) and links a component.
+    pub fn load(
+        name: &str,
+        version: &str,
+        wasm: &[u8],
+        limits: Limits,
+    ) -> Result<Arc<Self>, Error> {
+        let runtime = Runtime::get()?;
+        let component = Component::new(runtime.engine(), wasm).map_err(|e| Error::Compile {
+            plugin: name.to_string(),
+            source: e.into_boxed_dyn_error(),
+        })?;
+        Self::link(name, version, &component, runtime, limits)
+    }
+
+    fn link(
+        name: &str,
+        version: &str,
+        component: &Component,
+        runtime: &Runtime,
+        limits: Limits,
+    ) -> Result<Arc<Self>, Error> {
+        check_contract_version(name, version, component, runtime)?;
+        let mut linker: Linker<HostState> = Linker::new(runtime.engine());
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| Error::Runtime(e.into_boxed_dyn_error()))?;
+        bindings::TestDriver::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| Error::Runtime(e.into_boxed_dyn_error()))?;
+        let pre = linker
+            .instantiate_pre(component)
+            .map_err(|e| Error::MissingImports {
+                plugin: name.to_string(),
+                version: version.to_string(),
+                missing: missing_imports(component, runtime, &linker),
+                source: e.into_boxed_dyn_error(),
+            })?;
+        let hypervisor = hypervisor::GuestIndices::new(&pre).ok();
+        let storage = storage::GuestIndices::new(&pre).ok();
+        let network = network::GuestIndices::new(&pre).ok();
+        if hypervisor.is_none() && storage.is_none() && network.is_none() {
+            return Err(Error::NoDriverExports {
+                plugin: name.to_string(),
+                version: version.to_string(),
+                package: PACKAGE,
+            });
+        }
+        Ok(Arc::new(Plugin {
+            name: name.to_string(),
+            version: version.to_string(),
+            limits,
+            pre,
+            hypervisor,
+            storage,
+            network,
+        }))
+    }
+
+    pub fn exports_hypervisor(&self) -> bool {
+        self.hypervisor.is_some()
+    }
+
+    pub fn exports_storage(&self) -> bool {
+        self.storage.is_some()
+    }
+
+    pub fn exports_network(&self) -> bool {
+        self.network.is_some()
+    }
+}
+
+/// Refuses a component built against a contract version this host does not
+/// implement, naming both versions, before anything is instantiated.
+fn check_contract_version(
+    name: &str,
+    version: &str,
+    component: &Component,
+    runtime: &Runtime,
+) -> Result<(), Error> {
+    let ty = component.component_type();
+    let names: Vec<String> = ty
+        .exports(runtime.engine())
+        .map(|(n, _)| n.to_string())
+        .chain(ty.imports(runtime.engine()).map(|(n, _)| n.to_string()))
+        .collect();
+    for full in &names {
+        let Some(rest) = full.strip_prefix(PACKAGE).and_then(|r| r.strip_prefix('/')) else {
+            continue;
+        };
+        let Some((_, found)) = rest.split_once('@') else {
+            continue;
+        };
+        let compatible = SUPPORTED_WIT_VERSIONS
+            .iter()
+            .any(|supported| semver_compatible(found, supported));
+        if !compatible {
+            return Err(Error::Version {
+                plugin: name.to_string(),
+                version: version.to_string(),
+                package: PACKAGE,
+                found: found.to_string(),
+                supported: SUPPORTED_WIT_VERSIONS.join(", "),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Component-model semver: 0.x.y matches 0.x.z; x.y.z matches x.w.v for x > 0.
+fn semver_compatible(found: &str, supported: &str) -> bool {
+    let parts = |v: &str| -> Vec<u64> {
+        v.split('.')
+            .map(|p| p.parse().unwrap_or(u64::MAX))
+            .collect()
+    };
+    let (f, s) = (parts(found), parts(supported));
+    match (f.first(), s.first()) {
+        (Some(0), Some(0)) => f.get(1) == s.get(1),
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Names the component's imports the linker cannot satisfy.
+fn missing_imports(component: &Component, runtime: &Runtime, linker: &Linker<HostState>) -> String {
+    let ty = component.component_type();
+    let mut missing = Vec::new();
+    for (import, _) in ty.imports(runtime.engine()) {
+        let mut probe = linker.clone();
+        // An instance name the linker already defines cannot be defined twice.
+        if probe.instance(import).is_ok() {
+            missing.push(import.to_string());
+        }
+    }
+    if missing.is_empty() {
+        "(a function or type of an interface the host does provide does not match)".into()
+    } else {
+        missing.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn semver_rules() {
+        assert!(semver_compatible("0.1.0", "0.1.0"));
+        assert!(semver_compatible("0.1.3", "0.1.0"));
+        assert!(!semver_compatible("0.2.0", "0.1.0"));
+        assert!(!semver_compatible("1.0.0", "0.1.0"));
+        assert!(semver_compatible("1.4.0", "1.0.0"));
+    }
+}

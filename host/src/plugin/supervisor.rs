@@ -1,0 +1,248 @@
+//! One plugin instance at a time per handle, calls serialised through it.
+//! A failed call discards the instance; the next call builds a fresh one and
+//! replays the handle's initialiser, so callers never see a poisoned store.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use wasmtime::{Store, Trap};
+
+use super::bindings::exports::wirt::driver::{hypervisor, network, storage};
+use super::host_state::{HostState, StatusSink};
+use super::runtime::EPOCH_TICK;
+use super::{Error, Plugin};
+
+/// A live instance: its store and the interfaces it exports.
+pub struct Instance {
+    pub store: Store<HostState>,
+    pub hypervisor: Option<hypervisor::Guest>,
+    pub storage: Option<storage::Guest>,
+    pub network: Option<network::Guest>,
+}
+
+/// Runs on every fresh instance before its first call (for example the
+/// hypervisor's `open`, and re-adopting what the host knows is running).
+pub type Initializer = Box<dyn Fn(&mut Instance) -> wasmtime::Result<()> + Send>;
+
+struct Slot {
+    instance: Option<Instance>,
+    failures: u32,
+    init: Vec<Initializer>,
+    /// An instance holding state was discarded since `take_lost` last looked.
+    lost: bool,
+}
+
+pub struct PluginHandle {
+    plugin: Arc<Plugin>,
+    status_sink: Option<StatusSink>,
+    slot: Mutex<Slot>,
+}
+
+impl std::fmt::Debug for PluginHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginHandle")
+            .field("plugin", &self.plugin)
+            .finish()
+    }
+}
+
+impl PluginHandle {
+    pub fn new(plugin: Arc<Plugin>, status_sink: Option<StatusSink>) -> Self {
+        PluginHandle {
+            plugin,
+            status_sink,
+            slot: Mutex::new(Slot {
+                instance: None,
+                failures: 0,
+                init: Vec::new(),
+                lost: false,
+            }),
+        }
+    }
+
+    pub fn plugin(&self) -> &Arc<Plugin> {
+        &self.plugin
+    }
+
+    /// Adds an initialiser, run now on the live instance (if any) and on
+    /// every instance created later.
+    pub fn add_initializer(&self, init: Initializer) -> Result<(), Error> {
+        let mut slot = self.lock();
+        slot.init.push(init);
+        if slot.instance.is_some() {
+            let Slot { instance, init, .. } = &mut *slot;
+            let live = instance.as_mut().expect("checked above");
+            let last = init.last().expect("just pushed");
+            if let Err(e) = self.guarded(live, |i| last(i)) {
+                slot.instance = None;
+                return Err(self.classify(e, None));
+            }
+        }
+        Ok(())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Slot> {
+        // A panic while holding the lock leaves at worst a stale instance,
+        // which the next failure discards.
+        self.slot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn instantiate(&self, slot: &mut Slot) -> Result<(), Error> {
+        let plugin = &self.plugin;
+        let state = HostState::new(&plugin.name, &plugin.limits, self.status_sink.clone());
+        let mut store = Store::new(plugin.pre.engine(), state);
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(self.deadline_ticks());
+        let instance = plugin
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| Error::Instantiate {
+                plugin: plugin.name.clone(),
+                version: plugin.version.clone(),
+                source: e.into_boxed_dyn_error(),
+            })?;
+        let load_err = |e: wasmtime::Error| Error::Instantiate {
+            plugin: plugin.name.clone(),
+            version: plugin.version.clone(),
+            source: e.into_boxed_dyn_error(),
+        };
+        let mut live = Instance {
+            hypervisor: plugin
+                .hypervisor
+                .as_ref()
+                .map(|i| i.load(&mut store, &instance))
+                .transpose()
+                .map_err(load_err)?,
+            storage: plugin
+                .storage
+                .as_ref()
+                .map(|i| i.load(&mut store, &instance))
+                .transpose()
+                .map_err(load_err)?,
+            network: plugin
+                .network
+                .as_ref()
+                .map(|i| i.load(&mut store, &instance))
+                .transpose()
+                .map_err(load_err)?,
+            store,
+        };
+        for init in &slot.init {
+            if let Err(e) = self.guarded(&mut live, |i| init(i)) {
+                return Err(self.classify(e, Some(&live)));
+            }
+        }
+        slot.instance = Some(live);
+        Ok(())
+    }
+
+    fn deadline_ticks(&self) -> u64 {
+        (self.plugin.limits.call_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+    }
+
+    fn guarded<R>(
+        &self,
+        live: &mut Instance,
+        f: impl FnOnce(&mut Instance) -> wasmtime::Result<R>,
+    ) -> wasmtime::Result<R> {
+        live.store.set_epoch_deadline(self.deadline_ticks());
+        f(live)
+    }
+
+    /// Turns a failed call into the error the user sees: timeout, memory cap
+    /// or crash, with the guest's own last words when it left any.
+    fn classify(&self, error: wasmtime::Error, live: Option<&Instance>) -> Error {
+        let plugin = self.plugin.name.clone();
+        let version = self.plugin.version.clone();
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => {
+                return Error::Timeout {
+                    plugin,
+                    version,
+                    seconds: self.plugin.limits.call_timeout.as_secs_f64(),
+                };
+            }
+            Some(Trap::AllocationTooLarge) => {
+                return Error::MemoryCap {
+                    plugin,
+                    version,
+                    limit_mib: self.plugin.limits.memory_bytes >> 20,
+                };
+            }
+            _ => {}
+        }
+        let text = format!("{error:#}");
+        if text.contains("forcing trap when growing memory") || text.contains("memory minimum size")
+        {
+            return Error::MemoryCap {
+                plugin,
+                version,
+                limit_mib: self.plugin.limits.memory_bytes >> 20,
+            };
+        }
+        let words = live
+            .map(|l| l.store.data().last_words())
+            .unwrap_or_default();
+        Error::Trap {
+            plugin,
+            version,
+            detail: if words.is_empty() {
+                String::new()
+            } else {
+                format!(": {words}")
+            },
+            source: error.into_boxed_dyn_error(),
+        }
+    }
+
+    /// Runs `f` against the live instance, creating it first if needed.
+    /// Calls are serialised. On a trap the instance is thrown away.
+    pub fn call<R>(
+        &self,
+        f: impl FnOnce(&mut Instance) -> wasmtime::Result<R>,
+    ) -> Result<R, Error> {
+        let mut slot = self.lock();
+        if slot.failures >= self.plugin.limits.max_failures {
+            return Err(Error::Quarantined {
+                plugin: self.plugin.name.clone(),
+                version: self.plugin.version.clone(),
+                failures: slot.failures,
+            });
+        }
+        if slot.instance.is_none()
+            && let Err(e) = self.instantiate(&mut slot)
+        {
+            slot.failures += 1;
+            return Err(e);
+        }
+        let live = slot.instance.as_mut().expect("instantiated above");
+        match self.guarded(live, f) {
+            Ok(r) => {
+                slot.failures = 0;
+                Ok(r)
+            }
+            Err(e) => {
+                let err = self.classify(e, slot.instance.as_ref());
+                slot.instance = None;
+                slot.lost = true;
+                slot.failures += 1;
+                Err(err)
+            }
+        }
+    }
+
+    /// Drops the live instance (its next call starts afresh) and forgets
+    /// past failures, lifting a quarantine.
+    pub fn reset(&self) {
+        let mut slot = self.lock();
+        if slot.instance.take().is_some() {
+            slot.lost = true;
+        }
+        slot.failures = 0;
+    }
+
+    /// True once after an instance (and the state it held) was thrown away:
+    /// the caller then tells the fresh instance what it must know again.
+    pub fn take_lost(&self) -> bool {
+        std::mem::take(&mut self.lock().lost)
+    }
+}

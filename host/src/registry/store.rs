@@ -1,0 +1,135 @@
+//! Persistence of a connection's objects in a state directory. Every file is
+//! written atomically (temporary file, fsync, rename, fsync of the
+//! directory), so a crash leaves either the old or the new version.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use uuid::Uuid;
+
+use super::{Error, Result};
+
+#[derive(Clone, Debug)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+/// Writes `data` to `path` atomically.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let werr = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(werr)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("state"),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut file = File::create(&tmp)?;
+        file.write_all(data)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(werr)
+}
+
+impl StateDir {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        StateDir { root: root.into() }
+    }
+
+    /// Writes any file atomically (save images, exported state).
+    pub fn write_file(path: &Path, data: &[u8]) -> Result<()> {
+        write_atomic(path, data)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file of object `uuid` of `kind` ("domains", "networks", "pools")
+    /// with extension `ext`.
+    pub fn object_path(&self, kind: &str, uuid: &Uuid, ext: &str) -> PathBuf {
+        self.root.join(kind).join(format!("{uuid}.{ext}"))
+    }
+
+    pub fn snapshot_dir(&self, uuid: &Uuid) -> PathBuf {
+        self.root.join("snapshots").join(uuid.to_string())
+    }
+
+    pub fn write(&self, kind: &str, uuid: &Uuid, ext: &str, data: &[u8]) -> Result<()> {
+        write_atomic(&self.object_path(kind, uuid, ext), data)
+    }
+
+    pub fn remove(&self, kind: &str, uuid: &Uuid, ext: &str) -> Result<()> {
+        let path = self.object_path(kind, uuid, ext);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(Error::Write { path, source }),
+        }
+    }
+
+    /// Every stored object of `kind` with extension `ext`: (uuid, content).
+    pub fn list(&self, kind: &str, ext: &str) -> Result<Vec<(Uuid, Vec<u8>)>> {
+        let dir = self.root.join(kind);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(Error::Read { path: dir, source }),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|source| Error::Read {
+                path: dir.clone(),
+                source,
+            })?;
+            let path = entry.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            let Some(stem) = name.strip_suffix(&format!(".{ext}")) else {
+                continue;
+            };
+            let Ok(uuid) = Uuid::parse_str(stem) else {
+                continue;
+            };
+            let data = fs::read(&path).map_err(|source| Error::Read {
+                path: path.clone(),
+                source,
+            })?;
+            out.push((uuid, data));
+        }
+        out.sort_by_key(|(u, _)| *u);
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateDir::new(dir.path());
+        let uuid = Uuid::new_v4();
+        store.write("domains", &uuid, "xml", b"one").unwrap();
+        store.write("domains", &uuid, "xml", b"two").unwrap();
+        let listed = store.list("domains", "xml").unwrap();
+        assert_eq!(listed, vec![(uuid, b"two".to_vec())]);
+        // No temporary files are left behind.
+        assert_eq!(fs::read_dir(dir.path().join("domains")).unwrap().count(), 1);
+        store.remove("domains", &uuid, "xml").unwrap();
+        store.remove("domains", &uuid, "xml").unwrap();
+        assert!(store.list("domains", "xml").unwrap().is_empty());
+    }
+}

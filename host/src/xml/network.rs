@@ -1,0 +1,323 @@
+//! The virtual network definition (`<network>`).
+
+use uuid::Uuid;
+
+use super::Error;
+use super::domain::{check_object_name, parse_uuid};
+use super::tree::{Element, Node};
+
+const ORDER: &[&str] = &[
+    "name",
+    "uuid",
+    "metadata",
+    "forward",
+    "bridge",
+    "mtu",
+    "mac",
+    "domain",
+    "dns",
+    "ip",
+    "route",
+    "portgroup",
+    "bandwidth",
+    "vlan",
+    "port",
+    "virtualport",
+];
+
+const FORWARD_MODES: &[&str] = &[
+    "nat",
+    "route",
+    "open",
+    "bridge",
+    "private",
+    "vepa",
+    "passthrough",
+    "hostdev",
+];
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetworkDef {
+    pub name: String,
+    pub uuid: Uuid,
+    /// `ipv6='yes'` and other root attributes, verbatim.
+    pub root_attrs: Vec<(String, String)>,
+    /// Every child but name and uuid, in document order.
+    pub children: Vec<Element>,
+}
+
+/// One `<ip>` of a network, typed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IpDef {
+    pub address: String,
+    pub prefix: u32,
+    pub family: String,
+    pub dhcp_ranges: Vec<(String, String)>,
+    /// (mac, name, ip)
+    pub dhcp_hosts: Vec<(Option<String>, Option<String>, String)>,
+}
+
+fn netmask_prefix(mask: &str) -> Option<u32> {
+    let octets: Vec<u8> = mask
+        .split('.')
+        .map(|o| o.parse().ok())
+        .collect::<Option<_>>()?;
+    if octets.len() != 4 {
+        return None;
+    }
+    let bits = u32::from_be_bytes([octets[0], octets[1], octets[2], octets[3]]);
+    (bits.leading_ones() + bits.trailing_zeros() == 32).then(|| bits.leading_ones())
+}
+
+impl NetworkDef {
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        let root = Element::parse(text, "network_definition")?;
+        Self::from_element(&root)
+    }
+
+    pub fn from_element(root: &Element) -> Result<Self, Error> {
+        if root.name != "network" {
+            return Err(Error::Invalid(format!(
+                "unexpected root element <{}>, expecting <network>",
+                root.name
+            )));
+        }
+        let name = root
+            .child_text("name")
+            .filter(|n| !n.is_empty())
+            .ok_or(Error::NoName { what: "network" })?;
+        check_object_name(&name)?;
+        let uuid = match root.child_text("uuid") {
+            Some(text) => parse_uuid(&text)?,
+            None => Uuid::new_v4(),
+        };
+        let mut children: Vec<Element> = root
+            .elements()
+            .filter(|e| e.name != "name" && e.name != "uuid")
+            .cloned()
+            .collect();
+        let forward = root.child("forward");
+        let mode = forward.map(|f| f.attr("mode").unwrap_or("nat"));
+        if let Some(mode) = mode
+            && !FORWARD_MODES.contains(&mode)
+        {
+            return Err(Error::Invalid(format!("unknown forwarding type '{mode}'")));
+        }
+        if let (Some(forward), Some(mode)) = (forward, mode) {
+            if mode == "open" && forward.attr("dev").is_some() {
+                return Err(Error::Invalid(format!(
+                    "forward dev not allowed for network '{name}' with forward mode='{mode}'"
+                )));
+            }
+            let mut seen = Vec::new();
+            for iface in forward.children_named("interface") {
+                if let Some(dev) = iface.attr("dev") {
+                    if seen.contains(&dev) {
+                        return Err(Error::Invalid(format!(
+                            "interface '{dev}' can only be listed once in network {name}"
+                        )));
+                    }
+                    seen.push(dev);
+                }
+            }
+            let mut pci = Vec::new();
+            for address in forward.children_named("address") {
+                let key = ["domain", "bus", "slot", "function"]
+                    .map(|a| address.attr(a).unwrap_or("").to_string());
+                if pci.contains(&key) {
+                    return Err(Error::Invalid(format!(
+                        "PCI device '{}:{}:{}.{}' can only be listed once in network {name}",
+                        key[0], key[1], key[2], key[3]
+                    )));
+                }
+                pci.push(key);
+            }
+        }
+        for ip in root.children_named("ip") {
+            if ip.attr("address").is_none() {
+                return Err(Error::Invalid(format!(
+                    "Missing required address attribute in network '{name}'"
+                )));
+            }
+        }
+        if let Some(mac) = root.child("mac").and_then(|m| m.attr("address"))
+            && !super::devices::valid_mac(mac)
+        {
+            return Err(Error::Invalid(format!(
+                "Invalid bridge mac address '{mac}' in network '{name}'"
+            )));
+        }
+        // libvirt fills in the bridge's STP and delay defaults.
+        for child in &mut children {
+            if child.name == "bridge" && child.attr("name").is_some() {
+                if child.attr("stp").is_none() {
+                    child.set_attr("stp", "on");
+                }
+                if child.attr("delay").is_none() {
+                    child.set_attr("delay", "0");
+                }
+            }
+        }
+        Ok(NetworkDef {
+            name,
+            uuid,
+            root_attrs: root.attrs.clone(),
+            children,
+        })
+    }
+
+    pub fn to_xml(&self) -> String {
+        self.to_element().to_xml()
+    }
+
+    pub fn to_element(&self) -> Element {
+        let mut root = Element::new("network");
+        root.attrs = self.root_attrs.clone();
+        let mut children = vec![
+            Element::new("name").with_text(&self.name),
+            Element::new("uuid").with_text(self.uuid.to_string()),
+        ];
+        children.extend(self.children.iter().cloned());
+        children.sort_by_key(|e| {
+            ORDER
+                .iter()
+                .position(|n| *n == e.name)
+                .unwrap_or(ORDER.len())
+        });
+        root.children = children.into_iter().map(Node::Element).collect();
+        root
+    }
+
+    pub fn forward_mode(&self) -> Option<String> {
+        self.children
+            .iter()
+            .find(|e| e.name == "forward")
+            .map(|f| f.attr("mode").unwrap_or("nat").to_string())
+    }
+
+    pub fn bridge(&self) -> Option<String> {
+        self.children
+            .iter()
+            .find(|e| e.name == "bridge")
+            .and_then(|b| b.attr("name"))
+            .map(String::from)
+    }
+
+    pub fn mac(&self) -> Option<String> {
+        self.children
+            .iter()
+            .find(|e| e.name == "mac")
+            .and_then(|m| m.attr("address"))
+            .map(String::from)
+    }
+
+    pub fn ips(&self) -> Vec<IpDef> {
+        self.children
+            .iter()
+            .filter(|e| e.name == "ip")
+            .map(|ip| {
+                let family = ip.attr("family").unwrap_or("ipv4").to_string();
+                let prefix = ip
+                    .attr("prefix")
+                    .and_then(|p| p.parse().ok())
+                    .or_else(|| ip.attr("netmask").and_then(netmask_prefix))
+                    .unwrap_or(if family == "ipv6" { 64 } else { 24 });
+                let dhcp = ip.child("dhcp");
+                IpDef {
+                    address: ip.attr("address").unwrap_or_default().to_string(),
+                    prefix,
+                    family,
+                    dhcp_ranges: dhcp
+                        .map(|d| {
+                            d.children_named("range")
+                                .map(|r| {
+                                    (
+                                        r.attr("start").unwrap_or_default().to_string(),
+                                        r.attr("end").unwrap_or_default().to_string(),
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    dhcp_hosts: dhcp
+                        .map(|d| {
+                            d.children_named("host")
+                                .map(|h| {
+                                    (
+                                        h.attr("mac").map(String::from),
+                                        h.attr("name").map(String::from),
+                                        h.attr("ip").unwrap_or_default().to_string(),
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+
+    /// `net-update add|delete|modify ip-dhcp-host`: edits the `<dhcp>` of the
+    /// first IPv4 `<ip>` (or the one at `parent_index`).
+    pub fn update_dhcp_host(
+        &mut self,
+        command: &str,
+        host: &Element,
+        parent_index: Option<usize>,
+    ) -> Result<(), Error> {
+        if host.name != "host" {
+            return Err(Error::Invalid(format!(
+                "unexpected element <{}>, expecting <host>",
+                host.name
+            )));
+        }
+        let index = parent_index.unwrap_or(0);
+        let ip = self
+            .children
+            .iter_mut()
+            .filter(|e| e.name == "ip" && e.attr("family").unwrap_or("ipv4") == "ipv4")
+            .nth(index)
+            .ok_or_else(|| {
+                Error::Invalid("couldn't locate a matching <ip> element in network".into())
+            })?;
+        if ip.child("dhcp").is_none() {
+            ip.children.push(Node::Element(Element::new("dhcp")));
+        }
+        let dhcp = ip
+            .children
+            .iter_mut()
+            .find_map(|n| match n {
+                Node::Element(e) if e.name == "dhcp" => Some(e),
+                _ => None,
+            })
+            .expect("inserted above");
+        let same = |e: &Element| {
+            (host.attr("mac").is_some() && e.attr("mac") == host.attr("mac"))
+                || (host.attr("name").is_some() && e.attr("name") == host.attr("name"))
+        };
+        let existing = dhcp
+            .children
+            .iter()
+            .position(|n| matches!(n, Node::Element(e) if e.name == "host" && same(e)));
+        match (command, existing) {
+            ("add" | "add-last" | "add-first", Some(_)) => {
+                return Err(Error::Invalid(
+                    "there is an existing dhcp host entry in network that matches".into(),
+                ));
+            }
+            ("add" | "add-last", None) => dhcp.children.push(Node::Element(host.clone())),
+            ("add-first", None) => dhcp.children.insert(0, Node::Element(host.clone())),
+            ("delete", Some(i)) => {
+                dhcp.children.remove(i);
+            }
+            ("modify", Some(i)) => dhcp.children[i] = Node::Element(host.clone()),
+            ("delete" | "modify", None) => {
+                return Err(Error::Invalid(
+                    "couldn't locate a matching dhcp host entry in network".into(),
+                ));
+            }
+            (other, _) => return Err(Error::Invalid(format!("unknown update command '{other}'"))),
+        }
+        Ok(())
+    }
+}

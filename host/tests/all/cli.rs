@@ -1,0 +1,272 @@
+//! The `wirt` binary: virsh's layouts byte for byte, error lines, exit
+//! codes, `--json`, and the stdin mode.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::support::{Host, domain_xml};
+
+struct Run {
+    stdout: String,
+    stderr: String,
+    ok: bool,
+}
+
+fn wirt(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_wirt"))
+        .args(args)
+        .env_remove("LIBVIRT_DEFAULT_URI")
+        .env_remove("WIRT_DEFAULT_URI")
+        .output()
+        .expect("run wirt");
+    Run {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        ok: out.status.success(),
+    }
+}
+
+#[test]
+fn list_and_dominfo_match_virsh() {
+    let r = wirt(&[
+        "-c",
+        "test:///default",
+        "list --all; domstate test --reason; domid test; domuuid test",
+    ]);
+    assert!(r.ok, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        " Id   Name   State\n----------------------\n 1    test   running\n\nrunning (unknown)\n\n1\n\n6695eb01-f6a4-8304-79aa-97f2502e193f\n\n"
+    );
+    let r = wirt(&["-c", "test:///default", "dominfo", "test"]);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "Id:             1");
+    assert_eq!(lines[1], "Name:           test");
+    assert_eq!(
+        lines[2],
+        "UUID:           6695eb01-f6a4-8304-79aa-97f2502e193f"
+    );
+    assert!(lines.contains(&"Max memory:     8388608 KiB"));
+    assert!(lines.contains(&"Used memory:    2097152 KiB"));
+    assert!(lines.contains(&"Persistent:     yes"));
+    assert!(lines.contains(&"Autostart:      disable"));
+    assert!(lines.contains(&"Managed save:   no"));
+}
+
+#[test]
+fn dumpxml_of_the_default_domain_matches_virsh() {
+    let r = wirt(&["-c", "test:///default", "dumpxml", "test"]);
+    let expected = "<domain type='test' id='1'>
+  <name>test</name>
+  <uuid>6695eb01-f6a4-8304-79aa-97f2502e193f</uuid>
+  <memory unit='KiB'>8388608</memory>
+  <currentMemory unit='KiB'>2097152</currentMemory>
+  <vcpu placement='static'>2</vcpu>
+  <os>
+    <type arch='i686'>hvm</type>
+    <boot dev='hd'/>
+  </os>
+  <clock offset='utc'/>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <disk type='file' device='disk'>
+      <source file='/guest/diskimage1'/>
+      <target dev='vda' bus='virtio'/>
+      <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x0'/>
+    </disk>
+    <interface type='network'>
+      <mac address='aa:bb:cc:dd:ee:ff'/>
+      <source network='default'/>
+      <target dev='testnet0'/>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x01' function='0x0'/>
+    </interface>
+    <memballoon model='virtio'>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x02' function='0x0'/>
+    </memballoon>
+  </devices>
+</domain>
+
+";
+    assert_eq!(r.stdout, expected);
+}
+
+#[test]
+fn lifecycle_messages_and_errors_match_virsh() {
+    let host = Host::empty();
+    let file = host.file("dom-min.xml", &domain_xml("vm1"));
+    let f = file.display().to_string();
+    let script = format!(
+        "define {f}; start vm1; suspend vm1; resume vm1; resume vm1; reboot vm1; reset vm1; shutdown vm1; domstate vm1 --reason; destroy vm1; autostart vm1; list --all --autostart; autostart vm1 --disable; domrename vm1 vm2; undefine vm2"
+    );
+    let r = wirt(&["-c", "test:///default", &script]);
+    assert!(r.ok, "the last command succeeded: {}", r.stderr);
+    let expected = format!(
+        "Domain 'vm1' defined from {f}\n\nDomain 'vm1' started\n\nDomain 'vm1' suspended\n\nDomain 'vm1' resumed\n\n\nDomain 'vm1' is being rebooted\n\nDomain 'vm1' was reset\n\nDomain 'vm1' is being shutdown\n\nshut off (shutdown)\n\n\nDomain 'vm1' marked as autostarted\n\n Id   Name   State\n-----------------------\n -    vm1    shut off\n\nDomain 'vm1' unmarked as autostarted\n\nDomain successfully renamed\n\nDomain 'vm2' has been undefined\n\n"
+    );
+    assert_eq!(r.stdout, expected);
+    assert_eq!(
+        r.stderr,
+        "error: Failed to resume domain 'vm1'\nerror: Requested operation is not valid: domain is not paused\nerror: Failed to destroy domain 'vm1'\nerror: Requested operation is not valid: domain is not running\n"
+    );
+}
+
+#[test]
+fn exit_status_and_lookup_errors() {
+    let r = wirt(&["-c", "test:///default", "dominfo", "nope"]);
+    assert!(!r.ok);
+    assert_eq!(
+        r.stderr,
+        "error: failed to get domain 'nope'\nerror: Domain not found: no domain with matching name 'nope'\n"
+    );
+    let r = wirt(&["-c", "test:///default", "frobnicate"]);
+    assert!(!r.ok);
+    assert_eq!(r.stderr, "error: unknown command: 'frobnicate'\n");
+    let r = wirt(&["-c", "test:///default", "start"]);
+    assert!(
+        r.stderr
+            .contains("command 'start' requires <domain> option"),
+        "{}",
+        r.stderr
+    );
+    let r = wirt(&["-c", "nowhere:///", "list"]);
+    assert!(!r.ok);
+    assert!(
+        r.stderr
+            .contains("no connection driver available for nowhere:///"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn bad_xml_error_names_line_and_column() {
+    let host = Host::empty();
+    let file = host.file(
+        "bad.xml",
+        "<domain type='test'>\n  <name>x</nam>\n</domain>\n",
+    );
+    let r = wirt(&[
+        "-c",
+        "test:///default",
+        "define",
+        &file.display().to_string(),
+    ]);
+    assert!(!r.ok);
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!("error: Failed to define domain from {}", file.display())
+    );
+    assert!(
+        lines[1].starts_with("error: (domain_definition):2: "),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(lines[2], "  <name>x</nam>");
+    assert!(lines[3].ends_with('^'));
+}
+
+#[test]
+fn json_output_and_errors() {
+    let r = wirt(&[
+        "--json",
+        "-c",
+        "test:///default",
+        "list --all; domstate nope",
+    ]);
+    let mut lines = r.stdout.lines();
+    let list: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(list[0]["name"], "test");
+    assert_eq!(list[0]["id"], 1);
+    assert_eq!(list[0]["state"], "running");
+    let err: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(err["error"]["code"], 42);
+    assert_eq!(err["error"]["name"], "no-domain");
+    assert!(!r.ok);
+}
+
+#[test]
+fn stdin_mode_keeps_state_between_lines() {
+    let host = Host::empty();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wirt"))
+        .args(["-c", &host.uri()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let file = host.file("d.xml", &domain_xml("piped"));
+    writeln!(
+        child.stdin.as_mut().unwrap(),
+        "define {}\nstart piped\nlist --name\nquit\nlist",
+        file.display()
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        stdout.ends_with("Domain 'piped' started\n\npiped\n\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn networks_and_pools_match_virsh() {
+    let r = wirt(&[
+        "-c",
+        "test:///default",
+        "net-list --all; net-info default; pool-list --all --details; pool-info default-pool",
+    ]);
+    let expected = " Name      State    Autostart   Persistent
+--------------------------------------------
+ default   active   no          yes
+
+Name:           default
+UUID:           dd8fe884-6c02-601e-7551-cca97df1c5df
+Active:         yes
+Persistent:     yes
+Autostart:      no
+Bridge:         virbr0
+
+ Name           State     Autostart   Persistent   Capacity     Allocation   Available
+-----------------------------------------------------------------------------------------
+ default-pool   running   no          yes          100.00 GiB   0.00 B       100.00 GiB
+
+Name:           default-pool
+UUID:           dfe224cb-28fb-8dd0-c4b2-64eb3f0f4566
+State:          running
+Persistent:     yes
+Autostart:      no
+Capacity:       100.00 GiB
+Allocation:     0.00 B
+Available:      100.00 GiB
+
+";
+    assert_eq!(r.stdout, expected);
+    let r = wirt(&[
+        "-c",
+        "test:///default",
+        "vol-create-as default-pool vol1.img 1G --allocation 100M --format raw; vol-list default-pool --details; vol-info vol1.img --pool default-pool; vol-path vol1.img --pool default-pool",
+    ]);
+    assert_eq!(
+        r.stdout,
+        "Vol vol1.img created\n\n Name       Path                     Type   Capacity   Allocation\n-------------------------------------------------------------------\n vol1.img   /default-pool/vol1.img   file   1.00 GiB   100.00 MiB\n\nName:           vol1.img\nType:           file\nCapacity:       1.00 GiB\nAllocation:     100.00 MiB\n\n/default-pool/vol1.img\n\n"
+    );
+}
+
+#[test]
+fn snapshot_tree_matches_virsh() {
+    let host = Host::empty();
+    let file = host.file("d.xml", &domain_xml("vm1"));
+    let script = format!(
+        "define {}; snapshot-create-as vm1 snap1 --description first; snapshot-create-as vm1 snap2; snapshot-list vm1 --tree; snapshot-current vm1 --name; snapshot-info vm1 snap1",
+        file.display()
+    );
+    let r = wirt(&["-c", &host.uri(), &script]);
+    assert!(r.ok, "{}", r.stderr);
+    assert!(r.stdout.contains("Domain snapshot snap1 created\nDomain snapshot snap2 created\nsnap1\n  |\n  +- snap2\n    \n\nsnap2\n\n"), "{}", r.stdout);
+    assert!(r.stdout.ends_with("Name:           snap1\nDomain:         vm1\nCurrent:        no\nState:          shutoff\nLocation:       internal\nParent:         -\nChildren:       1\nDescendants:    1\nMetadata:       yes\n\n"), "{}", r.stdout);
+}

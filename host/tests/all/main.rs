@@ -1,0 +1,5 @@
+//! wirt's integration tests, in one binary (one link instead of many).
+
+mod api;
+mod cli;
+mod support;

@@ -1,0 +1,1 @@
+//! wirt KVM driver: the per-domain `wirt-vmm` process (work in progress).

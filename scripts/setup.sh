@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what wirt's build and tests need on a fresh Debian machine:
+# the wasm32-wasip2 Rust target (rustup does not fetch it by itself when
+# RUSTUP_AUTO_INSTALL=0), and Debian's libvirt client tools, which the tests
+# use as the reference (virsh, virt-xml-validate, python3-libvirt).
+# Safe to run again: it only installs what is missing.
+set -euo pipefail
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+  rustup target add wasm32-wasip2
+fi
+
+need=()
+command -v virt-xml-validate >/dev/null 2>&1 || need+=(libvirt-clients)
+command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
+if ((${#need[@]})); then
+  if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo -n); fi
+  if "${SUDO[@]}" true 2>/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null \
+      || { "${SUDO[@]}" apt-get update -q >/dev/null && "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null; }
+  else
+    echo "setup: cannot install ${need[*]} (not root, no sudo); the tests that need them will skip" >&2
+  fi
+fi
