@@ -220,6 +220,27 @@ impl Connect {
         Ok(Connect { state, read_only })
     }
 
+    /// Opens a private connection served by the driver plugin in `wasm`
+    /// (a component implementing `wirt:driver@0.1.0`), for driver authors
+    /// and the conformance suite. The plugin's `open` receives `uri`.
+    pub fn open_plugin(wasm: &std::path::Path, uri: &str) -> Result<Connect> {
+        let bytes = std::fs::read(wasm).map_err(|source| Error::Io {
+            what: format!("cannot read plugin {}", wasm.display()),
+            source,
+        })?;
+        let name = wasm
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("plugin")
+            .to_string();
+        let plugin = plugin::Plugin::load(&name, "0.0.0", &bytes, plugin::Limits::default())?;
+        let state = seed::open_with_plugin(uri, plugin, &crate::xml::node::NodeDef::default())?;
+        Ok(Connect {
+            state,
+            read_only: false,
+        })
+    }
+
     pub fn is_read_only(&self) -> bool {
         self.read_only
     }

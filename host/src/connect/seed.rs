@@ -7,11 +7,14 @@ use std::sync::{Arc, Mutex};
 
 use super::{ConnState, Drivers, Error, Result, convert};
 use crate::driver::wasm::WasmDriver;
-use crate::driver::{DomainStatus, HypervisorDriver, NodeInfo};
+use crate::driver::{
+    Capabilities, DomainStatus, HypervisorDriver, HypervisorInfo, NetworkDriver, NoHypervisor,
+    NodeInfo, StorageDriver,
+};
 use crate::error::ErrorCode;
 use crate::events::EventBus;
 use crate::lifecycle::{State, reason};
-use crate::plugin::{PluginHandle, StatusSink, builtin};
+use crate::plugin::{Plugin, PluginHandle, StatusSink, builtin};
 use crate::registry::{DomainObj, NetworkObj, PoolObj, Registry, SaveImage};
 use crate::xml::node::NodeDef;
 
@@ -37,7 +40,15 @@ pub(crate) fn open_test(uri: &str, node_file: Option<&str>) -> Result<Arc<ConnSt
             })?
         }
     };
+    open_with_plugin(uri, builtin::test_driver()?, &node)
+}
 
+/// A private connection whose drivers are `plugin`, seeded with `node`.
+pub(crate) fn open_with_plugin(
+    uri: &str,
+    plugin: Arc<Plugin>,
+    node: &NodeDef,
+) -> Result<Arc<ConnState>> {
     let pending = Arc::new(Mutex::new(Vec::new()));
     let sink_queue = pending.clone();
     let sink: StatusSink = Arc::new(move |uuid: &str, status: DomainStatus| {
@@ -46,33 +57,52 @@ pub(crate) fn open_test(uri: &str, node_file: Option<&str>) -> Result<Arc<ConnSt
             .unwrap_or_else(|p| p.into_inner())
             .push((uuid.to_string(), status));
     });
-    let plugin = builtin::test_driver()?;
+    let has_hypervisor = plugin.exports_hypervisor();
+    let has_storage = plugin.exports_storage();
+    let has_network = plugin.exports_network();
     let handle = Arc::new(PluginHandle::new(plugin, Some(sink)));
-    let open_uri = uri.to_string();
-    handle.add_initializer(Box::new(move |instance| {
-        let hv = instance
-            .hypervisor
-            .as_ref()
-            .ok_or_else(|| wasmtime::format_err!("the test driver exports no hypervisor"))?;
-        hv.call_open(&mut instance.store, &open_uri, 0)?
-            .map(|_| ())
-            .map_err(|e| wasmtime::format_err!("open failed: {}", e.message))
-    }))?;
+    if has_hypervisor {
+        let open_uri = uri.to_string();
+        handle.add_initializer(Box::new(move |instance| {
+            let hv = instance
+                .hypervisor
+                .as_ref()
+                .ok_or_else(|| wasmtime::format_err!("the plugin exports no hypervisor"))?;
+            hv.call_open(&mut instance.store, &open_uri, 0)?
+                .map(|_| ())
+                .map_err(|e| wasmtime::format_err!("open failed: {}", e.message))
+        }))?;
+    }
     let driver = Arc::new(WasmDriver::new(handle));
-    let info = driver.open(uri)?;
-    let capabilities = driver.capabilities()?;
-    let mut node_info = driver.node_info()?;
-    apply_node_cpu(&mut node_info, &node);
+    let (info, capabilities, mut node_info) = if has_hypervisor {
+        (
+            driver.open(uri)?,
+            driver.capabilities()?,
+            driver.node_info()?,
+        )
+    } else {
+        (
+            no_hypervisor_info(),
+            Capabilities::default(),
+            NodeInfo::default(),
+        )
+    };
+    apply_node_cpu(&mut node_info, node);
 
     let mut registry = Registry::new(None);
-    seed(&mut registry, &node, driver.as_ref(), &capabilities)?;
+    seed(&mut registry, node, driver.as_ref(), &capabilities)?;
 
+    let hypervisor: Arc<dyn HypervisorDriver> = if has_hypervisor {
+        driver.clone()
+    } else {
+        Arc::new(NoHypervisor)
+    };
     Ok(Arc::new(ConnState {
         uri: uri.to_string(),
         drivers: Drivers {
-            hypervisor: driver.clone(),
-            storage: Some(driver.clone()),
-            network: Some(driver.clone()),
+            hypervisor,
+            storage: has_storage.then(|| driver.clone() as Arc<dyn StorageDriver>),
+            network: has_network.then(|| driver.clone() as Arc<dyn NetworkDriver>),
         },
         registry: Mutex::new(registry),
         events: EventBus::default(),
@@ -82,6 +112,15 @@ pub(crate) fn open_test(uri: &str, node_file: Option<&str>) -> Result<Arc<ConnSt
         pending,
         lost_handle: Some(driver.handle().clone()),
     }))
+}
+
+fn no_hypervisor_info() -> HypervisorInfo {
+    HypervisorInfo {
+        type_name: "NONE".into(),
+        version: 0,
+        hostname: String::new(),
+        max_vcpus: 0,
+    }
 }
 
 fn apply_node_cpu(info: &mut NodeInfo, node: &NodeDef) {

@@ -126,6 +126,45 @@ pub trait HypervisorDriver: Send + Sync {
     }
 }
 
+/// Stands in for the hypervisor of a connection whose plugin has none
+/// (a storage- or network-only plugin): every domain operation is
+/// "not supported".
+#[derive(Debug)]
+pub struct NoHypervisor;
+
+impl HypervisorDriver for NoHypervisor {
+    fn open(&self, _uri: &str) -> Result<HypervisorInfo> {
+        unsupported("virConnectOpen")
+    }
+    fn node_info(&self) -> Result<NodeInfo> {
+        unsupported("virNodeGetInfo")
+    }
+    fn capabilities(&self) -> Result<Capabilities> {
+        unsupported("virConnectGetCapabilities")
+    }
+    fn start(&self, _config: &DomainConfig, _flags: u32) -> Result<DomainStatus> {
+        unsupported("virDomainCreate")
+    }
+    fn adopt(&self, _config: &DomainConfig, _status: &DomainStatus) -> Result<()> {
+        unsupported("virDomainCreate")
+    }
+    fn status(&self, _uuid: &str) -> Result<DomainStatus> {
+        unsupported("virDomainGetState")
+    }
+    fn shutdown(&self, _uuid: &str, _flags: u32) -> Result<DomainStatus> {
+        unsupported("virDomainShutdown")
+    }
+    fn destroy(&self, _uuid: &str, _flags: u32) -> Result<DomainStatus> {
+        unsupported("virDomainDestroy")
+    }
+    fn suspend(&self, _uuid: &str) -> Result<DomainStatus> {
+        unsupported("virDomainSuspend")
+    }
+    fn resume(&self, _uuid: &str) -> Result<DomainStatus> {
+        unsupported("virDomainResume")
+    }
+}
+
 /// Pools of volumes.
 pub trait StorageDriver: Send + Sync {
     fn pool_types(&self) -> Result<Vec<String>>;

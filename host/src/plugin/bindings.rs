@@ -7,5 +7,5 @@
 wasmtime::component::bindgen!({
     world: "test-driver",
     path: "../wit",
-    additional_derives: [PartialEq],
+    additional_derives: [PartialEq, Default],
 });
