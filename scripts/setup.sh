@@ -11,6 +11,8 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
 fi
 
 need=()
+# binutils assembles the KVM driver's purpose-built test guest.
+command -v as >/dev/null 2>&1 && command -v ld >/dev/null 2>&1 || need+=(binutils)
 command -v virt-xml-validate >/dev/null 2>&1 || need+=(libvirt-clients)
 command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
 if ((${#need[@]})); then

@@ -1,0 +1,147 @@
+//! `wirt-vmm`: one domain's VMM process. See PROTOCOL.md.
+//!
+//! ```text
+//! wirt-vmm --kvm-fd N --control-fd N [--listen-fd N | --listen-path PATH]
+//!          [--console-log-fd N] [--seccomp errno|trap|kill|off] [--name NAME]
+//! ```
+//! Everything it may touch comes as an inherited descriptor; the seccomp
+//! filter goes on before the control loop starts, so before any guest code.
+#![allow(unsafe_code)]
+
+use std::fs::File;
+use std::os::fd::{FromRawFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use kvm_ioctls::Kvm;
+use wirt_kvm::control::server;
+use wirt_kvm::devices::EventSink;
+use wirt_kvm::devices::console::Console;
+use wirt_kvm::machine::{MachineContext, ThreadHooks};
+use wirt_kvm::seccomp::{self, Mode, Profile};
+use wirt_kvm::vcpu;
+use wirt_kvm::vmm::{Vmm, error_chain};
+
+#[derive(Default)]
+struct Args {
+    kvm_fd: Option<RawFd>,
+    control_fd: Option<RawFd>,
+    listen_fd: Option<RawFd>,
+    listen_path: Option<String>,
+    console_log_fd: Option<RawFd>,
+    seccomp: Mode,
+    name: Option<String>,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut a = Args::default();
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
+        let fd = |v: String| {
+            v.parse::<RawFd>()
+                .map_err(|_| format!("bad descriptor {v:?}"))
+        };
+        match flag.as_str() {
+            "--kvm-fd" => a.kvm_fd = Some(fd(value()?)?),
+            "--control-fd" => a.control_fd = Some(fd(value()?)?),
+            "--listen-fd" => a.listen_fd = Some(fd(value()?)?),
+            "--listen-path" => a.listen_path = Some(value()?),
+            "--console-log-fd" => a.console_log_fd = Some(fd(value()?)?),
+            "--seccomp" => a.seccomp = value()?.parse()?,
+            "--name" => a.name = Some(value()?),
+            "--help" | "-h" => {
+                return Err("usage: wirt-vmm --kvm-fd N --control-fd N [--listen-fd N | --listen-path PATH] \
+                            [--console-log-fd N] [--seccomp errno|trap|kill|off] [--name NAME]"
+                    .into());
+            }
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    if a.control_fd.is_none() && a.listen_fd.is_none() && a.listen_path.is_none() {
+        return Err("need --control-fd, --listen-fd or --listen-path".into());
+    }
+    Ok(a)
+}
+
+fn hook(profile: Profile, mode: Mode) -> Arc<dyn Fn() + Send + Sync> {
+    Arc::new(move || {
+        if let Err(e) = seccomp::apply(profile, mode) {
+            // Never run guest code unconfined.
+            eprintln!("wirt-vmm: {}", error_chain(&e));
+            std::process::abort();
+        }
+    })
+}
+
+fn run(a: Args) -> Result<(), String> {
+    let name = a.name.clone().unwrap_or_else(|| "vm".into());
+    let mut reserved = Vec::new();
+    let kvm = match a.kvm_fd {
+        // SAFETY: the host handed us this descriptor for /dev/kvm; we own it now.
+        Some(fd) => {
+            reserved.push(fd);
+            unsafe { Kvm::from_raw_fd(fd) }
+        }
+        None => Kvm::new().map_err(|e| format!("cannot open /dev/kvm: {e}"))?,
+    };
+    // SAFETY (all three): inherited descriptors given to us on the command
+    // line for exactly this use; nothing else in the process owns them.
+    let control = a.control_fd.map(|fd| {
+        reserved.push(fd);
+        unsafe { UnixStream::from_raw_fd(fd) }
+    });
+    let log = a.console_log_fd.map(|fd| {
+        reserved.push(fd);
+        unsafe { File::from_raw_fd(fd) }
+    });
+    let listener = match (a.listen_fd, &a.listen_path) {
+        (Some(fd), _) => {
+            reserved.push(fd);
+            Some(unsafe { UnixListener::from_raw_fd(fd) })
+        }
+        (None, Some(p)) => {
+            // A stale socket from a previous VMM of this domain is ours to replace.
+            let _ = std::fs::remove_file(p);
+            Some(UnixListener::bind(p).map_err(|e| format!("cannot listen on {p}: {e}"))?)
+        }
+        (None, None) => None,
+    };
+    vcpu::init_kick_signal().map_err(|e| error_chain(&e))?;
+    if a.seccomp == Mode::Trap {
+        seccomp::install_sigsys_reporter().map_err(|e| e.to_string())?;
+    }
+    let events = EventSink::new().map_err(|e| e.to_string())?;
+    // From here on the process can only use what it holds.
+    seccomp::apply(Profile::Process, a.seccomp).map_err(|e| error_chain(&e))?;
+
+    let ctx = MachineContext {
+        console: Console::new(log),
+        events,
+        hooks: ThreadHooks {
+            vcpu: hook(Profile::Vcpu, a.seccomp),
+            worker: hook(Profile::Worker, a.seccomp),
+        },
+    };
+    let mut vmm = Vmm::new(kvm, ctx, reserved);
+    server::run(&mut vmm, control, listener)
+        .map_err(|e| format!("{name}: control loop failed: {e}"))
+}
+
+fn main() -> ExitCode {
+    let args = match parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("wirt-vmm: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wirt-vmm: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

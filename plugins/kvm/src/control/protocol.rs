@@ -1,0 +1,354 @@
+//! Control protocol messages (see PROTOCOL.md). Requests carry an optional
+//! `id` echoed in the response; events carry an `event` field and no `id`.
+
+use serde::{Deserialize, Serialize};
+
+/// Protocol version reported by `hello`.
+pub const VERSION: u32 = 1;
+
+/// A descriptor the request refers to.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum FdRef {
+    /// A descriptor number the VMM inherited at spawn.
+    Fd(i32),
+    /// The n-th descriptor sent with this request line (SCM_RIGHTS).
+    Passed(usize),
+}
+
+/// Where the kernel comes from.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum KernelRef {
+    /// A built-in image: `"test-guest"`.
+    Builtin(String),
+    /// A descriptor (inherited number) of a bzImage or ELF file.
+    Fd(i32),
+    /// The n-th descriptor sent with this request line.
+    Passed(usize),
+}
+
+impl Default for KernelRef {
+    fn default() -> Self {
+        KernelRef::Builtin(BUILTIN_TEST_GUEST.into())
+    }
+}
+
+/// Name of the built-in test guest.
+pub const BUILTIN_TEST_GUEST: &str = "test-guest";
+
+/// What to do when the guest powers off, reboots or crashes (libvirt's
+/// `on_poweroff` / `on_reboot` / `on_crash`).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum LifecycleAction {
+    /// Stop the VM (state shutoff).
+    Destroy,
+    /// Start it again.
+    Restart,
+    /// Keep it, stopped, for inspection (crash: state crashed).
+    Preserve,
+}
+
+/// The three lifecycle policies.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct Policies {
+    /// Guest powered off.
+    pub on_poweroff: LifecycleAction,
+    /// Guest rebooted.
+    pub on_reboot: LifecycleAction,
+    /// Guest crashed.
+    pub on_crash: LifecycleAction,
+}
+
+impl Default for Policies {
+    fn default() -> Self {
+        Policies {
+            on_poweroff: LifecycleAction::Destroy,
+            on_reboot: LifecycleAction::Restart,
+            on_crash: LifecycleAction::Destroy,
+        }
+    }
+}
+
+/// A disk.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DiskRef {
+    /// The raw image.
+    pub fd: FdRef,
+    /// Refuse guest writes.
+    #[serde(default)]
+    pub readonly: bool,
+    /// Device id (virtio-blk GET_ID, at most 20 bytes).
+    #[serde(default)]
+    pub serial: String,
+}
+
+fn default_memory_mib() -> u64 {
+    64
+}
+
+fn default_vcpus() -> u8 {
+    1
+}
+
+/// `boot`: build a VM and start it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BootRequest {
+    /// Kernel; the built-in test guest by default.
+    #[serde(default)]
+    pub kernel: KernelRef,
+    /// Initial ramdisk.
+    #[serde(default)]
+    pub initrd: Option<FdRef>,
+    /// Kernel command line (virtio-mmio devices are appended).
+    #[serde(default)]
+    pub cmdline: Option<String>,
+    /// RAM in MiB.
+    #[serde(default = "default_memory_mib")]
+    pub memory_mib: u64,
+    /// vCPUs.
+    #[serde(default = "default_vcpus")]
+    pub vcpus: u8,
+    /// Disks in virtio-mmio slot order.
+    #[serde(default)]
+    pub disks: Vec<DiskRef>,
+    /// Start with vCPUs parked (state paused).
+    #[serde(default)]
+    pub paused: bool,
+    /// Lifecycle policies.
+    #[serde(default, flatten)]
+    pub policies: Policies,
+}
+
+/// `restore`: rebuild a saved VM in this (fresh) VMM.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RestoreRequest {
+    /// The save file, read sequentially.
+    pub from: FdRef,
+    /// The same disks as at save time, in the same order.
+    #[serde(default)]
+    pub disks: Vec<DiskRef>,
+    /// Kernel for later reboots, if it was not the built-in one.
+    #[serde(default)]
+    pub kernel: Option<KernelRef>,
+    /// Initrd for later reboots.
+    #[serde(default)]
+    pub initrd: Option<FdRef>,
+    /// Keep vCPUs parked (state paused).
+    #[serde(default)]
+    pub paused: bool,
+    /// Lifecycle policies.
+    #[serde(default, flatten)]
+    pub policies: Policies,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A request.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Request {
+    /// Version and current state.
+    Hello,
+    /// Build and start a VM. Precondition: no VM (fresh VMM or shut off).
+    Boot(BootRequest),
+    /// State, reason, CPU time, memory.
+    Status,
+    /// Park the vCPUs. Precondition: running.
+    Pause,
+    /// Unpark them. Precondition: paused.
+    Resume,
+    /// Ask the guest to power off; state "in shutdown" until it does.
+    Shutdown,
+    /// Ask the guest to reboot.
+    Reboot,
+    /// Hard reset: rebuild the VM now, as if the reset line was pulled.
+    Reset,
+    /// Stop the VM now (state shutoff, reason destroyed). Always works.
+    Destroy,
+    /// Stop the VM if any and exit the process.
+    Quit,
+    /// Write a save file. Pauses first; with `stop` (default) the VM is then
+    /// stopped (shutoff, reason saved), else it goes back to its state.
+    Save {
+        /// Where to write.
+        to: FdRef,
+        /// Stop the VM afterwards.
+        #[serde(default = "yes")]
+        stop: bool,
+    },
+    /// Rebuild a saved VM. Precondition: no VM.
+    Restore(RestoreRequest),
+    /// Turn this connection into a raw console stream (after the response).
+    Console {
+        /// Replay recent output first.
+        #[serde(default)]
+        replay: bool,
+    },
+    /// Type into the serial console.
+    ConsoleInput {
+        /// Bytes, as UTF-8 text.
+        data: String,
+    },
+    /// Recent console output (up to 64 KiB).
+    ConsoleHistory,
+    /// Try to open a file from the control thread and from vCPU 0; report
+    /// whether seccomp refused it.
+    SandboxCheck,
+}
+
+/// A request line: the request plus an optional correlation id.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Envelope {
+    /// Echoed in the response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    /// The request.
+    #[serde(flatten)]
+    pub request: Request,
+}
+
+/// An error in a response.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ErrorBody {
+    /// `invalid-request`, `invalid-state`, `bad-fd` or `failed`.
+    pub kind: String,
+    /// The whole error chain, for humans.
+    pub message: String,
+}
+
+/// A response line.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Response {
+    /// The request's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    /// Whether it worked.
+    pub ok: bool,
+    /// Result data, on success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    /// Error, on failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
+/// libvirt's virDomainState numbers.
+pub mod state {
+    /// VIR_DOMAIN_NOSTATE.
+    pub const NOSTATE: u32 = 0;
+    /// VIR_DOMAIN_RUNNING.
+    pub const RUNNING: u32 = 1;
+    /// VIR_DOMAIN_PAUSED.
+    pub const PAUSED: u32 = 3;
+    /// VIR_DOMAIN_SHUTDOWN (being shut down).
+    pub const SHUTDOWN: u32 = 4;
+    /// VIR_DOMAIN_SHUTOFF.
+    pub const SHUTOFF: u32 = 5;
+    /// VIR_DOMAIN_CRASHED.
+    pub const CRASHED: u32 = 6;
+}
+
+/// libvirt's state reasons used here.
+pub mod reason {
+    /// RUNNING_BOOTED.
+    pub const RUNNING_BOOTED: u32 = 1;
+    /// RUNNING_RESTORED.
+    pub const RUNNING_RESTORED: u32 = 3;
+    /// RUNNING_UNPAUSED.
+    pub const RUNNING_UNPAUSED: u32 = 5;
+    /// RUNNING_SAVE_CANCELED (save with stop=false).
+    pub const RUNNING_SAVE_CANCELED: u32 = 7;
+    /// RUNNING_CRASHED (restarted after a crash).
+    pub const RUNNING_CRASHED: u32 = 9;
+    /// PAUSED_USER.
+    pub const PAUSED_USER: u32 = 1;
+    /// PAUSED_SAVE.
+    pub const PAUSED_SAVE: u32 = 3;
+    /// PAUSED_STARTING_UP.
+    pub const PAUSED_STARTING_UP: u32 = 11;
+    /// SHUTDOWN_USER.
+    pub const SHUTDOWN_USER: u32 = 1;
+    /// SHUTOFF_UNKNOWN (never booted).
+    pub const SHUTOFF_UNKNOWN: u32 = 0;
+    /// SHUTOFF_SHUTDOWN.
+    pub const SHUTOFF_SHUTDOWN: u32 = 1;
+    /// SHUTOFF_DESTROYED.
+    pub const SHUTOFF_DESTROYED: u32 = 2;
+    /// SHUTOFF_CRASHED.
+    pub const SHUTOFF_CRASHED: u32 = 3;
+    /// SHUTOFF_SAVED.
+    pub const SHUTOFF_SAVED: u32 = 5;
+    /// SHUTOFF_FAILED.
+    pub const SHUTOFF_FAILED: u32 = 6;
+    /// CRASHED_PANICKED.
+    pub const CRASHED_PANICKED: u32 = 1;
+}
+
+/// Name of a virDomainState number.
+pub fn state_name(state: u32) -> &'static str {
+    match state {
+        state::RUNNING => "running",
+        state::PAUSED => "paused",
+        state::SHUTDOWN => "in shutdown",
+        state::SHUTOFF => "shut off",
+        state::CRASHED => "crashed",
+        _ => "no state",
+    }
+}
+
+/// An asynchronous event line.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Event {
+    /// `poweroff`, `reboot`, `crashed`, `shutdown-requested`.
+    pub event: String,
+    /// virDomainState after the event.
+    pub state: u32,
+    /// Reason number after the event.
+    pub reason: u32,
+    /// Free text (e.g. a crash description).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_requests() {
+        let e: Envelope = serde_json::from_str(r#"{"id":3,"op":"status"}"#).unwrap();
+        assert_eq!(e.id, Some(3));
+        assert_eq!(e.request, Request::Status);
+        let e: Envelope = serde_json::from_str(
+            r#"{"op":"boot","memory_mib":32,"disks":[{"fd":{"fd":5},"serial":"d0"}],"on_reboot":"destroy"}"#,
+        )
+        .unwrap();
+        let Request::Boot(b) = e.request else {
+            panic!("not boot")
+        };
+        assert_eq!(b.kernel, KernelRef::Builtin("test-guest".into()));
+        assert_eq!(b.memory_mib, 32);
+        assert_eq!(b.disks[0].fd, FdRef::Fd(5));
+        assert_eq!(b.policies.on_reboot, LifecycleAction::Destroy);
+        assert_eq!(b.policies.on_crash, LifecycleAction::Destroy);
+        let e: Envelope = serde_json::from_str(r#"{"op":"save","to":{"passed":0}}"#).unwrap();
+        assert_eq!(
+            e.request,
+            Request::Save {
+                to: FdRef::Passed(0),
+                stop: true
+            }
+        );
+        let line = serde_json::to_string(&Envelope {
+            id: None,
+            request: Request::ConsoleInput { data: "p".into() },
+        })
+        .unwrap();
+        assert_eq!(line, r#"{"op":"console-input","data":"p"}"#);
+    }
+}

@@ -1,0 +1,85 @@
+//! wirt's power-control port (I/O port 0x500, IRQ 3): the test guest's
+//! protocol for cooperative shutdown and reboot. See GUEST.md.
+//!
+//! - Guest reads the port: takes the pending request (0 none, 1 power off,
+//!   2 reboot); the VMM raises IRQ 3 whenever it posts one.
+//! - Guest writes the port: 0x01 power off now, 0x02 reset now, 0x04 panic,
+//!   0x10 hello (the guest obeys requests; otherwise the VMM falls back to
+//!   Ctrl-Alt-Del on the i8042).
+
+use serde::{Deserialize, Serialize};
+
+use super::{IrqLine, VmEvent};
+
+/// No request pending.
+pub const REQ_NONE: u8 = 0;
+/// Request: power off.
+pub const REQ_POWEROFF: u8 = 1;
+/// Request: reboot.
+pub const REQ_REBOOT: u8 = 2;
+/// Guest write: power off now.
+pub const GUEST_POWEROFF: u8 = 0x01;
+/// Guest write: reset now.
+pub const GUEST_RESET: u8 = 0x02;
+/// Guest write: the guest panicked.
+pub const GUEST_PANIC: u8 = 0x04;
+/// Guest write: the guest speaks this protocol.
+pub const GUEST_HELLO: u8 = 0x10;
+
+/// The power-control device.
+#[derive(Debug)]
+pub struct PvCtl {
+    state: PvCtlState,
+    irq: IrqLine,
+}
+
+/// Saved power-control state.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PvCtlState {
+    /// Request the guest has not read yet.
+    pub pending: u8,
+    /// The guest said hello since boot.
+    pub hello: bool,
+}
+
+impl PvCtl {
+    /// A device with `state`, raising `irq` on requests.
+    pub fn new(irq: IrqLine, state: PvCtlState) -> Self {
+        PvCtl { state, irq }
+    }
+
+    /// Saved state.
+    pub fn state(&self) -> PvCtlState {
+        self.state
+    }
+
+    /// Whether the guest announced it obeys requests.
+    pub fn guest_obeys(&self) -> bool {
+        self.state.hello
+    }
+
+    /// Posts a request and interrupts the guest.
+    pub fn request(&mut self, req: u8) {
+        self.state.pending = req;
+        self.irq.trigger();
+    }
+
+    /// Port read: hands over the pending request.
+    pub fn read(&mut self) -> u8 {
+        std::mem::replace(&mut self.state.pending, REQ_NONE)
+    }
+
+    /// Port write from the guest.
+    pub fn write(&mut self, value: u8) -> Option<VmEvent> {
+        match value {
+            GUEST_POWEROFF => Some(VmEvent::PowerOff),
+            GUEST_RESET => Some(VmEvent::Reset),
+            GUEST_PANIC => Some(VmEvent::Crash("guest reported a panic".into())),
+            GUEST_HELLO => {
+                self.state.hello = true;
+                None
+            }
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Spawning `wirt-vmm` with exactly the descriptors it may use.
+//!
+//! The host opens `/dev/kvm`, the disks, the kernel and the console log;
+//! each is inherited by number (everything else the host has open is
+//! close-on-exec). The VMM gets one end of a socketpair as its control
+//! connection and, optionally, a path to listen on for re-attaching.
+
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command};
+
+use crate::seccomp;
+
+/// How to start a VMM.
+#[derive(Debug)]
+pub struct Launch {
+    /// Path of the `wirt-vmm` binary.
+    pub program: PathBuf,
+    /// An open `/dev/kvm` (never a VM descriptor).
+    pub kvm: File,
+    /// Console log, opened for appending.
+    pub console_log: Option<File>,
+    /// Disks, kernel, initrd...: inherited under the same numbers, which
+    /// the boot request then names as `{"fd": n}`.
+    pub fds: Vec<OwnedFd>,
+    /// Unix socket path the VMM binds for later re-attaching.
+    pub listen_path: Option<PathBuf>,
+    /// seccomp mode (default: errno).
+    pub seccomp: seccomp::Mode,
+    /// Domain name, for the process's own messages.
+    pub name: Option<String>,
+}
+
+/// A started VMM.
+#[derive(Debug)]
+pub struct Launched {
+    /// The process.
+    pub child: Child,
+    /// Our end of the control connection.
+    pub control: UnixStream,
+    /// The numbers under which `Launch::fds` are open in the VMM, in order.
+    pub fds: Vec<RawFd>,
+    /// The descriptors themselves (kept open until the caller drops them).
+    pub owned: Vec<OwnedFd>,
+}
+
+impl Launch {
+    /// A launch of `program` with `kvm` and nothing else.
+    pub fn new(program: impl Into<PathBuf>, kvm: File) -> Self {
+        Launch {
+            program: program.into(),
+            kvm,
+            console_log: None,
+            fds: Vec::new(),
+            listen_path: None,
+            seccomp: seccomp::Mode::Errno,
+            name: None,
+        }
+    }
+
+    /// Spawns the VMM.
+    pub fn spawn(self) -> std::io::Result<Launched> {
+        let (ours, theirs) = UnixStream::pair()?;
+        let mut inherit: Vec<RawFd> = vec![self.kvm.as_raw_fd(), theirs.as_raw_fd()];
+        let mut cmd = Command::new(&self.program);
+        cmd.arg("--kvm-fd")
+            .arg(self.kvm.as_raw_fd().to_string())
+            .arg("--control-fd")
+            .arg(theirs.as_raw_fd().to_string());
+        if let Some(log) = &self.console_log {
+            inherit.push(log.as_raw_fd());
+            cmd.arg("--console-log-fd").arg(log.as_raw_fd().to_string());
+        }
+        if let Some(p) = &self.listen_path {
+            cmd.arg("--listen-path").arg(p);
+        }
+        let mode = match self.seccomp {
+            seccomp::Mode::Errno => "errno",
+            seccomp::Mode::Trap => "trap",
+            seccomp::Mode::Kill => "kill",
+            seccomp::Mode::Off => "off",
+        };
+        cmd.arg("--seccomp").arg(mode);
+        if let Some(n) = &self.name {
+            cmd.arg("--name").arg(n);
+        }
+        let numbers: Vec<RawFd> = self.fds.iter().map(|f| f.as_raw_fd()).collect();
+        inherit.extend(&numbers);
+        // SAFETY: the closure runs in the forked child before exec and only
+        // calls fcntl, which is async-signal-safe; it touches no Rust state
+        // but a Vec captured by value and already allocated.
+        unsafe {
+            cmd.pre_exec(move || {
+                for &fd in &inherit {
+                    let flags = libc::fcntl(fd, libc::F_GETFD);
+                    if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn()?;
+        drop(theirs);
+        Ok(Launched {
+            child,
+            control: ours,
+            fds: numbers,
+            owned: self.fds,
+        })
+    }
+}

@@ -1,0 +1,547 @@
+//! A running VM: KVM VM + in-kernel irqchip and PIT, RAM, devices, the
+//! virtio worker and the vCPU threads. Built fresh for a boot, a reset or a
+//! restore; stopping it joins every thread it started.
+
+use std::fs::File;
+use std::sync::{Arc, Mutex};
+
+use kvm_ioctls::{Cap, IoEventAddress, Kvm, VcpuFd, VmFd};
+
+use crate::arch::{cpuid, mptable, regs};
+use crate::boot::{self, BootImage, MmioAnnounce};
+use crate::devices::console::{Console, ConsoleWriter};
+use crate::devices::i8042::{I8042, I8042State};
+use crate::devices::pvctl::{self, PvCtl, PvCtlState};
+use crate::devices::serial::SerialDevice;
+use crate::devices::virtio::block::{Block, DiskFile};
+use crate::devices::virtio::mmio::{self, MmioTransport};
+use crate::devices::virtio::worker::Worker;
+use crate::devices::{Bus, EventSink, IrqLine};
+use crate::layout::{self, irq};
+use crate::memory::{self, GuestMemoryMmap};
+use crate::snapshot::{self, DiskInfo, MachineState, VmState};
+use crate::vcpu::{VcpuContext, VcpuHandle, state};
+
+/// Errors of this module.
+#[derive(Debug, thiserror::Error)]
+pub enum MachineError {
+    /// A VM-level KVM call failed.
+    #[error("cannot {0}")]
+    Kvm(&'static str, #[source] kvm_ioctls::Error),
+    /// Creating an eventfd or a device failed.
+    #[error("cannot set up {0}")]
+    Io(&'static str, #[source] std::io::Error),
+    /// Guest memory.
+    #[error(transparent)]
+    Memory(#[from] memory::MemoryError),
+    /// CPUID.
+    #[error(transparent)]
+    Cpuid(#[from] cpuid::CpuidError),
+    /// Boot CPU state.
+    #[error(transparent)]
+    Regs(#[from] regs::RegsError),
+    /// MP table.
+    #[error(transparent)]
+    Mptable(#[from] mptable::MptableError),
+    /// Kernel loading.
+    #[error(transparent)]
+    Boot(#[from] boot::BootError),
+    /// virtio transport.
+    #[error(transparent)]
+    Mmio(#[from] mmio::MmioError),
+    /// Worker thread.
+    #[error(transparent)]
+    Worker(#[from] crate::devices::virtio::worker::WorkerError),
+    /// vCPU thread.
+    #[error(transparent)]
+    Vcpu(#[from] crate::vcpu::VcpuError),
+    /// vCPU state.
+    #[error(transparent)]
+    State(#[from] state::StateError),
+    /// Save file.
+    #[error(transparent)]
+    Snapshot(#[from] snapshot::SnapshotError),
+    /// UART state.
+    #[error(transparent)]
+    Serial(#[from] crate::devices::serial::SerialError),
+    /// The saved machine does not match what was supplied for the restore.
+    #[error("save file does not match: {0}")]
+    Mismatch(String),
+    /// Too many devices or vCPUs.
+    #[error("unsupported configuration: {0}")]
+    Unsupported(String),
+}
+
+/// A disk to attach.
+#[derive(Debug)]
+pub struct DiskSpec {
+    /// The raw image, opened by the host.
+    pub file: File,
+    /// Refuse writes.
+    pub readonly: bool,
+    /// Device id the guest reads with GET_ID (at most 20 bytes).
+    pub id: String,
+}
+
+/// What to build.
+#[derive(Debug)]
+pub struct MachineSpec {
+    /// RAM in bytes.
+    pub memory_bytes: u64,
+    /// Number of vCPUs.
+    pub vcpus: u8,
+    /// Kernel, initrd, command line.
+    pub boot: BootImage,
+    /// Name of the built-in kernel, if `boot.kernel` is one.
+    pub builtin_kernel: Option<String>,
+    /// Disks, in virtio-mmio slot order.
+    pub disks: Vec<DiskSpec>,
+}
+
+/// Hooks that run first in each thread a machine starts (seccomp filters).
+#[derive(Clone)]
+pub struct ThreadHooks {
+    /// For vCPU threads.
+    pub vcpu: Arc<dyn Fn() + Send + Sync>,
+    /// For the virtio worker.
+    pub worker: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Default for ThreadHooks {
+    fn default() -> Self {
+        ThreadHooks {
+            vcpu: Arc::new(|| {}),
+            worker: Arc::new(|| {}),
+        }
+    }
+}
+
+/// Shared by every machine a VMM builds.
+#[derive(Clone)]
+pub struct MachineContext {
+    /// Serial console output.
+    pub console: Arc<Console>,
+    /// Where guest-raised events go.
+    pub events: Arc<EventSink>,
+    /// Per-thread setup.
+    pub hooks: ThreadHooks,
+}
+
+/// A built VM with its threads.
+pub struct Machine {
+    // Field order is drop order: threads stop before the VM and RAM go.
+    vcpus: Vec<VcpuHandle>,
+    worker: Option<Worker>,
+    bus: Arc<Bus>,
+    transports: Vec<Arc<Mutex<MmioTransport>>>,
+    vm: VmFd,
+    mem: GuestMemoryMmap,
+    disks: Vec<DiskInfo>,
+    builtin_kernel: Option<String>,
+    cmdline: String,
+    forced_cpuid: Vec<&'static str>,
+}
+
+impl std::fmt::Debug for Machine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Machine")
+            .field("vcpus", &self.vcpus.len())
+            .field("disks", &self.disks)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Parts {
+    vm: VmFd,
+    mem: GuestMemoryMmap,
+    bus: Arc<Bus>,
+    transports: Vec<Arc<Mutex<MmioTransport>>>,
+    disks: Vec<DiskInfo>,
+}
+
+/// A VM with an in-kernel irqchip and PIT.
+pub(crate) fn create_vm(kvm: &Kvm) -> Result<VmFd, MachineError> {
+    let vm = kvm
+        .create_vm()
+        .map_err(|e| MachineError::Kvm("create a VM", e))?;
+    vm.set_tss_address(layout::KVM_TSS as usize)
+        .map_err(|e| MachineError::Kvm("set the TSS address", e))?;
+    vm.create_irq_chip()
+        .map_err(|e| MachineError::Kvm("create the in-kernel irqchip", e))?;
+    let pit = kvm_bindings::kvm_pit_config {
+        flags: kvm_bindings::KVM_PIT_SPEAKER_DUMMY,
+        ..Default::default()
+    };
+    vm.create_pit2(pit)
+        .map_err(|e| MachineError::Kvm("create the in-kernel PIT", e))?;
+    Ok(vm)
+}
+
+fn irq_line(vm: &VmFd, gsi: u32) -> Result<IrqLine, MachineError> {
+    let line = IrqLine::new().map_err(|e| MachineError::Io("an interrupt eventfd", e))?;
+    vm.register_irqfd(line.eventfd(), gsi)
+        .map_err(|e| MachineError::Kvm("register an irqfd", e))?;
+    Ok(line)
+}
+
+/// VM, RAM and devices; `saved` restores device registers.
+fn build_parts(
+    kvm: &Kvm,
+    memory_bytes: u64,
+    disks: Vec<DiskSpec>,
+    ctx: &MachineContext,
+    saved: Option<&MachineState>,
+) -> Result<Parts, MachineError> {
+    if disks.len() > layout::VIRTIO_MMIO_SLOTS {
+        return Err(MachineError::Unsupported(format!(
+            "{} disks (at most {})",
+            disks.len(),
+            layout::VIRTIO_MMIO_SLOTS
+        )));
+    }
+    let vm = create_vm(kvm)?;
+    let mem = memory::create(memory_bytes)?;
+    memory::register(&vm, &mem)?;
+
+    let writer = ConsoleWriter(ctx.console.clone());
+    let serial_irq = irq_line(&vm, irq::SERIAL)?;
+    let serial = match saved {
+        Some(s) => SerialDevice::restore(serial_irq, writer, &s.serial)?,
+        None => SerialDevice::new(serial_irq, writer),
+    };
+    let i8042 = I8042::new(
+        irq_line(&vm, irq::I8042)?,
+        saved.map_or_else(I8042State::default, |s| s.i8042.clone()),
+    );
+    let pvctl = PvCtl::new(
+        irq_line(&vm, irq::PVCTL)?,
+        saved.map_or_else(PvCtlState::default, |s| s.pvctl),
+    );
+
+    let mut transports = Vec::new();
+    let mut infos = Vec::new();
+    for (slot, d) in disks.into_iter().enumerate() {
+        let disk =
+            DiskFile::new(d.file, d.readonly, &d.id).map_err(|e| MachineError::Io("a disk", e))?;
+        infos.push(DiskInfo {
+            readonly: d.readonly,
+            id: d.id,
+            sectors: disk.sectors(),
+        });
+        let irq = irq_line(&vm, layout::virtio_irq(slot))?;
+        let mut t = MmioTransport::new(Box::new(Block::new(disk)), mem.clone(), irq)?;
+        if let Some(s) = saved {
+            t.restore(&s.virtio[slot])?;
+        }
+        let notify = IoEventAddress::Mmio(layout::virtio_mmio_addr(slot) + mmio::QUEUE_NOTIFY);
+        for (q, evt) in t.queue_evts().iter().enumerate() {
+            vm.register_ioevent(evt, &notify, q as u32)
+                .map_err(|e| MachineError::Kvm("register a queue ioeventfd", e))?;
+        }
+        transports.push(Arc::new(Mutex::new(t)));
+    }
+    let bus = Arc::new(Bus {
+        serial: Mutex::new(serial),
+        i8042: Mutex::new(i8042),
+        pvctl: Mutex::new(pvctl),
+        virtio: transports.clone(),
+        events: ctx.events.clone(),
+    });
+    Ok(Parts {
+        vm,
+        mem,
+        bus,
+        transports,
+        disks: infos,
+    })
+}
+
+impl Machine {
+    /// Boots `spec` from its kernel.
+    pub fn boot(
+        kvm: &Kvm,
+        spec: MachineSpec,
+        ctx: &MachineContext,
+        paused: bool,
+    ) -> Result<Machine, MachineError> {
+        if spec.vcpus == 0 || spec.vcpus > 32 {
+            return Err(MachineError::Unsupported(format!("{} vCPUs", spec.vcpus)));
+        }
+        let announce: Vec<MmioAnnounce> = (0..spec.disks.len())
+            .map(|slot| MmioAnnounce {
+                addr: layout::virtio_mmio_addr(slot),
+                irq: layout::virtio_irq(slot),
+            })
+            .collect();
+        let parts = build_parts(kvm, spec.memory_bytes, spec.disks, ctx, None)?;
+        regs::write_boot_tables(&parts.mem)?;
+        mptable::write(&parts.mem, spec.vcpus)?;
+        let entry = boot::load(&parts.mem, &spec.boot, &announce)?;
+
+        let base = cpuid::supported(kvm)?;
+        let mut fds = Vec::new();
+        let mut forced = Vec::new();
+        for id in 0..spec.vcpus {
+            let vcpu = parts
+                .vm
+                .create_vcpu(u64::from(id))
+                .map_err(|e| MachineError::Kvm("create a vCPU", e))?;
+            forced = cpuid::apply(&vcpu, &cpuid::for_vcpu(&base, id, spec.vcpus))?;
+            regs::setup_boot_msrs(&vcpu)?;
+            regs::setup_lint(&vcpu)?;
+            // Application processors wait for INIT/SIPI; only the BSP starts at the entry.
+            if id == 0 {
+                regs::setup_boot_cpu(&vcpu, entry)?;
+            }
+            fds.push(vcpu);
+        }
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        if !forced.is_empty() {
+            WARNED.call_once(|| {
+                eprintln!(
+                    "wirt-vmm: host KVM keeps these masked CPUID features visible: {}",
+                    forced.join(",")
+                )
+            });
+        }
+        Self::start(
+            parts,
+            fds,
+            ctx,
+            paused,
+            spec.builtin_kernel,
+            spec.boot.cmdline,
+            forced,
+        )
+    }
+
+    /// Rebuilds a machine from a save file whose state section was read into
+    /// `saved`; its RAM is read from `input`.
+    pub fn restore<R: vm_memory::ReadVolatile>(
+        kvm: &Kvm,
+        saved: &MachineState,
+        input: &mut R,
+        disks: Vec<DiskSpec>,
+        ctx: &MachineContext,
+        paused: bool,
+    ) -> Result<Machine, MachineError> {
+        if disks.len() != saved.disks.len() {
+            return Err(MachineError::Mismatch(format!(
+                "{} disks saved, {} given",
+                saved.disks.len(),
+                disks.len()
+            )));
+        }
+        if saved.cpus.is_empty() || saved.cpus.len() > 32 {
+            return Err(MachineError::Mismatch(format!(
+                "{} vCPUs",
+                saved.cpus.len()
+            )));
+        }
+        let parts = build_parts(kvm, saved.memory_bytes, disks, ctx, Some(saved))?;
+        for (given, was) in parts.disks.iter().zip(&saved.disks) {
+            if given.sectors != was.sectors {
+                return Err(MachineError::Mismatch(format!(
+                    "disk {:?} has {} sectors, {} when saved",
+                    was.id, given.sectors, was.sectors
+                )));
+            }
+        }
+        snapshot::read_memory(input, &parts.mem)?;
+        saved.vm.restore(&parts.vm)?;
+        let mut fds = Vec::new();
+        for (id, s) in saved.cpus.iter().enumerate() {
+            let vcpu = parts
+                .vm
+                .create_vcpu(id as u64)
+                .map_err(|e| MachineError::Kvm("create a vCPU", e))?;
+            let refused = state::restore(&vcpu, s)?;
+            if refused > 0 {
+                eprintln!("wirt-vmm: vCPU {id}: KVM refused {refused} saved MSRs");
+            }
+            fds.push(vcpu);
+        }
+        let forced = match saved.cpus.first() {
+            Some(c) => cpuid::forced(&cpuid::from_entries(&c.cpuid)?),
+            None => Vec::new(),
+        };
+        let machine = Self::start(
+            parts,
+            fds,
+            ctx,
+            paused,
+            saved.builtin_kernel.clone(),
+            saved.cmdline.clone(),
+            forced,
+        )?;
+        // Kicks made before the save went to the old process's ioeventfds.
+        for t in &machine.transports {
+            t.lock().expect("virtio transport").catch_up();
+        }
+        Ok(machine)
+    }
+
+    fn start(
+        parts: Parts,
+        fds: Vec<VcpuFd>,
+        ctx: &MachineContext,
+        paused: bool,
+        builtin_kernel: Option<String>,
+        cmdline: String,
+        forced_cpuid: Vec<&'static str>,
+    ) -> Result<Machine, MachineError> {
+        let hook = ctx.hooks.worker.clone();
+        let worker = Worker::spawn(parts.transports.clone(), Box::new(move || hook()))?;
+        let mut machine = Machine {
+            vcpus: Vec::new(),
+            worker: Some(worker),
+            bus: parts.bus,
+            transports: parts.transports,
+            vm: parts.vm,
+            mem: parts.mem,
+            disks: parts.disks,
+            builtin_kernel,
+            cmdline,
+            forced_cpuid,
+        };
+        let vctx = VcpuContext {
+            bus: machine.bus.clone(),
+            mem: machine.mem.clone(),
+            setup: ctx.hooks.vcpu.clone(),
+        };
+        for (id, fd) in fds.into_iter().enumerate() {
+            machine
+                .vcpus
+                .push(VcpuHandle::spawn(id as u8, fd, vctx.clone(), paused)?);
+        }
+        Ok(machine)
+    }
+
+    /// Parks every vCPU and waits until they are out of guest code.
+    pub fn pause(&self) {
+        for v in &self.vcpus {
+            v.request_pause();
+        }
+        for v in &self.vcpus {
+            v.wait_parked();
+        }
+    }
+
+    /// Lets parked vCPUs run.
+    pub fn resume(&self) {
+        for v in &self.vcpus {
+            v.resume();
+        }
+    }
+
+    /// Asks the guest to power off (`reboot` false) or reboot: through the
+    /// power-control port if the guest said it obeys it, else Ctrl-Alt-Del.
+    pub fn request_shutdown(&self, reboot: bool) -> &'static str {
+        let mut pv = self.bus.pvctl.lock().expect("pvctl");
+        if pv.guest_obeys() {
+            pv.request(if reboot {
+                pvctl::REQ_REBOOT
+            } else {
+                pvctl::REQ_POWEROFF
+            });
+            "pvctl"
+        } else {
+            self.bus.i8042.lock().expect("i8042").ctrl_alt_del();
+            "ctrl-alt-del"
+        }
+    }
+
+    /// Queues console input; returns how many bytes the UART took.
+    pub fn console_input(&self, bytes: &[u8]) -> usize {
+        self.bus.serial.lock().expect("serial").enqueue_input(bytes)
+    }
+
+    /// CPU time of the vCPU threads, in nanoseconds.
+    pub fn cpu_time_ns(&self) -> u64 {
+        self.vcpus.iter().map(VcpuHandle::cpu_time_ns).sum()
+    }
+
+    /// Number of vCPUs.
+    pub fn vcpu_count(&self) -> usize {
+        self.vcpus.len()
+    }
+
+    /// RAM in bytes.
+    pub fn memory_bytes(&self) -> u64 {
+        memory::size(&self.mem)
+    }
+
+    /// Masked CPUID features the host turned back on.
+    pub fn forced_cpuid(&self) -> &[&'static str] {
+        &self.forced_cpuid
+    }
+
+    /// Runs `f` on vCPU 0's thread.
+    pub fn on_vcpu0<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut VcpuFd) -> R + Send + 'static,
+    ) -> Result<R, MachineError> {
+        let v = self.vcpus.first().ok_or(crate::vcpu::VcpuError::Gone(0))?;
+        Ok(v.run_job(f)?)
+    }
+
+    /// Writes a save file. The vCPUs must be parked ([`Machine::pause`]).
+    pub fn save<W: std::io::Write + vm_memory::WriteVolatile>(
+        &self,
+        kvm: &Kvm,
+        out: &mut W,
+    ) -> Result<(), MachineError> {
+        let msrs: Arc<Vec<u32>> = Arc::new(
+            kvm.get_msr_index_list()
+                .map_err(|e| MachineError::Kvm("read the MSR index list", e))?
+                .as_slice()
+                .to_vec(),
+        );
+        let xsave = kvm.check_extension(Cap::Xsave);
+        let mut cpus = Vec::new();
+        for v in &self.vcpus {
+            let list = msrs.clone();
+            cpus.push(v.run_job(move |fd| state::save(fd, &list, xsave))??);
+        }
+        // Holding the transports keeps the worker from touching queues or RAM.
+        let guards: Vec<_> = self
+            .transports
+            .iter()
+            .map(|t| t.lock().expect("virtio transport"))
+            .collect();
+        let state = MachineState {
+            memory_bytes: memory::size(&self.mem),
+            disks: self.disks.clone(),
+            builtin_kernel: self.builtin_kernel.clone(),
+            cmdline: self.cmdline.clone(),
+            vm: VmState::capture(&self.vm)?,
+            cpus,
+            serial: self.bus.serial.lock().expect("serial").snapshot(),
+            i8042: self.bus.i8042.lock().expect("i8042").state(),
+            pvctl: self.bus.pvctl.lock().expect("pvctl").state(),
+            virtio: guards.iter().map(|g| g.snapshot()).collect(),
+        };
+        snapshot::write(out, &state, &self.mem)?;
+        Ok(())
+    }
+
+    /// Stops every thread; returns the vCPU threads' total CPU time.
+    pub fn stop(mut self) -> u64 {
+        self.stop_threads()
+    }
+
+    fn stop_threads(&mut self) -> u64 {
+        let ns = self.vcpus.iter_mut().map(VcpuHandle::stop).sum();
+        self.vcpus.clear();
+        if let Some(mut w) = self.worker.take() {
+            w.stop();
+        }
+        ns
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        self.stop_threads();
+    }
+}

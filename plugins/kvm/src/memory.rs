@@ -1,0 +1,74 @@
+//! Guest RAM: anonymous mappings registered as KVM memory slots.
+
+use kvm_ioctls::VmFd;
+use vm_memory::{Address, GuestAddress, GuestMemoryBackend, GuestMemoryRegion};
+
+use crate::layout;
+
+/// Guest memory of a wirt VM.
+pub type GuestMemoryMmap = vm_memory::GuestMemoryMmap<()>;
+
+/// Errors of this module.
+#[derive(Debug, thiserror::Error)]
+pub enum MemoryError {
+    /// The size is zero, not a multiple of 4 KiB, or too small to boot.
+    #[error("invalid guest memory size {0} bytes (at least 2 MiB, a multiple of 4 KiB)")]
+    InvalidSize(u64),
+    /// mmap failed.
+    #[error("cannot allocate guest memory")]
+    Allocate(#[source] vm_memory::mmap::FromRangesError),
+    /// KVM refused a memory slot.
+    #[error("cannot register guest memory slot {0} with KVM")]
+    SetSlot(u32, #[source] kvm_ioctls::Error),
+}
+
+/// Allocates `size` bytes of zeroed guest RAM laid out by [`layout::ram_ranges`].
+pub fn create(size: u64) -> Result<GuestMemoryMmap, MemoryError> {
+    if size < (2 << 20) || !size.is_multiple_of(4096) {
+        return Err(MemoryError::InvalidSize(size));
+    }
+    let ranges: Vec<(GuestAddress, usize)> = layout::ram_ranges(size)
+        .into_iter()
+        .map(|(start, len)| (GuestAddress(start), len as usize))
+        .collect();
+    GuestMemoryMmap::from_ranges(&ranges).map_err(MemoryError::Allocate)
+}
+
+/// Registers every region of `mem` as a KVM memory slot.
+pub fn register(vm: &VmFd, mem: &GuestMemoryMmap) -> Result<(), MemoryError> {
+    for (slot, region) in mem.iter().enumerate() {
+        let slot = slot as u32;
+        let host = mem
+            .get_host_address(region.start_addr())
+            .expect("a region's start is inside guest memory");
+        let desc = kvm_bindings::kvm_userspace_memory_region {
+            slot,
+            flags: 0,
+            guest_phys_addr: region.start_addr().raw_value(),
+            memory_size: region.len(),
+            userspace_addr: host as u64,
+        };
+        // SAFETY: the mapping belongs to `mem`, which the VM keeps alive for as
+        // long as the slot exists (the Machine owns both and drops the VM first).
+        unsafe { vm.set_user_memory_region(desc) }.map_err(|e| MemoryError::SetSlot(slot, e))?;
+    }
+    Ok(())
+}
+
+/// Total RAM in bytes.
+pub fn size(mem: &GuestMemoryMmap) -> u64 {
+    mem.iter().map(|r| r.len()).sum()
+}
+
+/// `(start, len)` of every region, in order.
+pub fn regions(mem: &GuestMemoryMmap) -> Vec<(u64, u64)> {
+    mem.iter()
+        .map(|r| (r.start_addr().raw_value(), r.len()))
+        .collect()
+}
+
+/// The last address below the MMIO gap, for placing an initrd.
+pub fn low_end(mem: &GuestMemoryMmap) -> u64 {
+    let end = mem.last_addr().raw_value() + 1;
+    end.min(layout::MMIO_GAP_START)
+}

@@ -1,0 +1,279 @@
+//! The VMM's seccomp allowlists (with no-new-privs, via seccompiler).
+//!
+//! The process filter goes on before any guest code runs and is inherited by
+//! every thread; vCPU threads and the virtio worker then stack a tighter one.
+//! Nothing on any list opens a path, creates a socket or executes a
+//! program: the VMM works only with the descriptors it was handed. `ioctl`
+//! is limited to KVM's ioctl type (0xAE) plus the few the standard library
+//! issues on sockets.
+
+use std::collections::BTreeMap;
+
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
+};
+
+/// Errors of this module.
+#[derive(Debug, thiserror::Error)]
+pub enum SeccompError {
+    /// Building the BPF program failed.
+    #[error("cannot build the seccomp filter")]
+    Build(#[source] seccompiler::BackendError),
+    /// Installing it failed.
+    #[error("cannot install the seccomp filter")]
+    Apply(#[source] seccompiler::Error),
+}
+
+/// Which thread a filter is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// The whole process (control thread, machine construction).
+    Process,
+    /// vCPU threads: KVM_RUN and device emulation.
+    Vcpu,
+    /// The virtio worker: ioeventfds, disk I/O.
+    Worker,
+}
+
+/// What a refused system call does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Fails with EPERM (the default: the VMM reports the error and lives).
+    #[default]
+    Errno,
+    /// Raises SIGSYS; [`install_sigsys_reporter`] prints the call and exits.
+    Trap,
+    /// Kills the process.
+    Kill,
+    /// No filter (debugging only).
+    Off,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "errno" | "on" => Ok(Mode::Errno),
+            "trap" => Ok(Mode::Trap),
+            "kill" => Ok(Mode::Kill),
+            "off" => Ok(Mode::Off),
+            _ => Err(format!(
+                "unknown seccomp mode {s:?} (errno, trap, kill, off)"
+            )),
+        }
+    }
+}
+
+const KVMIO: u64 = 0xae;
+
+fn cond(arg: u8, op: SeccompCmpOp, value: u64) -> SeccompCondition {
+    SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, value).expect("valid condition")
+}
+
+fn rule(conds: Vec<SeccompCondition>) -> SeccompRule {
+    SeccompRule::new(conds).expect("non-empty rule")
+}
+
+fn kvm_ioctls_only() -> Vec<SeccompRule> {
+    // The ioctl "type" is bits 8..16 of the request number.
+    vec![rule(vec![cond(
+        1,
+        SeccompCmpOp::MaskedEq(0xff00),
+        KVMIO << 8,
+    )])]
+}
+
+fn no_exec(prot_arg: u8) -> Vec<SeccompRule> {
+    vec![rule(vec![cond(
+        prot_arg,
+        SeccompCmpOp::MaskedEq(libc::PROT_EXEC as u64),
+        0,
+    )])]
+}
+
+fn rules(profile: Profile) -> BTreeMap<i64, Vec<SeccompRule>> {
+    let mut r: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    // Every thread: memory allocation, locks, signals, time, exit.
+    for nr in [
+        libc::SYS_read,
+        libc::SYS_write,
+        libc::SYS_readv,
+        libc::SYS_writev,
+        libc::SYS_close,
+        libc::SYS_futex,
+        libc::SYS_rt_sigreturn,
+        libc::SYS_rt_sigprocmask,
+        libc::SYS_sigaltstack,
+        libc::SYS_munmap,
+        libc::SYS_madvise,
+        libc::SYS_mremap,
+        libc::SYS_brk,
+        libc::SYS_exit,
+        libc::SYS_exit_group,
+        libc::SYS_clock_gettime,
+        libc::SYS_clock_nanosleep,
+        libc::SYS_nanosleep,
+        libc::SYS_sched_yield,
+        libc::SYS_getpid,
+        libc::SYS_gettid,
+        libc::SYS_tgkill,
+        libc::SYS_restart_syscall,
+        libc::SYS_getrandom,
+        // The panic handler asks for it when printing a location.
+        libc::SYS_getcwd,
+    ] {
+        r.insert(nr, vec![]);
+    }
+    r.insert(libc::SYS_mmap, no_exec(2));
+    r.insert(libc::SYS_mprotect, no_exec(2));
+    match profile {
+        Profile::Vcpu => {
+            r.insert(libc::SYS_ioctl, kvm_ioctls_only());
+            // Console output to attached clients (std sends with MSG_NOSIGNAL).
+            r.insert(libc::SYS_sendto, vec![]);
+        }
+        Profile::Worker => {
+            for nr in [
+                libc::SYS_epoll_wait,
+                libc::SYS_epoll_pwait,
+                libc::SYS_pread64,
+                libc::SYS_pwrite64,
+                libc::SYS_preadv,
+                libc::SYS_pwritev,
+                libc::SYS_fdatasync,
+                libc::SYS_fsync,
+            ] {
+                r.insert(nr, vec![]);
+            }
+        }
+        Profile::Process => {
+            for nr in [
+                libc::SYS_epoll_wait,
+                libc::SYS_epoll_pwait,
+                libc::SYS_epoll_create1,
+                libc::SYS_epoll_ctl,
+                libc::SYS_pread64,
+                libc::SYS_pwrite64,
+                libc::SYS_preadv,
+                libc::SYS_pwritev,
+                libc::SYS_fdatasync,
+                libc::SYS_fsync,
+                libc::SYS_poll,
+                libc::SYS_ppoll,
+                libc::SYS_eventfd2,
+                libc::SYS_accept4,
+                libc::SYS_recvmsg,
+                libc::SYS_sendmsg,
+                libc::SYS_recvfrom,
+                libc::SYS_sendto,
+                libc::SYS_shutdown,
+                libc::SYS_getsockopt,
+                libc::SYS_lseek,
+                libc::SYS_fstat,
+                libc::SYS_newfstatat,
+                libc::SYS_statx,
+                libc::SYS_fcntl,
+                libc::SYS_dup,
+                libc::SYS_clone,
+                libc::SYS_clone3,
+                libc::SYS_set_robust_list,
+                libc::SYS_rseq,
+                libc::SYS_sched_getaffinity,
+                libc::SYS_prlimit64,
+                libc::SYS_seccomp,
+                // Thread start-up in the C library may (re)install handlers.
+                libc::SYS_rt_sigaction,
+            ] {
+                r.insert(nr, vec![]);
+            }
+            // Thread names, and no-new-privs before a thread's own filter.
+            r.insert(
+                libc::SYS_prctl,
+                vec![
+                    rule(vec![cond(0, SeccompCmpOp::Eq, libc::PR_SET_NAME as u64)]),
+                    rule(vec![cond(
+                        0,
+                        SeccompCmpOp::Eq,
+                        libc::PR_SET_NO_NEW_PRIVS as u64,
+                    )]),
+                ],
+            );
+            let mut ioctl = kvm_ioctls_only();
+            for req in [libc::FIONBIO, libc::FIOCLEX, libc::TCGETS] {
+                ioctl.push(rule(vec![cond(1, SeccompCmpOp::Eq, req)]));
+            }
+            r.insert(libc::SYS_ioctl, ioctl);
+        }
+    }
+    r
+}
+
+/// The BPF program for `profile`, refusing with `mode`.
+pub fn program(profile: Profile, mode: Mode) -> Result<BpfProgram, SeccompError> {
+    let mismatch = match mode {
+        Mode::Errno | Mode::Off => SeccompAction::Errno(libc::EPERM as u32),
+        Mode::Trap => SeccompAction::Trap,
+        Mode::Kill => SeccompAction::KillProcess,
+    };
+    let filter = SeccompFilter::new(
+        rules(profile),
+        mismatch,
+        SeccompAction::Allow,
+        TargetArch::x86_64,
+    )
+    .map_err(SeccompError::Build)?;
+    filter.try_into().map_err(SeccompError::Build)
+}
+
+/// Installs the filter for `profile` on the calling thread (and, for
+/// [`Profile::Process`], on every thread it creates afterwards).
+pub fn apply(profile: Profile, mode: Mode) -> Result<(), SeccompError> {
+    if mode == Mode::Off {
+        return Ok(());
+    }
+    let prog = program(profile, mode)?;
+    seccompiler::apply_filter(&prog).map_err(SeccompError::Apply)
+}
+
+extern "C" fn sigsys_handler(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // SAFETY: for SIGSYS the kernel fills siginfo's _sigsys member; its
+    // syscall number sits 24 bytes in (after signo, errno, code, call_addr).
+    let nr = unsafe { *(info as *const u8).add(24).cast::<libc::c_int>() };
+    let mut buf = *b"wirt-vmm: seccomp refused system call          \n";
+    let mut n = nr.unsigned_abs();
+    let mut i = buf.len() - 2;
+    loop {
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        i -= 1;
+        if n == 0 {
+            break;
+        }
+    }
+    // SAFETY: write and _exit are async-signal-safe and allowed by every filter.
+    unsafe {
+        libc::write(2, buf.as_ptr().cast(), buf.len());
+        libc::_exit(159);
+    }
+}
+
+/// In [`Mode::Trap`], report the refused system call on stderr and exit 159.
+pub fn install_sigsys_reporter() -> Result<(), vmm_sys_util::errno::Error> {
+    vmm_sys_util::signal::register_signal_handler(libc::SIGSYS, sigsys_handler)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn programs_build() {
+        for p in [Profile::Process, Profile::Vcpu, Profile::Worker] {
+            assert!(!program(p, Mode::Errno).unwrap().is_empty());
+        }
+        assert!(!rules(Profile::Process).contains_key(&libc::SYS_openat));
+        assert_eq!("trap".parse::<Mode>().unwrap(), Mode::Trap);
+    }
+}

@@ -1,0 +1,649 @@
+//! The VMM controller: one domain's state machine on top of [`Machine`].
+//! It executes control requests and turns guest events into lifecycle
+//! actions (libvirt's on_poweroff / on_reboot / on_crash).
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+
+use kvm_ioctls::Kvm;
+use serde_json::{Value, json};
+
+use crate::boot::BootImage;
+use crate::control::protocol::{
+    BUILTIN_TEST_GUEST, BootRequest, DiskRef, Event, FdRef, KernelRef, LifecycleAction, Policies,
+    Request, RestoreRequest, VERSION, reason, state, state_name,
+};
+use crate::devices::VmEvent;
+use crate::machine::{DiskSpec, Machine, MachineContext, MachineError, MachineSpec};
+use crate::snapshot::{self, SnapshotError};
+
+/// Errors of a request.
+#[derive(Debug, thiserror::Error)]
+pub enum VmmError {
+    /// The request is malformed or inconsistent.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The request is not valid in the current state.
+    #[error("operation not valid while the domain is {0}")]
+    InvalidState(&'static str),
+    /// A descriptor reference is unusable.
+    #[error("bad descriptor {0}")]
+    BadFd(String),
+    /// Reading the kernel or initrd failed.
+    #[error("cannot read the {0} image")]
+    Image(&'static str, #[source] std::io::Error),
+    /// Building or driving the machine failed.
+    #[error("machine failure")]
+    Machine(#[from] MachineError),
+    /// Reading or writing a save file failed.
+    #[error("save file failure")]
+    Snapshot(#[from] SnapshotError),
+}
+
+impl VmmError {
+    /// The `kind` string of the protocol's error body.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            VmmError::InvalidRequest(_) => "invalid-request",
+            VmmError::InvalidState(_) => "invalid-state",
+            VmmError::BadFd(_) => "bad-fd",
+            _ => "failed",
+        }
+    }
+}
+
+/// The error and all its causes, one line.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// What a reboot rebuilds from.
+#[derive(Debug)]
+struct Setup {
+    memory_bytes: u64,
+    vcpus: u8,
+    boot: Option<BootImage>,
+    builtin: Option<String>,
+    disks: Vec<DiskSpec>,
+    policies: Policies,
+}
+
+impl Setup {
+    fn spec(&self) -> Result<Option<MachineSpec>, VmmError> {
+        let Some(boot) = self.boot.clone() else {
+            return Ok(None);
+        };
+        let mut disks = Vec::new();
+        for d in &self.disks {
+            disks.push(DiskSpec {
+                file: d
+                    .file
+                    .try_clone()
+                    .map_err(|e| VmmError::Machine(MachineError::Io("a disk", e)))?,
+                readonly: d.readonly,
+                id: d.id.clone(),
+            });
+        }
+        Ok(Some(MachineSpec {
+            memory_bytes: self.memory_bytes,
+            vcpus: self.vcpus,
+            boot,
+            builtin_kernel: self.builtin.clone(),
+            disks,
+        }))
+    }
+}
+
+/// One domain's VMM.
+pub struct Vmm {
+    kvm: Kvm,
+    ctx: MachineContext,
+    machine: Option<Machine>,
+    setup: Option<Setup>,
+    state: u32,
+    reason: u32,
+    shutdown_requested: bool,
+    finished_cpu_ns: u64,
+    reserved_fds: HashSet<RawFd>,
+    quit: bool,
+}
+
+impl std::fmt::Debug for Vmm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vmm")
+            .field("state", &self.state)
+            .field("reason", &self.reason)
+            .finish_non_exhaustive()
+    }
+}
+
+fn builtin_kernel(name: &str) -> Result<Vec<u8>, VmmError> {
+    match name {
+        BUILTIN_TEST_GUEST => Ok(crate::guest::TEST_GUEST.to_vec()),
+        other => Err(VmmError::InvalidRequest(format!(
+            "unknown built-in kernel {other:?} (known: {BUILTIN_TEST_GUEST})"
+        ))),
+    }
+}
+
+impl Vmm {
+    /// A VMM with no VM yet. `reserved_fds` (the control socket, console
+    /// log...) can never be claimed by a request.
+    pub fn new(
+        kvm: Kvm,
+        ctx: MachineContext,
+        reserved_fds: impl IntoIterator<Item = RawFd>,
+    ) -> Self {
+        Vmm {
+            kvm,
+            ctx,
+            machine: None,
+            setup: None,
+            state: state::SHUTOFF,
+            reason: reason::SHUTOFF_UNKNOWN,
+            shutdown_requested: false,
+            finished_cpu_ns: 0,
+            reserved_fds: reserved_fds.into_iter().collect(),
+            quit: false,
+        }
+    }
+
+    /// The console (for attaching clients).
+    pub fn console(&self) -> &Arc<crate::devices::console::Console> {
+        &self.ctx.console
+    }
+
+    /// The guest event sink (its eventfd wakes the control loop).
+    pub fn events(&self) -> &Arc<crate::devices::EventSink> {
+        &self.ctx.events
+    }
+
+    /// Whether `quit` was requested.
+    pub fn quitting(&self) -> bool {
+        self.quit
+    }
+
+    /// Current (state, reason).
+    pub fn state(&self) -> (u32, u32) {
+        (self.state, self.reason)
+    }
+
+    fn set(&mut self, s: u32, r: u32) {
+        self.state = s;
+        self.reason = r;
+    }
+
+    fn take_fd(&mut self, r: FdRef, passed: &mut [Option<OwnedFd>]) -> Result<File, VmmError> {
+        match r {
+            FdRef::Passed(i) => passed
+                .get_mut(i)
+                .and_then(Option::take)
+                .map(File::from)
+                .ok_or_else(|| {
+                    VmmError::BadFd(format!("passed #{i} (not sent with this request)"))
+                }),
+            FdRef::Fd(n) => {
+                if n <= 2 || !self.reserved_fds.insert(n) {
+                    return Err(VmmError::BadFd(format!("{n} (reserved or already used)")));
+                }
+                // SAFETY: F_GETFD only inspects the descriptor table.
+                if unsafe { libc::fcntl(n, libc::F_GETFD) } < 0 {
+                    return Err(VmmError::BadFd(format!("{n} (not open)")));
+                }
+                // SAFETY: `n` is open, was inherited for this purpose, and is now
+                // recorded as used, so nothing else in the VMM owns it.
+                Ok(unsafe { File::from_raw_fd(n) })
+            }
+        }
+    }
+
+    fn read_image(
+        &mut self,
+        r: FdRef,
+        what: &'static str,
+        passed: &mut [Option<OwnedFd>],
+    ) -> Result<Vec<u8>, VmmError> {
+        let mut f = self.take_fd(r, passed)?;
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf)
+            .map_err(|e| VmmError::Image(what, e))?;
+        Ok(buf)
+    }
+
+    fn kernel(
+        &mut self,
+        k: &KernelRef,
+        passed: &mut [Option<OwnedFd>],
+    ) -> Result<(Vec<u8>, Option<String>), VmmError> {
+        match k {
+            KernelRef::Builtin(name) => Ok((builtin_kernel(name)?, Some(name.clone()))),
+            KernelRef::Fd(n) => Ok((self.read_image(FdRef::Fd(*n), "kernel", passed)?, None)),
+            KernelRef::Passed(i) => {
+                Ok((self.read_image(FdRef::Passed(*i), "kernel", passed)?, None))
+            }
+        }
+    }
+
+    fn disks(
+        &mut self,
+        refs: &[DiskRef],
+        passed: &mut [Option<OwnedFd>],
+    ) -> Result<Vec<DiskSpec>, VmmError> {
+        refs.iter()
+            .map(|d| {
+                Ok(DiskSpec {
+                    file: self.take_fd(d.fd, passed)?,
+                    readonly: d.readonly,
+                    id: d.serial.clone(),
+                })
+            })
+            .collect()
+    }
+
+    fn require_off(&self) -> Result<(), VmmError> {
+        match self.machine {
+            Some(_) => Err(VmmError::InvalidState(state_name(self.state))),
+            None => Ok(()),
+        }
+    }
+
+    fn machine(&self) -> Result<&Machine, VmmError> {
+        self.machine
+            .as_ref()
+            .ok_or(VmmError::InvalidState(state_name(self.state)))
+    }
+
+    fn stop_machine(&mut self) {
+        if let Some(m) = self.machine.take() {
+            self.finished_cpu_ns += m.stop();
+        }
+        self.shutdown_requested = false;
+        // Events raised by the machine just stopped are moot now.
+        self.ctx.events.drain();
+    }
+
+    /// Executes a request; `passed` are the descriptors sent with it.
+    pub fn handle(
+        &mut self,
+        req: Request,
+        passed: &mut [Option<OwnedFd>],
+    ) -> Result<Value, VmmError> {
+        match req {
+            Request::Hello => Ok(json!({
+                "version": VERSION,
+                "vmm": concat!("wirt-vmm ", env!("CARGO_PKG_VERSION")),
+                "pid": std::process::id(),
+                "state": self.state,
+                "reason": self.reason,
+            })),
+            Request::Status => Ok(self.status()),
+            Request::Boot(b) => self.boot(b, passed),
+            Request::Restore(r) => self.restore(r, passed),
+            Request::Pause => {
+                if self.state != state::RUNNING && self.state != state::SHUTDOWN {
+                    return Err(VmmError::InvalidState(state_name(self.state)));
+                }
+                self.machine()?.pause();
+                self.set(state::PAUSED, reason::PAUSED_USER);
+                Ok(self.status())
+            }
+            Request::Resume => {
+                if self.state != state::PAUSED {
+                    return Err(VmmError::InvalidState(state_name(self.state)));
+                }
+                self.machine()?.resume();
+                if self.shutdown_requested {
+                    self.set(state::SHUTDOWN, reason::SHUTDOWN_USER);
+                } else {
+                    self.set(state::RUNNING, reason::RUNNING_UNPAUSED);
+                }
+                Ok(self.status())
+            }
+            Request::Shutdown | Request::Reboot => {
+                if self.state != state::RUNNING && self.state != state::SHUTDOWN {
+                    return Err(VmmError::InvalidState(state_name(self.state)));
+                }
+                let reboot = matches!(req, Request::Reboot);
+                let method = self.machine()?.request_shutdown(reboot);
+                if !reboot {
+                    self.shutdown_requested = true;
+                    self.set(state::SHUTDOWN, reason::SHUTDOWN_USER);
+                }
+                Ok(json!({ "method": method }))
+            }
+            Request::Reset => {
+                self.machine()?;
+                self.restart(reason::RUNNING_BOOTED)?;
+                Ok(self.status())
+            }
+            Request::Destroy => {
+                if self.machine.is_some() {
+                    self.stop_machine();
+                    self.set(state::SHUTOFF, reason::SHUTOFF_DESTROYED);
+                }
+                Ok(self.status())
+            }
+            Request::Quit => {
+                self.stop_machine();
+                self.quit = true;
+                Ok(json!({}))
+            }
+            Request::Save { to, stop } => self.save(to, stop, passed),
+            // The server attaches the connection after answering.
+            Request::Console { .. } => Ok(json!({})),
+            Request::ConsoleInput { data } => {
+                let n = self.machine()?.console_input(data.as_bytes());
+                Ok(json!({ "accepted": n }))
+            }
+            Request::ConsoleHistory => Ok(json!({
+                "data": String::from_utf8_lossy(&self.ctx.console.history()),
+            })),
+            Request::SandboxCheck => Ok(self.sandbox_check()),
+        }
+    }
+
+    fn status(&self) -> Value {
+        let (cpu, vcpus, mem, forced) = match &self.machine {
+            Some(m) => (
+                m.cpu_time_ns(),
+                m.vcpu_count(),
+                m.memory_bytes(),
+                m.forced_cpuid().to_vec(),
+            ),
+            None => (0, 0, 0, Vec::new()),
+        };
+        let (set_vcpus, set_mem) = self
+            .setup
+            .as_ref()
+            .map_or((0, 0), |s| (usize::from(s.vcpus), s.memory_bytes));
+        json!({
+            "state": self.state,
+            "reason": self.reason,
+            "state_name": state_name(self.state),
+            "cpu_time_ns": self.finished_cpu_ns + cpu,
+            "memory_kib": if mem > 0 { mem } else { set_mem } / 1024,
+            "vcpus": if vcpus > 0 { vcpus } else { set_vcpus },
+            "shutdown_requested": self.shutdown_requested,
+            "forced_cpuid": forced,
+            "console_clients": self.ctx.console.clients(),
+        })
+    }
+
+    fn boot(&mut self, b: BootRequest, passed: &mut [Option<OwnedFd>]) -> Result<Value, VmmError> {
+        self.require_off()?;
+        if b.memory_mib == 0 || b.memory_mib > (1 << 20) {
+            return Err(VmmError::InvalidRequest(format!(
+                "memory_mib {} out of range",
+                b.memory_mib
+            )));
+        }
+        let (kernel, builtin) = self.kernel(&b.kernel, passed)?;
+        let initrd = match b.initrd {
+            Some(r) => Some(Arc::new(self.read_image(r, "initrd", passed)?)),
+            None => None,
+        };
+        let disks = self.disks(&b.disks, passed)?;
+        let cmdline = b.cmdline.clone().unwrap_or_else(|| {
+            "console=ttyS0 reboot=k panic=1 i8042.noaux i8042.nomux i8042.nopnp".into()
+        });
+        self.setup = Some(Setup {
+            memory_bytes: b.memory_mib << 20,
+            vcpus: b.vcpus,
+            boot: Some(BootImage {
+                kernel: Arc::new(kernel),
+                initrd,
+                cmdline,
+            }),
+            builtin,
+            disks,
+            policies: b.policies,
+        });
+        let spec = self
+            .setup
+            .as_ref()
+            .and_then(|s| s.spec().transpose())
+            .expect("boot image set")?;
+        self.machine = Some(Machine::boot(&self.kvm, spec, &self.ctx, b.paused)?);
+        self.shutdown_requested = false;
+        if b.paused {
+            self.set(state::PAUSED, reason::PAUSED_USER);
+        } else {
+            self.set(state::RUNNING, reason::RUNNING_BOOTED);
+        }
+        Ok(self.status())
+    }
+
+    fn restore(
+        &mut self,
+        r: RestoreRequest,
+        passed: &mut [Option<OwnedFd>],
+    ) -> Result<Value, VmmError> {
+        self.require_off()?;
+        let mut input = self.take_fd(r.from, passed)?;
+        let saved = snapshot::read_state(&mut input)?;
+        let disks = self.disks(&r.disks, passed)?;
+        let (kernel, builtin) = match (&r.kernel, &saved.builtin_kernel) {
+            (Some(k), _) => {
+                let (bytes, b) = self.kernel(k, passed)?;
+                (Some(bytes), b)
+            }
+            (None, Some(name)) => (Some(builtin_kernel(name)?), Some(name.clone())),
+            (None, None) => (None, None),
+        };
+        let initrd = match r.initrd {
+            Some(f) => Some(Arc::new(self.read_image(f, "initrd", passed)?)),
+            None => None,
+        };
+        let mut keep = Vec::new();
+        for d in &disks {
+            keep.push(DiskSpec {
+                file: d
+                    .file
+                    .try_clone()
+                    .map_err(|e| VmmError::Machine(MachineError::Io("a disk", e)))?,
+                readonly: d.readonly,
+                id: d.id.clone(),
+            });
+        }
+        let machine = Machine::restore(&self.kvm, &saved, &mut input, disks, &self.ctx, r.paused)?;
+        self.setup = Some(Setup {
+            memory_bytes: saved.memory_bytes,
+            vcpus: saved.cpus.len() as u8,
+            boot: kernel.map(|k| BootImage {
+                kernel: Arc::new(k),
+                initrd,
+                cmdline: saved.cmdline.clone(),
+            }),
+            builtin,
+            disks: keep,
+            policies: r.policies,
+        });
+        self.machine = Some(machine);
+        self.shutdown_requested = false;
+        if r.paused {
+            self.set(state::PAUSED, reason::PAUSED_USER);
+        } else {
+            self.set(state::RUNNING, reason::RUNNING_RESTORED);
+        }
+        Ok(self.status())
+    }
+
+    fn save(
+        &mut self,
+        to: FdRef,
+        stop: bool,
+        passed: &mut [Option<OwnedFd>],
+    ) -> Result<Value, VmmError> {
+        let was = (self.state, self.reason);
+        self.machine()?;
+        let mut out = self.take_fd(to, passed)?;
+        let machine = self.machine.as_ref().expect("checked above");
+        machine.pause();
+        let result = machine.save(&self.kvm, &mut out);
+        self.set(state::PAUSED, reason::PAUSED_SAVE);
+        if let Err(e) = result {
+            // The VM is intact: put it back as it was.
+            self.state = was.0;
+            self.reason = was.1;
+            if let Some(m) = self.machine.as_ref().filter(|_| was.0 != state::PAUSED) {
+                m.resume();
+            }
+            return Err(e.into());
+        }
+        if stop {
+            self.stop_machine();
+            self.set(state::SHUTOFF, reason::SHUTOFF_SAVED);
+        } else if was.0 == state::PAUSED {
+            self.set(was.0, was.1);
+        } else {
+            self.machine()?.resume();
+            self.set(
+                was.0,
+                if was.0 == state::RUNNING {
+                    reason::RUNNING_SAVE_CANCELED
+                } else {
+                    was.1
+                },
+            );
+        }
+        Ok(self.status())
+    }
+
+    fn sandbox_check(&self) -> Value {
+        fn probe() -> Value {
+            match File::open("/dev/null") {
+                Ok(_) => json!({ "refused": false }),
+                Err(e) => {
+                    json!({ "refused": true, "errno": e.raw_os_error(), "error": e.to_string() })
+                }
+            }
+        }
+        let vcpu = match &self.machine {
+            Some(m) => m.on_vcpu0(|_| probe()).unwrap_or(Value::Null),
+            None => Value::Null,
+        };
+        json!({ "control_thread": probe(), "vcpu_thread": vcpu })
+    }
+
+    /// Rebuilds the VM from its setup (reset or reboot); without a kernel to
+    /// boot (restored from an external kernel that was not supplied) it stops.
+    fn restart(&mut self, running_reason: u32) -> Result<(), VmmError> {
+        self.stop_machine();
+        let spec = match &self.setup {
+            Some(s) => s.spec()?,
+            None => None,
+        };
+        let Some(spec) = spec else {
+            self.set(state::SHUTOFF, reason::SHUTOFF_SHUTDOWN);
+            return Err(VmmError::InvalidRequest(
+                "no kernel to reboot into (restore was given none)".into(),
+            ));
+        };
+        match Machine::boot(&self.kvm, spec, &self.ctx, false) {
+            Ok(m) => {
+                self.machine = Some(m);
+                self.set(state::RUNNING, running_reason);
+                Ok(())
+            }
+            Err(e) => {
+                self.set(state::SHUTOFF, reason::SHUTOFF_FAILED);
+                Err(e.into())
+            }
+        }
+    }
+
+    fn policies(&self) -> Policies {
+        self.setup.as_ref().map(|s| s.policies).unwrap_or_default()
+    }
+
+    fn event(&self, name: &str, detail: String) -> Event {
+        Event {
+            event: name.into(),
+            state: self.state,
+            reason: self.reason,
+            detail,
+        }
+    }
+
+    /// Acts on what the guest did; returns the event lines to broadcast.
+    pub fn on_vm_events(&mut self) -> Vec<Event> {
+        let mut out = Vec::new();
+        // Only the first lifecycle event of a batch counts: it replaces the machine.
+        let Some(ev) = self.ctx.events.drain().into_iter().next() else {
+            return out;
+        };
+        if self.machine.is_none() {
+            return out;
+        }
+        let p = self.policies();
+        let ev = match ev {
+            // A reset while a shutdown is pending is how Ctrl-Alt-Del ends.
+            VmEvent::Reset if self.shutdown_requested => VmEvent::PowerOff,
+            e => e,
+        };
+        match ev {
+            VmEvent::PowerOff => {
+                if p.on_poweroff == LifecycleAction::Restart {
+                    let r = self.restart(reason::RUNNING_BOOTED);
+                    out.push(self.event("poweroff", restart_detail(r)));
+                } else {
+                    self.stop_machine();
+                    self.set(state::SHUTOFF, reason::SHUTOFF_SHUTDOWN);
+                    out.push(self.event("poweroff", String::new()));
+                }
+            }
+            VmEvent::Reset => {
+                if p.on_reboot == LifecycleAction::Restart {
+                    let r = self.restart(reason::RUNNING_BOOTED);
+                    out.push(self.event("reboot", restart_detail(r)));
+                } else {
+                    self.stop_machine();
+                    self.set(state::SHUTOFF, reason::SHUTOFF_SHUTDOWN);
+                    out.push(self.event("poweroff", "guest rebooted; on_reboot is destroy".into()));
+                }
+            }
+            VmEvent::Crash(detail) => match p.on_crash {
+                LifecycleAction::Restart => {
+                    let r = self.restart(reason::RUNNING_CRASHED);
+                    let extra = restart_detail(r);
+                    out.push(self.event("crashed", format!("{detail}{extra}")));
+                }
+                LifecycleAction::Preserve => {
+                    if let Some(m) = &self.machine {
+                        m.pause();
+                    }
+                    self.set(state::CRASHED, reason::CRASHED_PANICKED);
+                    out.push(self.event("crashed", detail));
+                }
+                LifecycleAction::Destroy => {
+                    self.stop_machine();
+                    self.set(state::SHUTOFF, reason::SHUTOFF_CRASHED);
+                    out.push(self.event("crashed", detail));
+                }
+            },
+        }
+        out
+    }
+
+    /// Periodic housekeeping: flush partial console lines.
+    pub fn tick(&self) {
+        self.ctx.console.flush();
+    }
+}
+
+fn restart_detail(r: Result<(), VmmError>) -> String {
+    match r {
+        Ok(()) => String::new(),
+        Err(e) => format!("; restart failed: {}", error_chain(&e)),
+    }
+}
