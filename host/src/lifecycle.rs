@@ -122,6 +122,7 @@ pub mod reason {
     pub const SHUTOFF_SAVED: u32 = 5;
     pub const SHUTOFF_FAILED: u32 = 6;
     pub const SHUTOFF_FROM_SNAPSHOT: u32 = 7;
+    pub const SHUTOFF_DAEMON: u32 = 8;
 }
 
 /// libvirt's `virDomainEventType`.

@@ -1101,11 +1101,11 @@ fn domiflist(ctx: &mut Ctx, args: &Args) -> CmdResult {
 
 fn console(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let d = dom(ctx, args)?;
-    if !d.is_active().map_err(|e| CmdError::bare(&e))? {
-        return Err(CmdError::msg("The domain is not running"));
-    }
-    let err = Error::api(crate::ErrorCode::NO_SUPPORT, "virDomainOpenConsole");
-    Err(CmdError::bare(&err))
+    let stream = d
+        .open_console()
+        .ctx(|| format!("Failed to get console for domain '{}'", d.name()))?;
+    super::console::attach(d.name(), stream).map_err(|e| CmdError::msg(format!("console: {e}")))?;
+    Ok(Reply::empty())
 }
 
 fn event(ctx: &mut Ctx, args: &Args) -> CmdResult {

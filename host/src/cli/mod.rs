@@ -5,6 +5,7 @@
 //! or none, which reads commands from stdin (with virsh's prompt on a
 //! terminal). State lives as long as the process, as with virsh.
 
+mod console;
 mod domain;
 mod host;
 mod network;

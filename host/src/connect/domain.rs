@@ -176,6 +176,10 @@ pub(crate) fn apply_outcome(
     } else {
         forget(state, reg, uuid)?;
     }
+    reg.record_runtime(uuid)?;
+    if new_id.is_some() {
+        reg.record_next_id()?;
+    }
     Ok(events)
 }
 
@@ -192,6 +196,7 @@ pub(crate) fn persist(_state: &ConnState, reg: &Registry, uuid: &Uuid) -> Result
             config.to_xml(FormatOptions::default()).as_bytes(),
         )?;
         let meta = serde_json::json!({
+            "reason": obj.reason,
             "autostart": obj.autostart,
             "current_snapshot": obj.current_snapshot,
             "managed_save": matches!(obj.managed_save, Some(SaveImage::File(_))),
@@ -222,7 +227,8 @@ pub(crate) fn apply_driver_status(
         return Vec::new();
     };
     let (new_state, reason) = state_of(&status);
-    if new_state == obj.state && reason == obj.reason {
+    // A late report about a domain the host already stopped changes nothing.
+    if (new_state == obj.state && reason == obj.reason) || !obj.is_active() {
         return Vec::new();
     }
     let facts = facts(obj);
@@ -298,7 +304,6 @@ impl Connect {
     }
 
     pub fn lookup_domain_by_name(&self, name: &str) -> Result<Domain> {
-        self.sync_pending();
         let reg = self.state.lock();
         reg.domain_by_name(name)
             .map(|obj| self.domain_handle(obj))
@@ -306,7 +311,6 @@ impl Connect {
     }
 
     pub fn lookup_domain_by_uuid(&self, uuid: &Uuid) -> Result<Domain> {
-        self.sync_pending();
         let reg = self.state.lock();
         reg.domain(uuid)
             .map(|obj| self.domain_handle(obj))
@@ -320,7 +324,6 @@ impl Connect {
     }
 
     pub fn lookup_domain_by_id(&self, id: u32) -> Result<Domain> {
-        self.sync_pending();
         let reg = self.state.lock();
         reg.domain_by_id(id)
             .map(|obj| self.domain_handle(obj))
@@ -331,7 +334,6 @@ impl Connect {
     /// 0 lists all), active ones first by id, then inactive ones by name.
     pub fn list_all_domains(&self, flags: u32) -> Result<Vec<Domain>> {
         check_flags(flags, list_flags::ALL, "virConnectListAllDomains")?;
-        self.sync_pending();
         let reg = self.state.lock();
         let group = |bits: u32, test: &dyn Fn(u32) -> bool| flags & bits == 0 || test(flags & bits);
         let mut found: Vec<&DomainObj> = reg
@@ -435,7 +437,6 @@ impl Connect {
         check_flags(flags, flags::DEFINE_VALIDATE, "virDomainDefineXMLFlags")?;
         self.check_writable()?;
         let def = self.parse_domain(xml, flags & flags::DEFINE_VALIDATE != 0)?;
-        self.sync_pending();
         let mut reg = self.state.lock();
         Self::check_unique(&reg, &def)?;
         let uuid = def.uuid;
@@ -469,7 +470,6 @@ impl Connect {
         )?;
         self.check_writable()?;
         let def = self.parse_domain(xml, flags & flags::CREATE_VALIDATE != 0)?;
-        self.sync_pending();
         let mut reg = self.state.lock();
         self.restore_driver_state(&mut reg)?;
         Self::check_unique(&reg, &def)?;
@@ -591,7 +591,6 @@ impl Domain {
 
     /// Runs `f` on the domain's registry entry under the connection lock.
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Registry, &Uuid) -> Result<R>) -> Result<R> {
-        self.conn.sync_pending();
         let mut reg = self.conn.state.lock();
         if reg.domain(&self.uuid).is_none() {
             return Err(no_domain(format!(
@@ -1060,6 +1059,21 @@ impl Domain {
             } else {
                 def.boot_vcpus()
             })
+        })
+    }
+
+    /// Attaches to the guest's serial console: its output (recent history
+    /// first) to read, keyboard input to write.
+    pub fn open_console(&self) -> Result<driver::ConsoleStream> {
+        let hv = self.hv();
+        self.with(|reg, uuid| {
+            if !reg.domain(uuid).expect("checked").is_active() {
+                return Err(Error::api(
+                    ErrorCode::OPERATION_INVALID,
+                    "domain is not running",
+                ));
+            }
+            Ok(hv.open_console(&uuid.to_string())?)
         })
     }
 

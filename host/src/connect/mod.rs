@@ -6,6 +6,7 @@
 
 mod convert;
 pub mod domain;
+pub mod local;
 pub mod network;
 pub mod save_image;
 mod seed;
@@ -116,6 +117,46 @@ pub(crate) struct Drivers {
     pub network: Option<Arc<dyn NetworkDriver>>,
 }
 
+/// Where drivers report status changes the guest made on its own.
+pub(crate) type StatusQueue = std::sync::mpsc::Receiver<(String, driver::DomainStatus)>;
+
+/// A sink for drivers and the queue it feeds.
+pub(crate) fn status_channel() -> (plugin::StatusSink, StatusQueue) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = Mutex::new(tx);
+    let sink: plugin::StatusSink = Arc::new(move |uuid: &str, status: driver::DomainStatus| {
+        let _ = tx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send((uuid.to_string(), status));
+    });
+    (sink, rx)
+}
+
+/// Applies reported status changes as they come, on a thread of its own:
+/// reports may arrive while an API call holds the registry, and events
+/// must flow even when nobody calls the API. The thread ends when the
+/// drivers (the senders) are gone.
+pub(crate) fn spawn_status_applier(state: &Arc<ConnState>, queue: StatusQueue) {
+    let weak = Arc::downgrade(state);
+    let _ = std::thread::Builder::new()
+        .name("wirt-status".into())
+        .spawn(move || {
+            while let Ok((uuid, status)) = queue.recv() {
+                let Some(state) = weak.upgrade() else {
+                    return;
+                };
+                let Ok(uuid) = Uuid::parse_str(&uuid) else {
+                    continue;
+                };
+                let mut reg = state.lock();
+                let events = domain::apply_driver_status(&state, &mut reg, &uuid, status);
+                drop(reg);
+                state.emit(events);
+            }
+        });
+}
+
 /// The state shared by every connection to one URI.
 pub(crate) struct ConnState {
     pub uri: String,
@@ -125,8 +166,6 @@ pub(crate) struct ConnState {
     pub info: HypervisorInfo,
     pub capabilities: Capabilities,
     pub node: NodeInfo,
-    /// Driver-reported status changes waiting to be applied.
-    pub pending: Arc<Mutex<Vec<(String, driver::DomainStatus)>>>,
     /// The plugin whose instance may be re-created after a failure; the
     /// host then tells the fresh instance what is active.
     pub lost_handle: Option<Arc<plugin::PluginHandle>>,
@@ -181,7 +220,20 @@ pub mod list_flags {
     pub const ALL: u32 = (NO_CHECKPOINT << 1) - 1;
 }
 
-static TEST_DEFAULT: OnceLock<Mutex<Option<Arc<ConnState>>>> = OnceLock::new();
+/// Connection states shared within the process, by URI (`test:///default`,
+/// `kvm:///session`...), as libvirt shares them.
+static SHARED: OnceLock<Mutex<std::collections::HashMap<String, Arc<ConnState>>>> = OnceLock::new();
+
+fn shared(key: &str, open: impl FnOnce() -> Result<Arc<ConnState>>) -> Result<Arc<ConnState>> {
+    let cell = SHARED.get_or_init(|| Mutex::new(std::collections::HashMap::new()));
+    let mut map = cell.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(state) = map.get(key) {
+        return Ok(state.clone());
+    }
+    let state = open()?;
+    map.insert(key.to_string(), state.clone());
+    Ok(state)
+}
 
 impl Connect {
     /// Opens a connection. `test:///default` is shared by every connection
@@ -197,25 +249,28 @@ impl Connect {
 
     fn open_flags(uri: &str, read_only: bool) -> Result<Connect> {
         let parsed = ParsedUri::parse(uri)?;
-        let state = match (parsed.scheme.as_str(), parsed.path.as_str()) {
-            ("test", "/default") => {
-                let cell = TEST_DEFAULT.get_or_init(|| Mutex::new(None));
-                let mut shared = cell.lock().unwrap_or_else(|p| p.into_inner());
-                match shared.as_ref() {
-                    Some(state) => state.clone(),
-                    None => {
-                        let state = seed::open_test(uri, None)?;
-                        *shared = Some(state.clone());
-                        state
-                    }
-                }
-            }
-            ("test", path) if path.starts_with('/') && path.len() > 1 => {
-                seed::open_test(uri, Some(path))?
-            }
-            _ => {
-                return Err(Error::api(ErrorCode::NO_CONNECT, uri.to_string()));
-            }
+        let scheme = parsed.scheme.as_str();
+        let path = parsed.path.as_str();
+        let state = if parsed.transport.is_some() {
+            return Err(Error::api(
+                ErrorCode::NO_CONNECT,
+                format!(
+                    "{uri} (remote transports need the wirtd client, which is not built in yet)"
+                ),
+            ));
+        } else if scheme == "test" && path == "/default" {
+            shared("test:///default", || seed::open_test(uri, None))?
+        } else if scheme == "test" && path.starts_with('/') && path.len() > 1 {
+            seed::open_test(uri, Some(path))?
+        } else if let Some(system) = local::kvm_mode(scheme, path) {
+            let canonical = if system {
+                "kvm:///system"
+            } else {
+                "kvm:///session"
+            };
+            shared(canonical, || local::open_kvm(canonical, system))?
+        } else {
+            return Err(local::unsupported_uri(uri));
         };
         Ok(Connect { state, read_only })
     }
@@ -302,29 +357,6 @@ impl Connect {
     /// Subscribes to this connection's lifecycle events.
     pub fn events(&self) -> EventStream {
         self.state.events.subscribe()
-    }
-
-    /// Applies status changes drivers reported on their own.
-    pub(crate) fn sync_pending(&self) {
-        let changes: Vec<_> =
-            std::mem::take(&mut *self.state.pending.lock().unwrap_or_else(|p| p.into_inner()));
-        if changes.is_empty() {
-            return;
-        }
-        let mut reg = self.state.lock();
-        let mut events = Vec::new();
-        for (uuid, status) in changes {
-            if let Ok(uuid) = Uuid::parse_str(&uuid) {
-                events.extend(domain::apply_driver_status(
-                    &self.state,
-                    &mut reg,
-                    &uuid,
-                    status,
-                ));
-            }
-        }
-        drop(reg);
-        self.state.emit(events);
     }
 }
 

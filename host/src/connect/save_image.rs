@@ -120,7 +120,6 @@ impl Connect {
             2 => false,
             _ => !parsed.running,
         };
-        self.sync_pending();
         let mut reg = self.state.lock();
         self.restore_driver_state(&mut reg)?;
         if let Some(other) = reg.domain_by_name(&def.name)

@@ -14,7 +14,7 @@ use crate::driver::{
 use crate::error::ErrorCode;
 use crate::events::EventBus;
 use crate::lifecycle::{State, reason};
-use crate::plugin::{Plugin, PluginHandle, StatusSink, builtin};
+use crate::plugin::{Plugin, PluginHandle, builtin};
 use crate::registry::{DomainObj, NetworkObj, PoolObj, Registry, SaveImage};
 use crate::xml::node::NodeDef;
 
@@ -49,14 +49,7 @@ pub(crate) fn open_with_plugin(
     plugin: Arc<Plugin>,
     node: &NodeDef,
 ) -> Result<Arc<ConnState>> {
-    let pending = Arc::new(Mutex::new(Vec::new()));
-    let sink_queue = pending.clone();
-    let sink: StatusSink = Arc::new(move |uuid: &str, status: DomainStatus| {
-        sink_queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((uuid.to_string(), status));
-    });
+    let (sink, queue) = super::status_channel();
     let has_hypervisor = plugin.exports_hypervisor();
     let has_storage = plugin.exports_storage();
     let has_network = plugin.exports_network();
@@ -97,7 +90,7 @@ pub(crate) fn open_with_plugin(
     } else {
         Arc::new(NoHypervisor)
     };
-    Ok(Arc::new(ConnState {
+    let state = Arc::new(ConnState {
         uri: uri.to_string(),
         drivers: Drivers {
             hypervisor,
@@ -109,9 +102,10 @@ pub(crate) fn open_with_plugin(
         info,
         capabilities,
         node: node_info,
-        pending,
         lost_handle: Some(driver.handle().clone()),
-    }))
+    });
+    super::spawn_status_applier(&state, queue);
+    Ok(state)
 }
 
 fn no_hypervisor_info() -> HypervisorInfo {

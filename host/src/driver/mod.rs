@@ -6,6 +6,7 @@
 //! the host's, so every driver gets libvirt's semantics for free. Optional
 //! operations default to "not supported", answered with libvirt's code 3.
 
+pub mod kvm;
 pub mod wasm;
 
 use std::io::{Read, Write};
@@ -19,6 +20,18 @@ pub use crate::plugin::bindings::wirt::driver::types::{
     HypervisorInfo, InterfaceConfig, IpConfig, NetworkConfig, NodeInfo, OsConfig, PoolConfig,
     PoolUsage, VolumeConfig, VolumeInfo,
 };
+
+/// A guest's serial console: its output to read, keyboard input to write.
+pub struct ConsoleStream {
+    pub reader: Box<dyn Read + Send>,
+    pub writer: Box<dyn Write + Send>,
+}
+
+impl std::fmt::Debug for ConsoleStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConsoleStream")
+    }
+}
 
 /// libvirt's `VIR_DOMAIN_START_PAUSED`.
 pub const START_PAUSED: u32 = 1;
@@ -123,6 +136,10 @@ pub trait HypervisorDriver: Send + Sync {
     }
     fn snapshot_delete(&self, _uuid: &str, _name: &str, _flags: u32) -> Result<()> {
         unsupported("virDomainSnapshotDelete")
+    }
+    /// Attaches to the guest's serial console.
+    fn open_console(&self, _uuid: &str) -> Result<ConsoleStream> {
+        unsupported("virDomainOpenConsole")
     }
 }
 

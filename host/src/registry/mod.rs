@@ -5,6 +5,7 @@
 //! The registry never talks to drivers; `connect` does, then records the
 //! result here.
 
+mod load;
 mod store;
 
 use std::collections::{BTreeMap, HashMap};
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 
 use uuid::Uuid;
 
+pub use load::RuntimeRecord;
 pub use store::StateDir;
 
 use crate::driver::{DomainStatus, VolumeInfo};
@@ -194,6 +196,10 @@ impl Registry {
 
     pub fn store(&self) -> Option<&StateDir> {
         self.store.as_ref()
+    }
+
+    pub fn set_next_id(&mut self, next: u32) {
+        self.next_id = next.max(1);
     }
 
     pub fn allocate_id(&mut self) -> u32 {

@@ -13,6 +13,8 @@ use super::{Error, Result};
 #[derive(Clone, Debug)]
 pub struct StateDir {
     root: PathBuf,
+    /// Where records of running domains live (lost on reboot, as they should be).
+    runtime: Option<PathBuf>,
 }
 
 /// Writes `data` to `path` atomically.
@@ -43,7 +45,19 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 
 impl StateDir {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        StateDir { root: root.into() }
+        StateDir {
+            root: root.into(),
+            runtime: None,
+        }
+    }
+
+    pub fn with_runtime(mut self, runtime: impl Into<PathBuf>) -> Self {
+        self.runtime = Some(runtime.into());
+        self
+    }
+
+    pub fn runtime(&self) -> Option<&Path> {
+        self.runtime.as_deref()
     }
 
     /// Writes any file atomically (save images, exported state).

@@ -32,6 +32,8 @@ pub struct Launch {
     pub seccomp: seccomp::Mode,
     /// Domain name, for the process's own messages.
     pub name: Option<String>,
+    /// Where the VMM's own diagnostics go (default: inherited stderr).
+    pub stderr: Option<File>,
 }
 
 /// A started VMM.
@@ -58,6 +60,7 @@ impl Launch {
             listen_path: None,
             seccomp: seccomp::Mode::Errno,
             name: None,
+            stderr: None,
         }
     }
 
@@ -86,6 +89,13 @@ impl Launch {
         cmd.arg("--seccomp").arg(mode);
         if let Some(n) = &self.name {
             cmd.arg("--name").arg(n);
+        }
+        // The VMM must not hold the caller's stdio open: a CLI whose output
+        // is piped would otherwise never see end-of-file.
+        cmd.stdin(std::process::Stdio::null());
+        cmd.stdout(std::process::Stdio::null());
+        if let Some(err) = self.stderr {
+            cmd.stderr(err);
         }
         let numbers: Vec<RawFd> = self.fds.iter().map(|f| f.as_raw_fd()).collect();
         inherit.extend(&numbers);

@@ -203,8 +203,18 @@ pub fn read_memory<R: ReadVolatile>(
     mem: &GuestMemoryMmap,
 ) -> Result<(), SnapshotError> {
     for (start, len) in memory::regions(mem) {
-        mem.read_exact_volatile_from(GuestAddress(start), input, len as usize)
-            .map_err(SnapshotError::Memory)?;
+        // A pipe delivers at most a pipe-buffer's worth per read, and
+        // vm-memory's "exact" read stops after one read per slice: loop.
+        let mut done = 0u64;
+        while done < len {
+            let n = mem
+                .read_volatile_from(GuestAddress(start + done), input, (len - done) as usize)
+                .map_err(SnapshotError::Memory)?;
+            if n == 0 {
+                return Err(SnapshotError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+            }
+            done += n as u64;
+        }
     }
     Ok(())
 }

@@ -1,0 +1,178 @@
+//! The local host's connections: `kvm:///system` and `kvm:///session`.
+//!
+//! Domains run under the KVM driver (one `wirt-vmm` per domain); their
+//! configs, snapshots and managed-save images persist in a state dir, and
+//! running VMMs are re-attached from records in the runtime dir, so a
+//! restarted `wirt` finds its domains where it left them.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use super::{ConnState, Drivers, Error, Result};
+use crate::driver::kvm::{KvmDriver, KvmPaths, find_vmm};
+use crate::driver::{DomainStatus, HypervisorDriver};
+use crate::error::ErrorCode;
+use crate::events::EventBus;
+use crate::lifecycle::State;
+use crate::registry::{Registry, StateDir};
+
+/// Where a local connection keeps its files.
+#[derive(Clone, Debug)]
+pub struct LocalDirs {
+    pub state: PathBuf,
+    pub runtime: PathBuf,
+    pub logs: PathBuf,
+}
+
+fn env_dir(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+fn home() -> PathBuf {
+    env_dir("HOME").unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// The user id, from the owner of this process's /proc entry (no libc).
+fn uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(0)
+}
+
+impl LocalDirs {
+    /// `WIRT_STATE_DIR` / `WIRT_RUNTIME_DIR` / `WIRT_LOG_DIR` override the
+    /// defaults: `/var/lib/wirt`, `/run/wirt`, `/var/log/wirt` for system;
+    /// the XDG config, runtime and cache dirs for session.
+    pub fn for_mode(system: bool) -> LocalDirs {
+        let (state, runtime, logs) = if system {
+            (
+                PathBuf::from("/var/lib/wirt"),
+                PathBuf::from("/run/wirt"),
+                PathBuf::from("/var/log/wirt"),
+            )
+        } else {
+            let config = env_dir("XDG_CONFIG_HOME").unwrap_or_else(|| home().join(".config"));
+            let cache = env_dir("XDG_CACHE_HOME").unwrap_or_else(|| home().join(".cache"));
+            let runtime = env_dir("XDG_RUNTIME_DIR")
+                .map(|d| d.join("wirt"))
+                .unwrap_or_else(|| std::env::temp_dir().join(format!("wirt-{}", uid())));
+            (config.join("wirt"), runtime, cache.join("wirt").join("log"))
+        };
+        let state = env_dir("WIRT_STATE_DIR").unwrap_or(state);
+        LocalDirs {
+            logs: env_dir("WIRT_LOG_DIR").unwrap_or_else(|| {
+                if std::env::var_os("WIRT_STATE_DIR").is_some() {
+                    state.join("log")
+                } else {
+                    logs
+                }
+            }),
+            runtime: env_dir("WIRT_RUNTIME_DIR").unwrap_or(runtime),
+            state,
+        }
+    }
+}
+
+pub(crate) fn open_kvm(uri: &str, system: bool) -> Result<Arc<ConnState>> {
+    let dirs = LocalDirs::for_mode(system);
+    for dir in [&dirs.state, &dirs.runtime] {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            what: format!("cannot create {}", dir.display()),
+            source,
+        })?;
+    }
+    let (sink, queue) = super::status_channel();
+    let paths = KvmPaths {
+        // Without the binary the connection still serves storage; starting a
+        // domain then fails naming what is missing.
+        vmm: find_vmm().unwrap_or_else(|| PathBuf::from("wirt-vmm")),
+        runtime: dirs.runtime.clone(),
+        logs: dirs.logs.clone(),
+    };
+    let kvm = Arc::new(KvmDriver::new(paths, sink));
+    let info = kvm.open(uri)?;
+    let capabilities = kvm.capabilities()?;
+    let node = kvm.node_info()?;
+
+    let store = StateDir::new(&dirs.state).with_runtime(&dirs.runtime);
+    let (mut registry, running) = Registry::load(store)?;
+    reattach(&mut registry, running, kvm.as_ref());
+
+    let state = Arc::new(ConnState {
+        uri: uri.to_string(),
+        drivers: Drivers {
+            hypervisor: kvm,
+            storage: None,
+            network: None,
+        },
+        registry: Mutex::new(registry),
+        events: EventBus::default(),
+        info,
+        capabilities,
+        node,
+        lost_handle: None,
+    });
+    super::spawn_status_applier(&state, queue);
+    Ok(state)
+}
+
+/// Finds the VMMs that outlived the previous host process and takes them
+/// over; a record whose VMM is gone means the domain stopped meanwhile.
+fn reattach(reg: &mut Registry, running: Vec<crate::registry::RuntimeRecord>, kvm: &KvmDriver) {
+    for record in running {
+        let config = super::convert::domain_config(&record.live, Some(record.id), &|_, _| None);
+        let placeholder = DomainStatus::default();
+        let status = kvm
+            .adopt(&config, &placeholder)
+            .and_then(|()| kvm.status(&config.uuid));
+        let known = reg.domain(&record.uuid).is_some();
+        match status {
+            Ok(status) if status.state != State::Shutoff as u32 => {
+                if !known {
+                    // A running transient domain: it has no stored config.
+                    let mut obj = crate::registry::DomainObj::new_inactive(record.live.clone());
+                    obj.config = None;
+                    reg.insert_domain(obj);
+                }
+                let obj = reg.domain_mut(&record.uuid).expect("present");
+                obj.live = Some(record.live);
+                obj.id = Some(record.id);
+                obj.state = State::from_u32(status.state).unwrap_or(State::Running);
+                obj.reason = status.reason;
+                obj.status = status;
+            }
+            outcome => {
+                // The guest stopped while no host was attached: a VMM still
+                // there says how (and is retired); a vanished one crashed.
+                let reason = match outcome {
+                    Ok(status) => {
+                        let _ = kvm.destroy(&config.uuid, 0);
+                        status.reason
+                    }
+                    Err(_) => crate::lifecycle::reason::SHUTOFF_CRASHED,
+                };
+                tracing::info!(uuid = %record.uuid, reason, "domain stopped while no host was attached");
+                if let Some(obj) = reg.domain_mut(&record.uuid) {
+                    obj.reason = reason;
+                }
+            }
+        }
+        let _ = reg.record_runtime(&record.uuid);
+    }
+}
+
+/// Whether a URI names the local KVM host, and which mode.
+pub(crate) fn kvm_mode(scheme: &str, path: &str) -> Option<bool> {
+    match (scheme, path) {
+        ("kvm" | "qemu", "/system") => Some(true),
+        ("kvm" | "qemu", "/session") => Some(false),
+        _ => None,
+    }
+}
+
+pub(crate) fn unsupported_uri(uri: &str) -> Error {
+    Error::api(ErrorCode::NO_CONNECT, uri.to_string())
+}

@@ -1,0 +1,715 @@
+//! The KVM adapter: one `wirt-vmm` process per running domain.
+//!
+//! The host opens what a VM needs (`/dev/kvm`, the disk files, kernel and
+//! initrd, the console log) and hands exactly those descriptors to a fresh
+//! `wirt-vmm`, which confines itself with seccomp before running guest code.
+//! Each VMM listens on `<runtime>/vmm/<uuid>.sock`, so a restarted host
+//! re-attaches to VMMs that outlived it. A watcher connection per VMM turns
+//! the VMM's events (guest powered off, rebooted, crashed, or the VMM died)
+//! into status reports for the host.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde_json::Value;
+use wirt_kvm::control::client::{Client, ClientError};
+use wirt_kvm::control::protocol::{
+    BootRequest, DiskRef, FdRef, KernelRef, LifecycleAction, Policies, Request, RestoreRequest,
+};
+use wirt_kvm::launch::Launch;
+
+use super::*;
+use crate::plugin::StatusSink;
+
+/// How long one control request may take (boot of a big guest, a save).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+/// Bulk copies between the host and a VMM's save pipe.
+const COPY_CHUNK: usize = 1 << 20;
+
+/// Where a KVM connection keeps its files.
+#[derive(Clone, Debug)]
+pub struct KvmPaths {
+    /// The `wirt-vmm` binary.
+    pub vmm: PathBuf,
+    /// Sockets and per-VM runtime records (`<runtime>/vmm/`).
+    pub runtime: PathBuf,
+    /// Console logs (`<logs>/<name>.log`).
+    pub logs: PathBuf,
+}
+
+/// Finds the `wirt-vmm` binary: `$WIRT_VMM`, next to the running
+/// executable, one directory up (test binaries live in `deps/`), or `PATH`.
+pub fn find_vmm() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("WIRT_VMM") {
+        return Some(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().ok()?;
+    let dir = exe.parent()?;
+    for candidate in [dir.join("wirt-vmm"), dir.parent()?.join("wirt-vmm")] {
+        if candidate.is_file() {
+            return Some(candidate);
+        }
+    }
+    std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|d| d.join("wirt-vmm"))
+            .find(|p| p.is_file())
+    })
+}
+
+struct Vm {
+    name: String,
+    socket: PathBuf,
+    client: Mutex<Client>,
+    /// Set before the host stops the VMM itself, so the watcher does not
+    /// report the closing connection as a crash.
+    stopping: Arc<AtomicBool>,
+    /// The process, when this host spawned it (not after re-attaching).
+    child: Mutex<Option<std::process::Child>>,
+}
+
+pub struct KvmDriver {
+    paths: KvmPaths,
+    vms: Arc<Mutex<HashMap<String, Arc<Vm>>>>,
+    sink: StatusSink,
+}
+
+impl std::fmt::Debug for KvmDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KvmDriver")
+            .field("paths", &self.paths)
+            .finish_non_exhaustive()
+    }
+}
+
+fn vmm_error(what: &str, e: ClientError) -> Error {
+    let code = match &e {
+        ClientError::Vmm(body) if body.kind == "invalid-state" => ErrorCode::OPERATION_INVALID,
+        ClientError::Timeout => ErrorCode::OPERATION_TIMEOUT,
+        _ => ErrorCode::OPERATION_FAILED,
+    };
+    let detail = match &e {
+        ClientError::Vmm(body) => body.message.clone(),
+        other => other.to_string(),
+    };
+    Error::driver(code, format!("{what}: {detail}"))
+}
+
+fn io_error(what: impl Into<String>, source: std::io::Error) -> Error {
+    Error::Io {
+        what: what.into(),
+        source,
+    }
+}
+
+/// Reads libvirt's status fields from a VMM `status` result.
+fn status_from(v: &Value) -> DomainStatus {
+    let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
+    DomainStatus {
+        state: n("state") as u32,
+        reason: n("reason") as u32,
+        cpu_time_ns: n("cpu_time_ns"),
+        memory_kib: n("memory_kib"),
+        vcpus: n("vcpus") as u32,
+    }
+}
+
+fn shutoff(reason: u32) -> DomainStatus {
+    DomainStatus {
+        state: 5,
+        reason,
+        cpu_time_ns: 0,
+        memory_kib: 0,
+        vcpus: 0,
+    }
+}
+
+fn action(name: &str) -> LifecycleAction {
+    match name {
+        "restart" | "rename-restart" | "coredump-restart" => LifecycleAction::Restart,
+        "preserve" => LifecycleAction::Preserve,
+        _ => LifecycleAction::Destroy,
+    }
+}
+
+fn policies(config: &DomainConfig) -> Policies {
+    Policies {
+        on_poweroff: action(&config.on_poweroff),
+        on_reboot: action(&config.on_reboot),
+        on_crash: action(&config.on_crash),
+    }
+}
+
+/// The files a VM is started with, opened by the host.
+struct Opened {
+    kvm: File,
+    fds: Vec<OwnedFd>,
+    disks: Vec<(usize, bool, String)>,
+    kernel: Option<usize>,
+    initrd: Option<usize>,
+}
+
+impl KvmDriver {
+    pub fn new(paths: KvmPaths, sink: StatusSink) -> Self {
+        KvmDriver {
+            paths,
+            vms: Arc::new(Mutex::new(HashMap::new())),
+            sink,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<Vm>>> {
+        self.vms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn vm(&self, uuid: &str) -> Result<Arc<Vm>> {
+        self.lock()
+            .get(uuid)
+            .cloned()
+            .ok_or_else(|| Error::driver(ErrorCode::OPERATION_INVALID, "domain is not running"))
+    }
+
+    fn socket_path(&self, uuid: &str) -> PathBuf {
+        self.paths.runtime.join("vmm").join(format!("{uuid}.sock"))
+    }
+
+    fn request(&self, vm: &Vm, what: &str, request: Request) -> Result<Value> {
+        vm.client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .request_with_fds(request, &[], REQUEST_TIMEOUT)
+            .map_err(|e| vmm_error(what, e))
+    }
+
+    /// Opens `/dev/kvm`, the disks, kernel and initrd of `config`.
+    fn open_files(config: &DomainConfig) -> Result<Opened> {
+        let kvm = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/kvm")
+            .map_err(|e| io_error("cannot open /dev/kvm", e))?;
+        let mut fds: Vec<OwnedFd> = Vec::new();
+        let mut disks = Vec::new();
+        for disk in &config.disks {
+            if disk.device != "disk" {
+                return Err(Error::driver(
+                    ErrorCode::CONFIG_UNSUPPORTED,
+                    format!(
+                        "disk '{}': only device='disk' is supported by the KVM driver",
+                        disk.target_dev
+                    ),
+                ));
+            }
+            if let Some(format) = disk.format.as_deref().filter(|f| *f != "raw") {
+                return Err(Error::driver(
+                    ErrorCode::CONFIG_UNSUPPORTED,
+                    format!(
+                        "disk '{}': format '{format}' is not supported, only raw",
+                        disk.target_dev
+                    ),
+                ));
+            }
+            let path = disk.source.as_deref().ok_or_else(|| {
+                Error::driver(
+                    ErrorCode(19),
+                    format!("disk '{}' has no source", disk.target_dev),
+                )
+            })?;
+            let file = OpenOptions::new()
+                .read(true)
+                .write(!disk.read_only)
+                .open(path)
+                .map_err(|e| io_error(format!("cannot open disk {path}"), e))?;
+            disks.push((fds.len(), disk.read_only, disk.target_dev.clone()));
+            fds.push(file.into());
+        }
+        let mut open_ro = |path: &Option<String>, what: &str| -> Result<Option<usize>> {
+            let Some(path) = path else {
+                return Ok(None);
+            };
+            let file =
+                File::open(path).map_err(|e| io_error(format!("cannot open {what} {path}"), e))?;
+            fds.push(file.into());
+            Ok(Some(fds.len() - 1))
+        };
+        let kernel = open_ro(&config.os.kernel, "kernel")?;
+        let initrd = open_ro(&config.os.initrd, "initrd")?;
+        Ok(Opened {
+            kvm,
+            fds,
+            disks,
+            kernel,
+            initrd,
+        })
+    }
+
+    /// Spawns a VMM for `config` with `opened` files; returns the VM and
+    /// the descriptor numbers the VMM sees.
+    fn spawn(&self, config: &DomainConfig, opened: Opened) -> Result<(Arc<Vm>, Vec<i32>, Opened)> {
+        let vmm_dir = self.paths.runtime.join("vmm");
+        std::fs::create_dir_all(&vmm_dir)
+            .map_err(|e| io_error(format!("cannot create {}", vmm_dir.display()), e))?;
+        std::fs::create_dir_all(&self.paths.logs)
+            .map_err(|e| io_error(format!("cannot create {}", self.paths.logs.display()), e))?;
+        let socket = self.socket_path(&config.uuid);
+        let _ = std::fs::remove_file(&socket);
+        let log_path = self.paths.logs.join(format!("{}.log", config.name));
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| io_error(format!("cannot open console log {}", log_path.display()), e))?;
+        let kvm = opened
+            .kvm
+            .try_clone()
+            .map_err(|e| io_error("cannot duplicate /dev/kvm", e))?;
+        let mut launch = Launch::new(&self.paths.vmm, kvm);
+        launch.console_log = Some(log);
+        launch.listen_path = Some(socket.clone());
+        launch.name = Some(config.name.clone());
+        let vmm_log = self.paths.logs.join(format!("{}.vmm.log", config.name));
+        // Never the caller's stderr: a piped CLI would wait for the VMM to exit.
+        launch.stderr = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&vmm_log)
+            .or_else(|_| OpenOptions::new().write(true).open("/dev/null"))
+            .ok();
+        launch.fds = opened
+            .fds
+            .iter()
+            .map(|f| f.try_clone())
+            .collect::<std::io::Result<_>>()
+            .map_err(|e| io_error("cannot duplicate a descriptor", e))?;
+        let launched = launch
+            .spawn()
+            .map_err(|e| io_error(format!("cannot start {}", self.paths.vmm.display()), e))?;
+        let numbers = launched.fds.clone();
+        let record = serde_json::json!({"pid": launched.child.id(), "name": config.name});
+        let _ = std::fs::write(
+            vmm_dir.join(format!("{}.json", config.uuid)),
+            record.to_string(),
+        );
+        let vm = Arc::new(Vm {
+            name: config.name.clone(),
+            socket,
+            client: Mutex::new(Client::new(launched.control)),
+            stopping: Arc::new(AtomicBool::new(false)),
+            child: Mutex::new(Some(launched.child)),
+        });
+        Ok((vm, numbers, opened))
+    }
+
+    /// Watches a VMM's events on a connection of its own and reports them.
+    fn watch(&self, uuid: &str, vm: &Arc<Vm>) -> Result<()> {
+        let mut client = connect_retry(&vm.socket)?;
+        let sink = self.sink.clone();
+        let vms = self.vms.clone();
+        let stopping = vm.stopping.clone();
+        let uuid = uuid.to_string();
+        let weak = Arc::downgrade(vm);
+        std::thread::Builder::new()
+            .name(format!("wirt-watch-{}", vm.name))
+            .spawn(move || {
+                loop {
+                    match client.next_event(Duration::from_secs(3600)) {
+                        Ok(event) => {
+                            let status = DomainStatus {
+                                state: event.state,
+                                reason: event.reason,
+                                cpu_time_ns: 0,
+                                memory_kib: 0,
+                                vcpus: 0,
+                            };
+                            if event.state == 5 {
+                                // The guest is off: retire its VMM.
+                                stopping.store(true, Ordering::SeqCst);
+                                if let Some(vm) = weak.upgrade() {
+                                    retire(&vms, &uuid, &vm);
+                                }
+                            }
+                            sink(&uuid, status);
+                            if event.state == 5 {
+                                return;
+                            }
+                        }
+                        Err(ClientError::Timeout) => {}
+                        Err(_) => {
+                            // The connection closed: a VMM that was not being
+                            // stopped died under the guest.
+                            if !stopping.load(Ordering::SeqCst) {
+                                if let Some(vm) = weak.upgrade() {
+                                    retire(&vms, &uuid, &vm);
+                                }
+                                sink(&uuid, shutoff(crate::lifecycle::reason::SHUTOFF_CRASHED));
+                            }
+                            return;
+                        }
+                    }
+                }
+            })
+            .map_err(|e| io_error("cannot start a watcher thread", e))?;
+        Ok(())
+    }
+
+    fn stop(&self, uuid: &str, vm: &Arc<Vm>) {
+        vm.stopping.store(true, Ordering::SeqCst);
+        let _ = self.request(vm, "quit", Request::Quit);
+        retire(&self.vms, uuid, vm);
+    }
+
+    fn boot_request(
+        config: &DomainConfig,
+        opened: &Opened,
+        numbers: &[i32],
+        paused: bool,
+    ) -> BootRequest {
+        BootRequest {
+            kernel: opened
+                .kernel
+                .map(|i| KernelRef::Fd(numbers[i]))
+                .unwrap_or_default(),
+            initrd: opened.initrd.map(|i| FdRef::Fd(numbers[i])),
+            cmdline: config.os.cmdline.clone(),
+            memory_mib: config.memory_kib.div_ceil(1024).max(1),
+            vcpus: config.vcpus.clamp(1, 255) as u8,
+            disks: opened
+                .disks
+                .iter()
+                .map(|(i, ro, serial)| DiskRef {
+                    fd: FdRef::Fd(numbers[*i]),
+                    readonly: *ro,
+                    serial: serial.clone(),
+                })
+                .collect(),
+            paused,
+            policies: policies(config),
+        }
+    }
+
+    fn register(&self, uuid: &str, vm: Arc<Vm>) -> Result<()> {
+        self.watch(uuid, &vm)?;
+        self.lock().insert(uuid.to_string(), vm);
+        Ok(())
+    }
+}
+
+/// Connects to a VMM's socket, waiting briefly for it to appear.
+fn connect_retry(socket: &Path) -> Result<Client> {
+    let mut last = None;
+    for _ in 0..100 {
+        match UnixStream::connect(socket) {
+            Ok(s) => return Ok(Client::new(s)),
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Err(io_error(
+        format!("cannot reach the VMM at {}", socket.display()),
+        last.unwrap_or_else(|| std::io::Error::other("timed out")),
+    ))
+}
+
+/// Forgets a VM: reaps its process and removes its socket and record.
+fn retire(vms: &Mutex<HashMap<String, Arc<Vm>>>, uuid: &str, vm: &Arc<Vm>) {
+    vms.lock().unwrap_or_else(|p| p.into_inner()).remove(uuid);
+    if let Some(mut child) = vm.child.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        // The VMM exits right after `quit` or the guest's power-off.
+        std::thread::spawn(move || {
+            let _ = child.wait();
+        });
+    }
+    let _ = std::fs::remove_file(&vm.socket);
+    let _ = std::fs::remove_file(vm.socket.with_extension("json"));
+}
+
+impl HypervisorDriver for KvmDriver {
+    fn open(&self, _uri: &str) -> Result<HypervisorInfo> {
+        Ok(HypervisorInfo {
+            type_name: "KVM".into(),
+            version: 1_000,
+            hostname: String::new(),
+            max_vcpus: 255,
+        })
+    }
+
+    fn node_info(&self) -> Result<NodeInfo> {
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1);
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let memory_kib = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let mhz = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("cpu MHz"))
+            .and_then(|v| v.trim_start_matches([' ', '\t', ':']).parse::<f64>().ok())
+            .unwrap_or(0.0) as u32;
+        Ok(NodeInfo {
+            cpu_model: std::env::consts::ARCH.into(),
+            memory_kib,
+            cpus,
+            mhz,
+            numa_nodes: 1,
+            sockets: 1,
+            cores: cpus,
+            threads: 1,
+        })
+    }
+
+    fn capabilities(&self) -> Result<Capabilities> {
+        Ok(Capabilities {
+            host_arch: std::env::consts::ARCH.into(),
+            host_features: Vec::new(),
+            page_sizes_kib: vec![4, 2048, 1_048_576],
+            secmodel: Some("seccomp".into()),
+            guests: vec![GuestCapability {
+                os_type: "hvm".into(),
+                arch: "x86_64".into(),
+                wordsize: 64,
+                emulator: Some(self.paths.vmm.display().to_string()),
+                domain_types: vec!["kvm".into()],
+                features: vec!["acpi".into(), "apic".into()],
+            }],
+        })
+    }
+
+    fn start(&self, config: &DomainConfig, flags: u32) -> Result<DomainStatus> {
+        if self.lock().contains_key(&config.uuid) {
+            return Err(Error::driver(
+                ErrorCode::OPERATION_INVALID,
+                "domain is already running",
+            ));
+        }
+        let opened = Self::open_files(config)?;
+        let (vm, numbers, opened) = self.spawn(config, opened)?;
+        let boot = Self::boot_request(config, &opened, &numbers, flags & START_PAUSED != 0);
+        match self.request(&vm, "boot", Request::Boot(boot)) {
+            Ok(result) => {
+                self.register(&config.uuid, vm)?;
+                Ok(status_from(&result))
+            }
+            Err(e) => {
+                self.stop(&config.uuid, &vm);
+                Err(e)
+            }
+        }
+    }
+
+    fn adopt(&self, config: &DomainConfig, _status: &DomainStatus) -> Result<()> {
+        if self.lock().contains_key(&config.uuid) {
+            return Ok(());
+        }
+        let socket = self.socket_path(&config.uuid);
+        let client =
+            Client::connect(&socket).map_err(|e| vmm_error("cannot re-attach to the VMM", e))?;
+        let vm = Arc::new(Vm {
+            name: config.name.clone(),
+            socket,
+            client: Mutex::new(client),
+            stopping: Arc::new(AtomicBool::new(false)),
+            child: Mutex::new(None),
+        });
+        self.register(&config.uuid, vm)
+    }
+
+    fn status(&self, uuid: &str) -> Result<DomainStatus> {
+        match self.lock().get(uuid).cloned() {
+            Some(vm) => Ok(status_from(&self.request(
+                &vm,
+                "status",
+                Request::Status,
+            )?)),
+            None => Ok(shutoff(0)),
+        }
+    }
+
+    fn shutdown(&self, uuid: &str, _flags: u32) -> Result<DomainStatus> {
+        let vm = self.vm(uuid)?;
+        self.request(&vm, "shutdown", Request::Shutdown)?;
+        // "In shutdown" until the guest obeys; its power-off arrives as an event.
+        Ok(DomainStatus {
+            state: 4,
+            reason: 1,
+            cpu_time_ns: 0,
+            memory_kib: 0,
+            vcpus: 0,
+        })
+    }
+
+    fn destroy(&self, uuid: &str, _flags: u32) -> Result<DomainStatus> {
+        let vm = self.vm(uuid)?;
+        self.stop(uuid, &vm);
+        Ok(shutoff(crate::lifecycle::reason::SHUTOFF_DESTROYED))
+    }
+
+    fn suspend(&self, uuid: &str) -> Result<DomainStatus> {
+        let vm = self.vm(uuid)?;
+        if self.status(uuid)?.state == 3 {
+            return self.status(uuid);
+        }
+        Ok(status_from(&self.request(&vm, "pause", Request::Pause)?))
+    }
+
+    fn resume(&self, uuid: &str) -> Result<DomainStatus> {
+        let vm = self.vm(uuid)?;
+        Ok(status_from(&self.request(
+            &vm,
+            "resume",
+            Request::Resume,
+        )?))
+    }
+
+    fn reboot(&self, uuid: &str, _flags: u32) -> Result<DomainStatus> {
+        let vm = self.vm(uuid)?;
+        self.request(&vm, "reboot", Request::Reboot)?;
+        self.status(uuid)
+    }
+
+    fn reset(&self, uuid: &str, _flags: u32) -> Result<DomainStatus> {
+        let vm = self.vm(uuid)?;
+        Ok(status_from(&self.request(&vm, "reset", Request::Reset)?))
+    }
+
+    fn save(&self, uuid: &str, _flags: u32, sink: &mut dyn Write) -> Result<u64> {
+        let vm = self.vm(uuid)?;
+        let (mut reader, writer) =
+            std::io::pipe().map_err(|e| io_error("cannot create a pipe", e))?;
+        // The VMM writes into the pipe while this thread copies out of it;
+        // the request waits on its own thread so neither side blocks the other.
+        let (copied, answer) = std::thread::scope(|scope| {
+            let request = scope.spawn(|| {
+                let fd = writer.as_raw_fd();
+                let answer = vm
+                    .client
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .request_with_fds(
+                        Request::Save {
+                            to: FdRef::Passed(0),
+                            stop: true,
+                        },
+                        &[fd],
+                        REQUEST_TIMEOUT,
+                    );
+                drop(writer);
+                answer
+            });
+            let copied = copy_all(&mut reader, sink);
+            (copied, request.join())
+        });
+        let answer =
+            answer.map_err(|_| Error::driver(ErrorCode::INTERNAL_ERROR, "save thread panicked"))?;
+        answer.map_err(|e| vmm_error("save", e))?;
+        let copied = copied.map_err(|e| io_error("cannot store the saved state", e))?;
+        self.stop(uuid, &vm);
+        Ok(copied)
+    }
+
+    fn restore(
+        &self,
+        config: &DomainConfig,
+        source: &mut dyn Read,
+        size: u64,
+        flags: u32,
+    ) -> Result<DomainStatus> {
+        if self.lock().contains_key(&config.uuid) {
+            return Err(Error::driver(
+                ErrorCode::OPERATION_INVALID,
+                "domain is already running",
+            ));
+        }
+        let opened = Self::open_files(config)?;
+        let (vm, numbers, opened) = self.spawn(config, opened)?;
+        let (reader, mut writer) =
+            std::io::pipe().map_err(|e| io_error("cannot create a pipe", e))?;
+        let request = Request::Restore(RestoreRequest {
+            from: FdRef::Passed(0),
+            disks: Self::boot_request(config, &opened, &numbers, false).disks,
+            kernel: opened.kernel.map(|i| KernelRef::Fd(numbers[i])),
+            initrd: opened.initrd.map(|i| FdRef::Fd(numbers[i])),
+            paused: flags & SAVE_PAUSED != 0,
+            policies: policies(config),
+        });
+        let (fed, answer) = std::thread::scope(|scope| {
+            let answer = scope.spawn(|| {
+                let fd = reader.as_raw_fd();
+                let answer = vm
+                    .client
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .request_with_fds(request, &[fd], REQUEST_TIMEOUT);
+                drop(reader);
+                answer
+            });
+            let fed = std::io::copy(&mut source.take(size), &mut writer);
+            drop(writer);
+            (fed, answer.join())
+        });
+        let answer =
+            answer.map_err(|_| Error::driver(ErrorCode::INTERNAL_ERROR, "restore thread panicked"));
+        let result = match (fed, answer) {
+            (Ok(_), Ok(Ok(result))) => result,
+            (_, Ok(Err(e))) => {
+                self.stop(&config.uuid, &vm);
+                return Err(vmm_error("restore", e));
+            }
+            (Err(e), _) => {
+                self.stop(&config.uuid, &vm);
+                return Err(io_error("cannot feed the saved state to the VMM", e));
+            }
+            (_, Err(e)) => {
+                self.stop(&config.uuid, &vm);
+                return Err(e);
+            }
+        };
+        self.register(&config.uuid, vm)?;
+        Ok(status_from(&result))
+    }
+
+    fn open_console(&self, uuid: &str) -> Result<ConsoleStream> {
+        let vm = self.vm(uuid)?;
+        let mut client =
+            Client::connect(&vm.socket).map_err(|e| vmm_error("cannot reach the console", e))?;
+        client
+            .request(Request::Console { replay: true })
+            .map_err(|e| vmm_error("console", e))?;
+        let (stream, buffered) = client.into_parts();
+        stream
+            .set_read_timeout(None)
+            .map_err(|e| io_error("console", e))?;
+        let writer = stream.try_clone().map_err(|e| io_error("console", e))?;
+        Ok(ConsoleStream {
+            reader: Box::new(std::io::Cursor::new(buffered).chain(stream)),
+            writer: Box::new(writer),
+        })
+    }
+}
+
+/// Copies everything from `reader` to `sink` in bounded chunks.
+fn copy_all(reader: &mut impl Read, sink: &mut dyn Write) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; COPY_CHUNK];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        sink.write_all(&buf[..n])?;
+        total += n as u64;
+    }
+}

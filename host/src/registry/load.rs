@@ -1,0 +1,184 @@
+//! Reading a connection's objects back from its state directory, and the
+//! records of domains that were running when the last host process exited.
+
+use std::collections::BTreeMap;
+
+use uuid::Uuid;
+
+use super::{DomainObj, NetworkObj, PoolObj, Registry, Result, SaveImage, StateDir};
+use crate::xml::{DomainDef, NetworkDef, ParseOptions, PoolDef, SnapshotDef};
+
+/// A domain that was running: its id and the definition it runs with.
+#[derive(Debug)]
+pub struct RuntimeRecord {
+    pub uuid: Uuid,
+    pub id: u32,
+    pub live: DomainDef,
+}
+
+fn meta(data: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(data).unwrap_or(serde_json::Value::Null)
+}
+
+impl Registry {
+    /// Loads every stored object. A damaged file is skipped with a warning,
+    /// never deleted: the rest of the host stays usable and the file stays
+    /// for the operator to inspect.
+    pub fn load(store: StateDir) -> Result<(Registry, Vec<RuntimeRecord>)> {
+        let mut reg = Registry::new(Some(store.clone()));
+        let metas: BTreeMap<Uuid, serde_json::Value> = store
+            .list("domains", "json")?
+            .into_iter()
+            .map(|(u, d)| (u, meta(&d)))
+            .collect();
+        for (uuid, data) in store.list("domains", "xml")? {
+            let text = String::from_utf8_lossy(&data);
+            let def = match DomainDef::parse(&text, ParseOptions::default()) {
+                Ok(def) if def.uuid == uuid => def,
+                Ok(_) => {
+                    tracing::warn!(%uuid, "stored domain config names another uuid; skipped");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(%uuid, error = %e, "stored domain config is damaged; skipped");
+                    continue;
+                }
+            };
+            let mut obj = DomainObj::new_inactive(def);
+            if let Some(m) = metas.get(&uuid) {
+                obj.autostart = m["autostart"].as_bool().unwrap_or(false);
+                obj.reason = m["reason"].as_u64().unwrap_or(0) as u32;
+                obj.current_snapshot = m["current_snapshot"].as_str().map(String::from);
+                let image = store.object_path("domains", &uuid, "save");
+                if m["managed_save"].as_bool().unwrap_or(false) && image.is_file() {
+                    obj.managed_save = Some(SaveImage::File(image));
+                    obj.reason = crate::lifecycle::reason::SHUTOFF_SAVED;
+                }
+            }
+            obj.snapshots = load_snapshots(&store, &uuid);
+            reg.insert_domain(obj);
+        }
+        for (uuid, data) in store.list("networks", "xml")? {
+            match NetworkDef::parse(&String::from_utf8_lossy(&data)) {
+                Ok(def) => {
+                    let autostart = store
+                        .list("networks", "json")?
+                        .into_iter()
+                        .find(|(u, _)| *u == uuid)
+                        .is_some_and(|(_, d)| meta(&d)["autostart"].as_bool().unwrap_or(false));
+                    reg.networks.insert(
+                        uuid,
+                        NetworkObj {
+                            config: Some(def),
+                            live: None,
+                            autostart,
+                        },
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(%uuid, error = %e, "stored network config is damaged; skipped")
+                }
+            }
+        }
+        let pool_metas: BTreeMap<Uuid, serde_json::Value> = store
+            .list("pools", "json")?
+            .into_iter()
+            .map(|(u, d)| (u, meta(&d)))
+            .collect();
+        for (uuid, data) in store.list("pools", "xml")? {
+            match PoolDef::parse(&String::from_utf8_lossy(&data)) {
+                Ok(def) => {
+                    reg.pools.insert(
+                        uuid,
+                        PoolObj {
+                            def,
+                            persistent: true,
+                            active: false,
+                            autostart: pool_metas
+                                .get(&uuid)
+                                .and_then(|m| m["autostart"].as_bool())
+                                .unwrap_or(false),
+                            volumes: BTreeMap::new(),
+                        },
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(%uuid, error = %e, "stored pool config is damaged; skipped")
+                }
+            }
+        }
+        let mut running = Vec::new();
+        if let Some(runtime) = store.runtime() {
+            let records = StateDir::new(runtime);
+            for (uuid, data) in records.list("domains", "json")? {
+                let m = meta(&data);
+                let (Some(id), Some(xml)) = (m["id"].as_u64(), m["live"].as_str()) else {
+                    continue;
+                };
+                if let Ok(live) = DomainDef::parse(xml, ParseOptions::default()) {
+                    running.push(RuntimeRecord {
+                        uuid,
+                        id: id as u32,
+                        live,
+                    });
+                }
+            }
+            let next = std::fs::read_to_string(runtime.join("next-id"))
+                .ok()
+                .and_then(|s| s.trim().parse::<u32>().ok())
+                .unwrap_or(1);
+            let above_running = running.iter().map(|r| r.id + 1).max().unwrap_or(1);
+            reg.set_next_id(next.max(above_running));
+        }
+        Ok((reg, running))
+    }
+
+    /// Records (or forgets) a running domain in the runtime dir, so a later
+    /// host process can re-attach to it.
+    pub fn record_runtime(&self, uuid: &Uuid) -> Result<()> {
+        let Some(store) = self.store() else {
+            return Ok(());
+        };
+        let Some(runtime) = store.runtime() else {
+            return Ok(());
+        };
+        let records = StateDir::new(runtime);
+        match self.domain(uuid).filter(|d| d.is_active()) {
+            Some(obj) => {
+                let record = serde_json::json!({
+                    "id": obj.id,
+                    "name": obj.name(),
+                    "live": obj.def().to_xml(crate::xml::FormatOptions::default()),
+                });
+                records.write("domains", uuid, "json", record.to_string().as_bytes())
+            }
+            None => records.remove("domains", uuid, "json"),
+        }
+    }
+
+    /// Persists the id counter, so ids are not reused across host restarts.
+    pub fn record_next_id(&self) -> Result<()> {
+        if let Some(runtime) = self.store().and_then(StateDir::runtime) {
+            super::store::write_atomic(
+                &runtime.join("next-id"),
+                self.next_id.to_string().as_bytes(),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn load_snapshots(store: &StateDir, uuid: &Uuid) -> Vec<SnapshotDef> {
+    let dir = store.snapshot_dir(uuid);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut snaps: Vec<SnapshotDef> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "xml"))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .filter_map(|text| SnapshotDef::parse_stored(&text).ok())
+        .collect();
+    snaps.sort_by_key(|s| s.creation_time);
+    snaps
+}

@@ -1,0 +1,214 @@
+//! The KVM driver end to end through the `wirt` CLI: each command is its own
+//! process, so every step also proves the host re-attaches to running VMMs.
+//! Needs /dev/kvm and the `wirt-vmm` binary (built by `cargo test --workspace`);
+//! skips with a message otherwise.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Kvm {
+    dir: tempfile::TempDir,
+    vmm: PathBuf,
+}
+
+fn kvm() -> Option<Kvm> {
+    if !Path::new("/dev/kvm").exists() {
+        eprintln!("skipping: /dev/kvm is not available on this machine");
+        return None;
+    }
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_wirt"));
+    let vmm = bin.with_file_name("wirt-vmm");
+    if !vmm.is_file() {
+        eprintln!(
+            "skipping: {} is not built (run `cargo test --workspace`)",
+            vmm.display()
+        );
+        return None;
+    }
+    Some(Kvm {
+        dir: tempfile::tempdir().unwrap(),
+        vmm,
+    })
+}
+
+struct Out {
+    stdout: String,
+    stderr: String,
+    ok: bool,
+}
+
+impl Kvm {
+    fn wirt(&self, script: &str) -> Out {
+        let out = Command::new(env!("CARGO_BIN_EXE_wirt"))
+            .args(["-c", "kvm:///session", script])
+            .env("WIRT_STATE_DIR", self.dir.path().join("state"))
+            .env("WIRT_RUNTIME_DIR", self.dir.path().join("run"))
+            .env("WIRT_VMM", &self.vmm)
+            .output()
+            .unwrap();
+        Out {
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            ok: out.status.success(),
+        }
+    }
+
+    fn ok(&self, script: &str) -> String {
+        let out = self.wirt(script);
+        assert!(out.ok, "`{script}` failed: {}", out.stderr);
+        out.stdout
+    }
+
+    fn state(&self, dom: &str) -> String {
+        self.ok(&format!("domstate {dom} --reason"))
+            .trim()
+            .to_string()
+    }
+
+    /// Polls until the domain reaches `want` (the guest acts on its own time).
+    fn wait_state(&self, dom: &str, want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let now = self.state(dom);
+            if now == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{dom} stayed '{now}', expected '{want}'"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn domain(&self, name: &str) -> PathBuf {
+        let disk = self.dir.path().join(format!("{name}.img"));
+        let mut data = vec![0u8; 1 << 20];
+        for (i, b) in data.iter_mut().enumerate().take(512) {
+            *b = (i % 251) as u8;
+        }
+        std::fs::write(&disk, data).unwrap();
+        let xml = format!(
+            "<domain type='kvm'><name>{name}</name><memory unit='MiB'>16</memory><vcpu>1</vcpu>\
+             <os><type>hvm</type></os><devices><disk type='file' device='disk'>\
+             <source file='{}'/><target dev='vda' bus='virtio'/></disk></devices></domain>",
+            disk.display()
+        );
+        let file = self.dir.path().join(format!("{name}.xml"));
+        std::fs::write(&file, xml).unwrap();
+        file
+    }
+
+    fn console(&self, dom: &str) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_wirt"))
+            .args(["-c", "kvm:///session", "console", dom])
+            .env("WIRT_STATE_DIR", self.dir.path().join("state"))
+            .env("WIRT_RUNTIME_DIR", self.dir.path().join("run"))
+            .env("WIRT_VMM", &self.vmm)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_console(&self, dom: &str, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let seen = self.console(dom);
+            if seen.contains(text) {
+                return seen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "console of {dom} never showed {text:?}: {seen}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn kvm_domain_lifecycle_across_processes() {
+    let Some(k) = kvm() else { return };
+    let xml = k.domain("g1");
+    k.ok(&format!("define {}", xml.display()));
+    assert_eq!(k.state("g1"), "shut off (unknown)");
+    k.ok("start g1");
+    // A new process finds the running VMM again.
+    assert!(k.ok("list").contains(" g1     running"));
+    let console = k.wait_console("g1", "guest: ready");
+    assert!(console.contains("wirt test guest 1 booting"), "{console}");
+    assert!(console.contains("blk: id vda"), "{console}");
+
+    k.ok("suspend g1");
+    assert_eq!(k.state("g1"), "paused (user)");
+    k.ok("resume g1");
+    assert_eq!(k.state("g1"), "running (unpaused)");
+
+    let image = k.dir.path().join("g1.sav");
+    k.ok(&format!("save g1 {}", image.display()));
+    assert_eq!(k.state("g1"), "shut off (saved)");
+    k.ok(&format!("restore {}", image.display()));
+    assert_eq!(k.state("g1"), "running (restored)");
+    let dominfo = k.ok("dominfo g1");
+    assert!(dominfo.contains("State:          running"), "{dominfo}");
+
+    k.ok("managedsave g1");
+    assert!(k.ok("list --all --managed-save").contains(" g1     saved"));
+    k.ok("start g1");
+    assert_eq!(k.state("g1"), "running (restored)");
+
+    // Cooperative shutdown: "in shutdown" until the guest obeys.
+    let out = k.ok("shutdown g1; domstate g1");
+    assert!(out.contains("is being shutdown"), "{out}");
+    k.wait_state("g1", "shut off (shutdown)");
+
+    k.ok("start g1");
+    k.ok("destroy g1");
+    assert_eq!(k.state("g1"), "shut off (destroyed)");
+    let err = k.wirt("destroy g1");
+    assert!(!err.ok);
+    assert!(
+        err.stderr.contains("Requested operation is not valid"),
+        "{}",
+        err.stderr
+    );
+    k.ok("undefine g1");
+    assert!(!k.ok("list --all").contains("g1"));
+}
+
+#[test]
+fn kvm_vmm_death_is_a_crash_and_persisted_state_survives() {
+    let Some(k) = kvm() else { return };
+    let xml = k.domain("g2");
+    k.ok(&format!("define {}; autostart g2; start g2", xml.display()));
+    // Kill the VMM behind the host's back.
+    let run = k.dir.path().join("run").join("vmm");
+    let record = std::fs::read_dir(&run)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .expect("a VMM record");
+    let pid: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(record.path()).unwrap()).unwrap();
+    let pid = pid["pid"].as_u64().unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(k.state("g2"), "shut off (crashed)");
+    let info = k.ok("dominfo g2");
+    assert!(
+        info.contains("Autostart:      enable"),
+        "settings persist: {info}"
+    );
+    assert!(k.ok("dumpxml g2 --inactive").contains("<name>g2</name>"));
+}
