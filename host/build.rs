@@ -12,7 +12,10 @@ use std::process::Command;
 
 const TARGET: &str = "wasm32-wasip2";
 /// (guest folder under plugins/, artifact stem, file name in OUT_DIR)
-const GUESTS: &[(&str, &str, &str)] = &[("test-driver", "wirt_test_driver", "test_driver.wasm")];
+const GUESTS: &[(&str, &str, &str)] = &[
+    ("test-driver", "wirt_test_driver", "test_driver.wasm"),
+    ("storage-dir", "wirt_storage_dir", "storage_dir.wasm"),
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));

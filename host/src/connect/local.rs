@@ -9,11 +9,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use super::{ConnState, Drivers, Error, Result};
+use crate::driver::dir::DirStorage;
 use crate::driver::kvm::{KvmDriver, KvmPaths, find_vmm};
-use crate::driver::{DomainStatus, HypervisorDriver};
+use crate::driver::{DomainStatus, HypervisorDriver, StorageDriver};
 use crate::error::ErrorCode;
 use crate::events::EventBus;
 use crate::lifecycle::State;
+use crate::plugin::{PluginHandle, builtin};
 use crate::registry::{Registry, StateDir};
 
 /// Where a local connection keeps its files.
@@ -100,12 +102,13 @@ pub(crate) fn open_kvm(uri: &str, system: bool) -> Result<Arc<ConnState>> {
     let store = StateDir::new(&dirs.state).with_runtime(&dirs.runtime);
     let (mut registry, running) = Registry::load(store)?;
     reattach(&mut registry, running, kvm.as_ref());
+    let storage = open_dir_storage(&dirs, &mut registry)?;
 
     let state = Arc::new(ConnState {
         uri: uri.to_string(),
         drivers: Drivers {
             hypervisor: kvm,
-            storage: None,
+            storage: Some(storage),
             network: None,
         },
         registry: Mutex::new(registry),
@@ -117,6 +120,35 @@ pub(crate) fn open_kvm(uri: &str, system: bool) -> Result<Arc<ConnState>> {
     });
     super::spawn_status_applier(&state, queue);
     Ok(state)
+}
+
+/// The storage-dir plugin serves this host's "dir" pools. Pools that were
+/// active in the previous host process are started again.
+fn open_dir_storage(dirs: &LocalDirs, reg: &mut Registry) -> Result<Arc<dyn StorageDriver>> {
+    let handle = Arc::new(PluginHandle::new(builtin::storage_dir()?, None));
+    let storage = Arc::new(DirStorage::new(
+        handle,
+        Some(dirs.runtime.join("pools-active.json")),
+    )?);
+    for (uuid, volumes) in storage.recorded_active() {
+        let Ok(uuid) = uuid::Uuid::parse_str(&uuid) else {
+            continue;
+        };
+        let Some(pool) = reg.pools.get_mut(&uuid) else {
+            continue;
+        };
+        let config = super::convert::pool_config(&pool.def);
+        match storage.resume_pool(&config, volumes.clone()) {
+            Ok(()) => {
+                pool.active = true;
+                pool.volumes = volumes.into_iter().map(|v| (v.name.clone(), v)).collect();
+            }
+            Err(e) => {
+                tracing::warn!(pool = %pool.def.name, error = %e, "cannot start a pool that was active")
+            }
+        }
+    }
+    Ok(storage)
 }
 
 /// Finds the VMMs that outlived the previous host process and takes them

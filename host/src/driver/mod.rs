@@ -6,6 +6,7 @@
 //! the host's, so every driver gets libvirt's semantics for free. Optional
 //! operations default to "not supported", answered with libvirt's code 3.
 
+pub mod dir;
 pub mod kvm;
 pub mod wasm;
 

@@ -16,6 +16,15 @@ use super::bindings::wirt::driver::{host, types};
 /// Receives the domain status changes a plugin reports on its own.
 pub type StatusSink = Arc<dyn Fn(&str, types::DomainStatus) + Send + Sync>;
 
+/// A directory granted to a plugin: the host path, where the guest sees
+/// it, and whether it may write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Preopen {
+    pub host: std::path::PathBuf,
+    pub guest: String,
+    pub read_only: bool,
+}
+
 /// How much of a guest's stdout/stderr is kept for error reports.
 const OUTPUT_CAPTURE: usize = 64 * 1024;
 
@@ -27,6 +36,7 @@ pub struct HostState {
     pub(super) stdout: MemoryOutputPipe,
     plugin: Arc<str>,
     status_sink: Option<StatusSink>,
+    preopens: Vec<Preopen>,
 }
 
 /// One monotonic origin for every instance, so a re-created instance sees
@@ -37,7 +47,12 @@ fn monotonic_origin() -> Instant {
 }
 
 impl HostState {
-    pub(super) fn new(plugin: &str, limits: &Limits, status_sink: Option<StatusSink>) -> Self {
+    pub(super) fn new(
+        plugin: &str,
+        limits: &Limits,
+        status_sink: Option<StatusSink>,
+        preopens: &[Preopen],
+    ) -> Self {
         let stdout = MemoryOutputPipe::new(OUTPUT_CAPTURE);
         let stderr = MemoryOutputPipe::new(OUTPUT_CAPTURE);
         let mut wasi = WasiCtx::builder();
@@ -46,6 +61,18 @@ impl HostState {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
+        for dir in preopens {
+            let perms = if dir.read_only {
+                wasmtime_wasi::FsPerms::ReadOnly
+            } else {
+                wasmtime_wasi::FsPerms::ReadWrite
+            };
+            // A directory that vanished is simply not granted; the plugin's
+            // calls on it then fail with "not found".
+            if let Err(e) = wasi.preopened_dir(&dir.host, &dir.guest, perms) {
+                tracing::warn!(plugin, dir = %dir.host.display(), error = %e, "cannot grant directory");
+            }
+        }
         HostState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
@@ -57,6 +84,7 @@ impl HostState {
             stdout,
             plugin: plugin.into(),
             status_sink,
+            preopens: preopens.to_vec(),
         }
     }
 
@@ -120,5 +148,10 @@ impl host::Host for HostState {
         if let Some(sink) = &self.status_sink {
             sink(&uuid, status);
         }
+    }
+
+    fn file_data_ranges(&mut self, path: String) -> Option<Vec<(u64, u64)>> {
+        let host = super::extents::resolve(&self.preopens, &path)?;
+        super::extents::data_ranges(&host)
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod bindings;
 pub mod builtin;
+mod extents;
 mod host_state;
 mod runtime;
 mod supervisor;
@@ -17,7 +18,7 @@ use std::time::Duration;
 
 use wasmtime::component::{Component, InstancePre, Linker};
 
-pub use host_state::{HostState, StatusSink};
+pub use host_state::{HostState, Preopen, StatusSink};
 pub use runtime::{Runtime, cache_dir};
 pub use supervisor::{Instance, PluginHandle};
 

@@ -25,6 +25,8 @@ pub type Initializer = Box<dyn Fn(&mut Instance) -> wasmtime::Result<()> + Send>
 
 struct Slot {
     instance: Option<Instance>,
+    /// Directories the next instance is granted.
+    preopens: Vec<super::host_state::Preopen>,
     failures: u32,
     init: Vec<Initializer>,
     /// An instance holding state was discarded since `take_lost` last looked.
@@ -52,6 +54,7 @@ impl PluginHandle {
             status_sink,
             slot: Mutex::new(Slot {
                 instance: None,
+                preopens: Vec::new(),
                 failures: 0,
                 init: Vec::new(),
                 lost: false,
@@ -88,7 +91,12 @@ impl PluginHandle {
 
     fn instantiate(&self, slot: &mut Slot) -> Result<(), Error> {
         let plugin = &self.plugin;
-        let state = HostState::new(&plugin.name, &plugin.limits, self.status_sink.clone());
+        let state = HostState::new(
+            &plugin.name,
+            &plugin.limits,
+            self.status_sink.clone(),
+            &slot.preopens,
+        );
         let mut store = Store::new(plugin.pre.engine(), state);
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(self.deadline_ticks());
@@ -238,6 +246,16 @@ impl PluginHandle {
             slot.lost = true;
         }
         slot.failures = 0;
+    }
+
+    /// Changes the directories granted to the plugin. WASI grants are fixed
+    /// per instance, so the next call runs in a fresh instance.
+    pub fn set_preopens(&self, preopens: Vec<super::host_state::Preopen>) {
+        let mut slot = self.lock();
+        if slot.preopens != preopens {
+            slot.preopens = preopens;
+            slot.instance = None;
+        }
     }
 
     /// True once after an instance (and the state it held) was thrown away:

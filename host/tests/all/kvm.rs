@@ -82,18 +82,30 @@ impl Kvm {
         }
     }
 
+    /// A domain whose disk is a volume of a dir pool, holding a pattern the
+    /// test guest checksums.
     fn domain(&self, name: &str) -> PathBuf {
-        let disk = self.dir.path().join(format!("{name}.img"));
-        let mut data = vec![0u8; 1 << 20];
-        for (i, b) in data.iter_mut().enumerate().take(512) {
+        let pool = self.dir.path().join("pool");
+        let mut pattern = vec![0u8; 512];
+        for (i, b) in pattern.iter_mut().enumerate() {
             *b = (i % 251) as u8;
         }
-        std::fs::write(&disk, data).unwrap();
+        let upload = self.dir.path().join(format!("{name}.pattern"));
+        std::fs::write(&upload, pattern).unwrap();
+        if !pool.exists() {
+            self.ok(&format!(
+                "pool-define-as pool dir --target {}; pool-build pool; pool-start pool",
+                pool.display()
+            ));
+        }
+        self.ok(&format!(
+            "vol-create-as pool {name}.raw 1M --allocation 0; vol-upload {name}.raw {} --pool pool",
+            upload.display()
+        ));
         let xml = format!(
             "<domain type='kvm'><name>{name}</name><memory unit='MiB'>16</memory><vcpu>1</vcpu>\
-             <os><type>hvm</type></os><devices><disk type='file' device='disk'>\
-             <source file='{}'/><target dev='vda' bus='virtio'/></disk></devices></domain>",
-            disk.display()
+             <os><type>hvm</type></os><devices><disk type='volume' device='disk'>\
+             <source pool='pool' volume='{name}.raw'/><target dev='vda' bus='virtio'/></disk></devices></domain>"
         );
         let file = self.dir.path().join(format!("{name}.xml"));
         std::fs::write(&file, xml).unwrap();
@@ -140,6 +152,12 @@ fn kvm_domain_lifecycle_across_processes() {
     let console = k.wait_console("g1", "guest: ready");
     assert!(console.contains("wirt test guest 1 booting"), "{console}");
     assert!(console.contains("blk: id vda"), "{console}");
+    // The guest read the pattern uploaded into the volume.
+    assert!(console.contains("blk: sector 0 sum"), "{console}");
+    assert!(
+        !console.contains("blk: sector 0 sum 0000000000000000"),
+        "{console}"
+    );
 
     k.ok("suspend g1");
     assert_eq!(k.state("g1"), "paused (user)");
