@@ -93,6 +93,7 @@ pub(crate) fn open_kvm(uri: &str, system: bool) -> Result<Arc<ConnState>> {
         vmm: find_vmm().unwrap_or_else(|| PathBuf::from("wirt-vmm")),
         runtime: dirs.runtime.clone(),
         logs: dirs.logs.clone(),
+        snapshots: dirs.state.join("snapshot-state"),
     };
     let kvm = Arc::new(KvmDriver::new(paths, sink));
     let info = kvm.open(uri)?;
@@ -173,7 +174,11 @@ fn reattach(reg: &mut Registry, running: Vec<crate::registry::RuntimeRecord>, kv
                 obj.live = Some(record.live);
                 obj.id = Some(record.id);
                 obj.state = State::from_u32(status.state).unwrap_or(State::Running);
-                obj.reason = status.reason;
+                obj.reason = if status.state == record.state {
+                    record.reason
+                } else {
+                    status.reason
+                };
                 obj.status = status;
             }
             outcome => {

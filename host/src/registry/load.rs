@@ -14,6 +14,10 @@ pub struct RuntimeRecord {
     pub uuid: Uuid,
     pub id: u32,
     pub live: DomainDef,
+    /// State and reason as the host last recorded them: a driver may not
+    /// know why its guest is in a state (a revert looks like a restore).
+    pub state: u32,
+    pub reason: u32,
 }
 
 fn meta(data: &[u8]) -> serde_json::Value {
@@ -120,6 +124,8 @@ impl Registry {
                         uuid,
                         id: id as u32,
                         live,
+                        state: m["state"].as_u64().unwrap_or(0) as u32,
+                        reason: m["reason"].as_u64().unwrap_or(0) as u32,
                     });
                 }
             }
@@ -147,6 +153,8 @@ impl Registry {
             Some(obj) => {
                 let record = serde_json::json!({
                     "id": obj.id,
+                    "state": obj.state as u32,
+                    "reason": obj.reason,
                     "name": obj.name(),
                     "live": obj.def().to_xml(crate::xml::FormatOptions::default()),
                 });

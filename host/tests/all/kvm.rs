@@ -230,3 +230,39 @@ fn kvm_vmm_death_is_a_crash_and_persisted_state_survives() {
     );
     assert!(k.ok("dumpxml g2 --inactive").contains("<name>g2</name>"));
 }
+
+#[test]
+fn kvm_snapshots_keep_machine_state_and_refuse_raw_disks() {
+    let Some(k) = kvm() else { return };
+    let diskless = k.dir.path().join("nodisk.xml");
+    std::fs::write(
+        &diskless,
+        "<domain type='kvm'><name>nd</name><memory unit='MiB'>16</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>",
+    )
+    .unwrap();
+    k.ok(&format!("define {}; start nd", diskless.display()));
+    k.wait_console("nd", "guest: ready");
+    k.ok("snapshot-create-as nd s1");
+    k.ok("destroy nd");
+    k.ok("snapshot-revert nd s1");
+    assert_eq!(k.state("nd"), "running (from snapshot)");
+    let info = k.ok("snapshot-info nd s1");
+    assert!(info.contains("State:          running"), "{info}");
+    k.ok("snapshot-delete nd s1; destroy nd; undefine nd");
+
+    // A writable raw disk cannot be snapshotted with it: refused, as libvirt does.
+    let xml = k.domain("withdisk");
+    k.ok(&format!("define {}; start withdisk", xml.display()));
+    let err = k.wirt("snapshot-create-as withdisk s1");
+    assert!(!err.ok);
+    assert!(
+        err.stderr.contains("unsupported configuration"),
+        "{}",
+        err.stderr
+    );
+    assert!(
+        k.ok("snapshot-list withdisk --name").trim().is_empty(),
+        "nothing half-made is left"
+    );
+    k.ok("destroy withdisk");
+}
