@@ -56,20 +56,6 @@ pub static COMMANDS: &[Command] = &[
         opts: &[],
         run: maxvcpus,
     },
-    Command {
-        name: "plugin-list",
-        group: "Plugins",
-        help: "list driver plugins",
-        opts: &[],
-        run: plugin_list,
-    },
-    Command {
-        name: "plugin-info",
-        group: "Plugins",
-        help: "show what a plugin exports",
-        opts: &[super::parse::data("plugin", "plugin name")],
-        run: plugin_info,
-    },
 ];
 
 fn version_string(v: u64) -> String {
@@ -180,75 +166,4 @@ fn nodeinfo(ctx: &mut Ctx, _: &Args) -> CmdResult {
 fn capabilities(ctx: &mut Ctx, _: &Args) -> CmdResult {
     let xml = ctx.conn()?.capabilities_xml();
     Ok(Reply::text(xml.clone(), json!({"xml": xml})))
-}
-
-fn plugin_list(ctx: &mut Ctx, _: &Args) -> CmdResult {
-    let plugin = crate::plugin::builtin::test_driver();
-    let (status, exports) = match &plugin {
-        Ok(p) => {
-            let mut e = Vec::new();
-            if p.exports_hypervisor() {
-                e.push("hypervisor");
-            }
-            if p.exports_storage() {
-                e.push("storage");
-            }
-            if p.exports_network() {
-                e.push("network");
-            }
-            ("loaded".to_string(), e)
-        }
-        Err(e) => (format!("failed: {e}"), Vec::new()),
-    };
-    let _ = ctx;
-    let rows = vec![vec![
-        "test-driver".to_string(),
-        env!("CARGO_PKG_VERSION").to_string(),
-        "test-driver".to_string(),
-        "built-in".to_string(),
-        status.clone(),
-    ]];
-    let json = vec![json!({
-        "name": "test-driver", "version": env!("CARGO_PKG_VERSION"), "world": "test-driver",
-        "source": "built-in", "status": status, "exports": exports,
-    })];
-    Ok(Reply::table(
-        &["Name", "Version", "World", "Source", "Status"],
-        &rows,
-        json,
-    ))
-}
-
-fn plugin_info(_: &mut Ctx, args: &Args) -> CmdResult {
-    let name = args.req("plugin");
-    if name != "test-driver" {
-        return Err(CmdError::msg(format!("no plugin named '{name}'")));
-    }
-    let p = crate::plugin::builtin::test_driver()
-        .map_err(|e| CmdError::msg(format!("cannot load plugin '{name}': {e}")))?;
-    let exports: Vec<&str> = [
-        (p.exports_hypervisor(), "wirt:driver/hypervisor@0.1.0"),
-        (p.exports_storage(), "wirt:driver/storage@0.1.0"),
-        (p.exports_network(), "wirt:driver/network@0.1.0"),
-    ]
-    .into_iter()
-    .filter_map(|(on, n)| on.then_some(n))
-    .collect();
-    let rows = [
-        ("Name", p.name.clone()),
-        ("Version", p.version.clone()),
-        ("Source", "built-in".to_string()),
-        ("Exports", exports.join(", ")),
-        (
-            "Imports",
-            "wirt:driver/host@0.1.0, wasi:cli, wasi:io, wasi:clocks, wasi:filesystem".to_string(),
-        ),
-        ("Memory cap", format!("{} MiB", p.limits.memory_bytes >> 20)),
-        (
-            "Call deadline",
-            format!("{:.1}s", p.limits.call_timeout.as_secs_f64()),
-        ),
-        ("Capabilities", "none".to_string()),
-    ];
-    Ok(Reply::key_values(&rows))
 }

@@ -11,6 +11,7 @@ mod host;
 mod network;
 mod output;
 mod parse;
+mod plugins;
 mod progress;
 mod snapshot;
 mod storage;
@@ -120,6 +121,7 @@ pub fn commands() -> Vec<&'static Command> {
     all.extend(snapshot::COMMANDS.iter());
     all.extend(network::COMMANDS.iter());
     all.extend(storage::COMMANDS.iter());
+    all.extend(plugins::COMMANDS.iter());
     all
 }
 

@@ -127,6 +127,7 @@ pub(crate) fn open_kvm(uri: &str, system: bool) -> Result<Arc<ConnState>> {
 /// active in the previous host process are started again.
 fn open_dir_storage(dirs: &LocalDirs, reg: &mut Registry) -> Result<Arc<dyn StorageDriver>> {
     let handle = Arc::new(PluginHandle::new(builtin::storage_dir()?, None));
+    handle.track();
     let storage = Arc::new(DirStorage::new(
         handle,
         Some(dirs.runtime.join("pools-active.json")),

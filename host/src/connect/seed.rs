@@ -54,6 +54,7 @@ pub(crate) fn open_with_plugin(
     let has_storage = plugin.exports_storage();
     let has_network = plugin.exports_network();
     let handle = Arc::new(PluginHandle::new(plugin, Some(sink)));
+    handle.track();
     if has_hypervisor {
         let open_uri = uri.to_string();
         handle.add_initializer(Box::new(move |instance| {

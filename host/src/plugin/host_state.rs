@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::Limits;
@@ -25,15 +24,11 @@ pub struct Preopen {
     pub read_only: bool,
 }
 
-/// How much of a guest's stdout/stderr is kept for error reports.
-const OUTPUT_CAPTURE: usize = 64 * 1024;
-
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(super) limits: StoreLimits,
-    pub(super) stderr: MemoryOutputPipe,
-    pub(super) stdout: MemoryOutputPipe,
+    pub(super) output: super::log::GuestLog,
     plugin: Arc<str>,
     status_sink: Option<StatusSink>,
     preopens: Vec<Preopen>,
@@ -52,12 +47,14 @@ impl HostState {
         limits: &Limits,
         status_sink: Option<StatusSink>,
         preopens: &[Preopen],
+        output: super::log::GuestLog,
     ) -> Self {
-        let stdout = MemoryOutputPipe::new(OUTPUT_CAPTURE);
-        let stderr = MemoryOutputPipe::new(OUTPUT_CAPTURE);
         let mut wasi = WasiCtx::builder();
-        wasi.stdout(stdout.clone())
-            .stderr(stderr.clone())
+        // Time comes only through the `host` interface, which the host can
+        // account for; WASI's own clocks are stopped at zero.
+        wasi.wall_clock(StoppedClock).monotonic_clock(StoppedClock);
+        wasi.stdout(output.clone())
+            .stderr(output.clone())
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
@@ -80,33 +77,38 @@ impl HostState {
                 .memory_size(limits.memory_bytes)
                 .trap_on_grow_failure(true)
                 .build(),
-            stderr,
-            stdout,
+            output,
             plugin: plugin.into(),
             status_sink,
             preopens: preopens.to_vec(),
         }
     }
 
-    /// The tail of what the guest wrote to stderr (a Rust guest's panic
-    /// message lands there), for the error the user sees.
+    /// The tail of what the guest wrote (a Rust guest's panic message
+    /// lands there), for the error the user sees.
     pub(super) fn last_words(&self) -> String {
-        let mut bytes = self.stderr.contents();
-        if bytes.is_empty() {
-            bytes = self.stdout.contents();
-        }
-        let text = String::from_utf8_lossy(&bytes);
-        let text = text.trim();
-        let tail: String = text
-            .lines()
-            .rev()
-            .take(4)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join(" / ");
-        tail.chars().take(600).collect()
+        self.output.last_words()
+    }
+}
+
+/// A clock that never moves: plugins get no time but the host's.
+struct StoppedClock;
+
+impl wasmtime_wasi::HostWallClock for StoppedClock {
+    fn resolution(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
+    fn now(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+}
+
+impl wasmtime_wasi::HostMonotonicClock for StoppedClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
     }
 }
 

@@ -8,8 +8,12 @@
 
 pub mod bindings;
 pub mod builtin;
+pub mod catalog;
 mod extents;
 mod host_state;
+mod log;
+pub mod manifest;
+pub mod policy;
 mod runtime;
 mod supervisor;
 
@@ -20,7 +24,7 @@ use wasmtime::component::{Component, InstancePre, Linker};
 
 pub use host_state::{HostState, Preopen, StatusSink};
 pub use runtime::{Runtime, cache_dir};
-pub use supervisor::{Instance, PluginHandle};
+pub use supervisor::{Instance, PluginHandle, health, log_path};
 
 use crate::error::ErrorCode;
 use bindings::exports::wirt::driver::{hypervisor, network, storage};

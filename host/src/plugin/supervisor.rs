@@ -3,6 +3,7 @@
 //! replays the handle's initialiser, so callers never see a poisoned store.
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use wasmtime::{Store, Trap};
 
@@ -31,12 +32,53 @@ struct Slot {
     init: Vec<Initializer>,
     /// An instance holding state was discarded since `take_lost` last looked.
     lost: bool,
+    /// Not before this is a failed instance re-created.
+    retry_after: Option<Instant>,
 }
 
 pub struct PluginHandle {
     plugin: Arc<Plugin>,
     status_sink: Option<StatusSink>,
     slot: Mutex<Slot>,
+    /// The plugin's stdout/stderr, across its instances.
+    output: super::log::GuestLog,
+}
+
+/// Live handles, for health reports (`plugin-list` in a daemon).
+static HANDLES: Mutex<Vec<std::sync::Weak<PluginHandle>>> = Mutex::new(Vec::new());
+
+/// The health of the live instances of plugin `name` (worst wins).
+pub fn health(name: &str) -> Option<&'static str> {
+    let mut handles = HANDLES.lock().unwrap_or_else(|p| p.into_inner());
+    handles.retain(|h| h.strong_count() > 0);
+    let states: Vec<&'static str> = handles
+        .iter()
+        .filter_map(|h| h.upgrade())
+        .filter(|h| h.plugin.name == name)
+        .map(|h| h.health().0)
+        .collect();
+    if states.is_empty() {
+        None
+    } else if states.contains(&"quarantined") {
+        Some("quarantined")
+    } else {
+        Some("loaded")
+    }
+}
+
+/// Where a plugin's output is logged: `$WIRT_PLUGIN_LOG_DIR/<name>.log`,
+/// else `<cache dir>/logs/<name>.log`.
+pub fn log_path(name: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("WIRT_PLUGIN_LOG_DIR")
+        .map(std::path::PathBuf::from)
+        .or_else(|| super::cache_dir().map(|d| d.join("logs")))
+        .map(|d| d.join(format!("{name}.log")))
+}
+
+/// The wait before re-creating an instance after `failures` failures in a
+/// row: 10 ms doubling, at most a second.
+fn backoff(failures: u32) -> Duration {
+    Duration::from_millis(10u64 << failures.saturating_sub(1).min(7)).min(Duration::from_secs(1))
 }
 
 impl std::fmt::Debug for PluginHandle {
@@ -49,6 +91,7 @@ impl std::fmt::Debug for PluginHandle {
 
 impl PluginHandle {
     pub fn new(plugin: Arc<Plugin>, status_sink: Option<StatusSink>) -> Self {
+        let output = super::log::GuestLog::new(log_path(&plugin.name).as_deref());
         PluginHandle {
             plugin,
             status_sink,
@@ -58,8 +101,18 @@ impl PluginHandle {
                 failures: 0,
                 init: Vec::new(),
                 lost: false,
+                retry_after: None,
             }),
+            output,
         }
+    }
+
+    /// Makes the handle visible to [`super::health`].
+    pub fn track(self: &Arc<Self>) {
+        HANDLES
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::downgrade(self));
     }
 
     pub fn plugin(&self) -> &Arc<Plugin> {
@@ -96,6 +149,7 @@ impl PluginHandle {
             &plugin.limits,
             self.status_sink.clone(),
             &slot.preopens,
+            self.output.clone(),
         );
         let mut store = Store::new(plugin.pre.engine(), state);
         store.limiter(|s| &mut s.limits);
@@ -233,9 +287,21 @@ impl PluginHandle {
                 slot.instance = None;
                 slot.lost = true;
                 slot.failures += 1;
+                slot.retry_after = Some(Instant::now() + backoff(slot.failures));
                 Err(err)
             }
         }
+    }
+
+    /// How the plugin is doing: "loaded", or "quarantined" after too many
+    /// failures in a row, with the number of consecutive failures.
+    pub fn health(&self) -> (&'static str, u32) {
+        let slot = self.lock();
+        let quarantined = slot.failures >= self.plugin.limits.max_failures;
+        (
+            if quarantined { "quarantined" } else { "loaded" },
+            slot.failures,
+        )
     }
 
     /// Drops the live instance (its next call starts afresh) and forgets
