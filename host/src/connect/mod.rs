@@ -269,6 +269,11 @@ impl Connect {
                 "kvm:///session"
             };
             shared(canonical, || local::open_kvm(canonical, system))?
+        } else if catalog_serves(scheme) {
+            // A third-party hypervisor plugin claims this scheme.
+            shared(uri, || {
+                seed::open_scheme(uri, scheme).unwrap_or_else(|| Err(local::unsupported_uri(uri)))
+            })?
         } else {
             return Err(local::unsupported_uri(uri));
         };
@@ -358,6 +363,11 @@ impl Connect {
     pub fn events(&self) -> EventStream {
         self.state.events.subscribe()
     }
+}
+
+/// Whether an installed plugin serves URI scheme `scheme`.
+fn catalog_serves(scheme: &str) -> bool {
+    crate::plugin::catalog::for_scheme(scheme).is_some()
 }
 
 /// The machine's host name, as libvirt's test driver reports it.

@@ -49,11 +49,22 @@ pub(crate) fn open_with_plugin(
     plugin: Arc<Plugin>,
     node: &NodeDef,
 ) -> Result<Arc<ConnState>> {
+    open_with_plugin_grants(uri, plugin, node, Vec::new())
+}
+
+/// The same, with the directories the plugin is granted.
+fn open_with_plugin_grants(
+    uri: &str,
+    plugin: Arc<Plugin>,
+    node: &NodeDef,
+    preopens: Vec<crate::plugin::Preopen>,
+) -> Result<Arc<ConnState>> {
     let (sink, queue) = super::status_channel();
     let has_hypervisor = plugin.exports_hypervisor();
     let has_storage = plugin.exports_storage();
     let has_network = plugin.exports_network();
     let handle = Arc::new(PluginHandle::new(plugin, Some(sink)));
+    handle.set_preopens(preopens);
     handle.track();
     if has_hypervisor {
         let open_uri = uri.to_string();
@@ -107,6 +118,21 @@ pub(crate) fn open_with_plugin(
     });
     super::spawn_status_applier(&state, queue);
     Ok(state)
+}
+
+/// A connection served by a third-party hypervisor plugin whose manifest
+/// claims `scheme` (`mydrv:///...`), with the grants the host policy allows.
+/// None when no installed plugin serves the scheme.
+pub(crate) fn open_scheme(uri: &str, scheme: &str) -> Option<Result<Arc<ConnState>>> {
+    let entry = crate::plugin::catalog::for_scheme(scheme)?;
+    Some((|| {
+        let policy = crate::plugin::policy::Policy::load()
+            .map_err(|e| Error::api(e.code(), e.to_string()))?;
+        let loaded = entry
+            .load(&policy)
+            .map_err(|e| Error::api(e.code(), crate::plugin::catalog::error_chain(&e)))?;
+        open_with_plugin_grants(uri, loaded.plugin, &NodeDef::default(), loaded.preopens)
+    })())
 }
 
 fn no_hypervisor_info() -> HypervisorInfo {

@@ -348,7 +348,7 @@ pub fn install(wasm_path: &Path, manifest_path: Option<&Path>, dest: &Path) -> R
     })
 }
 
-/// An error with its causes, on one line.
+/// An error with its causes, on one line (some causes print over several).
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
@@ -357,5 +357,5 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         text.push_str(&s.to_string());
         source = s.source();
     }
-    text
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
