@@ -9,8 +9,8 @@
 
 use uuid::Uuid;
 
-use super::tree::{Element, Node};
-use super::{Error, devices, units};
+use super::tree::{Element, Node, rank};
+use super::{Error, devices, domain_checks, units};
 
 /// Known top-level children of `<domain>` in libvirt's output order; the
 /// rank orders elements wirt keeps verbatim among the ones it models.
@@ -93,6 +93,8 @@ pub struct DomainDef {
     pub metadata: Option<Element>,
     /// `<memory>`: the maximum the guest may have, KiB.
     pub memory_kib: u64,
+    /// Other `<memory>` attributes (`dumpCore`), verbatim.
+    pub memory_attrs: Vec<(String, String)>,
     /// `<currentMemory>`, KiB; never above `memory_kib`.
     pub current_memory_kib: u64,
     /// `<vcpu>`: maximum vCPUs.
@@ -183,10 +185,6 @@ pub fn parse_uuid(text: &str) -> Result<Uuid, Error> {
     Uuid::try_parse(&hex).map_err(|_| Error::Invalid(format!("malformed uuid element: '{text}'")))
 }
 
-fn rank(order: &[&str], name: &str) -> usize {
-    order.iter().position(|n| *n == name).unwrap_or(order.len())
-}
-
 fn parse_u32(text: &str, what: &str) -> Result<u32, Error> {
     text.trim()
         .parse()
@@ -204,6 +202,7 @@ impl DomainDef {
             description: None,
             metadata: None,
             memory_kib,
+            memory_attrs: Vec::new(),
             current_memory_kib: memory_kib,
             vcpus,
             current_vcpus: None,
@@ -261,7 +260,24 @@ impl DomainDef {
             Some(m) => units::memory_kib(&m.text(), m.attr("unit"), "memory")?,
             None => 0,
         };
-        if memory_kib == 0 && root.child("cpu").and_then(|c| c.child("numa")).is_none() {
+        let memory_attrs = memory
+            .map(|m| {
+                m.attrs
+                    .iter()
+                    .filter(|(n, _)| n != "unit")
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        // With guest NUMA cells, libvirt sums the cells (and any memory
+        // devices) instead of reading <memory>.
+        let numa_kib = domain_checks::numa_memory_kib(root)?;
+        let memory_kib = if numa_kib > 0 {
+            numa_kib.saturating_add(domain_checks::memory_devices_kib(root)?)
+        } else {
+            memory_kib
+        };
+        if memory_kib == 0 {
             return Err(Error::Invalid(
                 "Memory size must be specified via <memory> or in the <numa> configuration".into(),
             ));
@@ -341,6 +357,7 @@ impl DomainDef {
             .child("devices")
             .map(|d| d.elements().cloned().collect())
             .unwrap_or_default();
+        domain_checks::check(root, vcpus)?;
         devices::validate(&devices, options)?;
 
         const MODELLED: &[&str] = &[
@@ -383,6 +400,7 @@ impl DomainDef {
             description: root.child("description").map(|d| d.text()),
             metadata: root.child("metadata").cloned(),
             memory_kib,
+            memory_attrs,
             current_memory_kib,
             vcpus,
             current_vcpus,
@@ -491,9 +509,9 @@ impl DomainDef {
         if let Some(metadata) = &self.metadata {
             put(metadata.clone());
         }
-        put(Element::new("memory")
-            .with_attr("unit", "KiB")
-            .with_text(self.memory_kib.to_string()));
+        let mut memory = Element::new("memory").with_attr("unit", "KiB");
+        memory.attrs.extend(self.memory_attrs.iter().cloned());
+        put(memory.with_text(self.memory_kib.to_string()));
         put(Element::new("currentMemory")
             .with_attr("unit", "KiB")
             .with_text(self.current_memory_kib.to_string()));

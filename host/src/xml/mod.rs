@@ -3,14 +3,17 @@
 //! No I/O and no drivers here. Everything wirt does not model is kept
 //! verbatim and written back, so no user's configuration is silently dropped.
 
+pub mod cpuset;
 pub mod devices;
 pub mod domain;
+mod domain_checks;
 pub mod network;
 pub mod node;
 pub mod pool;
 pub mod snapshot;
 pub mod tree;
 pub mod units;
+pub mod volume;
 
 pub use domain::{DomainDef, FormatOptions, ParseOptions};
 pub use network::NetworkDef;
@@ -64,6 +67,13 @@ pub enum Error {
     Internal(String),
     #[error("{0}")]
     Unsupported(String),
+    /// A value libvirt refuses with VIR_ERR_INVALID_ARG.
+    #[error("{0}")]
+    InvalidArg(String),
+    /// A problem libvirt reports as VIR_ERR_XML_DETAIL, with no class prefix
+    /// (firmware and hugepage settings, conflicting USB controllers).
+    #[error("{0}")]
+    Detail(String),
 }
 
 impl Error {
@@ -78,6 +88,8 @@ impl Error {
             Error::Schema(_) => ErrorCode::XML_INVALID_SCHEMA,
             Error::Internal(_) => ErrorCode::INTERNAL_ERROR,
             Error::Unsupported(_) => ErrorCode::CONFIG_UNSUPPORTED,
+            Error::Detail(_) => ErrorCode::XML_DETAIL,
+            Error::InvalidArg(_) => ErrorCode::INVALID_ARG,
         }
     }
 }

@@ -133,6 +133,16 @@ impl NetworkDef {
                 pci.push(key);
             }
         }
+        if let Some(dns) = root.child("dns")
+            && dns.attr("enable") == Some("no")
+            && dns
+                .elements()
+                .any(|e| matches!(e.name.as_str(), "forwarder" | "host" | "srv" | "txt"))
+        {
+            return Err(Error::Invalid(format!(
+                "Extra data in disabled network '{name}'"
+            )));
+        }
         for ip in root.children_named("ip") {
             if ip.attr("address").is_none() {
                 return Err(Error::Invalid(format!(

@@ -5,7 +5,7 @@ use uuid::Uuid;
 use super::Error;
 use super::domain::{check_object_name, parse_uuid};
 use super::tree::{Element, Node};
-use super::units;
+pub use super::volume::{VOLUME_FORMATS, VolumeDef, VolumeLive, check_volume_name};
 
 pub const POOL_TYPES: &[&str] = &[
     "dir",
@@ -36,6 +36,8 @@ pub struct PoolDef {
     pub target_extra: Vec<Element>,
     /// Other children (`<features>`, namespaced ones), verbatim.
     pub extra: Vec<Element>,
+    /// Root attributes other than `type` (namespace declarations), verbatim.
+    pub root_attrs: Vec<(String, String)>,
 }
 
 /// The live figures `pool-dumpxml` prints.
@@ -56,6 +58,7 @@ impl PoolDef {
             target_path: Some(target.into()),
             target_extra: Vec::new(),
             extra: Vec::new(),
+            root_attrs: Vec::new(),
         }
     }
 
@@ -80,9 +83,21 @@ impl PoolDef {
                 "unknown storage pool type {pool_type}"
             )));
         }
+        let mut source = root
+            .child("source")
+            .cloned()
+            .unwrap_or_else(|| Element::new("source"));
+        let source_name = source.child_text("name").filter(|n| !n.is_empty());
+        // Pools named after their source (a volume group, an RBD pool...)
+        // may leave out <name>.
+        let named_by_source = matches!(
+            pool_type.as_str(),
+            "logical" | "rbd" | "sheepdog" | "gluster" | "zfs" | "vstorage"
+        );
         let name = root
             .child_text("name")
             .filter(|n| !n.is_empty())
+            .or_else(|| source_name.clone().filter(|_| named_by_source))
             .ok_or(Error::NoName {
                 what: "storage pool",
             })?;
@@ -91,15 +106,35 @@ impl PoolDef {
             Some(text) => parse_uuid(&text)?,
             None => Uuid::new_v4(),
         };
+        // A volume group is named after its pool unless it says otherwise.
+        let source_name = match source_name {
+            Some(n) => Some(n),
+            None if pool_type == "logical" => {
+                if source.children.iter().all(|n| matches!(n, Node::Text(_))) {
+                    source.children.clear();
+                }
+                source
+                    .children
+                    .push(Node::Element(Element::new("name").with_text(&name)));
+                Some(name.clone())
+            }
+            None => None,
+        };
         let target = root.child("target");
-        let target_path = target
-            .and_then(|t| t.child_text("path"))
-            .filter(|p| !p.is_empty());
-        let needs_target = matches!(
+        // libvirt derives the target of volume-group and ZFS pools from the
+        // source; network pools have none.
+        let target_path = match (pool_type.as_str(), &source_name) {
+            ("logical", Some(vg)) => Some(format!("/dev/{vg}")),
+            ("zfs", Some(pool)) => Some(format!("/dev/zvol/{pool}")),
+            _ => target
+                .and_then(|t| t.child_text("path"))
+                .filter(|p| !p.is_empty()),
+        };
+        let network = matches!(
             pool_type.as_str(),
-            "dir" | "fs" | "netfs" | "logical" | "disk" | "iscsi" | "scsi" | "mpath"
+            "rbd" | "sheepdog" | "gluster" | "iscsi-direct"
         );
-        if needs_target && target_path.is_none() {
+        if !network && target_path.is_none() {
             return Err(Error::Invalid("missing storage pool target path".into()));
         }
         const MODELLED: &[&str] = &[
@@ -115,10 +150,7 @@ impl PoolDef {
             pool_type,
             name,
             uuid,
-            source: root
-                .child("source")
-                .cloned()
-                .unwrap_or_else(|| Element::new("source")),
+            source,
             target_path,
             target_extra: target
                 .map(|t| t.elements().filter(|e| e.name != "path").cloned().collect())
@@ -128,11 +160,18 @@ impl PoolDef {
                 .filter(|e| !MODELLED.contains(&e.name.as_str()))
                 .cloned()
                 .collect(),
+            root_attrs: root
+                .attrs
+                .iter()
+                .filter(|(n, _)| n != "type")
+                .cloned()
+                .collect(),
         })
     }
 
     pub fn to_xml(&self, sizes: PoolSizes) -> String {
         let mut root = Element::new("pool").with_attr("type", &self.pool_type);
+        root.attrs.extend(self.root_attrs.iter().cloned());
         let mut children = vec![
             Element::new("name").with_text(&self.name),
             Element::new("uuid").with_text(self.uuid.to_string()),
@@ -169,142 +208,4 @@ impl PoolDef {
         root.children = children.into_iter().map(Node::Element).collect();
         root.to_xml()
     }
-}
-
-pub const VOLUME_FORMATS: &[&str] = &[
-    "raw", "dir", "bochs", "cloop", "dmg", "iso", "vpc", "vdi", "fat", "vhd", "ploop", "cow",
-    "qcow", "qcow2", "qed", "vmdk",
-];
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct VolumeDef {
-    pub name: String,
-    /// `type` attribute: file, block, dir, network, netdir, ploop.
-    pub kind: Option<String>,
-    pub capacity: u64,
-    /// None: as allocated as the driver makes it by default.
-    pub allocation: Option<u64>,
-    pub format: Option<String>,
-    /// Other children (`<source>`, `<backingStore>`, `<target>` extras...), verbatim.
-    pub extra: Vec<Element>,
-}
-
-/// What the driver reports of a volume, for `vol-dumpxml`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct VolumeLive {
-    pub kind: String,
-    pub key: String,
-    pub path: String,
-    pub capacity: u64,
-    pub allocation: u64,
-    pub format: String,
-}
-
-impl VolumeDef {
-    pub fn parse(text: &str) -> Result<Self, Error> {
-        let root = Element::parse(text, "volume_definition")?;
-        if root.name != "volume" {
-            return Err(Error::Invalid(format!(
-                "unexpected root element <{}>, expecting <volume>",
-                root.name
-            )));
-        }
-        let name = root
-            .child_text("name")
-            .filter(|n| !n.is_empty())
-            .ok_or(Error::NoName {
-                what: "storage volume",
-            })?;
-        check_volume_name(&name)?;
-        let size = |tag: &str| -> Result<Option<u64>, Error> {
-            root.child(tag)
-                .map(|e| units::scaled_bytes(&e.text(), e.attr("unit"), "bytes", tag))
-                .transpose()
-        };
-        let capacity =
-            size("capacity")?.ok_or_else(|| Error::Invalid("missing capacity element".into()))?;
-        let allocation = size("allocation")?;
-        let format = root
-            .child("target")
-            .and_then(|t| t.child("format"))
-            .and_then(|f| f.attr("type"))
-            .map(String::from);
-        if let Some(format) = &format
-            && !VOLUME_FORMATS.contains(&format.as_str())
-        {
-            return Err(Error::Invalid(format!(
-                "unknown volume format type {format}"
-            )));
-        }
-        Ok(VolumeDef {
-            name,
-            kind: root.attr("type").map(String::from),
-            capacity,
-            allocation,
-            format,
-            extra: root
-                .elements()
-                .filter(|e| {
-                    ![
-                        "name",
-                        "key",
-                        "capacity",
-                        "allocation",
-                        "physical",
-                        "target",
-                    ]
-                    .contains(&e.name.as_str())
-                })
-                .cloned()
-                .collect(),
-        })
-    }
-
-    /// `vol-dumpxml` of a volume as its driver reports it.
-    pub fn format_live(name: &str, live: &VolumeLive) -> String {
-        let target = Element::new("target")
-            .with_child(Element::new("path").with_text(&live.path))
-            .with_child(Element::new("format").with_attr("type", &live.format));
-        Element::new("volume")
-            .with_attr("type", &live.kind)
-            .with_child(Element::new("name").with_text(name))
-            .with_child(Element::new("key").with_text(&live.key))
-            .with_child(
-                Element::new("capacity")
-                    .with_attr("unit", "bytes")
-                    .with_text(live.capacity.to_string()),
-            )
-            .with_child(
-                Element::new("allocation")
-                    .with_attr("unit", "bytes")
-                    .with_text(live.allocation.to_string()),
-            )
-            .with_child(target)
-            .to_xml()
-    }
-}
-
-/// Volume names become file names: libvirt refuses '/', and wirt also refuses
-/// `.`/`..`, NUL and control characters.
-pub fn check_volume_name(name: &str) -> Result<(), Error> {
-    if name.is_empty() {
-        return Err(Error::Invalid("volume name must not be empty".into()));
-    }
-    if name.contains('/') {
-        return Err(Error::Invalid(format!(
-            "volume name '{name}' cannot contain '/'"
-        )));
-    }
-    if name == "." || name == ".." {
-        return Err(Error::Invalid(format!(
-            "volume name '{name}' is not allowed"
-        )));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(Error::Invalid(format!(
-            "volume name '{}' cannot contain control characters",
-            name.escape_debug()
-        )));
-    }
-    Ok(())
 }

@@ -2,7 +2,7 @@
 
 use super::Error;
 use super::domain::{DomainDef, FormatOptions, ParseOptions};
-use super::tree::{Element, Node};
+use super::tree::{Element, Node, rank};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SnapshotDef {
@@ -44,11 +44,21 @@ impl SnapshotDef {
         if name.contains('/') {
             return Err(Error::Invalid(format!("invalid snapshot name '{name}'")));
         }
+        // Snapshots taken by old libvirt versions record only the domain's
+        // UUID (a <domain> with no type): kept verbatim.
         let domain = match root.child("domain") {
-            Some(d) if stored => Some(DomainDef::from_element(d, ParseOptions::default())?),
+            Some(d) if stored && d.attr("type").is_some() => {
+                Some(DomainDef::from_element(d, ParseOptions::default())?)
+            }
             _ => None,
         };
+        let legacy_domain = stored && domain.is_none();
+        let memory = root.child("memory");
+        // A <memory> with more than its snapshot mode (an external memory
+        // file) is kept whole.
+        let memory_verbatim = memory.filter(|m| m.attrs.iter().any(|(n, _)| n != "snapshot"));
         Ok(SnapshotDef {
+            domain,
             name,
             description: root.child("description").map(|d| d.text()),
             state: root.child_text("state").unwrap_or_else(|| "shutoff".into()),
@@ -57,26 +67,19 @@ impl SnapshotDef {
                 .and_then(|t| t.parse().ok())
                 .unwrap_or(0),
             parent: root.child("parent").and_then(|p| p.child_text("name")),
-            memory: root
-                .child("memory")
+            memory: memory
                 .and_then(|m| m.attr("snapshot"))
                 .unwrap_or("no")
                 .to_string(),
-            domain,
             extra: root
                 .elements()
-                .filter(|e| {
-                    ![
-                        "name",
-                        "description",
-                        "state",
-                        "creationTime",
-                        "parent",
-                        "memory",
-                        "domain",
-                        "active",
-                    ]
-                    .contains(&e.name.as_str())
+                .filter(|e| match e.name.as_str() {
+                    "name" | "description" | "state" | "creationTime" | "parent" | "active" => {
+                        false
+                    }
+                    "memory" => memory_verbatim.is_some(),
+                    "domain" => legacy_domain,
+                    _ => true,
                 })
                 .cloned()
                 .collect(),
@@ -85,7 +88,10 @@ impl SnapshotDef {
 
     pub fn to_xml(&self) -> String {
         let mut root = Element::new("domainsnapshot");
-        let mut children = vec![Element::new("name").with_text(&self.name)];
+        let mut children = Vec::new();
+        if !self.name.is_empty() {
+            children.push(Element::new("name").with_text(&self.name));
+        }
         if let Some(description) = &self.description {
             children.push(Element::new("description").with_text(description));
         }
@@ -95,12 +101,34 @@ impl SnapshotDef {
                 .push(Element::new("parent").with_child(Element::new("name").with_text(parent)));
         }
         children.push(Element::new("creationTime").with_text(self.creation_time.to_string()));
-        children.push(Element::new("memory").with_attr("snapshot", &self.memory));
-        children.extend(self.extra.iter().cloned());
+        match self.extra.iter().find(|e| e.name == "memory") {
+            Some(memory) => {
+                let mut memory = memory.clone();
+                memory.set_attr("snapshot", &self.memory);
+                children.push(memory);
+            }
+            None => children.push(Element::new("memory").with_attr("snapshot", &self.memory)),
+        }
+        children.extend(self.extra.iter().filter(|e| e.name != "memory").cloned());
         if let Some(domain) = &self.domain {
             children.push(domain.to_element(FormatOptions::default()));
         }
+        children.sort_by_key(|e| rank(ORDER, &e.name));
         root.children = children.into_iter().map(Node::Element).collect();
         root.to_xml()
     }
 }
+
+/// `<domainsnapshot>` children in libvirt's output order.
+const ORDER: &[&str] = &[
+    "name",
+    "description",
+    "state",
+    "parent",
+    "creationTime",
+    "memory",
+    "disks",
+    "domain",
+    "inactiveDomain",
+    "cookie",
+];

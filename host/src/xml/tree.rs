@@ -180,6 +180,11 @@ impl Element {
     }
 }
 
+/// Position of `name` in an output order; names not listed sort last.
+pub fn rank(order: &[&str], name: &str) -> usize {
+    order.iter().position(|n| *n == name).unwrap_or(order.len())
+}
+
 fn pad(out: &mut String, indent: usize) {
     out.extend(std::iter::repeat_n(' ', indent));
 }

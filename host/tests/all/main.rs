@@ -2,6 +2,7 @@
 
 mod api;
 mod cli;
+mod corpus;
 mod kvm;
 mod storage;
 mod support;

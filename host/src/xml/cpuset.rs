@@ -1,0 +1,153 @@
+//! libvirt's CPU / node list syntax (`0-3,^2,8`), kept as sorted ranges so
+//! a hostile `0-4294967295` costs two numbers, not a bitmap.
+
+use super::Error;
+
+/// A set of small non-negative integers (vCPUs, host CPUs, NUMA nodes).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CpuSet {
+    /// Sorted, disjoint, non-adjacent inclusive ranges.
+    ranges: Vec<(u32, u32)>,
+}
+
+impl CpuSet {
+    /// Parses `N`, `N-M` and `^N` entries separated by commas.
+    pub fn parse(text: &str) -> Result<CpuSet, Error> {
+        let invalid = || Error::Invalid(format!("Failed to parse bitmap '{text}'"));
+        let mut include = CpuSet::default();
+        let mut exclude = CpuSet::default();
+        for entry in text.split(',') {
+            let entry = entry.trim();
+            let (negate, entry) = match entry.strip_prefix('^') {
+                Some(rest) => (true, rest.trim()),
+                None => (false, entry),
+            };
+            let number = |s: &str| s.trim().parse::<u32>().map_err(|_| invalid());
+            let (start, end) = match entry.split_once('-') {
+                Some((a, b)) if !negate => (number(a)?, number(b)?),
+                Some(_) => return Err(invalid()),
+                None => {
+                    let n = number(entry)?;
+                    (n, n)
+                }
+            };
+            if start > end {
+                return Err(invalid());
+            }
+            if negate {
+                exclude.insert(start, end);
+            } else {
+                include.insert(start, end);
+            }
+        }
+        Ok(include.minus(&exclude))
+    }
+
+    fn insert(&mut self, start: u32, end: u32) {
+        self.ranges.push((start, end));
+        self.ranges.sort_unstable();
+        let mut merged: Vec<(u32, u32)> = Vec::with_capacity(self.ranges.len());
+        for &(s, e) in &self.ranges {
+            match merged.last_mut() {
+                Some(last) if s <= last.1.saturating_add(1) => last.1 = last.1.max(e),
+                _ => merged.push((s, e)),
+            }
+        }
+        self.ranges = merged;
+    }
+
+    fn minus(&self, other: &CpuSet) -> CpuSet {
+        let mut out = Vec::new();
+        for &(mut s, e) in &self.ranges {
+            let mut alive = true;
+            for &(os, oe) in &other.ranges {
+                if oe < s || os > e {
+                    continue;
+                }
+                if os > s {
+                    out.push((s, os - 1));
+                }
+                if oe >= e {
+                    alive = false;
+                    break;
+                }
+                s = oe + 1;
+            }
+            if alive {
+                out.push((s, e));
+            }
+        }
+        CpuSet { ranges: out }
+    }
+
+    /// The members below `limit` (libvirt shrinks vCPU sets to the vCPU count).
+    pub fn below(&self, limit: u32) -> CpuSet {
+        CpuSet {
+            ranges: self
+                .ranges
+                .iter()
+                .filter(|(s, _)| *s < limit)
+                .map(|&(s, e)| (s, e.min(limit.saturating_sub(1))))
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    pub fn contains(&self, n: u32) -> bool {
+        self.ranges.iter().any(|&(s, e)| s <= n && n <= e)
+    }
+
+    pub fn overlaps(&self, other: &CpuSet) -> bool {
+        self.ranges
+            .iter()
+            .any(|&(s, e)| other.ranges.iter().any(|&(os, oe)| s <= oe && os <= e))
+    }
+
+    pub fn is_subset_of(&self, other: &CpuSet) -> bool {
+        self.minus(other).is_empty()
+    }
+
+    /// The largest member.
+    pub fn last(&self) -> Option<u32> {
+        self.ranges.last().map(|r| r.1)
+    }
+
+    /// The ranges, as inclusive (first, last) pairs, smallest first.
+    pub fn ranges(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.ranges.iter().copied()
+    }
+
+    /// The members, smallest first.
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.ranges.iter().flat_map(|&(s, e)| s..=e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_libvirt_lists() {
+        let set = CpuSet::parse("0-3,^2,8").unwrap();
+        assert_eq!(set.iter().collect::<Vec<_>>(), vec![0, 1, 3, 8]);
+        assert!(set.contains(8) && !set.contains(2));
+        assert!(CpuSet::parse("0-4294967295").unwrap().contains(u32::MAX));
+        assert!(CpuSet::parse("3-1").is_err());
+        assert!(CpuSet::parse("a").is_err());
+        assert!(CpuSet::parse("").is_err());
+    }
+
+    #[test]
+    fn set_relations() {
+        let a = CpuSet::parse("0-1").unwrap();
+        let b = CpuSet::parse("1").unwrap();
+        assert!(a.overlaps(&b) && b.is_subset_of(&a) && !a.is_subset_of(&b));
+        assert!(!a.overlaps(&CpuSet::parse("2-5").unwrap()));
+        assert_eq!(CpuSet::parse("0-100").unwrap().below(4).last(), Some(3));
+        assert!(CpuSet::parse("100").unwrap().below(4).is_empty());
+    }
+}
