@@ -15,6 +15,15 @@ need=()
 command -v as >/dev/null 2>&1 && command -v ld >/dev/null 2>&1 || need+=(binutils)
 command -v virt-xml-validate >/dev/null 2>&1 || need+=(libvirt-clients)
 command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
+# The wirtd tests drive the daemon with python-libvirt as well as virsh.
+/usr/bin/python3 -c 'import libvirt' >/dev/null 2>&1 || need+=(python3-libvirt)
+# The C example plugin (plugins/examples/c-storage): clang for wasm32, a WASI
+# libc and wasm32 compiler-rt (about 10 MB; its test skips without them).
+command -v clang-14 >/dev/null 2>&1 || need+=(clang-14)
+command -v wasm-ld-14 >/dev/null 2>&1 || need+=(lld-14)
+[ -f /usr/lib/wasm32-wasi/libc.a ] || need+=(wasi-libc)
+compgen -G '/usr/lib/llvm-14/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a' >/dev/null \
+  || need+=(libclang-rt-14-dev-wasm32)
 if ((${#need[@]})); then
   if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo -n); fi
   if "${SUDO[@]}" true 2>/dev/null; then

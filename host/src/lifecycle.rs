@@ -151,6 +151,7 @@ pub mod detail {
     pub const STARTED_RESTORED: u32 = 2;
     pub const STARTED_FROM_SNAPSHOT: u32 = 3;
     pub const SUSPENDED_PAUSED: u32 = 0;
+    pub const SUSPENDED_RESTORED: u32 = 4;
     pub const SUSPENDED_FROM_SNAPSHOT: u32 = 5;
     pub const RESUMED_UNPAUSED: u32 = 0;
     pub const STOPPED_SHUTDOWN: u32 = 0;
@@ -273,8 +274,11 @@ pub enum Op {
     ManagedSave,
     ManagedSaveRemove,
     Save,
-    /// Restore over this (inactive) domain from a save image.
-    Restore,
+    /// Restore from a save image; `paused` when asked for (`--paused`)
+    /// rather than because the image was saved paused.
+    Restore {
+        paused: bool,
+    },
     SetAutostart,
     SetLive,
     SetConfig,
@@ -349,8 +353,8 @@ pub fn check(name: &str, facts: &Facts, op: Op) -> Result<(), Denied> {
         Op::ManagedSave | Op::Save if !active => deny("domain is not running"),
         Op::ManagedSave | Op::Save => Ok(()),
         Op::ManagedSaveRemove => Ok(()),
-        Op::Restore if active => deny(format!("domain '{name}' is already active")),
-        Op::Restore => Ok(()),
+        Op::Restore { .. } if active => deny(format!("domain '{name}' is already active")),
+        Op::Restore { .. } => Ok(()),
         Op::SetAutostart if transient => deny("cannot set autostart for transient domain"),
         Op::SetAutostart => Ok(()),
         Op::SetLive if !active => deny("domain is not running"),
@@ -429,13 +433,18 @@ pub fn outcome(facts: &Facts, op: Op, driver: Option<(State, u32)>) -> Outcome {
                     .push((Event::Suspended, detail::SUSPENDED_PAUSED));
             }
         }
-        Op::Restore => {
+        Op::Restore { paused } => {
             (out.state, out.reason) = reported((State::Running, reason::RUNNING_RESTORED));
             out.new_id = true;
             out.events.push((Event::Started, detail::STARTED_RESTORED));
             if out.state == State::Paused {
-                out.events
-                    .push((Event::Suspended, detail::SUSPENDED_PAUSED));
+                // libvirt: paused on request is "paused", paused as saved "restored".
+                let why = if paused {
+                    detail::SUSPENDED_PAUSED
+                } else {
+                    detail::SUSPENDED_RESTORED
+                };
+                out.events.push((Event::Suspended, why));
             }
         }
         Op::Shutdown => {

@@ -1,9 +1,12 @@
 //! Host commands: version, uri, hostname, nodeinfo, capabilities, help,
-//! maxvcpus, and the plugin commands.
+//! maxvcpus, and `conformance` (runs the `wirt-conformance` binary installed
+//! beside `wirt`).
+
+use std::os::fd::AsFd;
 
 use serde_json::json;
 
-use super::parse::{Args, data_opt};
+use super::parse::{Args, data_opt, flag, named};
 use super::{CmdError, CmdResult, Command, Ctx, Reply, commands};
 
 pub static COMMANDS: &[Command] = &[
@@ -56,7 +59,118 @@ pub static COMMANDS: &[Command] = &[
         opts: &[],
         run: maxvcpus,
     },
+    Command {
+        name: "conformance",
+        group: "Plugins",
+        help: "check a driver against the lifecycle rules (runs wirt-conformance)",
+        opts: CONFORMANCE_OPTS,
+        run: conformance,
+    },
 ];
+
+/// `wirt-conformance`'s options, passed through as given.
+static CONFORMANCE_OPTS: &[super::parse::Opt] = &[
+    named(
+        "uri",
+        "connection URI to check (default: -c, else the default URI)",
+    ),
+    named("plugin", "driver plugin (.wasm) to check, loaded directly"),
+    named("plugin-uri", "URI the plugin's open receives"),
+    named("cases", "generated cases per property"),
+    named("seed", "seed of the generator"),
+    named("json", "also write the report as JSON to this file"),
+    named("pool-dir", "directory for the storage property's pools"),
+    named("pool-type", "pool type the storage property defines"),
+    named("property", "run only these properties (comma-separated)"),
+    flag("shared", "run every case on the URI's own host"),
+];
+
+/// Runs `wirt-conformance` from the directory of the running `wirt`.
+fn conformance(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let exe = std::env::current_exe()
+        .map_err(|e| CmdError::msg(format!("cannot locate the wirt executable: {e}")))?;
+    let dir = exe.parent().unwrap_or(std::path::Path::new("."));
+    let tool = dir.join(format!("wirt-conformance{}", std::env::consts::EXE_SUFFIX));
+    if !tool.is_file() {
+        return Err(CmdError::msg(format!(
+            "wirt-conformance is not installed: expected it at {} (build it with \
+             `cargo build -p wirt-conformance`, or install it beside wirt)",
+            tool.display()
+        )));
+    }
+    let mut argv: Vec<String> = Vec::new();
+    let mut pass = |name: &str, value: Option<&str>| {
+        if let Some(v) = value {
+            argv.push(format!("--{name}"));
+            argv.push(v.to_string());
+        }
+    };
+    if args.get("plugin").is_none() {
+        let uri = args
+            .get("uri")
+            .map(String::from)
+            .or_else(|| ctx.uri.clone())
+            .unwrap_or_else(super::default_uri);
+        pass("uri", Some(&uri));
+    }
+    for name in [
+        "plugin",
+        "plugin-uri",
+        "cases",
+        "seed",
+        "pool-dir",
+        "pool-type",
+        "property",
+    ] {
+        pass(name, args.get(name));
+    }
+    if args.has("shared") {
+        argv.push("--shared".into());
+    }
+    // With --json the report is the command's JSON output, and the human
+    // summary goes to stderr so stdout stays one JSON document.
+    let report_file = match (args.get("json"), ctx.json) {
+        (Some(path), _) => Some(std::path::PathBuf::from(path)),
+        (None, true) => {
+            Some(std::env::temp_dir().join(format!("wirt-conformance-{}.json", std::process::id())))
+        }
+        (None, false) => None,
+    };
+    if let Some(path) = &report_file {
+        argv.push("--json".into());
+        argv.push(path.display().to_string());
+    }
+    let mut command = std::process::Command::new(&tool);
+    command.args(&argv);
+    if ctx.json {
+        command.stdout(std::process::Stdio::from(
+            std::io::stderr()
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(|e| CmdError::msg(format!("cannot redirect output: {e}")))?,
+        ));
+    }
+    let status = command
+        .status()
+        .map_err(|e| CmdError::msg(format!("cannot run {}: {e}", tool.display())))?;
+    let report = report_file.as_ref().and_then(|path| {
+        let text = std::fs::read_to_string(path).ok();
+        if args.get("json").is_none() {
+            let _ = std::fs::remove_file(path);
+        }
+        text.and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+    });
+    match status.code() {
+        Some(0) => Ok(Reply::text(
+            String::new(),
+            report.unwrap_or_else(|| json!({"ok": true})),
+        )),
+        Some(1) => Err(CmdError::msg("the conformance suite found violations")),
+        _ => Err(CmdError::msg(format!(
+            "wirt-conformance could not run ({status})"
+        ))),
+    }
+}
 
 fn version_string(v: u64) -> String {
     format!("{}.{}.{}", v / 1_000_000, (v / 1000) % 1000, v % 1000)

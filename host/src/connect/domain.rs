@@ -6,7 +6,7 @@ use std::io::Cursor;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{ConnState, Connect, Error, Result, convert, list_flags, no_domain};
+use super::{ConnState, Connect, Error, Result, convert, list_flags, local_or, no_domain};
 use crate::driver::{self, Capabilities, DomainStatus, HypervisorDriver};
 use crate::error::ErrorCode;
 use crate::events::DomainEvent;
@@ -31,6 +31,10 @@ pub struct Domain {
     pub(crate) conn: Connect,
     uuid: Uuid,
     name: String,
+    /// The id when the handle was made (-1 inactive), as libvirt's
+    /// `virDomainPtr` caches it: what a handle sends over the wire. [`Domain::id`]
+    /// asks afresh.
+    id: i32,
 }
 
 pub mod flags {
@@ -103,7 +107,7 @@ fn state_of(status: &DomainStatus) -> (State, u32) {
     )
 }
 
-fn event_for(obj: &DomainObj, (event, detail): (lifecycle::Event, u32)) -> DomainEvent {
+pub(crate) fn event_for(obj: &DomainObj, (event, detail): (lifecycle::Event, u32)) -> DomainEvent {
     DomainEvent {
         name: obj.name().to_string(),
         uuid: obj.uuid(),
@@ -294,24 +298,75 @@ pub(crate) fn apply_driver_status(
     apply_outcome(state, reg, uuid, &out, Some(status)).unwrap_or_default()
 }
 
+/// Whether `d` passes libvirt's `VIR_CONNECT_LIST_DOMAINS_*` filter `flags`
+/// (0 passes everything; within each group of bits, any set bit may match).
+fn listed(flags: u32, d: &DomainObj) -> bool {
+    use list_flags::*;
+    let group = |bits: u32, hit: u32| flags & bits == 0 || flags & hit != 0;
+    let state_bit = match d.state {
+        State::Running => RUNNING,
+        State::Paused => PAUSED,
+        State::Shutoff => SHUTOFF,
+        _ => OTHER,
+    };
+    let pick = |yes: bool, a: u32, b: u32| if yes { a } else { b };
+    group(ACTIVE | INACTIVE, pick(d.is_active(), ACTIVE, INACTIVE))
+        && group(
+            PERSISTENT | TRANSIENT,
+            pick(d.persistent(), PERSISTENT, TRANSIENT),
+        )
+        && group(RUNNING | PAUSED | SHUTOFF | OTHER, state_bit)
+        && group(
+            MANAGEDSAVE | NO_MANAGEDSAVE,
+            pick(d.managed_save.is_some(), MANAGEDSAVE, NO_MANAGEDSAVE),
+        )
+        && group(
+            AUTOSTART | NO_AUTOSTART,
+            pick(d.autostart, AUTOSTART, NO_AUTOSTART),
+        )
+        && group(
+            HAS_SNAPSHOT | NO_SNAPSHOT,
+            pick(d.snapshots.is_empty(), NO_SNAPSHOT, HAS_SNAPSHOT),
+        )
+        && group(HAS_CHECKPOINT | NO_CHECKPOINT, NO_CHECKPOINT)
+}
+
+/// The API's listing order: active domains by id, then inactive ones by name.
+pub(crate) fn list_order(a: (Option<u32>, &str), b: (Option<u32>, &str)) -> std::cmp::Ordering {
+    match (a.0, b.0) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.1.cmp(b.1),
+    }
+}
+
 impl Connect {
     pub(crate) fn domain_handle(&self, obj: &DomainObj) -> Domain {
+        self.domain_ref(obj.uuid(), obj.name().to_string(), obj.id_or_minus_one())
+    }
+
+    /// A handle from a reference (as the wire names domains), without a lookup.
+    pub(crate) fn domain_ref(&self, uuid: Uuid, name: String, id: i32) -> Domain {
         Domain {
             conn: self.clone(),
-            uuid: obj.uuid(),
-            name: obj.name().to_string(),
+            uuid,
+            name,
+            id,
         }
     }
 
     pub fn lookup_domain_by_name(&self, name: &str) -> Result<Domain> {
-        let reg = self.state.lock();
+        let state = local_or!(self, r => r.lookup_domain_by_name(self, name));
+        let reg = state.lock();
         reg.domain_by_name(name)
             .map(|obj| self.domain_handle(obj))
             .ok_or_else(|| no_domain(format!("no domain with matching name '{name}'")))
     }
 
     pub fn lookup_domain_by_uuid(&self, uuid: &Uuid) -> Result<Domain> {
-        let reg = self.state.lock();
+        let state = local_or!(self, r => r.lookup_domain_by_uuid(self, uuid));
+        let reg = state.lock();
         reg.domain(uuid)
             .map(|obj| self.domain_handle(obj))
             .ok_or_else(|| no_domain(format!("no domain with matching uuid '{uuid}'")))
@@ -324,7 +379,8 @@ impl Connect {
     }
 
     pub fn lookup_domain_by_id(&self, id: u32) -> Result<Domain> {
-        let reg = self.state.lock();
+        let state = local_or!(self, r => r.lookup_domain_by_id(self, id));
+        let reg = state.lock();
         reg.domain_by_id(id)
             .map(|obj| self.domain_handle(obj))
             .ok_or_else(|| no_domain(format!("no domain with matching id {id}")))
@@ -333,69 +389,44 @@ impl Connect {
     /// Every domain matching `flags` (libvirt's `VIR_CONNECT_LIST_DOMAINS_*`;
     /// 0 lists all), active ones first by id, then inactive ones by name.
     pub fn list_all_domains(&self, flags: u32) -> Result<Vec<Domain>> {
+        let state = local_or!(self, r => r.list_all_domains(self, flags));
         check_flags(flags, list_flags::ALL, "virConnectListAllDomains")?;
-        let reg = self.state.lock();
-        let group = |bits: u32, test: &dyn Fn(u32) -> bool| flags & bits == 0 || test(flags & bits);
-        let mut found: Vec<&DomainObj> = reg
-            .domains()
-            .filter(|d| {
-                use list_flags::*;
-                let active = d.is_active();
-                let state_bit = match d.state {
-                    State::Running => RUNNING,
-                    State::Paused => PAUSED,
-                    State::Shutoff => SHUTOFF,
-                    _ => OTHER,
-                };
-                group(ACTIVE | INACTIVE, &|f| {
-                    f & if active { ACTIVE } else { INACTIVE } != 0
-                }) && group(PERSISTENT | TRANSIENT, &|f| {
-                    f & if d.persistent() {
-                        PERSISTENT
-                    } else {
-                        TRANSIENT
-                    } != 0
-                }) && group(RUNNING | PAUSED | SHUTOFF | OTHER, &|f| f & state_bit != 0)
-                    && group(MANAGEDSAVE | NO_MANAGEDSAVE, &|f| {
-                        f & if d.managed_save.is_some() {
-                            MANAGEDSAVE
-                        } else {
-                            NO_MANAGEDSAVE
-                        } != 0
-                    })
-                    && group(AUTOSTART | NO_AUTOSTART, &|f| {
-                        f & if d.autostart { AUTOSTART } else { NO_AUTOSTART } != 0
-                    })
-                    && group(HAS_SNAPSHOT | NO_SNAPSHOT, &|f| {
-                        f & if d.snapshots.is_empty() {
-                            NO_SNAPSHOT
-                        } else {
-                            HAS_SNAPSHOT
-                        } != 0
-                    })
-                    && group(HAS_CHECKPOINT | NO_CHECKPOINT, &|f| f & NO_CHECKPOINT != 0)
-            })
-            .collect();
-        found.sort_by(|a, b| match (a.id, b.id) {
-            (Some(x), Some(y)) => x.cmp(&y),
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (None, None) => a.name().cmp(b.name()),
-        });
+        let reg = state.lock();
+        let mut found: Vec<&DomainObj> = reg.domains().filter(|d| listed(flags, d)).collect();
+        found.sort_by(|a, b| list_order((a.id, a.name()), (b.id, b.name())));
         Ok(found.into_iter().map(|d| self.domain_handle(d)).collect())
     }
 
+    /// The domains matching `flags` as (name, uuid, id), in no particular
+    /// order and without making handles: what the daemon answers
+    /// `CONNECT_LIST_ALL_DOMAINS` with (libvirtd answers in hash order; its
+    /// clients sort).
+    pub(crate) fn domain_refs(&self, flags: u32) -> Result<Vec<(String, Uuid, i32)>> {
+        let state = local_or!(self, r => Ok(r
+            .list_all_domains(self, flags)?
+            .iter()
+            .map(|d| (d.name().to_string(), d.uuid(), d.cached_id()))
+            .collect()));
+        check_flags(flags, list_flags::ALL, "virConnectListAllDomains")?;
+        let reg = state.lock();
+        Ok(reg
+            .domains()
+            .filter(|d| listed(flags, d))
+            .map(|d| (d.name().to_string(), d.uuid(), d.id_or_minus_one()))
+            .collect())
+    }
+
     /// Parses and checks a domain definition as define/create would take it.
-    pub(crate) fn parse_domain(&self, xml: &str, validate: bool) -> Result<DomainDef> {
+    pub(crate) fn parse_domain(state: &ConnState, xml: &str, validate: bool) -> Result<DomainDef> {
         let mut def = DomainDef::parse(xml, ParseOptions { validate })?;
         def.fill_generic_defaults();
-        fill_driver_defaults(&mut def, &self.state.capabilities);
-        if def.vcpus > self.state.info.max_vcpus && self.state.info.max_vcpus > 0 {
+        fill_driver_defaults(&mut def, &state.capabilities);
+        if def.vcpus > state.info.max_vcpus && state.info.max_vcpus > 0 {
             return Err(Error::api(
                 ErrorCode::INVALID_ARG,
                 format!(
                     "requested vcpus is greater than max allowable vcpus for the connection: {} > {}",
-                    def.vcpus, self.state.info.max_vcpus
+                    def.vcpus, state.info.max_vcpus
                 ),
             ));
         }
@@ -404,7 +435,7 @@ impl Connect {
 
     /// libvirt's uniqueness rules, in its order: same name with another
     /// UUID, then same UUID with another name.
-    fn check_unique(reg: &Registry, def: &DomainDef) -> Result<()> {
+    pub(crate) fn check_unique(reg: &Registry, def: &DomainDef) -> Result<()> {
         if let Some(other) = reg.domain_by_name(&def.name)
             && other.uuid() != def.uuid
         {
@@ -434,44 +465,53 @@ impl Connect {
 
     /// Defines (or redefines) a persistent domain. flags: 1 = validate.
     pub fn define_domain_xml(&self, xml: &str, flags: u32) -> Result<Domain> {
+        let state = local_or!(self, r => r.define_domain_xml(self, xml, flags));
         check_flags(flags, flags::DEFINE_VALIDATE, "virDomainDefineXMLFlags")?;
         self.check_writable()?;
-        let def = self.parse_domain(xml, flags & flags::DEFINE_VALIDATE != 0)?;
-        let mut reg = self.state.lock();
+        let def = Self::parse_domain(state, xml, flags & flags::DEFINE_VALIDATE != 0)?;
+        let mut reg = state.lock();
         Self::check_unique(&reg, &def)?;
         let uuid = def.uuid;
         let event = match reg.domain_mut(&uuid) {
             Some(obj) => {
                 lifecycle::check(obj.name(), &facts(obj), Op::Define)?;
+                // A transient domain gaining a persistent definition is
+                // "added" in libvirt; a redefinition is "updated".
+                let detail = if obj.config.is_some() {
+                    lifecycle::detail::DEFINED_UPDATED
+                } else {
+                    lifecycle::detail::DEFINED_ADDED
+                };
                 obj.config = Some(def);
-                lifecycle::detail::DEFINED_UPDATED
+                detail
             }
             None => {
                 reg.insert_domain(DomainObj::new_inactive(def));
                 lifecycle::detail::DEFINED_ADDED
             }
         };
-        persist(&self.state, &reg, &uuid)?;
+        persist(state, &reg, &uuid)?;
         let obj = reg.domain(&uuid).expect("just stored");
         let handle = self.domain_handle(obj);
         let ev = event_for(obj, (lifecycle::Event::Defined, event));
         drop(reg);
-        self.state.emit(vec![ev]);
+        state.emit(vec![ev]);
         Ok(handle)
     }
 
     /// Creates and starts a domain from XML: transient unless the UUID names
     /// an inactive persistent domain. flags: 1 paused, 4 validate.
     pub fn create_domain_xml(&self, xml: &str, flags: u32) -> Result<Domain> {
+        let state = local_or!(self, r => r.create_domain_xml(self, xml, flags));
         check_flags(
             flags,
             flags::START_PAUSED | flags::START_AUTODESTROY | flags::CREATE_VALIDATE,
             "virDomainCreateXML",
         )?;
         self.check_writable()?;
-        let def = self.parse_domain(xml, flags & flags::CREATE_VALIDATE != 0)?;
-        let mut reg = self.state.lock();
-        self.restore_driver_state(&mut reg)?;
+        let def = Self::parse_domain(state, xml, flags & flags::CREATE_VALIDATE != 0)?;
+        let mut reg = state.lock();
+        self.restore_driver_state(state, &mut reg)?;
         Self::check_unique(&reg, &def)?;
         let uuid = def.uuid;
         let existed = reg.domain(&uuid).is_some();
@@ -480,8 +520,7 @@ impl Connect {
         }
         let config = self.driver_config(&reg, &def, None)?;
         let paused = flags & flags::START_PAUSED != 0;
-        let status = self
-            .state
+        let status = state
             .drivers
             .hypervisor
             .start(&config, if paused { driver::START_PAUSED } else { 0 })?;
@@ -497,10 +536,10 @@ impl Connect {
         let mut f = facts(obj);
         f.state = State::Shutoff;
         let out = lifecycle::outcome(&f, Op::Create, Some(state_of(&status)));
-        let events = apply_outcome(&self.state, &mut reg, &uuid, &out, Some(status))?;
+        let events = apply_outcome(state, &mut reg, &uuid, &out, Some(status))?;
         let handle = self.domain_handle(reg.domain(&uuid).expect("still there"));
         drop(reg);
-        self.state.emit(events);
+        state.emit(events);
         Ok(handle)
     }
 
@@ -532,14 +571,14 @@ impl Connect {
 
     /// After a plugin instance was re-created, tells the fresh one what is
     /// active: domains, networks and pools.
-    pub(crate) fn restore_driver_state(&self, reg: &mut Registry) -> Result<()> {
-        let Some(handle) = &self.state.lost_handle else {
+    pub(crate) fn restore_driver_state(&self, state: &ConnState, reg: &mut Registry) -> Result<()> {
+        let Some(handle) = &state.lost_handle else {
             return Ok(());
         };
         if !handle.take_lost() {
             return Ok(());
         }
-        let hv = self.state.drivers.hypervisor.clone();
+        let hv = state.drivers.hypervisor.clone();
         let active: Vec<(DomainDef, Option<u32>, DomainStatus)> = reg
             .domains()
             .filter(|d| d.is_active())
@@ -549,12 +588,12 @@ impl Connect {
             let config = self.driver_config(reg, &def, id)?;
             hv.adopt(&config, &status)?;
         }
-        if let Some(net) = &self.state.drivers.network {
+        if let Some(net) = &state.drivers.network {
             for n in reg.networks.values().filter(|n| n.is_active()) {
                 net.network_start(&convert::network_config(n.def()), 0)?;
             }
         }
-        if let Some(st) = &self.state.drivers.storage {
+        if let Some(st) = &state.drivers.storage {
             for p in reg.pools.values().filter(|p| p.active) {
                 st.pool_start(&convert::pool_config(&p.def))?;
                 for v in p.volumes.values() {
@@ -589,9 +628,18 @@ impl Domain {
         &self.conn
     }
 
+    /// The id this handle was made with, for the wire (see the field).
+    pub(crate) fn cached_id(&self) -> i32 {
+        self.id
+    }
+
     /// Runs `f` on the domain's registry entry under the connection lock.
-    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Registry, &Uuid) -> Result<R>) -> Result<R> {
-        let mut reg = self.conn.state.lock();
+    pub(crate) fn with<R>(
+        &self,
+        state: &ConnState,
+        f: impl FnOnce(&mut Registry, &Uuid) -> Result<R>,
+    ) -> Result<R> {
+        let mut reg = state.lock();
         if reg.domain(&self.uuid).is_none() {
             return Err(no_domain(format!(
                 "no domain with matching uuid '{}' ({})",
@@ -601,38 +649,47 @@ impl Domain {
         f(&mut reg, &self.uuid)
     }
 
-    fn obj<R>(&self, f: impl FnOnce(&DomainObj) -> R) -> Result<R> {
-        self.with(|reg, uuid| Ok(f(reg.domain(uuid).expect("checked by with"))))
+    fn obj<R>(&self, state: &ConnState, f: impl FnOnce(&DomainObj) -> R) -> Result<R> {
+        self.with(state, |reg, uuid| {
+            Ok(f(reg.domain(uuid).expect("checked by with")))
+        })
     }
 
     /// The id while active, -1 otherwise.
     pub fn id(&self) -> Result<i32> {
-        self.obj(|o| o.id_or_minus_one())
+        let state = local_or!(self.conn, r => r.domain_id(self));
+        self.obj(state, |o| o.id_or_minus_one())
     }
 
     pub fn state(&self) -> Result<(State, u32)> {
-        self.obj(|o| (o.state, o.reason))
+        let state = local_or!(self.conn, r => r.domain_state(self));
+        self.obj(state, |o| (o.state, o.reason))
     }
 
     pub fn is_active(&self) -> Result<bool> {
-        self.obj(|o| o.is_active())
+        let state = local_or!(self.conn, r => r.domain_is_active(self));
+        self.obj(state, |o| o.is_active())
     }
 
     pub fn is_persistent(&self) -> Result<bool> {
-        self.obj(|o| o.persistent())
+        let state = local_or!(self.conn, r => r.domain_is_persistent(self));
+        self.obj(state, |o| o.persistent())
     }
 
     pub fn autostart(&self) -> Result<bool> {
-        self.obj(|o| o.autostart)
+        let state = local_or!(self.conn, r => r.domain_autostart(self));
+        self.obj(state, |o| o.autostart)
     }
 
     pub fn has_managed_save_image(&self) -> Result<bool> {
-        self.obj(|o| o.managed_save.is_some())
+        let state = local_or!(self.conn, r => r.domain_has_managed_save(self));
+        self.obj(state, |o| o.managed_save.is_some())
     }
 
     pub fn info(&self) -> Result<DomainInfo> {
-        let hv = self.conn.state.drivers.hypervisor.clone();
-        self.with(|reg, uuid| {
+        let state = local_or!(self.conn, r => r.domain_info(self));
+        let hv = state.drivers.hypervisor.clone();
+        self.with(state, |reg, uuid| {
             let obj = reg.domain_mut(uuid).expect("checked");
             if obj.is_active()
                 && let Ok(status) = hv.status(&uuid.to_string())
@@ -661,12 +718,13 @@ impl Domain {
 
     /// The domain XML. flags: 2 = the next-boot (inactive) definition.
     pub fn xml_desc(&self, flags: u32) -> Result<String> {
+        let state = local_or!(self.conn, r => r.domain_xml_desc(self, flags));
         check_flags(
             flags,
             flags::XML_SECURE | flags::XML_INACTIVE | flags::XML_UPDATE_CPU | flags::XML_MIGRATABLE,
             "virDomainGetXMLDesc",
         )?;
-        self.obj(|o| {
+        self.obj(state, |o| {
             if flags & (flags::XML_INACTIVE | flags::XML_MIGRATABLE) != 0 {
                 o.inactive_def().to_xml(FormatOptions::default())
             } else {
@@ -679,31 +737,33 @@ impl Domain {
     /// driver act, record the outcome, emit the events.
     fn transition(
         &self,
+        state: &ConnState,
         op: Op,
         act: impl FnOnce(&Connect, &mut Registry, &Uuid) -> Result<Option<DomainStatus>>,
     ) -> Result<()> {
         self.conn.check_writable()?;
         let conn = self.conn.clone();
-        let events = self.with(|reg, uuid| {
-            conn.restore_driver_state(reg)?;
+        let events = self.with(state, |reg, uuid| {
+            conn.restore_driver_state(state, reg)?;
             let obj = reg.domain(uuid).expect("checked");
             let before = facts(obj);
             lifecycle::check(obj.name(), &before, op)?;
             let status = act(&conn, reg, uuid)?;
             let out = lifecycle::outcome(&before, op, status.as_ref().map(state_of));
-            apply_outcome(&conn.state, reg, uuid, &out, status)
+            apply_outcome(state, reg, uuid, &out, status)
         })?;
-        self.conn.state.emit(events);
+        state.emit(events);
         Ok(())
     }
 
-    fn hv(&self) -> std::sync::Arc<dyn HypervisorDriver> {
-        self.conn.state.drivers.hypervisor.clone()
+    fn hv(state: &ConnState) -> std::sync::Arc<dyn HypervisorDriver> {
+        state.drivers.hypervisor.clone()
     }
 
     /// Starts a defined domain (libvirt's `virDomainCreateWithFlags`): from
     /// its managed-save image if it has one, else a fresh boot.
     pub fn start(&self, flags: u32) -> Result<()> {
+        let state = local_or!(self.conn, r => r.domain_start(self, flags));
         use flags::*;
         check_flags(
             flags,
@@ -715,11 +775,11 @@ impl Domain {
             "virDomainCreateWithFlags",
         )?;
         let paused = flags & START_PAUSED != 0;
-        let hv = self.hv();
+        let hv = Self::hv(state);
         if flags & START_FORCE_BOOT != 0 {
             self.managed_save_remove()?;
         }
-        self.transition(Op::Start { paused }, |conn, reg, uuid| {
+        self.transition(state, Op::Start { paused }, |conn, reg, uuid| {
             let obj = reg.domain(uuid).expect("checked");
             let def = obj
                 .config
@@ -745,23 +805,26 @@ impl Domain {
 
     /// Asks the guest to power off.
     pub fn shutdown(&self) -> Result<()> {
-        let hv = self.hv();
-        self.transition(Op::Shutdown, |_, _, uuid| {
+        let state = local_or!(self.conn, r => r.domain_shutdown(self));
+        let hv = Self::hv(state);
+        self.transition(state, Op::Shutdown, |_, _, uuid| {
             Ok(Some(hv.shutdown(&uuid.to_string(), 0)?))
         })
     }
 
     pub fn reboot(&self, flags: u32) -> Result<()> {
+        let state = local_or!(self.conn, r => r.domain_reboot(self, flags));
         check_flags(flags, 0x3f, "virDomainReboot")?;
-        let hv = self.hv();
-        self.transition(Op::Reboot, |_, _, uuid| {
+        let hv = Self::hv(state);
+        self.transition(state, Op::Reboot, |_, _, uuid| {
             Ok(Some(hv.reboot(&uuid.to_string(), flags)?))
         })
     }
 
     pub fn reset(&self) -> Result<()> {
-        let hv = self.hv();
-        self.transition(Op::Reset, |_, _, uuid| {
+        let state = local_or!(self.conn, r => r.domain_reset(self));
+        let hv = Self::hv(state);
+        self.transition(state, Op::Reset, |_, _, uuid| {
             hv.reset(&uuid.to_string(), 0)?;
             Ok(None)
         })
@@ -769,15 +832,17 @@ impl Domain {
 
     /// Stops the domain now.
     pub fn destroy(&self) -> Result<()> {
-        let hv = self.hv();
-        self.transition(Op::Destroy, |_, _, uuid| {
+        let state = local_or!(self.conn, r => r.domain_destroy(self));
+        let hv = Self::hv(state);
+        self.transition(state, Op::Destroy, |_, _, uuid| {
             Ok(Some(hv.destroy(&uuid.to_string(), 0)?))
         })
     }
 
     pub fn suspend(&self) -> Result<()> {
-        let hv = self.hv();
-        self.transition(Op::Suspend, |_, reg, uuid| {
+        let state = local_or!(self.conn, r => r.domain_suspend(self));
+        let hv = Self::hv(state);
+        self.transition(state, Op::Suspend, |_, reg, uuid| {
             if reg.domain(uuid).expect("checked").state == State::Paused {
                 return Ok(None);
             }
@@ -786,14 +851,16 @@ impl Domain {
     }
 
     pub fn resume(&self) -> Result<()> {
-        let hv = self.hv();
-        self.transition(Op::Resume, |_, _, uuid| {
+        let state = local_or!(self.conn, r => r.domain_resume(self));
+        let hv = Self::hv(state);
+        self.transition(state, Op::Resume, |_, _, uuid| {
             Ok(Some(hv.resume(&uuid.to_string())?))
         })
     }
 
     /// Removes the persistent definition. flags: 1 managed save, 2 snapshot metadata.
     pub fn undefine(&self, flags: u32) -> Result<()> {
+        let state = local_or!(self.conn, r => r.domain_undefine(self, flags));
         use flags::*;
         check_flags(
             flags,
@@ -808,7 +875,7 @@ impl Domain {
             managed_save: flags & UNDEFINE_MANAGED_SAVE != 0,
             snapshots_metadata: flags & UNDEFINE_SNAPSHOTS_METADATA != 0,
         };
-        self.transition(op, |_, reg, uuid| {
+        self.transition(state, op, |_, reg, uuid| {
             let obj = reg.domain_mut(uuid).expect("checked");
             obj.snapshots.clear();
             obj.current_snapshot = None;
@@ -822,13 +889,14 @@ impl Domain {
 
     /// Saves the domain's state for its next start and stops it.
     pub fn managed_save(&self, flags: u32) -> Result<()> {
+        let state = local_or!(self.conn, r => r.domain_managed_save(self, flags));
         check_flags(
             flags,
             flags::SAVE_BYPASS_CACHE | flags::SAVE_RUNNING | flags::SAVE_PAUSED,
             "virDomainManagedSave",
         )?;
-        let hv = self.hv();
-        self.transition(Op::ManagedSave, |_, reg, uuid| {
+        let hv = Self::hv(state);
+        self.transition(state, Op::ManagedSave, |_, reg, uuid| {
             let obj = reg.domain(uuid).expect("checked");
             let def = obj.def().clone();
             let running = obj.state != State::Paused;
@@ -850,29 +918,28 @@ impl Domain {
 
     /// Drops the managed-save image; the next start boots afresh.
     pub fn managed_save_remove(&self) -> Result<()> {
+        let state = local_or!(self.conn, r => r.domain_managed_save_remove(self));
         self.conn.check_writable()?;
-        let conn = self.conn.clone();
-        self.with(|reg, uuid| {
+        self.with(state, |reg, uuid| {
             let obj = reg.domain_mut(uuid).expect("checked");
+            // The state and its reason stay as they are, as in libvirt.
             if let Some(SaveImage::File(path)) = obj.managed_save.take() {
                 let _ = std::fs::remove_file(path);
             }
-            if obj.state == State::Shutoff && obj.reason == lifecycle::reason::SHUTOFF_SAVED {
-                obj.reason = lifecycle::reason::UNKNOWN;
-            }
-            persist(&conn.state, reg, uuid)
+            persist(state, reg, uuid)
         })
     }
 
     /// Saves the domain's state to `path` and stops it.
     pub fn save(&self, path: &std::path::Path, flags: u32) -> Result<()> {
+        let state = local_or!(self.conn, r => r.domain_save(self, path, flags));
         check_flags(
             flags,
             flags::SAVE_BYPASS_CACHE | flags::SAVE_RUNNING | flags::SAVE_PAUSED,
             "virDomainSaveFlags",
         )?;
-        let hv = self.hv();
-        self.transition(Op::Save, |_, reg, uuid| {
+        let hv = Self::hv(state);
+        self.transition(state, Op::Save, |_, reg, uuid| {
             let obj = reg.domain(uuid).expect("checked");
             let def = obj.def().clone();
             let running = match flags & (flags::SAVE_RUNNING | flags::SAVE_PAUSED) {
@@ -889,260 +956,6 @@ impl Domain {
             Ok(None)
         })
     }
-
-    pub fn set_autostart(&self, autostart: bool) -> Result<()> {
-        self.conn.check_writable()?;
-        let conn = self.conn.clone();
-        self.with(|reg, uuid| {
-            let obj = reg.domain_mut(uuid).expect("checked");
-            lifecycle::check(obj.name(), &facts(obj), Op::SetAutostart)?;
-            obj.autostart = autostart;
-            persist(&conn.state, reg, uuid)
-        })
-    }
-
-    /// Sets memory in KiB. flags: 1 live, 2 config, 4 maximum (0: live if active).
-    pub fn set_memory_flags(&self, kib: u64, flags: u32) -> Result<()> {
-        check_flags(
-            flags,
-            flags::AFFECT_LIVE | flags::AFFECT_CONFIG | flags::MEM_MAXIMUM,
-            "virDomainSetMemoryFlags",
-        )?;
-        self.conn.check_writable()?;
-        let hv = self.hv();
-        let conn = self.conn.clone();
-        self.with(|reg, uuid| {
-            let obj = reg.domain_mut(uuid).expect("checked");
-            let (live, config) = affected(obj, flags)?;
-            let maximum = flags & flags::MEM_MAXIMUM != 0;
-            if kib == 0 {
-                return Err(Error::api(
-                    ErrorCode::INVALID_ARG,
-                    "memory size must be greater than zero",
-                ));
-            }
-            if live {
-                if maximum {
-                    return Err(Error::api(
-                        ErrorCode::OPERATION_INVALID,
-                        "cannot resize the maximum memory on an active domain",
-                    ));
-                }
-                let max = obj.def().memory_kib;
-                if kib > max {
-                    return Err(Error::api(
-                        ErrorCode::INVALID_ARG,
-                        format!("cannot set memory higher than max memory ({kib} > {max} KiB)"),
-                    ));
-                }
-            }
-            if config && !maximum {
-                let max = obj.inactive_def().memory_kib;
-                if kib > max {
-                    return Err(Error::api(
-                        ErrorCode::INVALID_ARG,
-                        format!("cannot set memory higher than max memory ({kib} > {max} KiB)"),
-                    ));
-                }
-            }
-            if live {
-                let status = hv.set_memory(&uuid.to_string(), kib)?;
-                obj.status = status;
-                if let Some(def) = obj.live.as_mut() {
-                    def.current_memory_kib = kib;
-                }
-            }
-            if config {
-                let def = obj.config.as_mut().expect("affected() checked persistence");
-                if maximum {
-                    def.memory_kib = kib;
-                    def.current_memory_kib = def.current_memory_kib.min(kib);
-                } else {
-                    def.current_memory_kib = kib;
-                }
-            }
-            persist(&conn.state, reg, uuid)
-        })
-    }
-
-    /// Sets vCPUs. flags: 1 live, 2 config, 4 maximum.
-    pub fn set_vcpus_flags(&self, count: u32, flags: u32) -> Result<()> {
-        check_flags(
-            flags,
-            flags::AFFECT_LIVE | flags::AFFECT_CONFIG | flags::VCPU_MAXIMUM | flags::VCPU_GUEST,
-            "virDomainSetVcpusFlags",
-        )?;
-        self.conn.check_writable()?;
-        if flags & flags::VCPU_GUEST != 0 {
-            return Err(Error::api(
-                ErrorCode::NO_SUPPORT,
-                "virDomainSetVcpusFlags with VIR_DOMAIN_VCPU_GUEST",
-            ));
-        }
-        if count == 0 {
-            return Err(Error::api(
-                ErrorCode::INVALID_ARG,
-                "argument unsupported: vcpus count must be greater than zero",
-            ));
-        }
-        let max_conn = self.conn.max_vcpus();
-        let hv = self.hv();
-        let conn = self.conn.clone();
-        self.with(|reg, uuid| {
-            let obj = reg.domain_mut(uuid).expect("checked");
-            let (live, config) = affected(obj, flags)?;
-            let maximum = flags & flags::VCPU_MAXIMUM != 0;
-            if maximum && live {
-                return Err(Error::api(ErrorCode::INVALID_ARG, "cannot change maximum vcpus on a live domain"));
-            }
-            if maximum && max_conn > 0 && count > max_conn {
-                return Err(Error::api(
-                    ErrorCode::INVALID_ARG,
-                    format!("requested vcpus is greater than max allowable vcpus for the connection: {count} > {max_conn}"),
-                ));
-            }
-            let check_max = |def: &DomainDef| -> Result<()> {
-                if !maximum && count > def.vcpus {
-                    return Err(Error::api(
-                        ErrorCode::INVALID_ARG,
-                        format!("requested vcpus is greater than max allowable vcpus for the domain: {count} > {}", def.vcpus),
-                    ));
-                }
-                Ok(())
-            };
-            if live {
-                check_max(obj.def())?;
-            }
-            if config {
-                check_max(obj.inactive_def())?;
-            }
-            if live {
-                obj.status = hv.set_vcpus(&uuid.to_string(), count)?;
-                if let Some(def) = obj.live.as_mut() {
-                    def.current_vcpus = (count != def.vcpus).then_some(count);
-                }
-            }
-            if config {
-                let def = obj.config.as_mut().expect("affected() checked persistence");
-                if maximum {
-                    def.vcpus = count;
-                    def.current_vcpus = def.current_vcpus.filter(|&c| c < count);
-                } else {
-                    def.current_vcpus = (count != def.vcpus).then_some(count);
-                }
-            }
-            persist(&conn.state, reg, uuid)
-        })
-    }
-
-    /// vCPU count. flags: 1 live, 2 config, 4 maximum.
-    pub fn vcpus_flags(&self, flags: u32) -> Result<u32> {
-        check_flags(
-            flags,
-            flags::AFFECT_LIVE | flags::AFFECT_CONFIG | flags::VCPU_MAXIMUM | flags::VCPU_GUEST,
-            "virDomainGetVcpusFlags",
-        )?;
-        self.with(|reg, uuid| {
-            let obj = reg.domain(uuid).expect("checked");
-            let (live, config) = affected(obj, flags & !flags::VCPU_MAXIMUM & !flags::VCPU_GUEST)?;
-            if live && config {
-                return Err(Error::api(
-                    ErrorCode::INVALID_ARG,
-                    "live and config are mutually exclusive here",
-                ));
-            }
-            let def = if live { obj.def() } else { obj.inactive_def() };
-            Ok(if flags & flags::VCPU_MAXIMUM != 0 {
-                def.vcpus
-            } else if live && obj.status.vcpus > 0 {
-                obj.status.vcpus
-            } else {
-                def.boot_vcpus()
-            })
-        })
-    }
-
-    /// Attaches to the guest's serial console: its output (recent history
-    /// first) to read, keyboard input to write.
-    pub fn open_console(&self) -> Result<driver::ConsoleStream> {
-        let hv = self.hv();
-        self.with(|reg, uuid| {
-            if !reg.domain(uuid).expect("checked").is_active() {
-                return Err(Error::api(
-                    ErrorCode::OPERATION_INVALID,
-                    "domain is not running",
-                ));
-            }
-            Ok(hv.open_console(&uuid.to_string())?)
-        })
-    }
-
-    /// Renames an inactive domain.
-    pub fn rename(&self, new_name: &str) -> Result<()> {
-        self.conn.check_writable()?;
-        crate::xml::domain::check_object_name(new_name)?;
-        let conn = self.conn.clone();
-        let events = self.with(|reg, uuid| {
-            let obj = reg.domain(uuid).expect("checked");
-            let before = facts(obj);
-            lifecycle::check(obj.name(), &before, Op::Rename)?;
-            if reg.domain_by_name(new_name).is_some() {
-                return Err(Error::api(
-                    ErrorCode::OPERATION_INVALID,
-                    format!("domain with name '{new_name}' already exists"),
-                ));
-            }
-            let old = obj.name().to_string();
-            let old_event = event_for(
-                obj,
-                (
-                    lifecycle::Event::Undefined,
-                    lifecycle::detail::UNDEFINED_RENAMED,
-                ),
-            );
-            let obj = reg.domain_mut(uuid).expect("checked");
-            if let Some(def) = obj.config.as_mut() {
-                def.name = new_name.to_string();
-            }
-            reg.rename_domain(uuid, &old);
-            persist(&conn.state, reg, uuid)?;
-            let obj = reg.domain(uuid).expect("checked");
-            Ok(vec![
-                old_event,
-                event_for(
-                    obj,
-                    (
-                        lifecycle::Event::Defined,
-                        lifecycle::detail::DEFINED_RENAMED,
-                    ),
-                ),
-            ])
-        })?;
-        self.conn.state.emit(events);
-        Ok(())
-    }
-}
-
-/// Which configs a `--live`/`--config` style call affects (libvirt's
-/// VIR_DOMAIN_AFFECT_CURRENT when neither is given).
-fn affected(obj: &DomainObj, flags: u32) -> Result<(bool, bool)> {
-    let mut live = flags & flags::AFFECT_LIVE != 0;
-    let mut config = flags & flags::AFFECT_CONFIG != 0;
-    if !live && !config {
-        if obj.is_active() {
-            live = true;
-        } else {
-            config = true;
-        }
-    }
-    let f = facts(obj);
-    if live {
-        lifecycle::check(obj.name(), &f, Op::SetLive)?;
-    }
-    if config {
-        lifecycle::check(obj.name(), &f, Op::SetConfig)?;
-    }
-    Ok((live, config))
 }
 
 pub(crate) fn read_image(image: &SaveImage) -> Result<Vec<u8>> {

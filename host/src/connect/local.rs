@@ -168,6 +168,7 @@ fn reattach(reg: &mut Registry, running: Vec<crate::registry::RuntimeRecord>, kv
                 if !known {
                     // A running transient domain: it has no stored config.
                     let mut obj = crate::registry::DomainObj::new_inactive(record.live.clone());
+                    obj.live = Some(record.live.clone());
                     obj.config = None;
                     reg.insert_domain(obj);
                 }

@@ -6,6 +6,7 @@
 
 mod convert;
 pub mod domain;
+mod domain_config;
 pub mod local;
 pub mod network;
 pub mod save_image;
@@ -28,6 +29,7 @@ use crate::driver::{
 use crate::error::{ErrorCode, ErrorDomain};
 use crate::events::{DomainEvent, EventBus, EventStream};
 use crate::registry::{self, Registry};
+use crate::remote::client::RemoteConn;
 use crate::{lifecycle, plugin, xml};
 
 /// Any failure of the public API. [`Error::code`] is libvirt's number and
@@ -53,6 +55,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A call to a daemon failed: refused by it, or never answered.
+    #[error(transparent)]
+    Remote(#[from] crate::remote::client::ClientError),
 }
 
 impl Error {
@@ -72,6 +77,7 @@ impl Error {
             Error::Store(e) => e.code(),
             Error::Api { code, .. } => *code,
             Error::Io { .. } => ErrorCode::SYSTEM_ERROR,
+            Error::Remote(e) => e.code(),
         }
     }
 
@@ -80,6 +86,7 @@ impl Error {
         match self {
             Error::Xml(_) => ErrorDomain::DOMAIN,
             Error::Driver(_) | Error::Plugin(_) => ErrorDomain::TEST,
+            Error::Remote(e) => e.domain(),
             _ => ErrorDomain::DOMAIN,
         }
     }
@@ -87,6 +94,10 @@ impl Error {
     /// libvirt's full message: the class's wording with this error's detail
     /// (`Requested operation is not valid: domain is not running`).
     pub fn message(&self) -> String {
+        if let Error::Remote(e) = self {
+            // A daemon sends its message whole; transport failures carry their cause.
+            return e.message();
+        }
         let mut detail = self.to_string();
         // The plugin errors carry their cause in the source chain; show it.
         let mut source = std::error::Error::source(self);
@@ -183,17 +194,38 @@ impl ConnState {
     }
 }
 
+/// What a connection talks to: the state of a URI in this process, or a
+/// daemon over libvirt's protocol.
+#[derive(Clone)]
+pub(crate) enum Inner {
+    Local(Arc<ConnState>),
+    Remote(Arc<RemoteConn>),
+}
+
+/// Picks the local state of a connection, or returns what the remote branch
+/// gives: `let state = local_or!(self, r => r.call(..));`. Every public method
+/// starts with it, so a method without a remote branch cannot reach the state.
+macro_rules! local_or {
+    ($conn:expr, $r:ident => $remote:expr) => {
+        match &$conn.inner {
+            $crate::connect::Inner::Local(state) => state,
+            $crate::connect::Inner::Remote($r) => return $remote,
+        }
+    };
+}
+pub(crate) use local_or;
+
 /// A connection to a hypervisor URI.
 #[derive(Clone)]
 pub struct Connect {
-    pub(crate) state: Arc<ConnState>,
+    pub(crate) inner: Inner,
     read_only: bool,
 }
 
 impl std::fmt::Debug for Connect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connect")
-            .field("uri", &self.state.uri)
+            .field("uri", &self.uri())
             .field("read_only", &self.read_only)
             .finish()
     }
@@ -220,25 +252,51 @@ pub mod list_flags {
     pub const ALL: u32 = (NO_CHECKPOINT << 1) - 1;
 }
 
+/// A shared connection state, held for the whole process (a host with
+/// files and VMMs behind it) or only while a connection to it is open:
+/// libvirt's `test:///default` starts afresh once its last connection
+/// closes, so a daemon's clients see what they would see with libvirtd.
+enum Held {
+    Process(Arc<ConnState>),
+    WhileOpen(std::sync::Weak<ConnState>),
+}
+
 /// Connection states shared within the process, by URI (`test:///default`,
 /// `kvm:///session`...), as libvirt shares them.
-static SHARED: OnceLock<Mutex<std::collections::HashMap<String, Arc<ConnState>>>> = OnceLock::new();
+static SHARED: OnceLock<Mutex<std::collections::HashMap<String, Held>>> = OnceLock::new();
 
-fn shared(key: &str, open: impl FnOnce() -> Result<Arc<ConnState>>) -> Result<Arc<ConnState>> {
+fn shared(
+    key: &str,
+    while_open: bool,
+    open: impl FnOnce() -> Result<Arc<ConnState>>,
+) -> Result<Arc<ConnState>> {
     let cell = SHARED.get_or_init(|| Mutex::new(std::collections::HashMap::new()));
     let mut map = cell.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(state) = map.get(key) {
-        return Ok(state.clone());
+    match map.get(key) {
+        Some(Held::Process(state)) => return Ok(state.clone()),
+        Some(Held::WhileOpen(weak)) => {
+            if let Some(state) = weak.upgrade() {
+                return Ok(state);
+            }
+        }
+        None => {}
     }
     let state = open()?;
-    map.insert(key.to_string(), state.clone());
+    let held = if while_open {
+        Held::WhileOpen(Arc::downgrade(&state))
+    } else {
+        Held::Process(state.clone())
+    };
+    map.insert(key.to_string(), held);
     Ok(state)
 }
 
 impl Connect {
-    /// Opens a connection. `test:///default` is shared by every connection
-    /// of the process, as with libvirt; `test:///ABS/PATH.xml` gets a private
-    /// host seeded from that node file.
+    /// Opens a connection. `test:///default` is shared by the connections
+    /// open at the same time, as with libvirt, and starts afresh when the
+    /// last one closes; `test:///ABS/PATH.xml` gets a private host seeded
+    /// from that node file; a URI with a transport (`test+unix:///default`)
+    /// reaches a daemon.
     pub fn open(uri: &str) -> Result<Connect> {
         Self::open_flags(uri, false)
     }
@@ -252,14 +310,13 @@ impl Connect {
         let scheme = parsed.scheme.as_str();
         let path = parsed.path.as_str();
         let state = if parsed.transport.is_some() {
-            return Err(Error::api(
-                ErrorCode::NO_CONNECT,
-                format!(
-                    "{uri} (remote transports need the wirtd client, which is not built in yet)"
-                ),
-            ));
+            let remote = RemoteConn::open(uri, &parsed, read_only)?;
+            return Ok(Connect {
+                inner: Inner::Remote(remote),
+                read_only,
+            });
         } else if scheme == "test" && path == "/default" {
-            shared("test:///default", || seed::open_test(uri, None))?
+            shared("test:///default", true, || seed::open_test(uri, None))?
         } else if scheme == "test" && path.starts_with('/') && path.len() > 1 {
             seed::open_test(uri, Some(path))?
         } else if let Some(system) = local::kvm_mode(scheme, path) {
@@ -268,16 +325,19 @@ impl Connect {
             } else {
                 "kvm:///session"
             };
-            shared(canonical, || local::open_kvm(canonical, system))?
+            shared(canonical, false, || local::open_kvm(canonical, system))?
         } else if catalog_serves(scheme) {
             // A third-party hypervisor plugin claims this scheme.
-            shared(uri, || {
+            shared(uri, false, || {
                 seed::open_scheme(uri, scheme).unwrap_or_else(|| Err(local::unsupported_uri(uri)))
             })?
         } else {
             return Err(local::unsupported_uri(uri));
         };
-        Ok(Connect { state, read_only })
+        Ok(Connect {
+            inner: Inner::Local(state),
+            read_only,
+        })
     }
 
     /// Opens a private connection served by the driver plugin in `wasm`
@@ -296,7 +356,7 @@ impl Connect {
         let plugin = plugin::Plugin::load(&name, "0.0.0", &bytes, plugin::Limits::default())?;
         let state = seed::open_with_plugin(uri, plugin, &crate::xml::node::NodeDef::default())?;
         Ok(Connect {
-            state,
+            inner: Inner::Local(state),
             read_only: false,
         })
     }
@@ -315,55 +375,69 @@ impl Connect {
         Ok(())
     }
 
+    /// The URI as opened (for a daemon, with its transport and socket).
     pub fn uri(&self) -> &str {
-        &self.state.uri
+        let state = local_or!(self, r => r.uri());
+        &state.uri
     }
 
     /// The driver's name as `virsh version` prints it ("TEST").
     pub fn type_name(&self) -> &str {
-        &self.state.info.type_name
+        let state = local_or!(self, r => r.type_name());
+        &state.info.type_name
     }
 
     /// The hypervisor's version: major * 1,000,000 + minor * 1,000 + micro.
     pub fn version(&self) -> u64 {
-        self.state.info.version
+        let state = local_or!(self, r => r.version());
+        state.info.version
     }
 
-    /// wirt's own version in libvirt's encoding.
+    /// wirt's own version in libvirt's encoding (a daemon's, when remote).
     pub fn lib_version(&self) -> u64 {
-        9_000_000
+        let _state = local_or!(self, r => r.lib_version());
+        LIB_VERSION
     }
 
     pub fn hostname(&self) -> String {
-        if self.state.info.hostname.is_empty() {
+        let state = local_or!(self, r => r.hostname());
+        if state.info.hostname.is_empty() {
             local_hostname()
         } else {
-            self.state.info.hostname.clone()
+            state.info.hostname.clone()
         }
     }
 
     pub fn max_vcpus(&self) -> u32 {
-        self.state.info.max_vcpus
+        let state = local_or!(self, r => r.max_vcpus());
+        state.info.max_vcpus
     }
 
     pub fn node_info(&self) -> NodeInfo {
-        self.state.node.clone()
+        let state = local_or!(self, r => r.node_info());
+        state.node.clone()
     }
 
     pub fn capabilities(&self) -> &Capabilities {
-        &self.state.capabilities
+        let state = local_or!(self, r => r.capabilities());
+        &state.capabilities
     }
 
     /// The capabilities document `virsh capabilities` prints.
     pub fn capabilities_xml(&self) -> String {
-        convert::capabilities_xml(&self.state.capabilities, &self.state.node)
+        let state = local_or!(self, r => r.capabilities_xml());
+        convert::capabilities_xml(&state.capabilities, &state.node)
     }
 
     /// Subscribes to this connection's lifecycle events.
     pub fn events(&self) -> EventStream {
-        self.state.events.subscribe()
+        let state = local_or!(self, r => r.events());
+        state.events.subscribe()
     }
 }
+
+/// The libvirt version wirt speaks for (9.0.0), as `virConnectGetLibVersion` encodes it.
+pub const LIB_VERSION: u64 = 9_000_000;
 
 /// Whether an installed plugin serves URI scheme `scheme`.
 fn catalog_serves(scheme: &str) -> bool {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::domain::check_flags;
-use super::{Connect, Error, Result, convert};
+use super::{ConnState, Connect, Error, Result, convert, local_or};
 use crate::driver::NetworkDriver;
 use crate::error::ErrorCode;
 use crate::registry::{NetworkObj, Registry};
@@ -36,8 +36,8 @@ fn no_network(detail: String) -> Error {
 }
 
 impl Connect {
-    fn network_driver(&self) -> Result<Arc<dyn NetworkDriver>> {
-        self.state
+    fn network_driver(state: &ConnState) -> Result<Arc<dyn NetworkDriver>> {
+        state
             .drivers
             .network
             .clone()
@@ -45,24 +45,31 @@ impl Connect {
     }
 
     fn network_handle(&self, n: &NetworkObj) -> Network {
+        self.network_ref(n.def().uuid, n.def().name.clone())
+    }
+
+    /// A handle from a reference (as the wire names networks), without a lookup.
+    pub(crate) fn network_ref(&self, uuid: Uuid, name: String) -> Network {
         Network {
             conn: self.clone(),
-            uuid: n.def().uuid,
-            name: n.def().name.clone(),
+            uuid,
+            name,
         }
     }
 
     pub fn lookup_network_by_name(&self, name: &str) -> Result<Network> {
-        self.network_driver()?;
-        let reg = self.state.lock();
+        let state = local_or!(self, r => r.lookup_network_by_name(self, name));
+        Self::network_driver(state)?;
+        let reg = state.lock();
         reg.network_by_name(name)
             .map(|n| self.network_handle(n))
             .ok_or_else(|| no_network(format!("no network with matching name '{name}'")))
     }
 
     pub fn lookup_network_by_uuid(&self, uuid: &Uuid) -> Result<Network> {
-        self.network_driver()?;
-        let reg = self.state.lock();
+        let state = local_or!(self, r => r.lookup_network_by_uuid(self, uuid));
+        Self::network_driver(state)?;
+        let reg = state.lock();
         reg.networks
             .get(uuid)
             .map(|n| self.network_handle(n))
@@ -71,10 +78,11 @@ impl Connect {
 
     /// Networks matching libvirt's `VIR_CONNECT_LIST_NETWORKS_*` flags, by name.
     pub fn list_all_networks(&self, flags: u32) -> Result<Vec<Network>> {
+        let state = local_or!(self, r => r.list_all_networks(self, flags));
         use flags::*;
         check_flags(flags, 63, "virConnectListAllNetworks")?;
-        self.network_driver()?;
-        let reg = self.state.lock();
+        Self::network_driver(state)?;
+        let reg = state.lock();
         let group = |bits: u32, hit: u32| flags & bits == 0 || flags & hit != 0;
         let mut found: Vec<&NetworkObj> = reg
             .networks
@@ -137,10 +145,11 @@ impl Connect {
     }
 
     pub fn define_network_xml(&self, xml: &str) -> Result<Network> {
+        let state = local_or!(self, r => r.define_network_xml(self, xml));
         self.check_writable()?;
-        self.network_driver()?;
+        Self::network_driver(state)?;
         let def = NetworkDef::parse(xml)?;
-        let mut reg = self.state.lock();
+        let mut reg = state.lock();
         Self::check_network_unique(&reg, &def)?;
         let uuid = def.uuid;
         match reg.networks.get_mut(&uuid) {
@@ -162,10 +171,11 @@ impl Connect {
 
     /// Creates and starts a transient network.
     pub fn create_network_xml(&self, xml: &str) -> Result<Network> {
+        let state = local_or!(self, r => r.create_network_xml(self, xml));
         self.check_writable()?;
-        let driver = self.network_driver()?;
+        let driver = Self::network_driver(state)?;
         let def = NetworkDef::parse(xml)?;
-        let mut reg = self.state.lock();
+        let mut reg = state.lock();
         Self::check_network_unique(&reg, &def)?;
         if let Some(n) = reg.networks.get(&def.uuid)
             && n.is_active()
@@ -232,8 +242,12 @@ impl Network {
         self.uuid
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut Registry, &Uuid) -> Result<R>) -> Result<R> {
-        let mut reg = self.conn.state.lock();
+    fn with<R>(
+        &self,
+        state: &ConnState,
+        f: impl FnOnce(&mut Registry, &Uuid) -> Result<R>,
+    ) -> Result<R> {
+        let mut reg = state.lock();
         if !reg.networks.contains_key(&self.uuid) {
             return Err(no_network(format!(
                 "no network with matching uuid '{}' ({})",
@@ -243,30 +257,35 @@ impl Network {
         f(&mut reg, &self.uuid)
     }
 
-    fn obj<R>(&self, f: impl FnOnce(&NetworkObj) -> R) -> Result<R> {
-        self.with(|reg, uuid| Ok(f(&reg.networks[uuid])))
+    fn obj<R>(&self, state: &ConnState, f: impl FnOnce(&NetworkObj) -> R) -> Result<R> {
+        self.with(state, |reg, uuid| Ok(f(&reg.networks[uuid])))
     }
 
     pub fn is_active(&self) -> Result<bool> {
-        self.obj(|n| n.is_active())
+        let state = local_or!(self.conn, r => r.network_is_active(self));
+        self.obj(state, |n| n.is_active())
     }
 
     pub fn is_persistent(&self) -> Result<bool> {
-        self.obj(|n| n.persistent())
+        let state = local_or!(self.conn, r => r.network_is_persistent(self));
+        self.obj(state, |n| n.persistent())
     }
 
     pub fn autostart(&self) -> Result<bool> {
-        self.obj(|n| n.autostart)
+        let state = local_or!(self.conn, r => r.network_autostart(self));
+        self.obj(state, |n| n.autostart)
     }
 
     pub fn bridge_name(&self) -> Result<Option<String>> {
-        self.obj(|n| n.def().bridge())
+        let state = local_or!(self.conn, r => r.network_bridge_name(self));
+        self.obj(state, |n| n.def().bridge())
     }
 
     /// The network XML. flags: 1 = the persistent (inactive) definition.
     pub fn xml_desc(&self, flags: u32) -> Result<String> {
+        let state = local_or!(self.conn, r => r.network_xml_desc(self, flags));
         check_flags(flags, flags::XML_INACTIVE, "virNetworkGetXMLDesc")?;
-        self.obj(|n| {
+        self.obj(state, |n| {
             let def = if flags & flags::XML_INACTIVE != 0 {
                 n.config.as_ref().unwrap_or(n.def())
             } else {
@@ -277,9 +296,10 @@ impl Network {
     }
 
     pub fn start(&self) -> Result<()> {
+        let state = local_or!(self.conn, r => r.network_start(self));
         self.conn.check_writable()?;
-        let driver = self.conn.network_driver()?;
-        self.with(|reg, uuid| {
+        let driver = Connect::network_driver(state)?;
+        self.with(state, |reg, uuid| {
             let n = reg.networks.get_mut(uuid).expect("checked");
             if n.is_active() {
                 return Err(Error::api(
@@ -295,9 +315,10 @@ impl Network {
     }
 
     pub fn destroy(&self) -> Result<()> {
+        let state = local_or!(self.conn, r => r.network_destroy(self));
         self.conn.check_writable()?;
-        let driver = self.conn.network_driver()?;
-        self.with(|reg, uuid| {
+        let driver = Connect::network_driver(state)?;
+        self.with(state, |reg, uuid| {
             let n = reg.networks.get(uuid).expect("checked");
             if !n.is_active() {
                 return Err(Error::api(
@@ -316,8 +337,9 @@ impl Network {
     }
 
     pub fn undefine(&self) -> Result<()> {
+        let state = local_or!(self.conn, r => r.network_undefine(self));
         self.conn.check_writable()?;
-        self.with(|reg, uuid| {
+        self.with(state, |reg, uuid| {
             let n = reg.networks.get_mut(uuid).expect("checked");
             if !n.persistent() {
                 return Err(Error::api(
@@ -335,8 +357,9 @@ impl Network {
     }
 
     pub fn set_autostart(&self, autostart: bool) -> Result<()> {
+        let state = local_or!(self.conn, r => r.network_set_autostart(self, autostart));
         self.conn.check_writable()?;
-        self.with(|reg, uuid| {
+        self.with(state, |reg, uuid| {
             let n = reg.networks.get_mut(uuid).expect("checked");
             if !n.persistent() {
                 return Err(Error::api(
@@ -359,6 +382,7 @@ impl Network {
         xml: &str,
         flags: u32,
     ) -> Result<()> {
+        let state = local_or!(self.conn, r => r.network_update(self, command, section, parent_index, xml, flags));
         check_flags(
             flags,
             flags::UPDATE_LIVE | flags::UPDATE_CONFIG,
@@ -372,8 +396,8 @@ impl Network {
             ));
         }
         let host = Element::parse(xml, "network_update")?;
-        let driver = self.conn.network_driver()?;
-        self.with(|reg, uuid| {
+        let driver = Connect::network_driver(state)?;
+        self.with(state, |reg, uuid| {
             let n = reg.networks.get_mut(uuid).expect("checked");
             let mut live = flags & flags::UPDATE_LIVE != 0;
             let mut config = flags & flags::UPDATE_CONFIG != 0;

@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use super::{Connect, Domain, Error, Result};
+use super::{Connect, Domain, Error, Result, local_or};
 use crate::driver::SAVE_PAUSED;
 use crate::error::ErrorCode;
 use crate::lifecycle::{self, Op, State};
@@ -101,6 +101,7 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 impl Connect {
     /// The domain XML stored in a save image (`save-image-dumpxml`).
     pub fn save_image_xml(&self, path: &Path) -> Result<String> {
+        let _state = local_or!(self, r => r.save_image_xml(path));
         let image = read(path)?;
         let parsed = parse(&image)?;
         let def = DomainDef::parse(parsed.xml, ParseOptions::default())?;
@@ -110,40 +111,38 @@ impl Connect {
     /// Restores a domain saved to `path`. flags: 2 running, 4 paused
     /// (default: as it was when saved).
     pub fn restore(&self, path: &Path, flags: u32) -> Result<Domain> {
+        let state = local_or!(self, r => r.restore(self, path, flags));
         super::domain::check_flags(flags, 1 | 2 | 4, "virDomainRestoreFlags")?;
         self.check_writable()?;
         let image = read(path)?;
         let parsed = parse(&image)?;
-        let def = self.parse_domain(parsed.xml, false)?;
+        let def = Self::parse_domain(state, parsed.xml, false)?;
         let paused = match flags & 6 {
             4 => true,
             2 => false,
             _ => !parsed.running,
         };
-        let mut reg = self.state.lock();
-        self.restore_driver_state(&mut reg)?;
-        if let Some(other) = reg.domain_by_name(&def.name)
-            && other.uuid() != def.uuid
-        {
-            return Err(Error::api(
-                ErrorCode::OPERATION_FAILED,
-                format!(
-                    "domain '{}' already exists with uuid {}",
-                    def.name,
-                    other.uuid()
-                ),
-            ));
-        }
+        let paused_requested = flags & 6 == 4;
+        let mut reg = state.lock();
+        self.restore_driver_state(state, &mut reg)?;
+        // The same uniqueness rules as define and create.
+        Self::check_unique(&reg, &def)?;
         let uuid = def.uuid;
         let existed = match reg.domain(&uuid) {
             Some(obj) => {
-                lifecycle::check(obj.name(), &super::domain::facts(obj), Op::Restore)?;
+                lifecycle::check(
+                    obj.name(),
+                    &super::domain::facts(obj),
+                    Op::Restore {
+                        paused: paused_requested,
+                    },
+                )?;
                 true
             }
             None => false,
         };
         let config = self.driver_config(&reg, &def, None)?;
-        let status = self.state.drivers.hypervisor.restore(
+        let status = state.drivers.hypervisor.restore(
             &config,
             &mut std::io::Cursor::new(parsed.payload),
             parsed.payload.len() as u64,
@@ -163,17 +162,18 @@ impl Connect {
         before.state = State::Shutoff;
         let out = lifecycle::outcome(
             &before,
-            Op::Restore,
+            Op::Restore {
+                paused: paused_requested,
+            },
             Some((
                 State::from_u32(status.state).unwrap_or(State::Running),
                 status.reason,
             )),
         );
-        let events =
-            super::domain::apply_outcome(&self.state, &mut reg, &uuid, &out, Some(status))?;
+        let events = super::domain::apply_outcome(state, &mut reg, &uuid, &out, Some(status))?;
         let handle = self.domain_handle(reg.domain(&uuid).expect("restored"));
         drop(reg);
-        self.state.emit(events);
+        state.emit(events);
         Ok(handle)
     }
 }

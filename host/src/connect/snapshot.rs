@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::domain::{apply_outcome, check_flags, facts, persist};
-use super::{Domain, Error, Result};
+use super::{Domain, Error, Result, local_or};
 use crate::error::ErrorCode;
 use crate::lifecycle::{self, Op, State};
 use crate::registry::{DomainObj, Registry};
@@ -125,6 +125,7 @@ fn now_secs() -> u64 {
 impl Domain {
     /// Takes a snapshot described by `xml` (`<domainsnapshot>`). flags: 8 halt.
     pub fn snapshot_create_xml(&self, xml: &str, flags: u32) -> Result<Snapshot> {
+        let state = local_or!(self.conn, r => r.snapshot_create_xml(self, xml, flags));
         check_flags(
             flags,
             flags::CREATE_HALT | flags::CREATE_ATOMIC | flags::CREATE_VALIDATE,
@@ -132,10 +133,10 @@ impl Domain {
         )?;
         self.conn.check_writable()?;
         let request = SnapshotDef::parse_request(xml)?;
-        let hv = self.conn.state.drivers.hypervisor.clone();
+        let hv = state.drivers.hypervisor.clone();
         let conn = self.conn.clone();
-        let (name, events) = self.with(|reg, uuid| {
-            conn.restore_driver_state(reg)?;
+        let (name, events) = self.with(state, |reg, uuid| {
+            conn.restore_driver_state(state, reg)?;
             let obj = reg.domain(uuid).expect("checked");
             lifecycle::check(obj.name(), &facts(obj), Op::SnapshotCreate)?;
             let creation_time = now_secs();
@@ -170,7 +171,7 @@ impl Domain {
             obj.snapshots.push(snap);
             obj.current_snapshot = Some(name.clone());
             persist_snapshots(reg, uuid)?;
-            persist(&conn.state, reg, uuid)?;
+            persist(state, reg, uuid)?;
             let mut events = Vec::new();
             if flags & flags::CREATE_HALT != 0 && active {
                 let obj = reg.domain(uuid).expect("checked");
@@ -178,11 +179,11 @@ impl Domain {
                 let status = hv.destroy(&uuid.to_string(), 0)?;
                 let out =
                     lifecycle::outcome(&before, Op::Destroy, Some((State::Shutoff, status.reason)));
-                events = apply_outcome(&conn.state, reg, uuid, &out, Some(status))?;
+                events = apply_outcome(state, reg, uuid, &out, Some(status))?;
             }
             Ok((name, events))
         })?;
-        self.conn.state.emit(events);
+        state.emit(events);
         Ok(Snapshot {
             domain: self.clone(),
             name,
@@ -191,12 +192,13 @@ impl Domain {
 
     /// Snapshots in creation order. flags: 1 roots only, 4 leaves only.
     pub fn list_all_snapshots(&self, flags: u32) -> Result<Vec<Snapshot>> {
+        let state = local_or!(self.conn, r => r.list_all_snapshots(self, flags));
         check_flags(
             flags,
             flags::LIST_ROOTS | flags::LIST_LEAVES,
             "virDomainListAllSnapshots",
         )?;
-        self.with(|reg, uuid| {
+        self.with(state, |reg, uuid| {
             let obj = reg.domain(uuid).expect("checked");
             Ok(obj
                 .snapshots
@@ -214,7 +216,8 @@ impl Domain {
     }
 
     pub fn snapshot_lookup_by_name(&self, name: &str) -> Result<Snapshot> {
-        self.with(|reg, uuid| {
+        let state = local_or!(self.conn, r => r.snapshot_lookup_by_name(self, name));
+        self.with(state, |reg, uuid| {
             find(reg.domain(uuid).expect("checked"), name)?;
             Ok(Snapshot {
                 domain: self.clone(),
@@ -224,7 +227,8 @@ impl Domain {
     }
 
     pub fn has_current_snapshot(&self) -> Result<bool> {
-        self.with(|reg, uuid| {
+        let state = local_or!(self.conn, r => r.has_current_snapshot(self));
+        self.with(state, |reg, uuid| {
             Ok(reg
                 .domain(uuid)
                 .expect("checked")
@@ -234,7 +238,8 @@ impl Domain {
     }
 
     pub fn snapshot_current(&self) -> Result<Snapshot> {
-        self.with(|reg, uuid| {
+        let state = local_or!(self.conn, r => r.snapshot_current(self));
+        self.with(state, |reg, uuid| {
             let obj = reg.domain(uuid).expect("checked");
             let name = obj.current_snapshot.clone().ok_or_else(|| {
                 Error::api(
@@ -251,6 +256,11 @@ impl Domain {
 }
 
 impl Snapshot {
+    /// A handle to `name` of `domain`, without a lookup.
+    pub(crate) fn new(domain: Domain, name: String) -> Snapshot {
+        Snapshot { domain, name }
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -260,12 +270,15 @@ impl Snapshot {
     }
 
     pub fn xml_desc(&self) -> Result<String> {
-        self.domain
-            .with(|reg, uuid| Ok(find(reg.domain(uuid).expect("checked"), &self.name)?.to_xml()))
+        let state = local_or!(self.domain.conn, r => r.snapshot_xml_desc(self));
+        self.domain.with(state, |reg, uuid| {
+            Ok(find(reg.domain(uuid).expect("checked"), &self.name)?.to_xml())
+        })
     }
 
     pub fn info(&self) -> Result<SnapshotInfo> {
-        self.domain.with(|reg, uuid| {
+        let state = local_or!(self.domain.conn, r => r.snapshot_info(self));
+        self.domain.with(state, |reg, uuid| {
             let obj = reg.domain(uuid).expect("checked");
             let snap = find(obj, &self.name)?;
             Ok(SnapshotInfo {
@@ -292,6 +305,7 @@ impl Snapshot {
 
     /// Returns the domain to this snapshot. flags: 1 running, 2 paused.
     pub fn revert(&self, flags: u32) -> Result<()> {
+        let state = local_or!(self.domain.conn, r => r.snapshot_revert(self, flags));
         check_flags(
             flags,
             flags::REVERT_RUNNING | flags::REVERT_PAUSED | flags::REVERT_FORCE,
@@ -299,9 +313,9 @@ impl Snapshot {
         )?;
         self.domain.conn.check_writable()?;
         let conn = self.domain.conn.clone();
-        let hv = conn.state.drivers.hypervisor.clone();
-        let events = self.domain.with(|reg, uuid| {
-            conn.restore_driver_state(reg)?;
+        let hv = state.drivers.hypervisor.clone();
+        let events = self.domain.with(state, |reg, uuid| {
+            conn.restore_driver_state(state, reg)?;
             let obj = reg.domain(uuid).expect("checked");
             let snap = find(obj, &self.name)?.clone();
             let before = facts(obj);
@@ -311,7 +325,10 @@ impl Snapshot {
                 flags::REVERT_PAUSED => State::Paused,
                 _ => state_from_word(&snap.state),
             };
-            let def = snap.domain.clone().unwrap_or_else(|| obj.def().clone());
+            // The snapshot's configuration, under the name the domain has
+            // now: a revert restores state, not an old name.
+            let mut def = snap.domain.clone().unwrap_or_else(|| obj.def().clone());
+            def.name = obj.name().to_string();
             let config = conn.driver_config(reg, &def, None)?;
             let status = hv.snapshot_revert(&config, &self.name, target as u32, 0)?;
             let obj = reg.domain_mut(uuid).expect("checked");
@@ -331,24 +348,24 @@ impl Snapshot {
             if out.state.is_active() {
                 reg.domain_mut(uuid).expect("checked").live = Some(def);
             }
-            apply_outcome(&conn.state, reg, uuid, &out, Some(status))
+            apply_outcome(state, reg, uuid, &out, Some(status))
         })?;
-        self.domain.conn.state.emit(events);
+        state.emit(events);
         Ok(())
     }
 
     /// Deletes the snapshot. flags: 1 with its children, 2 metadata only,
     /// 4 its children only.
     pub fn delete(&self, flags: u32) -> Result<()> {
+        let state = local_or!(self.domain.conn, r => r.snapshot_delete(self, flags));
         check_flags(
             flags,
             flags::DELETE_CHILDREN | flags::DELETE_METADATA_ONLY | flags::DELETE_CHILDREN_ONLY,
             "virDomainSnapshotDelete",
         )?;
         self.domain.conn.check_writable()?;
-        let conn = self.domain.conn.clone();
-        let hv = conn.state.drivers.hypervisor.clone();
-        self.domain.with(|reg, uuid| {
+        let hv = state.drivers.hypervisor.clone();
+        self.domain.with(state, |reg, uuid| {
             let obj = reg.domain(uuid).expect("checked");
             let snap = find(obj, &self.name)?.clone();
             let mut doomed = Vec::new();
@@ -383,13 +400,14 @@ impl Snapshot {
                 };
             }
             persist_snapshots(reg, uuid)?;
-            persist(&conn.state, reg, uuid)
+            persist(state, reg, uuid)
         })
     }
 
     /// The domain definition recorded with the snapshot.
     pub fn domain_xml(&self) -> Result<String> {
-        self.domain.with(|reg, uuid| {
+        let state = local_or!(self.domain.conn, r => r.snapshot_domain_xml(self));
+        self.domain.with(state, |reg, uuid| {
             let snap = find(reg.domain(uuid).expect("checked"), &self.name)?;
             Ok(snap
                 .domain

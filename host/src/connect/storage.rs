@@ -10,7 +10,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::domain::check_flags;
-use super::{Connect, Error, Result, convert};
+use super::{ConnState, Connect, Error, Result, convert, local_or};
 use crate::driver::{StorageDriver, VolumeConfig, VolumeInfo};
 use crate::error::ErrorCode;
 use crate::registry::{PoolObj, Registry};
@@ -81,8 +81,8 @@ fn not_active(name: &str) -> Error {
 }
 
 impl Connect {
-    fn storage_driver(&self) -> Result<Arc<dyn StorageDriver>> {
-        self.state
+    fn storage_driver(state: &ConnState) -> Result<Arc<dyn StorageDriver>> {
+        state
             .drivers
             .storage
             .clone()
@@ -90,24 +90,31 @@ impl Connect {
     }
 
     fn pool_handle(&self, p: &PoolObj) -> StoragePool {
+        self.pool_ref(p.def.uuid, p.def.name.clone())
+    }
+
+    /// A handle from a reference (as the wire names pools), without a lookup.
+    pub(crate) fn pool_ref(&self, uuid: Uuid, name: String) -> StoragePool {
         StoragePool {
             conn: self.clone(),
-            uuid: p.def.uuid,
-            name: p.def.name.clone(),
+            uuid,
+            name,
         }
     }
 
     pub fn lookup_pool_by_name(&self, name: &str) -> Result<StoragePool> {
-        self.storage_driver()?;
-        let reg = self.state.lock();
+        let state = local_or!(self, r => r.lookup_pool_by_name(self, name));
+        Self::storage_driver(state)?;
+        let reg = state.lock();
         reg.pool_by_name(name)
             .map(|p| self.pool_handle(p))
             .ok_or_else(|| no_pool(format!("no storage pool with matching name '{name}'")))
     }
 
     pub fn lookup_pool_by_uuid(&self, uuid: &Uuid) -> Result<StoragePool> {
-        self.storage_driver()?;
-        let reg = self.state.lock();
+        let state = local_or!(self, r => r.lookup_pool_by_uuid(self, uuid));
+        Self::storage_driver(state)?;
+        let reg = state.lock();
         reg.pools
             .get(uuid)
             .map(|p| self.pool_handle(p))
@@ -116,10 +123,11 @@ impl Connect {
 
     /// Pools matching libvirt's `VIR_CONNECT_LIST_STORAGE_POOLS_*` flags, by name.
     pub fn list_all_pools(&self, flags: u32) -> Result<Vec<StoragePool>> {
+        let state = local_or!(self, r => r.list_all_pools(self, flags));
         use flags::*;
         check_flags(flags, (1 << 19) - 1, "virConnectListAllStoragePools")?;
-        self.storage_driver()?;
-        let reg = self.state.lock();
+        Self::storage_driver(state)?;
+        let reg = state.lock();
         let group = |bits: u32, hit: u32| flags & bits == 0 || flags & hit != 0;
         let mut found: Vec<&PoolObj> = reg
             .pools
@@ -200,11 +208,12 @@ impl Connect {
     }
 
     pub fn define_pool_xml(&self, xml: &str) -> Result<StoragePool> {
+        let state = local_or!(self, r => r.define_pool_xml(self, xml));
         self.check_writable()?;
-        let driver = self.storage_driver()?;
+        let driver = Self::storage_driver(state)?;
         let def = PoolDef::parse(xml)?;
         self.check_pool_type(driver.as_ref(), &def)?;
-        let mut reg = self.state.lock();
+        let mut reg = state.lock();
         Self::check_pool_unique(&reg, &def)?;
         let uuid = def.uuid;
         match reg.pools.get_mut(&uuid) {
@@ -231,11 +240,12 @@ impl Connect {
 
     /// Creates and starts a transient pool.
     pub fn create_pool_xml(&self, xml: &str) -> Result<StoragePool> {
+        let state = local_or!(self, r => r.create_pool_xml(self, xml));
         self.check_writable()?;
-        let driver = self.storage_driver()?;
+        let driver = Self::storage_driver(state)?;
         let def = PoolDef::parse(xml)?;
         self.check_pool_type(driver.as_ref(), &def)?;
-        let mut reg = self.state.lock();
+        let mut reg = state.lock();
         Self::check_pool_unique(&reg, &def)?;
         if reg.pools.contains_key(&def.uuid) {
             return Err(Error::api(
@@ -261,8 +271,9 @@ impl Connect {
 
     /// Finds a volume by its key or path, in any active pool.
     pub fn lookup_vol_by_path(&self, path: &str) -> Result<StorageVol> {
-        self.storage_driver()?;
-        let reg = self.state.lock();
+        let state = local_or!(self, r => r.lookup_vol_by_path(self, path));
+        Self::storage_driver(state)?;
+        let reg = state.lock();
         for p in reg.pools.values().filter(|p| p.active) {
             if let Some(v) = p.volumes.values().find(|v| v.path == path || v.key == path) {
                 return Ok(StorageVol {
@@ -326,12 +337,20 @@ impl StoragePool {
         self.uuid
     }
 
-    fn driver(&self) -> Result<Arc<dyn StorageDriver>> {
-        self.conn.storage_driver()
+    /// A handle to volume `name` of this pool, without a lookup.
+    pub(crate) fn vol_ref(&self, name: String) -> StorageVol {
+        StorageVol {
+            pool: self.clone(),
+            name,
+        }
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut Registry, &Uuid) -> Result<R>) -> Result<R> {
-        let mut reg = self.conn.state.lock();
+    fn with<R>(
+        &self,
+        state: &ConnState,
+        f: impl FnOnce(&mut Registry, &Uuid) -> Result<R>,
+    ) -> Result<R> {
+        let mut reg = state.lock();
         if !reg.pools.contains_key(&self.uuid) {
             return Err(no_pool(format!(
                 "no storage pool with matching uuid '{}' ({})",
@@ -341,8 +360,12 @@ impl StoragePool {
         f(&mut reg, &self.uuid)
     }
 
-    fn with_active<R>(&self, f: impl FnOnce(&mut Registry, &Uuid) -> Result<R>) -> Result<R> {
-        self.with(|reg, uuid| {
+    fn with_active<R>(
+        &self,
+        state: &ConnState,
+        f: impl FnOnce(&mut Registry, &Uuid) -> Result<R>,
+    ) -> Result<R> {
+        self.with(state, |reg, uuid| {
             if !reg.pools[uuid].active {
                 return Err(not_active(&reg.pools[uuid].def.name));
             }
@@ -351,20 +374,24 @@ impl StoragePool {
     }
 
     pub fn is_active(&self) -> Result<bool> {
-        self.with(|reg, uuid| Ok(reg.pools[uuid].active))
+        let state = local_or!(self.conn, r => r.pool_is_active(self));
+        self.with(state, |reg, uuid| Ok(reg.pools[uuid].active))
     }
 
     pub fn is_persistent(&self) -> Result<bool> {
-        self.with(|reg, uuid| Ok(reg.pools[uuid].persistent))
+        let state = local_or!(self.conn, r => r.pool_is_persistent(self));
+        self.with(state, |reg, uuid| Ok(reg.pools[uuid].persistent))
     }
 
     pub fn autostart(&self) -> Result<bool> {
-        self.with(|reg, uuid| Ok(reg.pools[uuid].autostart))
+        let state = local_or!(self.conn, r => r.pool_autostart(self));
+        self.with(state, |reg, uuid| Ok(reg.pools[uuid].autostart))
     }
 
     pub fn info(&self) -> Result<PoolInfo> {
-        let driver = self.driver()?;
-        self.with(|reg, uuid| {
+        let state = local_or!(self.conn, r => r.pool_info(self));
+        let driver = Connect::storage_driver(state)?;
+        self.with(state, |reg, uuid| {
             let p = &reg.pools[uuid];
             if !p.active {
                 return Ok(PoolInfo {
@@ -384,9 +411,10 @@ impl StoragePool {
         })
     }
 
-    pub fn xml_desc(&self, _flags: u32) -> Result<String> {
+    pub fn xml_desc(&self, flags: u32) -> Result<String> {
+        let state = local_or!(self.conn, r => r.pool_xml_desc(self, flags));
         let info = self.info()?;
-        self.with(|reg, uuid| {
+        self.with(state, |reg, uuid| {
             Ok(reg.pools[uuid].def.to_xml(PoolSizes {
                 capacity: info.capacity,
                 allocation: info.allocation,
@@ -397,14 +425,15 @@ impl StoragePool {
 
     /// Creates the pool's backing (for dir pools, the directory).
     pub fn build(&self, flags: u32) -> Result<()> {
+        let state = local_or!(self.conn, r => r.pool_build(self, flags));
         check_flags(
             flags,
             flags::BUILD_NO_OVERWRITE | flags::BUILD_OVERWRITE,
             "virStoragePoolBuild",
         )?;
         self.conn.check_writable()?;
-        let driver = self.driver()?;
-        self.with(|reg, uuid| {
+        let driver = Connect::storage_driver(state)?;
+        self.with(state, |reg, uuid| {
             let p = &reg.pools[uuid];
             if p.active {
                 return Err(Error::api(
@@ -418,10 +447,11 @@ impl StoragePool {
     }
 
     /// Starts the pool and scans its volumes.
-    pub fn create(&self, _flags: u32) -> Result<()> {
+    pub fn create(&self, flags: u32) -> Result<()> {
+        let state = local_or!(self.conn, r => r.pool_create(self, flags));
         self.conn.check_writable()?;
-        let driver = self.driver()?;
-        self.with(|reg, uuid| {
+        let driver = Connect::storage_driver(state)?;
+        self.with(state, |reg, uuid| {
             let p = &reg.pools[uuid];
             if p.active {
                 return Err(Error::api(
@@ -445,9 +475,10 @@ impl StoragePool {
     }
 
     pub fn destroy(&self) -> Result<()> {
+        let state = local_or!(self.conn, r => r.pool_destroy(self));
         self.conn.check_writable()?;
-        let driver = self.driver()?;
-        self.with_active(|reg, uuid| {
+        let driver = Connect::storage_driver(state)?;
+        self.with_active(state, |reg, uuid| {
             driver.pool_stop(&uuid.to_string())?;
             let p = reg.pools.get_mut(uuid).expect("checked");
             p.active = false;
@@ -461,9 +492,10 @@ impl StoragePool {
 
     /// Removes the pool's backing; the pool must be inactive.
     pub fn delete(&self, flags: u32) -> Result<()> {
+        let state = local_or!(self.conn, r => r.pool_delete(self, flags));
         self.conn.check_writable()?;
-        let driver = self.driver()?;
-        self.with(|reg, uuid| {
+        let driver = Connect::storage_driver(state)?;
+        self.with(state, |reg, uuid| {
             let p = &reg.pools[uuid];
             if p.active {
                 return Err(Error::api(
@@ -477,8 +509,9 @@ impl StoragePool {
     }
 
     pub fn undefine(&self) -> Result<()> {
+        let state = local_or!(self.conn, r => r.pool_undefine(self));
         self.conn.check_writable()?;
-        self.with(|reg, uuid| {
+        self.with(state, |reg, uuid| {
             let p = reg.pools.get_mut(uuid).expect("checked");
             if p.active {
                 return Err(Error::api(
@@ -493,8 +526,9 @@ impl StoragePool {
 
     /// Rescans the pool: external changes appear only now.
     pub fn refresh(&self) -> Result<()> {
-        let driver = self.driver()?;
-        self.with_active(|reg, uuid| {
+        let state = local_or!(self.conn, r => r.pool_refresh(self));
+        let driver = Connect::storage_driver(state)?;
+        self.with_active(state, |reg, uuid| {
             let volumes = refresh_volumes(driver.as_ref(), uuid)?;
             reg.pools.get_mut(uuid).expect("checked").volumes = volumes;
             Ok(())
@@ -502,8 +536,9 @@ impl StoragePool {
     }
 
     pub fn set_autostart(&self, autostart: bool) -> Result<()> {
+        let state = local_or!(self.conn, r => r.pool_set_autostart(self, autostart));
         self.conn.check_writable()?;
-        self.with(|reg, uuid| {
+        self.with(state, |reg, uuid| {
             let p = reg.pools.get_mut(uuid).expect("checked");
             if !p.persistent {
                 return Err(Error::api(
@@ -517,16 +552,21 @@ impl StoragePool {
     }
 
     pub fn target_path(&self) -> Result<Option<String>> {
-        self.with(|reg, uuid| Ok(reg.pools[uuid].def.target_path.clone()))
+        let state = local_or!(self.conn, r => r.pool_target_path(self));
+        self.with(state, |reg, uuid| {
+            Ok(reg.pools[uuid].def.target_path.clone())
+        })
     }
 
     pub fn pool_type(&self) -> Result<String> {
-        self.with(|reg, uuid| Ok(reg.pools[uuid].def.pool_type.clone()))
+        let state = local_or!(self.conn, r => r.pool_type(self));
+        self.with(state, |reg, uuid| Ok(reg.pools[uuid].def.pool_type.clone()))
     }
 
     /// Volumes as of the last refresh, by name.
     pub fn list_all_volumes(&self) -> Result<Vec<StorageVol>> {
-        self.with_active(|reg, uuid| {
+        let state = local_or!(self.conn, r => r.list_all_volumes(self));
+        self.with_active(state, |reg, uuid| {
             Ok(reg.pools[uuid]
                 .volumes
                 .keys()
@@ -539,7 +579,8 @@ impl StoragePool {
     }
 
     pub fn lookup_vol_by_name(&self, name: &str) -> Result<StorageVol> {
-        self.with_active(|reg, uuid| {
+        let state = local_or!(self.conn, r => r.lookup_vol_by_name(self, name));
+        self.with_active(state, |reg, uuid| {
             if reg.pools[uuid].volumes.contains_key(name) {
                 Ok(StorageVol {
                     pool: self.clone(),
@@ -587,11 +628,12 @@ impl StoragePool {
     }
 
     /// Creates a volume from `<volume>` XML.
-    pub fn create_volume_xml(&self, xml: &str, _flags: u32) -> Result<StorageVol> {
+    pub fn create_volume_xml(&self, xml: &str, flags: u32) -> Result<StorageVol> {
+        let state = local_or!(self.conn, r => r.create_volume_xml(self, xml, flags));
         self.conn.check_writable()?;
         let def = VolumeDef::parse(xml)?;
-        let driver = self.driver()?;
-        self.with_active(|reg, uuid| {
+        let driver = Connect::storage_driver(state)?;
+        self.with_active(state, |reg, uuid| {
             Self::check_new_volume(reg, uuid, &def)?;
             let info = driver.volume_create(&uuid.to_string(), &Self::volume_config(&def), 0)?;
             reg.pools
@@ -611,13 +653,14 @@ impl StoragePool {
         &self,
         xml: &str,
         source: &StorageVol,
-        _flags: u32,
+        flags: u32,
     ) -> Result<StorageVol> {
+        let state = local_or!(self.conn, r => r.create_volume_xml_from(self, xml, source, flags));
         self.conn.check_writable()?;
         let mut def = VolumeDef::parse(xml)?;
-        let driver = self.driver()?;
+        let driver = Connect::storage_driver(state)?;
         let source_info = source.refreshed_info()?;
-        self.with_active(|reg, uuid| {
+        self.with_active(state, |reg, uuid| {
             Self::check_new_volume(reg, uuid, &def)?;
             def.capacity = def.capacity.max(source_info.capacity);
             let info = driver.volume_clone(
@@ -649,8 +692,12 @@ impl StorageVol {
         &self.pool
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut Registry, &Uuid, &VolumeInfo) -> Result<R>) -> Result<R> {
-        self.pool.with_active(|reg, uuid| {
+    fn with<R>(
+        &self,
+        state: &ConnState,
+        f: impl FnOnce(&mut Registry, &Uuid, &VolumeInfo) -> Result<R>,
+    ) -> Result<R> {
+        self.pool.with_active(state, |reg, uuid| {
             let info = reg.pools[uuid]
                 .volumes
                 .get(&self.name)
@@ -664,13 +711,15 @@ impl StorageVol {
 
     /// The volume as last scanned.
     pub fn cached_info(&self) -> Result<VolumeInfo> {
-        self.with(|_, _, info| Ok(info.clone()))
+        let state = local_or!(self.pool.conn, r => r.vol_info_full(self));
+        self.with(state, |_, _, info| Ok(info.clone()))
     }
 
     /// The volume as the driver reports it now (updates the cache).
     pub fn refreshed_info(&self) -> Result<VolumeInfo> {
-        let driver = self.pool.driver()?;
-        self.with(|reg, uuid, _| {
+        let state = local_or!(self.pool.conn, r => r.vol_info_full(self));
+        let driver = Connect::storage_driver(state)?;
+        self.with(state, |reg, uuid, _| {
             let info = driver.volume_info(&uuid.to_string(), &self.name)?;
             reg.pools
                 .get_mut(uuid)
@@ -682,6 +731,7 @@ impl StorageVol {
     }
 
     pub fn info(&self) -> Result<VolInfo> {
+        let _state = local_or!(self.pool.conn, r => r.vol_info(self));
         let info = self.refreshed_info()?;
         Ok(VolInfo {
             kind: info.kind,
@@ -691,14 +741,17 @@ impl StorageVol {
     }
 
     pub fn path(&self) -> Result<String> {
+        let _state = local_or!(self.pool.conn, r => r.vol_path(self));
         Ok(self.cached_info()?.path)
     }
 
     pub fn key(&self) -> Result<String> {
+        let _state = local_or!(self.pool.conn, r => r.vol_key(self));
         Ok(self.cached_info()?.key)
     }
 
-    pub fn xml_desc(&self, _flags: u32) -> Result<String> {
+    pub fn xml_desc(&self, flags: u32) -> Result<String> {
+        let _state = local_or!(self.pool.conn, r => r.vol_xml_desc(self, flags));
         let info = self.refreshed_info()?;
         let kind = ["file", "block", "dir", "network", "netdir", "ploop"]
             .get(info.kind as usize)
@@ -718,9 +771,10 @@ impl StorageVol {
     }
 
     pub fn delete(&self, flags: u32) -> Result<()> {
+        let state = local_or!(self.pool.conn, r => r.vol_delete(self, flags));
         self.pool.conn.check_writable()?;
-        let driver = self.pool.driver()?;
-        self.with(|reg, uuid, _| {
+        let driver = Connect::storage_driver(state)?;
+        self.with(state, |reg, uuid, _| {
             driver.volume_delete(&uuid.to_string(), &self.name, flags)?;
             reg.pools
                 .get_mut(uuid)
@@ -733,9 +787,10 @@ impl StorageVol {
 
     /// Overwrites the content. algorithm: libvirt's `VIR_STORAGE_VOL_WIPE_ALG_*` (0 zero).
     pub fn wipe(&self, algorithm: u32, flags: u32) -> Result<()> {
+        let state = local_or!(self.pool.conn, r => r.vol_wipe(self, algorithm, flags));
         self.pool.conn.check_writable()?;
-        let driver = self.pool.driver()?;
-        self.with(|_, uuid, _| {
+        let driver = Connect::storage_driver(state)?;
+        self.with(state, |_, uuid, _| {
             Ok(driver.volume_wipe(&uuid.to_string(), &self.name, algorithm, flags)?)
         })
     }
@@ -744,6 +799,7 @@ impl StorageVol {
     /// allocation, shrinking only with flag 4, never beyond the pool's free
     /// space. flags: 1 allocate, 2 delta, 4 shrink.
     pub fn resize(&self, capacity: u64, flags: u32) -> Result<()> {
+        let state = local_or!(self.pool.conn, r => r.vol_resize(self, capacity, flags));
         use flags::*;
         check_flags(
             flags,
@@ -751,9 +807,9 @@ impl StorageVol {
             "virStorageVolResize",
         )?;
         self.pool.conn.check_writable()?;
-        let driver = self.pool.driver()?;
+        let driver = Connect::storage_driver(state)?;
         let pool_info = self.pool.info()?;
-        self.with(|reg, uuid, info| {
+        self.with(state, |reg, uuid, info| {
             let target = if flags & RESIZE_DELTA != 0 {
                 if flags & RESIZE_SHRINK != 0 {
                     info.capacity.checked_sub(capacity).ok_or_else(|| {
@@ -798,7 +854,9 @@ impl StorageVol {
         sink: &mut dyn Write,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<u64> {
-        let driver = self.pool.driver()?;
+        let state =
+            local_or!(self.pool.conn, r => r.vol_download(self, offset, length, sink, progress));
+        let driver = Connect::storage_driver(state)?;
         let info = self.refreshed_info()?;
         let pool = self.pool.uuid.to_string();
         if offset > info.capacity {
@@ -842,8 +900,10 @@ impl StorageVol {
         source: &mut dyn Read,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<u64> {
+        let state =
+            local_or!(self.pool.conn, r => r.vol_upload(self, offset, length, source, progress));
         self.pool.conn.check_writable()?;
-        let driver = self.pool.driver()?;
+        let driver = Connect::storage_driver(state)?;
         let info = self.refreshed_info()?;
         let pool = self.pool.uuid.to_string();
         if offset > info.capacity {

@@ -599,9 +599,16 @@ impl HypervisorDriver for KvmDriver {
         self.status(uuid)
     }
 
+    /// A reset pulls the reset line; it does not unpause: a paused guest
+    /// stays paused, as with libvirt's QEMU driver.
     fn reset(&self, uuid: &str, _flags: u32) -> Result<DomainStatus> {
         let vm = self.vm(uuid)?;
-        Ok(status_from(&self.request(&vm, "reset", Request::Reset)?))
+        let was_paused = self.status(uuid)?.state == 3;
+        let status = status_from(&self.request(&vm, "reset", Request::Reset)?);
+        if was_paused && status.state == 1 {
+            return Ok(status_from(&self.request(&vm, "pause", Request::Pause)?));
+        }
+        Ok(status)
     }
 
     fn save(&self, uuid: &str, _flags: u32, sink: &mut dyn Write) -> Result<u64> {
@@ -697,7 +704,12 @@ impl HypervisorDriver for KvmDriver {
             }
         };
         self.register(&config.uuid, vm)?;
-        Ok(status_from(&result))
+        let mut status = status_from(&result);
+        // Paused because restored paused: libvirt's reason is "save".
+        if flags & SAVE_PAUSED != 0 && status.state == 3 {
+            status.reason = crate::lifecycle::reason::PAUSED_SAVE;
+        }
+        Ok(status)
     }
 
     /// A snapshot keeps the machine's memory and device state, not the

@@ -20,9 +20,18 @@
 //!   `stream_finish`, `stream_abort`, `stream_error`, `stream_hole`).
 //!
 //! `tests/flow.rs` runs all of this between a client and a server thread.
+//!
+//! Built on these: [`server`], wirtd's dispatcher (the `wirtd` binary is a
+//! thin front to [`server::run`]), and [`client`], which `Connect::open`
+//! uses for URIs with a transport; [`socket`] is the byte stream both sides
+//! share, and `refs` maps wire references to API handles and back.
 
+pub mod client;
 pub mod packet;
 pub mod protocol;
+pub(crate) mod refs;
+pub mod server;
+pub mod socket;
 pub mod xdr;
 
 #[cfg(test)]

@@ -4,5 +4,6 @@ mod api;
 mod cli;
 mod corpus;
 mod kvm;
+mod remote;
 mod storage;
 mod support;

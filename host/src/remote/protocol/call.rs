@@ -252,6 +252,7 @@ call_table! {
     NetworkIsActive = REMOTE_PROC_NETWORK_IS_ACTIVE(NetworkArgs) -> IsActiveRet;
     NetworkIsPersistent = REMOTE_PROC_NETWORK_IS_PERSISTENT(NetworkArgs) -> IsPersistentRet;
     NetworkGetBridgeName = REMOTE_PROC_NETWORK_GET_BRIDGE_NAME(NetworkArgs) -> NetworkGetBridgeNameRet;
+    NetworkUpdate = REMOTE_PROC_NETWORK_UPDATE(NetworkUpdateArgs) -> ();
 
     ConnectListAllStoragePools = REMOTE_PROC_CONNECT_LIST_ALL_STORAGE_POOLS(ConnectListAllStoragePoolsArgs) -> ConnectListAllStoragePoolsRet;
     ConnectNumOfStoragePools = REMOTE_PROC_CONNECT_NUM_OF_STORAGE_POOLS(()) -> NumRet;

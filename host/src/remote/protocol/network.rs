@@ -93,6 +93,46 @@ xdr_struct! {
     }
 }
 
+xdr_struct! {
+    /// `remote_network_update_args`: `command` and `section` are
+    /// `virNetworkUpdateCommand` and `virNetworkUpdateSection`; `parent_index`
+    /// is -1 for "any".
+    pub struct NetworkUpdateArgs {
+        pub net: NonnullNetwork,
+        pub command: u32,
+        pub section: u32,
+        pub parent_index: i32,
+        pub xml: String,
+        pub flags: u32,
+    }
+}
+
+/// `virNetworkUpdateCommand` values.
+pub mod network_update {
+    pub const COMMAND_MODIFY: u32 = 1;
+    pub const COMMAND_DELETE: u32 = 2;
+    pub const COMMAND_ADD_LAST: u32 = 3;
+    pub const COMMAND_ADD_FIRST: u32 = 4;
+    /// `VIR_NETWORK_SECTION_IP_DHCP_HOST`.
+    pub const SECTION_IP_DHCP_HOST: u32 = 4;
+    /// virsh's names of `virNetworkUpdateSection`, by number.
+    pub const SECTIONS: &[&str] = &[
+        "none",
+        "bridge",
+        "domain",
+        "ip",
+        "ip-dhcp-host",
+        "ip-dhcp-range",
+        "forward",
+        "forward-interface",
+        "forward-pf",
+        "portgroup",
+        "dns-host",
+        "dns-txt",
+        "dns-srv",
+    ];
+}
+
 /// `remote_network_lookup_by_name_ret`.
 pub type NetworkLookupByNameRet = NetworkRet;
 /// `remote_network_lookup_by_uuid_ret`.

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Storage-dir throughput, side by side in one run on the same disk:
+#   - upload and download of a 1 GiB volume through the storage-dir plugin
+#     (wirt vol-upload / vol-download) against dd writing and reading the
+#     same amount, with the ratio;
+#   - wipe and clone of a sparse 10 GiB volume (holes must not be written).
+# Builds wirt in release mode; runs on kvm:///session with private dirs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build -q --release -p wirt
+WIRT=${CARGO_TARGET_DIR:-$PWD/target}/release/wirt
+work=$(mktemp -d "${TMPDIR:-/var/tmp}/wirt-dd.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+export WIRT_STATE_DIR=$work/state WIRT_RUNTIME_DIR=$work/run
+size_mib=${SIZE_MIB:-1024}
+w() { "$WIRT" -q -c kvm:///session "$@"; }
+secs() { local s e; s=$(date +%s.%N); "$@" > /dev/null; e=$(date +%s.%N); echo "$e - $s" | bc -l; }
+
+w "pool-define-as bench dir --target $work/pool; pool-build bench; pool-start bench"
+w "vol-create-as bench vol.raw ${size_mib}M --allocation 0"
+head -c $((size_mib << 20)) /dev/urandom > "$work/source.bin"
+sync
+
+dd_write=$(secs dd if="$work/source.bin" of="$work/dd.bin" bs=1M conv=fsync status=none)
+up=$(secs w "vol-upload vol.raw $work/source.bin --pool bench")
+sync
+dd_read=$(secs dd if="$work/dd.bin" of=/dev/null bs=1M status=none)
+down=$(secs w "vol-download vol.raw $work/back.bin --pool bench")
+cmp "$work/source.bin" "$work/back.bin"
+
+mibs() { echo "$size_mib / $1" | bc -l; }
+printf '%-28s %10s %10s %8s\n' "" dd wirt "dd/wirt"
+printf '%-28s %7.0f MiB/s %7.0f MiB/s %7.2fx\n' "write ${size_mib} MiB (upload)" "$(mibs "$dd_write")" "$(mibs "$up")" "$(echo "$up / $dd_write" | bc -l)"
+printf '%-28s %7.0f MiB/s %7.0f MiB/s %7.2fx\n' "read ${size_mib} MiB (download)" "$(mibs "$dd_read")" "$(mibs "$down")" "$(echo "$down / $dd_read" | bc -l)"
+
+w "vol-create-as bench sparse.raw 10G --allocation 0"
+dd if=/dev/urandom of="$work/pool/sparse.raw" bs=1M count=4 seek=5000 conv=notrunc status=none
+wipe=$(secs w "pool-refresh bench; vol-wipe sparse.raw --pool bench")
+clone=$(secs w "vol-clone sparse.raw sparse2.raw --pool bench")
+printf '%-28s %9.1f ms (allocated after: %s KiB)\n' "wipe sparse 10 GiB" "$(echo "$wipe * 1000" | bc -l)" "$(du -k "$work/pool/sparse.raw" | cut -f1)"
+printf '%-28s %9.1f ms (allocated after: %s KiB)\n' "clone sparse 10 GiB" "$(echo "$clone * 1000" | bc -l)" "$(du -k "$work/pool/sparse2.raw" | cut -f1)"

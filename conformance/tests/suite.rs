@@ -1,0 +1,187 @@
+//! The suite's own tests: the real test driver passes, every deliberately
+//! broken variant is caught with a short shrunk sequence, and (where KVM
+//! exists) the KVM driver is checked.
+//!
+//! Fixed seeds: a run is deterministic, so these never flake.
+
+use std::path::{Path, PathBuf};
+
+use wirt_conformance::{Options, Report, Status, Target};
+
+/// Cases per property here: enough to find every broken variant with the
+/// seeds below, small enough for CI on two cores.
+const CASES: u32 = 150;
+const SEED: u64 = 20_240_917;
+
+fn run(opts: &Options, cases: u32) -> Report {
+    let report = wirt_conformance::run(opts, cases, SEED).expect("the suite runs");
+    println!("{}", report.human());
+    report
+}
+
+/// The built-in test driver as a plugin file.
+fn test_driver_file(dir: &Path) -> PathBuf {
+    let path = dir.join("test-driver.wasm");
+    std::fs::write(&path, wirt::plugin::builtin::TEST_DRIVER_WASM).expect("write the plugin");
+    path
+}
+
+#[test]
+fn the_test_driver_passes_through_its_uri() {
+    let report = run(&Options::new(Target::Uri("test:///default".into())), 200);
+    assert!(report.passed, "the real test driver must pass");
+    for name in ["domain-lifecycle", "storage", "network"] {
+        let p = report.property(name).expect("property ran");
+        assert_eq!(p.status, Status::Passed, "{name}");
+        assert_eq!(p.cases_run, 200, "{name}");
+    }
+    // A URI's driver is reached through the host only.
+    assert_eq!(
+        report.property("driver-contract").map(|p| p.status),
+        Some(Status::Skipped)
+    );
+}
+
+#[test]
+fn the_test_driver_passes_as_a_plugin_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Target::Plugin {
+        path: test_driver_file(dir.path()),
+        uri: "test:///default".into(),
+    };
+    let report = run(&Options::new(target), 60);
+    assert!(report.passed, "the real test driver must pass");
+    assert_eq!(
+        report.property("driver-contract").map(|p| p.status),
+        Some(Status::Passed)
+    );
+}
+
+#[test]
+fn optional_operations_are_probed() {
+    // The test driver implements every optional operation.
+    let opts = Options::new(Target::Uri("test:///default".into()));
+    let env = wirt_conformance::target::Env::new(&opts).expect("env");
+    assert!(
+        env.settings.support.missing().is_empty(),
+        "{:?}",
+        env.settings.support
+    );
+}
+
+/// A broken variant built by build.rs, or None when the build skipped them.
+fn broken(feature: &str) -> Option<PathBuf> {
+    let path =
+        Path::new(env!("WIRT_CONFORMANCE_BROKEN_DIR")).join(format!("test_driver_{feature}.wasm"));
+    if path.is_file() {
+        Some(path)
+    } else {
+        println!(
+            "skipped: {} was not built (WIRT_CONFORMANCE_SKIP_BROKEN?)",
+            path.display()
+        );
+        None
+    }
+}
+
+/// Runs the suite on a broken variant and checks that `caught_by` report
+/// it with a shrunk script of at most six steps, and `masked_for` do not.
+fn assert_caught(feature: &str, caught_by: &[&str], masked_for: &[&str]) {
+    let Some(path) = broken(feature) else { return };
+    let mut opts = Options::new(Target::Plugin {
+        path,
+        uri: "test:///default".into(),
+    });
+    opts.properties = ["domain-lifecycle", "driver-contract"]
+        .map(String::from)
+        .to_vec();
+    let report = run(&opts, CASES);
+    assert!(!report.passed, "{feature} must be reported");
+    for name in caught_by {
+        let p = report.property(name).expect("property ran");
+        assert_eq!(p.status, Status::Failed, "{feature} is caught by {name}");
+        let failure = p.failure.as_ref().expect("a failure");
+        assert!(
+            (1..=6).contains(&failure.steps),
+            "{feature}: {name} shrinks to a short sequence, got:\n{}",
+            failure.script_text
+        );
+        assert_eq!(failure.script.commands.len(), failure.steps);
+        assert!(
+            failure.script_text.contains("# diverged:"),
+            "the diverging step is marked:\n{}",
+            failure.script_text
+        );
+    }
+    for name in masked_for {
+        let p = report.property(name).expect("property ran");
+        assert_eq!(
+            p.status,
+            Status::Passed,
+            "{feature} is masked by the host for {name}"
+        );
+    }
+}
+
+#[test]
+fn broken_resume_is_caught_by_the_driver_contract() {
+    // The host refuses resume of a running domain itself: only the
+    // contract layer, calling the driver directly, can see this bug.
+    assert_caught("broken-resume", &["driver-contract"], &["domain-lifecycle"]);
+}
+
+#[test]
+fn broken_destroy_is_caught_by_both_layers() {
+    assert_caught(
+        "broken-destroy",
+        &["driver-contract", "domain-lifecycle"],
+        &[],
+    );
+}
+
+#[test]
+fn broken_start_paused_is_caught_by_both_layers() {
+    assert_caught(
+        "broken-state",
+        &["driver-contract", "domain-lifecycle"],
+        &[],
+    );
+}
+
+/// The KVM driver: checks `kvm:///session` where /dev/kvm exists,
+/// `wirt-vmm` is built and the URI opens, in a process of its own with a
+/// private state directory; otherwise prints why it did not run.
+#[test]
+fn kvm_session_conforms_where_available() {
+    if !Path::new("/dev/kvm").exists() {
+        println!("skipped: no /dev/kvm on this machine");
+        return;
+    }
+    let tool = PathBuf::from(env!("CARGO_BIN_EXE_wirt-conformance"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new(&tool);
+    command
+        .args(["--uri", "kvm:///session", "--property", "domain-lifecycle"])
+        .args(["--cases", "12", "--seed", &SEED.to_string()])
+        .env("WIRT_STATE_DIR", dir.path().join("state"))
+        .env("WIRT_RUNTIME_DIR", dir.path().join("run"))
+        .env("WIRT_LOG_DIR", dir.path().join("log"));
+    let vmm = tool.with_file_name("wirt-vmm");
+    if !vmm.is_file() {
+        println!(
+            "skipped: {} is not built (`cargo test --workspace` builds it)",
+            vmm.display()
+        );
+        return;
+    }
+    command.env("WIRT_VMM", &vmm);
+    let out = command.output().expect("run wirt-conformance");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    match out.status.code() {
+        // Exit status 2: the suite could not open the target at all.
+        Some(2) => println!("skipped: kvm:///session does not open here: {stderr}"),
+        Some(0) => println!("{stdout}"),
+        _ => panic!("kvm:///session does not conform:\n{stdout}{stderr}"),
+    }
+}
