@@ -32,7 +32,8 @@ pub mod flags {
 }
 
 /// Largest chunk moved per driver call during upload/download.
-const CHUNK: u32 = 1 << 20;
+/// 4 MiB: big enough that per-call costs vanish, small enough to bound memory.
+const CHUNK: u32 = 4 << 20;
 
 /// libvirt's `virStoragePoolInfo`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -951,7 +952,7 @@ impl StorageVol {
 }
 
 /// Reads until `buf` is full or the source ends.
-fn read_full(source: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+pub(crate) fn read_full(source: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match source.read(&mut buf[filled..]) {

@@ -13,7 +13,7 @@ use crate::plugin::bindings::wirt::driver::types;
 use crate::plugin::{HostState, PluginHandle};
 
 /// Bulk data moves in chunks of this size: bounded memory on both sides.
-pub const CHUNK: u32 = 1 << 20;
+pub const CHUNK: u32 = 4 << 20;
 
 #[derive(Debug, Clone)]
 pub struct WasmDriver {

@@ -66,12 +66,26 @@ impl GuestLog {
         }
     }
 
+    /// Forgets the in-memory tail, so that the last words quoted after a
+    /// failed call are what the guest wrote during that call.
+    pub fn begin_call(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.tail.clear();
+    }
+
     /// The last lines written, joined for an error message.
     pub fn last_words(&self) -> String {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let bytes: Vec<u8> = inner.tail.iter().copied().collect();
         let text = String::from_utf8_lossy(&bytes);
-        let lines: Vec<&str> = text.trim().lines().rev().take(4).collect();
+        // Rust's advice to set RUST_BACKTRACE means nothing to a plugin's user.
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
+            .rev()
+            .take(4)
+            .collect();
         let joined = lines.into_iter().rev().collect::<Vec<_>>().join(" / ");
         // The end matters most (the panic message): keep the last 600 chars.
         let chars: Vec<char> = joined.chars().collect();
@@ -122,12 +136,17 @@ mod tests {
         log.write(b"starting\n");
         log.write(&vec![b'x'; 10_000]);
         log.write(b"\npanicked at 'boom'\n");
+        log.write(
+            b"note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n\n",
+        );
         assert!(
             log.last_words().ends_with("panicked at 'boom'"),
             "{}",
             log.last_words()
         );
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), 10_029);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 10_029 + 79);
+        log.begin_call();
+        assert_eq!(log.last_words(), "", "a new call starts with no last words");
         for _ in 0..(MAX_LOG / 10_000 + 1) {
             log.write(&vec![b'y'; 10_000]);
         }

@@ -179,7 +179,17 @@ impl Plugin {
         wasm: &[u8],
         limits: Limits,
     ) -> Result<Arc<Self>, Error> {
-        let runtime = Runtime::get()?;
+        Self::load_in(Runtime::get()?, name, version, wasm, limits)
+    }
+
+    /// The same, in a runtime other than the process's own.
+    pub fn load_in(
+        runtime: &Runtime,
+        name: &str,
+        version: &str,
+        wasm: &[u8],
+        limits: Limits,
+    ) -> Result<Arc<Self>, Error> {
         let component = Component::new(runtime.engine(), wasm).map_err(|e| Error::Compile {
             plugin: name.to_string(),
             source: e.into_boxed_dyn_error(),
@@ -297,15 +307,49 @@ fn semver_compatible(found: &str, supported: &str) -> bool {
     }
 }
 
-/// Names the component's imports the linker cannot satisfy.
+/// Names the component's imports the linker cannot satisfy. The linker
+/// reports only the first; each one found is stubbed out in a copy of the
+/// linker (its functions defined as traps) and the check repeated.
 fn missing_imports(component: &Component, runtime: &Runtime, linker: &Linker<HostState>) -> String {
-    let ty = component.component_type();
-    let mut missing = Vec::new();
-    for (import, _) in ty.imports(runtime.engine()) {
-        let mut probe = linker.clone();
-        // An instance name the linker already defines cannot be defined twice.
-        if probe.instance(import).is_ok() {
-            missing.push(import.to_string());
+    use wasmtime::component::types::ComponentItem;
+    let engine = runtime.engine();
+    let imports: Vec<(String, ComponentItem)> = component
+        .component_type()
+        .imports(engine)
+        .map(|(name, item)| (name.to_string(), item.ty))
+        .collect();
+    let mut probe = linker.clone();
+    probe.allow_shadowing(true);
+    let mut missing: Vec<String> = Vec::new();
+    while let Err(e) = probe.instantiate_pre(component) {
+        let text = format!("{e:#}");
+        let Some((name, item)) = imports
+            .iter()
+            .find(|(name, _)| text.contains(&format!("`{name}`")) && !missing.contains(name))
+        else {
+            break;
+        };
+        missing.push(name.clone());
+        let trap =
+            |_: wasmtime::StoreContextMut<'_, HostState>,
+             _: wasmtime::component::types::ComponentFunc,
+             _: &[wasmtime::component::Val],
+             _: &mut [wasmtime::component::Val]|
+             -> wasmtime::Result<()> { Err(wasmtime::format_err!("missing import")) };
+        let stubbed = match item {
+            ComponentItem::ComponentInstance(instance) => probe.instance(name).and_then(|mut i| {
+                for (func, item) in instance.exports(engine) {
+                    if matches!(item.ty, ComponentItem::ComponentFunc(_)) {
+                        i.func_new(func, trap)?;
+                    }
+                }
+                Ok(())
+            }),
+            ComponentItem::ComponentFunc(_) => probe.root().func_new(name, trap),
+            _ => break,
+        };
+        if stubbed.is_err() {
+            break;
         }
     }
     if missing.is_empty() {

@@ -1,7 +1,7 @@
 //! The one wasmtime `Engine` of a process, with its code cache and the
 //! epoch ticker that enforces call deadlines.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -31,22 +31,30 @@ pub fn cache_dir() -> Option<PathBuf> {
 }
 
 impl Runtime {
+    /// The process's runtime, caching compiled code in [`cache_dir`].
     pub fn get() -> Result<&'static Runtime, Error> {
         RUNTIME
-            .get_or_init(|| Runtime::new().map_err(|e| format!("{e:#}")))
+            .get_or_init(|| Runtime::build(cache_dir().as_deref()).map_err(|e| format!("{e:#}")))
             .as_ref()
             .map_err(|e| Error::Runtime(e.clone().into()))
     }
 
-    fn new() -> wasmtime::Result<Runtime> {
+    /// A runtime of its own, caching compiled code under `cache` (`None`:
+    /// compile every time). For tools and benchmarks that must not share
+    /// the process's cache; plugins loaded with [`super::Plugin::load_in`].
+    pub fn with_cache_dir(cache: Option<&Path>) -> Result<Runtime, Error> {
+        Runtime::build(cache).map_err(|e| Error::Runtime(e.into_boxed_dyn_error()))
+    }
+
+    fn build(cache: Option<&Path>) -> wasmtime::Result<Runtime> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         // The async component-model machinery costs ~3x per synchronous call
         // and drivers are called synchronously.
         config.concurrency_support(false);
-        if let Some(dir) = cache_dir() {
+        if let Some(dir) = cache {
             // A cache that cannot be set up costs start-up time, not correctness.
-            if std::fs::create_dir_all(&dir).is_ok() {
+            if std::fs::create_dir_all(dir).is_ok() {
                 let mut cache = CacheConfig::new();
                 cache.with_directory(dir.join("code"));
                 if let Ok(cache) = Cache::new(cache) {

@@ -207,6 +207,7 @@ impl PluginHandle {
         f: impl FnOnce(&mut Instance) -> wasmtime::Result<R>,
     ) -> wasmtime::Result<R> {
         live.store.set_epoch_deadline(self.deadline_ticks());
+        self.output.begin_call();
         f(live)
     }
 
@@ -244,6 +245,12 @@ impl PluginHandle {
         let words = live
             .map(|l| l.store.data().last_words())
             .unwrap_or_default();
+        // The user sees the trap itself; the wasm backtrace goes to the log.
+        tracing::debug!(plugin, version, error = ?error, "plugin instance trapped");
+        let source: super::BoxError = match error.downcast_ref::<Trap>() {
+            Some(trap) => Box::new(*trap),
+            None => error.into_boxed_dyn_error(),
+        };
         Error::Trap {
             plugin,
             version,
@@ -252,7 +259,7 @@ impl PluginHandle {
             } else {
                 format!(": {words}")
             },
-            source: error.into_boxed_dyn_error(),
+            source,
         }
     }
 
@@ -270,11 +277,22 @@ impl PluginHandle {
                 failures: slot.failures,
             });
         }
-        if slot.instance.is_none()
-            && let Err(e) = self.instantiate(&mut slot)
-        {
-            slot.failures += 1;
-            return Err(e);
+        if slot.instance.is_none() {
+            // Back off before re-creating a failed instance. Calls are
+            // serialised, so waiting with the slot held delays only this
+            // plugin's callers.
+            if let Some(wait) = slot
+                .retry_after
+                .take()
+                .and_then(|t| t.checked_duration_since(Instant::now()))
+            {
+                std::thread::sleep(wait);
+            }
+            if let Err(e) = self.instantiate(&mut slot) {
+                slot.failures += 1;
+                slot.retry_after = Some(Instant::now() + backoff(slot.failures));
+                return Err(e);
+            }
         }
         let live = slot.instance.as_mut().expect("instantiated above");
         match self.guarded(live, f) {
@@ -312,6 +330,7 @@ impl PluginHandle {
             slot.lost = true;
         }
         slot.failures = 0;
+        slot.retry_after = None;
     }
 
     /// Changes the directories granted to the plugin. WASI grants are fixed

@@ -4,6 +4,7 @@ mod api;
 mod cli;
 mod corpus;
 mod kvm;
+mod plugins;
 mod remote;
 mod storage;
 mod support;

@@ -449,10 +449,9 @@ impl RemoteConn {
             let mut sent = 0u64;
             while sent < limit {
                 let want = (limit - sent).min(STREAM_CHUNK as u64) as usize;
-                let n = read_full(source, &mut buf[..want]).map_err(io_error(format!(
-                    "cannot read data for volume '{}'",
-                    vol.name()
-                )))?;
+                let n = crate::connect::storage::read_full(source, &mut buf[..want]).map_err(
+                    io_error(format!("cannot read data for volume '{}'", vol.name())),
+                )?;
                 if n == 0 {
                     break;
                 }
@@ -479,17 +478,4 @@ impl RemoteConn {
         session.finish(call.serial);
         outcome
     }
-}
-
-fn read_full(source: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match source.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
