@@ -15,8 +15,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use wirt_kvm::control::client::{Client, ClientError};
@@ -30,6 +30,9 @@ use crate::plugin::StatusSink;
 
 /// How long one control request may take (boot of a big guest, a save).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long `reboot` waits for a guest that obeys the power-control port
+/// to reset itself.
+const REBOOT_WAIT: Duration = Duration::from_secs(10);
 /// Bulk copies between the host and a VMM's save pipe.
 const COPY_CHUNK: usize = 1 << 20;
 
@@ -77,6 +80,9 @@ struct Vm {
     stopping: Arc<AtomicBool>,
     /// The process, when this host spawned it (not after re-attaching).
     child: Mutex<Option<std::process::Child>>,
+    /// Guest resets, power-offs and crashes seen by the watcher (and its
+    /// end), so `reboot` can wait for the guest to act.
+    resets: Arc<(Mutex<u64>, Condvar)>,
 }
 
 pub struct KvmDriver {
@@ -323,6 +329,7 @@ impl KvmDriver {
             client: Mutex::new(Client::new(launched.control)),
             stopping: Arc::new(AtomicBool::new(false)),
             child: Mutex::new(Some(launched.child)),
+            resets: Arc::default(),
         });
         Ok((vm, numbers, opened))
     }
@@ -333,6 +340,7 @@ impl KvmDriver {
         let sink = self.sink.clone();
         let vms = self.vms.clone();
         let stopping = vm.stopping.clone();
+        let resets = vm.resets.clone();
         let uuid = uuid.to_string();
         let weak = Arc::downgrade(vm);
         std::thread::Builder::new()
@@ -341,6 +349,11 @@ impl KvmDriver {
                 loop {
                     match client.next_event(Duration::from_secs(3600)) {
                         Ok(event) => {
+                            // Before the report: `reboot` may be waiting
+                            // for this with the host's locks held.
+                            if event.event != "shutdown-requested" {
+                                bump(&resets);
+                            }
                             let status = DomainStatus {
                                 state: event.state,
                                 reason: event.reason,
@@ -362,6 +375,7 @@ impl KvmDriver {
                         }
                         Err(ClientError::Timeout) => {}
                         Err(_) => {
+                            bump(&resets);
                             // The connection closed: a VMM that was not being
                             // stopped died under the guest.
                             if !stopping.load(Ordering::SeqCst) {
@@ -438,6 +452,11 @@ fn connect_retry(socket: &Path) -> Result<Client> {
 }
 
 /// Forgets a VM: reaps its process and removes its socket and record.
+fn bump(resets: &(Mutex<u64>, Condvar)) {
+    *resets.0.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+    resets.1.notify_all();
+}
+
 fn retire(vms: &Mutex<HashMap<String, Arc<Vm>>>, uuid: &str, vm: &Arc<Vm>) {
     vms.lock().unwrap_or_else(|p| p.into_inner()).remove(uuid);
     if let Some(mut child) = vm.child.lock().unwrap_or_else(|p| p.into_inner()).take() {
@@ -542,6 +561,7 @@ impl HypervisorDriver for KvmDriver {
             client: Mutex::new(client),
             stopping: Arc::new(AtomicBool::new(false)),
             child: Mutex::new(None),
+            resets: Arc::default(),
         });
         self.register(&config.uuid, vm)
     }
@@ -593,9 +613,29 @@ impl HypervisorDriver for KvmDriver {
         )?))
     }
 
+    /// A guest that obeys the power-control port is waited for until it has
+    /// reset: otherwise a save taken in between would carry the pending
+    /// request, and the restored guest would reboot under the user. A guest
+    /// sent Ctrl-Alt-Del may ignore it, as with libvirt's QEMU driver.
     fn reboot(&self, uuid: &str, _flags: u32) -> Result<DomainStatus> {
         let vm = self.vm(uuid)?;
-        self.request(&vm, "reboot", Request::Reboot)?;
+        let (count, changed) = &*vm.resets;
+        let before = *count.lock().unwrap_or_else(|p| p.into_inner());
+        let answer = self.request(&vm, "reboot", Request::Reboot)?;
+        if answer.get("method").and_then(Value::as_str) == Some("pvctl") {
+            let deadline = Instant::now() + REBOOT_WAIT;
+            let mut seen = count.lock().unwrap_or_else(|p| p.into_inner());
+            while *seen == before {
+                let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                    tracing::warn!(domain = %vm.name, "the guest has not reset after a reboot request");
+                    break;
+                };
+                seen = changed
+                    .wait_timeout(seen, left)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+        }
         self.status(uuid)
     }
 

@@ -266,3 +266,20 @@ fn kvm_snapshots_keep_machine_state_and_refuse_raw_disks() {
     );
     k.ok("destroy withdisk");
 }
+
+/// `reboot` returns once a cooperative guest has reset: a save right after
+/// it must not carry the request into the restored guest (which would then
+/// reboot under the user: "running (booted)" instead of "restored").
+#[test]
+fn kvm_reboot_is_done_when_it_returns() {
+    let Some(k) = kvm() else { return };
+    let xml = k.domain("g4");
+    k.ok(&format!("define {}; start g4", xml.display()));
+    k.wait_console("g4", "guest: ready");
+    k.ok("reboot g4");
+    assert!(k.console("g4").contains("guest: rebooting"), "no waiting");
+    // One process, so no process start-up between the steps.
+    let out = k.ok("reboot g4; managedsave g4; start g4; domstate g4 --reason");
+    assert!(out.contains("running (restored)"), "{out}");
+    k.ok("destroy g4");
+}

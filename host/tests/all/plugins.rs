@@ -32,21 +32,7 @@ fn fixtures() -> &'static Path {
             .parent()
             .expect("host/ is in the workspace root");
         let target_dir = root.join("target").join("wasm-fixtures");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        // As host/build.rs: the guests' own folder and target dir, and none
-        // of the outer build's flags.
-        let out = Command::new(cargo)
-            .current_dir(root.join("plugins").join("fixtures"))
-            .args(["build", "--release", "--locked", "--target", TARGET])
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .env_remove("CARGO_ENCODED_RUSTFLAGS")
-            .env_remove("RUSTFLAGS")
-            .env_remove("CARGO_BUILD_RUSTFLAGS")
-            .env_remove("CARGO_BUILD_TARGET")
-            .env_remove("CARGO_TARGET_DIR")
-            .env_remove("RUSTC_WORKSPACE_WRAPPER")
-            .env_remove("CARGO_MAKEFLAGS")
+        let out = guest_build(&root.join("plugins").join("fixtures"), &target_dir, &[])
             .output()
             .expect("run cargo to build the fixtures");
         assert!(
@@ -56,6 +42,30 @@ fn fixtures() -> &'static Path {
         );
         target_dir.join(TARGET).join("release")
     })
+}
+
+/// `cargo build` of a guest crate for wasm32-wasip2. As host/build.rs: the
+/// guest's own folder and target dir, and none of the outer build's flags.
+fn guest_build(folder: &Path, target_dir: &Path, extra: &[&str]) -> Command {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut c = Command::new(cargo);
+    c.current_dir(folder)
+        .args(["build", "--release", "--locked", "--target", TARGET])
+        .args(extra)
+        .arg("--target-dir")
+        .arg(target_dir);
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_TARGET_DIR",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "CARGO_MAKEFLAGS",
+    ] {
+        c.env_remove(var);
+    }
+    c
 }
 
 fn fixture_path(stem: &str) -> PathBuf {
@@ -753,24 +763,21 @@ fn build_example_crate(folder: &str, stem: &str) -> PathBuf {
     fixtures(); // one nested cargo at a time, and its dependencies built
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let target_dir = root.join("target").join("wasm-fixtures");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(cargo)
-        .current_dir(root.join("plugins").join("examples").join(folder))
-        .args(["build", "--release", "--locked", "--target", TARGET])
-        .args(["--config", "profile.release.lto=false"])
-        .args(["--config", "profile.release.opt-level=1"])
-        .args(["--config", "profile.release.codegen-units=16"])
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("RUSTC_WORKSPACE_WRAPPER")
-        .env_remove("CARGO_MAKEFLAGS")
-        .output()
-        .expect("run cargo");
+    let quick = [
+        "--config",
+        "profile.release.lto=false",
+        "--config",
+        "profile.release.opt-level=1",
+        "--config",
+        "profile.release.codegen-units=16",
+    ];
+    let out = guest_build(
+        &root.join("plugins").join("examples").join(folder),
+        &target_dir,
+        &quick,
+    )
+    .output()
+    .expect("run cargo");
     assert!(
         out.status.success(),
         "building plugins/examples/{folder} failed:\n{}",

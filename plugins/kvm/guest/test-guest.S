@@ -1,7 +1,9 @@
 # wirt test guest: a freestanding x86-64 kernel for testing wirt-vmm.
 #
 # It is entered like a Linux kernel through the 64-bit boot protocol: long
-# mode, the VMM's identity-mapped page tables, CS = 0x08, rsi = boot_params.
+# mode, the VMM's identity-mapped page tables, CS = 0x08, rsi = boot_params
+# (unused). QEMU (-M microvm -kernel) enters it at pvh_start instead, through
+# the PVH boot protocol (Xen ELF note): see the end of the text section.
 # It stays in ring 0 and keeps its instruction count small, because a
 # software KVM (PVM) emulates guest ring-0 code at about 0.5 us/instruction.
 # See ../GUEST.md for what it prints and the commands it obeys.
@@ -19,6 +21,7 @@
     .set PVCTL_REBOOT, 0x02
     .set PVCTL_PANIC, 0x04
     .set PVCTL_HELLO, 0x10
+    .set DEBUG_EXIT, 0xf4          # QEMU isa-debug-exit, used after a PVH boot
     .set MMIO_BASE, 0xd0000000
     .set MMIO_SLOTS, 8
     .set QSIZE, 8
@@ -60,10 +63,14 @@ _start:
     lea rsi, [rip + msg_banner]
     call puts
     call cpuid_report
-    # Tell the VMM this guest obeys power-control requests.
+    # Tell the VMM this guest obeys power-control requests (wirt only:
+    # under QEMU port 0x500 is nobody's).
+    cmp byte ptr [rip + pvh_boot], 0
+    jne 1f
     mov dx, PVCTL
     mov al, PVCTL_HELLO
     out dx, al
+1:
     # COM1: interrupt on received data; OUT2 gates the IRQ line on real UARTs.
     mov dx, COM1 + 1
     mov al, 0x01
@@ -133,9 +140,8 @@ cmd_blk:
 cmd_poweroff:
     lea rsi, [rip + msg_poweroff]
     call puts
-    mov dx, PVCTL
     mov al, PVCTL_POWEROFF
-    out dx, al
+    call power_write
     jmp halt_forever
 
 cmd_reboot:
@@ -152,6 +158,17 @@ halt_forever:
     cli
     hlt
     jmp halt_forever
+
+# power_write: al = power-control value (poweroff/panic). Under wirt it goes
+# to the power-control port; after a PVH boot (QEMU) to isa-debug-exit, which
+# ends QEMU with status (al << 1) | 1. Clobbers rdx.
+power_write:
+    mov dx, PVCTL
+    cmp byte ptr [rip + pvh_boot], 0
+    je 1f
+    mov dx, DEBUG_EXIT
+1:  out dx, al
+    ret
 
 # ---------------------------------------------------------------- console
 
@@ -267,9 +284,8 @@ exc_common:
     pop rax
     call puthex
     call newline
-    mov dx, PVCTL
     mov al, PVCTL_PANIC
-    out dx, al
+    call power_write
     jmp halt_forever
 
 irq_master:
@@ -557,7 +573,62 @@ blk_request:
     movzx eax, byte ptr [rip + req_status]
     ret
 
+# --------------------------------------------------------------- PVH entry
+
+# QEMU's PVH boot (from its firmware, qboot on microvm) enters here: 32-bit
+# protected mode, paging off, flat segments, ebx = hvm_start_info (unused).
+# The page tables and the GDT are static data, so getting to long mode costs
+# a dozen instructions rather than a loop over 2048 entries.
+    .code32
+pvh_start:
+    cli
+    mov eax, offset pvh_pml4
+    mov cr3, eax
+    mov eax, cr4
+    or eax, 0x20                   # PAE
+    mov cr4, eax
+    mov ecx, 0xc0000080            # EFER
+    rdmsr
+    or eax, 0x100                  # LME
+    wrmsr
+    # QEMU leaves LINT0 masked (wirt-vmm sets it to ExtINT): turn the local
+    # APIC off so that the PIC's interrupts reach the CPU directly.
+    mov ecx, 0x1b                  # IA32_APIC_BASE
+    rdmsr
+    and eax, ~0x800                # global enable
+    wrmsr
+    mov eax, cr0
+    or eax, 0x80000001             # PG | PE
+    mov cr0, eax
+    lgdt [pvh_gdtr]
+    # iretq later reloads ss with whatever selector is current: make it one
+    # of our GDT's, not the firmware's.
+    mov eax, 0x10
+    mov ds, eax
+    mov es, eax
+    mov ss, eax
+    .att_syntax prefix
+    ljmp $0x08, $pvh_long
+    .intel_syntax noprefix
+
+    .code64
+pvh_long:
+    mov byte ptr [rip + pvh_boot], 1
+    xor esi, esi                   # no boot_params: _start never reads it
+    jmp _start
+
 # ------------------------------------------------------------------- data
+
+    # PVH entry note: QEMU reads the descriptor as a size_t, so it is 8 bytes
+    # (as in Linux); linux-loader takes its low 4 bytes. wirt-vmm enters at
+    # the ELF entry (_start) and ignores it.
+    .section .note.Xen, "a", @note
+    .balign 4
+    .long 4                        # namesz
+    .long 8                        # descsz
+    .long 18                       # XEN_ELFNOTE_PHYS32_ENTRY
+    .asciz "Xen"
+    .quad pvh_start
 
     .section .rodata
 msg_banner:    .asciz "wirt test guest 1 booting\n"
@@ -590,6 +661,31 @@ idt_handlers:
     .quad irq_slave, irq_slave, irq_slave, irq_slave
     .quad irq_slave, irq_slave, irq_slave, irq_slave
 
+# PVH boot only: GDT (null, 0x08 64-bit code as _start and the IDT assume,
+# 0x10 flat data) and page tables identity-mapping the first 4 GiB in 2 MiB
+# pages (RAM, and virtio-mmio at 0xd0000000).
+    .align 8
+pvh_gdt:
+    .quad 0
+    .quad 0x00af9a000000ffff
+    .quad 0x00cf92000000ffff
+pvh_gdtr:
+    .word 3 * 8 - 1
+    .long pvh_gdt
+    .align 4096
+pvh_pml4:
+    .quad pvh_pdpt + 3             # present, writable
+    .fill 511, 8, 0
+pvh_pdpt:
+    .quad pvh_pd + 3, pvh_pd + 0x1003, pvh_pd + 0x2003, pvh_pd + 0x3003
+    .fill 508, 8, 0
+pvh_pd:
+    .set pvh_addr, 0
+    .rept 2048
+    .quad pvh_addr + 0x83          # present, writable, 2 MiB page
+    .set pvh_addr, pvh_addr + 0x200000
+    .endr
+
     .section .bss
     .align 4096
 stack_bottom:
@@ -612,5 +708,6 @@ req_status: .skip 1
 pending_req: .skip 1
 rx_head:    .skip 1
 rx_tail:    .skip 1
+pvh_boot:   .skip 1                # 1: entered at pvh_start (QEMU), not by wirt
     .align 16
 rx_buf:     .skip 256
