@@ -285,3 +285,15 @@ fn kvm_reboot_is_done_when_it_returns() {
     assert!(out.contains("running (restored)"), "{out}");
     k.ok("destroy g4");
 }
+
+/// A shutdown asked for while the guest is still booting (before it says it
+/// obeys the power-control port) is delivered once it does.
+#[test]
+fn kvm_shutdown_during_boot_is_obeyed() {
+    let Some(k) = kvm() else { return };
+    let xml = k.domain("g5");
+    k.ok(&format!("define {}", xml.display()));
+    // One process: the request lands within the guest's first milliseconds.
+    k.ok("start g5; shutdown g5");
+    k.wait_state("g5", "shut off (shutdown)");
+}

@@ -64,6 +64,13 @@ impl PvCtl {
         self.irq.trigger();
     }
 
+    /// Keeps a request for a guest that has not said hello yet: it is
+    /// delivered when it does. A guest still booting when the user asks for
+    /// a shutdown would otherwise never learn of it.
+    pub fn latch(&mut self, req: u8) {
+        self.state.pending = req;
+    }
+
     /// Port read: hands over the pending request.
     pub fn read(&mut self) -> u8 {
         std::mem::replace(&mut self.state.pending, REQ_NONE)
@@ -77,9 +84,43 @@ impl PvCtl {
             GUEST_PANIC => Some(VmEvent::Crash("guest reported a panic".into())),
             GUEST_HELLO => {
                 self.state.hello = true;
+                if self.state.pending != REQ_NONE {
+                    self.irq.trigger();
+                }
                 None
             }
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending_irqs(d: &PvCtl) -> u64 {
+        d.irq.eventfd().read().unwrap_or(0)
+    }
+
+    #[test]
+    fn a_request_before_hello_is_delivered_at_hello() {
+        let mut d = PvCtl::new(IrqLine::new().unwrap(), PvCtlState::default());
+        d.latch(REQ_POWEROFF);
+        assert_eq!(pending_irqs(&d), 0, "no interrupt before the guest listens");
+        assert_eq!(d.write(GUEST_HELLO), None);
+        assert!(d.guest_obeys());
+        assert_eq!(pending_irqs(&d), 1, "interrupted at hello");
+        assert_eq!(d.read(), REQ_POWEROFF);
+        assert_eq!(d.read(), REQ_NONE, "taken once");
+    }
+
+    #[test]
+    fn hello_without_a_request_raises_nothing() {
+        let mut d = PvCtl::new(IrqLine::new().unwrap(), PvCtlState::default());
+        d.write(GUEST_HELLO);
+        assert_eq!(pending_irqs(&d), 0);
+        d.request(REQ_REBOOT);
+        assert_eq!(pending_irqs(&d), 1);
+        assert_eq!(d.read(), REQ_REBOOT);
     }
 }
