@@ -447,12 +447,11 @@ impl Machine {
             "pvctl"
         } else {
             // Linux obeys Ctrl-Alt-Del; a guest that says hello later gets
-            // the request then.
-            pv.latch(if reboot {
-                pvctl::REQ_REBOOT
-            } else {
-                pvctl::REQ_POWEROFF
-            });
+            // a power-off then. A reboot is not kept: the guest is booting
+            // already, and a late reset would surprise whoever saved it since.
+            if !reboot {
+                pv.latch(pvctl::REQ_POWEROFF);
+            }
             self.bus.i8042.lock().expect("i8042").ctrl_alt_del();
             "ctrl-alt-del"
         }
