@@ -178,10 +178,42 @@ fn kvm_session_conforms_where_available() {
     let out = command.output().expect("run wirt-conformance");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
+    // Every case ends with the suite's domains destroyed: a VMM still
+    // running would be a leak (found: guests that powered off on their own).
+    let left = vmms_under(dir.path());
+    for pid in &left {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+    }
     match out.status.code() {
         // Exit status 2: the suite could not open the target at all.
         Some(2) => println!("skipped: kvm:///session does not open here: {stderr}"),
         Some(0) => println!("{stdout}"),
         _ => panic!("kvm:///session does not conform:\n{stdout}{stderr}"),
     }
+    assert!(left.is_empty(), "VMMs left running: {left:?}");
+}
+
+/// `wirt-vmm` processes whose command line names a path under `dir`, once
+/// the ones on their way out are gone (a few seconds at most).
+fn vmms_under(dir: &Path) -> Vec<u32> {
+    let needle = dir.to_string_lossy().into_owned();
+    let scan = || -> Vec<u32> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                    let c = String::from_utf8_lossy(&c);
+                    c.contains("wirt-vmm") && c.contains(&needle)
+                })
+            })
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !scan().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    scan()
 }

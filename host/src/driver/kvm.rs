@@ -30,6 +30,8 @@ use crate::plugin::StatusSink;
 
 /// How long one control request may take (boot of a big guest, a save).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long a VMM may take to tear its machine down on `quit`.
+const QUIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long `reboot` waits for a guest that obeys the power-control port
 /// to reset itself.
 const REBOOT_WAIT: Duration = Duration::from_secs(10);
@@ -362,8 +364,11 @@ impl KvmDriver {
                                 vcpus: 0,
                             };
                             if event.state == 5 {
-                                // The guest is off: retire its VMM.
+                                // The guest is off: retire its VMM, which
+                                // stays (to answer for the guest) until told
+                                // to quit.
                                 stopping.store(true, Ordering::SeqCst);
+                                let _ = client.request_with_fds(Request::Quit, &[], QUIT_TIMEOUT);
                                 if let Some(vm) = weak.upgrade() {
                                     retire(&vms, &uuid, &vm);
                                 }
@@ -460,7 +465,7 @@ fn bump(resets: &(Mutex<u64>, Condvar)) {
 fn retire(vms: &Mutex<HashMap<String, Arc<Vm>>>, uuid: &str, vm: &Arc<Vm>) {
     vms.lock().unwrap_or_else(|p| p.into_inner()).remove(uuid);
     if let Some(mut child) = vm.child.lock().unwrap_or_else(|p| p.into_inner()).take() {
-        // The VMM exits right after `quit` or the guest's power-off.
+        // Reap it: the VMM exits right after `quit`.
         std::thread::spawn(move || {
             let _ = child.wait();
         });

@@ -112,6 +112,35 @@ impl Kvm {
         file
     }
 
+    /// VMM processes serving this test's domains (their sockets live in
+    /// its directory).
+    fn vmms(&self) -> Vec<u32> {
+        let needle = self.dir.path().to_string_lossy().into_owned();
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                    let c = String::from_utf8_lossy(&c);
+                    c.contains("wirt-vmm") && c.contains(&needle)
+                })
+            })
+            .collect()
+    }
+
+    /// Every domain is off: no VMM may be left behind.
+    fn assert_no_vmms_left(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.vmms().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let left = self.vmms();
+        for pid in &left {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+        assert!(left.is_empty(), "VMMs left running: {left:?}");
+    }
+
     fn console(&self, dom: &str) -> String {
         let out = Command::new(env!("CARGO_BIN_EXE_wirt"))
             .args(["-c", "kvm:///session", "console", dom])
@@ -194,6 +223,7 @@ fn kvm_domain_lifecycle_across_processes() {
     );
     k.ok("undefine g1");
     assert!(!k.ok("list --all").contains("g1"));
+    k.assert_no_vmms_left();
 }
 
 #[test]
@@ -284,6 +314,7 @@ fn kvm_reboot_is_done_when_it_returns() {
     let out = k.ok("reboot g4; managedsave g4; start g4; domstate g4 --reason");
     assert!(out.contains("running (restored)"), "{out}");
     k.ok("destroy g4");
+    k.assert_no_vmms_left();
 }
 
 /// A shutdown asked for while the guest is still booting (before it says it
@@ -296,4 +327,5 @@ fn kvm_shutdown_during_boot_is_obeyed() {
     // One process: the request lands within the guest's first milliseconds.
     k.ok("start g5; shutdown g5");
     k.wait_state("g5", "shut off (shutdown)");
+    k.assert_no_vmms_left();
 }
