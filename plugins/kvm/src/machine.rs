@@ -531,8 +531,9 @@ impl Machine {
         Ok(())
     }
 
-    /// Stops every thread; returns the vCPU threads' total CPU time.
-    pub fn stop(mut self) -> u64 {
+    /// Stops the vCPU and worker threads, keeping the VM and its RAM until
+    /// the machine is dropped; returns the vCPU threads' total CPU time.
+    pub fn halt(&mut self) -> u64 {
         self.stop_threads()
     }
 

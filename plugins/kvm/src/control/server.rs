@@ -268,6 +268,7 @@ pub fn run(
             i += 1;
         }
         clients.retain(|c| !c.closed);
+        vmm.release_stopped();
         vmm.tick();
         if vmm.quitting() {
             for c in clients.iter_mut() {
