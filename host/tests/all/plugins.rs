@@ -20,7 +20,11 @@ use wirt::{Connect, ErrorCode};
 
 use crate::support::{Host, domain_xml};
 
-const TARGET: &str = "wasm32-wasip2";
+// The build scripts' own way of building a guest (only part of it is used here).
+#[allow(dead_code)]
+#[path = "../../build/wasm_guest.rs"]
+mod wasm_guest;
+use wasm_guest::{TARGET, cargo_build};
 
 /// Builds the fixture workspace once per test process, into
 /// `target/wasm-fixtures` (cargo's own lock on that directory serialises
@@ -32,7 +36,7 @@ fn fixtures() -> &'static Path {
             .parent()
             .expect("host/ is in the workspace root");
         let target_dir = root.join("target").join("wasm-fixtures");
-        let out = guest_build(&root.join("plugins").join("fixtures"), &target_dir, &[])
+        let out = cargo_build(&root.join("plugins").join("fixtures"), &target_dir)
             .output()
             .expect("run cargo to build the fixtures");
         assert!(
@@ -42,30 +46,6 @@ fn fixtures() -> &'static Path {
         );
         target_dir.join(TARGET).join("release")
     })
-}
-
-/// `cargo build` of a guest crate for wasm32-wasip2. As host/build.rs: the
-/// guest's own folder and target dir, and none of the outer build's flags.
-fn guest_build(folder: &Path, target_dir: &Path, extra: &[&str]) -> Command {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut c = Command::new(cargo);
-    c.current_dir(folder)
-        .args(["build", "--release", "--locked", "--target", TARGET])
-        .args(extra)
-        .arg("--target-dir")
-        .arg(target_dir);
-    for var in [
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTFLAGS",
-        "CARGO_BUILD_RUSTFLAGS",
-        "CARGO_BUILD_TARGET",
-        "CARGO_TARGET_DIR",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_MAKEFLAGS",
-    ] {
-        c.env_remove(var);
-    }
-    c
 }
 
 fn fixture_path(stem: &str) -> PathBuf {
@@ -771,11 +751,11 @@ fn build_example_crate(folder: &str, stem: &str) -> PathBuf {
         "--config",
         "profile.release.codegen-units=16",
     ];
-    let out = guest_build(
+    let out = cargo_build(
         &root.join("plugins").join("examples").join(folder),
         &target_dir,
-        &quick,
     )
+    .args(quick)
     .output()
     .expect("run cargo");
     assert!(
