@@ -2,14 +2,15 @@
 //! as libvirt streams.
 
 use std::io::{Read, Write};
+use std::sync::mpsc::Receiver;
 
 use uuid::Uuid;
 
-use super::{ClientError, RemoteConn, wait};
+use super::{ClientError, RemoteConn, Session, wait};
 use crate::connect::{Connect, Error, PoolInfo, Result, StoragePool, StorageVol, VolInfo};
 use crate::driver::VolumeInfo;
 use crate::error::ErrorCode;
-use crate::remote::packet::{MessageStatus, MessageType, Packet, StreamHole};
+use crate::remote::packet::{Header, MessageStatus, MessageType, Packet, StreamHole};
 use crate::remote::protocol::*;
 use crate::remote::refs::{self, wire_pool};
 use crate::xml::Element;
@@ -341,8 +342,48 @@ impl RemoteConn {
         Ok(self.call(REMOTE_PROC_STORAGE_VOL_RESIZE, &args)?)
     }
 
-    /// Download: the call, then data packets until an empty one, then
-    /// STREAM/OK each way.
+    /// A volume stream: the call and its reply, `body` moving the data
+    /// (told the expected total for progress), then STREAM/OK each way.
+    /// The daemon reports a failed transfer with STREAM/ERROR at any point.
+    fn vol_transfer(
+        &self,
+        procedure: i32,
+        vol: &StorageVol,
+        offset: u64,
+        length: u64,
+        body: impl FnOnce(&Session, &Header, &Receiver<Packet>, u64) -> Result<u64>,
+    ) -> Result<u64> {
+        let total = if length == 0 {
+            self.vol_info(vol)?.capacity.saturating_sub(offset)
+        } else {
+            length
+        };
+        let session = self.session()?;
+        let args = StorageVolTransferArgs {
+            vol: wire_vol(vol),
+            offset,
+            length,
+            flags: 0,
+        };
+        let (call, rx) = session.start(procedure, &args)?;
+        let outcome = (|| -> Result<u64> {
+            super::decode_reply::<()>(&wait(&rx, None)?)?;
+            let moved = body(&session, &call, &rx, total)?;
+            let finish = Packet::stream_finish(&call)
+                .to_bytes()
+                .map_err(ClientError::Protocol)?;
+            session.send(&finish)?;
+            let done = wait(&rx, None)?;
+            if done.header.status != MessageStatus::Ok {
+                return Err(stream_failed(&done));
+            }
+            Ok(moved)
+        })();
+        session.finish(call.serial);
+        outcome
+    }
+
+    /// Download: data packets until an empty one.
     pub(crate) fn vol_download(
         &self,
         vol: &StorageVol,
@@ -351,76 +392,51 @@ impl RemoteConn {
         sink: &mut dyn Write,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<u64> {
-        let total = if length == 0 {
-            self.vol_info(vol)?.capacity.saturating_sub(offset)
-        } else {
-            length
-        };
-        let session = self.session()?;
-        let args = StorageVolTransferArgs {
-            vol: wire_vol(vol),
+        let write_error = || io_error(format!("cannot write data of volume '{}'", vol.name()));
+        self.vol_transfer(
+            REMOTE_PROC_STORAGE_VOL_DOWNLOAD,
+            vol,
             offset,
             length,
-            flags: 0,
-        };
-        let (call, rx) = session.start(REMOTE_PROC_STORAGE_VOL_DOWNLOAD, &args)?;
-        let outcome = (|| -> Result<u64> {
-            super::decode_reply::<()>(&wait(&rx, None)?)?;
-            let mut got = 0u64;
-            loop {
-                let p = wait(&rx, None)?;
-                match (p.header.msg_type, p.header.status) {
-                    (MessageType::Stream, MessageStatus::Continue) if p.payload.is_empty() => {
-                        break;
-                    }
-                    (MessageType::Stream, MessageStatus::Continue) => {
-                        if let Err(e) = sink.write_all(&p.payload) {
-                            let _ = session.send(
-                                &Packet::stream_abort(&call)
-                                    .to_bytes()
-                                    .map_err(ClientError::Protocol)?,
-                            );
-                            return Err(io_error(format!(
-                                "cannot write data of volume '{}'",
-                                vol.name()
-                            ))(e));
+            |session, call, rx, total| {
+                let mut got = 0u64;
+                loop {
+                    let p = wait(rx, None)?;
+                    match (p.header.msg_type, p.header.status) {
+                        (MessageType::Stream, MessageStatus::Continue) if p.payload.is_empty() => {
+                            return Ok(got);
                         }
-                        got += p.payload.len() as u64;
-                    }
-                    (MessageType::StreamHole, _) => {
-                        let hole: StreamHole = p.decode().map_err(ClientError::Protocol)?;
-                        let zeros = vec![0u8; STREAM_CHUNK];
-                        let mut left = u64::try_from(hole.length).unwrap_or(0);
-                        while left > 0 {
-                            let n = left.min(zeros.len() as u64) as usize;
-                            sink.write_all(&zeros[..n]).map_err(io_error(format!(
-                                "cannot write data of volume '{}'",
-                                vol.name()
-                            )))?;
-                            left -= n as u64;
+                        (MessageType::Stream, MessageStatus::Continue) => {
+                            if let Err(e) = sink.write_all(&p.payload) {
+                                let _ = session.send(
+                                    &Packet::stream_abort(call)
+                                        .to_bytes()
+                                        .map_err(ClientError::Protocol)?,
+                                );
+                                return Err(write_error()(e));
+                            }
+                            got += p.payload.len() as u64;
                         }
-                        got += u64::try_from(hole.length).unwrap_or(0);
+                        (MessageType::StreamHole, _) => {
+                            let hole: StreamHole = p.decode().map_err(ClientError::Protocol)?;
+                            let zeros = vec![0u8; STREAM_CHUNK];
+                            let mut left = u64::try_from(hole.length).unwrap_or(0);
+                            while left > 0 {
+                                let n = left.min(zeros.len() as u64) as usize;
+                                sink.write_all(&zeros[..n]).map_err(write_error())?;
+                                left -= n as u64;
+                            }
+                            got += u64::try_from(hole.length).unwrap_or(0);
+                        }
+                        _ => return Err(stream_failed(&p)),
                     }
-                    _ => return Err(stream_failed(&p)),
+                    progress(got, total);
                 }
-                progress(got, total);
-            }
-            let finish = Packet::stream_finish(&call)
-                .to_bytes()
-                .map_err(ClientError::Protocol)?;
-            session.send(&finish)?;
-            let done = wait(&rx, None)?;
-            if done.header.status != MessageStatus::Ok {
-                return Err(stream_failed(&done));
-            }
-            Ok(got)
-        })();
-        session.finish(call.serial);
-        outcome
+            },
+        )
     }
 
-    /// Upload: the call, then data packets, then STREAM/OK each way. The
-    /// daemon reports a failed write with STREAM/ERROR at any point.
+    /// Upload: data packets up to `length` (0: to the end of `source`).
     pub(crate) fn vol_upload(
         &self,
         vol: &StorageVol,
@@ -429,53 +445,35 @@ impl RemoteConn {
         source: &mut dyn Read,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<u64> {
-        let total = if length == 0 {
-            self.vol_info(vol)?.capacity.saturating_sub(offset)
-        } else {
-            length
-        };
-        let session = self.session()?;
-        let args = StorageVolTransferArgs {
-            vol: wire_vol(vol),
+        self.vol_transfer(
+            REMOTE_PROC_STORAGE_VOL_UPLOAD,
+            vol,
             offset,
             length,
-            flags: 0,
-        };
-        let (call, rx) = session.start(REMOTE_PROC_STORAGE_VOL_UPLOAD, &args)?;
-        let outcome = (|| -> Result<u64> {
-            super::decode_reply::<()>(&wait(&rx, None)?)?;
-            let limit = if length == 0 { u64::MAX } else { length };
-            let mut buf = vec![0u8; STREAM_CHUNK];
-            let mut sent = 0u64;
-            while sent < limit {
-                let want = (limit - sent).min(STREAM_CHUNK as u64) as usize;
-                let n = crate::connect::storage::read_full(source, &mut buf[..want]).map_err(
-                    io_error(format!("cannot read data for volume '{}'", vol.name())),
-                )?;
-                if n == 0 {
-                    break;
+            |session, call, rx, total| {
+                let limit = if length == 0 { u64::MAX } else { length };
+                let mut buf = vec![0u8; STREAM_CHUNK];
+                let mut sent = 0u64;
+                while sent < limit {
+                    let want = (limit - sent).min(STREAM_CHUNK as u64) as usize;
+                    let n = crate::connect::storage::read_full(source, &mut buf[..want]).map_err(
+                        io_error(format!("cannot read data for volume '{}'", vol.name())),
+                    )?;
+                    if n == 0 {
+                        break;
+                    }
+                    if let Ok(p) = rx.try_recv() {
+                        return Err(stream_failed(&p));
+                    }
+                    let data = Packet::stream_data(call, buf[..n].to_vec())
+                        .and_then(|p| p.to_bytes())
+                        .map_err(ClientError::Protocol)?;
+                    session.send(&data)?;
+                    sent += n as u64;
+                    progress(sent, total);
                 }
-                if let Ok(p) = rx.try_recv() {
-                    return Err(stream_failed(&p));
-                }
-                let data = Packet::stream_data(&call, buf[..n].to_vec())
-                    .and_then(|p| p.to_bytes())
-                    .map_err(ClientError::Protocol)?;
-                session.send(&data)?;
-                sent += n as u64;
-                progress(sent, total);
-            }
-            let finish = Packet::stream_finish(&call)
-                .to_bytes()
-                .map_err(ClientError::Protocol)?;
-            session.send(&finish)?;
-            let done = wait(&rx, None)?;
-            if done.header.status != MessageStatus::Ok {
-                return Err(stream_failed(&done));
-            }
-            Ok(sent)
-        })();
-        session.finish(call.serial);
-        outcome
+                Ok(sent)
+            },
+        )
     }
 }
