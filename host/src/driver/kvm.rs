@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,6 +85,16 @@ struct Vm {
     /// Guest resets, power-offs and crashes seen by the watcher (and its
     /// end), so `reboot` can wait for the guest to act.
     resets: Arc<(Mutex<u64>, Condvar)>,
+}
+
+impl Vm {
+    /// One control request, passing `fds` with it.
+    fn call(&self, request: Request, fds: &[RawFd]) -> std::result::Result<Value, ClientError> {
+        self.client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .request_with_fds(request, fds, REQUEST_TIMEOUT)
+    }
 }
 
 pub struct KvmDriver {
@@ -208,11 +218,7 @@ impl KvmDriver {
     }
 
     fn request(&self, vm: &Vm, what: &str, request: Request) -> Result<Value> {
-        vm.client
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .request_with_fds(request, &[], REQUEST_TIMEOUT)
-            .map_err(|e| vmm_error(what, e))
+        vm.call(request, &[]).map_err(|e| vmm_error(what, e))
     }
 
     /// Opens `/dev/kvm`, the disks, kernel and initrd of `config`.
@@ -665,18 +671,13 @@ impl HypervisorDriver for KvmDriver {
         let (copied, answer) = std::thread::scope(|scope| {
             let request = scope.spawn(|| {
                 let fd = writer.as_raw_fd();
-                let answer = vm
-                    .client
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .request_with_fds(
-                        Request::Save {
-                            to: FdRef::Passed(0),
-                            stop: true,
-                        },
-                        &[fd],
-                        REQUEST_TIMEOUT,
-                    );
+                let answer = vm.call(
+                    Request::Save {
+                        to: FdRef::Passed(0),
+                        stop: true,
+                    },
+                    &[fd],
+                );
                 drop(writer);
                 answer
             });
@@ -719,11 +720,7 @@ impl HypervisorDriver for KvmDriver {
         let (fed, answer) = std::thread::scope(|scope| {
             let answer = scope.spawn(|| {
                 let fd = reader.as_raw_fd();
-                let answer = vm
-                    .client
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .request_with_fds(request, &[fd], REQUEST_TIMEOUT);
+                let answer = vm.call(request, &[fd]);
                 drop(reader);
                 answer
             });
@@ -780,18 +777,13 @@ impl HypervisorDriver for KvmDriver {
         let path = self.snapshot_path(uuid, name)?;
         let file = File::create(&path)
             .map_err(|e| io_error(format!("cannot create {}", path.display()), e))?;
-        let answer = vm
-            .client
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .request_with_fds(
-                Request::Save {
-                    to: FdRef::Passed(0),
-                    stop: false,
-                },
-                &[file.as_raw_fd()],
-                REQUEST_TIMEOUT,
-            );
+        let answer = vm.call(
+            Request::Save {
+                to: FdRef::Passed(0),
+                stop: false,
+            },
+            &[file.as_raw_fd()],
+        );
         if let Err(e) = answer {
             let _ = std::fs::remove_file(&path);
             return Err(vmm_error("snapshot", e));
