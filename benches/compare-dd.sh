@@ -7,7 +7,7 @@
 # Builds wirt in release mode; runs on kvm:///session with private dirs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build -q --release -p wirt
+cargo build -q --release -p wirt-cli
 WIRT=${CARGO_TARGET_DIR:-$PWD/target}/release/wirt
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/wirt-dd.XXXXXX")
 trap 'rm -rf "$work"' EXIT

@@ -15,7 +15,7 @@ them (calls/s) and as the daemons spend them (daemon CPU per call, from
 Needs Debian's libvirt-daemon and python3-libvirt (scripts/setup.sh installs
 the client side) and a release build of wirtd:
 
-  cargo build --release -p wirt --bin wirtd
+  cargo build --release -p wirt-cli --bin wirtd
   benches/compare-libvirtd.py [--wirtd PATH] [--quick]
 
 Each client runs in its own interpreter, so neither run warms the other.
@@ -205,7 +205,7 @@ def find_wirtd(given):
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
     path = os.path.join(target, "release", "wirtd")
     if not os.path.exists(path):
-        sys.exit("%s is missing: cargo build --release -p wirt --bin wirtd" % path)
+        sys.exit("%s is missing: cargo build --release -p wirt-cli --bin wirtd" % path)
     return path
 
 

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v virsh >/dev/null || { echo "virsh is not installed (apt-get install libvirt-clients)"; exit 1; }
-cargo build -q --release -p wirt
+cargo build -q --release -p wirt-cli
 WIRT=${CARGO_TARGET_DIR:-$PWD/target}/release/wirt
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -4,14 +4,14 @@
 //! land in OUT_DIR as `test_driver_<feature>.wasm`; the tests find them
 //! through `WIRT_CONFORMANCE_BROKEN_DIR`.
 //!
-//! Built as host/build.rs builds its guests (host/build/wasm_guest.rs). Set `WIRT_CONFORMANCE_SKIP_BROKEN=1` to skip them (the tests
+//! Built as host/core/build.rs builds its guests (host/core/build/wasm_guest.rs). Set `WIRT_CONFORMANCE_SKIP_BROKEN=1` to skip them (the tests
 //! that need them then say so and pass).
 
 use std::env;
 use std::fs;
 use std::path::PathBuf;
 
-#[path = "../host/build/wasm_guest.rs"]
+#[path = "../host/core/build/wasm_guest.rs"]
 mod wasm_guest;
 use wasm_guest::{TARGET, cargo_build, ensure_target_installed, rerun_on_dep_info};
 

@@ -8,6 +8,6 @@ cargo test --workspace
 # filesystem logic also builds natively, with tests of its own.
 cargo test --manifest-path plugins/storage-dir/Cargo.toml
 # README's first command, exactly as written there, must keep working.
-readme_run=$(grep -m1 '^cargo run -q -p wirt -- ' README.md)
+readme_run=$(grep -m1 '^cargo run -q -p wirt-cli -- ' README.md)
 echo "README: $readme_run"
 bash -c "$readme_run" > /dev/null

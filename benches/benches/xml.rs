@@ -1,5 +1,5 @@
 //! XML throughput: parse + format of every domain definition libvirt 9.0
-//! accepts in its own test corpus (`host/tests/corpus/libvirt-9.0/domain`),
+//! accepts in its own test corpus (`host/core/tests/corpus/libvirt-9.0/domain`),
 //! reported in documents per second. `parse` and `format` are also timed
 //! apart, to show where the time goes.
 
@@ -10,7 +10,8 @@ use wirt::xml::{DomainDef, FormatOptions, ParseOptions};
 
 /// The corpus domains libvirt accepts, as text.
 fn corpus_domains() -> Vec<String> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/tests/corpus/libvirt-9.0/domain");
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/core/tests/corpus/libvirt-9.0/domain");
     let manifest = std::fs::read_to_string(dir.join("MANIFEST.tsv"))
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     manifest

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
-use wirt::connect::domain::flags;
+use wirt::connect::domain_flags as flags;
 use wirt::{Connect, Domain, EventStream};
 
 use super::model::{Cfg, Ev, Model, Value};

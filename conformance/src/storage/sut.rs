@@ -1,7 +1,7 @@
 //! Drives a connection's storage with the model's operations, observes its
 //! pools and volumes, and renders operations as `wirt` commands.
 
-use wirt::connect::storage::flags;
+use wirt::connect::volume_flags as flags;
 use wirt::{Connect, StoragePool, StorageVol};
 
 use super::{Model, Op, POOLS, Value, list, pattern, pool_name, pool_uuid, vol_name};

@@ -1,0 +1,103 @@
+//! `wirtd`: serves wirt's drivers over libvirt's remote protocol, so virsh,
+//! python-libvirt and `wirt -c DRIVER+unix:///...` manage this host.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use wirt_remote::client::default_socket;
+use wirt_remote::server::{self, Config};
+
+/// libvirtd's TCP port, for `--listen` without `--tcp`.
+const DEFAULT_TCP: &str = "127.0.0.1:16509";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "wirtd",
+    version,
+    about = "wirt's daemon: libvirt's remote protocol on unix sockets"
+)]
+struct Args {
+    /// Serve the system instance: sockets in /run/wirt, default URI kvm:///system
+    /// (the default for root).
+    #[arg(long, conflicts_with = "session")]
+    system: bool,
+    /// Serve the session instance: sockets in $XDG_RUNTIME_DIR/wirt (or
+    /// WIRT_RUNTIME_DIR), default URI kvm:///session (the default otherwise).
+    #[arg(long)]
+    session: bool,
+    /// The read-write socket (mode 0600).
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// The read-only socket (mode 0666).
+    #[arg(long, value_name = "PATH")]
+    ro_socket: Option<PathBuf>,
+    /// Serve no read-only socket.
+    #[arg(long)]
+    no_ro_socket: bool,
+    /// Also accept TCP connections, on --tcp or 127.0.0.1:16509.
+    #[arg(long)]
+    listen: bool,
+    /// Loopback address for unauthenticated TCP (tests).
+    #[arg(long, value_name = "ADDR")]
+    tcp: Option<SocketAddr>,
+    /// The URI a client opening the default connection gets.
+    #[arg(long, value_name = "URI")]
+    default_uri: Option<String>,
+    /// Log connections and refused calls on stderr.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+fn main() {
+    let args = Args::parse();
+    // A daemon may itself reach other daemons (peer-to-peer migration).
+    wirt_remote::install();
+    let system = args.system || (!args.session && is_root());
+    let tcp = match (args.tcp, args.listen) {
+        (Some(addr), _) => Some(addr),
+        (None, true) => DEFAULT_TCP.parse().ok(),
+        (None, false) => None,
+    };
+    let config = Config {
+        socket: Some(args.socket.unwrap_or_else(|| default_socket(system, false))),
+        ro_socket: if args.no_ro_socket {
+            None
+        } else {
+            Some(
+                args.ro_socket
+                    .unwrap_or_else(|| default_socket(system, true)),
+            )
+        },
+        tcp,
+        default_uri: args.default_uri.unwrap_or_else(|| {
+            if system {
+                "kvm:///system".into()
+            } else {
+                "kvm:///session".into()
+            }
+        }),
+        verbose: args.verbose,
+    };
+    for path in config.socket.iter().chain(&config.ro_socket) {
+        eprintln!("wirtd: listening on {}", path.display());
+    }
+    if let Some(addr) = config.tcp {
+        eprintln!("wirtd: listening on tcp {addr}");
+    }
+    if let Err(e) = server::run(config) {
+        let mut line = format!("wirtd: {e}");
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            line.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        eprintln!("{line}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the `wirt` and `wirtd` binaries, in one binary (one
+//! link instead of many).
+
+mod cli;
+mod kvm;
+mod plugins;
+mod remote;
+mod storage;
+mod support;

@@ -1,0 +1,206 @@
+//! The public API, shaped like libvirt's: a [`Connect`] to a URI, and
+//! handles to its domains, networks, storage pools, volumes and snapshots.
+//!
+//! A handle checks read-only access and hands the call to the connection's
+//! [`Backend`]: the in-process one (`crate::local`), which routes every call
+//! through the registry, the lifecycle rules and a driver, or a daemon's.
+//! Connections are opened in `crate::open`.
+
+mod backend;
+mod domain;
+mod error;
+mod network;
+mod pool;
+mod snapshot;
+mod uri;
+mod volume;
+
+use std::sync::Arc;
+
+pub use backend::{
+    Backend, DomainBackend, DomainRef, HostBackend, NetworkBackend, NetworkRef, PoolBackend,
+    PoolRef, Progress, SnapshotBackend, SnapshotRef, VolRef, VolumeBackend,
+};
+pub use domain::{Domain, DomainInfo, domain_flags};
+pub use error::{Error, Result};
+pub use network::{Network, network_flags};
+pub use pool::{PoolInfo, StoragePool, pool_flags};
+pub use snapshot::{Snapshot, SnapshotInfo, snapshot_flags};
+pub use uri::ParsedUri;
+pub use volume::{StorageVol, VolInfo, read_full, volume_flags};
+
+use crate::driver::{Capabilities, NodeInfo};
+use crate::error::ErrorCode;
+use crate::events::EventStream;
+
+/// A connection to a hypervisor URI.
+#[derive(Clone)]
+pub struct Connect {
+    backend: Arc<dyn Backend>,
+    read_only: bool,
+}
+
+impl std::fmt::Debug for Connect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connect")
+            .field("uri", &self.uri())
+            .field("read_only", &self.read_only)
+            .finish()
+    }
+}
+
+/// libvirt's `VIR_CONNECT_LIST_DOMAINS_*` filter bits.
+pub mod list_flags {
+    /// Active domains.
+    pub const ACTIVE: u32 = 1;
+    /// Inactive domains.
+    pub const INACTIVE: u32 = 2;
+    /// Domains with a persistent definition.
+    pub const PERSISTENT: u32 = 4;
+    /// Domains without one.
+    pub const TRANSIENT: u32 = 8;
+    /// Running domains.
+    pub const RUNNING: u32 = 16;
+    /// Paused domains.
+    pub const PAUSED: u32 = 32;
+    /// Shut-off domains.
+    pub const SHUTOFF: u32 = 64;
+    /// Domains in any other state.
+    pub const OTHER: u32 = 128;
+    /// Domains with a managed-save image.
+    pub const MANAGEDSAVE: u32 = 256;
+    /// Domains without one.
+    pub const NO_MANAGEDSAVE: u32 = 512;
+    /// Domains that start with their host.
+    pub const AUTOSTART: u32 = 1024;
+    /// Domains that do not.
+    pub const NO_AUTOSTART: u32 = 2048;
+    /// Domains with snapshots.
+    pub const HAS_SNAPSHOT: u32 = 4096;
+    /// Domains without.
+    pub const NO_SNAPSHOT: u32 = 8192;
+    /// Domains with checkpoints.
+    pub const HAS_CHECKPOINT: u32 = 16384;
+    /// Domains without.
+    pub const NO_CHECKPOINT: u32 = 32768;
+    /// Every bit libvirt 9.0 defines.
+    pub const ALL: u32 = (NO_CHECKPOINT << 1) - 1;
+}
+
+/// Refuses `flags` bits outside `allowed`, as libvirt does ("unsupported
+/// flags (0x...) in function ...").
+pub fn check_flags(flags: u32, allowed: u32, function: &str) -> Result<()> {
+    if flags & !allowed != 0 {
+        return Err(Error::api(
+            ErrorCode::INVALID_ARG,
+            format!(
+                "unsupported flags (0x{:x}) in function {function}",
+                flags & !allowed
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The libvirt version wirt speaks for (9.0.0), as `virConnectGetLibVersion` encodes it.
+pub const LIB_VERSION: u64 = 9_000_000;
+
+/// The machine's host name, as libvirt's test driver reports it.
+pub fn local_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".to_string())
+}
+
+impl Connect {
+    /// A connection served by `backend`. `read_only` connections refuse
+    /// every call that changes something, whatever the backend allows.
+    pub fn from_backend(backend: Arc<dyn Backend>, read_only: bool) -> Connect {
+        Connect { backend, read_only }
+    }
+
+    /// What serves this connection.
+    pub fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
+    }
+
+    /// Whether the connection was opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Fails with libvirt's "operation forbidden" on a read-only connection.
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::api(
+                ErrorCode::OPERATION_DENIED,
+                "read-only access prevents this operation",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The URI as opened (for a daemon, with its transport and socket).
+    pub fn uri(&self) -> &str {
+        self.backend.uri()
+    }
+
+    /// The driver's name as `virsh version` prints it ("TEST").
+    pub fn type_name(&self) -> &str {
+        self.backend.type_name()
+    }
+
+    /// The hypervisor's version: major * 1,000,000 + minor * 1,000 + micro.
+    pub fn version(&self) -> u64 {
+        self.backend.version()
+    }
+
+    /// wirt's own version in libvirt's encoding (a daemon's, when remote).
+    pub fn lib_version(&self) -> u64 {
+        self.backend.lib_version()
+    }
+
+    /// The host's name.
+    pub fn hostname(&self) -> String {
+        self.backend.hostname()
+    }
+
+    /// The most vCPUs one domain may have.
+    pub fn max_vcpus(&self) -> u32 {
+        self.backend.max_vcpus()
+    }
+
+    /// The host's CPUs and memory.
+    pub fn node_info(&self) -> NodeInfo {
+        self.backend.node_info()
+    }
+
+    /// What the host can run.
+    pub fn capabilities(&self) -> &Capabilities {
+        self.backend.capabilities()
+    }
+
+    /// The capabilities document `virsh capabilities` prints.
+    pub fn capabilities_xml(&self) -> String {
+        self.backend.capabilities_xml()
+    }
+
+    /// Subscribes to this connection's lifecycle events.
+    pub fn events(&self) -> EventStream {
+        self.backend.events()
+    }
+
+    /// The domain XML stored in a save image (`save-image-dumpxml`).
+    pub fn save_image_xml(&self, path: &std::path::Path) -> Result<String> {
+        self.backend.save_image_xml(path)
+    }
+
+    /// Restores a domain saved to `path`. flags: 2 running, 4 paused
+    /// (default: as it was when saved).
+    pub fn restore(&self, path: &std::path::Path, flags: u32) -> Result<Domain> {
+        self.check_writable()?;
+        let dom = self.backend.restore(path, flags)?;
+        Ok(self.domain(dom))
+    }
+}

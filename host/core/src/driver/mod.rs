@@ -1,0 +1,246 @@
+//! The driver contract on the host side: `HypervisorDriver`,
+//! `StorageDriver` and `NetworkDriver`. The WASM adapter and the KVM adapter
+//! both implement them; the host's `connect` module only sees these traits.
+//!
+//! Drivers supply mechanism. Names, ids, configs and the lifecycle rules are
+//! the host's, so every driver gets libvirt's semantics for free. Optional
+//! operations default to "not supported", answered with libvirt's code 3.
+
+pub mod dir;
+#[cfg(feature = "kvm")]
+pub mod kvm;
+pub mod wasm;
+
+use std::io::{Read, Write};
+
+use crate::error::ErrorCode;
+use crate::plugin;
+
+/// The data types of the contract, shared with the WIT bindings.
+pub use crate::plugin::bindings::wirt::driver::types::{
+    Capabilities, DhcpHost, DiskConfig, DomainConfig, DomainStatus, GuestCapability,
+    HypervisorInfo, InterfaceConfig, IpConfig, NetworkConfig, NodeInfo, OsConfig, PoolConfig,
+    PoolUsage, VolumeConfig, VolumeInfo,
+};
+
+/// A guest's serial console: its output to read, keyboard input to write.
+pub struct ConsoleStream {
+    pub reader: Box<dyn Read + Send>,
+    pub writer: Box<dyn Write + Send>,
+}
+
+impl std::fmt::Debug for ConsoleStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConsoleStream")
+    }
+}
+
+/// libvirt's `VIR_DOMAIN_START_PAUSED`.
+pub const START_PAUSED: u32 = 1;
+/// libvirt's `VIR_DOMAIN_SAVE_PAUSED` (restore paused).
+pub const SAVE_PAUSED: u32 = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The driver refused the operation, with libvirt's code.
+    #[error("{message}")]
+    Driver { code: ErrorCode, message: String },
+    /// The driver does not implement the operation.
+    #[error("{operation}")]
+    Unsupported { operation: &'static str },
+    /// The plugin itself failed (trap, timeout, memory cap, load failure).
+    #[error(transparent)]
+    Plugin(#[from] plugin::Error),
+    #[error("cannot transfer data for {what}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::Driver { code, .. } => *code,
+            Error::Unsupported { .. } => ErrorCode::NO_SUPPORT,
+            Error::Plugin(e) => e.code(),
+            Error::Io { .. } => ErrorCode::SYSTEM_ERROR,
+        }
+    }
+
+    pub fn driver(code: ErrorCode, message: impl Into<String>) -> Self {
+        Error::Driver {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+fn unsupported<T>(operation: &'static str) -> Result<T> {
+    Err(Error::Unsupported { operation })
+}
+
+/// Runs domains: boot, pause, stop, report state.
+pub trait HypervisorDriver: Send + Sync {
+    fn open(&self, uri: &str) -> Result<HypervisorInfo>;
+    fn node_info(&self) -> Result<NodeInfo>;
+    fn capabilities(&self) -> Result<Capabilities>;
+
+    fn start(&self, config: &DomainConfig, flags: u32) -> Result<DomainStatus>;
+    /// Take over a domain the host knows is active.
+    fn adopt(&self, config: &DomainConfig, status: &DomainStatus) -> Result<()>;
+    fn status(&self, uuid: &str) -> Result<DomainStatus>;
+    fn shutdown(&self, uuid: &str, flags: u32) -> Result<DomainStatus>;
+    fn destroy(&self, uuid: &str, flags: u32) -> Result<DomainStatus>;
+    fn suspend(&self, uuid: &str) -> Result<DomainStatus>;
+    fn resume(&self, uuid: &str) -> Result<DomainStatus>;
+
+    fn reboot(&self, _uuid: &str, _flags: u32) -> Result<DomainStatus> {
+        unsupported("virDomainReboot")
+    }
+    fn reset(&self, _uuid: &str, _flags: u32) -> Result<DomainStatus> {
+        unsupported("virDomainReset")
+    }
+    fn set_memory(&self, _uuid: &str, _memory_kib: u64) -> Result<DomainStatus> {
+        unsupported("virDomainSetMemoryFlags")
+    }
+    fn set_vcpus(&self, _uuid: &str, _vcpus: u32) -> Result<DomainStatus> {
+        unsupported("virDomainSetVcpusFlags")
+    }
+    /// Stops the domain and writes its state to `sink`; returns the bytes written.
+    fn save(&self, _uuid: &str, _flags: u32, _sink: &mut dyn Write) -> Result<u64> {
+        unsupported("virDomainSaveFlags")
+    }
+    /// Starts a domain from a state `save` wrote (`size` bytes from `source`).
+    fn restore(
+        &self,
+        _config: &DomainConfig,
+        _source: &mut dyn Read,
+        _size: u64,
+        _flags: u32,
+    ) -> Result<DomainStatus> {
+        unsupported("virDomainRestoreFlags")
+    }
+    fn snapshot_create(&self, _uuid: &str, _name: &str, _flags: u32) -> Result<()> {
+        unsupported("virDomainSnapshotCreateXML")
+    }
+    fn snapshot_revert(
+        &self,
+        _config: &DomainConfig,
+        _name: &str,
+        _state: u32,
+        _flags: u32,
+    ) -> Result<DomainStatus> {
+        unsupported("virDomainRevertToSnapshot")
+    }
+    fn snapshot_delete(&self, _uuid: &str, _name: &str, _flags: u32) -> Result<()> {
+        unsupported("virDomainSnapshotDelete")
+    }
+    /// Attaches to the guest's serial console.
+    fn open_console(&self, _uuid: &str) -> Result<ConsoleStream> {
+        unsupported("virDomainOpenConsole")
+    }
+}
+
+/// Stands in for the hypervisor of a connection whose plugin has none
+/// (a storage- or network-only plugin): every domain operation is
+/// "not supported".
+#[derive(Debug)]
+pub struct NoHypervisor;
+
+impl HypervisorDriver for NoHypervisor {
+    fn open(&self, _uri: &str) -> Result<HypervisorInfo> {
+        unsupported("virConnectOpen")
+    }
+    fn node_info(&self) -> Result<NodeInfo> {
+        unsupported("virNodeGetInfo")
+    }
+    fn capabilities(&self) -> Result<Capabilities> {
+        unsupported("virConnectGetCapabilities")
+    }
+    fn start(&self, _config: &DomainConfig, _flags: u32) -> Result<DomainStatus> {
+        unsupported("virDomainCreate")
+    }
+    fn adopt(&self, _config: &DomainConfig, _status: &DomainStatus) -> Result<()> {
+        unsupported("virDomainCreate")
+    }
+    fn status(&self, _uuid: &str) -> Result<DomainStatus> {
+        unsupported("virDomainGetState")
+    }
+    fn shutdown(&self, _uuid: &str, _flags: u32) -> Result<DomainStatus> {
+        unsupported("virDomainShutdown")
+    }
+    fn destroy(&self, _uuid: &str, _flags: u32) -> Result<DomainStatus> {
+        unsupported("virDomainDestroy")
+    }
+    fn suspend(&self, _uuid: &str) -> Result<DomainStatus> {
+        unsupported("virDomainSuspend")
+    }
+    fn resume(&self, _uuid: &str) -> Result<DomainStatus> {
+        unsupported("virDomainResume")
+    }
+}
+
+/// Pools of volumes.
+pub trait StorageDriver: Send + Sync {
+    fn pool_types(&self) -> Result<Vec<String>>;
+    fn pool_build(&self, _pool: &PoolConfig, _flags: u32) -> Result<()> {
+        unsupported("virStoragePoolBuild")
+    }
+    fn pool_start(&self, pool: &PoolConfig) -> Result<()>;
+    fn pool_stop(&self, uuid: &str) -> Result<()>;
+    fn pool_delete(&self, _pool: &PoolConfig, _flags: u32) -> Result<()> {
+        unsupported("virStoragePoolDelete")
+    }
+    fn pool_usage(&self, uuid: &str) -> Result<PoolUsage>;
+    fn pool_refresh(&self, uuid: &str) -> Result<Vec<VolumeInfo>>;
+    fn volume_create(&self, pool: &str, config: &VolumeConfig, flags: u32) -> Result<VolumeInfo>;
+    fn volume_clone(
+        &self,
+        _pool: &str,
+        _config: &VolumeConfig,
+        _source_pool: &str,
+        _source: &str,
+        _flags: u32,
+    ) -> Result<VolumeInfo> {
+        unsupported("virStorageVolCreateXMLFrom")
+    }
+    fn volume_delete(&self, pool: &str, name: &str, flags: u32) -> Result<()>;
+    fn volume_info(&self, pool: &str, name: &str) -> Result<VolumeInfo>;
+    fn volume_resize(
+        &self,
+        _pool: &str,
+        _name: &str,
+        _capacity: u64,
+        _flags: u32,
+    ) -> Result<VolumeInfo> {
+        unsupported("virStorageVolResize")
+    }
+    fn volume_wipe(&self, _pool: &str, _name: &str, _algorithm: u32, _flags: u32) -> Result<()> {
+        unsupported("virStorageVolWipe")
+    }
+    fn volume_read(
+        &self,
+        _pool: &str,
+        _name: &str,
+        _offset: u64,
+        _max_len: u32,
+    ) -> Result<Vec<u8>> {
+        unsupported("virStorageVolDownload")
+    }
+    fn volume_write(&self, _pool: &str, _name: &str, _offset: u64, _data: &[u8]) -> Result<()> {
+        unsupported("virStorageVolUpload")
+    }
+}
+
+/// Virtual networks.
+pub trait NetworkDriver: Send + Sync {
+    fn network_start(&self, config: &NetworkConfig, flags: u32) -> Result<()>;
+    fn network_stop(&self, uuid: &str) -> Result<()>;
+    fn network_update(&self, _config: &NetworkConfig, _flags: u32) -> Result<()> {
+        unsupported("virNetworkUpdate")
+    }
+}

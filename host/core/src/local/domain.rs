@@ -1,0 +1,836 @@
+//! Domains: lookup, define/create, the lifecycle operations, and the
+//! settings that go with them.
+
+use std::io::Cursor;
+
+use uuid::Uuid;
+
+use super::{ConnState, Local, convert, no_domain};
+use crate::connect::domain_flags as flags;
+use crate::connect::{
+    DomainBackend, DomainInfo, DomainRef, Error, Result, check_flags, list_flags,
+};
+use crate::driver::{self, Capabilities, ConsoleStream, DomainStatus, HypervisorDriver};
+use crate::error::ErrorCode;
+use crate::events::DomainEvent;
+use crate::lifecycle::{self, Facts, Op, State, UNCHANGED};
+use crate::registry::{DomainObj, Registry, SaveImage};
+use crate::xml::{DomainDef, FormatOptions, ParseOptions};
+
+/// Driver-specific defaults: the architecture the driver offers for the OS type.
+pub(crate) fn fill_driver_defaults(def: &mut DomainDef, caps: &Capabilities) {
+    if def.os.arch.is_none() {
+        let guest = caps
+            .guests
+            .iter()
+            .find(|g| g.os_type == def.os.os_type && g.domain_types.contains(&def.domain_type))
+            .or_else(|| caps.guests.iter().find(|g| g.os_type == def.os.os_type));
+        if let Some(guest) = guest {
+            def.os.arch = Some(guest.arch.clone());
+        }
+    }
+}
+
+pub(crate) fn facts(obj: &DomainObj) -> Facts {
+    Facts {
+        state: obj.state,
+        persistent: obj.persistent(),
+        managed_save: obj.managed_save.is_some(),
+        snapshots: obj.snapshots.len(),
+    }
+}
+
+fn state_of(status: &DomainStatus) -> (State, u32) {
+    (
+        State::from_u32(status.state).unwrap_or(State::NoState),
+        status.reason,
+    )
+}
+
+pub(crate) fn event_for(obj: &DomainObj, (event, detail): (lifecycle::Event, u32)) -> DomainEvent {
+    DomainEvent {
+        name: obj.name().to_string(),
+        uuid: obj.uuid(),
+        id: obj.id_or_minus_one(),
+        event,
+        detail,
+    }
+}
+
+/// Records an outcome in the registry and returns the events to emit.
+pub(crate) fn apply_outcome(
+    state: &ConnState,
+    reg: &mut Registry,
+    uuid: &Uuid,
+    out: &lifecycle::Outcome,
+    status: Option<DomainStatus>,
+) -> Result<Vec<DomainEvent>> {
+    let new_id = if out.new_id {
+        Some(reg.allocate_id())
+    } else {
+        None
+    };
+    let obj = reg
+        .domain_mut(uuid)
+        .expect("caller checked the domain exists");
+    // Events name the domain as it is now, with the id it has after the change.
+    let name = obj.name().to_string();
+    if out.reason != UNCHANGED {
+        obj.state = out.state;
+        obj.reason = out.reason;
+    }
+    if let Some(id) = new_id {
+        obj.id = Some(id);
+    }
+    if !obj.state.is_active() {
+        obj.id = None;
+        obj.live = None;
+    } else if obj.live.is_none() {
+        obj.live = obj.config.clone();
+    }
+    if let Some(status) = status {
+        obj.status = status;
+    }
+    if !out.persistent {
+        obj.config = None;
+    }
+    if !out.managed_save
+        && let Some(SaveImage::File(path)) = obj.managed_save.take()
+    {
+        let _ = std::fs::remove_file(path);
+    }
+    let id = obj.id_or_minus_one();
+    let events: Vec<DomainEvent> = out
+        .events
+        .iter()
+        .map(|&(event, detail)| DomainEvent {
+            name: name.clone(),
+            uuid: *uuid,
+            id,
+            event,
+            detail,
+        })
+        .collect();
+    let persistent = obj.persistent();
+    if out.remove {
+        reg.remove_domain(uuid);
+        forget(state, reg, uuid)?;
+    } else if persistent {
+        persist(state, reg, uuid)?;
+    } else {
+        forget(state, reg, uuid)?;
+    }
+    reg.record_runtime(uuid)?;
+    if new_id.is_some() {
+        reg.record_next_id()?;
+    }
+    Ok(events)
+}
+
+/// Writes a domain's persistent config and metadata to the state dir.
+pub(crate) fn persist(_state: &ConnState, reg: &Registry, uuid: &Uuid) -> Result<()> {
+    let (Some(store), Some(obj)) = (reg.store(), reg.domain(uuid)) else {
+        return Ok(());
+    };
+    if let Some(config) = &obj.config {
+        store.write(
+            "domains",
+            uuid,
+            "xml",
+            config.to_xml(FormatOptions::default()).as_bytes(),
+        )?;
+        let meta = serde_json::json!({
+            "reason": obj.reason,
+            "autostart": obj.autostart,
+            "current_snapshot": obj.current_snapshot,
+            "managed_save": matches!(obj.managed_save, Some(SaveImage::File(_))),
+        });
+        store.write("domains", uuid, "json", meta.to_string().as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Removes a domain's stored config and metadata.
+pub(crate) fn forget(_state: &ConnState, reg: &Registry, uuid: &Uuid) -> Result<()> {
+    if let Some(store) = reg.store() {
+        store.remove("domains", uuid, "xml")?;
+        store.remove("domains", uuid, "json")?;
+    }
+    Ok(())
+}
+
+/// Applies a status the driver reported on its own (guest powered off,
+/// crashed, finished shutting down).
+pub(crate) fn apply_driver_status(
+    state: &ConnState,
+    reg: &mut Registry,
+    uuid: &Uuid,
+    status: DomainStatus,
+) -> Vec<DomainEvent> {
+    let Some(obj) = reg.domain(uuid) else {
+        return Vec::new();
+    };
+    let (new_state, reason) = state_of(&status);
+    // A late report about a domain the host already stopped changes nothing.
+    if (new_state == obj.state && reason == obj.reason) || !obj.is_active() {
+        return Vec::new();
+    }
+    let facts = facts(obj);
+    let out = match new_state {
+        State::Shutoff => {
+            let (event, detail) = match reason {
+                lifecycle::reason::SHUTOFF_CRASHED => (
+                    lifecycle::Event::Stopped,
+                    lifecycle::detail::STOPPED_CRASHED,
+                ),
+                lifecycle::reason::SHUTOFF_DESTROYED => (
+                    lifecycle::Event::Stopped,
+                    lifecycle::detail::STOPPED_DESTROYED,
+                ),
+                lifecycle::reason::SHUTOFF_FAILED => {
+                    (lifecycle::Event::Stopped, lifecycle::detail::STOPPED_FAILED)
+                }
+                _ => (
+                    lifecycle::Event::Stopped,
+                    lifecycle::detail::STOPPED_SHUTDOWN,
+                ),
+            };
+            let mut events = Vec::new();
+            if reason == lifecycle::reason::SHUTOFF_SHUTDOWN {
+                events.push((
+                    lifecycle::Event::Shutdown,
+                    lifecycle::detail::SHUTDOWN_FINISHED,
+                ));
+            }
+            events.push((event, detail));
+            lifecycle::Outcome {
+                state: new_state,
+                reason,
+                events,
+                remove: !facts.persistent,
+                persistent: facts.persistent,
+                managed_save: facts.managed_save,
+                new_id: false,
+            }
+        }
+        State::Crashed => lifecycle::Outcome {
+            state: new_state,
+            reason,
+            events: vec![(
+                lifecycle::Event::Crashed,
+                lifecycle::detail::CRASHED_PANICKED,
+            )],
+            remove: false,
+            persistent: facts.persistent,
+            managed_save: facts.managed_save,
+            new_id: false,
+        },
+        _ => lifecycle::Outcome {
+            state: new_state,
+            reason,
+            events: Vec::new(),
+            remove: false,
+            persistent: facts.persistent,
+            managed_save: facts.managed_save,
+            new_id: false,
+        },
+    };
+    apply_outcome(state, reg, uuid, &out, Some(status)).unwrap_or_default()
+}
+
+/// Whether `d` passes libvirt's `VIR_CONNECT_LIST_DOMAINS_*` filter `flags`
+/// (0 passes everything; within each group of bits, any set bit may match).
+fn listed(flags: u32, d: &DomainObj) -> bool {
+    use list_flags::*;
+    let group = |bits: u32, hit: u32| flags & bits == 0 || flags & hit != 0;
+    let state_bit = match d.state {
+        State::Running => RUNNING,
+        State::Paused => PAUSED,
+        State::Shutoff => SHUTOFF,
+        _ => OTHER,
+    };
+    let pick = |yes: bool, a: u32, b: u32| if yes { a } else { b };
+    group(ACTIVE | INACTIVE, pick(d.is_active(), ACTIVE, INACTIVE))
+        && group(
+            PERSISTENT | TRANSIENT,
+            pick(d.persistent(), PERSISTENT, TRANSIENT),
+        )
+        && group(RUNNING | PAUSED | SHUTOFF | OTHER, state_bit)
+        && group(
+            MANAGEDSAVE | NO_MANAGEDSAVE,
+            pick(d.managed_save.is_some(), MANAGEDSAVE, NO_MANAGEDSAVE),
+        )
+        && group(
+            AUTOSTART | NO_AUTOSTART,
+            pick(d.autostart, AUTOSTART, NO_AUTOSTART),
+        )
+        && group(
+            HAS_SNAPSHOT | NO_SNAPSHOT,
+            pick(d.snapshots.is_empty(), NO_SNAPSHOT, HAS_SNAPSHOT),
+        )
+        && group(HAS_CHECKPOINT | NO_CHECKPOINT, NO_CHECKPOINT)
+}
+
+/// The reference the API hands out for `obj`.
+pub(crate) fn domain_ref(obj: &DomainObj) -> DomainRef {
+    DomainRef {
+        name: obj.name().to_string(),
+        uuid: obj.uuid(),
+        id: obj.id_or_minus_one(),
+    }
+}
+
+impl Local {
+    /// Runs `f` on the domain's registry entry under the connection lock.
+    pub(crate) fn with<R>(
+        &self,
+        dom: &DomainRef,
+        f: impl FnOnce(&mut Registry, &Uuid) -> Result<R>,
+    ) -> Result<R> {
+        let mut reg = self.state.lock();
+        if reg.domain(&dom.uuid).is_none() {
+            return Err(no_domain(format!(
+                "no domain with matching uuid '{}' ({})",
+                dom.uuid, dom.name
+            )));
+        }
+        f(&mut reg, &dom.uuid)
+    }
+
+    fn obj<R>(&self, dom: &DomainRef, f: impl FnOnce(&DomainObj) -> R) -> Result<R> {
+        self.with(dom, |reg, uuid| {
+            Ok(f(reg.domain(uuid).expect("checked by with")))
+        })
+    }
+
+    pub(crate) fn hv(&self) -> std::sync::Arc<dyn HypervisorDriver> {
+        self.state.drivers.hypervisor.clone()
+    }
+
+    /// Parses and checks a domain definition as define/create would take it.
+    pub(crate) fn parse_domain(&self, xml: &str, validate: bool) -> Result<DomainDef> {
+        let state = &self.state;
+        let mut def = DomainDef::parse(xml, ParseOptions { validate })?;
+        def.fill_generic_defaults();
+        fill_driver_defaults(&mut def, &state.capabilities);
+        if def.vcpus > state.info.max_vcpus && state.info.max_vcpus > 0 {
+            return Err(Error::api(
+                ErrorCode::INVALID_ARG,
+                format!(
+                    "requested vcpus is greater than max allowable vcpus for the connection: {} > {}",
+                    def.vcpus, state.info.max_vcpus
+                ),
+            ));
+        }
+        Ok(def)
+    }
+
+    /// The driver's view of a definition, with volumes resolved to paths.
+    pub(crate) fn driver_config(
+        &self,
+        reg: &Registry,
+        def: &DomainDef,
+        id: Option<u32>,
+    ) -> Result<driver::DomainConfig> {
+        let unresolved = std::cell::RefCell::new(None);
+        let config = convert::domain_config(def, id, &|pool, vol| {
+            let found = reg
+                .pool_by_name(pool)
+                .and_then(|p| p.volumes.get(vol))
+                .map(|v| v.path.clone());
+            if found.is_none() {
+                *unresolved.borrow_mut() = Some(format!(
+                    "no storage vol with matching name '{vol}' in pool '{pool}'"
+                ));
+            }
+            found
+        });
+        if let Some(message) = unresolved.into_inner() {
+            return Err(Error::api(ErrorCode::NO_STORAGE_VOL, message));
+        }
+        Ok(config)
+    }
+
+    /// After a plugin instance was re-created, tells the fresh one what is
+    /// active: domains, networks and pools.
+    pub(crate) fn restore_driver_state(&self, reg: &mut Registry) -> Result<()> {
+        let state = &self.state;
+        let Some(handle) = &state.lost_handle else {
+            return Ok(());
+        };
+        if !handle.take_lost() {
+            return Ok(());
+        }
+        let hv = self.hv();
+        let active: Vec<(DomainDef, Option<u32>, DomainStatus)> = reg
+            .domains()
+            .filter(|d| d.is_active())
+            .map(|d| (d.def().clone(), d.id, d.status))
+            .collect();
+        for (def, id, status) in active {
+            let config = self.driver_config(reg, &def, id)?;
+            hv.adopt(&config, &status)?;
+        }
+        if let Some(net) = &state.drivers.network {
+            for n in reg.networks.values().filter(|n| n.is_active()) {
+                net.network_start(&convert::network_config(n.def()), 0)?;
+            }
+        }
+        if let Some(st) = &state.drivers.storage {
+            for p in reg.pools.values().filter(|p| p.active) {
+                st.pool_start(&convert::pool_config(&p.def))?;
+                for v in p.volumes.values() {
+                    let config = driver::VolumeConfig {
+                        name: v.name.clone(),
+                        capacity: v.capacity,
+                        allocation: v.allocation,
+                        format: v.format.clone(),
+                    };
+                    st.volume_create(&p.def.uuid.to_string(), &config, 0)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The common shape of a lifecycle operation: check the rules, let the
+    /// driver act, record the outcome, emit the events.
+    fn transition(
+        &self,
+        dom: &DomainRef,
+        op: Op,
+        act: impl FnOnce(&mut Registry, &Uuid) -> Result<Option<DomainStatus>>,
+    ) -> Result<()> {
+        let state = &self.state;
+        let events = self.with(dom, |reg, uuid| {
+            self.restore_driver_state(reg)?;
+            let obj = reg.domain(uuid).expect("checked");
+            let before = facts(obj);
+            lifecycle::check(obj.name(), &before, op)?;
+            let status = act(reg, uuid)?;
+            let out = lifecycle::outcome(&before, op, status.as_ref().map(state_of));
+            apply_outcome(state, reg, uuid, &out, status)
+        })?;
+        state.emit(events);
+        Ok(())
+    }
+}
+
+/// libvirt's uniqueness rules, in its order: same name with another
+/// UUID, then same UUID with another name.
+pub(crate) fn check_unique(reg: &Registry, def: &DomainDef) -> Result<()> {
+    if let Some(other) = reg.domain_by_name(&def.name)
+        && other.uuid() != def.uuid
+    {
+        return Err(Error::api(
+            ErrorCode::OPERATION_FAILED,
+            format!(
+                "domain '{}' already exists with uuid {}",
+                def.name,
+                other.uuid()
+            ),
+        ));
+    }
+    if let Some(other) = reg.domain(&def.uuid)
+        && other.name() != def.name
+    {
+        return Err(Error::api(
+            ErrorCode::OPERATION_FAILED,
+            format!(
+                "domain '{}' is already defined with uuid {}",
+                other.name(),
+                def.uuid
+            ),
+        ));
+    }
+    Ok(())
+}
+
+impl DomainBackend for Local {
+    fn lookup_domain_by_name(&self, name: &str) -> Result<DomainRef> {
+        let reg = self.state.lock();
+        reg.domain_by_name(name)
+            .map(domain_ref)
+            .ok_or_else(|| no_domain(format!("no domain with matching name '{name}'")))
+    }
+
+    fn lookup_domain_by_uuid(&self, uuid: &Uuid) -> Result<DomainRef> {
+        let reg = self.state.lock();
+        reg.domain(uuid)
+            .map(domain_ref)
+            .ok_or_else(|| no_domain(format!("no domain with matching uuid '{uuid}'")))
+    }
+
+    fn lookup_domain_by_id(&self, id: u32) -> Result<DomainRef> {
+        let reg = self.state.lock();
+        reg.domain_by_id(id)
+            .map(domain_ref)
+            .ok_or_else(|| no_domain(format!("no domain with matching id {id}")))
+    }
+
+    /// In no particular order (libvirtd answers in hash order; the public
+    /// API sorts).
+    fn list_all_domains(&self, flags: u32) -> Result<Vec<DomainRef>> {
+        check_flags(flags, list_flags::ALL, "virConnectListAllDomains")?;
+        let reg = self.state.lock();
+        Ok(reg
+            .domains()
+            .filter(|d| listed(flags, d))
+            .map(domain_ref)
+            .collect())
+    }
+
+    fn define_domain_xml(&self, xml: &str, flags: u32) -> Result<DomainRef> {
+        check_flags(flags, flags::DEFINE_VALIDATE, "virDomainDefineXMLFlags")?;
+        let state = &self.state;
+        let def = self.parse_domain(xml, flags & flags::DEFINE_VALIDATE != 0)?;
+        let mut reg = state.lock();
+        check_unique(&reg, &def)?;
+        let uuid = def.uuid;
+        let event = match reg.domain_mut(&uuid) {
+            Some(obj) => {
+                lifecycle::check(obj.name(), &facts(obj), Op::Define)?;
+                // A transient domain gaining a persistent definition is
+                // "added" in libvirt; a redefinition is "updated".
+                let detail = if obj.config.is_some() {
+                    lifecycle::detail::DEFINED_UPDATED
+                } else {
+                    lifecycle::detail::DEFINED_ADDED
+                };
+                obj.config = Some(def);
+                detail
+            }
+            None => {
+                reg.insert_domain(DomainObj::new_inactive(def));
+                lifecycle::detail::DEFINED_ADDED
+            }
+        };
+        persist(state, &reg, &uuid)?;
+        let obj = reg.domain(&uuid).expect("just stored");
+        let handle = domain_ref(obj);
+        let ev = event_for(obj, (lifecycle::Event::Defined, event));
+        drop(reg);
+        state.emit(vec![ev]);
+        Ok(handle)
+    }
+
+    fn create_domain_xml(&self, xml: &str, flags: u32) -> Result<DomainRef> {
+        check_flags(
+            flags,
+            flags::START_PAUSED | flags::START_AUTODESTROY | flags::CREATE_VALIDATE,
+            "virDomainCreateXML",
+        )?;
+        let state = &self.state;
+        let def = self.parse_domain(xml, flags & flags::CREATE_VALIDATE != 0)?;
+        let mut reg = state.lock();
+        self.restore_driver_state(&mut reg)?;
+        check_unique(&reg, &def)?;
+        let uuid = def.uuid;
+        let existed = reg.domain(&uuid).is_some();
+        if let Some(obj) = reg.domain(&uuid) {
+            lifecycle::check(obj.name(), &facts(obj), Op::Create)?;
+        }
+        let config = self.driver_config(&reg, &def, None)?;
+        let paused = flags & flags::START_PAUSED != 0;
+        let status = self
+            .hv()
+            .start(&config, if paused { driver::START_PAUSED } else { 0 })?;
+        if !existed {
+            let mut obj = DomainObj::new_inactive(def.clone());
+            obj.config = None;
+            obj.live = Some(def.clone());
+            reg.insert_domain(obj);
+        } else if let Some(obj) = reg.domain_mut(&uuid) {
+            obj.live = Some(def.clone());
+        }
+        let obj = reg.domain(&uuid).expect("stored above");
+        let mut f = facts(obj);
+        f.state = State::Shutoff;
+        let out = lifecycle::outcome(&f, Op::Create, Some(state_of(&status)));
+        let events = apply_outcome(state, &mut reg, &uuid, &out, Some(status))?;
+        let handle = domain_ref(reg.domain(&uuid).expect("still there"));
+        drop(reg);
+        state.emit(events);
+        Ok(handle)
+    }
+
+    fn domain_id(&self, dom: &DomainRef) -> Result<i32> {
+        self.obj(dom, |o| o.id_or_minus_one())
+    }
+
+    fn domain_state(&self, dom: &DomainRef) -> Result<(State, u32)> {
+        self.obj(dom, |o| (o.state, o.reason))
+    }
+
+    fn domain_is_active(&self, dom: &DomainRef) -> Result<bool> {
+        self.obj(dom, |o| o.is_active())
+    }
+
+    fn domain_is_persistent(&self, dom: &DomainRef) -> Result<bool> {
+        self.obj(dom, |o| o.persistent())
+    }
+
+    fn domain_autostart(&self, dom: &DomainRef) -> Result<bool> {
+        self.obj(dom, |o| o.autostart)
+    }
+
+    fn domain_has_managed_save(&self, dom: &DomainRef) -> Result<bool> {
+        self.obj(dom, |o| o.managed_save.is_some())
+    }
+
+    fn domain_info(&self, dom: &DomainRef) -> Result<DomainInfo> {
+        let hv = self.hv();
+        self.with(dom, |reg, uuid| {
+            let obj = reg.domain_mut(uuid).expect("checked");
+            if obj.is_active()
+                && let Ok(status) = hv.status(&uuid.to_string())
+            {
+                obj.status = status;
+            }
+            let def = obj.def();
+            let active = obj.is_active();
+            Ok(DomainInfo {
+                state: obj.state,
+                max_memory_kib: def.memory_kib,
+                memory_kib: if active && obj.status.memory_kib > 0 {
+                    obj.status.memory_kib
+                } else {
+                    def.current_memory_kib
+                },
+                vcpus: if active && obj.status.vcpus > 0 {
+                    obj.status.vcpus
+                } else {
+                    def.boot_vcpus()
+                },
+                cpu_time_ns: if active { obj.status.cpu_time_ns } else { 0 },
+            })
+        })
+    }
+
+    fn domain_xml_desc(&self, dom: &DomainRef, flags: u32) -> Result<String> {
+        check_flags(
+            flags,
+            flags::XML_SECURE | flags::XML_INACTIVE | flags::XML_UPDATE_CPU | flags::XML_MIGRATABLE,
+            "virDomainGetXMLDesc",
+        )?;
+        self.obj(dom, |o| {
+            if flags & (flags::XML_INACTIVE | flags::XML_MIGRATABLE) != 0 {
+                o.inactive_def().to_xml(FormatOptions::default())
+            } else {
+                o.def().to_xml(FormatOptions { id: o.id })
+            }
+        })
+    }
+
+    fn domain_start(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        use flags::*;
+        check_flags(
+            flags,
+            START_PAUSED
+                | START_AUTODESTROY
+                | START_BYPASS_CACHE
+                | START_FORCE_BOOT
+                | START_VALIDATE,
+            "virDomainCreateWithFlags",
+        )?;
+        let paused = flags & START_PAUSED != 0;
+        let hv = self.hv();
+        if flags & START_FORCE_BOOT != 0 {
+            self.domain_managed_save_remove(dom)?;
+        }
+        self.transition(dom, Op::Start { paused }, |reg, uuid| {
+            let obj = reg.domain(uuid).expect("checked");
+            let def = obj
+                .config
+                .clone()
+                .expect("only persistent domains can be inactive");
+            let config = self.driver_config(reg, &def, None)?;
+            let status = match &obj.managed_save {
+                Some(image) => {
+                    let bytes = read_image(image)?;
+                    let payload = super::save_image::payload(&bytes)?;
+                    hv.restore(
+                        &config,
+                        &mut Cursor::new(payload),
+                        payload.len() as u64,
+                        if paused { SAVE_PAUSED } else { 0 },
+                    )?
+                }
+                None => hv.start(&config, if paused { driver::START_PAUSED } else { 0 })?,
+            };
+            Ok(Some(status))
+        })
+    }
+
+    fn domain_shutdown(&self, dom: &DomainRef) -> Result<()> {
+        let hv = self.hv();
+        self.transition(dom, Op::Shutdown, |_, uuid| {
+            Ok(Some(hv.shutdown(&uuid.to_string(), 0)?))
+        })
+    }
+
+    fn domain_reboot(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        check_flags(flags, 0x3f, "virDomainReboot")?;
+        let hv = self.hv();
+        self.transition(dom, Op::Reboot, |_, uuid| {
+            Ok(Some(hv.reboot(&uuid.to_string(), flags)?))
+        })
+    }
+
+    fn domain_reset(&self, dom: &DomainRef) -> Result<()> {
+        let hv = self.hv();
+        self.transition(dom, Op::Reset, |_, uuid| {
+            hv.reset(&uuid.to_string(), 0)?;
+            Ok(None)
+        })
+    }
+
+    fn domain_destroy(&self, dom: &DomainRef) -> Result<()> {
+        let hv = self.hv();
+        self.transition(dom, Op::Destroy, |_, uuid| {
+            Ok(Some(hv.destroy(&uuid.to_string(), 0)?))
+        })
+    }
+
+    fn domain_suspend(&self, dom: &DomainRef) -> Result<()> {
+        let hv = self.hv();
+        self.transition(dom, Op::Suspend, |reg, uuid| {
+            if reg.domain(uuid).expect("checked").state == State::Paused {
+                return Ok(None);
+            }
+            Ok(Some(hv.suspend(&uuid.to_string())?))
+        })
+    }
+
+    fn domain_resume(&self, dom: &DomainRef) -> Result<()> {
+        let hv = self.hv();
+        self.transition(dom, Op::Resume, |_, uuid| {
+            Ok(Some(hv.resume(&uuid.to_string())?))
+        })
+    }
+
+    fn domain_undefine(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        use flags::*;
+        check_flags(
+            flags,
+            UNDEFINE_MANAGED_SAVE
+                | UNDEFINE_SNAPSHOTS_METADATA
+                | UNDEFINE_NVRAM
+                | UNDEFINE_KEEP_NVRAM
+                | UNDEFINE_CHECKPOINTS_METADATA,
+            "virDomainUndefineFlags",
+        )?;
+        let op = Op::Undefine {
+            managed_save: flags & UNDEFINE_MANAGED_SAVE != 0,
+            snapshots_metadata: flags & UNDEFINE_SNAPSHOTS_METADATA != 0,
+        };
+        self.transition(dom, op, |reg, uuid| {
+            let obj = reg.domain_mut(uuid).expect("checked");
+            obj.snapshots.clear();
+            obj.current_snapshot = None;
+            obj.autostart = false;
+            if let Some(store) = reg.store() {
+                let _ = std::fs::remove_dir_all(store.snapshot_dir(uuid));
+            }
+            Ok(None)
+        })
+    }
+
+    fn domain_managed_save(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        check_flags(
+            flags,
+            flags::SAVE_BYPASS_CACHE | flags::SAVE_RUNNING | flags::SAVE_PAUSED,
+            "virDomainManagedSave",
+        )?;
+        let hv = self.hv();
+        self.transition(dom, Op::ManagedSave, |reg, uuid| {
+            let obj = reg.domain(uuid).expect("checked");
+            let def = obj.def().clone();
+            let running = obj.state != State::Paused;
+            let mut payload = Vec::new();
+            hv.save(&uuid.to_string(), 0, &mut payload)?;
+            let image = super::save_image::encode(&def, running, &payload);
+            let stored = match reg.store() {
+                Some(store) => {
+                    let path = store.object_path("domains", uuid, "save");
+                    crate::registry::StateDir::write_file(&path, &image)?;
+                    SaveImage::File(path)
+                }
+                None => SaveImage::Memory(image),
+            };
+            reg.domain_mut(uuid).expect("checked").managed_save = Some(stored);
+            Ok(None)
+        })
+    }
+
+    fn domain_managed_save_remove(&self, dom: &DomainRef) -> Result<()> {
+        let state = &self.state;
+        self.with(dom, |reg, uuid| {
+            let obj = reg.domain_mut(uuid).expect("checked");
+            // The state and its reason stay as they are, as in libvirt.
+            if let Some(SaveImage::File(path)) = obj.managed_save.take() {
+                let _ = std::fs::remove_file(path);
+            }
+            persist(state, reg, uuid)
+        })
+    }
+
+    fn domain_save(&self, dom: &DomainRef, path: &std::path::Path, flags: u32) -> Result<()> {
+        check_flags(
+            flags,
+            flags::SAVE_BYPASS_CACHE | flags::SAVE_RUNNING | flags::SAVE_PAUSED,
+            "virDomainSaveFlags",
+        )?;
+        let hv = self.hv();
+        self.transition(dom, Op::Save, |reg, uuid| {
+            let obj = reg.domain(uuid).expect("checked");
+            let def = obj.def().clone();
+            let running = match flags & (flags::SAVE_RUNNING | flags::SAVE_PAUSED) {
+                flags::SAVE_PAUSED => false,
+                flags::SAVE_RUNNING => true,
+                _ => obj.state != State::Paused,
+            };
+            // Refuse an unwritable destination before stopping the guest.
+            super::save_image::check_writable(path)?;
+            let mut payload = Vec::new();
+            hv.save(&uuid.to_string(), 0, &mut payload)?;
+            let image = super::save_image::encode(&def, running, &payload);
+            crate::registry::StateDir::write_file(path, &image)?;
+            Ok(None)
+        })
+    }
+
+    fn domain_set_autostart(&self, dom: &DomainRef, autostart: bool) -> Result<()> {
+        self.set_autostart(dom, autostart)
+    }
+
+    fn domain_set_memory(&self, dom: &DomainRef, kib: u64, flags: u32) -> Result<()> {
+        self.set_memory(dom, kib, flags)
+    }
+
+    fn domain_set_vcpus(&self, dom: &DomainRef, count: u32, flags: u32) -> Result<()> {
+        self.set_vcpus(dom, count, flags)
+    }
+
+    fn domain_vcpus(&self, dom: &DomainRef, flags: u32) -> Result<u32> {
+        self.vcpus(dom, flags)
+    }
+
+    fn domain_open_console(&self, dom: &DomainRef) -> Result<ConsoleStream> {
+        self.open_console(dom)
+    }
+
+    fn domain_rename(&self, dom: &DomainRef, new_name: &str) -> Result<()> {
+        self.rename(dom, new_name)
+    }
+}
+
+pub(crate) fn read_image(image: &SaveImage) -> Result<Vec<u8>> {
+    match image {
+        SaveImage::Memory(bytes) => Ok(bytes.clone()),
+        SaveImage::File(path) => std::fs::read(path).map_err(|source| Error::Io {
+            what: format!("cannot read managed save image {}", path.display()),
+            source,
+        }),
+    }
+}

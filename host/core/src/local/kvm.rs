@@ -1,0 +1,155 @@
+//! The local host's connections: `kvm:///system` and `kvm:///session`.
+//!
+//! Domains run under the KVM driver (one `wirt-vmm` per domain); their
+//! configs, snapshots and managed-save images persist in a state dir, and
+//! running VMMs are re-attached from records in the runtime dir, so a
+//! restarted `wirt` finds its domains where it left them.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use super::{ConnState, Drivers};
+use crate::connect::{Error, Result};
+use crate::driver::dir::DirStorage;
+use crate::driver::kvm::{KvmDriver, KvmPaths, find_vmm};
+use crate::driver::{DomainStatus, HypervisorDriver, StorageDriver};
+use crate::events::EventBus;
+use crate::lifecycle::State;
+use crate::plugin::{PluginHandle, builtin};
+use crate::registry::{Registry, StateDir};
+
+use super::dirs::LocalDirs;
+
+pub(crate) fn open_kvm(uri: &str, system: bool) -> Result<Arc<ConnState>> {
+    let dirs = LocalDirs::for_mode(system);
+    for dir in [&dirs.state, &dirs.runtime] {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            what: format!("cannot create {}", dir.display()),
+            source,
+        })?;
+    }
+    let (sink, queue) = super::status_channel();
+    let paths = KvmPaths {
+        // Without the binary the connection still serves storage; starting a
+        // domain then fails naming what is missing.
+        vmm: find_vmm().unwrap_or_else(|| PathBuf::from("wirt-vmm")),
+        runtime: dirs.runtime.clone(),
+        logs: dirs.logs.clone(),
+        snapshots: dirs.state.join("snapshot-state"),
+    };
+    let kvm = Arc::new(KvmDriver::new(paths, sink));
+    let info = kvm.open(uri)?;
+    let capabilities = kvm.capabilities()?;
+    let node = kvm.node_info()?;
+
+    let store = StateDir::new(&dirs.state).with_runtime(&dirs.runtime);
+    let (mut registry, running) = Registry::load(store)?;
+    reattach(&mut registry, running, kvm.as_ref());
+    let storage = open_dir_storage(&dirs, &mut registry)?;
+
+    let state = Arc::new(ConnState {
+        uri: uri.to_string(),
+        drivers: Drivers {
+            hypervisor: kvm,
+            storage: Some(storage),
+            network: None,
+        },
+        registry: Mutex::new(registry),
+        events: EventBus::default(),
+        info,
+        capabilities,
+        node,
+        lost_handle: None,
+    });
+    super::spawn_status_applier(&state, queue);
+    Ok(state)
+}
+
+/// The storage-dir plugin serves this host's "dir" pools. Pools that were
+/// active in the previous host process are started again.
+fn open_dir_storage(dirs: &LocalDirs, reg: &mut Registry) -> Result<Arc<dyn StorageDriver>> {
+    let handle = Arc::new(PluginHandle::new(builtin::storage_dir()?, None));
+    handle.track();
+    let storage = Arc::new(DirStorage::new(
+        handle,
+        Some(dirs.runtime.join("pools-active.json")),
+    )?);
+    for (uuid, volumes) in storage.recorded_active() {
+        let Ok(uuid) = uuid::Uuid::parse_str(&uuid) else {
+            continue;
+        };
+        let Some(pool) = reg.pools.get_mut(&uuid) else {
+            continue;
+        };
+        let config = super::convert::pool_config(&pool.def);
+        match storage.resume_pool(&config, volumes.clone()) {
+            Ok(()) => {
+                pool.active = true;
+                pool.volumes = volumes.into_iter().map(|v| (v.name.clone(), v)).collect();
+            }
+            Err(e) => {
+                tracing::warn!(pool = %pool.def.name, error = %e, "cannot start a pool that was active")
+            }
+        }
+    }
+    Ok(storage)
+}
+
+/// Finds the VMMs that outlived the previous host process and takes them
+/// over; a record whose VMM is gone means the domain stopped meanwhile.
+fn reattach(reg: &mut Registry, running: Vec<crate::registry::RuntimeRecord>, kvm: &KvmDriver) {
+    for record in running {
+        let config = super::convert::domain_config(&record.live, Some(record.id), &|_, _| None);
+        let placeholder = DomainStatus::default();
+        let status = kvm
+            .adopt(&config, &placeholder)
+            .and_then(|()| kvm.status(&config.uuid));
+        let known = reg.domain(&record.uuid).is_some();
+        match status {
+            Ok(status) if status.state != State::Shutoff as u32 => {
+                if !known {
+                    // A running transient domain: it has no stored config.
+                    let mut obj = crate::registry::DomainObj::new_inactive(record.live.clone());
+                    obj.live = Some(record.live.clone());
+                    obj.config = None;
+                    reg.insert_domain(obj);
+                }
+                let obj = reg.domain_mut(&record.uuid).expect("present");
+                obj.live = Some(record.live);
+                obj.id = Some(record.id);
+                obj.state = State::from_u32(status.state).unwrap_or(State::Running);
+                obj.reason = if status.state == record.state {
+                    record.reason
+                } else {
+                    status.reason
+                };
+                obj.status = status;
+            }
+            outcome => {
+                // The guest stopped while no host was attached: a VMM still
+                // there says how (and is retired); a vanished one crashed.
+                let reason = match outcome {
+                    Ok(status) => {
+                        let _ = kvm.destroy(&config.uuid, 0);
+                        status.reason
+                    }
+                    Err(_) => crate::lifecycle::reason::SHUTOFF_CRASHED,
+                };
+                tracing::info!(uuid = %record.uuid, reason, "domain stopped while no host was attached");
+                if let Some(obj) = reg.domain_mut(&record.uuid) {
+                    obj.reason = reason;
+                }
+            }
+        }
+        let _ = reg.record_runtime(&record.uuid);
+    }
+}
+
+/// Whether a URI names the local KVM host, and which mode.
+pub(crate) fn kvm_mode(scheme: &str, path: &str) -> Option<bool> {
+    match (scheme, path) {
+        ("kvm" | "qemu", "/system") => Some(true),
+        ("kvm" | "qemu", "/session") => Some(false),
+        _ => None,
+    }
+}

@@ -1,0 +1,280 @@
+//! Opening test connections: the built-in test driver plugin, seeded with
+//! libvirt's default host or with the objects of a `<node>` file.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use super::{ConnState, Drivers, convert};
+use crate::connect::{Error, Result};
+use crate::driver::wasm::WasmDriver;
+use crate::driver::{
+    Capabilities, DomainStatus, HypervisorDriver, HypervisorInfo, NetworkDriver, NoHypervisor,
+    NodeInfo, StorageDriver,
+};
+use crate::error::ErrorCode;
+use crate::events::EventBus;
+use crate::lifecycle::{State, reason};
+use crate::plugin::{Plugin, PluginHandle, builtin};
+use crate::registry::{DomainObj, NetworkObj, PoolObj, Registry, SaveImage};
+use crate::xml::node::NodeDef;
+
+const DEFAULT_NODE: &str = include_str!("default-node.xml");
+
+pub(crate) fn open_test(uri: &str, node_file: Option<&str>) -> Result<Arc<ConnState>> {
+    let node = match node_file {
+        None => NodeDef::parse(DEFAULT_NODE, &|_| {
+            unreachable!("the default node names no files")
+        })?,
+        Some(path) => {
+            let path = Path::new(path);
+            let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+                what: format!("cannot read test node file {}", path.display()),
+                source,
+            })?;
+            let base = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+            NodeDef::parse(&text, &|file| {
+                let full = base.join(file);
+                std::fs::read_to_string(&full).map_err(|e| {
+                    crate::xml::Error::Invalid(format!("cannot read {}: {e}", full.display()))
+                })
+            })?
+        }
+    };
+    open_with_plugin(uri, builtin::test_driver()?, &node)
+}
+
+/// A private connection whose drivers are `plugin`, seeded with `node`.
+pub(crate) fn open_with_plugin(
+    uri: &str,
+    plugin: Arc<Plugin>,
+    node: &NodeDef,
+) -> Result<Arc<ConnState>> {
+    open_with_plugin_grants(uri, plugin, node, Vec::new())
+}
+
+/// The same, with the directories the plugin is granted.
+fn open_with_plugin_grants(
+    uri: &str,
+    plugin: Arc<Plugin>,
+    node: &NodeDef,
+    preopens: Vec<crate::plugin::Preopen>,
+) -> Result<Arc<ConnState>> {
+    let (sink, queue) = super::status_channel();
+    let has_hypervisor = plugin.exports_hypervisor();
+    let has_storage = plugin.exports_storage();
+    let has_network = plugin.exports_network();
+    let handle = Arc::new(PluginHandle::new(plugin, Some(sink)));
+    handle.set_preopens(preopens);
+    handle.track();
+    if has_hypervisor {
+        let open_uri = uri.to_string();
+        handle.add_initializer(Box::new(move |instance| {
+            let hv = instance
+                .hypervisor
+                .as_ref()
+                .ok_or_else(|| wasmtime::format_err!("the plugin exports no hypervisor"))?;
+            hv.call_open(&mut instance.store, &open_uri, 0)?
+                .map(|_| ())
+                .map_err(|e| wasmtime::format_err!("open failed: {}", e.message))
+        }))?;
+    }
+    let driver = Arc::new(WasmDriver::new(handle));
+    let (info, capabilities, mut node_info) = if has_hypervisor {
+        (
+            driver.open(uri)?,
+            driver.capabilities()?,
+            driver.node_info()?,
+        )
+    } else {
+        (
+            no_hypervisor_info(),
+            Capabilities::default(),
+            NodeInfo::default(),
+        )
+    };
+    apply_node_cpu(&mut node_info, node);
+
+    let mut registry = Registry::new(None);
+    seed(&mut registry, node, driver.as_ref(), &capabilities)?;
+
+    let hypervisor: Arc<dyn HypervisorDriver> = if has_hypervisor {
+        driver.clone()
+    } else {
+        Arc::new(NoHypervisor)
+    };
+    let state = Arc::new(ConnState {
+        uri: uri.to_string(),
+        drivers: Drivers {
+            hypervisor,
+            storage: has_storage.then(|| driver.clone() as Arc<dyn StorageDriver>),
+            network: has_network.then(|| driver.clone() as Arc<dyn NetworkDriver>),
+        },
+        registry: Mutex::new(registry),
+        events: EventBus::default(),
+        info,
+        capabilities,
+        node: node_info,
+        lost_handle: Some(driver.handle().clone()),
+    });
+    super::spawn_status_applier(&state, queue);
+    Ok(state)
+}
+
+/// A connection served by a third-party hypervisor plugin whose manifest
+/// claims `scheme` (`mydrv:///...`), with the grants the host policy allows.
+/// None when no installed plugin serves the scheme.
+pub(crate) fn open_scheme(uri: &str, scheme: &str) -> Option<Result<Arc<ConnState>>> {
+    let entry = crate::plugin::catalog::for_scheme(scheme)?;
+    Some((|| {
+        let policy = crate::plugin::policy::Policy::load()
+            .map_err(|e| Error::api(e.code(), e.to_string()))?;
+        let loaded = entry
+            .load(&policy)
+            .map_err(|e| Error::api(e.code(), crate::plugin::catalog::error_chain(&e)))?;
+        open_with_plugin_grants(uri, loaded.plugin, &NodeDef::default(), loaded.preopens)
+    })())
+}
+
+fn no_hypervisor_info() -> HypervisorInfo {
+    HypervisorInfo {
+        type_name: "NONE".into(),
+        version: 0,
+        hostname: String::new(),
+        max_vcpus: 0,
+    }
+}
+
+fn apply_node_cpu(info: &mut NodeInfo, node: &NodeDef) {
+    let cpu = &node.cpu;
+    if let Some(v) = cpu.mhz {
+        info.mhz = v;
+    }
+    if let Some(v) = &cpu.model {
+        info.cpu_model = v.clone();
+    }
+    if let Some(v) = cpu.nodes {
+        info.numa_nodes = v;
+    }
+    if let Some(v) = cpu.sockets {
+        info.sockets = v;
+    }
+    if let Some(v) = cpu.cores {
+        info.cores = v;
+    }
+    if let Some(v) = cpu.threads {
+        info.threads = v;
+    }
+    if let Some(v) = cpu.active {
+        info.cpus = v;
+    }
+    if let Some(v) = node.memory_kib {
+        info.memory_kib = v;
+    }
+}
+
+/// Puts the node's objects into the registry and tells the driver about
+/// the active ones. Seeding emits no events: the objects were always there.
+fn seed(
+    reg: &mut Registry,
+    node: &NodeDef,
+    driver: &WasmDriver,
+    caps: &crate::driver::Capabilities,
+) -> Result<()> {
+    use crate::driver::{NetworkDriver, StorageDriver};
+    for nd in &node.domains {
+        let mut def = nd.def.clone();
+        super::domain::fill_driver_defaults(&mut def, caps);
+        if reg.domain(&def.uuid).is_some() || reg.domain_by_name(&def.name).is_some() {
+            return Err(Error::api(
+                ErrorCode::OPERATION_FAILED,
+                format!("domain '{}' is defined twice in the node file", def.name),
+            ));
+        }
+        let state = State::from_u32(nd.runstate).unwrap_or(State::Running);
+        let mut obj = DomainObj::new_inactive(def.clone());
+        if nd.transient {
+            obj.config = None;
+        }
+        if state.is_active() {
+            let id = reg.allocate_id();
+            let reason = match state {
+                State::Running => reason::UNKNOWN,
+                State::Paused => reason::PAUSED_USER,
+                _ => reason::UNKNOWN,
+            };
+            let status = DomainStatus {
+                state: state as u32,
+                reason,
+                cpu_time_ns: 0,
+                memory_kib: def.current_memory_kib,
+                vcpus: def.boot_vcpus(),
+            };
+            let config = convert::domain_config(&def, Some(id), &|_, _| None);
+            driver.adopt(&config, &status)?;
+            obj.live = Some(def.clone());
+            obj.state = state;
+            obj.reason = reason;
+            obj.id = Some(id);
+            obj.status = status;
+        } else if obj.config.is_none() {
+            return Err(Error::api(
+                ErrorCode::OPERATION_FAILED,
+                format!(
+                    "transient domain '{}' in the node file must be active",
+                    def.name
+                ),
+            ));
+        } else if nd.has_managed_save {
+            // Let the driver produce a genuine image of its own format.
+            let config = convert::domain_config(&def, None, &|_, _| None);
+            driver.start(&config, 0)?;
+            let mut payload = Vec::new();
+            driver.save(&def.uuid.to_string(), 0, &mut payload)?;
+            let image = super::save_image::encode(&def, true, &payload);
+            obj.managed_save = Some(SaveImage::Memory(image));
+            obj.reason = reason::SHUTOFF_SAVED;
+        }
+        reg.insert_domain(obj);
+    }
+    for net in &node.networks {
+        driver.network_start(&convert::network_config(net), 0)?;
+        reg.networks.insert(
+            net.uuid,
+            NetworkObj {
+                config: Some(net.clone()),
+                live: Some(net.clone()),
+                autostart: false,
+            },
+        );
+    }
+    for (pool, volumes) in &node.pools {
+        driver.pool_start(&convert::pool_config(pool))?;
+        let uuid = pool.uuid.to_string();
+        for vol in volumes {
+            let config = crate::driver::VolumeConfig {
+                name: vol.name.clone(),
+                capacity: vol.capacity,
+                allocation: vol.allocation.unwrap_or(vol.capacity),
+                format: vol.format.clone().unwrap_or_else(|| "raw".into()),
+            };
+            driver.volume_create(&uuid, &config, 0)?;
+        }
+        let volumes: BTreeMap<_, _> = driver
+            .pool_refresh(&uuid)?
+            .into_iter()
+            .map(|v| (v.name.clone(), v))
+            .collect();
+        reg.pools.insert(
+            pool.uuid,
+            PoolObj {
+                def: pool.clone(),
+                persistent: true,
+                active: true,
+                autostart: false,
+                volumes,
+            },
+        );
+    }
+    Ok(())
+}

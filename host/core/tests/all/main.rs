@@ -1,0 +1,7 @@
+//! The core's integration tests, in one binary (one link instead of many).
+
+mod api;
+mod corpus;
+// Also compiled into host/cli's tests, which use what these do not.
+#[allow(dead_code)]
+mod support;

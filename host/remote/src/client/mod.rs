@@ -1,0 +1,507 @@
+//! The client side of libvirt's protocol: what a `Connect` to a URI with a
+//! transport (`test+unix:///default?socket=S`, `kvm+unix:///session`,
+//! `test+tcp://127.0.0.1:PORT/default`) talks through, to a wirtd or a
+//! real libvirtd alike.
+//!
+//! One socket per connection. Callers write their call and wait on a channel;
+//! a reader thread routes replies and stream packets by serial, answers
+//! keepalive PINGs, and turns lifecycle event messages into [`DomainEvent`]s.
+//! When the socket drops, the next call opens a new session; a connection
+//! with event subscribers reconnects at once and registers again, so a
+//! listener outlives a daemon restart.
+
+mod domain;
+mod host;
+mod network;
+mod snapshot;
+mod storage;
+mod target;
+
+use std::collections::HashMap;
+use std::io::BufReader;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::Duration;
+
+pub use target::{Target, default_socket};
+
+use super::packet::{
+    Header, MessageError, MessageType, Packet, PacketError, encode_message, read_packet,
+};
+use super::protocol::*;
+use super::socket::Stream;
+use super::xdr::{XdrDecode, XdrEncode};
+use wirt::connect::ParsedUri;
+use wirt::error::{ErrorCode, ErrorDomain};
+use wirt::events::{DomainEvent, EventBus, EventStream};
+
+/// `VIR_CONNECT_RO`, the flag of `CONNECT_OPEN` asking for read-only access.
+pub const VIR_CONNECT_RO: u32 = 1;
+
+/// What can go wrong talking to a daemon.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Nothing accepts connections at the address.
+    #[error("daemon not reachable at {target}")]
+    Unreachable {
+        target: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The daemon did not answer in time.
+    #[error("timed out waiting for the daemon at {target}")]
+    Timeout { target: String },
+    /// The URI names a transport wirt does not speak.
+    #[error("transport '{0}' is not supported (wirt speaks unix and tcp)")]
+    Transport(String),
+    /// The connection ended under a call.
+    #[error("client socket is closed")]
+    Closed,
+    /// The daemon sent something that is not libvirt's protocol.
+    #[error("malformed data from the daemon")]
+    Protocol(#[source] PacketError),
+    /// The daemon offers no authentication wirt can do.
+    #[error("no supported authentication method among {0:?}")]
+    Auth(Vec<i32>),
+    /// The daemon answered the call with an error.
+    #[error("{0}")]
+    Server(Box<MessageError>),
+}
+
+impl ClientError {
+    /// libvirt's code: the daemon's own for its errors.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ClientError::Server(e) => ErrorCode(u32::try_from(e.code).unwrap_or(1)),
+            ClientError::Unreachable { .. } => ErrorCode::SYSTEM_ERROR,
+            ClientError::Timeout { .. } => ErrorCode::OPERATION_TIMEOUT,
+            ClientError::Transport(_) => ErrorCode::INVALID_ARG,
+            ClientError::Closed => ErrorCode::INTERNAL_ERROR,
+            ClientError::Protocol(_) => ErrorCode::RPC,
+            ClientError::Auth(_) => ErrorCode(45),
+        }
+    }
+
+    pub fn domain(&self) -> ErrorDomain {
+        match self {
+            ClientError::Server(e) => ErrorDomain(u32::try_from(e.domain).unwrap_or(0)),
+            _ => ErrorDomain::REMOTE,
+        }
+    }
+
+    /// The line a user sees: the daemon's message whole, or ours with its cause.
+    pub fn message(&self) -> String {
+        if let ClientError::Server(e) = self {
+            return e.to_string();
+        }
+        let mut detail = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(s) = source {
+            detail.push_str(": ");
+            detail.push_str(&s.to_string());
+            source = s.source();
+        }
+        self.code().describe(&detail)
+    }
+}
+
+impl From<ClientError> for wirt::Error {
+    fn from(e: ClientError) -> Self {
+        let message = e.message();
+        wirt::Error::Remote {
+            code: e.code(),
+            domain: e.domain(),
+            message,
+            source: Some(Box::new(e)),
+        }
+    }
+}
+
+pub(crate) type Result<T> = std::result::Result<T, ClientError>;
+
+/// The transport `wirt::set_transport` takes: opens `uri` on the daemon it
+/// names and serves the connection from there.
+pub fn open_backend(
+    uri: &str,
+    parsed: &ParsedUri,
+    read_only: bool,
+) -> wirt::connect::Result<Arc<dyn wirt::connect::Backend>> {
+    Ok(RemoteConn::open(uri, parsed, read_only)?)
+}
+
+/// How long connecting and the first reply may take (`WIRT_CONNECT_TIMEOUT`
+/// seconds overrides).
+fn connect_timeout() -> Duration {
+    std::env::var("WIRT_CONNECT_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::from_secs(5), Duration::from_secs)
+}
+
+/// Opening a URI may compile a driver plugin on a daemon's first use.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// One socket to the daemon, and the calls waiting on it.
+struct Session {
+    writer: Mutex<Stream>,
+    /// Waiting callers by serial; `None` once the socket is gone, so a
+    /// late caller fails instead of waiting forever.
+    pending: Mutex<Option<HashMap<u32, Sender<Packet>>>>,
+    serial: AtomicU32,
+    /// The lifecycle callback registered on this session, if any. Only
+    /// registration takes the lock: the reader must never wait on a caller.
+    callback: Mutex<Option<i32>>,
+    /// Whether the daemon sends callback-style events (feature 14).
+    callback_events: AtomicBool,
+}
+
+impl Session {
+    fn lock_pending(&self) -> MutexGuard<'_, Option<HashMap<u32, Sender<Packet>>>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn is_closed(&self) -> bool {
+        self.lock_pending().is_none()
+    }
+
+    fn close(&self) {
+        self.lock_pending().take();
+        self.writer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .shutdown();
+    }
+
+    fn send(&self, bytes: &[u8]) -> Result<()> {
+        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        std::io::Write::write_all(&mut *w, bytes).map_err(|_| ClientError::Closed)
+    }
+
+    /// Sends a call and returns its serial and where its answers arrive.
+    fn start<A: XdrEncode + ?Sized>(
+        &self,
+        procedure: i32,
+        args: &A,
+    ) -> Result<(Header, Receiver<Packet>)> {
+        let serial = self.serial.fetch_add(1, Ordering::Relaxed);
+        let header = Header::call(procedure, serial);
+        let bytes = encode_message(&header, args).map_err(ClientError::Protocol)?;
+        let (tx, rx) = channel();
+        match self.lock_pending().as_mut() {
+            Some(pending) => pending.insert(serial, tx),
+            None => return Err(ClientError::Closed),
+        };
+        if let Err(e) = self.send(&bytes) {
+            self.finish(serial);
+            return Err(e);
+        }
+        Ok((header, rx))
+    }
+
+    /// Stops routing packets of `serial` to its caller.
+    fn finish(&self, serial: u32) {
+        if let Some(pending) = self.lock_pending().as_mut() {
+            pending.remove(&serial);
+        }
+    }
+
+    fn call<A: XdrEncode + ?Sized, R: XdrDecode>(
+        &self,
+        procedure: i32,
+        args: &A,
+        timeout: Option<(Duration, &str)>,
+    ) -> Result<R> {
+        let (header, rx) = self.start(procedure, args)?;
+        let reply = wait(&rx, timeout);
+        self.finish(header.serial);
+        decode_reply(&reply?)
+    }
+}
+
+/// The next packet for a call, within `timeout` if given.
+fn wait(rx: &Receiver<Packet>, timeout: Option<(Duration, &str)>) -> Result<Packet> {
+    match timeout {
+        None => rx.recv().map_err(|_| ClientError::Closed),
+        Some((t, target)) => rx.recv_timeout(t).map_err(|e| match e {
+            RecvTimeoutError::Timeout => ClientError::Timeout {
+                target: target.to_string(),
+            },
+            RecvTimeoutError::Disconnected => ClientError::Closed,
+        }),
+    }
+}
+
+fn decode_reply<R: XdrDecode>(reply: &Packet) -> Result<R> {
+    if let Some(err) = reply.error() {
+        return Err(ClientError::Server(Box::new(
+            err.map_err(ClientError::Protocol)?,
+        )));
+    }
+    reply.decode().map_err(ClientError::Protocol)
+}
+
+/// Lazily fetched facts that the public API returns by reference.
+#[derive(Default)]
+struct Cache {
+    type_name: OnceLock<String>,
+    capabilities: OnceLock<wirt::driver::Capabilities>,
+}
+
+/// A connection to a daemon.
+pub struct RemoteConn {
+    uri: String,
+    target: Target,
+    /// The URI the daemon opens (transport and socket stripped); `None`
+    /// lets the daemon pick its default.
+    name: Option<String>,
+    flags: u32,
+    session: Mutex<Option<Arc<Session>>>,
+    bus: Arc<EventBus>,
+    events_wanted: AtomicBool,
+    cache: Cache,
+    this: Weak<RemoteConn>,
+}
+
+impl std::fmt::Debug for RemoteConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteConn")
+            .field("uri", &self.uri)
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RemoteConn {
+    /// Connects and opens `uri` on the daemon it names.
+    pub(crate) fn open(
+        uri: &str,
+        parsed: &ParsedUri,
+        read_only: bool,
+    ) -> wirt::connect::Result<Arc<RemoteConn>> {
+        let (target, name) = target::resolve(parsed)?;
+        let conn = Arc::new_cyclic(|this| RemoteConn {
+            uri: uri.to_string(),
+            target,
+            name,
+            flags: if read_only { VIR_CONNECT_RO } else { 0 },
+            session: Mutex::new(None),
+            bus: Arc::new(EventBus::default()),
+            events_wanted: AtomicBool::new(false),
+            cache: Cache::default(),
+            this: this.clone(),
+        });
+        conn.session()?;
+        Ok(conn)
+    }
+
+    /// The live session, or a new one if there is none or it died.
+    fn session(&self) -> Result<Arc<Session>> {
+        let mut slot = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = slot.as_ref().filter(|s| !s.is_closed()) {
+            return Ok(s.clone());
+        }
+        let session = self.handshake()?;
+        *slot = Some(session.clone());
+        Ok(session)
+    }
+
+    /// Connects, authenticates and opens the URI, as libvirt's remote
+    /// driver does: AUTH_LIST, CONNECT_OPEN, then the event feature.
+    fn handshake(&self) -> Result<Arc<Session>> {
+        let timeout = connect_timeout();
+        let stream = self.target.connect(timeout)?;
+        stream.set_nodelay();
+        let reader = stream
+            .try_clone()
+            .map_err(|source| ClientError::Unreachable {
+                target: self.target.to_string(),
+                source,
+            })?;
+        let session = Arc::new(Session {
+            writer: Mutex::new(stream),
+            pending: Mutex::new(Some(HashMap::new())),
+            serial: AtomicU32::new(0),
+            callback: Mutex::new(None),
+            callback_events: AtomicBool::new(false),
+        });
+        spawn_reader(session.clone(), reader, self.bus.clone(), self.this.clone());
+        let target = self.target.to_string();
+        let result = (|| {
+            let auth: AuthListRet =
+                session.call(REMOTE_PROC_AUTH_LIST, &(), Some((timeout, &target)))?;
+            if !auth.types.is_empty() && !auth.types.contains(&REMOTE_AUTH_NONE) {
+                if !auth.types.contains(&REMOTE_AUTH_POLKIT) {
+                    return Err(ClientError::Auth(auth.types));
+                }
+                let _: AuthPolkitRet =
+                    session.call(REMOTE_PROC_AUTH_POLKIT, &(), Some((timeout, &target)))?;
+            }
+            let open = ConnectOpenArgs {
+                name: self.name.clone(),
+                flags: self.flags,
+            };
+            session.call::<_, ()>(
+                REMOTE_PROC_CONNECT_OPEN,
+                &open,
+                Some((OPEN_TIMEOUT, &target)),
+            )?;
+            let feature = ConnectSupportsFeatureArgs {
+                feature: VIR_DRV_FEATURE_REMOTE_EVENT_CALLBACK,
+            };
+            let supported = session
+                .call::<_, ConnectSupportsFeatureRet>(
+                    REMOTE_PROC_CONNECT_SUPPORTS_FEATURE,
+                    &feature,
+                    Some((timeout, &target)),
+                )
+                .is_ok_and(|r| r.supported == 1);
+            session.callback_events.store(supported, Ordering::Relaxed);
+            if self.events_wanted.load(Ordering::Relaxed) {
+                register_events(&session)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            session.close();
+            return Err(e);
+        }
+        Ok(session)
+    }
+
+    /// One call and its reply.
+    pub(crate) fn call<A: XdrEncode + ?Sized, R: XdrDecode>(
+        &self,
+        procedure: i32,
+        args: &A,
+    ) -> Result<R> {
+        self.session()?.call(procedure, args, None)
+    }
+
+    /// Subscribes to lifecycle events, registering with the daemon once.
+    fn subscribe(&self) -> EventStream {
+        let stream = self.bus.subscribe();
+        if !self.events_wanted.swap(true, Ordering::Relaxed) {
+            // A failure here is retried by the reconnect loop.
+            if let Ok(session) = self.session() {
+                let _ = register_events(&session);
+            }
+        }
+        stream
+    }
+}
+
+impl Drop for RemoteConn {
+    fn drop(&mut self) {
+        let session = self.session.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = session.take() {
+            if !s.is_closed() {
+                let target = self.target.to_string();
+                let _ = s.call::<_, ()>(
+                    REMOTE_PROC_CONNECT_CLOSE,
+                    &(),
+                    Some((Duration::from_secs(1), &target)),
+                );
+            }
+            s.close();
+        }
+    }
+}
+
+/// Registers this session's lifecycle callback, once.
+fn register_events(session: &Session) -> Result<()> {
+    let mut callback = session.callback.lock().unwrap_or_else(|p| p.into_inner());
+    if callback.is_some() {
+        return Ok(());
+    }
+    if !session.callback_events.load(Ordering::Relaxed) {
+        return Err(ClientError::Server(Box::new(MessageError::new(
+            ErrorCode::NO_SUPPORT.0 as i32,
+            ErrorDomain::REMOTE.0 as i32,
+            ErrorCode::NO_SUPPORT.describe("the daemon does not send callback events"),
+        ))));
+    }
+    let args = ConnectDomainEventCallbackRegisterAnyArgs {
+        event_id: VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+        dom: None,
+    };
+    let ret: CallbackIdRet = session.call(
+        REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY,
+        &args,
+        None,
+    )?;
+    *callback = Some(ret.callback_id);
+    Ok(())
+}
+
+fn spawn_reader(session: Arc<Session>, stream: Stream, bus: Arc<EventBus>, conn: Weak<RemoteConn>) {
+    let _ = std::thread::Builder::new()
+        .name("wirt-remote".into())
+        .spawn(move || {
+            let mut reader = BufReader::with_capacity(64 * 1024, stream);
+            while let Ok(Some(packet)) = read_packet(&mut reader) {
+                route(&session, &bus, packet);
+            }
+            session.close();
+            reconnect(&conn);
+        });
+}
+
+/// Delivers one packet from the daemon.
+fn route(session: &Session, bus: &EventBus, packet: Packet) {
+    let h = packet.header;
+    if h.is_ping() {
+        if let Ok(pong) = Packet::pong().to_bytes() {
+            let _ = session.send(&pong);
+        }
+        return;
+    }
+    match h.msg_type {
+        MessageType::Reply | MessageType::Stream | MessageType::StreamHole => {
+            let pending = session.lock_pending();
+            if let Some(tx) = pending.as_ref().and_then(|p| p.get(&h.serial)) {
+                let _ = tx.send(packet);
+            }
+        }
+        // The session registers one lifecycle callback, so every lifecycle
+        // message is for it (one may even overtake the registration's reply).
+        MessageType::Message if h.program == REMOTE_PROGRAM => {
+            let msg = match Event::decode(h.procedure, &packet.payload) {
+                Ok(Event::DomainEventCallbackLifecycle(m)) => m.msg,
+                _ => return,
+            };
+            if let Some(event) = domain_event(msg) {
+                bus.emit(event);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn domain_event(msg: DomainEventLifecycleMsg) -> Option<DomainEvent> {
+    Some(DomainEvent {
+        name: msg.dom.name,
+        uuid: uuid::Uuid::from_bytes(msg.dom.uuid),
+        id: msg.dom.id,
+        event: wirt::lifecycle::Event::from_u32(u32::try_from(msg.event).ok()?)?,
+        detail: u32::try_from(msg.detail).ok()?,
+    })
+}
+
+/// After the socket dropped: a connection with event listeners opens a new
+/// session (which registers again) as soon as the daemon is back.
+fn reconnect(conn: &Weak<RemoteConn>) {
+    let mut delay = Duration::from_millis(50);
+    loop {
+        let Some(conn) = conn.upgrade() else { return };
+        if !conn.events_wanted.load(Ordering::Relaxed) {
+            return;
+        }
+        if conn.session().is_ok() {
+            return;
+        }
+        drop(conn);
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,321 @@
+//! One client of the daemon, on its own thread: read a packet, run the call,
+//! write the answer. The rules of libvirtd's dispatcher apply: keepalive is
+//! answered whatever the state, AUTH_* and the keepalive feature work before
+//! CONNECT_OPEN and nothing else does, a procedure libvirt has but wirt does
+//! not answers NO_SUPPORT (clients fall back), an unknown number or program
+//! is an RPC error, and a read-only client is refused every mutating call.
+
+use std::collections::VecDeque;
+use std::io::BufReader;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::events::Events;
+use super::{Origin, Shared, access};
+use crate::client::VIR_CONNECT_RO;
+use crate::packet::{
+    Header, KEEPALIVE_PROGRAM, MessageError, MessageType, Packet, encode_message, read_packet,
+};
+use crate::protocol::*;
+use crate::socket::Stream;
+use wirt::connect::{Connect, Error, ParsedUri};
+use wirt::error::{ErrorCode, ErrorDomain};
+
+/// A client that stops reading does not hold the socket's lock forever.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The sending half of a client's socket, shared with its event forwarder.
+pub(super) struct Writer {
+    stream: Mutex<Stream>,
+}
+
+impl Writer {
+    /// Writes one framed packet whole; a failure means the client is gone.
+    pub(super) fn send(&self, bytes: &[u8]) -> std::io::Result<()> {
+        let mut stream = self.stream.lock().unwrap_or_else(|p| p.into_inner());
+        std::io::Write::write_all(&mut *stream, bytes)
+    }
+
+    fn shutdown(&self) {
+        self.stream
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .shutdown();
+    }
+}
+
+/// The socket's reading half, buffered: most calls arrive in one read.
+pub(super) type Reader = BufReader<Stream>;
+
+/// What a family of procedures did with a call.
+pub(super) enum Routed {
+    Done(wirt::connect::Result<Reply>),
+    /// Not this family's: try the next.
+    Pass(Call),
+}
+
+/// An error as libvirt puts it on the wire. What the API refuses, libvirt's
+/// driver would have refused: it carries the driver's error domain, so
+/// clients print "Test Driver error" as with libvirtd.
+pub(super) fn wire_error(e: &Error, conn: Option<&Connect>) -> MessageError {
+    let domain = match (e, conn.map(Connect::type_name)) {
+        (Error::Xml(_) | Error::Remote { .. }, _) => e.domain(),
+        (_, Some("TEST")) => ErrorDomain::TEST,
+        (_, Some("KVM" | "QEMU")) => ErrorDomain::QEMU,
+        _ => e.domain(),
+    };
+    MessageError::new(e.code().0 as i32, domain.0 as i32, e.message())
+}
+
+/// An error of the daemon's own dispatcher (domain RPC).
+fn rpc_error(code: ErrorCode, detail: &str) -> MessageError {
+    MessageError::new(
+        code.0 as i32,
+        ErrorDomain::RPC.0 as i32,
+        code.describe(detail),
+    )
+}
+
+pub(super) struct Session {
+    pub id: u64,
+    pub origin: Origin,
+    pub shared: Arc<Shared>,
+    pub writer: Arc<Writer>,
+    pub conn: Option<Connect>,
+    pub events: Events,
+    /// Calls that arrived while a stream was being read, run after it.
+    pub deferred: VecDeque<Packet>,
+}
+
+impl Session {
+    fn read_only(&self) -> bool {
+        self.origin == Origin::Unix { read_only: true }
+            || self.conn.as_ref().is_some_and(Connect::is_read_only)
+    }
+
+    pub(super) fn log(&self, what: std::fmt::Arguments<'_>) {
+        if self.shared.verbose {
+            eprintln!("wirtd: client {}: {what}", self.id);
+        }
+    }
+
+    /// Sends the answer to `call`; false once the client is gone.
+    pub(super) fn answer(&self, call: &Header, result: wirt::connect::Result<Reply>) -> bool {
+        let bytes = match result {
+            Ok(reply) => encode_message(&call.reply(), &reply).or_else(|e| {
+                // A reply over a protocol limit (say, a list too long).
+                let err = rpc_error(ErrorCode::RPC, &format!("{e}: {}", source_text(&e)));
+                Packet::error_reply(call, &err).and_then(|p| p.to_bytes())
+            }),
+            Err(e) => Packet::error_reply(call, &wire_error(&e, self.conn.as_ref()))
+                .and_then(|p| p.to_bytes()),
+        };
+        match bytes {
+            Ok(bytes) => self.writer.send(&bytes).is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    fn answer_error(&self, call: &Header, err: &MessageError) -> bool {
+        match Packet::error_reply(call, err).and_then(|p| p.to_bytes()) {
+            Ok(bytes) => self.writer.send(&bytes).is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// Handles one packet; false ends the connection.
+    fn handle(&mut self, reader: &mut Reader, packet: Packet) -> bool {
+        let h = packet.header;
+        if h.program == KEEPALIVE_PROGRAM {
+            return !h.is_ping()
+                || Packet::pong()
+                    .to_bytes()
+                    .is_ok_and(|b| self.writer.send(&b).is_ok());
+        }
+        // Descriptors are never read from the socket (the kernel closes
+        // them), so such a call cannot be served; it still gets an answer.
+        if h.msg_type == MessageType::CallWithFds {
+            let err = rpc_error(ErrorCode::NO_SUPPORT, "file descriptor passing");
+            return self.answer_error(&h, &err);
+        }
+        // Stream packets of a finished or aborted stream are dropped, as
+        // libvirtd does; only calls start anything.
+        if h.msg_type != MessageType::Call {
+            return true;
+        }
+        if h.program != REMOTE_PROGRAM || h.version != REMOTE_PROTOCOL_VERSION {
+            let detail = format!("Cannot find program {} version {}", h.program, h.version);
+            return self.answer_error(&h, &rpc_error(ErrorCode::RPC, &detail));
+        }
+        let call = match Call::decode(h.procedure, &packet.payload) {
+            Ok(call) => call,
+            Err(ProtocolError::UnknownProcedure { procedure }) => {
+                let err = if procedure_name(procedure).is_some() {
+                    self.log(format_args!("unsupported {}", access::api_name(procedure)));
+                    rpc_error(ErrorCode::NO_SUPPORT, &access::api_name(procedure))
+                } else {
+                    rpc_error(ErrorCode::RPC, &format!("unknown procedure: {procedure}"))
+                };
+                return self.answer_error(&h, &err);
+            }
+            Err(e @ ProtocolError::Decode { .. }) => {
+                let detail = format!("{e}: {}", source_text(&e));
+                return self.answer_error(&h, &rpc_error(ErrorCode::RPC, &detail));
+            }
+        };
+        self.dispatch(reader, h, call)
+    }
+
+    fn dispatch(&mut self, reader: &mut Reader, h: Header, call: Call) -> bool {
+        let before_open = match call {
+            Call::AuthList(()) => Some(Ok(Reply::AuthList(AuthListRet {
+                types: vec![REMOTE_AUTH_NONE],
+            }))),
+            Call::AuthPolkit(()) => Some(Ok(Reply::AuthPolkit(AuthPolkitRet { complete: 1 }))),
+            Call::ConnectSupportsFeature(ref a)
+                if a.feature == VIR_DRV_FEATURE_PROGRAM_KEEPALIVE =>
+            {
+                Some(Ok(Reply::ConnectSupportsFeature(
+                    ConnectSupportsFeatureRet { supported: 1 },
+                )))
+            }
+            Call::ConnectOpen(ref a) => Some(self.open(a)),
+            _ => None,
+        };
+        if let Some(result) = before_open {
+            return self.answer(&h, result);
+        }
+        let Some(conn) = self.conn.clone() else {
+            let err = rpc_error(ErrorCode::INTERNAL_ERROR, "hypervisor connection not open");
+            return self.answer_error(&h, &err);
+        };
+        if self.read_only() && !access::read_only_allowed(&call) {
+            let name = access::api_name(h.procedure);
+            self.log(format_args!("denied {name} to a read-only client"));
+            let detail = format!("read only access prevents {name}");
+            let err = MessageError::new(
+                ErrorCode::OPERATION_DENIED.0 as i32,
+                access::api_domain(h.procedure).0 as i32,
+                ErrorCode::OPERATION_DENIED.describe(&detail),
+            );
+            return self.answer_error(&h, &err);
+        }
+        match call {
+            Call::StorageVolUpload(args) => super::stream::upload(self, reader, &conn, h, args),
+            Call::StorageVolDownload(args) => super::stream::download(self, reader, &conn, h, args),
+            Call::ConnectClose(()) => {
+                self.events.stop();
+                self.conn = None;
+                self.answer(&h, Ok(Reply::ConnectClose(())))
+            }
+            call => {
+                let result = self.route(&conn, call);
+                self.answer(&h, result)
+            }
+        }
+    }
+
+    fn route(&mut self, conn: &Connect, call: Call) -> wirt::connect::Result<Reply> {
+        let call = match super::host::dispatch(self, conn, call) {
+            Routed::Done(r) => return r,
+            Routed::Pass(c) => c,
+        };
+        let call = match super::domain::dispatch(conn, call) {
+            Routed::Done(r) => return r,
+            Routed::Pass(c) => c,
+        };
+        let call = match super::snapshot::dispatch(conn, call) {
+            Routed::Done(r) => return r,
+            Routed::Pass(c) => c,
+        };
+        let call = match super::network::dispatch(conn, call) {
+            Routed::Done(r) => return r,
+            Routed::Pass(c) => c,
+        };
+        let call = match super::storage::dispatch(conn, call) {
+            Routed::Done(r) => return r,
+            Routed::Pass(c) => c,
+        };
+        Err(Error::api(
+            ErrorCode::NO_SUPPORT,
+            access::api_name(call.procedure()),
+        ))
+    }
+
+    fn open(&mut self, args: &ConnectOpenArgs) -> wirt::connect::Result<Reply> {
+        if self.conn.is_some() {
+            return Err(Error::api(
+                ErrorCode::INTERNAL_ERROR,
+                "connection already open",
+            ));
+        }
+        let uri = args
+            .name
+            .clone()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| self.shared.default_uri.clone());
+        // A daemon serves its own drivers; forwarding could loop back to itself.
+        if ParsedUri::parse(&uri)?.transport.is_some() {
+            return Err(Error::api(ErrorCode::NO_CONNECT, uri));
+        }
+        let read_only =
+            self.origin == (Origin::Unix { read_only: true }) || args.flags & VIR_CONNECT_RO != 0;
+        let conn = if read_only {
+            Connect::open_read_only(&uri)?
+        } else {
+            Connect::open(&uri)?
+        };
+        self.log(format_args!(
+            "opened {uri}{}",
+            if read_only { " read-only" } else { "" }
+        ));
+        self.conn = Some(conn);
+        Ok(Reply::ConnectOpen(()))
+    }
+}
+
+fn source_text(e: &dyn std::error::Error) -> String {
+    e.source().map(|s| s.to_string()).unwrap_or_default()
+}
+
+/// Serves one client until it hangs up.
+pub(super) fn serve(stream: Stream, origin: Origin, id: u64, shared: Arc<Shared>) {
+    let Ok(write_half) = stream.try_clone() else {
+        return;
+    };
+    let _ = write_half.set_write_timeout(Some(WRITE_TIMEOUT));
+    stream.set_nodelay();
+    let writer = Arc::new(Writer {
+        stream: Mutex::new(write_half),
+    });
+    let mut session = Session {
+        id,
+        origin,
+        shared,
+        writer: writer.clone(),
+        conn: None,
+        events: Events::new(writer.clone()),
+        deferred: VecDeque::new(),
+    };
+    session.log(format_args!("connected ({origin:?})"));
+    let mut reader = BufReader::with_capacity(64 * 1024, stream);
+    loop {
+        let packet = match session.deferred.pop_front() {
+            Some(p) => p,
+            None => match read_packet(&mut reader) {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(e) => {
+                    session.log(format_args!("dropped: {e}"));
+                    break;
+                }
+            },
+        };
+        if !session.handle(&mut reader, packet) {
+            break;
+        }
+    }
+    session.events.stop();
+    writer.shutdown();
+    session.log(format_args!("disconnected"));
+}

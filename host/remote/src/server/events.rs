@@ -1,0 +1,174 @@
+//! Event callbacks of one client. Registering the first lifecycle callback
+//! subscribes to the connection's events and starts a forwarder thread that
+//! sends each event as a `MESSAGE` 318 to every matching callback. The
+//! thread ends with the client (or its CONNECT_CLOSE); its subscription
+//! goes with it, so a client that reconnects simply registers again.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::client::Writer;
+use crate::packet::{Header, encode_message};
+use crate::protocol::*;
+use wirt::connect::{Connect, Error, Result};
+use wirt::error::ErrorCode;
+use wirt::events::{DomainEvent, EventStream};
+
+/// `VIR_DOMAIN_EVENT_ID_LAST` in libvirt 9.0: `virsh event --all` registers
+/// every id below it. wirt emits lifecycle events only; the others are
+/// accepted and stay silent.
+const DOMAIN_EVENT_ID_LAST: i32 = 25;
+
+/// How often an idle forwarder checks whether its client left.
+const POLL: Duration = Duration::from_millis(200);
+
+type Callbacks = Arc<Mutex<Vec<(i32, Option<Uuid>)>>>;
+
+pub(super) struct Events {
+    writer: Arc<Writer>,
+    /// Lifecycle callbacks and the domain each is limited to.
+    lifecycle: Callbacks,
+    /// Every registered id, of any kind, for deregistration.
+    ids: BTreeSet<i32>,
+    next_id: i32,
+    forwarder: Option<Arc<AtomicBool>>,
+}
+
+impl Events {
+    pub(super) fn new(writer: Arc<Writer>) -> Events {
+        Events {
+            writer,
+            lifecycle: Arc::default(),
+            ids: BTreeSet::new(),
+            next_id: 0,
+            forwarder: None,
+        }
+    }
+
+    /// `CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY`.
+    pub(super) fn register_domain(
+        &mut self,
+        conn: &Connect,
+        event_id: i32,
+        dom: Option<Uuid>,
+    ) -> Result<i32> {
+        if !(0..DOMAIN_EVENT_ID_LAST).contains(&event_id) {
+            return Err(Error::api(
+                ErrorCode::INVALID_ARG,
+                format!("unsupported event ID {event_id}"),
+            ));
+        }
+        let id = self.new_id();
+        if event_id == VIR_DOMAIN_EVENT_ID_LIFECYCLE {
+            if self.forwarder.is_none() {
+                self.start(conn.events());
+            }
+            self.lock().push((id, dom));
+        }
+        Ok(id)
+    }
+
+    /// Network and pool callbacks: accepted, never fired.
+    pub(super) fn register_other(&mut self) -> i32 {
+        self.new_id()
+    }
+
+    /// Any `*_DEREGISTER_ANY`.
+    pub(super) fn deregister(&mut self, id: i32) -> Result<()> {
+        if !self.ids.remove(&id) {
+            return Err(Error::api(
+                ErrorCode::INVALID_ARG,
+                format!("callback ID {id} not registered"),
+            ));
+        }
+        self.lock().retain(|(cb, _)| *cb != id);
+        Ok(())
+    }
+
+    /// Drops every callback and ends the forwarder.
+    pub(super) fn stop(&mut self) {
+        if let Some(stop) = self.forwarder.take() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        self.lock().clear();
+        self.ids.clear();
+    }
+
+    fn new_id(&mut self) -> i32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.ids.insert(id);
+        id
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(i32, Option<Uuid>)>> {
+        self.lifecycle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn start(&mut self, stream: EventStream) {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (callbacks, writer, done) = (self.lifecycle.clone(), self.writer.clone(), stop.clone());
+        let spawned = std::thread::Builder::new()
+            .name("wirtd-events".into())
+            .spawn(move || forward(&stream, &callbacks, &writer, &done));
+        if spawned.is_ok() {
+            self.forwarder = Some(stop);
+        }
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn forward(stream: &EventStream, callbacks: &Callbacks, writer: &Writer, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        let Some(event) = stream.next_timeout(POLL) else {
+            continue;
+        };
+        let targets: Vec<i32> = callbacks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, dom)| dom.is_none_or(|u| u == event.uuid))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in targets {
+            let Ok(bytes) = message(id, &event) else {
+                continue;
+            };
+            if writer.send(&bytes).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The `MESSAGE` 318 for one callback.
+fn message(
+    callback_id: i32,
+    event: &DomainEvent,
+) -> std::result::Result<Vec<u8>, crate::packet::PacketError> {
+    let msg = DomainEventCallbackLifecycleMsg {
+        callback_id,
+        msg: DomainEventLifecycleMsg {
+            dom: NonnullDomain {
+                name: event.name.clone(),
+                uuid: *event.uuid.as_bytes(),
+                id: event.id,
+            },
+            event: event.event as i32,
+            detail: event.detail as i32,
+        },
+    };
+    encode_message(
+        &Header::event(REMOTE_PROC_DOMAIN_EVENT_CALLBACK_LIFECYCLE),
+        &msg,
+    )
+}

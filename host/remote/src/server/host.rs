@@ -1,0 +1,132 @@
+//! Connection-level procedures: facts about the host and the driver,
+//! features, close callbacks and event registration.
+
+use uuid::Uuid;
+
+use super::Origin;
+use super::client::{Routed, Session};
+use crate::protocol::*;
+use wirt::connect::{Connect, Error};
+use wirt::error::ErrorCode;
+
+/// Features a client may ask about; 10 (keepalive) is answered before OPEN.
+fn supports(feature: i32) -> bool {
+    matches!(
+        feature,
+        VIR_DRV_FEATURE_PROGRAM_KEEPALIVE
+            | VIR_DRV_FEATURE_REMOTE_EVENT_CALLBACK
+            | VIR_DRV_FEATURE_REMOTE_CLOSE_CALLBACK
+    )
+}
+
+pub(super) fn dispatch(session: &mut Session, conn: &Connect, call: Call) -> Routed {
+    let reply = match call {
+        Call::ConnectSupportsFeature(a) => {
+            Reply::ConnectSupportsFeature(ConnectSupportsFeatureRet {
+                supported: i32::from(supports(a.feature)),
+            })
+        }
+        Call::ConnectGetType(()) => Reply::ConnectGetType(ConnectGetTypeRet {
+            r#type: conn.type_name().to_string(),
+        }),
+        Call::ConnectGetVersion(()) => Reply::ConnectGetVersion(ConnectGetVersionRet {
+            hv_ver: conn.version(),
+        }),
+        Call::ConnectGetLibVersion(()) => Reply::ConnectGetLibVersion(ConnectGetLibVersionRet {
+            lib_ver: conn.lib_version(),
+        }),
+        Call::ConnectGetHostname(()) => Reply::ConnectGetHostname(ConnectGetHostnameRet {
+            hostname: conn.hostname(),
+        }),
+        Call::ConnectGetUri(()) => Reply::ConnectGetUri(ConnectGetUriRet {
+            uri: conn.uri().to_string(),
+        }),
+        Call::ConnectGetMaxVcpus(_) => Reply::ConnectGetMaxVcpus(ConnectGetMaxVcpusRet {
+            max_vcpus: i32::try_from(conn.max_vcpus()).unwrap_or(i32::MAX),
+        }),
+        Call::ConnectGetCapabilities(()) => {
+            Reply::ConnectGetCapabilities(ConnectGetCapabilitiesRet {
+                capabilities: conn.capabilities_xml(),
+            })
+        }
+        // A unix socket is as safe as the host; TCP here is unencrypted.
+        Call::ConnectIsSecure(()) => Reply::ConnectIsSecure(ConnectIsSecureRet {
+            secure: i32::from(session.origin != Origin::Tcp),
+        }),
+        Call::NodeGetInfo(()) => {
+            let node = conn.node_info();
+            let mut ret = NodeGetInfoRet {
+                memory: node.memory_kib,
+                cpus: node.cpus as i32,
+                mhz: node.mhz as i32,
+                nodes: node.numa_nodes as i32,
+                sockets: node.sockets as i32,
+                cores: node.cores as i32,
+                threads: node.threads as i32,
+                ..NodeGetInfoRet::default()
+            };
+            ret.set_model(&node.cpu_model);
+            Reply::NodeGetInfo(ret)
+        }
+        Call::NodeGetSecurityModel(()) => {
+            let model = conn.capabilities().secmodel.clone().unwrap_or_default();
+            Reply::NodeGetSecurityModel(NodeGetSecurityModelRet {
+                model: string_to_c_chars(&model),
+                doi: string_to_c_chars(""),
+            })
+        }
+        // Nothing to do: the client notices a closed socket by itself.
+        Call::ConnectRegisterCloseCallback(()) => Reply::ConnectRegisterCloseCallback(()),
+        Call::ConnectUnregisterCloseCallback(()) => Reply::ConnectUnregisterCloseCallback(()),
+        Call::ConnectDomainEventCallbackRegisterAny(a) => {
+            let dom = a.dom.map(|d| Uuid::from_bytes(d.uuid));
+            return Routed::Done(session.events.register_domain(conn, a.event_id, dom).map(
+                |callback_id| {
+                    Reply::ConnectDomainEventCallbackRegisterAny(CallbackIdRet { callback_id })
+                },
+            ));
+        }
+        Call::ConnectDomainEventCallbackDeregisterAny(a) => {
+            return Routed::Done(
+                session
+                    .events
+                    .deregister(a.callback_id)
+                    .map(Reply::ConnectDomainEventCallbackDeregisterAny),
+            );
+        }
+        Call::ConnectNetworkEventRegisterAny(_) => {
+            Reply::ConnectNetworkEventRegisterAny(CallbackIdRet {
+                callback_id: session.events.register_other(),
+            })
+        }
+        Call::ConnectStoragePoolEventRegisterAny(_) => {
+            Reply::ConnectStoragePoolEventRegisterAny(CallbackIdRet {
+                callback_id: session.events.register_other(),
+            })
+        }
+        Call::ConnectNetworkEventDeregisterAny(a) => {
+            return Routed::Done(
+                session
+                    .events
+                    .deregister(a.callback_id)
+                    .map(Reply::ConnectNetworkEventDeregisterAny),
+            );
+        }
+        Call::ConnectStoragePoolEventDeregisterAny(a) => {
+            return Routed::Done(
+                session
+                    .events
+                    .deregister(a.callback_id)
+                    .map(Reply::ConnectStoragePoolEventDeregisterAny),
+            );
+        }
+        Call::ConnectGetSysinfo(_) => {
+            return Routed::Done(Err(Error::api(
+                ErrorCode::NO_SUPPORT,
+                "virConnectGetSysinfo",
+            )));
+        }
+        other => return Routed::Pass(other),
+    };
+    Routed::Done(Ok(reply))
+}

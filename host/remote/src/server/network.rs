@@ -1,0 +1,144 @@
+//! Virtual network procedures.
+
+use super::client::Routed;
+use super::domain::check_list_len;
+use super::handles::{network, wire_network};
+use crate::protocol::*;
+use wirt::connect::network_flags as flags;
+use wirt::connect::{Connect, Error, Network, Result};
+use wirt::error::ErrorCode;
+
+/// `VIR_NETWORK_DEFINE_VALIDATE` / `VIR_NETWORK_CREATE_VALIDATE`: wirt
+/// always validates.
+const VALIDATE: u32 = 1;
+
+fn ret(net: &Network) -> NetworkRet {
+    NetworkRet {
+        net: wire_network(net),
+    }
+}
+
+fn int(b: bool) -> i32 {
+    i32::from(b)
+}
+
+fn names(conn: &Connect, flags: u32, max: i32) -> Result<NetworkNamesRet> {
+    let names: Vec<String> = conn
+        .list_all_networks(flags)?
+        .iter()
+        .map(|n| n.name().to_string())
+        .take(usize::try_from(max).unwrap_or(0))
+        .collect();
+    check_list_len(names.len(), REMOTE_NETWORK_LIST_MAX, "networks")?;
+    Ok(NetworkNamesRet { names })
+}
+
+fn count(conn: &Connect, flags: u32) -> Result<NumRet> {
+    Ok(NumRet {
+        num: conn.list_all_networks(flags)?.len() as i32,
+    })
+}
+
+fn update(conn: &Connect, a: NetworkUpdateArgs) -> Result<()> {
+    let command = match a.command {
+        network_update::COMMAND_MODIFY => "modify",
+        network_update::COMMAND_DELETE => "delete",
+        network_update::COMMAND_ADD_LAST => "add-last",
+        network_update::COMMAND_ADD_FIRST => "add-first",
+        other => {
+            return Err(Error::api(
+                ErrorCode::INVALID_ARG,
+                format!("unrecognized network update command {other}"),
+            ));
+        }
+    };
+    let section = network_update::SECTIONS
+        .get(a.section as usize)
+        .copied()
+        .unwrap_or("none");
+    let parent = usize::try_from(a.parent_index).ok();
+    network(conn, a.net).update(command, section, parent, &a.xml, a.flags)
+}
+
+fn check_validate(flags: u32, function: &str) -> Result<()> {
+    wirt::connect::check_flags(flags, VALIDATE, function)
+}
+
+pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
+    let result = match call {
+        Call::ConnectListAllNetworks(a) => conn.list_all_networks(a.flags).and_then(|nets| {
+            check_list_len(nets.len(), REMOTE_NETWORK_LIST_MAX, "networks")?;
+            Ok(Reply::ConnectListAllNetworks(ConnectListAllNetworksRet {
+                ret: nets.len() as u32,
+                nets: if a.need_results != 0 {
+                    nets.iter().map(wire_network).collect()
+                } else {
+                    Vec::new()
+                },
+            }))
+        }),
+        Call::ConnectNumOfNetworks(()) => {
+            count(conn, flags::LIST_ACTIVE).map(Reply::ConnectNumOfNetworks)
+        }
+        Call::ConnectListNetworks(a) => {
+            names(conn, flags::LIST_ACTIVE, a.maxnames).map(Reply::ConnectListNetworks)
+        }
+        Call::ConnectNumOfDefinedNetworks(()) => {
+            count(conn, flags::LIST_INACTIVE).map(Reply::ConnectNumOfDefinedNetworks)
+        }
+        Call::ConnectListDefinedNetworks(a) => {
+            names(conn, flags::LIST_INACTIVE, a.maxnames).map(Reply::ConnectListDefinedNetworks)
+        }
+        Call::NetworkLookupByName(a) => conn
+            .lookup_network_by_name(&a.name)
+            .map(|n| Reply::NetworkLookupByName(ret(&n))),
+        Call::NetworkLookupByUuid(a) => conn
+            .lookup_network_by_uuid(&uuid::Uuid::from_bytes(a.uuid))
+            .map(|n| Reply::NetworkLookupByUuid(ret(&n))),
+        Call::NetworkDefineXml(a) => conn
+            .define_network_xml(&a.xml)
+            .map(|n| Reply::NetworkDefineXml(ret(&n))),
+        Call::NetworkDefineXmlFlags(a) => check_validate(a.flags, "virNetworkDefineXMLFlags")
+            .and_then(|()| conn.define_network_xml(&a.xml))
+            .map(|n| Reply::NetworkDefineXmlFlags(ret(&n))),
+        Call::NetworkCreateXml(a) => conn
+            .create_network_xml(&a.xml)
+            .map(|n| Reply::NetworkCreateXml(ret(&n))),
+        Call::NetworkCreateXmlFlags(a) => check_validate(a.flags, "virNetworkCreateXMLFlags")
+            .and_then(|()| conn.create_network_xml(&a.xml))
+            .map(|n| Reply::NetworkCreateXmlFlags(ret(&n))),
+        Call::NetworkCreate(a) => network(conn, a.net).start().map(Reply::NetworkCreate),
+        Call::NetworkDestroy(a) => network(conn, a.net).destroy().map(Reply::NetworkDestroy),
+        Call::NetworkUndefine(a) => network(conn, a.net).undefine().map(Reply::NetworkUndefine),
+        Call::NetworkGetXmlDesc(a) => network(conn, a.net)
+            .xml_desc(a.flags)
+            .map(|xml| Reply::NetworkGetXmlDesc(XmlRet { xml })),
+        Call::NetworkGetAutostart(a) => network(conn, a.net)
+            .autostart()
+            .map(|b| Reply::NetworkGetAutostart(AutostartRet { autostart: int(b) })),
+        Call::NetworkSetAutostart(a) => network(conn, a.net)
+            .set_autostart(a.autostart != 0)
+            .map(Reply::NetworkSetAutostart),
+        Call::NetworkIsActive(a) => network(conn, a.net)
+            .is_active()
+            .map(|b| Reply::NetworkIsActive(IsActiveRet { active: int(b) })),
+        Call::NetworkIsPersistent(a) => network(conn, a.net)
+            .is_persistent()
+            .map(|b| Reply::NetworkIsPersistent(IsPersistentRet { persistent: int(b) })),
+        Call::NetworkGetBridgeName(a) => {
+            let net = network(conn, a.net);
+            net.bridge_name().and_then(|name| match name {
+                Some(name) => Ok(Reply::NetworkGetBridgeName(NetworkGetBridgeNameRet {
+                    name,
+                })),
+                None => Err(Error::api(
+                    ErrorCode::INTERNAL_ERROR,
+                    format!("network '{}' does not have a bridge name.", net.name()),
+                )),
+            })
+        }
+        Call::NetworkUpdate(a) => update(conn, a).map(Reply::NetworkUpdate),
+        other => return Routed::Pass(other),
+    };
+    Routed::Done(result)
+}

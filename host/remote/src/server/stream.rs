@@ -1,0 +1,268 @@
+//! Volume upload and download as libvirt streams.
+//!
+//! The call is answered only when the transfer really starts (the first
+//! read or write of the API's source or sink), so a refused transfer gets
+//! an error reply, as from libvirtd. Upload: the client's data packets, its
+//! STREAM/OK, ours. Download: our data packets, an empty one for the end,
+//! the client's STREAM/OK, ours. A failure after the reply is a
+//! STREAM/ERROR. Calls that arrive meanwhile wait their turn.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+
+use super::client::{Reader, Session, Writer, wire_error};
+use super::storage::vol;
+use crate::packet::{
+    Header, KEEPALIVE_PROGRAM, MessageError, MessageStatus, MessageType, Packet, StreamHole,
+    encode_message, read_packet,
+};
+use crate::protocol::*;
+use wirt::connect::Connect;
+
+/// Stream data per packet: libvirt's legacy payload limit, which every
+/// client accepts.
+const CHUNK: usize = 256 * 1024 - 24;
+/// Calls a client may queue behind a stream before it is cut off.
+const MAX_DEFERRED: usize = 64;
+
+/// The reply to the call, sent once.
+struct Reply<'a> {
+    writer: &'a Writer,
+    call: Header,
+    sent: bool,
+}
+
+impl Reply<'_> {
+    fn send(&mut self) -> io::Result<()> {
+        if !self.sent {
+            self.sent = true;
+            let bytes = encode_message(&self.call.reply(), &()).map_err(io::Error::other)?;
+            self.writer.send(&bytes)?;
+        }
+        Ok(())
+    }
+}
+
+/// What a client sent while a stream was open.
+enum Incoming {
+    Data(Vec<u8>),
+    Hole(u64),
+    Finished,
+    Aborted,
+}
+
+/// Reads until the next packet of stream `call`, answering keepalive and
+/// queueing calls. `None` when the client hung up.
+fn next_stream_packet(
+    reader: &mut Reader,
+    writer: &Writer,
+    deferred: &mut VecDeque<Packet>,
+    call: &Header,
+) -> io::Result<Incoming> {
+    loop {
+        let Some(p) = read_packet(reader).map_err(io::Error::other)? else {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        };
+        let h = p.header;
+        if h.program == KEEPALIVE_PROGRAM {
+            if h.is_ping() {
+                writer.send(&Packet::pong().to_bytes().map_err(io::Error::other)?)?;
+            }
+            continue;
+        }
+        if h.msg_type == MessageType::Call {
+            if deferred.len() >= MAX_DEFERRED {
+                return Err(io::Error::other("too many calls queued behind a stream"));
+            }
+            deferred.push_back(p);
+            continue;
+        }
+        if h.serial != call.serial || h.procedure != call.procedure {
+            continue;
+        }
+        return Ok(match (h.msg_type, h.status) {
+            (MessageType::Stream, MessageStatus::Continue) => Incoming::Data(p.payload),
+            (MessageType::Stream, MessageStatus::Ok) => Incoming::Finished,
+            (MessageType::StreamHole, _) => {
+                let hole: StreamHole = p.decode().map_err(io::Error::other)?;
+                Incoming::Hole(u64::try_from(hole.length).unwrap_or(0))
+            }
+            _ => Incoming::Aborted,
+        });
+    }
+}
+
+/// The upload's data as a `Read` for `StorageVol::upload`.
+struct Source<'a> {
+    reply: Reply<'a>,
+    reader: &'a mut Reader,
+    deferred: &'a mut VecDeque<Packet>,
+    data: Vec<u8>,
+    pos: usize,
+    zeros: u64,
+    finished: bool,
+    aborted: bool,
+}
+
+impl Read for Source<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        self.reply.send()?;
+        loop {
+            if self.pos < self.data.len() {
+                let n = out.len().min(self.data.len() - self.pos);
+                out[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+                self.pos += n;
+                return Ok(n);
+            }
+            if self.zeros > 0 {
+                let n = (out.len() as u64).min(self.zeros) as usize;
+                out[..n].fill(0);
+                self.zeros -= n as u64;
+                return Ok(n);
+            }
+            if self.finished {
+                return Ok(0);
+            }
+            let writer = self.reply.writer;
+            match next_stream_packet(self.reader, writer, self.deferred, &self.reply.call)? {
+                Incoming::Data(data) => {
+                    self.data = data;
+                    self.pos = 0;
+                }
+                Incoming::Hole(len) => self.zeros = len,
+                Incoming::Finished => self.finished = true,
+                Incoming::Aborted => {
+                    self.aborted = true;
+                    return Err(io::Error::other("the client aborted the stream"));
+                }
+            }
+        }
+    }
+}
+
+/// `STORAGE_VOL_UPLOAD`. Returns false once the client is gone.
+pub(super) fn upload(
+    session: &mut Session,
+    reader: &mut Reader,
+    conn: &Connect,
+    call: Header,
+    args: StorageVolTransferArgs,
+) -> bool {
+    let writer = session.writer.clone();
+    let volume = match vol(conn, args.vol) {
+        Ok(v) => v,
+        Err(e) => return session.answer(&call, Err(e)),
+    };
+    let mut source = Source {
+        reply: Reply {
+            writer: &writer,
+            call,
+            sent: false,
+        },
+        reader,
+        deferred: &mut session.deferred,
+        data: Vec::new(),
+        pos: 0,
+        zeros: 0,
+        finished: false,
+        aborted: false,
+    };
+    let result = volume.upload(args.offset, args.length, &mut source, &mut |_, _| {});
+    let (sent, aborted) = (source.reply.sent, source.aborted);
+    match result {
+        Err(e) if !sent => session.answer(&call, Err(e)),
+        Err(_) if aborted => true,
+        Err(e) => send_stream_error(&writer, &call, &wire_error(&e, Some(conn))),
+        Ok(_) => {
+            // The API stops at `length`; the client still ends with STREAM/OK.
+            while !source.finished {
+                let next = next_stream_packet(source.reader, &writer, source.deferred, &call);
+                match next {
+                    Ok(Incoming::Finished) => source.finished = true,
+                    Ok(Incoming::Aborted) => return true,
+                    Ok(_) => {}
+                    Err(_) => return false,
+                }
+            }
+            source.reply.send().is_ok() && finish(&writer, &call)
+        }
+    }
+}
+
+/// The download's destination as a `Write` for `StorageVol::download`.
+struct Sink<'a> {
+    reply: Reply<'a>,
+}
+
+impl Write for Sink<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.reply.send()?;
+        for chunk in buf.chunks(CHUNK) {
+            let packet = Packet::stream_data(&self.reply.call, chunk.to_vec())
+                .and_then(|p| p.to_bytes())
+                .map_err(io::Error::other)?;
+            self.reply.writer.send(&packet)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `STORAGE_VOL_DOWNLOAD`. Returns false once the client is gone.
+pub(super) fn download(
+    session: &mut Session,
+    reader: &mut Reader,
+    conn: &Connect,
+    call: Header,
+    args: StorageVolTransferArgs,
+) -> bool {
+    let writer = session.writer.clone();
+    let volume = match vol(conn, args.vol) {
+        Ok(v) => v,
+        Err(e) => return session.answer(&call, Err(e)),
+    };
+    let mut sink = Sink {
+        reply: Reply {
+            writer: &writer,
+            call,
+            sent: false,
+        },
+    };
+    let result = volume.download(args.offset, args.length, &mut sink, &mut |_, _| {});
+    let sent = sink.reply.sent;
+    if let Err(e) = result {
+        return if sent {
+            send_stream_error(&writer, &call, &wire_error(&e, Some(conn)))
+        } else {
+            session.answer(&call, Err(e))
+        };
+    }
+    // The end of data is an empty data packet; the client then confirms.
+    let end = Packet::stream_data(&call, Vec::new()).and_then(|p| p.to_bytes());
+    if sink.reply.send().is_err() || !end.is_ok_and(|b| writer.send(&b).is_ok()) {
+        return false;
+    }
+    loop {
+        match next_stream_packet(reader, &writer, &mut session.deferred, &call) {
+            Ok(Incoming::Finished) => return finish(&writer, &call),
+            Ok(Incoming::Aborted) => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+fn finish(writer: &Writer, call: &Header) -> bool {
+    Packet::stream_finish(call)
+        .to_bytes()
+        .is_ok_and(|b| writer.send(&b).is_ok())
+}
+
+fn send_stream_error(writer: &Writer, call: &Header, e: &MessageError) -> bool {
+    Packet::stream_error(call, e)
+        .and_then(|p| p.to_bytes())
+        .is_ok_and(|b| writer.send(&b).is_ok())
+}

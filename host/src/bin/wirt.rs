@@ -1,6 +1,0 @@
-//! `wirt`: the virsh-style command line.
-
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    std::process::exit(wirt::cli::main(args));
-}
