@@ -157,6 +157,14 @@ impl Args {
         self.flags.contains(&name)
     }
 
+    /// The bits of the boolean options given: `(option, bit)` per option.
+    pub fn flags(&self, table: &[(&str, u32)]) -> u32 {
+        table
+            .iter()
+            .filter(|(name, _)| self.has(name))
+            .fold(0, |flags, (_, bit)| flags | bit)
+    }
+
     pub fn u64(&self, name: &str) -> Result<Option<u64>, String> {
         self.get(name)
             .map(|v| {

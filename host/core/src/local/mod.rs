@@ -12,6 +12,7 @@ mod host;
 mod kvm;
 mod network;
 mod pool;
+mod restore;
 mod save_image;
 mod seed;
 mod snapshot;

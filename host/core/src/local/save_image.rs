@@ -9,13 +9,8 @@
 
 use std::path::Path;
 
-use super::Local;
-use super::domain::{apply_outcome, check_unique, domain_ref, facts};
-use crate::connect::{DomainRef, Error, Result, check_flags};
-use crate::driver::SAVE_PAUSED;
+use crate::connect::{Error, Result};
 use crate::error::ErrorCode;
-use crate::lifecycle::{self, Op, State};
-use crate::registry::DomainObj;
 use crate::xml::{DomainDef, FormatOptions, ParseOptions};
 
 const MAGIC: &[u8; 8] = b"WIRTSAVE";
@@ -36,13 +31,17 @@ pub(crate) fn encode(def: &DomainDef, running: bool, payload: &[u8]) -> Vec<u8> 
     out
 }
 
-struct Parsed<'a> {
-    running: bool,
-    xml: &'a str,
-    payload: &'a [u8],
+/// The parts of an image.
+pub(super) struct Parsed<'a> {
+    /// Whether the guest ran (not paused) when saved.
+    pub running: bool,
+    /// The domain definition.
+    pub xml: &'a str,
+    /// The driver's own state.
+    pub payload: &'a [u8],
 }
 
-fn parse(image: &[u8]) -> Result<Parsed<'_>> {
+pub(super) fn parse(image: &[u8]) -> Result<Parsed<'_>> {
     let bad = |why: &str| {
         Error::api(
             ErrorCode::OPERATION_FAILED,
@@ -93,7 +92,7 @@ pub(crate) fn check_writable(path: &Path) -> Result<()> {
     }
 }
 
-fn read(path: &Path) -> Result<Vec<u8>> {
+pub(super) fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|source| Error::Io {
         what: format!("cannot read save image {}", path.display()),
         source,
@@ -106,76 +105,6 @@ pub(super) fn image_xml(path: &Path) -> Result<String> {
     let parsed = parse(&image)?;
     let def = DomainDef::parse(parsed.xml, ParseOptions::default())?;
     Ok(def.to_xml(FormatOptions::default()))
-}
-
-impl Local {
-    /// Restores a domain saved to `path`. flags: 2 running, 4 paused
-    /// (default: as it was when saved).
-    pub(super) fn restore_image(&self, path: &Path, flags: u32) -> Result<DomainRef> {
-        let state = &self.state;
-        check_flags(flags, 1 | 2 | 4, "virDomainRestoreFlags")?;
-        let image = read(path)?;
-        let parsed = parse(&image)?;
-        let def = self.parse_domain(parsed.xml, false)?;
-        let paused = match flags & 6 {
-            4 => true,
-            2 => false,
-            _ => !parsed.running,
-        };
-        let paused_requested = flags & 6 == 4;
-        let mut reg = state.lock();
-        self.restore_driver_state(&mut reg)?;
-        // The same uniqueness rules as define and create.
-        check_unique(&reg, &def)?;
-        let uuid = def.uuid;
-        let existed = match reg.domain(&uuid) {
-            Some(obj) => {
-                lifecycle::check(
-                    obj.name(),
-                    &facts(obj),
-                    Op::Restore {
-                        paused: paused_requested,
-                    },
-                )?;
-                true
-            }
-            None => false,
-        };
-        let config = self.driver_config(&reg, &def, None)?;
-        let status = state.drivers.hypervisor.restore(
-            &config,
-            &mut std::io::Cursor::new(parsed.payload),
-            parsed.payload.len() as u64,
-            if paused { SAVE_PAUSED } else { 0 },
-        )?;
-        if existed {
-            let obj = reg.domain_mut(&uuid).expect("checked");
-            obj.live = Some(def);
-        } else {
-            let mut obj = DomainObj::new_inactive(def.clone());
-            obj.config = None;
-            obj.live = Some(def);
-            reg.insert_domain(obj);
-        }
-        let obj = reg.domain(&uuid).expect("stored");
-        let mut before = facts(obj);
-        before.state = State::Shutoff;
-        let out = lifecycle::outcome(
-            &before,
-            Op::Restore {
-                paused: paused_requested,
-            },
-            Some((
-                State::from_u32(status.state).unwrap_or(State::Running),
-                status.reason,
-            )),
-        );
-        let events = apply_outcome(state, &mut reg, &uuid, &out, Some(status))?;
-        let handle = domain_ref(reg.domain(&uuid).expect("restored"));
-        drop(reg);
-        state.emit(events);
-        Ok(handle)
-    }
 }
 
 #[cfg(test)]

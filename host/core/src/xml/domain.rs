@@ -7,6 +7,7 @@
 //! trip. Output follows libvirt's element order and layout, so
 //! `format(parse(x))` is a fixed point after one round.
 
+use super::ParseOptions;
 use uuid::Uuid;
 
 use super::tree::{Element, Node, rank};
@@ -143,13 +144,6 @@ impl Os {
             .map(|e| e.text().trim().to_string())
             .filter(|s| !s.is_empty())
     }
-}
-
-/// How a definition is being read.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ParseOptions {
-    /// `--validate`: refuse elements the schema does not know.
-    pub validate: bool,
 }
 
 /// How a definition is written out.

@@ -15,7 +15,7 @@ pub mod tree;
 pub mod units;
 pub mod volume;
 
-pub use domain::{DomainDef, FormatOptions, ParseOptions};
+pub use domain::{DomainDef, FormatOptions};
 pub use network::NetworkDef;
 pub use pool::{PoolDef, VolumeDef};
 pub use snapshot::SnapshotDef;
@@ -92,4 +92,11 @@ impl Error {
             Error::InvalidArg(_) => ErrorCode::INVALID_ARG,
         }
     }
+}
+
+/// How a definition is being read.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ParseOptions {
+    /// `--validate`: refuse elements the schema does not know.
+    pub validate: bool,
 }

@@ -3,7 +3,8 @@
 //! names. Reading those files is the caller's job (this module does no I/O).
 
 use super::Error;
-use super::domain::{DomainDef, ParseOptions};
+use super::ParseOptions;
+use super::domain::DomainDef;
 use super::network::NetworkDef;
 use super::pool::{PoolDef, VolumeDef};
 use super::tree::Element;

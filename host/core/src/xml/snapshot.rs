@@ -1,7 +1,8 @@
 //! Domain snapshot definitions (`<domainsnapshot>`).
 
 use super::Error;
-use super::domain::{DomainDef, FormatOptions, ParseOptions};
+use super::ParseOptions;
+use super::domain::{DomainDef, FormatOptions};
 use super::tree::{Element, Node, rank};
 
 #[derive(Clone, Debug, PartialEq)]

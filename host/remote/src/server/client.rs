@@ -7,122 +7,21 @@
 
 use std::collections::VecDeque;
 use std::io::BufReader;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
+
+use wirt::connect::{Connect, Error, ParsedUri};
+use wirt::error::ErrorCode;
 
 use super::events::Events;
+use super::session::Session;
+use super::wire::{Reader, Routed, WRITE_TIMEOUT, Writer, rpc_error, source_text};
 use super::{Origin, Shared, access};
 use crate::client::VIR_CONNECT_RO;
-use crate::packet::{
-    Header, KEEPALIVE_PROGRAM, MessageError, MessageType, Packet, encode_message, read_packet,
-};
+use crate::packet::{Header, KEEPALIVE_PROGRAM, MessageError, MessageType, Packet, read_packet};
 use crate::protocol::*;
 use crate::socket::Stream;
-use wirt::connect::{Connect, Error, ParsedUri};
-use wirt::error::{ErrorCode, ErrorDomain};
-
-/// A client that stops reading does not hold the socket's lock forever.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The sending half of a client's socket, shared with its event forwarder.
-pub(super) struct Writer {
-    stream: Mutex<Stream>,
-}
-
-impl Writer {
-    /// Writes one framed packet whole; a failure means the client is gone.
-    pub(super) fn send(&self, bytes: &[u8]) -> std::io::Result<()> {
-        let mut stream = self.stream.lock().unwrap_or_else(|p| p.into_inner());
-        std::io::Write::write_all(&mut *stream, bytes)
-    }
-
-    fn shutdown(&self) {
-        self.stream
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .shutdown();
-    }
-}
-
-/// The socket's reading half, buffered: most calls arrive in one read.
-pub(super) type Reader = BufReader<Stream>;
-
-/// What a family of procedures did with a call.
-pub(super) enum Routed {
-    Done(wirt::connect::Result<Reply>),
-    /// Not this family's: try the next.
-    Pass(Call),
-}
-
-/// An error as libvirt puts it on the wire. What the API refuses, libvirt's
-/// driver would have refused: it carries the driver's error domain, so
-/// clients print "Test Driver error" as with libvirtd.
-pub(super) fn wire_error(e: &Error, conn: Option<&Connect>) -> MessageError {
-    let domain = match (e, conn.map(Connect::type_name)) {
-        (Error::Xml(_) | Error::Remote { .. }, _) => e.domain(),
-        (_, Some("TEST")) => ErrorDomain::TEST,
-        (_, Some("KVM" | "QEMU")) => ErrorDomain::QEMU,
-        _ => e.domain(),
-    };
-    MessageError::new(e.code().0 as i32, domain.0 as i32, e.message())
-}
-
-/// An error of the daemon's own dispatcher (domain RPC).
-fn rpc_error(code: ErrorCode, detail: &str) -> MessageError {
-    MessageError::new(
-        code.0 as i32,
-        ErrorDomain::RPC.0 as i32,
-        code.describe(detail),
-    )
-}
-
-pub(super) struct Session {
-    pub id: u64,
-    pub origin: Origin,
-    pub shared: Arc<Shared>,
-    pub writer: Arc<Writer>,
-    pub conn: Option<Connect>,
-    pub events: Events,
-    /// Calls that arrived while a stream was being read, run after it.
-    pub deferred: VecDeque<Packet>,
-}
 
 impl Session {
-    fn read_only(&self) -> bool {
-        self.origin == Origin::Unix { read_only: true }
-            || self.conn.as_ref().is_some_and(Connect::is_read_only)
-    }
-
-    pub(super) fn log(&self, what: std::fmt::Arguments<'_>) {
-        if self.shared.verbose {
-            eprintln!("wirtd: client {}: {what}", self.id);
-        }
-    }
-
-    /// Sends the answer to `call`; false once the client is gone.
-    pub(super) fn answer(&self, call: &Header, result: wirt::connect::Result<Reply>) -> bool {
-        let bytes = match result {
-            Ok(reply) => encode_message(&call.reply(), &reply).or_else(|e| {
-                // A reply over a protocol limit (say, a list too long).
-                let err = rpc_error(ErrorCode::RPC, &format!("{e}: {}", source_text(&e)));
-                Packet::error_reply(call, &err).and_then(|p| p.to_bytes())
-            }),
-            Err(e) => Packet::error_reply(call, &wire_error(&e, self.conn.as_ref()))
-                .and_then(|p| p.to_bytes()),
-        };
-        match bytes {
-            Ok(bytes) => self.writer.send(&bytes).is_ok(),
-            Err(_) => false,
-        }
-    }
-
-    fn answer_error(&self, call: &Header, err: &MessageError) -> bool {
-        match Packet::error_reply(call, err).and_then(|p| p.to_bytes()) {
-            Ok(bytes) => self.writer.send(&bytes).is_ok(),
-            Err(_) => false,
-        }
-    }
-
     /// Handles one packet; false ends the connection.
     fn handle(&mut self, reader: &mut Reader, packet: Packet) -> bool {
         let h = packet.header;
@@ -274,10 +173,6 @@ impl Session {
     }
 }
 
-fn source_text(e: &dyn std::error::Error) -> String {
-    e.source().map(|s| s.to_string()).unwrap_or_default()
-}
-
 /// Serves one client until it hangs up.
 pub(super) fn serve(stream: Stream, origin: Origin, id: u64, shared: Arc<Shared>) {
     let Ok(write_half) = stream.try_clone() else {
@@ -285,9 +180,7 @@ pub(super) fn serve(stream: Stream, origin: Origin, id: u64, shared: Arc<Shared>
     };
     let _ = write_half.set_write_timeout(Some(WRITE_TIMEOUT));
     stream.set_nodelay();
-    let writer = Arc::new(Writer {
-        stream: Mutex::new(write_half),
-    });
+    let writer = Arc::new(Writer::new(write_half));
     let mut session = Session {
         id,
         origin,

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use super::client::Routed;
 use super::handles::{domain, wire_domain};
+use super::wire::{Routed, check_list_len};
 use crate::protocol::*;
 use wirt::connect::domain_flags as flags;
 use wirt::connect::{Connect, Domain, Error, Result, list_flags};
@@ -31,16 +31,6 @@ fn check(flags: u32, allowed: u32, function: &str) -> Result<()> {
 }
 
 /// Lists are capped by the protocol; libvirtd reports it like this.
-pub(super) fn check_list_len(len: usize, max: u32, what: &str) -> Result<()> {
-    if len > max as usize {
-        return Err(Error::api(
-            ErrorCode::RPC,
-            format!("Too many {what} '{len}' for limit '{max}'"),
-        ));
-    }
-    Ok(())
-}
-
 fn truncate(n: i32) -> usize {
     usize::try_from(n).unwrap_or(0)
 }

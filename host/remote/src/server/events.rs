@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use super::client::Writer;
+use super::wire::Writer;
 use crate::packet::{Header, encode_message};
 use crate::protocol::*;
 use wirt::connect::{Connect, Error, Result};

@@ -4,7 +4,8 @@
 use uuid::Uuid;
 
 use super::Origin;
-use super::client::{Routed, Session};
+use super::session::Session;
+use super::wire::Routed;
 use crate::protocol::*;
 use wirt::connect::{Connect, Error};
 use wirt::error::ErrorCode;

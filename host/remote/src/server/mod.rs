@@ -19,11 +19,13 @@ mod events;
 mod handles;
 mod host;
 mod network;
+mod session;
 mod snapshot;
 mod storage;
 mod stream;
 #[cfg(test)]
 mod tests;
+mod wire;
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;

@@ -1,8 +1,7 @@
 //! Virtual network procedures.
 
-use super::client::Routed;
-use super::domain::check_list_len;
 use super::handles::{network, wire_network};
+use super::wire::{Routed, check_list_len};
 use crate::protocol::*;
 use wirt::connect::network_flags as flags;
 use wirt::connect::{Connect, Error, Network, Result};

@@ -1,9 +1,8 @@
 //! Domain snapshot procedures. The tree queries (parent, children) are
 //! answered from `Snapshot::info`.
 
-use super::client::Routed;
-use super::domain::check_list_len;
 use super::handles::{domain, wire_domain};
+use super::wire::{Routed, check_list_len};
 use crate::protocol::*;
 use wirt::connect::{Connect, Domain, Error, Result, Snapshot};
 use wirt::error::ErrorCode;

@@ -1,8 +1,7 @@
 //! Storage pool and volume procedures; upload and download are in `stream`.
 
-use super::client::Routed;
-use super::domain::check_list_len;
 use super::handles::{pool, wire_pool, wire_vol};
+use super::wire::{Routed, check_list_len};
 use crate::protocol::*;
 use wirt::connect::pool_flags as flags;
 use wirt::connect::{Connect, Result, StoragePool, StorageVol};

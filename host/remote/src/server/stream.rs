@@ -10,8 +10,9 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 
-use super::client::{Reader, Session, Writer, wire_error};
+use super::session::Session;
 use super::storage::vol;
+use super::wire::{Reader, Writer, wire_error};
 use crate::packet::{
     Header, KEEPALIVE_PROGRAM, MessageError, MessageStatus, MessageType, Packet, StreamHole,
     encode_message, read_packet,

@@ -9,7 +9,8 @@ use std::sync::atomic::AtomicU64;
 
 use proptest::prelude::*;
 
-use super::client::{Routed, serve};
+use super::client::serve;
+use super::wire::Routed;
 use super::{Origin, Shared};
 use crate::packet::Packet;
 use crate::protocol::*;

@@ -6,7 +6,7 @@ mod chardev;
 mod checks;
 
 use super::Error;
-use super::domain::ParseOptions;
+use super::ParseOptions;
 use super::tree::Element;
 
 /// Device element names the domain schema knows.

@@ -1,49 +1,8 @@
-//! Plugin commands (no virsh twin): plugin-list, plugin-info, plugin-install.
+//! What the plugin commands (no virsh twin): plugin-list, plugin-info, plugin-install do.
 
-use std::path::Path;
+use super::*;
 
-use serde_json::json;
-
-use super::parse::{Args, data, named};
-use super::{CmdError, CmdResult, Command, Ctx, Reply};
-use wirt::plugin::catalog::{self, Entry, error_chain};
-use wirt::plugin::manifest::Access;
-use wirt::plugin::policy::Policy;
-
-const G: &str = "Plugins";
-
-pub static COMMANDS: &[Command] = &[
-    Command {
-        name: "plugin-list",
-        group: G,
-        help: "list driver plugins",
-        opts: &[],
-        run: list,
-    },
-    Command {
-        name: "plugin-info",
-        group: G,
-        help: "show a plugin's exports, imports and capabilities",
-        opts: &[data("plugin", "plugin name, or a .wasm file")],
-        run: info,
-    },
-    Command {
-        name: "plugin-install",
-        group: G,
-        help: "validate a plugin and install it for this user",
-        opts: &[
-            data("file", "the plugin's .wasm file"),
-            named("manifest", "its plugin.toml (default: beside the .wasm)"),
-        ],
-        run: install,
-    },
-];
-
-fn policy() -> Result<Policy, CmdError> {
-    Policy::load().map_err(|e| CmdError::msg(error_chain(&e)))
-}
-
-fn list(_: &mut Ctx, _: &Args) -> CmdResult {
+pub(super) fn list(_: &mut Ctx, _: &Args) -> CmdResult {
     let policy = policy()?;
     let (entries, problems) = catalog::discover();
     let mut rows = Vec::new();
@@ -90,14 +49,14 @@ fn list(_: &mut Ctx, _: &Args) -> CmdResult {
     ))
 }
 
-fn access(a: Access) -> &'static str {
+pub(super) fn access(a: Access) -> &'static str {
     match a {
         Access::ReadOnly => "read-only",
         Access::ReadWrite => "read-write",
     }
 }
 
-fn info(_: &mut Ctx, args: &Args) -> CmdResult {
+pub(super) fn info(_: &mut Ctx, args: &Args) -> CmdResult {
     let arg = args.req("plugin");
     let policy = policy()?;
     // A file is inspected as it is; a name is looked up in the plugin path.
@@ -181,7 +140,7 @@ fn info(_: &mut Ctx, args: &Args) -> CmdResult {
     Ok(reply)
 }
 
-fn install(_: &mut Ctx, args: &Args) -> CmdResult {
+pub(super) fn install(_: &mut Ctx, args: &Args) -> CmdResult {
     let file = Path::new(args.req("file"));
     let manifest = args.get("manifest").map(Path::new);
     let dest = catalog::plugin_dirs()

@@ -1,0 +1,469 @@
+//! Domain commands.
+
+mod info;
+mod lifecycle;
+mod settings;
+
+use info::*;
+use lifecycle::*;
+use settings::*;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::parse::{Args, data, data_opt, flag, named};
+use crate::{CmdError, CmdResult, Command, Context, Ctx, Reply};
+use crate::{common, lookup};
+use wirt::connect::domain_flags as df;
+use wirt::connect::list_flags as lf;
+use wirt::lifecycle::State;
+use wirt::xml::units;
+use wirt::{Domain, Error};
+
+const G: &str = "Domain Management";
+
+const M: &str = "Domain Monitoring";
+
+pub static COMMANDS: &[Command] = &[
+    Command {
+        name: "list",
+        group: M,
+        help: "list domains",
+        run: list,
+        opts: &[
+            flag("all", "list inactive & active domains"),
+            flag("inactive", "list inactive domains"),
+            flag("transient", "list transient domains"),
+            flag("persistent", "list persistent domains"),
+            flag("with-snapshot", "list domains with existing snapshot"),
+            flag("without-snapshot", "list domains without a snapshot"),
+            flag("state-running", "list domains in running state"),
+            flag("state-paused", "list domains in paused state"),
+            flag("state-shutoff", "list domains in shutoff state"),
+            flag("state-other", "list domains in other states"),
+            flag("autostart", "list domains with autostart enabled"),
+            flag("no-autostart", "list domains with autostart disabled"),
+            flag("with-managed-save", "list domains with managed save state"),
+            flag("without-managed-save", "list domains without managed save"),
+            flag("uuid", "list uuid's only"),
+            flag("name", "list domain names only"),
+            flag("id", "list domain IDs only"),
+            flag("table", "list table (default)"),
+            flag(
+                "managed-save",
+                "mark inactive domains with managed save state",
+            ),
+            flag("title", "show domain title"),
+        ],
+    },
+    Command {
+        name: "define",
+        group: G,
+        help: "define (but don't start) a domain from an XML file",
+        run: define,
+        opts: &[
+            data("file", "file containing an XML domain description"),
+            flag("validate", "validate the XML against the schema"),
+        ],
+    },
+    Command {
+        name: "create",
+        group: G,
+        help: "create a domain from an XML file",
+        run: create,
+        opts: &[
+            data("file", "file containing an XML domain description"),
+            flag("paused", "leave the guest paused after creation"),
+            flag(
+                "autodestroy",
+                "automatically destroy the guest when virsh disconnects",
+            ),
+            flag("validate", "validate the XML against the schema"),
+        ],
+    },
+    Command {
+        name: "undefine",
+        group: G,
+        help: "undefine a domain",
+        run: undefine,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            flag("managed-save", "remove domain managed state file"),
+            flag(
+                "snapshots-metadata",
+                "remove all domain snapshot metadata, if inactive",
+            ),
+            flag("nvram", "remove nvram file"),
+            flag("keep-nvram", "keep nvram file"),
+            flag(
+                "checkpoints-metadata",
+                "remove all domain checkpoint metadata",
+            ),
+        ],
+    },
+    Command {
+        name: "start",
+        group: G,
+        help: "start a (previously defined) inactive domain",
+        run: start,
+        opts: &[
+            data("domain", "name of the inactive domain"),
+            flag("paused", "leave the guest paused after start"),
+            flag(
+                "autodestroy",
+                "automatically destroy the guest when virsh disconnects",
+            ),
+            flag("bypass-cache", "avoid file system cache when loading"),
+            flag(
+                "force-boot",
+                "force fresh boot by discarding any managed save",
+            ),
+        ],
+    },
+    Command {
+        name: "shutdown",
+        group: G,
+        help: "gracefully shutdown a domain",
+        run: shutdown,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            named("mode", "shutdown mode"),
+        ],
+    },
+    Command {
+        name: "reboot",
+        group: G,
+        help: "reboot a domain",
+        run: reboot,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            named("mode", "shutdown mode"),
+        ],
+    },
+    Command {
+        name: "reset",
+        group: G,
+        help: "reset a domain",
+        run: reset,
+        opts: &[data("domain", "domain name, id or uuid")],
+    },
+    Command {
+        name: "destroy",
+        group: G,
+        help: "destroy (stop) a domain",
+        run: destroy,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            flag("graceful", "terminate gracefully"),
+        ],
+    },
+    Command {
+        name: "suspend",
+        group: G,
+        help: "suspend a domain",
+        run: suspend,
+        opts: &[data("domain", "domain name, id or uuid")],
+    },
+    Command {
+        name: "resume",
+        group: G,
+        help: "resume a domain",
+        run: resume,
+        opts: &[data("domain", "domain name, id or uuid")],
+    },
+    Command {
+        name: "dominfo",
+        group: M,
+        help: "domain information",
+        run: dominfo,
+        opts: &[data("domain", "domain name, id or uuid")],
+    },
+    Command {
+        name: "domstate",
+        group: M,
+        help: "domain state",
+        run: domstate,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            flag("reason", "also print reason for the state"),
+        ],
+    },
+    Command {
+        name: "domid",
+        group: G,
+        help: "convert a domain name or UUID to domain id",
+        run: domid,
+        opts: &[data("domain", "domain name or uuid")],
+    },
+    Command {
+        name: "domname",
+        group: G,
+        help: "convert a domain id or UUID to domain name",
+        run: domname,
+        opts: &[data("domain", "domain id or uuid")],
+    },
+    Command {
+        name: "domuuid",
+        group: G,
+        help: "convert a domain name or id to domain UUID",
+        run: domuuid,
+        opts: &[data("domain", "domain id or name")],
+    },
+    Command {
+        name: "dumpxml",
+        group: G,
+        help: "domain information in XML",
+        run: dumpxml,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            flag("inactive", "show inactive defined XML"),
+            flag(
+                "security-info",
+                "include security sensitive information in XML dump",
+            ),
+            flag("update-cpu", "update guest CPU according to host CPU"),
+            flag("migratable", "provide XML suitable for migrations"),
+        ],
+    },
+    Command {
+        name: "autostart",
+        group: G,
+        help: "autostart a domain",
+        run: autostart,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            flag("disable", "disable autostarting"),
+        ],
+    },
+    Command {
+        name: "domrename",
+        group: G,
+        help: "rename a domain",
+        run: domrename,
+        opts: &[
+            data("domain", "domain name or uuid"),
+            data("new-name", "new domain name"),
+        ],
+    },
+    Command {
+        name: "setmem",
+        group: G,
+        help: "change memory allocation",
+        run: setmem,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            data("size", "new memory size, as scaled integer (default KiB)"),
+            flag("config", "affect next boot"),
+            flag("live", "affect running domain"),
+            flag("current", "affect current domain"),
+        ],
+    },
+    Command {
+        name: "setmaxmem",
+        group: G,
+        help: "change maximum memory limit",
+        run: setmaxmem,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            data(
+                "size",
+                "new maximum memory size, as scaled integer (default KiB)",
+            ),
+            flag("config", "affect next boot"),
+            flag("live", "affect running domain"),
+            flag("current", "affect current domain"),
+        ],
+    },
+    Command {
+        name: "setvcpus",
+        group: G,
+        help: "change number of virtual CPUs",
+        run: setvcpus,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            data("count", "number of virtual CPUs"),
+            flag("maximum", "set maximum limit on next boot"),
+            flag("config", "affect next boot"),
+            flag("live", "affect running domain"),
+            flag("current", "affect current domain"),
+            flag("guest", "modify cpu state in the guest"),
+        ],
+    },
+    Command {
+        name: "vcpucount",
+        group: M,
+        help: "domain vcpu counts",
+        run: vcpucount,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            flag("maximum", "get maximum count of vcpus"),
+            flag("active", "get number of currently active vcpus"),
+            flag("live", "get value from running domain"),
+            flag("config", "get value to be used on next boot"),
+            flag("current", "get value according to current domain state"),
+            flag("guest", "retrieve vcpu count from the guest"),
+        ],
+    },
+    Command {
+        name: "save",
+        group: G,
+        help: "save a domain state to a file",
+        run: save,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            data("file", "where to save the data"),
+            flag("bypass-cache", "avoid file system cache when saving"),
+            named("xml", "filename containing updated XML for the target"),
+            flag("running", "set domain to be running on restore"),
+            flag("paused", "set domain to be paused on restore"),
+            flag("verbose", "display the progress of save"),
+        ],
+    },
+    Command {
+        name: "restore",
+        group: G,
+        help: "restore a domain from a saved state in a file",
+        run: restore,
+        opts: &[
+            data("file", "the state to restore"),
+            flag("bypass-cache", "avoid file system cache when restoring"),
+            named("xml", "filename containing updated XML for the target"),
+            flag("running", "restore domain into running state"),
+            flag("paused", "restore domain into paused state"),
+        ],
+    },
+    Command {
+        name: "save-image-dumpxml",
+        group: G,
+        help: "saved state domain information in XML",
+        run: save_image_dumpxml,
+        opts: &[
+            data("file", "saved state file to read"),
+            flag(
+                "security-info",
+                "include security sensitive information in XML dump",
+            ),
+        ],
+    },
+    Command {
+        name: "managedsave",
+        group: G,
+        help: "managed save of a domain state",
+        run: managedsave,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            flag("bypass-cache", "avoid file system cache when saving"),
+            flag("running", "set domain to be running on next start"),
+            flag("paused", "set domain to be paused on next start"),
+            flag("verbose", "display the progress of save"),
+        ],
+    },
+    Command {
+        name: "managedsave-remove",
+        group: G,
+        help: "Remove managed save of a domain",
+        run: managedsave_remove,
+        opts: &[data("domain", "domain name, id or uuid")],
+    },
+    Command {
+        name: "domblklist",
+        group: M,
+        help: "list all domain blocks",
+        run: domblklist,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            flag("inactive", "get inactive rather than running configuration"),
+            flag("details", "additionally display the type and device value"),
+        ],
+    },
+    Command {
+        name: "domiflist",
+        group: M,
+        help: "list all domain virtual interfaces",
+        run: domiflist,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            flag("inactive", "get inactive rather than running configuration"),
+        ],
+    },
+    Command {
+        name: "console",
+        group: G,
+        help: "connect to the guest console",
+        run: console,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            data_opt("devname", "character device name"),
+            flag("force", "force console connection"),
+            flag("safe", "only connect if safe console handling is supported"),
+        ],
+    },
+    Command {
+        name: "event",
+        group: G,
+        help: "Domain Events",
+        run: event,
+        opts: &[
+            data_opt("domain", "filter by domain name, id or uuid"),
+            named("event", "which event type to wait for"),
+            flag("all", "wait for all events instead of just one type"),
+            flag(
+                "loop",
+                "loop until timeout or interrupt, rather than one-shot",
+            ),
+            named("timeout", "timeout seconds"),
+            flag("list", "list valid event types"),
+            flag("timestamp", "show timestamp for each printed event"),
+        ],
+    },
+];
+
+fn dom(ctx: &mut Ctx, args: &Args) -> Result<Domain, CmdError> {
+    lookup::domain(ctx, args.req("domain"))
+}
+
+macro_rules! simple {
+    ($fn:ident, $call:ident, $fail:literal, $ok:literal) => {
+        fn $fn(ctx: &mut Ctx, args: &Args) -> CmdResult {
+            let d = dom(ctx, args)?;
+            d.$call().ctx(|| format!($fail, d.name()))?;
+            Ok(Reply::message(format!($ok, d.name())))
+        }
+    };
+}
+
+simple!(
+    shutdown,
+    shutdown,
+    "Failed to shutdown domain '{}'",
+    "Domain '{}' is being shutdown"
+);
+
+simple!(
+    reset,
+    reset,
+    "Failed to reset domain '{}'",
+    "Domain '{}' was reset"
+);
+
+simple!(
+    destroy,
+    destroy,
+    "Failed to destroy domain '{}'",
+    "Domain '{}' destroyed"
+);
+
+simple!(
+    suspend,
+    suspend,
+    "Failed to suspend domain '{}'",
+    "Domain '{}' suspended"
+);
+
+simple!(
+    resume,
+    resume,
+    "Failed to resume domain '{}'",
+    "Domain '{}' resumed"
+);

@@ -1,0 +1,215 @@
+//! Commands that change a domain's settings, and its console and events.
+
+use super::*;
+
+pub(super) fn autostart(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let d = dom(ctx, args)?;
+    let enable = !args.has("disable");
+    d.set_autostart(enable).ctx(|| {
+        format!(
+            "Failed to {}mark domain '{}' as autostarted",
+            if enable { "" } else { "un" },
+            d.name()
+        )
+    })?;
+    Ok(Reply::message(format!(
+        "Domain '{}' {}marked as autostarted",
+        d.name(),
+        if enable { "" } else { "un" }
+    )))
+}
+
+pub(super) fn domrename(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let d = dom(ctx, args)?;
+    d.rename(args.req("new-name"))
+        .ctx(|| "Domain rename failed".into())?;
+    Ok(Reply::message("Domain successfully renamed"))
+}
+
+pub(super) fn affect_flags(args: &Args) -> Result<u32, CmdError> {
+    if args.has("current") && (args.has("live") || args.has("config")) {
+        return Err(CmdError::msg(
+            "Options --current and --live/--config are mutually exclusive",
+        ));
+    }
+    let mut flags = 0;
+    if args.has("live") {
+        flags |= df::AFFECT_LIVE;
+    }
+    if args.has("config") {
+        flags |= df::AFFECT_CONFIG;
+    }
+    Ok(flags)
+}
+
+pub(super) fn size_kib(args: &Args) -> Result<u64, CmdError> {
+    let raw = args.req("size");
+    units::parse_size_arg(raw, "KiB")
+        .map(|bytes| bytes.div_ceil(1024))
+        .ok_or_else(|| {
+            CmdError::msg(format!(
+                "Numeric value '{raw}' for <size> option is malformed or out of range"
+            ))
+        })
+}
+
+pub(super) fn setmem(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let d = dom(ctx, args)?;
+    let flags = affect_flags(args)?;
+    let kib = size_kib(args)?;
+    d.set_memory_flags(kib, flags)
+        .map_err(|e| CmdError::bare(&e))?;
+    Ok(Reply::empty())
+}
+
+pub(super) fn setmaxmem(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let d = dom(ctx, args)?;
+    let flags = affect_flags(args)? | df::MEM_MAXIMUM;
+    let kib = size_kib(args)?;
+    d.set_memory_flags(kib, flags)
+        .ctx(|| "Unable to change MaxMemorySize".into())?;
+    Ok(Reply::empty())
+}
+
+pub(super) fn setvcpus(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let d = dom(ctx, args)?;
+    let mut flags = affect_flags(args)?;
+    if args.has("maximum") {
+        flags |= df::VCPU_MAXIMUM;
+    }
+    if args.has("guest") {
+        flags |= df::VCPU_GUEST;
+    }
+    let count: u32 = args.req("count").parse().map_err(|_| {
+        CmdError::msg(format!(
+            "Numeric value '{}' for <count> option is malformed or out of range",
+            args.req("count")
+        ))
+    })?;
+    d.set_vcpus_flags(count, flags)
+        .map_err(|e| CmdError::bare(&e))?;
+    Ok(Reply::empty())
+}
+
+pub(super) fn vcpucount(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let d = dom(ctx, args)?;
+    let active = d.is_active().map_err(|e| CmdError::bare(&e))?;
+    let persistent = d.is_persistent().map_err(|e| CmdError::bare(&e))?;
+    let mut rows = Vec::new();
+    let which: Vec<(&str, u32)> = match (args.has("maximum"), args.has("active")) {
+        (true, false) => vec![("maximum", df::VCPU_MAXIMUM)],
+        (false, true) => vec![("current", 0)],
+        _ => vec![("maximum", df::VCPU_MAXIMUM), ("current", 0)],
+    };
+    let live_only = args.has("live");
+    let config_only = args.has("config");
+    let single = which.len() == 1 && (live_only || config_only || args.has("current"));
+    for (label, bit) in which {
+        for (scope, scope_bit, applies) in [
+            ("config", df::AFFECT_CONFIG, persistent),
+            ("live", df::AFFECT_LIVE, active),
+        ] {
+            if !applies || (live_only && scope == "config") || (config_only && scope == "live") {
+                continue;
+            }
+            let n = d
+                .vcpus_flags(bit | scope_bit)
+                .map_err(|e| CmdError::bare(&e))?;
+            rows.push((label, scope, n));
+        }
+    }
+    let text: String = if single {
+        rows.iter()
+            .map(|(_, _, n)| format!("{n}\n"))
+            .collect::<String>()
+    } else {
+        rows.iter()
+            .map(|(l, s, n)| format!("{l:<12} {s:<12} {n:>3}\n"))
+            .collect::<String>()
+    };
+    let json: Vec<_> = rows
+        .iter()
+        .map(|(l, s, n)| json!({"count": l, "scope": s, "vcpus": n}))
+        .collect();
+    Ok(Reply::text(text, json!(json)))
+}
+
+pub(super) fn console(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let d = dom(ctx, args)?;
+    let stream = d
+        .open_console()
+        .ctx(|| format!("Failed to get console for domain '{}'", d.name()))?;
+    crate::console::attach(d.name(), stream).map_err(|e| CmdError::msg(format!("console: {e}")))?;
+    Ok(Reply::empty())
+}
+
+pub(super) fn event(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    if args.has("list") {
+        return Ok(Reply::text("lifecycle\n", json!(["lifecycle"])));
+    }
+    if let Some(ev) = args.get("event") {
+        if ev != "lifecycle" {
+            return Err(CmdError::msg(format!("unknown event type {ev}")));
+        }
+    } else if !args.has("all") {
+        return Err(CmdError::msg(
+            "one of --list, --all, or --event <type> is required",
+        ));
+    }
+    let filter = match args.get("domain") {
+        Some(arg) => Some(lookup::domain(ctx, arg)?.uuid()),
+        None => None,
+    };
+    let timeout = args
+        .u64("timeout")
+        .map_err(CmdError::msg)?
+        .map(Duration::from_secs);
+    let stream = ctx.conn()?.events();
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut text = String::new();
+    let mut received = Vec::new();
+    let mut timed_out = false;
+    loop {
+        let wait = match deadline {
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) => left,
+                None => {
+                    timed_out = true;
+                    break;
+                }
+            },
+            None => Duration::from_secs(3600),
+        };
+        let Some(e) = stream.next_timeout(wait) else {
+            if deadline.is_some() {
+                timed_out = true;
+                break;
+            }
+            continue;
+        };
+        if filter.is_some_and(|u| u != e.uuid) {
+            continue;
+        }
+        let line = e.virsh_line();
+        if args.has("timestamp") {
+            text.push_str(&format!(
+                "{}: ",
+                common::timestamp(std::time::SystemTime::now())
+            ));
+        }
+        text.push_str(&line);
+        text.push('\n');
+        received.push(e);
+        if !args.has("loop") {
+            break;
+        }
+    }
+    if timed_out {
+        text.push_str("event loop timed out\n");
+    }
+    text.push_str(&format!("events received: {}\n", received.len()));
+    Ok(Reply::text(
+        text,
+        json!({"events": received, "timed_out": timed_out}),
+    ))
+}

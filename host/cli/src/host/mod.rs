@@ -1,0 +1,82 @@
+//! Host commands: version, uri, hostname, nodeinfo, capabilities,
+//! maxvcpus, and `conformance` (runs the `wirt-conformance` binary installed
+//! beside `wirt`).
+
+mod handlers;
+
+use handlers::*;
+use std::os::fd::AsFd;
+
+use serde_json::json;
+
+use crate::parse::{Args, flag, named};
+use crate::{CmdError, CmdResult, Command, Ctx, Reply};
+
+pub static COMMANDS: &[Command] = &[
+    Command {
+        name: "version",
+        group: "Host and Hypervisor",
+        help: "show version",
+        opts: &[],
+        run: version,
+    },
+    Command {
+        name: "uri",
+        group: "Host and Hypervisor",
+        help: "print the hypervisor canonical URI",
+        opts: &[],
+        run: uri,
+    },
+    Command {
+        name: "hostname",
+        group: "Host and Hypervisor",
+        help: "print the hypervisor hostname",
+        opts: &[],
+        run: hostname,
+    },
+    Command {
+        name: "nodeinfo",
+        group: "Host and Hypervisor",
+        help: "node information",
+        opts: &[],
+        run: nodeinfo,
+    },
+    Command {
+        name: "capabilities",
+        group: "Host and Hypervisor",
+        help: "capabilities",
+        opts: &[],
+        run: capabilities,
+    },
+    Command {
+        name: "maxvcpus",
+        group: "Host and Hypervisor",
+        help: "connection vcpu maximum",
+        opts: &[],
+        run: maxvcpus,
+    },
+    Command {
+        name: "conformance",
+        group: "Plugins",
+        help: "check a driver against the lifecycle rules (runs wirt-conformance)",
+        opts: CONFORMANCE_OPTS,
+        run: conformance,
+    },
+];
+
+/// `wirt-conformance`'s options, passed through as given.
+static CONFORMANCE_OPTS: &[crate::parse::Opt] = &[
+    named(
+        "uri",
+        "connection URI to check (default: -c, else the default URI)",
+    ),
+    named("plugin", "driver plugin (.wasm) to check, loaded directly"),
+    named("plugin-uri", "URI the plugin's open receives"),
+    named("cases", "generated cases per property"),
+    named("seed", "seed of the generator"),
+    named("json", "also write the report as JSON to this file"),
+    named("pool-dir", "directory for the storage property's pools"),
+    named("pool-type", "pool type the storage property defines"),
+    named("property", "run only these properties (comma-separated)"),
+    flag("shared", "run every case on the URI's own host"),
+];

@@ -1,0 +1,84 @@
+//! The table of every command, for lookup and for `help`, which lists it.
+
+use serde_json::json;
+
+use crate::parse::{Args, Kind, data_opt};
+use crate::{CmdError, CmdResult, Command, Ctx, Reply};
+use crate::{domain, host, network, plugins, pool, snapshot, volume};
+
+/// `help`: the table itself, or one command's options.
+static HELP: Command = Command {
+    name: "help",
+    group: "Virsh itself",
+    help: "print help",
+    opts: &[data_opt("command", "command or group name")],
+    run: help,
+};
+
+pub fn commands() -> Vec<&'static Command> {
+    let mut all: Vec<&'static Command> = vec![&HELP];
+    all.extend(host::COMMANDS.iter());
+    all.extend(domain::COMMANDS.iter());
+    all.extend(snapshot::COMMANDS.iter());
+    all.extend(network::COMMANDS.iter());
+    all.extend(pool::COMMANDS.iter());
+    all.extend(volume::COMMANDS.iter());
+    all.extend(plugins::COMMANDS.iter());
+    all
+}
+
+pub(crate) fn find(name: &str) -> Option<&'static Command> {
+    commands().into_iter().find(|c| c.name == name)
+}
+
+fn help(_: &mut Ctx, args: &Args) -> CmdResult {
+    let all = commands();
+    if let Some(name) = args.get("command") {
+        let cmd = all.iter().find(|c| c.name == name).ok_or_else(|| {
+            CmdError::msg(format!("command or command group '{name}' doesn't exist"))
+        })?;
+        let mut text = format!(
+            "  NAME\n    {} - {}\n\n  SYNOPSIS\n    {}",
+            cmd.name, cmd.help, cmd.name
+        );
+        for o in cmd.opts {
+            text.push_str(&match (o.kind, o.required) {
+                (Kind::Bool, _) => format!(" [--{}]", o.name),
+                (Kind::Data, true) => format!(" <{}>", o.name),
+                (Kind::Data, false) => format!(" [<{}>]", o.name),
+                (Kind::Named, _) => format!(" [--{} <string>]", o.name),
+            });
+        }
+        text.push_str("\n\n  OPTIONS\n");
+        for o in cmd.opts {
+            text.push_str(&format!("    --{:<18} {}\n", o.name, o.help));
+        }
+        text.push('\n');
+        let opts: Vec<_> = cmd
+            .opts
+            .iter()
+            .map(|o| json!({"name": o.name, "required": o.required, "help": o.help}))
+            .collect();
+        return Ok(Reply::text(
+            text,
+            json!({"name": cmd.name, "help": cmd.help, "options": opts}),
+        ));
+    }
+    let mut text = String::new();
+    let mut group = "";
+    for cmd in &all {
+        if cmd.group != group {
+            group = cmd.group;
+            text.push_str(&format!(
+                " {group} (help keyword '{}'):\n",
+                group.split_whitespace().next().unwrap_or("").to_lowercase()
+            ));
+        }
+        text.push_str(&format!("    {:<20} {}\n", cmd.name, cmd.help));
+    }
+    let list: Vec<_> = all
+        .iter()
+        .map(|c| json!({"name": c.name, "group": c.group, "help": c.help}))
+        .collect();
+    Ok(Reply::text(text, json!(list)))
+}
