@@ -1,5 +1,5 @@
-//! The purpose-built test guest, assembled by build.rs from
-//! `guest/test-guest.S` and embedded in every wirt-vmm. See GUEST.md.
+//! The purpose-built test guest, built by build.rs from `guest/` (a no_std
+//! Rust kernel) and embedded in every wirt-vmm. See GUEST.md.
 
 /// The test guest as an ELF image, loadable like a vmlinux.
 pub static TEST_GUEST: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/test-guest.elf"));

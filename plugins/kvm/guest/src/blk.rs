@@ -1,0 +1,175 @@
+//! virtio-blk: the boot self-test and the disk commands (fill, sum, flush).
+//!
+//! Data requests wait in `hlt` for the completion interrupt; flush and
+//! GET_ID (rare) let virtio-drivers spin. After each request the device's
+//! interrupt is acknowledged: QEMU's virtio-mmio line is level-triggered and
+//! the PIC sees the next request's interrupt only once the line dropped.
+
+use alloc::vec;
+
+use virtio_drivers::device::blk::{BlkReq, BlkResp, SECTOR_SIZE, VirtIOBlk};
+use virtio_drivers::transport::mmio::MmioTransport;
+
+use crate::console::{dec, hex, line, put_bytes, puts};
+use crate::mem::GuestHal;
+use crate::{arch, pattern};
+
+pub type Blk = VirtIOBlk<GuestHal, MmioTransport<'static>>;
+
+/// Most sectors per request of fill and sum (32 KiB buffers).
+const CHUNK: usize = 64;
+
+pub struct Disk {
+    pub dev: Blk,
+}
+
+/// `blk` for disk 0 (the asm guest's lines, which tests read), `blk<i>`
+/// for the others.
+pub fn prefix(index: usize) {
+    puts("blk");
+    if index > 0 {
+        dec(index as u64);
+    }
+    puts(": ");
+}
+
+impl Disk {
+    /// Brings the device up and prints its capacity and id.
+    pub fn new(transport: MmioTransport<'static>, index: usize) -> Option<Disk> {
+        let Ok(dev) = Blk::new(transport) else {
+            prefix(index);
+            line("unusable device");
+            return None;
+        };
+        let mut disk = Disk { dev };
+        prefix(index);
+        puts("capacity ");
+        hex(disk.dev.capacity());
+        puts("\n");
+        let mut id = [0u8; 20];
+        let r = disk.dev.device_id(&mut id);
+        disk.dev.ack_interrupt();
+        prefix(index);
+        match r {
+            Ok(n) => {
+                puts("id ");
+                put_bytes(&id[..n]);
+                puts("\n");
+            }
+            Err(_) => line("request failed, status 0000000000000001"),
+        }
+        Some(disk)
+    }
+
+    /// One read or write of whole sectors, waiting in `hlt`.
+    fn io(&mut self, write: bool, sector: u64, buf: &mut [u8]) -> Result<(), ()> {
+        let mut req = BlkReq::default();
+        let mut resp = BlkResp::default();
+        // SAFETY: req, buf and resp stay untouched until the request
+        // completes below (we wait for it before returning).
+        let token = unsafe {
+            if write {
+                self.dev
+                    .write_blocks_nb(sector as usize, &mut req, buf, &mut resp)
+            } else {
+                self.dev
+                    .read_blocks_nb(sector as usize, &mut req, buf, &mut resp)
+            }
+        }
+        .map_err(|_| ())?;
+        while self.dev.peek_used() != Some(token) {
+            arch::wait_for_interrupt();
+            self.dev.ack_interrupt();
+        }
+        // SAFETY: the same req, buf and resp as passed to *_nb above.
+        unsafe {
+            if write {
+                self.dev.complete_write_blocks(token, &req, buf, &mut resp)
+            } else {
+                self.dev.complete_read_blocks(token, &req, buf, &mut resp)
+            }
+        }
+        .map_err(|_| ())
+    }
+
+    /// Reads sector 0, writes its complement to sector 1, flushes, reads
+    /// sector 1 back; prints both checksums (GUEST.md).
+    pub fn self_test(&mut self) {
+        let mut a = [0u8; SECTOR_SIZE];
+        let mut b = [0u8; SECTOR_SIZE];
+        if self.io(false, 0, &mut a).is_err() {
+            return failed();
+        }
+        puts("blk: sector 0 sum ");
+        hex(pattern::checksum(0, &a));
+        puts("\n");
+        for x in a.iter_mut() {
+            *x = !*x;
+        }
+        if self.io(true, 1, &mut a).is_err() || self.flush().is_err() {
+            return failed();
+        }
+        if self.io(false, 1, &mut b).is_err() {
+            return failed();
+        }
+        puts("blk: sector 1 sum ");
+        hex(pattern::checksum(0, &b));
+        puts("\n");
+    }
+
+    pub fn flush(&mut self) -> Result<(), ()> {
+        let r = self.dev.flush();
+        self.dev.ack_interrupt();
+        r.map_err(|_| ())
+    }
+
+    fn check_range(&self, first: u64, count: u64) -> bool {
+        first
+            .checked_add(count)
+            .is_some_and(|end| end <= self.dev.capacity())
+    }
+
+    /// Writes `count` sectors of the seed's pattern from `first`.
+    pub fn fill(&mut self, first: u64, count: u64, seed: u64) -> Result<(), &'static str> {
+        if !self.check_range(first, count) {
+            return Err("out of range");
+        }
+        if self.dev.readonly() {
+            return Err("read-only");
+        }
+        let mut buf = vec![0u8; CHUNK * SECTOR_SIZE];
+        let mut s = first;
+        while s < first + count {
+            let n = (first + count - s).min(CHUNK as u64) as usize;
+            let part = &mut buf[..n * SECTOR_SIZE];
+            for (i, sector) in part.chunks_exact_mut(SECTOR_SIZE).enumerate() {
+                pattern::sector(seed, s + i as u64, sector);
+            }
+            self.io(true, s, part).map_err(|()| "I/O error")?;
+            s += n as u64;
+        }
+        Ok(())
+    }
+
+    /// The checksum of `count` sectors from `first` (pattern::checksum).
+    pub fn sum(&mut self, first: u64, count: u64) -> Result<u64, &'static str> {
+        if !self.check_range(first, count) {
+            return Err("out of range");
+        }
+        let mut buf = vec![0u8; CHUNK * SECTOR_SIZE];
+        let mut h = 0;
+        let mut s = first;
+        while s < first + count {
+            let n = (first + count - s).min(CHUNK as u64) as usize;
+            let part = &mut buf[..n * SECTOR_SIZE];
+            self.io(false, s, part).map_err(|()| "I/O error")?;
+            h = pattern::checksum(h, part);
+            s += n as u64;
+        }
+        Ok(h)
+    }
+}
+
+fn failed() {
+    line("blk: request failed, status 0000000000000001");
+}
