@@ -56,13 +56,19 @@ impl Disk {
                 put_bytes(&id[..n]);
                 puts("\n");
             }
-            Err(_) => line("request failed, status 0000000000000001"),
+            Err(e) => {
+                puts("request failed, status ");
+                hex(status(e));
+                puts("\n");
+            }
         }
         Some(disk)
     }
 
-    /// One read or write of whole sectors, waiting in `hlt`.
-    fn io(&mut self, write: bool, sector: u64, buf: &mut [u8]) -> Result<(), ()> {
+    /// One read or write of whole sectors, waiting in `hlt`; the error is
+    /// the virtio status (1 I/O error, 2 unsupported, 3 not ready) or 0xff
+    /// if the queue refused the request.
+    fn io(&mut self, write: bool, sector: u64, buf: &mut [u8]) -> Result<(), u64> {
         let mut req = BlkReq::default();
         let mut resp = BlkResp::default();
         // SAFETY: req, buf and resp stay untouched until the request
@@ -76,7 +82,7 @@ impl Disk {
                     .read_blocks_nb(sector as usize, &mut req, buf, &mut resp)
             }
         }
-        .map_err(|_| ())?;
+        .map_err(|_| 0xff_u64)?;
         while self.dev.peek_used() != Some(token) {
             arch::wait_for_interrupt();
             self.dev.ack_interrupt();
@@ -89,7 +95,7 @@ impl Disk {
                 self.dev.complete_read_blocks(token, &req, buf, &mut resp)
             }
         }
-        .map_err(|_| ())
+        .map_err(status)
     }
 
     /// Reads sector 0, writes its complement to sector 1, flushes, reads
@@ -97,8 +103,8 @@ impl Disk {
     pub fn self_test(&mut self) {
         let mut a = [0u8; SECTOR_SIZE];
         let mut b = [0u8; SECTOR_SIZE];
-        if self.io(false, 0, &mut a).is_err() {
-            return failed();
+        if let Err(e) = self.io(false, 0, &mut a) {
+            return failed(e);
         }
         puts("blk: sector 0 sum ");
         hex(pattern::checksum(0, &a));
@@ -106,21 +112,22 @@ impl Disk {
         for x in a.iter_mut() {
             *x = !*x;
         }
-        if self.io(true, 1, &mut a).is_err() || self.flush().is_err() {
-            return failed();
-        }
-        if self.io(false, 1, &mut b).is_err() {
-            return failed();
+        if let Err(e) = self
+            .io(true, 1, &mut a)
+            .and_then(|()| self.flush())
+            .and_then(|()| self.io(false, 1, &mut b))
+        {
+            return failed(e);
         }
         puts("blk: sector 1 sum ");
         hex(pattern::checksum(0, &b));
         puts("\n");
     }
 
-    pub fn flush(&mut self) -> Result<(), ()> {
+    pub fn flush(&mut self) -> Result<(), u64> {
         let r = self.dev.flush();
         self.dev.ack_interrupt();
-        r.map_err(|_| ())
+        r.map_err(status)
     }
 
     fn check_range(&self, first: u64, count: u64) -> bool {
@@ -145,7 +152,7 @@ impl Disk {
             for (i, sector) in part.chunks_exact_mut(SECTOR_SIZE).enumerate() {
                 pattern::sector(seed, s + i as u64, sector);
             }
-            self.io(true, s, part).map_err(|()| "I/O error")?;
+            self.io(true, s, part).map_err(|_| "I/O error")?;
             s += n as u64;
         }
         Ok(())
@@ -162,7 +169,7 @@ impl Disk {
         while s < first + count {
             let n = (first + count - s).min(CHUNK as u64) as usize;
             let part = &mut buf[..n * SECTOR_SIZE];
-            self.io(false, s, part).map_err(|()| "I/O error")?;
+            self.io(false, s, part).map_err(|_| "I/O error")?;
             h = pattern::checksum(h, part);
             s += n as u64;
         }
@@ -170,6 +177,17 @@ impl Disk {
     }
 }
 
-fn failed() {
-    line("blk: request failed, status 0000000000000001");
+fn status(e: virtio_drivers::Error) -> u64 {
+    match e {
+        virtio_drivers::Error::IoError => 1,
+        virtio_drivers::Error::Unsupported => 2,
+        virtio_drivers::Error::NotReady => 3,
+        _ => 0xff,
+    }
+}
+
+fn failed(status: u64) {
+    puts("blk: request failed, status ");
+    hex(status);
+    puts("\n");
 }

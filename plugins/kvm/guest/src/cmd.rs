@@ -134,7 +134,7 @@ fn run(g: &mut Guest, text: &str) {
             echo(name, &[d]);
             match g.devices.disk(d).map(|disk| disk.flush()) {
                 Some(Ok(())) => line("ok"),
-                Some(Err(())) => error("I/O error"),
+                Some(Err(_)) => error("I/O error"),
                 None => error("no such disk"),
             }
         }

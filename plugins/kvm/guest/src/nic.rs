@@ -179,7 +179,7 @@ impl phy::Device for Port {
 
     fn transmit(&mut self, _now: Instant) -> Option<TxTok<'_>> {
         self.tx.reclaim(&mut self.raw);
-        (self.tx.free != 0).then(|| TxTok {
+        (self.tx.free != 0).then_some(TxTok {
             raw: &mut self.raw,
             pool: &mut self.tx,
         })
