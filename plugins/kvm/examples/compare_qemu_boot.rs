@@ -58,6 +58,9 @@ struct Times {
     ack: Duration,
     off: Duration,
     exit: Duration,
+    /// wirt only: vCPU thread CPU time when `guest: ready` was read (the
+    /// guest's boot work, instruction-count sensitive on PVM).
+    cpu: Duration,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -195,6 +198,10 @@ fn run_wirt(
             .request(Request::Boot(boot))
             .map_err(|e| format!("boot: {e}"))?;
         let ready = wait_line(&lines_rx, guest::READY)?;
+        let status = client
+            .request(Request::Status)
+            .map_err(|e| format!("status: {e}"))?;
+        let cpu = Duration::from_nanos(status["cpu_time_ns"].as_u64().unwrap_or(0));
         client
             .request(Request::ConsoleInput { data: "q".into() })
             .map_err(|e| format!("console-input: {e}"))?;
@@ -219,6 +226,7 @@ fn run_wirt(
             ack: ack - t0,
             off: off - t0,
             exit: exit - t0,
+            cpu,
         })
     })();
     if result.is_err() {
@@ -274,6 +282,7 @@ fn run_qemu(a: &Args, kernel: &std::path::Path) -> Result<Times, String> {
             ack: ack - t0,
             off: off - t0,
             exit: off - t0,
+            cpu: Duration::ZERO,
         })
     })();
     if result.is_err() {
@@ -432,6 +441,11 @@ fn main() -> ExitCode {
         col(|t| t.off);
         print!("{:<36} ", "spawn -> process exit");
         col(|t| t.exit);
+        println!(
+            "{:<36} {:>9.2} ms",
+            "wirt vCPU CPU time at `guest: ready`",
+            ms(median(wirt[k].iter().map(|t| t.cpu).collect()))
+        );
     }
     println!(
         "(`q` typed on the console at `guest: ready`; powered off: wirt = `poweroff` event, \
