@@ -23,6 +23,11 @@ pub fn take_pending() -> u32 {
     IRQ_PENDING.swap(0, Ordering::Relaxed)
 }
 
+/// Takes one pending line, leaving the others for the main loop.
+pub fn take_line(irq: u32) -> bool {
+    IRQ_PENDING.fetch_and(!(1 << irq), Ordering::Relaxed) & (1 << irq) != 0
+}
+
 pub fn outb(port: u16, value: u8) {
     // SAFETY: port I/O has no memory effects; the ports this guest writes
     // belong to devices it drives.

@@ -55,7 +55,7 @@ pub fn init() {
     arch::enable_irq(arch::IRQ_TIMER);
     let t0 = arch::rdtsc();
     arch::pit_oneshot(ticks as u16);
-    while arch::take_pending() & (1 << arch::IRQ_TIMER) == 0 {
+    while !arch::take_line(arch::IRQ_TIMER) {
         arch::wait_for_interrupt();
     }
     let hz = (arch::rdtsc() - t0).max(1) * 100;

@@ -210,7 +210,20 @@ fn probe<'a>(g: &mut Guest, name: &str, words: &mut impl Iterator<Item = &'a str
     if g.probe.is_some() {
         return line("error: a ping or udp is still waiting");
     }
-    let Some(nic) = g.devices.nics.iter_mut().flatten().find(|n| n.reaches(dst)) else {
+    // A NIC on the destination's subnet first, else one with a gateway.
+    let on_link = g
+        .devices
+        .nics
+        .iter()
+        .flatten()
+        .any(|n| n.reaches(dst, false));
+    let nic = g
+        .devices
+        .nics
+        .iter_mut()
+        .flatten()
+        .find(|n| n.reaches(dst, !on_link));
+    let Some(nic) = nic else {
         puts(name);
         puts(": no route\n");
         return;

@@ -231,12 +231,13 @@ impl Nic {
         sent
     }
 
-    /// Whether this NIC can reach `dst` (on-link or through a gateway).
-    pub fn reaches(&self, dst: Ipv4Address) -> bool {
+    /// Whether this NIC reaches `dst`: on its own subnet, or (`via_gateway`)
+    /// through its default route.
+    pub fn reaches(&self, dst: Ipv4Address, via_gateway: bool) -> bool {
         self.link_up
             && self
                 .lease
-                .is_some_and(|(cidr, gw)| gw.is_some() || cidr.contains_addr(&dst))
+                .is_some_and(|(cidr, gw)| cidr.contains_addr(&dst) || (via_gateway && gw.is_some()))
     }
 
     pub fn status(&self) {

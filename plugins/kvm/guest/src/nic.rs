@@ -165,8 +165,9 @@ impl phy::Device for Port {
         let i = usize::from(self.rx_of_token[token as usize]);
         self.rx_of_token[token as usize] = NONE;
         // SAFETY: buffer i is the one posted with this token.
-        let (hdr, len) = unsafe { self.raw.receive_complete(token, &mut self.rx[i]) }.ok()?;
+        let done = unsafe { self.raw.receive_complete(token, &mut self.rx[i]) };
         self.repost |= 1 << i;
+        let (hdr, len) = done.ok()?;
         self.rx_packets += 1;
         Some((
             RxTok(&self.rx[i][hdr..hdr + len]),

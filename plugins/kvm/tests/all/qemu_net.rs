@@ -1,9 +1,10 @@
 //! The test guest's virtio-net driver, under QEMU (wirt-vmm has no NIC
-//! device yet): DHCP from QEMU's user network (slirp), ping of the gateway,
-//! UDP and TCP echo reached from the host through port forwards bound to
-//! 127.0.0.1, and the guest's `udp` command reaching a host socket. Skips,
-//! saying why, without /dev/kvm or qemu-system-x86_64 (Debian:
-//! qemu-system-x86).
+//! device yet): two NICs on two QEMU user networks (slirp), a DHCP lease on
+//! each, pings of their gateways, UDP and TCP echo reached from the host
+//! through port forwards bound to 127.0.0.1, and the guest's `udp` command
+//! reaching a host socket. All traffic stays inside QEMU or on the host's
+//! loopback (10.0.2.2 is the host's 127.0.0.1 through slirp). Skips, saying
+//! why, without /dev/kvm or qemu-system-x86_64 (Debian: qemu-system-x86).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -124,6 +125,11 @@ fn virtio_net_under_qemu_leases_pings_and_echoes() {
         .args(["-global", "virtio-mmio.force-legacy=false"])
         .args(["-device", "virtio-net-device,netdev=n0"])
         .args(["-netdev", &netdev])
+        .args([
+            "-device",
+            "virtio-net-device,netdev=n1,mac=52:54:00:00:00:02",
+        ])
+        .args(["-netdev", "user,id=n1,net=10.0.3.0/24"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -150,17 +156,24 @@ fn virtio_net_under_qemu_leases_pings_and_echoes() {
     let t0 = Instant::now();
     vm.wait_n(READY, 1);
     let text = vm.console();
-    assert!(text.contains("virtio: slot 7 net0\n"), "{text}");
-    assert!(text.contains("net0: mac 52:54:00:12:34:56\n"), "{text}");
-    assert_eq!(vm.wait_n("net0: lease ", 1), "10.0.2.15/24 gw 10.0.2.2");
+    // QEMU fills its transports from the last: the first NIC is in slot 7,
+    // and the guest, probing from slot 0, calls it net1.
+    assert!(text.contains("virtio: slot 6 net0\n"), "{text}");
+    assert!(text.contains("net0: mac 52:54:00:00:00:02\n"), "{text}");
+    assert!(text.contains("virtio: slot 7 net1\n"), "{text}");
+    assert!(text.contains("net1: mac 52:54:00:12:34:56\n"), "{text}");
+    assert_eq!(vm.wait_n("net1: lease ", 1), "10.0.2.15/24 gw 10.0.2.2");
     eprintln!("boot to lease: {:?}", t0.elapsed());
+    assert_eq!(vm.wait_n("net0: lease ", 1), "10.0.3.15/24 gw 10.0.3.2");
+    vm.send("!ping 10.0.3.2\n");
+    assert!(vm.wait_n("ping 10.0.3.2: ", 1).starts_with("reply seq 1 "));
 
     let mut rtts = Vec::new();
     for i in 1..=5 {
         vm.send("!ping 10.0.2.2\n");
         let answer = vm.wait_n("ping 10.0.2.2: ", i);
         let us: u64 = answer
-            .strip_prefix(&format!("reply seq {i} time "))
+            .strip_prefix(&format!("reply seq {} time ", i + 1))
             .and_then(|r| r.strip_suffix(" us"))
             .unwrap_or_else(|| panic!("{answer}"))
             .parse()
@@ -217,7 +230,7 @@ fn virtio_net_under_qemu_leases_pings_and_echoes() {
     );
 
     vm.send("!net\n");
-    let line = vm.wait_n("net0: mac ", 2);
+    let line = vm.wait_n("net1: mac ", 2);
     assert!(
         line.starts_with("52:54:00:12:34:56 link up ip 10.0.2.15/24 gw 10.0.2.2 rx "),
         "{line}"
