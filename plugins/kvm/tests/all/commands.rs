@@ -8,17 +8,24 @@ use wirt_kvm::guest::{READY, pattern_sector, range_checksum};
 
 use crate::common::{Vmm, hex_after, make_disk, require_kvm};
 
-/// Sends a `!` line and waits for the line that answers it.
+/// Sends a `!` line and waits for the whole line that answers it (the
+/// guest prints an answer's prefix before it does the work).
 fn command(vmm: &mut Vmm, line: &str, answer: &str) -> String {
     let before = vmm.console().matches(answer).count();
     vmm.input(&format!("!{line}\n"));
-    let console = vmm.wait_console_n(answer, before + 1);
-    let start = console
-        .match_indices(answer)
-        .nth(before)
-        .expect("waited for it")
-        .0;
-    console[start..].lines().next().unwrap().to_string()
+    let deadline = std::time::Instant::now() + crate::common::TIMEOUT;
+    loop {
+        let console = vmm.wait_console_n(answer, before + 1);
+        let (at, _) = console.match_indices(answer).nth(before).expect("waited");
+        if let Some((whole, _)) = console[at..].split_once('\n') {
+            return whole.to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no end of line after {answer:?}:\n{console}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 }
 
 #[test]
