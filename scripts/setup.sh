@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # Installs what wirt's build and tests need on a fresh Debian machine:
-# the wasm32-wasip2 Rust target (rustup does not fetch it by itself when
-# RUSTUP_AUTO_INSTALL=0), and Debian's libvirt client tools, which the tests
-# use as the reference (virsh, virt-xml-validate, python3-libvirt).
+# the wasm32-wasip2 and x86_64-unknown-none Rust targets (rustup does not
+# fetch them by itself when RUSTUP_AUTO_INSTALL=0; the second builds the KVM
+# driver's test guest), Debian's libvirt client tools, which the tests use as
+# the reference (virsh, virt-xml-validate, python3-libvirt), and QEMU, which
+# runs the test guest's virtio-net driver (wirt-vmm has no NIC yet).
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 
-if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
-  rustup target add wasm32-wasip2
-fi
+for target in wasm32-wasip2 x86_64-unknown-none; do
+  if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+    rustup target add "$target"
+  fi
+done
 
 need=()
-# binutils assembles the KVM driver's purpose-built test guest.
-command -v as >/dev/null 2>&1 && command -v ld >/dev/null 2>&1 || need+=(binutils)
+# The KVM test guest's network test (it skips without QEMU).
+command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
 command -v virt-xml-validate >/dev/null 2>&1 || need+=(libvirt-clients)
 command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
 # The wirtd tests drive the daemon with python-libvirt as well as virsh.

@@ -16,8 +16,13 @@
 //!   it does for the host);
 //! - `exit`: the process is reaped. wirt: `quit` sent on the `poweroff` event.
 //!
+//! With `--kernel PATH` (repeatable) each given ELF is measured instead of
+//! the built-in guest, all in the same alternating run (e.g. an old build
+//! of the test guest against the current one); wirt boots it from a file
+//! descriptor.
+//!
 //! Usage: compare_qemu_boot [--rounds N] [--vmm PATH] [--qemu PATH]
-//!        [--memory-mib M] [-- extra QEMU arguments]
+//!        [--memory-mib M] [--kernel PATH]... [-- extra QEMU arguments]
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -28,7 +33,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use wirt_kvm::control::client::Client;
-use wirt_kvm::control::protocol::{BootRequest, Request};
+use wirt_kvm::control::protocol::{BootRequest, KernelRef, Request};
 use wirt_kvm::guest;
 use wirt_kvm::launch::Launch;
 
@@ -39,6 +44,7 @@ struct Args {
     vmm: PathBuf,
     qemu: String,
     memory_mib: u64,
+    kernels: Vec<PathBuf>,
     qemu_extra: Vec<String>,
 }
 
@@ -52,6 +58,9 @@ struct Times {
     ack: Duration,
     off: Duration,
     exit: Duration,
+    /// wirt only: vCPU thread CPU time when `guest: ready` was read (the
+    /// guest's boot work, instruction-count sensitive on PVM).
+    cpu: Duration,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -67,6 +76,7 @@ fn parse_args() -> Result<Args, String> {
         vmm,
         qemu: "qemu-system-x86_64".into(),
         memory_mib: 64,
+        kernels: Vec::new(),
         qemu_extra: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
@@ -79,6 +89,7 @@ fn parse_args() -> Result<Args, String> {
             "--memory-mib" => {
                 a.memory_mib = value()?.parse().map_err(|e| format!("--memory-mib: {e}"))?
             }
+            "--kernel" => a.kernels.push(value()?.into()),
             "--" => a.qemu_extra = it.by_ref().collect(),
             _ => return Err(format!("unknown argument {arg}")),
         }
@@ -148,7 +159,11 @@ fn wait_child(child: &mut Child) -> Result<std::process::ExitStatus, String> {
     }
 }
 
-fn run_wirt(a: &Args, stderr_path: &std::path::Path) -> Result<Times, String> {
+fn run_wirt(
+    a: &Args,
+    kernel: Option<&std::path::Path>,
+    stderr_path: &std::path::Path,
+) -> Result<Times, String> {
     // wirt-vmm's own diagnostics (e.g. CPUID it cannot mask) stay out of the table.
     let stderr = File::create(stderr_path).map_err(|e| e.to_string())?;
     let t0 = Instant::now();
@@ -161,6 +176,10 @@ fn run_wirt(a: &Args, stderr_path: &std::path::Path) -> Result<Times, String> {
     let mut launch = Launch::new(&a.vmm, kvm);
     launch.console_log = Some(File::from(std::os::fd::OwnedFd::from(console_tx)));
     launch.stderr = Some(stderr);
+    if let Some(k) = kernel {
+        let f = File::open(k).map_err(|e| format!("{}: {e}", k.display()))?;
+        launch.fds.push(std::os::fd::OwnedFd::from(f));
+    }
     let launched = launch
         .spawn()
         .map_err(|e| format!("cannot spawn {}: {e}", a.vmm.display()))?;
@@ -170,11 +189,19 @@ fn run_wirt(a: &Args, stderr_path: &std::path::Path) -> Result<Times, String> {
     let mut boot: BootRequest = serde_json::from_str("{}").map_err(|e| e.to_string())?;
     boot.memory_mib = a.memory_mib;
     boot.vcpus = 1;
+    if let Some(&fd) = launched.fds.first() {
+        boot.kernel = KernelRef::Fd(fd);
+    }
+    let _kernel_fd = launched.owned;
     let result = (|| {
         client
             .request(Request::Boot(boot))
             .map_err(|e| format!("boot: {e}"))?;
         let ready = wait_line(&lines_rx, guest::READY)?;
+        let status = client
+            .request(Request::Status)
+            .map_err(|e| format!("status: {e}"))?;
+        let cpu = Duration::from_nanos(status["cpu_time_ns"].as_u64().unwrap_or(0));
         client
             .request(Request::ConsoleInput { data: "q".into() })
             .map_err(|e| format!("console-input: {e}"))?;
@@ -199,6 +226,7 @@ fn run_wirt(a: &Args, stderr_path: &std::path::Path) -> Result<Times, String> {
             ack: ack - t0,
             off: off - t0,
             exit: exit - t0,
+            cpu,
         })
     })();
     if result.is_err() {
@@ -254,6 +282,7 @@ fn run_qemu(a: &Args, kernel: &std::path::Path) -> Result<Times, String> {
             ack: ack - t0,
             off: off - t0,
             exit: off - t0,
+            cpu: Duration::ZERO,
         })
     })();
     if result.is_err() {
@@ -323,17 +352,29 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let kernel = dir.path().join("test-guest.elf");
-    if let Err(e) = std::fs::write(&kernel, guest::TEST_GUEST) {
-        eprintln!("compare_qemu_boot: {}: {e}", kernel.display());
+    // QEMU boots the very bytes wirt-vmm has built in, unless told otherwise.
+    let builtin = dir.path().join("test-guest.elf");
+    if let Err(e) = std::fs::write(&builtin, guest::TEST_GUEST) {
+        eprintln!("compare_qemu_boot: {}: {e}", builtin.display());
         return ExitCode::FAILURE;
     }
+    // (label, file for QEMU, file for wirt or None for the built-in one)
+    let kernels: Vec<(String, PathBuf, Option<PathBuf>)> = if a.kernels.is_empty() {
+        vec![(
+            format!("built-in test guest ({} bytes)", guest::TEST_GUEST.len()),
+            builtin,
+            None,
+        )]
+    } else {
+        a.kernels
+            .iter()
+            .map(|k| (k.display().to_string(), k.clone(), Some(k.clone())))
+            .collect()
+    };
 
     println!(
-        "test guest ({} bytes), {} MiB, 1 vCPU, no disk; {} rounds, alternating",
-        guest::TEST_GUEST.len(),
-        a.memory_mib,
-        a.rounds
+        "{} MiB, 1 vCPU, no disk; {} rounds, alternating",
+        a.memory_mib, a.rounds
     );
     println!("  wirt: {}", a.vmm.display());
     println!(
@@ -341,60 +382,71 @@ fn main() -> ExitCode {
         a.qemu,
         a.qemu_extra.join(" ")
     );
-    let mut wirt = Vec::new();
-    let mut qemu = Vec::new();
+    let mut wirt: Vec<Vec<Times>> = vec![Vec::new(); kernels.len()];
+    let mut qemu: Vec<Vec<Times>> = vec![Vec::new(); kernels.len()];
     for round in 0..a.rounds {
         // Alternate which side goes first, so neither always runs warm.
         let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-        for side in order {
-            let r = if side == 0 {
-                run_wirt(&a, &dir.path().join("wirt-vmm.err")).map(|t| wirt.push(t))
-            } else {
-                run_qemu(&a, &kernel).map(|t| qemu.push(t))
-            };
-            if let Err(e) = r {
-                eprintln!("round {round}: {e}");
-                return ExitCode::FAILURE;
+        for (k, (label, qemu_kernel, wirt_kernel)) in kernels.iter().enumerate() {
+            for side in order {
+                let r = if side == 0 {
+                    run_wirt(&a, wirt_kernel.as_deref(), &dir.path().join("wirt-vmm.err"))
+                        .map(|t| wirt[k].push(t))
+                } else {
+                    run_qemu(&a, qemu_kernel).map(|t| qemu[k].push(t))
+                };
+                if let Err(e) = r {
+                    eprintln!("round {round}, {label}: {e}");
+                    return ExitCode::FAILURE;
+                }
             }
+            let (w, q) = (wirt[k][round], qemu[k][round]);
+            println!(
+                "round {round:2} [{k}]: wirt ready {:6.1} ack {:6.1} off {:6.1} exit {:6.1} ms | QEMU ready {:6.1} ack {:6.1} off/exit {:6.1} ms",
+                ms(w.ready),
+                ms(w.ack),
+                ms(w.off),
+                ms(w.exit),
+                ms(q.ready),
+                ms(q.ack),
+                ms(q.off)
+            );
         }
-        let (w, q) = (wirt[round], qemu[round]);
-        println!(
-            "round {round:2}: wirt ready {:6.1} ack {:6.1} off {:6.1} exit {:6.1} ms | QEMU ready {:6.1} ack {:6.1} off/exit {:6.1} ms",
-            ms(w.ready),
-            ms(w.ack),
-            ms(w.off),
-            ms(w.exit),
-            ms(q.ready),
-            ms(q.ack),
-            ms(q.off)
-        );
     }
 
-    let col = |f: fn(&Times) -> Duration| {
-        let (w, q) = (
-            median(wirt.iter().map(f).collect()),
-            median(qemu.iter().map(f).collect()),
-        );
+    for (k, (label, _, _)) in kernels.iter().enumerate() {
+        let col = |f: fn(&Times) -> Duration| {
+            let (w, q) = (
+                median(wirt[k].iter().map(f).collect()),
+                median(qemu[k].iter().map(f).collect()),
+            );
+            println!(
+                "{:>9.1} ms {:>9.1} ms {:>9.2}x",
+                ms(w),
+                ms(q),
+                w.as_secs_f64() / q.as_secs_f64()
+            );
+        };
+        println!();
+        println!("[{k}] {label}");
         println!(
-            "{:>9.1} ms {:>9.1} ms {:>9.2}x",
-            ms(w),
-            ms(q),
-            w.as_secs_f64() / q.as_secs_f64()
+            "{:<36} {:>12} {:>12} {:>10}",
+            "median wall time", "wirt", "QEMU", "wirt/QEMU"
         );
-    };
-    println!();
-    println!(
-        "{:<36} {:>12} {:>12} {:>10}",
-        "median wall time", "wirt", "QEMU", "wirt/QEMU"
-    );
-    print!("{:<36} ", "spawn -> `guest: ready`");
-    col(|t| t.ready);
-    print!("{:<36} ", "spawn -> `guest: powering off`");
-    col(|t| t.ack);
-    print!("{:<36} ", "spawn -> powered off");
-    col(|t| t.off);
-    print!("{:<36} ", "spawn -> process exit");
-    col(|t| t.exit);
+        print!("{:<36} ", "spawn -> `guest: ready`");
+        col(|t| t.ready);
+        print!("{:<36} ", "spawn -> `guest: powering off`");
+        col(|t| t.ack);
+        print!("{:<36} ", "spawn -> powered off");
+        col(|t| t.off);
+        print!("{:<36} ", "spawn -> process exit");
+        col(|t| t.exit);
+        println!(
+            "{:<36} {:>9.2} ms",
+            "wirt vCPU CPU time at `guest: ready`",
+            ms(median(wirt[k].iter().map(|t| t.cpu).collect()))
+        );
+    }
     println!(
         "(`q` typed on the console at `guest: ready`; powered off: wirt = `poweroff` event, \
          VMM still running; QEMU = process exit via isa-debug-exit)"

@@ -5,7 +5,9 @@
 mod common;
 
 mod boot;
+mod commands;
 mod lifecycle;
 mod protocol;
+mod qemu_net;
 mod sandbox;
 mod snapshot;
