@@ -90,7 +90,11 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+// Not in CI: QEMU's user network answers the guest through the host's own
+// sockets (10.0.2.2 is the host), and with `restrict=on` it no longer echoes
+// the port forwards. The wirt-vmm virtio-net tests run in a namespace instead.
 #[test]
+#[ignore = "reaches the host through QEMU's user network; run by hand with --ignored"]
 fn virtio_net_under_qemu_leases_pings_and_echoes() {
     require_kvm!();
     let Some(qemu) = qemu_binary() else {
