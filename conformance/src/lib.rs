@@ -1,6 +1,6 @@
 //! wirt's conformance suite: property-based checks that a driver, seen
 //! through the wirt API (any URI or plugin file), behaves as
-//! `shared/spec/lifecycle.md` and libvirt say, plus a driver-contract layer
+//! `docs/lifecycle.md` and libvirt say, plus a driver-contract layer
 //! that calls a plugin's own interfaces.
 //!
 //! Each property is a reference model ([`proptest_state_machine::ReferenceStateMachine`])

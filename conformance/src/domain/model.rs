@@ -1,4 +1,4 @@
-//! The reference model of `shared/spec/lifecycle.md`, written from the
+//! The reference model of `docs/lifecycle.md`, written from the
 //! spec (and libvirt 9.0's QEMU driver where the spec names it), not from
 //! the host's `lifecycle` module.
 //!

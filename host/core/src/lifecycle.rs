@@ -1,4 +1,4 @@
-//! The domain lifecycle of `shared/spec/lifecycle.md` as pure functions:
+//! The domain lifecycle of `docs/lifecycle.md` as pure functions:
 //! which operation is legal in which state, and what state, events and
 //! persistence follow. No I/O; `connect` calls this around every driver call.
 
