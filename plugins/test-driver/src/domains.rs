@@ -11,23 +11,18 @@ use crate::wirt::driver::types::{
 };
 use crate::{TestDriver, code, err};
 
-// libvirt's virDomainState and reasons.
-const RUNNING: u32 = 1;
-const PAUSED: u32 = 3;
-const SHUTOFF: u32 = 5;
-const RUNNING_BOOTED: u32 = 1;
-const RUNNING_RESTORED: u32 = 3;
-const RUNNING_FROM_SNAPSHOT: u32 = 4;
-const RUNNING_UNPAUSED: u32 = 5;
-const PAUSED_USER: u32 = 1;
-const PAUSED_SAVE: u32 = 3;
-const PAUSED_FROM_SNAPSHOT: u32 = 7;
-const SHUTOFF_SHUTDOWN: u32 = 1;
-const SHUTOFF_DESTROYED: u32 = 2;
-const SHUTOFF_FROM_SNAPSHOT: u32 = 7;
-
-const START_PAUSED: u32 = 1;
-const SAVE_PAUSED: u32 = 4;
+// libvirt's virDomainState, reasons and flags, from the one vocabulary.
+use wirt_vocab::State;
+use wirt_vocab::flags::{DomainStart, SaveRestore};
+use wirt_vocab::reason::{
+    PAUSED_FROM_SNAPSHOT, PAUSED_SAVE, PAUSED_USER, RUNNING_BOOTED, RUNNING_FROM_SNAPSHOT,
+    RUNNING_RESTORED, RUNNING_UNPAUSED, SHUTOFF_DESTROYED, SHUTOFF_FROM_SNAPSHOT, SHUTOFF_SHUTDOWN,
+};
+const RUNNING: u32 = State::Running as u32;
+const PAUSED: u32 = State::Paused as u32;
+const SHUTOFF: u32 = State::Shutoff as u32;
+const START_PAUSED: u32 = DomainStart::PAUSED.bits();
+const SAVE_PAUSED: u32 = SaveRestore::PAUSED.bits();
 
 /// A save image of this driver is a few lines of text; anything bigger is
 /// not one of ours.
@@ -227,10 +222,7 @@ impl Guest for TestDriver {
         }
         with(|hv| {
             if hv.active.contains_key(&config.uuid) {
-                return Err(err(
-                    code::OPERATION_INVALID,
-                    "domain is already running",
-                ));
+                return Err(err(code::OPERATION_INVALID, "domain is already running"));
             }
             let paused = flags & START_PAUSED != 0 && !cfg!(feature = "broken-state");
             let (state, reason) = if paused {
@@ -250,7 +242,8 @@ impl Guest for TestDriver {
             if status.state == SHUTOFF {
                 hv.active.remove(&config.uuid);
             } else {
-                let mut domain = Domain::new(&config, status.state, status.reason, status.cpu_time_ns);
+                let mut domain =
+                    Domain::new(&config, status.state, status.reason, status.cpu_time_ns);
                 domain.memory_kib = status.memory_kib.max(1);
                 if status.vcpus > 0 {
                     domain.vcpus = status.vcpus;
@@ -368,7 +361,9 @@ impl Guest for TestDriver {
                 .saved
                 .get(&uuid)
                 .ok_or_else(|| err(code::OPERATION_INVALID, "no save in progress"))?;
-            let start = usize::try_from(offset).unwrap_or(usize::MAX).min(image.len());
+            let start = usize::try_from(offset)
+                .unwrap_or(usize::MAX)
+                .min(image.len());
             let end = start.saturating_add(max_len as usize).min(image.len());
             Ok(image[start..end].to_vec())
         })

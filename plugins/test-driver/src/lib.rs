@@ -23,13 +23,15 @@ export!(TestDriver);
 
 /// libvirt error numbers the driver answers with.
 pub(crate) mod code {
-    pub const INVALID_ARG: u32 = 8;
-    pub const OPERATION_FAILED: u32 = 9;
-    pub const NO_STORAGE_POOL: u32 = 49;
-    pub const NO_STORAGE_VOL: u32 = 50;
-    pub const OPERATION_INVALID: u32 = 55;
-    pub const NO_NETWORK: u32 = 43;
-    pub const STORAGE_VOL_EXIST: u32 = 90;
+    use wirt_vocab::ErrorCode;
+
+    pub const INVALID_ARG: u32 = ErrorCode::INVALID_ARG.0;
+    pub const OPERATION_FAILED: u32 = ErrorCode::OPERATION_FAILED.0;
+    pub const NO_STORAGE_POOL: u32 = ErrorCode::NO_STORAGE_POOL.0;
+    pub const NO_STORAGE_VOL: u32 = ErrorCode::NO_STORAGE_VOL.0;
+    pub const OPERATION_INVALID: u32 = ErrorCode::OPERATION_INVALID.0;
+    pub const NO_NETWORK: u32 = ErrorCode::NO_NETWORK.0;
+    pub const STORAGE_VOL_EXIST: u32 = ErrorCode::STORAGE_VOL_EXIST.0;
 }
 
 pub(crate) fn err(code: u32, message: impl Into<String>) -> Error {

@@ -28,9 +28,11 @@ impl Guest for TestDriver {
 
     fn network_stop(uuid: String) -> Result<(), Error> {
         ACTIVE.with(|active| {
-            active.borrow_mut().remove(&uuid).map(|_| ()).ok_or_else(|| {
-                err(code::OPERATION_INVALID, "network is not active")
-            })
+            active
+                .borrow_mut()
+                .remove(&uuid)
+                .map(|_| ())
+                .ok_or_else(|| err(code::OPERATION_INVALID, "network is not active"))
         })
     }
 

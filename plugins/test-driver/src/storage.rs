@@ -13,9 +13,9 @@ const BLOCK: u64 = 64 * 1024;
 /// Largest chunk one read returns, so a call's reply stays bounded.
 const MAX_CHUNK: u32 = 4 * 1024 * 1024;
 
-const RESIZE_ALLOCATE: u32 = 1;
-const RESIZE_DELTA: u32 = 2;
-const RESIZE_SHRINK: u32 = 4;
+const RESIZE_ALLOCATE: u32 = wirt_vocab::flags::VolResize::ALLOCATE.bits();
+const RESIZE_DELTA: u32 = wirt_vocab::flags::VolResize::DELTA.bits();
+const RESIZE_SHRINK: u32 = wirt_vocab::flags::VolResize::SHRINK.bits();
 
 struct Volume {
     config: VolumeConfig,
@@ -56,14 +56,22 @@ thread_local! {
     static POOLS: RefCell<HashMap<String, Pool>> = RefCell::new(HashMap::new());
 }
 
-fn with_pools<T>(f: impl FnOnce(&mut HashMap<String, Pool>) -> Result<T, Error>) -> Result<T, Error> {
+fn with_pools<T>(
+    f: impl FnOnce(&mut HashMap<String, Pool>) -> Result<T, Error>,
+) -> Result<T, Error> {
     POOLS.with(|pools| f(&mut pools.borrow_mut()))
 }
 
-fn active_pool<'a>(pools: &'a mut HashMap<String, Pool>, uuid: &str) -> Result<&'a mut Pool, Error> {
-    let pool = pools
-        .get_mut(uuid)
-        .ok_or_else(|| err(code::NO_STORAGE_POOL, format!("no storage pool with matching uuid '{uuid}'")))?;
+fn active_pool<'a>(
+    pools: &'a mut HashMap<String, Pool>,
+    uuid: &str,
+) -> Result<&'a mut Pool, Error> {
+    let pool = pools.get_mut(uuid).ok_or_else(|| {
+        err(
+            code::NO_STORAGE_POOL,
+            format!("no storage pool with matching uuid '{uuid}'"),
+        )
+    })?;
     if !pool.active {
         return Err(err(
             code::OPERATION_INVALID,
@@ -131,16 +139,22 @@ fn truncate(volume: &mut Volume, capacity: u64) {
 
 impl Guest for TestDriver {
     fn pool_types() -> Vec<String> {
-        ["dir", "fs", "netfs", "logical", "disk", "iscsi", "scsi", "mpath", "rbd", "sheepdog", "gluster", "zfs", "vstorage"]
-            .into_iter()
-            .map(String::from)
-            .collect()
+        [
+            "dir", "fs", "netfs", "logical", "disk", "iscsi", "scsi", "mpath", "rbd", "sheepdog",
+            "gluster", "zfs", "vstorage",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect()
     }
 
     fn pool_build(pool: PoolConfig, _flags: u32) -> Result<(), Error> {
         with_pools(|pools| {
             if pools.get(&pool.uuid).is_some_and(|p| p.active) {
-                return Err(err(code::OPERATION_INVALID, format!("storage pool '{}' is already active", pool.name)));
+                return Err(err(
+                    code::OPERATION_INVALID,
+                    format!("storage pool '{}' is already active", pool.name),
+                ));
             }
             Ok(())
         })
@@ -154,7 +168,10 @@ impl Guest for TestDriver {
                 volumes: BTreeMap::new(),
             });
             if pool.active {
-                return Err(err(code::OPERATION_INVALID, format!("storage pool '{}' is already active", config.name)));
+                return Err(err(
+                    code::OPERATION_INVALID,
+                    format!("storage pool '{}' is already active", config.name),
+                ));
             }
             pool.config = config;
             pool.active = true;
@@ -173,12 +190,18 @@ impl Guest for TestDriver {
         with_pools(|pools| {
             if let Some(pool) = pools.get(&config.uuid) {
                 if pool.active {
-                    return Err(err(code::OPERATION_INVALID, format!("storage pool '{}' is still active", config.name)));
+                    return Err(err(
+                        code::OPERATION_INVALID,
+                        format!("storage pool '{}' is still active", config.name),
+                    ));
                 }
                 if !pool.volumes.is_empty() {
                     return Err(err(
                         code::OPERATION_FAILED,
-                        format!("failed to remove pool '{}': Directory not empty", config.target_path.as_deref().unwrap_or(&config.name)),
+                        format!(
+                            "failed to remove pool '{}': Directory not empty",
+                            config.target_path.as_deref().unwrap_or(&config.name)
+                        ),
                     ));
                 }
             }
@@ -215,9 +238,15 @@ impl Guest for TestDriver {
                 ));
             }
             if config.allocation > POOL_CAPACITY.saturating_sub(pool.allocation()) {
-                return Err(err(code::OPERATION_FAILED, "Not enough space left in storage pool"));
+                return Err(err(
+                    code::OPERATION_FAILED,
+                    "Not enough space left in storage pool",
+                ));
             }
-            let volume = Volume { config: config.clone(), blocks: BTreeMap::new() };
+            let volume = Volume {
+                config: config.clone(),
+                blocks: BTreeMap::new(),
+            };
             let info = pool.info(&volume);
             pool.volumes.insert(config.name, volume);
             Ok(info)
@@ -232,7 +261,9 @@ impl Guest for TestDriver {
         _flags: u32,
     ) -> Result<VolumeInfo, Error> {
         with_pools(|pools| {
-            let blocks = volume(active_pool(pools, &source_pool)?, &source)?.blocks.clone();
+            let blocks = volume(active_pool(pools, &source_pool)?, &source)?
+                .blocks
+                .clone();
             let pool = active_pool(pools, &pool)?;
             if pool.volumes.contains_key(&config.name) {
                 return Err(err(
@@ -240,7 +271,10 @@ impl Guest for TestDriver {
                     format!("storage vol '{}' already exists", config.name),
                 ));
             }
-            let mut volume = Volume { config: config.clone(), blocks };
+            let mut volume = Volume {
+                config: config.clone(),
+                blocks,
+            };
             truncate(&mut volume, config.capacity);
             let info = pool.info(&volume);
             pool.volumes.insert(config.name, volume);
@@ -261,13 +295,21 @@ impl Guest for TestDriver {
         with_pools(|pools| {
             let pool = active_pool(pools, &pool)?;
             let vol = pool.volumes.get(&name).ok_or_else(|| {
-                err(code::NO_STORAGE_VOL, format!("no storage vol with matching name '{name}'"))
+                err(
+                    code::NO_STORAGE_VOL,
+                    format!("no storage vol with matching name '{name}'"),
+                )
             })?;
             Ok(pool.info(vol))
         })
     }
 
-    fn volume_resize(pool: String, name: String, capacity: u64, flags: u32) -> Result<VolumeInfo, Error> {
+    fn volume_resize(
+        pool: String,
+        name: String,
+        capacity: u64,
+        flags: u32,
+    ) -> Result<VolumeInfo, Error> {
         with_pools(|pools| {
             let pool = active_pool(pools, &pool)?;
             let free = POOL_CAPACITY.saturating_sub(pool.allocation());
@@ -282,7 +324,10 @@ impl Guest for TestDriver {
                 capacity
             };
             if capacity < vol.config.allocation {
-                return Err(err(code::INVALID_ARG, "can't shrink capacity below existing allocation"));
+                return Err(err(
+                    code::INVALID_ARG,
+                    "can't shrink capacity below existing allocation",
+                ));
             }
             if capacity < vol.config.capacity && flags & RESIZE_SHRINK == 0 {
                 return Err(err(
@@ -290,9 +335,16 @@ impl Guest for TestDriver {
                     "Can't shrink capacity below current capacity unless shrink flag explicitly specified",
                 ));
             }
-            let new_allocation = if flags & RESIZE_ALLOCATE != 0 { capacity } else { vol.config.allocation };
+            let new_allocation = if flags & RESIZE_ALLOCATE != 0 {
+                capacity
+            } else {
+                vol.config.allocation
+            };
             if new_allocation - vol.config.allocation > free {
-                return Err(err(code::INVALID_ARG, "Not enough space left in storage pool"));
+                return Err(err(
+                    code::INVALID_ARG,
+                    "Not enough space left in storage pool",
+                ));
             }
             truncate(vol, capacity);
             vol.config.capacity = capacity;
@@ -315,7 +367,12 @@ impl Guest for TestDriver {
         })
     }
 
-    fn volume_read(pool: String, name: String, offset: u64, max_len: u32) -> Result<Vec<u8>, Error> {
+    fn volume_read(
+        pool: String,
+        name: String,
+        offset: u64,
+        max_len: u32,
+    ) -> Result<Vec<u8>, Error> {
         with_pools(|pools| {
             let vol = volume(active_pool(pools, &pool)?, &name)?;
             Ok(read(vol, offset, u64::from(max_len.min(MAX_CHUNK))))

@@ -34,54 +34,59 @@ pub struct Domain {
 
 /// libvirt's flag bits for domain calls.
 pub mod domain_flags {
+    use wirt_vocab::flags::{
+        Affect, DomainCreateXml, DomainDefine, DomainMemory, DomainStart, DomainUndefine,
+        DomainVcpu, DomainXml, SaveRestore,
+    };
+
     /// `VIR_DOMAIN_UNDEFINE_MANAGED_SAVE`.
-    pub const UNDEFINE_MANAGED_SAVE: u32 = 1;
+    pub const UNDEFINE_MANAGED_SAVE: u32 = DomainUndefine::MANAGED_SAVE.bits();
     /// `VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA`.
-    pub const UNDEFINE_SNAPSHOTS_METADATA: u32 = 2;
+    pub const UNDEFINE_SNAPSHOTS_METADATA: u32 = DomainUndefine::SNAPSHOTS_METADATA.bits();
     /// `VIR_DOMAIN_UNDEFINE_NVRAM`.
-    pub const UNDEFINE_NVRAM: u32 = 4;
+    pub const UNDEFINE_NVRAM: u32 = DomainUndefine::NVRAM.bits();
     /// `VIR_DOMAIN_UNDEFINE_KEEP_NVRAM`.
-    pub const UNDEFINE_KEEP_NVRAM: u32 = 8;
+    pub const UNDEFINE_KEEP_NVRAM: u32 = DomainUndefine::KEEP_NVRAM.bits();
     /// `VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA`.
-    pub const UNDEFINE_CHECKPOINTS_METADATA: u32 = 16;
+    pub const UNDEFINE_CHECKPOINTS_METADATA: u32 = DomainUndefine::CHECKPOINTS_METADATA.bits();
     /// `VIR_DOMAIN_START_PAUSED`.
-    pub const START_PAUSED: u32 = 1;
+    pub const START_PAUSED: u32 = DomainStart::PAUSED.bits();
     /// `VIR_DOMAIN_START_AUTODESTROY`.
-    pub const START_AUTODESTROY: u32 = 2;
+    pub const START_AUTODESTROY: u32 = DomainStart::AUTODESTROY.bits();
     /// `VIR_DOMAIN_START_BYPASS_CACHE`.
-    pub const START_BYPASS_CACHE: u32 = 4;
+    pub const START_BYPASS_CACHE: u32 = DomainStart::BYPASS_CACHE.bits();
     /// `VIR_DOMAIN_START_FORCE_BOOT`.
-    pub const START_FORCE_BOOT: u32 = 8;
+    pub const START_FORCE_BOOT: u32 = DomainStart::FORCE_BOOT.bits();
     /// `VIR_DOMAIN_START_VALIDATE`.
-    pub const START_VALIDATE: u32 = 16;
+    pub const START_VALIDATE: u32 = DomainStart::VALIDATE.bits();
     /// `VIR_DOMAIN_START_VALIDATE` as `virDomainCreateXML` numbers it.
-    pub const CREATE_VALIDATE: u32 = 4;
+    pub const CREATE_VALIDATE: u32 = DomainCreateXml::VALIDATE.bits();
     /// `VIR_DOMAIN_DEFINE_VALIDATE`.
-    pub const DEFINE_VALIDATE: u32 = 1;
+    pub const DEFINE_VALIDATE: u32 = DomainDefine::VALIDATE.bits();
     /// `VIR_DOMAIN_XML_SECURE`.
-    pub const XML_SECURE: u32 = 1;
+    pub const XML_SECURE: u32 = DomainXml::SECURE.bits();
     /// `VIR_DOMAIN_XML_INACTIVE`.
-    pub const XML_INACTIVE: u32 = 2;
+    pub const XML_INACTIVE: u32 = DomainXml::INACTIVE.bits();
     /// `VIR_DOMAIN_XML_UPDATE_CPU`.
-    pub const XML_UPDATE_CPU: u32 = 4;
+    pub const XML_UPDATE_CPU: u32 = DomainXml::UPDATE_CPU.bits();
     /// `VIR_DOMAIN_XML_MIGRATABLE`.
-    pub const XML_MIGRATABLE: u32 = 8;
+    pub const XML_MIGRATABLE: u32 = DomainXml::MIGRATABLE.bits();
     /// `VIR_DOMAIN_AFFECT_LIVE`.
-    pub const AFFECT_LIVE: u32 = 1;
+    pub const AFFECT_LIVE: u32 = Affect::LIVE.bits();
     /// `VIR_DOMAIN_AFFECT_CONFIG`.
-    pub const AFFECT_CONFIG: u32 = 2;
+    pub const AFFECT_CONFIG: u32 = Affect::CONFIG.bits();
     /// `VIR_DOMAIN_MEM_MAXIMUM`.
-    pub const MEM_MAXIMUM: u32 = 4;
+    pub const MEM_MAXIMUM: u32 = DomainMemory::MAXIMUM.bits();
     /// `VIR_DOMAIN_VCPU_MAXIMUM`.
-    pub const VCPU_MAXIMUM: u32 = 4;
+    pub const VCPU_MAXIMUM: u32 = DomainVcpu::MAXIMUM.bits();
     /// `VIR_DOMAIN_VCPU_GUEST`.
-    pub const VCPU_GUEST: u32 = 8;
+    pub const VCPU_GUEST: u32 = DomainVcpu::GUEST.bits();
     /// `VIR_DOMAIN_SAVE_BYPASS_CACHE`.
-    pub const SAVE_BYPASS_CACHE: u32 = 1;
+    pub const SAVE_BYPASS_CACHE: u32 = SaveRestore::BYPASS_CACHE.bits();
     /// `VIR_DOMAIN_SAVE_RUNNING`.
-    pub const SAVE_RUNNING: u32 = 2;
+    pub const SAVE_RUNNING: u32 = SaveRestore::RUNNING.bits();
     /// `VIR_DOMAIN_SAVE_PAUSED`.
-    pub const SAVE_PAUSED: u32 = 4;
+    pub const SAVE_PAUSED: u32 = SaveRestore::PAUSED.bits();
 }
 
 impl Connect {

@@ -51,40 +51,42 @@ impl std::fmt::Debug for Connect {
 
 /// libvirt's `VIR_CONNECT_LIST_DOMAINS_*` filter bits.
 pub mod list_flags {
+    use wirt_vocab::flags::ListDomains;
+
     /// Active domains.
-    pub const ACTIVE: u32 = 1;
+    pub const ACTIVE: u32 = ListDomains::ACTIVE.bits();
     /// Inactive domains.
-    pub const INACTIVE: u32 = 2;
+    pub const INACTIVE: u32 = ListDomains::INACTIVE.bits();
     /// Domains with a persistent definition.
-    pub const PERSISTENT: u32 = 4;
+    pub const PERSISTENT: u32 = ListDomains::PERSISTENT.bits();
     /// Domains without one.
-    pub const TRANSIENT: u32 = 8;
+    pub const TRANSIENT: u32 = ListDomains::TRANSIENT.bits();
     /// Running domains.
-    pub const RUNNING: u32 = 16;
+    pub const RUNNING: u32 = ListDomains::RUNNING.bits();
     /// Paused domains.
-    pub const PAUSED: u32 = 32;
+    pub const PAUSED: u32 = ListDomains::PAUSED.bits();
     /// Shut-off domains.
-    pub const SHUTOFF: u32 = 64;
+    pub const SHUTOFF: u32 = ListDomains::SHUTOFF.bits();
     /// Domains in any other state.
-    pub const OTHER: u32 = 128;
+    pub const OTHER: u32 = ListDomains::OTHER.bits();
     /// Domains with a managed-save image.
-    pub const MANAGEDSAVE: u32 = 256;
+    pub const MANAGEDSAVE: u32 = ListDomains::MANAGEDSAVE.bits();
     /// Domains without one.
-    pub const NO_MANAGEDSAVE: u32 = 512;
+    pub const NO_MANAGEDSAVE: u32 = ListDomains::NO_MANAGEDSAVE.bits();
     /// Domains that start with their host.
-    pub const AUTOSTART: u32 = 1024;
+    pub const AUTOSTART: u32 = ListDomains::AUTOSTART.bits();
     /// Domains that do not.
-    pub const NO_AUTOSTART: u32 = 2048;
+    pub const NO_AUTOSTART: u32 = ListDomains::NO_AUTOSTART.bits();
     /// Domains with snapshots.
-    pub const HAS_SNAPSHOT: u32 = 4096;
+    pub const HAS_SNAPSHOT: u32 = ListDomains::HAS_SNAPSHOT.bits();
     /// Domains without.
-    pub const NO_SNAPSHOT: u32 = 8192;
+    pub const NO_SNAPSHOT: u32 = ListDomains::NO_SNAPSHOT.bits();
     /// Domains with checkpoints.
-    pub const HAS_CHECKPOINT: u32 = 16384;
+    pub const HAS_CHECKPOINT: u32 = ListDomains::HAS_CHECKPOINT.bits();
     /// Domains without.
-    pub const NO_CHECKPOINT: u32 = 32768;
+    pub const NO_CHECKPOINT: u32 = ListDomains::NO_CHECKPOINT.bits();
     /// Every bit libvirt 9.0 defines.
-    pub const ALL: u32 = (NO_CHECKPOINT << 1) - 1;
+    pub const ALL: u32 = ListDomains::all().bits();
 }
 
 /// Refuses `flags` bits outside `allowed`, as libvirt does ("unsupported

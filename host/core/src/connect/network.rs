@@ -7,24 +7,26 @@ use super::{Connect, NetworkRef, Result};
 
 /// libvirt's flag bits for network calls.
 pub mod network_flags {
+    use wirt_vocab::flags::{ListNetworks, NetworkUpdate, NetworkXml};
+
     /// `VIR_CONNECT_LIST_NETWORKS_INACTIVE`.
-    pub const LIST_INACTIVE: u32 = 1;
+    pub const LIST_INACTIVE: u32 = ListNetworks::INACTIVE.bits();
     /// `VIR_CONNECT_LIST_NETWORKS_ACTIVE`.
-    pub const LIST_ACTIVE: u32 = 2;
+    pub const LIST_ACTIVE: u32 = ListNetworks::ACTIVE.bits();
     /// `VIR_CONNECT_LIST_NETWORKS_PERSISTENT`.
-    pub const LIST_PERSISTENT: u32 = 4;
+    pub const LIST_PERSISTENT: u32 = ListNetworks::PERSISTENT.bits();
     /// `VIR_CONNECT_LIST_NETWORKS_TRANSIENT`.
-    pub const LIST_TRANSIENT: u32 = 8;
+    pub const LIST_TRANSIENT: u32 = ListNetworks::TRANSIENT.bits();
     /// `VIR_CONNECT_LIST_NETWORKS_AUTOSTART`.
-    pub const LIST_AUTOSTART: u32 = 16;
+    pub const LIST_AUTOSTART: u32 = ListNetworks::AUTOSTART.bits();
     /// `VIR_CONNECT_LIST_NETWORKS_NO_AUTOSTART`.
-    pub const LIST_NO_AUTOSTART: u32 = 32;
+    pub const LIST_NO_AUTOSTART: u32 = ListNetworks::NO_AUTOSTART.bits();
     /// `VIR_NETWORK_XML_INACTIVE`.
-    pub const XML_INACTIVE: u32 = 1;
+    pub const XML_INACTIVE: u32 = NetworkXml::INACTIVE.bits();
     /// `VIR_NETWORK_UPDATE_AFFECT_LIVE`.
-    pub const UPDATE_LIVE: u32 = 1;
+    pub const UPDATE_LIVE: u32 = NetworkUpdate::LIVE.bits();
     /// `VIR_NETWORK_UPDATE_AFFECT_CONFIG`.
-    pub const UPDATE_CONFIG: u32 = 2;
+    pub const UPDATE_CONFIG: u32 = NetworkUpdate::CONFIG.bits();
 }
 
 /// A handle to a virtual network.

@@ -8,24 +8,26 @@ use super::{Connect, PoolRef, Result, StorageVol, VolRef};
 
 /// libvirt's flag bits for pool calls.
 pub mod pool_flags {
+    use wirt_vocab::flags::{ListPools, PoolBuild};
+
     /// `VIR_CONNECT_LIST_STORAGE_POOLS_INACTIVE`.
-    pub const LIST_INACTIVE: u32 = 1;
+    pub const LIST_INACTIVE: u32 = ListPools::INACTIVE.bits();
     /// `VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE`.
-    pub const LIST_ACTIVE: u32 = 2;
+    pub const LIST_ACTIVE: u32 = ListPools::ACTIVE.bits();
     /// `VIR_CONNECT_LIST_STORAGE_POOLS_PERSISTENT`.
-    pub const LIST_PERSISTENT: u32 = 4;
+    pub const LIST_PERSISTENT: u32 = ListPools::PERSISTENT.bits();
     /// `VIR_CONNECT_LIST_STORAGE_POOLS_TRANSIENT`.
-    pub const LIST_TRANSIENT: u32 = 8;
+    pub const LIST_TRANSIENT: u32 = ListPools::TRANSIENT.bits();
     /// `VIR_CONNECT_LIST_STORAGE_POOLS_AUTOSTART`.
-    pub const LIST_AUTOSTART: u32 = 16;
+    pub const LIST_AUTOSTART: u32 = ListPools::AUTOSTART.bits();
     /// `VIR_CONNECT_LIST_STORAGE_POOLS_NO_AUTOSTART`.
-    pub const LIST_NO_AUTOSTART: u32 = 32;
+    pub const LIST_NO_AUTOSTART: u32 = ListPools::NO_AUTOSTART.bits();
     /// Every `VIR_CONNECT_LIST_STORAGE_POOLS_*` bit (the pool types included).
-    pub const LIST_ALL: u32 = (1 << 19) - 1;
+    pub const LIST_ALL: u32 = ListPools::all().bits();
     /// `VIR_STORAGE_POOL_BUILD_NO_OVERWRITE`.
-    pub const BUILD_NO_OVERWRITE: u32 = 4;
+    pub const BUILD_NO_OVERWRITE: u32 = PoolBuild::NO_OVERWRITE.bits();
     /// `VIR_STORAGE_POOL_BUILD_OVERWRITE`.
-    pub const BUILD_OVERWRITE: u32 = 8;
+    pub const BUILD_OVERWRITE: u32 = PoolBuild::OVERWRITE.bits();
 }
 
 /// libvirt's `virStoragePoolInfo`.

@@ -7,34 +7,36 @@ use super::{Domain, Result, SnapshotRef};
 
 /// libvirt's flag bits for snapshot calls.
 pub mod snapshot_flags {
+    use wirt_vocab::flags::{SnapshotCreate, SnapshotDelete, SnapshotList, SnapshotRevert};
+
     /// `VIR_DOMAIN_SNAPSHOT_CREATE_REDEFINE`.
-    pub const CREATE_REDEFINE: u32 = 1;
+    pub const CREATE_REDEFINE: u32 = SnapshotCreate::REDEFINE.bits();
     /// `VIR_DOMAIN_SNAPSHOT_CREATE_CURRENT`.
-    pub const CREATE_CURRENT: u32 = 2;
+    pub const CREATE_CURRENT: u32 = SnapshotCreate::CURRENT.bits();
     /// `VIR_DOMAIN_SNAPSHOT_CREATE_NO_METADATA`.
-    pub const CREATE_NO_METADATA: u32 = 4;
+    pub const CREATE_NO_METADATA: u32 = SnapshotCreate::NO_METADATA.bits();
     /// `VIR_DOMAIN_SNAPSHOT_CREATE_HALT`.
-    pub const CREATE_HALT: u32 = 8;
+    pub const CREATE_HALT: u32 = SnapshotCreate::HALT.bits();
     /// `VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC`.
-    pub const CREATE_ATOMIC: u32 = 128;
+    pub const CREATE_ATOMIC: u32 = SnapshotCreate::ATOMIC.bits();
     /// `VIR_DOMAIN_SNAPSHOT_CREATE_VALIDATE`.
-    pub const CREATE_VALIDATE: u32 = 512;
+    pub const CREATE_VALIDATE: u32 = SnapshotCreate::VALIDATE.bits();
     /// `VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING`.
-    pub const REVERT_RUNNING: u32 = 1;
+    pub const REVERT_RUNNING: u32 = SnapshotRevert::RUNNING.bits();
     /// `VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED`.
-    pub const REVERT_PAUSED: u32 = 2;
+    pub const REVERT_PAUSED: u32 = SnapshotRevert::PAUSED.bits();
     /// `VIR_DOMAIN_SNAPSHOT_REVERT_FORCE`.
-    pub const REVERT_FORCE: u32 = 4;
+    pub const REVERT_FORCE: u32 = SnapshotRevert::FORCE.bits();
     /// `VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN`.
-    pub const DELETE_CHILDREN: u32 = 1;
+    pub const DELETE_CHILDREN: u32 = SnapshotDelete::CHILDREN.bits();
     /// `VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY`.
-    pub const DELETE_METADATA_ONLY: u32 = 2;
+    pub const DELETE_METADATA_ONLY: u32 = SnapshotDelete::METADATA_ONLY.bits();
     /// `VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN_ONLY`.
-    pub const DELETE_CHILDREN_ONLY: u32 = 4;
+    pub const DELETE_CHILDREN_ONLY: u32 = SnapshotDelete::CHILDREN_ONLY.bits();
     /// `VIR_DOMAIN_SNAPSHOT_LIST_ROOTS`.
-    pub const LIST_ROOTS: u32 = 1;
+    pub const LIST_ROOTS: u32 = SnapshotList::ROOTS.bits();
     /// `VIR_DOMAIN_SNAPSHOT_LIST_LEAVES`.
-    pub const LIST_LEAVES: u32 = 4;
+    pub const LIST_LEAVES: u32 = SnapshotList::LEAVES.bits();
 }
 
 /// A handle to a snapshot of a domain.

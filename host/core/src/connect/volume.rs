@@ -9,12 +9,14 @@ use crate::driver::VolumeInfo;
 
 /// libvirt's flag bits for volume calls.
 pub mod volume_flags {
+    use wirt_vocab::flags::VolResize;
+
     /// `VIR_STORAGE_VOL_RESIZE_ALLOCATE`.
-    pub const RESIZE_ALLOCATE: u32 = 1;
+    pub const RESIZE_ALLOCATE: u32 = VolResize::ALLOCATE.bits();
     /// `VIR_STORAGE_VOL_RESIZE_DELTA`.
-    pub const RESIZE_DELTA: u32 = 2;
+    pub const RESIZE_DELTA: u32 = VolResize::DELTA.bits();
     /// `VIR_STORAGE_VOL_RESIZE_SHRINK`.
-    pub const RESIZE_SHRINK: u32 = 4;
+    pub const RESIZE_SHRINK: u32 = VolResize::SHRINK.bits();
 }
 
 /// libvirt's `virStorageVolInfo`.

@@ -31,7 +31,13 @@ fn crate_names(tree: &str) -> Vec<&str> {
 fn core_without_kvm_has_no_cli_or_kvm_crates() {
     let tree = cargo_tree(&[]);
     let names = crate_names(&tree);
-    for unwanted in ["clap", "kvm-ioctls", "kvm-bindings", "wirt-kvm", "wirt-remote"] {
+    for unwanted in [
+        "clap",
+        "kvm-ioctls",
+        "kvm-bindings",
+        "wirt-kvm",
+        "wirt-remote",
+    ] {
         assert!(
             !names.contains(&unwanted),
             "{unwanted} is in the core's dependency tree:\n{tree}"

@@ -29,29 +29,23 @@ use bindings::wirt::driver::types::{
     Capabilities, DomainConfig, DomainStatus, Error, GuestCapability, HypervisorInfo, NodeInfo,
 };
 
-/// libvirt's error numbers (virErrorNumber) this driver answers with.
-const INVALID_ARG: u32 = 8;
-const OPERATION_FAILED: u32 = 9;
-const OPERATION_INVALID: u32 = 55;
+// libvirt's numbers come from `wirt-vocab`, the one place wirt declares
+// them: error codes, domain states and reasons, flags.
+use wirt_vocab::flags::{DomainStart, SaveRestore};
+use wirt_vocab::reason::{
+    PAUSED_FROM_SNAPSHOT, PAUSED_SAVE, PAUSED_USER, RUNNING_BOOTED, RUNNING_FROM_SNAPSHOT,
+    RUNNING_RESTORED, RUNNING_UNPAUSED, SHUTOFF_DESTROYED, SHUTOFF_FROM_SNAPSHOT, SHUTOFF_SHUTDOWN,
+};
+use wirt_vocab::{ErrorCode, State};
 
-/// libvirt's domain states (virDomainState) and the reasons used here.
-const RUNNING: u32 = 1;
-const PAUSED: u32 = 3;
-const SHUTOFF: u32 = 5;
-const RUNNING_BOOTED: u32 = 1;
-const RUNNING_RESTORED: u32 = 3;
-const RUNNING_FROM_SNAPSHOT: u32 = 4;
-const RUNNING_UNPAUSED: u32 = 5;
-const PAUSED_USER: u32 = 1;
-const PAUSED_SAVE: u32 = 3;
-const PAUSED_FROM_SNAPSHOT: u32 = 7;
-const SHUTOFF_SHUTDOWN: u32 = 1;
-const SHUTOFF_DESTROYED: u32 = 2;
-const SHUTOFF_FROM_SNAPSHOT: u32 = 7;
-
-/// Flags: libvirt's own values.
-const START_PAUSED: u32 = 1;
-const RESTORE_PAUSED: u32 = 4;
+const INVALID_ARG: u32 = ErrorCode::INVALID_ARG.0;
+const OPERATION_FAILED: u32 = ErrorCode::OPERATION_FAILED.0;
+const OPERATION_INVALID: u32 = ErrorCode::OPERATION_INVALID.0;
+const RUNNING: u32 = State::Running as u32;
+const PAUSED: u32 = State::Paused as u32;
+const SHUTOFF: u32 = State::Shutoff as u32;
+const START_PAUSED: u32 = DomainStart::PAUSED.bits();
+const RESTORE_PAUSED: u32 = SaveRestore::PAUSED.bits();
 
 fn error(code: u32, message: impl Into<String>) -> Error {
     Error {

@@ -237,68 +237,30 @@ pub struct Response {
     pub error: Option<ErrorBody>,
 }
 
-/// libvirt's virDomainState numbers.
+/// libvirt's virDomainState numbers, as the protocol carries them.
 pub mod state {
+    use wirt_vocab::State;
+
     /// VIR_DOMAIN_NOSTATE.
-    pub const NOSTATE: u32 = 0;
+    pub const NOSTATE: u32 = State::NoState as u32;
     /// VIR_DOMAIN_RUNNING.
-    pub const RUNNING: u32 = 1;
+    pub const RUNNING: u32 = State::Running as u32;
     /// VIR_DOMAIN_PAUSED.
-    pub const PAUSED: u32 = 3;
+    pub const PAUSED: u32 = State::Paused as u32;
     /// VIR_DOMAIN_SHUTDOWN (being shut down).
-    pub const SHUTDOWN: u32 = 4;
+    pub const SHUTDOWN: u32 = State::Shutdown as u32;
     /// VIR_DOMAIN_SHUTOFF.
-    pub const SHUTOFF: u32 = 5;
+    pub const SHUTOFF: u32 = State::Shutoff as u32;
     /// VIR_DOMAIN_CRASHED.
-    pub const CRASHED: u32 = 6;
+    pub const CRASHED: u32 = State::Crashed as u32;
 }
 
-/// libvirt's state reasons used here.
-pub mod reason {
-    /// RUNNING_BOOTED.
-    pub const RUNNING_BOOTED: u32 = 1;
-    /// RUNNING_RESTORED.
-    pub const RUNNING_RESTORED: u32 = 3;
-    /// RUNNING_UNPAUSED.
-    pub const RUNNING_UNPAUSED: u32 = 5;
-    /// RUNNING_SAVE_CANCELED (save with stop=false).
-    pub const RUNNING_SAVE_CANCELED: u32 = 7;
-    /// RUNNING_CRASHED (restarted after a crash).
-    pub const RUNNING_CRASHED: u32 = 9;
-    /// PAUSED_USER.
-    pub const PAUSED_USER: u32 = 1;
-    /// PAUSED_SAVE.
-    pub const PAUSED_SAVE: u32 = 3;
-    /// PAUSED_STARTING_UP.
-    pub const PAUSED_STARTING_UP: u32 = 11;
-    /// SHUTDOWN_USER.
-    pub const SHUTDOWN_USER: u32 = 1;
-    /// SHUTOFF_UNKNOWN (never booted).
-    pub const SHUTOFF_UNKNOWN: u32 = 0;
-    /// SHUTOFF_SHUTDOWN.
-    pub const SHUTOFF_SHUTDOWN: u32 = 1;
-    /// SHUTOFF_DESTROYED.
-    pub const SHUTOFF_DESTROYED: u32 = 2;
-    /// SHUTOFF_CRASHED.
-    pub const SHUTOFF_CRASHED: u32 = 3;
-    /// SHUTOFF_SAVED.
-    pub const SHUTOFF_SAVED: u32 = 5;
-    /// SHUTOFF_FAILED.
-    pub const SHUTOFF_FAILED: u32 = 6;
-    /// CRASHED_PANICKED.
-    pub const CRASHED_PANICKED: u32 = 1;
-}
+/// libvirt's state reasons, as the protocol carries them.
+pub use wirt_vocab::reason;
 
 /// Name of a virDomainState number.
 pub fn state_name(state: u32) -> &'static str {
-    match state {
-        state::RUNNING => "running",
-        state::PAUSED => "paused",
-        state::SHUTDOWN => "in shutdown",
-        state::SHUTOFF => "shut off",
-        state::CRASHED => "crashed",
-        _ => "no state",
-    }
+    wirt_vocab::State::from_u32(state).map_or("no state", wirt_vocab::State::virsh_name)
 }
 
 /// An asynchronous event line.
