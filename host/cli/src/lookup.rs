@@ -16,9 +16,12 @@ pub fn domain(ctx: &mut Ctx, arg: &str) -> Result<Domain, CmdError> {
         .or_else(|| conn.lookup_domain_by_uuid_string(arg).ok());
     match found {
         Some(d) => Ok(d),
-        None => conn
-            .lookup_domain_by_name(arg)
-            .ctx(|| format!("failed to get domain '{arg}'")),
+        // virsh prints only this line for a domain it cannot find (the code
+        // stays, for --json).
+        None => conn.lookup_domain_by_name(arg).map_err(|e| CmdError {
+            lines: vec![format!("failed to get domain '{arg}'")],
+            code: Some(e.code()),
+        }),
     }
 }
 

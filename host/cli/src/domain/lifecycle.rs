@@ -45,6 +45,8 @@ pub(super) fn create(ctx: &mut Ctx, args: &Args) -> CmdResult {
 
 pub(super) fn undefine(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let d = dom(ctx, args)?;
+    // virsh names the domain as the user did (`undefine 1`).
+    let name = args.req("domain");
     let flags = args.flags(&[
         ("managed-save", df::UNDEFINE_MANAGED_SAVE),
         ("snapshots-metadata", df::UNDEFINE_SNAPSHOTS_METADATA),
@@ -53,10 +55,10 @@ pub(super) fn undefine(ctx: &mut Ctx, args: &Args) -> CmdResult {
         ("checkpoints-metadata", df::UNDEFINE_CHECKPOINTS_METADATA),
     ]);
     d.undefine(flags)
-        .ctx(|| format!("Failed to undefine domain '{}'", d.name()))?;
+        .ctx(|| format!("Failed to undefine domain '{}'", name))?;
     Ok(Reply::message(format!(
         "Domain '{}' has been undefined",
-        d.name()
+        name
     )))
 }
 
@@ -69,10 +71,7 @@ pub(super) fn start(ctx: &mut Ctx, args: &Args) -> CmdResult {
         ("force-boot", df::START_FORCE_BOOT),
     ]);
     if d.is_active().unwrap_or(false) {
-        return Err(CmdError::msg(format!(
-            "Domain '{}' is already active",
-            d.name()
-        )));
+        return Err(CmdError::msg("Domain is already active"));
     }
     d.start(flags)
         .ctx(|| format!("Failed to start domain '{}'", d.name()))?;
@@ -81,16 +80,20 @@ pub(super) fn start(ctx: &mut Ctx, args: &Args) -> CmdResult {
 
 pub(super) fn reboot(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let d = dom(ctx, args)?;
+    // virsh names the domain as the user did (`undefine 1`).
+    let name = args.req("domain");
     d.reboot(0)
-        .ctx(|| format!("Failed to reboot domain '{}'", d.name()))?;
+        .ctx(|| format!("Failed to reboot domain '{}'", name))?;
     Ok(Reply::message(format!(
         "Domain '{}' is being rebooted",
-        d.name()
+        name
     )))
 }
 
 pub(super) fn save(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let d = dom(ctx, args)?;
+    // virsh names the domain as the user did (`undefine 1`).
+    let name = args.req("domain");
     let file = args.req("file");
     let flags = args.flags(&[
         ("bypass-cache", df::SAVE_BYPASS_CACHE),
@@ -98,10 +101,10 @@ pub(super) fn save(ctx: &mut Ctx, args: &Args) -> CmdResult {
         ("paused", df::SAVE_PAUSED),
     ]);
     d.save(Path::new(file), flags)
-        .ctx(|| format!("Failed to save domain '{}' to {file}", d.name()))?;
+        .ctx(|| format!("Failed to save domain '{}' to {file}", name))?;
     Ok(Reply::message(format!(
         "\nDomain '{}' saved to {file}",
-        d.name()
+        name
     )))
 }
 
@@ -129,38 +132,38 @@ pub(super) fn save_image_dumpxml(ctx: &mut Ctx, args: &Args) -> CmdResult {
 
 pub(super) fn managedsave(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let d = dom(ctx, args)?;
+    // virsh names the domain as the user did (`undefine 1`).
+    let name = args.req("domain");
     let flags = args.flags(&[
         ("bypass-cache", df::SAVE_BYPASS_CACHE),
         ("running", df::SAVE_RUNNING),
         ("paused", df::SAVE_PAUSED),
     ]);
     d.managed_save(flags)
-        .ctx(|| format!("Failed to save domain '{}' state", d.name()))?;
+        .ctx(|| format!("Failed to save domain '{}' state", name))?;
     Ok(Reply::message(format!(
         "\nDomain '{}' state saved by libvirt",
-        d.name()
+        name
     )))
 }
 
 pub(super) fn managedsave_remove(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let d = dom(ctx, args)?;
+    // virsh names the domain as the user did (`undefine 1`).
+    let name = args.req("domain");
     let has = d
         .has_managed_save_image()
         .ctx(|| "Failed to check for domain managed save image".into())?;
     if !has {
         return Ok(Reply::message(format!(
             "Domain '{}' has no manage save image; removal skipped",
-            d.name()
+            name
         )));
     }
-    d.managed_save_remove().ctx(|| {
-        format!(
-            "Failed to remove managed save image for domain '{}'",
-            d.name()
-        )
-    })?;
+    d.managed_save_remove()
+        .ctx(|| format!("Failed to remove managed save image for domain '{}'", name))?;
     Ok(Reply::message(format!(
         "Removed managedsave image for domain '{}'",
-        d.name()
+        name
     )))
 }

@@ -427,8 +427,10 @@ macro_rules! simple {
     ($fn:ident, $call:ident, $fail:literal, $ok:literal) => {
         fn $fn(ctx: &mut Ctx, args: &Args) -> CmdResult {
             let d = dom(ctx, args)?;
-            d.$call().ctx(|| format!($fail, d.name()))?;
-            Ok(Reply::message(format!($ok, d.name())))
+            // virsh names the domain as the user did (`suspend 1`).
+            let name = args.req("domain");
+            d.$call().ctx(|| format!($fail, name))?;
+            Ok(Reply::message(format!($ok, name)))
         }
     };
 }

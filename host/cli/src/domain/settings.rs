@@ -4,17 +4,19 @@ use super::*;
 
 pub(super) fn autostart(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let d = dom(ctx, args)?;
+    // virsh names the domain as the user did (`undefine 1`).
+    let name = args.req("domain");
     let enable = !args.has("disable");
     d.set_autostart(enable).ctx(|| {
         format!(
             "Failed to {}mark domain '{}' as autostarted",
             if enable { "" } else { "un" },
-            d.name()
+            name
         )
     })?;
     Ok(Reply::message(format!(
         "Domain '{}' {}marked as autostarted",
-        d.name(),
+        name,
         if enable { "" } else { "un" }
     )))
 }
@@ -47,9 +49,16 @@ pub(super) fn size_kib(args: &Args) -> Result<u64, CmdError> {
     units::parse_size_arg(raw, "KiB")
         .map(|bytes| bytes.div_ceil(1024))
         .ok_or_else(|| {
-            CmdError::msg(format!(
-                "Numeric value '{raw}' for <size> option is malformed or out of range"
-            ))
+            let mut e = CmdError::msg(format!(
+                "Scaled numeric value '{raw}' for <size> option is malformed or out of range"
+            ));
+            // virsh adds the parser's reason when the suffix is what failed.
+            let suffix = raw.trim_start_matches(|c: char| c.is_ascii_digit());
+            if !suffix.is_empty() && suffix.len() < raw.len() {
+                e.lines
+                    .push(format!("invalid argument: unknown suffix '{suffix}'"));
+            }
+            e
         })
 }
 

@@ -7,3 +7,4 @@ mod plugins;
 mod remote;
 mod storage;
 mod support;
+mod virsh_parity;

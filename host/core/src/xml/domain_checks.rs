@@ -43,12 +43,23 @@ pub(super) fn memory_devices_kib(root: &Element) -> Result<u64, Error> {
 
 /// Everything this module checks, in the order libvirt meets it.
 pub(super) fn check(root: &Element, vcpus: u32) -> Result<(), Error> {
+    vcpu_cpuset(root)?;
     cputune(root, vcpus)?;
     numa(root)?;
     features(root)?;
     boot_order(root)?;
     hugepages(root)?;
     firmware(root)?;
+    Ok(())
+}
+
+/// `<vcpu cpuset=...>` must be a bitmap; libvirt refuses it at define as an
+/// invalid argument ("Failed to parse bitmap 'aaa'").
+fn vcpu_cpuset(root: &Element) -> Result<(), Error> {
+    if let Some(set) = root.child("vcpu").and_then(|v| v.attr("cpuset")) {
+        CpuSet::parse(set)
+            .map_err(|_| Error::InvalidArg(format!("Failed to parse bitmap '{set}'")))?;
+    }
     Ok(())
 }
 
@@ -355,6 +366,25 @@ mod tests {
         super::super::DomainDef::parse(&xml, Default::default())
             .err()
             .map(|e| e.code().0)
+    }
+
+    #[test]
+    fn vcpu_cpuset_is_a_bitmap() {
+        let with = |set: &str| {
+            let xml = format!(
+                "<domain type='test'><name>t</name><memory>1024</memory>\
+                 <vcpu cpuset='{set}'>2</vcpu><os><type>hvm</type></os></domain>"
+            );
+            super::super::DomainDef::parse(&xml, Default::default())
+                .err()
+                .map(|e| (e.code().0, e.to_string()))
+        };
+        assert_eq!(with("0-1,^1"), None);
+        // libvirt: "invalid argument: Failed to parse bitmap 'aaa'".
+        assert_eq!(
+            with("aaa"),
+            Some((8, "Failed to parse bitmap 'aaa'".to_string()))
+        );
     }
 
     #[test]
