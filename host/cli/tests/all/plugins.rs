@@ -773,9 +773,9 @@ fn conformance(args: &[&str]) -> Option<Run> {
     let wirt = Path::new(env!("CARGO_BIN_EXE_wirt"));
     let tool = wirt.with_file_name(format!("wirt-conformance{}", std::env::consts::EXE_SUFFIX));
     if !tool.is_file() {
-        eprintln!(
-            "skipping the conformance run: {} is not built (`cargo test --workspace` builds it)",
-            tool.display()
+        wirt_testkit::require(
+            "wirt-conformance",
+            "not built (`cargo test --workspace` builds it): the conformance run is skipped",
         );
         return None;
     }
@@ -824,10 +824,7 @@ fn the_c_storage_driver_passes_the_storage_conformance() {
         .expect("run build.sh");
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() && stderr.starts_with("build.sh: no ") {
-        eprintln!(
-            "skipping the C plugin: {} (scripts/setup.sh installs the toolchain)",
-            stderr.trim()
-        );
+        wirt_testkit::require("the C/wasm32 toolchain", stderr.trim());
         return;
     }
     assert!(out.status.success(), "build.sh failed:\n{stderr}");

@@ -132,7 +132,7 @@ fn run(cmd: &mut Command) -> Out {
 fn have_virsh() -> bool {
     let found = Command::new("virsh").arg("--version").output().is_ok();
     if !found {
-        eprintln!("skipping: virsh is not installed (scripts/setup.sh installs libvirt-clients)");
+        wirt_testkit::require("virsh", "no comparison with libvirt's client (libvirt-clients)");
     }
     found
 }
@@ -156,7 +156,7 @@ fn python_libvirt() -> Option<&'static str> {
             return Some(python);
         }
     }
-    eprintln!("skipping: python3-libvirt is not installed (scripts/setup.sh installs it)");
+    wirt_testkit::require("python3-libvirt", "no comparison with libvirt's python binding");
     None
 }
 
@@ -780,8 +780,11 @@ fn tcp_on_loopback_serves_the_same_protocol() {
 #[test]
 fn kvm_session_survives_sigkill_of_the_daemon() {
     let vmm = PathBuf::from(env!("CARGO_BIN_EXE_wirt")).with_file_name("wirt-vmm");
-    if !Path::new("/dev/kvm").exists() || !vmm.is_file() {
-        eprintln!("skipping: needs /dev/kvm and {}", vmm.display());
+    if !wirt_testkit::kvm_or_skip() {
+        return;
+    }
+    if !vmm.is_file() {
+        wirt_testkit::require("wirt-vmm", "not built (`cargo test --workspace` builds it)");
         return;
     }
     let mut d = Daemon::start();
