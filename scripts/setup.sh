@@ -2,7 +2,9 @@
 # Installs what wirt's build and tests need on a fresh Debian machine:
 # the wasm32-wasip2 Rust target (rustup does not fetch it by itself when
 # RUSTUP_AUTO_INSTALL=0), and Debian's libvirt client tools, which the tests
-# use as the reference (virsh, virt-xml-validate, python3-libvirt).
+# use as the reference (virsh, virt-xml-validate, python3-libvirt), and
+# qemu-utils (qemu-img, qemu-io). scripts/test.sh runs the tests with
+# WIRT_TEST_STRICT=1 after this: a test missing one of these fails.
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 
@@ -17,6 +19,8 @@ command -v virt-xml-validate >/dev/null 2>&1 || need+=(libvirt-clients)
 command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
 # The wirtd tests drive the daemon with python-libvirt as well as virsh.
 /usr/bin/python3 -c 'import libvirt' >/dev/null 2>&1 || need+=(python3-libvirt)
+# qemu-img and qemu-io check the qcow2 images the storage drivers write.
+command -v qemu-img >/dev/null 2>&1 && command -v qemu-io >/dev/null 2>&1 || need+=(qemu-utils)
 # The C example plugin (plugins/examples/c-storage): clang for wasm32, a WASI
 # libc and wasm32 compiler-rt (about 10 MB; its test skips without them).
 command -v clang-14 >/dev/null 2>&1 || need+=(clang-14)
@@ -31,6 +35,6 @@ if ((${#need[@]})); then
     "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null \
       || { "${SUDO[@]}" apt-get update -q >/dev/null && "${SUDO[@]}" apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null; }
   else
-    echo "setup: cannot install ${need[*]} (not root, no sudo); the tests that need them will skip" >&2
+    echo "setup: cannot install ${need[*]} (not root, no sudo); the tests that need them will skip (or fail under WIRT_TEST_STRICT=1)" >&2
   fi
 fi
