@@ -41,7 +41,10 @@ pub fn skip(reason: &str) {
             .append(true)
             .open(&path);
         if let Err(e) = file.and_then(|mut f| f.write_all(line.as_bytes())) {
-            panic!("cannot append to {SKIP_LOG}={}: {e}", path.to_string_lossy());
+            panic!(
+                "cannot append to {SKIP_LOG}={}: {e}",
+                path.to_string_lossy()
+            );
         }
     }
 }

@@ -110,7 +110,10 @@ pub fn have(tool: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        wirt_testkit::require(tool, "the image checks that use it are skipped (qemu-utils)");
+        wirt_testkit::require(
+            tool,
+            "the image checks that use it are skipped (qemu-utils)",
+        );
     }
     ok
 }
