@@ -28,6 +28,13 @@ command -v wasm-ld-14 >/dev/null 2>&1 || need+=(lld-14)
 [ -f /usr/lib/wasm32-wasi/libc.a ] || need+=(wasi-libc)
 compgen -G '/usr/lib/llvm-14/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a' >/dev/null \
   || need+=(libclang-rt-14-dev-wasm32)
+# `setup.sh --benches`: also what the comparison scripts in benches/ run
+# against (libvirtd for compare-libvirtd.py, QEMU for compare-qemu-boot.sh).
+# Not needed by the tests, so not installed by default.
+if [ "${1:-}" = "--benches" ]; then
+  [ -x /usr/sbin/libvirtd ] || need+=(libvirt-daemon)
+  command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
+fi
 if ((${#need[@]})); then
   if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo -n); fi
   if "${SUDO[@]}" true 2>/dev/null; then
