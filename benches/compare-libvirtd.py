@@ -12,8 +12,8 @@ them (calls/s) and as the daemons spend them (daemon CPU per call, from
   listAllDomains/s    with 1,000 and with 10,000 domains defined
   XMLDesc/s           virDomainGetXMLDesc
 
-Needs Debian's libvirt-daemon and python3-libvirt (scripts/setup.sh installs
-the client side) and a release build of wirtd:
+Needs Debian's libvirt-daemon and python3-libvirt (`scripts/setup.sh --benches`
+installs both) and a release build of wirtd:
 
   cargo build --release -p wirt-cli --bin wirtd
   benches/compare-libvirtd.py [--wirtd PATH] [--quick]
@@ -141,7 +141,7 @@ def pinned(cmd, cpu):
 def start_libvirtd(tmp, cpu):
     libvirtd = shutil.which("libvirtd") or "/usr/sbin/libvirtd"
     if not os.path.exists(libvirtd):
-        sys.exit("libvirtd not found (Debian: apt-get install libvirt-daemon)")
+        sys.exit("libvirtd not found (scripts/setup.sh --benches installs libvirt-daemon)")
     home = os.path.join(tmp, "lv")
     for d in ("home", "run", "config", "cache"):
         os.makedirs(os.path.join(home, d), exist_ok=True)

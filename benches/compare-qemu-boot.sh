@@ -11,16 +11,18 @@
 # those images instead of the built-in one, in the same alternating run
 # (e.g. a test guest build before and after a change), with the median vCPU
 # CPU time at `guest: ready` for each.
-# Skips (exit 0) when /dev/kvm or qemu-system-x86_64 is missing.
+# Skips (exit 0) when /dev/kvm is missing; installs QEMU (scripts/setup.sh
+# --benches) when it can.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
     echo "skipping: /dev/kvm is not available on this machine"
     exit 0
 fi
+[ -n "${QEMU:-}" ] || scripts/setup.sh --benches
 if ! command -v "${QEMU:-qemu-system-x86_64}" > /dev/null; then
-    echo "skipping: ${QEMU:-qemu-system-x86_64} is not installed (Debian: qemu-system-x86)"
-    exit 0
+    echo "${QEMU:-qemu-system-x86_64} is not installed (scripts/setup.sh --benches installs qemu-system-x86)" >&2
+    exit 1
 fi
 cargo build -q --release -p wirt-kvm --bin wirt-vmm --example compare_qemu_boot
 target=${CARGO_TARGET_DIR:-$PWD/target}/release

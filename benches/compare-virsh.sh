@@ -5,6 +5,9 @@
 #     destroy, undefine), fed on stdin;
 #   - `list --all` as a whole cold process, best of 20.
 # Needs Debian's virsh (libvirt-clients); builds wirt in release mode.
+# Fails unless both completed the session: the timed runs must exit 0 with
+# nothing on stderr, and an untimed run of each (without -q) must print one
+# "Domain 'benchN' ..." message per command, the same ones for both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v virsh >/dev/null || { echo "virsh is not installed (apt-get install libvirt-clients)"; exit 1; }
@@ -23,12 +26,20 @@ done
 cmds=$((n * 6))
 
 time_of() { # prints seconds taken by "$@" < script
-  local start end
+  local start end status=0
   start=$(date +%s.%N)
-  "$@" < "$work/script" > "$work/out" 2> "$work/err" || true
+  "$@" < "$work/script" > "$work/out" 2> "$work/err" || status=$?
   end=$(date +%s.%N)
-  if [ -s "$work/err" ]; then echo "errors from $1:" >&2; head -3 "$work/err" >&2; fi
+  if [ "$status" -ne 0 ] || [ -s "$work/err" ]; then
+    echo "compare-virsh: $1 did not complete the session (exit status $status):" >&2
+    head -3 "$work/err" >&2
+    exit 1
+  fi
   echo "$end - $start" | bc -l
+}
+
+completed() { # the per-command messages of an untimed run of "$@" < script
+  "$@" < "$work/script" 2> "$work/check-err" | grep -E "^Domain 'bench[0-9]+' " || true
 }
 
 # Warm the plugin's compiled-code cache once; a cold Cranelift compile is
@@ -37,6 +48,19 @@ time_of() { # prints seconds taken by "$@" < script
 
 virsh_s=$(time_of virsh -q -c test:///default)
 wirt_s=$(time_of "$WIRT" -q -c test:///default)
+# Both did the whole session: one message per command, the same ones.
+completed virsh -c test:///default > "$work/virsh.done"
+completed "$WIRT" -c test:///default > "$work/wirt.done"
+done_v=$(wc -l < "$work/virsh.done")
+done_w=$(wc -l < "$work/wirt.done")
+if [ "$done_v" -ne "$cmds" ] || [ "$done_w" -ne "$cmds" ] \
+  || ! cmp -s "$work/virsh.done" "$work/wirt.done"; then
+  echo "compare-virsh: the session did not complete alike: $cmds commands," \
+    "virsh reported $done_v, wirt $done_w" >&2
+  diff "$work/virsh.done" "$work/wirt.done" | head -5 >&2 || true
+  exit 1
+fi
+echo "both completed all $cmds commands with the same messages"
 printf '%-34s %10s %10s %8s\n' "" virsh wirt ratio
 printf '%-34s %9.3fs %9.3fs %7.2fx\n' "$cmds commands, one process" "$virsh_s" "$wirt_s" "$(echo "$virsh_s / $wirt_s" | bc -l)"
 printf '%-34s %9.0f %10.0f\n' "  commands/s" "$(echo "$cmds / $virsh_s" | bc -l)" "$(echo "$cmds / $wirt_s" | bc -l)"

@@ -142,7 +142,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tables_match_virsh() {
+    fn tables_keep_the_layout_pinned_from_virsh_9() {
         let t = table(
             &["Id", "Name", "State"],
             &[vec!["1".into(), "test".into(), "running".into()]],
@@ -164,7 +164,7 @@ mod tests {
     }
 
     #[test]
-    fn key_values_match_virsh() {
+    fn key_values_keep_the_layout_pinned_from_virsh_9() {
         let r = Reply::key_values(&[("Id", "1".into()), ("Security DOI", String::new())]);
         assert_eq!(r.text, "Id:             1\nSecurity DOI:   \n");
         assert_eq!(r.json["security_doi"], "");

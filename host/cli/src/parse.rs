@@ -242,7 +242,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn splits_like_virsh() {
+    fn splits_on_semicolons_newlines_quotes_and_comments() {
         let cmds = split_commands("define a.xml; start 'my vm' ;list --all\nuri # note").unwrap();
         assert_eq!(
             cmds,

@@ -188,7 +188,14 @@ pub(super) fn current(ctx: &mut Ctx, args: &Args) -> CmdResult {
         .snapshot_current()
         .ctx(|| "failed to get current snapshot".into())?;
     if args.has("name") {
-        return Ok(Reply::value("name", snap.name()));
+        // virsh prints the bare name, without the empty line that ends
+        // other commands' output.
+        let name = snap.name().to_string();
+        return Ok(Reply {
+            quiet_text: Some(format!("{name}\n")),
+            json: json!({ "name": name }),
+            text: name,
+        });
     }
     let xml = snap.xml_desc().map_err(|e| CmdError::bare(&e))?;
     Ok(Reply::text(
@@ -277,7 +284,7 @@ mod tests {
     use crate::common;
 
     #[test]
-    fn tree_like_virsh() {
+    fn tree_keeps_the_layout_pinned_from_virsh_9() {
         let names = vec![
             ("snap1".to_string(), None),
             ("snap2".to_string(), Some("snap1".to_string())),

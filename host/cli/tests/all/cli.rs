@@ -1,5 +1,10 @@
 //! The `wirt` binary: virsh's layouts byte for byte, error lines, exit
 //! codes, `--json`, and the stdin mode.
+//!
+//! Tests named `…_match_virsh` run the same script through Debian's virsh
+//! (`virsh -c test:///…`, libvirt's own test driver) where it is installed
+//! and compare; the pinned text beside it is wirt's output where virsh is
+//! missing. Deliberate differences are listed in docs/virsh-differences.md.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -26,9 +31,41 @@ fn wirt(args: &[&str]) -> Run {
     }
 }
 
+/// The same arguments through virsh, where it is installed (`scripts/setup.sh`
+/// installs libvirt-clients); otherwise a recorded skip.
+fn virsh(args: &[&str]) -> Option<Run> {
+    if !wirt_testkit::have("virsh", "--version") {
+        wirt_testkit::require("virsh", "wirt's output is not compared with virsh's");
+        return None;
+    }
+    let out = Command::new("virsh")
+        .args(args)
+        .env_remove("LIBVIRT_DEFAULT_URI")
+        .env("LC_ALL", "C")
+        .output()
+        .expect("run virsh");
+    Some(Run {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        ok: out.status.success(),
+    })
+}
+
+/// Runs `args` through wirt and, where installed, virsh; asserts that their
+/// stdout, stderr and exit status are the same. Returns wirt's run.
+fn same_as_virsh(args: &[&str]) -> Run {
+    let w = wirt(args);
+    if let Some(v) = virsh(args) {
+        assert_eq!(w.stdout, v.stdout, "stdout of {args:?}: wirt, then virsh");
+        assert_eq!(w.stderr, v.stderr, "stderr of {args:?}: wirt, then virsh");
+        assert_eq!(w.ok, v.ok, "exit status of {args:?}");
+    }
+    w
+}
+
 #[test]
 fn list_and_dominfo_match_virsh() {
-    let r = wirt(&[
+    let r = same_as_virsh(&[
         "-c",
         "test:///default",
         "list --all; domstate test --reason; domid test; domuuid test",
@@ -38,7 +75,25 @@ fn list_and_dominfo_match_virsh() {
         r.stdout,
         " Id   Name   State\n----------------------\n 1    test   running\n\nrunning (unknown)\n\n1\n\n6695eb01-f6a4-8304-79aa-97f2502e193f\n\n"
     );
-    let r = wirt(&["-c", "test:///default", "dominfo", "test"]);
+    let args = ["-c", "test:///default", "dominfo", "test"];
+    let r = wirt(&args);
+    // Every line but the ones docs/virsh-differences.md lists: libvirt's
+    // test driver reports OS type `linux`, a CPU time from the host's clock
+    // and a security label.
+    let differs = ["OS Type:", "CPU time:", "Security label:"];
+    let kept = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| !differs.iter().any(|d| l.starts_with(d)))
+            .map(String::from)
+            .collect()
+    };
+    if let Some(v) = virsh(&args) {
+        assert_eq!(
+            kept(&r.stdout),
+            kept(&v.stdout),
+            "dominfo: wirt, then virsh"
+        );
+    }
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert_eq!(lines[0], "Id:             1");
     assert_eq!(lines[1], "Name:           test");
@@ -55,7 +110,7 @@ fn list_and_dominfo_match_virsh() {
 
 #[test]
 fn dumpxml_of_the_default_domain_matches_virsh() {
-    let r = wirt(&["-c", "test:///default", "dumpxml", "test"]);
+    let r = same_as_virsh(&["-c", "test:///default", "dumpxml", "test"]);
     let expected = "<domain type='test' id='1'>
   <name>test</name>
   <uuid>6695eb01-f6a4-8304-79aa-97f2502e193f</uuid>
@@ -100,15 +155,32 @@ fn lifecycle_messages_and_errors_match_virsh() {
     let script = format!(
         "define {f}; start vm1; suspend vm1; resume vm1; resume vm1; reboot vm1; reset vm1; shutdown vm1; domstate vm1 --reason; destroy vm1; autostart vm1; list --all --autostart; autostart vm1 --disable; domrename vm1 vm2; undefine vm2"
     );
-    let r = wirt(&["-c", "test:///default", &script]);
+    let args = ["-c", "test:///default", &script];
+    let r = wirt(&args);
     assert!(r.ok, "the last command succeeded: {}", r.stderr);
+    // Resuming a running domain: wirt's host refuses it for every driver
+    // with libvirt's "not valid" class; libvirt's test driver reports an
+    // internal error (docs/virsh-differences.md). Everything else is the same.
+    const VIRSH_RESUME: &str = "error: internal error: domain 'vm1' not paused\n";
+    const WIRT_RESUME: &str = "error: Requested operation is not valid: domain is not paused\n";
+    if let Some(v) = virsh(&args) {
+        assert_eq!(r.stdout, v.stdout, "stdout: wirt, then virsh");
+        assert!(v.stderr.contains(VIRSH_RESUME), "{}", v.stderr);
+        assert_eq!(
+            r.stderr,
+            v.stderr.replace(VIRSH_RESUME, WIRT_RESUME),
+            "stderr: wirt, then virsh with the documented difference"
+        );
+    }
     let expected = format!(
         "Domain 'vm1' defined from {f}\n\nDomain 'vm1' started\n\nDomain 'vm1' suspended\n\nDomain 'vm1' resumed\n\n\nDomain 'vm1' is being rebooted\n\nDomain 'vm1' was reset\n\nDomain 'vm1' is being shutdown\n\nshut off (shutdown)\n\n\nDomain 'vm1' marked as autostarted\n\n Id   Name   State\n-----------------------\n -    vm1    shut off\n\nDomain 'vm1' unmarked as autostarted\n\nDomain successfully renamed\n\nDomain 'vm2' has been undefined\n\n"
     );
     assert_eq!(r.stdout, expected);
     assert_eq!(
         r.stderr,
-        "error: Failed to resume domain 'vm1'\nerror: Requested operation is not valid: domain is not paused\nerror: Failed to destroy domain 'vm1'\nerror: Requested operation is not valid: domain is not running\n"
+        format!(
+            "error: Failed to resume domain 'vm1'\n{WIRT_RESUME}error: Failed to destroy domain 'vm1'\nerror: Requested operation is not valid: domain is not running\n"
+        )
     );
 }
 
@@ -215,7 +287,7 @@ fn stdin_mode_keeps_state_between_lines() {
 
 #[test]
 fn networks_and_pools_match_virsh() {
-    let r = wirt(&[
+    let r = same_as_virsh(&[
         "-c",
         "test:///default",
         "net-list --all; net-info default; pool-list --all --details; pool-info default-pool",
@@ -246,7 +318,7 @@ Available:      100.00 GiB
 
 ";
     assert_eq!(r.stdout, expected);
-    let r = wirt(&[
+    let r = same_as_virsh(&[
         "-c",
         "test:///default",
         "vol-create-as default-pool vol1.img 1G --allocation 100M --format raw; vol-list default-pool --details; vol-info vol1.img --pool default-pool; vol-path vol1.img --pool default-pool",
@@ -267,6 +339,14 @@ fn snapshot_tree_matches_virsh() {
     );
     let r = wirt(&["-c", &host.uri(), &script]);
     assert!(r.ok, "{}", r.stderr);
-    assert!(r.stdout.contains("Domain snapshot snap1 created\nDomain snapshot snap2 created\nsnap1\n  |\n  +- snap2\n    \n\nsnap2\n\n"), "{}", r.stdout);
+    // virsh on a node of its own: wirt's test driver keeps its state in
+    // the node file, libvirt's does not.
+    let node = host.file("virsh-node.xml", "<node/>");
+    let uri = format!("test://{}", node.display());
+    if let Some(v) = virsh(&["-c", &uri, &script]) {
+        assert!(v.ok, "{}", v.stderr);
+        assert_eq!(r.stdout, v.stdout, "wirt, then virsh");
+    }
+    assert!(r.stdout.contains("Domain snapshot snap1 created\nDomain snapshot snap2 created\nsnap1\n  |\n  +- snap2\n    \n\nsnap2\nName:"), "{}", r.stdout);
     assert!(r.stdout.ends_with("Name:           snap1\nDomain:         vm1\nCurrent:        no\nState:          shutoff\nLocation:       internal\nParent:         -\nChildren:       1\nDescendants:    1\nMetadata:       yes\n\n"), "{}", r.stdout);
 }

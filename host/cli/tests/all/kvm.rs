@@ -13,17 +13,13 @@ struct Kvm {
 }
 
 fn kvm() -> Option<Kvm> {
-    if !Path::new("/dev/kvm").exists() {
-        eprintln!("skipping: /dev/kvm is not available on this machine");
+    if !wirt_testkit::kvm_or_skip() {
         return None;
     }
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_wirt"));
     let vmm = bin.with_file_name("wirt-vmm");
     if !vmm.is_file() {
-        eprintln!(
-            "skipping: {} is not built (run `cargo test --workspace`)",
-            vmm.display()
-        );
+        wirt_testkit::require("wirt-vmm", "not built (`cargo test --workspace` builds it)");
         return None;
     }
     Some(Kvm {

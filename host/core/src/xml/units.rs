@@ -101,7 +101,7 @@ mod tests {
     }
 
     #[test]
-    fn pretty_like_virsh() {
+    fn pretty_capacity_has_two_decimals_and_binary_units() {
         assert_eq!(pretty_capacity(0), "0.00 B");
         assert_eq!(pretty_capacity(1 << 30), "1.00 GiB");
         assert_eq!(pretty_capacity(100 << 20), "100.00 MiB");

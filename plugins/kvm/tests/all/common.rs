@@ -23,8 +23,7 @@ pub fn kvm() -> Option<File> {
 /// Skips the test (with a message) when /dev/kvm is missing.
 macro_rules! require_kvm {
     () => {
-        if crate::common::kvm().is_none() {
-            eprintln!("skipping: /dev/kvm is not available on this machine");
+        if !wirt_testkit::kvm_or_skip() {
             return;
         }
     };

@@ -101,14 +101,19 @@ pub fn allocated(path: &Path) -> u64 {
     fs::metadata(path).unwrap().blocks() * 512
 }
 
-/// Whether `tool` can be run; prints a note when it cannot.
+/// Whether `tool` (from qemu-utils, which `scripts/setup.sh` installs) can
+/// be run; when it cannot, records the skip of its checks (a failure under
+/// `WIRT_TEST_STRICT=1`).
 pub fn have(tool: &str) -> bool {
     let ok = Command::new(tool)
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        eprintln!("note: {tool} not found: skipping its checks");
+        wirt_testkit::require(
+            tool,
+            "the image checks that use it are skipped (qemu-utils)",
+        );
     }
     ok
 }
@@ -147,21 +152,59 @@ pub fn qemu_img_info(path: &Path) -> (String, u64) {
         "qemu-img info: {text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let field = |key: &str| {
-        let at = text
-            .find(&format!("\"{key}\": "))
-            .unwrap_or_else(|| panic!("no {key} in {text}"))
-            + key.len()
-            + 4;
-        text[at..]
-            .split([',', '\n'])
-            .next()
-            .unwrap()
-            .trim()
-            .trim_matches('"')
-            .to_string()
-    };
-    (field("format"), field("virtual-size").parse().unwrap())
+    format_and_size(&text)
+}
+
+/// The image's own format and virtual size from `qemu-img info
+/// --output=json`: the top-level fields. qemu-img 8 and later also print a
+/// `children` array (the protocol layer, whose format is `file`) before them.
+pub fn format_and_size(text: &str) -> (String, u64) {
+    let json: serde_json::Value =
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("qemu-img info: {e}: {text}"));
+    let format = json["format"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no top-level format in {text}"));
+    let size = json["virtual-size"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no top-level virtual-size in {text}"));
+    (format.to_string(), size)
+}
+
+#[test]
+fn qemu_img_8_info_is_read_by_its_top_level_fields() {
+    // As qemu-img 8.2 (Debian bookworm-backports, trixie) prints it.
+    let v8 = r#"{
+    "children": [
+        {
+            "name": "file",
+            "info": {
+                "children": [
+                ],
+                "virtual-size": 197120,
+                "filename": "img.qcow2",
+                "format": "file",
+                "actual-size": 200704,
+                "format-specific": {
+                    "type": "file",
+                    "data": {
+                    }
+                },
+                "dirty-flag": false
+            }
+        }
+    ],
+    "virtual-size": 1073741824,
+    "filename": "img.qcow2",
+    "cluster-size": 65536,
+    "format": "qcow2",
+    "actual-size": 200704,
+    "dirty-flag": false
+}"#;
+    assert_eq!(format_and_size(v8), ("qcow2".to_string(), 1 << 30));
+    // qemu-img 7 (Debian bookworm): no children.
+    let v7 = r#"{"virtual-size": 2097152, "filename": "a.raw", "format": "raw",
+                 "actual-size": 0, "dirty-flag": false}"#;
+    assert_eq!(format_and_size(v7), ("raw".to_string(), 2 << 20));
 }
 
 /// `qemu-io -c <command>` on a qcow2 image: must succeed.
