@@ -374,9 +374,10 @@ impl Machine {
             saved.cmdline.clone(),
             forced,
         )?;
-        // Kicks made before the save went to the old process's ioeventfds.
+        // Kicks made before the save went to the old process's ioeventfds:
+        // the worker processes every queue when asked for service.
         for t in &machine.transports {
-            t.lock().expect("virtio transport").catch_up();
+            t.lock().expect("virtio transport").request_service();
         }
         Ok(machine)
     }
@@ -391,7 +392,7 @@ impl Machine {
         forced_cpuid: Vec<&'static str>,
     ) -> Result<Machine, MachineError> {
         let hook = ctx.hooks.worker.clone();
-        let worker = Worker::spawn(parts.transports.clone(), Box::new(move || hook()))?;
+        let worker = Worker::spawn("virtio", parts.transports.clone(), Box::new(move || hook()))?;
         let mut machine = Machine {
             vcpus: Vec::new(),
             worker: Some(worker),
