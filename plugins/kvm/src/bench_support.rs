@@ -1,6 +1,9 @@
-//! Building blocks for the criterion benchmarks in `benches/` (not part of
-//! the VMM's API): a tiny guest that makes N port-I/O or MMIO exits, runnable
-//! through wirt's vCPU loop or a bare kvm-ioctls loop.
+//! Building blocks for the criterion benchmarks in `benches/` and for tests
+//! (not part of the VMM's API): a tiny guest that makes N port-I/O or MMIO
+//! exits, runnable through wirt's vCPU loop or a bare kvm-ioctls loop, and
+//! the driver's side of a virtqueue ([`ring`]).
+
+pub mod ring;
 
 use std::sync::{Arc, Mutex};
 

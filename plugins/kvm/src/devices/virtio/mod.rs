@@ -2,6 +2,7 @@
 
 pub mod block;
 pub mod mmio;
+pub mod net;
 pub mod worker;
 
 use std::os::fd::RawFd;
