@@ -1,6 +1,10 @@
 //! A virtio worker thread: waits on its transports' queue ioeventfds,
 //! service eventfds and backend descriptors (a tap), and runs the devices'
 //! request paths, so a queue kick never becomes a userspace VM exit.
+//!
+//! A machine runs one worker for its disks and one per network card (see
+//! DESIGN.md): a disk flush must not delay packets, and each worker gets the
+//! seccomp filter of what its devices do.
 
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Arc, Mutex};
