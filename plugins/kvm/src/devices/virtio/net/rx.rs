@@ -6,6 +6,11 @@
 //! uses as many chains as it filled. Unused chains stay held for the next
 //! frame; they are always the last ones taken, so a snapshot can give them
 //! back by moving `next_avail`.
+//!
+//! A tap silently cuts a frame that does not fit (recent kernels return the
+//! bytes copied, older ones the frame's length), so every read ends with a
+//! 64 KiB overflow buffer of our own: a frame that reaches it did not fit
+//! the guest's buffers and is dropped.
 
 use std::collections::VecDeque;
 
@@ -48,8 +53,9 @@ pub(super) struct RxBuffers {
     stalled: bool,
     /// The driver is asked to kick the queue when it adds buffers.
     kicks: bool,
-    /// Where frames go while the link is down.
-    discard: Vec<u8>,
+    /// Overflow detection (see above), and where frames go while the link
+    /// is down.
+    scratch: Vec<u8>,
 }
 
 impl Default for RxBuffers {
@@ -63,7 +69,7 @@ impl Default for RxBuffers {
             stalled: false,
             // A fresh ring asks for kicks (no flags, avail_event 0).
             kicks: true,
-            discard: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 }
@@ -71,9 +77,9 @@ impl Default for RxBuffers {
 impl RxBuffers {
     /// Forgets every held chain (device reset or activation).
     pub fn clear(&mut self) {
-        let discard = std::mem::take(&mut self.discard);
+        let scratch = std::mem::take(&mut self.scratch);
         *self = RxBuffers {
-            discard,
+            scratch,
             ..RxBuffers::default()
         };
     }
@@ -189,22 +195,44 @@ impl RxBuffers {
         }
     }
 
-    /// The iovecs a frame is read into, and their capacity.
-    fn target(&self, mrg: bool) -> (&[libc::iovec], u64) {
-        let first = &self.chains[0];
-        let end = if mrg {
-            self.iovs.0.len()
+    fn scratch_iov(&mut self) -> libc::iovec {
+        if self.scratch.is_empty() {
+            self.scratch = vec![0; HDR_LEN + MAX_GSO_FRAME];
+        }
+        libc::iovec {
+            iov_base: self.scratch.as_mut_ptr().cast(),
+            iov_len: self.scratch.len(),
+        }
+    }
+
+    /// Reads a frame into the held buffers (all of them with MRG_RXBUF, the
+    /// only one without), then the overflow buffer. Returns the frame's
+    /// length and the guest buffers' capacity.
+    fn read<B: NetBackend>(&mut self, backend: &mut B) -> std::io::Result<(u64, u64)> {
+        let overflow = self.scratch_iov();
+        // Without MRG_RXBUF only one chain is ever held.
+        let all = self.iovs.0.len() - self.front;
+        let n = all.min(IOV_MAX - 1);
+        let cap = if n == all {
+            self.cap
         } else {
-            self.front + first.iovs
+            self.iovs.0[self.front..self.front + n]
+                .iter()
+                .map(|v| v.iov_len as u64)
+                .sum()
         };
-        let all = &self.iovs.0[self.front..end];
-        let iovs = &all[..all.len().min(IOV_MAX)];
-        let cap = match (mrg, iovs.len() == all.len()) {
-            (false, true) => first.cap,
-            (true, true) => self.cap,
-            _ => iovs.iter().map(|v| v.iov_len as u64).sum(),
+        let len = if n == all {
+            self.iovs.0.push(overflow);
+            let r = backend.read_frame(&self.iovs.0[self.front..]);
+            self.iovs.0.pop();
+            r?
+        } else {
+            // A pathological guest gave more pieces than one read takes.
+            let mut v = self.iovs.0[self.front..self.front + n].to_vec();
+            v.push(overflow);
+            backend.read_frame(&v)?
         };
-        (iovs, cap)
+        Ok((len as u64, cap))
     }
 
     fn header(&self) -> &[libc::iovec] {
@@ -291,9 +319,8 @@ impl<B: NetBackend> Net<B> {
             if !ready {
                 break;
             }
-            let (iovs, cap) = self.rx.target(mrg);
-            let n = match self.backend.read_frame(iovs) {
-                Ok(n) => n as u64,
+            let (n, cap) = match self.rx.read(&mut self.backend) {
+                Ok(r) => r,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -306,8 +333,8 @@ impl<B: NetBackend> Net<B> {
                     continue;
                 }
             };
-            // A frame larger than the buffers is cut short: drop it and keep
-            // the buffers for the next one.
+            // A frame larger than the buffers reached the overflow buffer:
+            // drop it and keep the buffers for the next one.
             if n > cap {
                 add(&c.rx_drops, 1);
                 continue;
@@ -332,14 +359,8 @@ impl<B: NetBackend> Net<B> {
 
     /// Link down: frames for an unplugged card are read and lost.
     fn discard_rx(&mut self) {
-        if self.rx.discard.is_empty() {
-            self.rx.discard = vec![0; HDR_LEN + MAX_GSO_FRAME];
-        }
+        let iov = [self.rx.scratch_iov()];
         for _ in 0..RX_BATCH {
-            let iov = [libc::iovec {
-                iov_base: self.rx.discard.as_mut_ptr().cast(),
-                iov_len: self.rx.discard.len(),
-            }];
             match self.backend.read_frame(&iov) {
                 Ok(_) => add(&self.shared.c.rx_drops, 1),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
