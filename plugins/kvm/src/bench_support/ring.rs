@@ -6,6 +6,7 @@ use virtio_queue::desc::split::Descriptor;
 use virtio_queue::{Queue, QueueT};
 use vm_memory::{Address, Bytes, GuestAddress};
 
+use crate::devices::virtio::mmio::MmioTransport;
 use crate::memory::GuestMemoryMmap;
 
 /// VIRTQ_DESC_F_NEXT.
@@ -152,4 +153,50 @@ impl Ring {
         let at = self.used.unchecked_add(4 + 8 * u64::from(self.size));
         mem.read_obj(at).expect("avail_event")
     }
+}
+
+fn write_reg(t: &mut MmioTransport, offset: u64, v: u32) {
+    t.write(offset, &v.to_le_bytes());
+}
+
+/// Reads a 32-bit transport register.
+pub fn read_reg(t: &mut MmioTransport, offset: u64) -> u32 {
+    let mut b = [0u8; 4];
+    t.read(offset, &mut b);
+    u32::from_le_bytes(b)
+}
+
+/// Brings a virtio-mmio transport up as a driver does: reset, ACKNOWLEDGE,
+/// DRIVER, `features`, FEATURES_OK, `rings` as queues 0.., DRIVER_OK.
+/// Returns the status register at the end (0xf when the device took it).
+pub fn init_mmio(t: &mut MmioTransport, features: u64, rings: &[&Ring]) -> u32 {
+    for s in [0, 1, 3] {
+        write_reg(t, 0x70, s);
+    }
+    for (sel, half) in [(0, features as u32), (1, (features >> 32) as u32)] {
+        write_reg(t, 0x24, sel);
+        write_reg(t, 0x20, half);
+    }
+    write_reg(t, 0x70, 0xb);
+    for (i, r) in rings.iter().enumerate() {
+        let (desc, avail, used) = r.addresses();
+        write_reg(t, 0x30, i as u32);
+        write_reg(t, 0x38, u32::from(r.size()));
+        for (lo, addr) in [(0x80, desc), (0x90, avail), (0xa0, used)] {
+            write_reg(t, lo, addr as u32);
+            write_reg(t, lo + 4, (addr >> 32) as u32);
+        }
+        write_reg(t, 0x44, 1);
+    }
+    write_reg(t, 0x70, 0xf);
+    read_reg(t, 0x70)
+}
+
+/// Kicks queue `index` as a driver's QueueNotify write does.
+pub fn notify(t: &mut MmioTransport, index: u16) {
+    write_reg(
+        t,
+        crate::devices::virtio::mmio::QUEUE_NOTIFY,
+        u32::from(index),
+    );
 }

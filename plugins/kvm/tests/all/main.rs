@@ -3,9 +3,13 @@
 #![allow(unsafe_code)]
 
 mod common;
+mod frames;
+mod netns;
 
 mod boot;
 mod lifecycle;
+mod net_tap;
+mod net_vmm;
 mod protocol;
 mod sandbox;
 mod snapshot;
