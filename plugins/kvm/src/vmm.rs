@@ -430,6 +430,7 @@ impl Vmm {
         mac: Option<&str>,
         link: LinkState,
     ) -> Result<Value, VmmError> {
+        let machine = self.machine()?;
         let setup = self
             .setup
             .as_ref()
@@ -450,15 +451,9 @@ impl Vmm {
                 ));
             }
         };
-        let n = setup
-            .nics
-            .get(index)
+        let changed = machine
+            .set_link(index, link == LinkState::Up)
             .ok_or_else(|| VmmError::InvalidRequest(format!("no network card #{index}")))?;
-        let up = link == LinkState::Up;
-        let changed = match &self.machine {
-            Some(m) => m.set_link(index, up).unwrap_or(false),
-            None => n.shared.set_link(up),
-        };
         Ok(json!({ "changed": changed, "nic": self.nic_status().get(index) }))
     }
 

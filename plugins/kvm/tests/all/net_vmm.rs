@@ -124,6 +124,17 @@ fn cards_follow_the_disks_report_counters_and_links_and_survive_save_restore() {
         assert!(kind(e).starts_with("invalid-request"), "{why}");
     }
 
+    // A guest reboot rebuilds the machine on the same taps; links stay.
+    vmm.input("r");
+    assert_eq!(vmm.client.next_event(TIMEOUT).unwrap().event, "reboot");
+    vmm.wait_console_n(READY, 2);
+    let s = vmm.req(Request::Status);
+    assert_eq!(
+        (&s["nics"][0]["link"], &s["nics"][1]["link"]),
+        (&"down".into(), &"up".into())
+    );
+    assert_eq!(s["nics"][0]["tap"], name0.as_str());
+
     let save = dir.path().join("vm.save");
     let out = File::create(&save).unwrap();
     let s = vmm

@@ -489,3 +489,51 @@ fn features_offloads_and_config_space() {
     mtu.read_config(10, &mut c);
     assert_eq!(u16::from_le_bytes(c), 9000);
 }
+
+#[test]
+fn the_transport_defers_activation_to_the_worker_and_snapshots_return_held_chains() {
+    use crate::bench_support::ring::{init_mmio, notify, read_reg};
+    use crate::devices::IrqLine;
+    use crate::devices::virtio::mmio::MmioTransport;
+
+    let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 4 << 20)]).unwrap();
+    let (backend, _peer) = DatagramBackend::pair().unwrap();
+    let shared = NetShared::new(true, NetStats::default());
+    let config = NetConfig {
+        mac: mac(),
+        mtu: None,
+    };
+    let net = Net::new(backend, mem.clone(), config, shared.clone());
+    let mut t = MmioTransport::new(Box::new(net), mem.clone(), IrqLine::new().unwrap()).unwrap();
+    let mut rx = Ring::new(&mem, RX_RING, QSIZE);
+    let tx = Ring::new(&mem, TX_RING, QSIZE);
+    let features = F_VERSION_1 | F_MRG_RXBUF;
+    assert_eq!(init_mmio(&mut t, features, &[&rx, &tx]), 0xf);
+    // DRIVER_OK (on a vCPU) only asked the worker for service.
+    assert_eq!(t.service_evt().read().unwrap(), 1);
+    assert_eq!(shared.driver_features(), 0, "not activated yet");
+    // A QueueNotify that reached userspace goes to the queue's eventfd too.
+    notify(&mut t, 1);
+    assert_eq!(t.queue_evts()[1].read().unwrap(), 1);
+    // The worker's service activates the card, then looks at the queues:
+    // four 1024-byte buffers are held, waiting for enough for a full frame.
+    for i in 0..4 {
+        rx.add_chain(&mem, &[wr(BUFS + i * 0x1000, 1024)]);
+    }
+    t.service();
+    assert_eq!(shared.driver_features(), features);
+    let snap = serde_json::to_value(t.snapshot()).unwrap();
+    assert_eq!(snap["queues"][0]["next_avail"], 0, "held chains go back");
+    // A link change is a configuration interrupt and a new generation.
+    shared.set_link(false);
+    t.config_changed();
+    assert_eq!(read_reg(&mut t, 0x60) & 2, 2);
+    assert_eq!(read_reg(&mut t, 0xfc), 1);
+    // TSO without checksum offload is refused at FEATURES_OK.
+    let status = init_mmio(&mut t, F_VERSION_1 | F_GUEST_TSO4, &[&rx, &tx]);
+    assert_eq!(
+        status & 0xc,
+        0,
+        "neither FEATURES_OK nor DRIVER_OK: {status:#x}"
+    );
+}
