@@ -174,6 +174,12 @@ impl AsRawFd for Tap {
     }
 }
 
+impl From<Tap> for OwnedFd {
+    fn from(t: Tap) -> OwnedFd {
+        t.file.into()
+    }
+}
+
 impl AsFd for Tap {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.file.as_fd()

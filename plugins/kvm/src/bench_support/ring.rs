@@ -72,6 +72,12 @@ impl Ring {
         self.size
     }
 
+    /// The descriptor the next chain starts at (chains take descriptors in
+    /// turn, so with buffers used in order a slot per descriptor works).
+    pub fn next_desc(&self) -> u16 {
+        self.next_desc
+    }
+
     /// The device's view, set up and ready (no EVENT_IDX unless `event_idx`).
     pub fn queue(&self, event_idx: bool) -> Queue {
         let mut q = Queue::new(self.size).expect("power-of-two size");
@@ -130,6 +136,12 @@ impl Ring {
             self.used_seen = self.used_seen.wrapping_add(1);
         }
         out
+    }
+
+    /// EVENT_IDX: asks for an interrupt as soon as another buffer is used
+    /// (what a driver does when it re-enables interrupts).
+    pub fn want_interrupt(&self, mem: &GuestMemoryMmap) {
+        self.set_used_event(mem, self.used_seen);
     }
 
     /// Sets `used_event` (EVENT_IDX: interrupt once this entry is used).

@@ -104,6 +104,21 @@ impl DatagramBackend {
         // SAFETY: both descriptors were just created and are owned by nobody else.
         let (ours, theirs) =
             unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // Room for a whole ring of large frames in flight (the default
+        // 208 KiB is not); the kernel caps it at net.core.wmem_max.
+        for fd in [&ours, &theirs] {
+            let size: libc::c_int = 4 << 20;
+            // SAFETY: SO_SNDBUF reads one int from the pointer given.
+            unsafe {
+                libc::setsockopt(
+                    fd.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_SNDBUF,
+                    (&size as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+        }
         Ok((DatagramBackend::new(ours), theirs.into()))
     }
 }
