@@ -65,12 +65,14 @@ impl Card {
         assert_eq!(init_mmio(&mut t, F_VERSION_1 | features, &[&rx, &tx]), 0xf);
         let t = Arc::new(Mutex::new(t));
         // The filters wirt-vmm puts on a network worker: process, then net.
+        // A call they refuse ends the test binary, naming the call.
+        seccomp::install_sigsys_reporter().unwrap();
         let worker = Worker::spawn(
             name,
             vec![t.clone()],
             Box::new(|| {
-                seccomp::apply(Profile::Process, Mode::Errno).unwrap();
-                seccomp::apply(Profile::Net, Mode::Errno).unwrap();
+                seccomp::apply(Profile::Process, Mode::Trap).unwrap();
+                seccomp::apply(Profile::Net, Mode::Trap).unwrap();
             }),
         )
         .unwrap();

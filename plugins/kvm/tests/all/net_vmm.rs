@@ -386,3 +386,26 @@ fn guest_gets_an_address_by_dhcp_and_answers_ping() {
     assert!(s["nics"][0]["tx_packets"].as_u64().unwrap() >= 2, "{s}");
     vmm.quit();
 }
+
+#[test]
+fn cards_stay_inside_the_sandbox() {
+    require_kvm!();
+    require_net!();
+    // Trap mode: a system call outside the filters ends the VMM (status 159).
+    let ns = NetNs::new();
+    let (tap, _) = ns.tap(true);
+    let mut vmm = Vmm::spawn_with(&[], wirt_kvm::seccomp::Mode::Trap, None);
+    let b = boot_request(vec![nic(0, MAC0, None, None)]);
+    call(&mut vmm, Request::Boot(b), &[tap.as_raw_fd()]).unwrap();
+    vmm.wait_console(READY);
+    set_link(&mut vmm, Some(0), None, false);
+    // A reset rebuilds the machine on a copy of the tap, with new workers.
+    vmm.req(Request::Reset);
+    vmm.wait_console_n(READY, 2);
+    let s = vmm.req(Request::Status);
+    assert_eq!(s["nics"][0]["link"], "down");
+    vmm.req(Request::Destroy);
+    let _ = vmm.client.request(Request::Quit);
+    let status = vmm.child.wait().unwrap();
+    assert!(status.success(), "wirt-vmm ended with {status}");
+}
