@@ -49,33 +49,42 @@ struct Card {
     mrg: bool,
 }
 
+/// A transport with a card on `tap` over `mem`.
+fn transport(tap: OwnedFd, mem: &GuestMemoryMmap, shared: &Arc<NetShared>) -> MmioTransport {
+    let config = NetConfig {
+        mac: MAC,
+        mtu: None,
+    };
+    let dev = Net::new(Tap::new(tap).unwrap(), mem.clone(), config, shared.clone());
+    MmioTransport::new(Box::new(dev), mem.clone(), IrqLine::new().unwrap()).unwrap()
+}
+
+/// A worker under the filters wirt-vmm puts on a network worker (process,
+/// then net), in trap mode: a call they refuse ends the test binary, naming
+/// the call.
+fn worker(name: &str, t: &Arc<Mutex<MmioTransport>>) -> Worker {
+    seccomp::install_sigsys_reporter().unwrap();
+    Worker::spawn(
+        name,
+        vec![t.clone()],
+        Box::new(|| {
+            seccomp::apply(Profile::Process, Mode::Trap).unwrap();
+            seccomp::apply(Profile::Net, Mode::Trap).unwrap();
+        }),
+    )
+    .unwrap()
+}
+
 impl Card {
     fn new(name: &str, tap: OwnedFd, features: u64, rx_size: u64) -> Card {
         let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 16 << 20)]).unwrap();
         let shared = NetShared::new(true, NetStats::default());
-        let config = NetConfig {
-            mac: MAC,
-            mtu: None,
-        };
-        let dev = Net::new(Tap::new(tap).unwrap(), mem.clone(), config, shared.clone());
-        let irq = IrqLine::new().unwrap();
-        let mut t = MmioTransport::new(Box::new(dev), mem.clone(), irq).unwrap();
+        let mut t = transport(tap, &mem, &shared);
         let rx = Ring::new(&mem, 0x1_0000, QSIZE);
         let tx = Ring::new(&mem, 0x2_0000, QSIZE);
         assert_eq!(init_mmio(&mut t, F_VERSION_1 | features, &[&rx, &tx]), 0xf);
         let t = Arc::new(Mutex::new(t));
-        // The filters wirt-vmm puts on a network worker: process, then net.
-        // A call they refuse ends the test binary, naming the call.
-        seccomp::install_sigsys_reporter().unwrap();
-        let worker = Worker::spawn(
-            name,
-            vec![t.clone()],
-            Box::new(|| {
-                seccomp::apply(Profile::Process, Mode::Trap).unwrap();
-                seccomp::apply(Profile::Net, Mode::Trap).unwrap();
-            }),
-        )
-        .unwrap();
+        let worker = worker(name, &t);
         let mut card = Card {
             t,
             _worker: worker,
@@ -183,6 +192,46 @@ impl Card {
         }
     }
 
+    /// What a save and a restore into a new process do to the card: its
+    /// transport state is saved, the old tap goes away (closed), and a new
+    /// card on the tap `make_tap` returns takes over the same guest memory.
+    fn restore_onto(self, name: &str, make_tap: impl FnOnce() -> OwnedFd) -> Card {
+        let Card {
+            t,
+            _worker,
+            mem,
+            rx,
+            tx,
+            shared,
+            rx_size,
+            rx_given,
+            tx_sent,
+            mrg,
+        } = self;
+        drop(_worker);
+        let saved = t.lock().unwrap().snapshot();
+        let stats = shared.stats();
+        drop(t);
+        let shared = NetShared::new(true, stats);
+        let mut t = transport(make_tap(), &mem, &shared);
+        t.restore(&saved).unwrap();
+        let t = Arc::new(Mutex::new(t));
+        let worker = worker(name, &t);
+        t.lock().unwrap().request_service();
+        Card {
+            t,
+            _worker: worker,
+            mem,
+            rx,
+            tx,
+            shared,
+            rx_size,
+            rx_given,
+            tx_sent,
+            mrg,
+        }
+    }
+
     fn interrupts(&self) -> u64 {
         self.t.lock().unwrap().irq().eventfd().read().unwrap_or(0)
     }
@@ -276,6 +325,30 @@ fn without_offloads_checksums_are_complete_and_oversized_frames_are_dropped() {
     // The buffers it was read into are used for the next frame.
     card.send(&ping(tap_mac, 20, 2));
     card.expect("small echo reply", Rx::is_echo_reply);
+}
+
+#[test]
+fn a_restored_card_works_on_a_new_tap() {
+    require_net!();
+    let (ns, fd, _name, _listener) = network();
+    let features = F_EVENT_IDX | F_CSUM | F_GUEST_CSUM | F_MRG_RXBUF;
+    let mut card = Card::new("net-saved", fd, features, 2048);
+    resolve(&mut card);
+    let before = card.shared.stats();
+    // The first tap closes with its card, and its interface goes.
+    let mut card = card.restore_onto("net-restored", || {
+        let (fd, name) = ns.tap(true);
+        ns.ip(&["addr", "add", "10.99.0.1/24", "dev", &name]);
+        fd
+    });
+    let tap_mac = resolve(&mut card);
+    card.send(&syn(tap_mac));
+    let synack = card.expect("SYN-ACK", Rx::is_syn_ack);
+    // The new tap got the negotiated offloads before the first frame.
+    assert_eq!(synack.hdr[0] & 1, 1, "NEEDS_CSUM: {synack:?}");
+    let after = card.shared.stats();
+    assert!(after.tx_packets >= before.tx_packets + 2, "{after:?}");
+    assert_eq!(after.rx_errors + after.tx_errors, 0, "{after:?}");
 }
 
 #[test]
