@@ -6,7 +6,10 @@
 //! device runs in steady state, with the features a Linux guest negotiates
 //! (EVENT_IDX, checksum and TSO offloads, MRG_RXBUF). 64 B and 1500 B
 //! frames, 1, 16 or 64 frames per pass; **the time reported is per frame**
-//! (each pass's time divided by its frames).
+//! (each pass's wall time divided by its frames). On a loaded machine wall
+//! time runs 2-3x high, so each group also prints the thread CPU time per
+//! frame of 200 passes of 64 frames (the CPU clock costs ~0.2 us a read
+//! here, too much to put around single-frame passes).
 //!
 //! Backends:
 //! - `canned`: no system calls (`bench_support::CannedBackend`; reads copy a
@@ -26,7 +29,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use virtio_queue::Queue;
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use wirt_kvm::bench_support::ring::{Buf, Ring};
-use wirt_kvm::bench_support::{CannedBackend, in_netns};
+use wirt_kvm::bench_support::{CannedBackend, in_netns, thread_cpu_time};
 use wirt_kvm::devices::virtio::net::{
     DatagramBackend, F_CSUM, F_GUEST_CSUM, F_GUEST_TSO4, F_GUEST_TSO6, F_HOST_TSO4, F_HOST_TSO6,
     F_MRG_RXBUF, HDR_LEN, Net, NetBackend, NetConfig, NetShared, NetStats, RX, TX,
@@ -147,30 +150,44 @@ impl<B: NetBackend> Harness<B> {
         used.len()
     }
 
-    /// One timed transmit pass of `n` frames.
-    fn tx_pass(&mut self, n: usize, size: usize) -> Duration {
+    /// One transmit pass of `n` frames, timed by `clock`.
+    fn tx_pass(&mut self, n: usize, size: usize, clock: Clock) -> Duration {
         self.queue_tx(n, size);
-        let t = Instant::now();
+        let t = clock();
         let p = self.net.process_queue(TX, &mut self.txq, &self.mem);
-        let spent = t.elapsed();
+        let spent = clock() - t;
         assert!(p.interrupt && !p.more);
         spent
     }
 
-    /// One timed receive pass; `fill` puts `n` frames in the backend first.
-    fn rx_pass(&mut self, n: usize, fill: impl FnOnce(&mut Net<B>)) -> Duration {
+    /// One receive pass timed by `clock`; `fill` puts `n` frames in the
+    /// backend first.
+    fn rx_pass(&mut self, n: usize, clock: Clock, fill: impl FnOnce(&mut Net<B>)) -> Duration {
         fill(&mut self.net);
-        let t = Instant::now();
+        let t = clock();
         let p = self.net.process_queue(RX, &mut self.rxq, &self.mem);
-        let spent = t.elapsed();
+        let spent = clock() - t;
         assert!(p.interrupt);
         assert_eq!(self.refill_rx(), n, "frames received in one pass");
         spent
     }
 }
 
+type Clock = fn() -> Duration;
+
+fn wall() -> Duration {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed()
+}
+
 fn per_frame(total: Duration, frames: usize) -> Duration {
     total / frames as u32
+}
+
+/// Thread CPU time per frame over 200 passes of 64 frames.
+fn cpu_per_frame(mut pass: impl FnMut() -> Duration) -> f64 {
+    let total: Duration = (0..200).map(|_| pass()).sum();
+    total.as_nanos() as f64 / (200.0 * 64.0)
 }
 
 fn bench_backend<B: NetBackend>(
@@ -188,13 +205,19 @@ fn bench_backend<B: NetBackend>(
                 b.iter_custom(|iters| {
                     let mut total = Duration::ZERO;
                     for _ in 0..iters {
-                        total += h.tx_pass(batch, size);
+                        total += h.tx_pass(batch, size, wall);
                         drain_tx(h.net.backend_mut(), batch);
                     }
                     per_frame(total, batch)
                 })
             });
         }
+        let cpu = cpu_per_frame(|| {
+            let t = h.tx_pass(64, size, thread_cpu_time);
+            drain_tx(h.net.backend_mut(), 64);
+            t
+        });
+        eprintln!("virtio_net/tx_{size}/{name}: {cpu:.0} ns/frame of CPU (batches of 64)");
         let s = h.net.shared().stats();
         assert_eq!((s.tx_errors, s.tx_drops), (0, 0), "{name}: {s:?}");
         group.finish();
@@ -209,12 +232,19 @@ fn bench_backend<B: NetBackend>(
                 b.iter_custom(|iters| {
                     let mut total = Duration::ZERO;
                     for _ in 0..iters {
-                        total += h.rx_pass(batch, |net| fill_rx(net.backend_mut(), batch, &f));
+                        let fill = |net: &mut Net<B>| fill_rx(net.backend_mut(), batch, &f);
+                        total += h.rx_pass(batch, wall, fill);
                     }
                     per_frame(total, batch)
                 })
             });
         }
+        let cpu = cpu_per_frame(|| {
+            h.rx_pass(64, thread_cpu_time, |net| {
+                fill_rx(net.backend_mut(), 64, &f)
+            })
+        });
+        eprintln!("virtio_net/rx_{size}/{name}: {cpu:.0} ns/frame of CPU (batches of 64)");
         let s = h.net.shared().stats();
         assert_eq!((s.rx_errors, s.rx_drops), (0, 0), "{name}: {s:?}");
         group.finish();
