@@ -40,6 +40,7 @@ pub struct NetNs {
 
 impl NetNs {
     pub fn new() -> NetNs {
+        sweep();
         static N: AtomicUsize = AtomicUsize::new(0);
         let name = format!(
             "wirt-test-{}-{}",
@@ -87,6 +88,26 @@ impl Drop for NetNs {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();
+    }
+}
+
+/// Deletes namespaces left by test processes that died without running
+/// their destructors (killed, or ended by a seccomp report).
+fn sweep() {
+    let Ok(dir) = std::fs::read_dir("/var/run/netns") else {
+        return;
+    };
+    for e in dir.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("wirt-test-")
+            .and_then(|r| r.split('-').next())
+        else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = Command::new("ip").args(["netns", "del", &name]).status();
+        }
     }
 }
 
