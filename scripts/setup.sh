@@ -18,6 +18,10 @@ done
 need=()
 command -v virt-xml-validate >/dev/null 2>&1 || need+=(libvirt-clients)
 command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
+# The KVM driver's network tests make namespaces and taps with iproute2; the
+# guest end-to-end network test serves DHCP from dnsmasq in a namespace.
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v dnsmasq >/dev/null 2>&1 || need+=(dnsmasq-base)
 # The wirtd tests drive the daemon with python-libvirt as well as virsh.
 /usr/bin/python3 -c 'import libvirt' >/dev/null 2>&1 || need+=(python3-libvirt)
 # qemu-img and qemu-io check the qcow2 images the storage drivers write.

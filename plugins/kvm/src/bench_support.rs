@@ -1,6 +1,11 @@
-//! Building blocks for the criterion benchmarks in `benches/` (not part of
-//! the VMM's API): a tiny guest that makes N port-I/O or MMIO exits, runnable
-//! through wirt's vCPU loop or a bare kvm-ioctls loop.
+//! Building blocks for the criterion benchmarks in `benches/` and for tests
+//! (not part of the VMM's API): a tiny guest that makes N port-I/O or MMIO
+//! exits, runnable through wirt's vCPU loop or a bare kvm-ioctls loop; the
+//! driver's side of a virtqueue ([`ring`]); a network backend without
+//! system calls ([`CannedBackend`]); running code in a network namespace
+//! ([`in_netns`]).
+
+pub mod ring;
 
 use std::sync::{Arc, Mutex};
 
@@ -147,4 +152,71 @@ pub fn thread_cpu_time() -> std::time::Duration {
     // SAFETY: a valid out-pointer for the calling thread's CPU clock.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// A network backend without system calls, to measure the device's own
+/// cost: writes are swallowed (like `/dev/null`), reads copy `frame` into
+/// the buffers (as the kernel would) while `frames` lasts, then say
+/// `WouldBlock` like an empty tap.
+#[derive(Debug)]
+pub struct CannedBackend {
+    /// What every read returns (virtio-net header included).
+    pub frame: Vec<u8>,
+    /// Reads left before the "tap" is empty.
+    pub frames: usize,
+}
+
+impl crate::devices::virtio::net::NetBackend for CannedBackend {
+    fn fd(&self) -> std::os::fd::RawFd {
+        -1
+    }
+
+    fn configure(&mut self, _: usize, _: u32) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn read_frame(&mut self, iovs: &[libc::iovec]) -> std::io::Result<usize> {
+        if self.frames == 0 {
+            return Err(std::io::ErrorKind::WouldBlock.into());
+        }
+        self.frames -= 1;
+        let mut done = 0;
+        for v in iovs {
+            let n = v.iov_len.min(self.frame.len() - done);
+            // SAFETY: the device hands out iovecs into guest memory it keeps
+            // mapped, `n` bytes fit in this one, and `frame` has them.
+            unsafe {
+                std::ptr::copy_nonoverlapping(self.frame.as_ptr().add(done), v.iov_base.cast(), n)
+            };
+            done += n;
+            if done == self.frame.len() {
+                break;
+            }
+        }
+        Ok(self.frame.len())
+    }
+
+    fn write_frame(&mut self, iovs: &[libc::iovec]) -> std::io::Result<usize> {
+        Ok(iovs.iter().map(|v| v.iov_len).sum())
+    }
+}
+
+/// Runs `f` on a thread that joined the network namespace `name` (as made
+/// by `ip netns add`): taps and sockets it creates live there.
+pub fn in_netns<R: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> R + Send + 'static,
+) -> std::io::Result<R> {
+    let ns = std::fs::File::open(format!("/var/run/netns/{name}"))?;
+    std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        // SAFETY: setns on a namespace descriptor changes only this thread's
+        // network namespace; the thread ends after `f`.
+        if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(f())
+    })
+    .join()
+    .map_err(|_| std::io::Error::other("namespace thread panicked"))?
 }

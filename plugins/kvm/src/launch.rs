@@ -1,8 +1,8 @@
 //! Spawning `wirt-vmm` with exactly the descriptors it may use.
 //!
-//! The host opens `/dev/kvm`, the disks, the kernel and the console log;
-//! each is inherited by number (everything else the host has open is
-//! close-on-exec). The VMM gets one end of a socketpair as its control
+//! The host opens `/dev/kvm`, the disks, the taps, the kernel and the
+//! console log; each is inherited by number (everything else the host has
+//! open is close-on-exec). The VMM gets one end of a socketpair as its control
 //! connection and, optionally, a path to listen on for re-attaching.
 
 use std::fs::File;
@@ -23,8 +23,8 @@ pub struct Launch {
     pub kvm: File,
     /// Console log, opened for appending.
     pub console_log: Option<File>,
-    /// Disks, kernel, initrd...: inherited under the same numbers, which
-    /// the boot request then names as `{"fd": n}`.
+    /// Disks, taps, kernel, initrd...: inherited under the same numbers,
+    /// which the boot request then names as `{"fd": n}`.
     pub fds: Vec<OwnedFd>,
     /// Unix socket path the VMM binds for later re-attaching.
     pub listen_path: Option<PathBuf>,

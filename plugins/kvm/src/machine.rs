@@ -1,6 +1,9 @@
 //! A running VM: KVM VM + in-kernel irqchip and PIT, RAM, devices, the
-//! virtio worker and the vCPU threads. Built fresh for a boot, a reset or a
+//! virtio workers and the vCPU threads. Built fresh for a boot, a reset or a
 //! restore; stopping it joins every thread it started.
+//!
+//! virtio-mmio slots: the disks first, in request order, then the network
+//! cards, in request order.
 
 use std::fs::File;
 use std::sync::{Arc, Mutex};
@@ -15,11 +18,13 @@ use crate::devices::pvctl::{self, PvCtl, PvCtlState};
 use crate::devices::serial::SerialDevice;
 use crate::devices::virtio::block::{Block, DiskFile};
 use crate::devices::virtio::mmio::{self, MmioTransport};
+use crate::devices::virtio::net::{self, Net, NetConfig, NetShared, NetStats};
 use crate::devices::virtio::worker::Worker;
 use crate::devices::{Bus, EventSink, IrqLine};
 use crate::layout::{self, irq};
 use crate::memory::{self, GuestMemoryMmap};
-use crate::snapshot::{self, DiskInfo, MachineState, VmState};
+use crate::snapshot::{self, DiskInfo, MachineState, NicState, VmState};
+use crate::tap::Tap;
 use crate::vcpu::{VcpuContext, VcpuHandle, state};
 
 /// Errors of this module.
@@ -83,6 +88,39 @@ pub struct DiskSpec {
     pub id: String,
 }
 
+/// A network card to attach.
+#[derive(Debug)]
+pub struct NicSpec {
+    /// The tap, opened by the host.
+    pub tap: Tap,
+    /// MAC and MTU the guest sees.
+    pub config: NetConfig,
+    /// Link and counters, kept across the machines of one domain.
+    pub shared: Arc<NetShared>,
+}
+
+/// What the controller reports about a network card.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct NicStatus {
+    /// virtio-mmio slot.
+    pub slot: usize,
+    /// MAC address.
+    pub mac: String,
+    /// Host name of the tap.
+    pub tap: String,
+    /// `up` or `down`.
+    pub link: &'static str,
+    /// Whether the guest driver runs the card.
+    pub active: bool,
+    /// Features the driver negotiated (0 if it does not run the card).
+    pub features: u64,
+    /// The tap failed (detached under us); the card no longer moves frames.
+    pub tap_failed: bool,
+    /// Counters.
+    #[serde(flatten)]
+    pub stats: NetStats,
+}
+
 /// What to build.
 #[derive(Debug)]
 pub struct MachineSpec {
@@ -96,6 +134,8 @@ pub struct MachineSpec {
     pub builtin_kernel: Option<String>,
     /// Disks, in virtio-mmio slot order.
     pub disks: Vec<DiskSpec>,
+    /// Network cards, in slot order after the disks.
+    pub nics: Vec<NicSpec>,
 }
 
 /// Hooks that run first in each thread a machine starts (seccomp filters).
@@ -103,8 +143,10 @@ pub struct MachineSpec {
 pub struct ThreadHooks {
     /// For vCPU threads.
     pub vcpu: Arc<dyn Fn() + Send + Sync>,
-    /// For the virtio worker.
+    /// For the disks' virtio worker.
     pub worker: Arc<dyn Fn() + Send + Sync>,
+    /// For each network card's worker.
+    pub net: Arc<dyn Fn() + Send + Sync>,
 }
 
 impl Default for ThreadHooks {
@@ -112,6 +154,7 @@ impl Default for ThreadHooks {
         ThreadHooks {
             vcpu: Arc::new(|| {}),
             worker: Arc::new(|| {}),
+            net: Arc::new(|| {}),
         }
     }
 }
@@ -131,12 +174,13 @@ pub struct MachineContext {
 pub struct Machine {
     // Field order is drop order: threads stop before the VM and RAM go.
     vcpus: Vec<VcpuHandle>,
-    worker: Option<Worker>,
+    workers: Vec<Worker>,
     bus: Arc<Bus>,
     transports: Vec<Arc<Mutex<MmioTransport>>>,
     vm: VmFd,
     mem: GuestMemoryMmap,
     disks: Vec<DiskInfo>,
+    nics: Vec<Nic>,
     builtin_kernel: Option<String>,
     cmdline: String,
     forced_cpuid: Vec<&'static str>,
@@ -151,12 +195,22 @@ impl std::fmt::Debug for Machine {
     }
 }
 
+/// A network card of a built machine.
+#[derive(Debug)]
+struct Nic {
+    slot: usize,
+    config: NetConfig,
+    tap: String,
+    shared: Arc<NetShared>,
+}
+
 struct Parts {
     vm: VmFd,
     mem: GuestMemoryMmap,
     bus: Arc<Bus>,
     transports: Vec<Arc<Mutex<MmioTransport>>>,
     disks: Vec<DiskInfo>,
+    nics: Vec<Nic>,
 }
 
 /// A VM with an in-kernel irqchip and PIT.
@@ -189,14 +243,25 @@ fn build_parts(
     kvm: &Kvm,
     memory_bytes: u64,
     disks: Vec<DiskSpec>,
+    nics: Vec<NicSpec>,
     ctx: &MachineContext,
     saved: Option<&MachineState>,
 ) -> Result<Parts, MachineError> {
-    if disks.len() > layout::VIRTIO_MMIO_SLOTS {
+    if disks.len() + nics.len() > layout::VIRTIO_MMIO_SLOTS {
         return Err(MachineError::Unsupported(format!(
-            "{} disks (at most {})",
+            "{} disks and {} network cards (at most {} virtio devices)",
             disks.len(),
+            nics.len(),
             layout::VIRTIO_MMIO_SLOTS
+        )));
+    }
+    if let Some(s) = saved
+        && s.virtio.len() != disks.len() + nics.len()
+    {
+        return Err(MachineError::Mismatch(format!(
+            "{} virtio devices saved, {} given",
+            s.virtio.len(),
+            disks.len() + nics.len()
         )));
     }
     let vm = create_vm(kvm)?;
@@ -228,17 +293,21 @@ fn build_parts(
             id: d.id,
             sectors: disk.sectors(),
         });
-        let irq = irq_line(&vm, layout::virtio_irq(slot))?;
-        let mut t = MmioTransport::new(Box::new(Block::new(disk)), mem.clone(), irq)?;
-        if let Some(s) = saved {
-            t.restore(&s.virtio[slot])?;
-        }
-        let notify = IoEventAddress::Mmio(layout::virtio_mmio_addr(slot) + mmio::QUEUE_NOTIFY);
-        for (q, evt) in t.queue_evts().iter().enumerate() {
-            vm.register_ioevent(evt, &notify, q as u32)
-                .map_err(|e| MachineError::Kvm("register a queue ioeventfd", e))?;
-        }
-        transports.push(Arc::new(Mutex::new(t)));
+        let t = transport(&vm, &mem, slot, Box::new(Block::new(disk)), saved)?;
+        transports.push(t);
+    }
+    let mut nic_parts = Vec::new();
+    for n in nics {
+        let slot = transports.len();
+        let tap = n.tap.name().to_string();
+        let dev = Net::new(n.tap, mem.clone(), n.config, n.shared.clone());
+        transports.push(transport(&vm, &mem, slot, Box::new(dev), saved)?);
+        nic_parts.push(Nic {
+            slot,
+            config: n.config,
+            tap,
+            shared: n.shared,
+        });
     }
     let bus = Arc::new(Bus {
         serial: Mutex::new(serial),
@@ -253,7 +322,29 @@ fn build_parts(
         bus,
         transports,
         disks: infos,
+        nics: nic_parts,
     })
+}
+
+/// A transport for `device` in `slot`, with its queue ioeventfds registered.
+fn transport(
+    vm: &VmFd,
+    mem: &GuestMemoryMmap,
+    slot: usize,
+    device: Box<dyn crate::devices::virtio::VirtioDevice>,
+    saved: Option<&MachineState>,
+) -> Result<Arc<Mutex<MmioTransport>>, MachineError> {
+    let irq = irq_line(vm, layout::virtio_irq(slot))?;
+    let mut t = MmioTransport::new(device, mem.clone(), irq)?;
+    if let Some(s) = saved {
+        t.restore(&s.virtio[slot])?;
+    }
+    let notify = IoEventAddress::Mmio(layout::virtio_mmio_addr(slot) + mmio::QUEUE_NOTIFY);
+    for (q, evt) in t.queue_evts().iter().enumerate() {
+        vm.register_ioevent(evt, &notify, q as u32)
+            .map_err(|e| MachineError::Kvm("register a queue ioeventfd", e))?;
+    }
+    Ok(Arc::new(Mutex::new(t)))
 }
 
 impl Machine {
@@ -267,13 +358,13 @@ impl Machine {
         if spec.vcpus == 0 || spec.vcpus > 32 {
             return Err(MachineError::Unsupported(format!("{} vCPUs", spec.vcpus)));
         }
-        let announce: Vec<MmioAnnounce> = (0..spec.disks.len())
+        let announce: Vec<MmioAnnounce> = (0..spec.disks.len() + spec.nics.len())
             .map(|slot| MmioAnnounce {
                 addr: layout::virtio_mmio_addr(slot),
                 irq: layout::virtio_irq(slot),
             })
             .collect();
-        let parts = build_parts(kvm, spec.memory_bytes, spec.disks, ctx, None)?;
+        let parts = build_parts(kvm, spec.memory_bytes, spec.disks, spec.nics, ctx, None)?;
         regs::write_boot_tables(&parts.mem)?;
         mptable::write(&parts.mem, spec.vcpus)?;
         let entry = boot::load(&parts.mem, &spec.boot, &announce)?;
@@ -316,15 +407,33 @@ impl Machine {
     }
 
     /// Rebuilds a machine from a save file whose state section was read into
-    /// `saved`; its RAM is read from `input`.
+    /// `saved`; its RAM is read from `input`. The network cards must have the
+    /// saved MACs and MTUs (the guest knows them); their taps may be new.
     pub fn restore<R: vm_memory::ReadVolatile>(
         kvm: &Kvm,
         saved: &MachineState,
         input: &mut R,
         disks: Vec<DiskSpec>,
+        nics: Vec<NicSpec>,
         ctx: &MachineContext,
         paused: bool,
     ) -> Result<Machine, MachineError> {
+        if nics.len() != saved.nics.len() {
+            return Err(MachineError::Mismatch(format!(
+                "{} network cards saved, {} given",
+                saved.nics.len(),
+                nics.len()
+            )));
+        }
+        for (given, was) in nics.iter().zip(&saved.nics) {
+            let mac = net::format_mac(&given.config.mac);
+            if mac != was.mac || given.config.mtu != was.mtu {
+                return Err(MachineError::Mismatch(format!(
+                    "network card {mac} (MTU {:?}) was {} (MTU {:?}) when saved",
+                    given.config.mtu, was.mac, was.mtu
+                )));
+            }
+        }
         if disks.len() != saved.disks.len() {
             return Err(MachineError::Mismatch(format!(
                 "{} disks saved, {} given",
@@ -338,7 +447,7 @@ impl Machine {
                 saved.cpus.len()
             )));
         }
-        let parts = build_parts(kvm, saved.memory_bytes, disks, ctx, Some(saved))?;
+        let parts = build_parts(kvm, saved.memory_bytes, disks, nics, ctx, Some(saved))?;
         for (given, was) in parts.disks.iter().zip(&saved.disks) {
             if given.sectors != was.sectors {
                 return Err(MachineError::Mismatch(format!(
@@ -374,9 +483,11 @@ impl Machine {
             saved.cmdline.clone(),
             forced,
         )?;
-        // Kicks made before the save went to the old process's ioeventfds.
+        // Kicks made before the save went to the old process's ioeventfds,
+        // and restored cards must configure their new taps: the workers do
+        // both when asked for service.
         for t in &machine.transports {
-            t.lock().expect("virtio transport").catch_up();
+            t.lock().expect("virtio transport").request_service();
         }
         Ok(machine)
     }
@@ -390,16 +501,34 @@ impl Machine {
         cmdline: String,
         forced_cpuid: Vec<&'static str>,
     ) -> Result<Machine, MachineError> {
+        // One worker for the disks, one per network card: a disk flush must
+        // not hold up packets, and only network workers may touch a tap.
+        let mut workers = Vec::new();
         let hook = ctx.hooks.worker.clone();
-        let worker = Worker::spawn(parts.transports.clone(), Box::new(move || hook()))?;
+        let disks = parts.transports[..parts.disks.len()].to_vec();
+        workers.push(Worker::spawn(
+            "virtio-blk",
+            disks,
+            Box::new(move || hook()),
+        )?);
+        for (i, n) in parts.nics.iter().enumerate() {
+            let hook = ctx.hooks.net.clone();
+            let t = vec![parts.transports[n.slot].clone()];
+            workers.push(Worker::spawn(
+                &format!("virtio-net{i}"),
+                t,
+                Box::new(move || hook()),
+            )?);
+        }
         let mut machine = Machine {
             vcpus: Vec::new(),
-            worker: Some(worker),
+            workers,
             bus: parts.bus,
             transports: parts.transports,
             vm: parts.vm,
             mem: parts.mem,
             disks: parts.disks,
+            nics: parts.nics,
             builtin_kernel,
             cmdline,
             forced_cpuid,
@@ -477,6 +606,29 @@ impl Machine {
         memory::size(&self.mem)
     }
 
+    /// The network cards, in slot order.
+    pub fn nic_status(&self) -> Vec<NicStatus> {
+        self.nics
+            .iter()
+            .map(|n| nic_status(n.slot, &n.config, &n.tap, &n.shared))
+            .collect()
+    }
+
+    /// Plugs (`up`) or unplugs network card `index`: the guest sees the
+    /// status change with a configuration interrupt. Returns whether it
+    /// changed.
+    pub fn set_link(&self, index: usize, up: bool) -> Option<bool> {
+        let n = self.nics.get(index)?;
+        let changed = n.shared.set_link(up);
+        if changed {
+            let mut t = self.transports[n.slot].lock().expect("virtio transport");
+            t.config_changed();
+            // The worker starts or stops reading the tap.
+            t.request_service();
+        }
+        Some(changed)
+    }
+
     /// Masked CPUID features the host turned back on.
     pub fn forced_cpuid(&self) -> &[&'static str] {
         &self.forced_cpuid
@@ -526,6 +678,16 @@ impl Machine {
             i8042: self.bus.i8042.lock().expect("i8042").state(),
             pvctl: self.bus.pvctl.lock().expect("pvctl").state(),
             virtio: guards.iter().map(|g| g.snapshot()).collect(),
+            nics: self
+                .nics
+                .iter()
+                .map(|n| NicState {
+                    mac: net::format_mac(&n.config.mac),
+                    mtu: n.config.mtu,
+                    link_up: n.shared.link_up(),
+                    stats: n.shared.stats(),
+                })
+                .collect(),
         };
         snapshot::write(out, &state, &self.mem)?;
         Ok(())
@@ -540,7 +702,7 @@ impl Machine {
     fn stop_threads(&mut self) -> u64 {
         let ns = self.vcpus.iter_mut().map(VcpuHandle::stop).sum();
         self.vcpus.clear();
-        if let Some(mut w) = self.worker.take() {
+        for mut w in self.workers.drain(..) {
             w.stop();
         }
         ns
@@ -550,5 +712,20 @@ impl Machine {
 impl Drop for Machine {
     fn drop(&mut self) {
         self.stop_threads();
+    }
+}
+
+/// The status of a network card.
+pub fn nic_status(slot: usize, config: &NetConfig, tap: &str, shared: &NetShared) -> NicStatus {
+    let features = shared.driver_features();
+    NicStatus {
+        slot,
+        mac: net::format_mac(&config.mac),
+        tap: tap.to_string(),
+        link: if shared.link_up() { "up" } else { "down" },
+        active: features != 0,
+        features,
+        tap_failed: shared.backend_failed(),
+        stats: shared.stats(),
     }
 }

@@ -19,6 +19,7 @@ use crate::devices::i8042::I8042State;
 use crate::devices::pvctl::PvCtlState;
 use crate::devices::serial::SerialSnapshot;
 use crate::devices::virtio::mmio::MmioSnapshot;
+use crate::devices::virtio::net::NetStats;
 use crate::memory::{self, GuestMemoryMmap};
 use crate::vcpu::state::VcpuState;
 
@@ -119,6 +120,19 @@ pub struct DiskInfo {
     pub sectors: u64,
 }
 
+/// A network card as it was when saved (the new process gets a new tap).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NicState {
+    /// MAC address, `52:54:00:...`.
+    pub mac: String,
+    /// MTU offered to the guest.
+    pub mtu: Option<u16>,
+    /// Link state.
+    pub link_up: bool,
+    /// Counters, continued after the restore.
+    pub stats: NetStats,
+}
+
 /// Everything about a paused machine except its RAM.
 #[derive(Serialize, Deserialize)]
 pub struct MachineState {
@@ -140,8 +154,11 @@ pub struct MachineState {
     pub i8042: I8042State,
     /// Power-control port.
     pub pvctl: PvCtlState,
-    /// virtio-mmio transports, by slot.
+    /// virtio-mmio transports, by slot (disks, then network cards).
     pub virtio: Vec<MmioSnapshot>,
+    /// Network cards (absent from files of wirt before network support).
+    #[serde(default)]
+    pub nics: Vec<NicState>,
 }
 
 impl std::fmt::Debug for MachineState {

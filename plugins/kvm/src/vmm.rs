@@ -13,12 +13,14 @@ use serde_json::{Value, json};
 
 use crate::boot::BootImage;
 use crate::control::protocol::{
-    BUILTIN_TEST_GUEST, BootRequest, DiskRef, Event, FdRef, KernelRef, LifecycleAction, Policies,
-    Request, RestoreRequest, VERSION, reason, state, state_name,
+    BUILTIN_TEST_GUEST, BootRequest, DiskRef, Event, FdRef, KernelRef, LifecycleAction, LinkState,
+    NicRef, Policies, Request, RestoreRequest, VERSION, reason, state, state_name,
 };
 use crate::devices::VmEvent;
-use crate::machine::{DiskSpec, Machine, MachineContext, MachineError, MachineSpec};
-use crate::snapshot::{self, SnapshotError};
+use crate::devices::virtio::net::{self, NetConfig, NetShared, NetStats};
+use crate::machine::{DiskSpec, Machine, MachineContext, MachineError, MachineSpec, NicSpec};
+use crate::snapshot::{self, NicState, SnapshotError};
+use crate::tap::Tap;
 
 /// Errors of a request.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +69,27 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// A network card as the domain has it, across the machines it builds.
+#[derive(Debug)]
+struct NicSetup {
+    tap: Tap,
+    config: NetConfig,
+    shared: Arc<NetShared>,
+}
+
+impl NicSetup {
+    fn spec(&self) -> Result<NicSpec, VmmError> {
+        Ok(NicSpec {
+            tap: self
+                .tap
+                .try_clone()
+                .map_err(|e| VmmError::Machine(MachineError::Io("a tap", e)))?,
+            config: self.config,
+            shared: self.shared.clone(),
+        })
+    }
+}
+
 /// What a reboot rebuilds from.
 #[derive(Debug)]
 struct Setup {
@@ -75,6 +98,7 @@ struct Setup {
     boot: Option<BootImage>,
     builtin: Option<String>,
     disks: Vec<DiskSpec>,
+    nics: Vec<NicSetup>,
     policies: Policies,
 }
 
@@ -100,6 +124,11 @@ impl Setup {
             boot,
             builtin_kernel: self.builtin.clone(),
             disks,
+            nics: self
+                .nics
+                .iter()
+                .map(NicSetup::spec)
+                .collect::<Result<_, _>>()?,
         }))
     }
 }
@@ -254,6 +283,42 @@ impl Vmm {
             .collect()
     }
 
+    /// Takes the taps of `refs`; `saved` carries link and counters over a
+    /// restore.
+    fn nics(
+        &mut self,
+        refs: &[NicRef],
+        passed: &mut [Option<OwnedFd>],
+        saved: &[NicState],
+    ) -> Result<Vec<NicSetup>, VmmError> {
+        let mut out: Vec<NicSetup> = Vec::new();
+        for (i, r) in refs.iter().enumerate() {
+            let mac = net::parse_mac(&r.mac).map_err(VmmError::InvalidRequest)?;
+            if out.iter().any(|n| n.config.mac == mac) {
+                return Err(VmmError::InvalidRequest(format!(
+                    "MAC address {} is used twice",
+                    r.mac
+                )));
+            }
+            if let Some(m) = r.mtu.filter(|m| *m < 68) {
+                return Err(VmmError::InvalidRequest(format!("MTU {m} is below 68")));
+            }
+            let file = self.take_fd(r.fd, passed)?;
+            let tap = Tap::new(file.into())
+                .map_err(|e| VmmError::BadFd(format!("for nic {}: {}", r.mac, error_chain(&e))))?;
+            let (up, stats) = match saved.get(i) {
+                Some(s) => (s.link_up, s.stats),
+                None => (r.link != Some(LinkState::Down), NetStats::default()),
+            };
+            out.push(NicSetup {
+                tap,
+                config: NetConfig { mac, mtu: r.mtu },
+                shared: NetShared::new(up, stats),
+            });
+        }
+        Ok(out)
+    }
+
     fn require_off(&self) -> Result<(), VmmError> {
         match self.machine {
             Some(_) => Err(VmmError::InvalidState(state_name(self.state))),
@@ -355,7 +420,59 @@ impl Vmm {
                 "data": String::from_utf8_lossy(&self.ctx.console.history()),
             })),
             Request::SandboxCheck => Ok(self.sandbox_check()),
+            Request::SetLink { nic, mac, link } => self.set_link(nic, mac.as_deref(), link),
         }
+    }
+
+    fn set_link(
+        &mut self,
+        nic: Option<usize>,
+        mac: Option<&str>,
+        link: LinkState,
+    ) -> Result<Value, VmmError> {
+        let machine = self.machine()?;
+        let setup = self
+            .setup
+            .as_ref()
+            .ok_or(VmmError::InvalidState(state_name(self.state)))?;
+        let index = match (nic, mac) {
+            (Some(i), None) => i,
+            (None, Some(m)) => {
+                let mac = net::parse_mac(m).map_err(VmmError::InvalidRequest)?;
+                setup
+                    .nics
+                    .iter()
+                    .position(|n| n.config.mac == mac)
+                    .ok_or_else(|| VmmError::InvalidRequest(format!("no network card {m}")))?
+            }
+            _ => {
+                return Err(VmmError::InvalidRequest(
+                    "name the network card with exactly one of `nic` and `mac`".into(),
+                ));
+            }
+        };
+        let changed = machine
+            .set_link(index, link == LinkState::Up)
+            .ok_or_else(|| VmmError::InvalidRequest(format!("no network card #{index}")))?;
+        Ok(json!({ "changed": changed, "nic": self.nic_status().get(index) }))
+    }
+
+    fn nic_status(&self) -> Vec<crate::machine::NicStatus> {
+        if let Some(m) = &self.machine {
+            return m.nic_status();
+        }
+        let Some(setup) = &self.setup else {
+            return Vec::new();
+        };
+        setup
+            .nics
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let slot = setup.disks.len() + i;
+                crate::machine::nic_status(slot, &n.config, n.tap.name(), &n.shared)
+            })
+            .collect()
     }
 
     fn status(&self) -> Value {
@@ -382,6 +499,7 @@ impl Vmm {
             "shutdown_requested": self.shutdown_requested,
             "forced_cpuid": forced,
             "console_clients": self.ctx.console.clients(),
+            "nics": self.nic_status(),
         })
     }
 
@@ -399,6 +517,7 @@ impl Vmm {
             None => None,
         };
         let disks = self.disks(&b.disks, passed)?;
+        let nics = self.nics(&b.nics, passed, &[])?;
         let cmdline = b.cmdline.clone().unwrap_or_else(|| {
             "console=ttyS0 reboot=k panic=1 i8042.noaux i8042.nomux i8042.nopnp".into()
         });
@@ -412,6 +531,7 @@ impl Vmm {
             }),
             builtin,
             disks,
+            nics,
             policies: b.policies,
         });
         let spec = self
@@ -438,6 +558,7 @@ impl Vmm {
         let mut input = self.take_fd(r.from, passed)?;
         let saved = snapshot::read_state(&mut input)?;
         let disks = self.disks(&r.disks, passed)?;
+        let nics = self.nics(&r.nics, passed, &saved.nics)?;
         let (kernel, builtin) = match (&r.kernel, &saved.builtin_kernel) {
             (Some(k), _) => {
                 let (bytes, b) = self.kernel(k, passed)?;
@@ -461,7 +582,20 @@ impl Vmm {
                 id: d.id.clone(),
             });
         }
-        let machine = Machine::restore(&self.kvm, &saved, &mut input, disks, &self.ctx, r.paused)?;
+        let nic_specs = nics
+            .iter()
+            .map(NicSetup::spec)
+            .collect::<Result<Vec<_>, _>>()?;
+        let machine = Machine::restore(
+            &self.kvm, &saved, &mut input, disks, nic_specs, &self.ctx, r.paused,
+        )?;
+        // A link state given with the restore overrides the saved one; the
+        // guest hears of it like of a `set-link`.
+        for (i, n) in r.nics.iter().enumerate() {
+            if let Some(link) = n.link {
+                machine.set_link(i, link == LinkState::Up);
+            }
+        }
         self.setup = Some(Setup {
             memory_bytes: saved.memory_bytes,
             vcpus: saved.cpus.len() as u8,
@@ -472,6 +606,7 @@ impl Vmm {
             }),
             builtin,
             disks: keep,
+            nics,
             policies: r.policies,
         });
         self.machine = Some(machine);

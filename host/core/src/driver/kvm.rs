@@ -434,6 +434,8 @@ impl KvmDriver {
                     serial: serial.clone(),
                 })
                 .collect(),
+            // Network cards (taps) are not wired up by the host yet.
+            nics: Vec::new(),
             paused,
             policies: policies(config),
         }
@@ -712,6 +714,7 @@ impl HypervisorDriver for KvmDriver {
         let request = Request::Restore(RestoreRequest {
             from: FdRef::Passed(0),
             disks: Self::boot_request(config, &opened, &numbers, false).disks,
+            nics: Vec::new(),
             kernel: opened.kernel.map(|i| KernelRef::Fd(numbers[i])),
             initrd: opened.initrd.map(|i| FdRef::Fd(numbers[i])),
             paused: flags & SAVE_PAUSED != 0,

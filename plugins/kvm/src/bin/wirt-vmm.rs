@@ -122,6 +122,7 @@ fn run(a: Args) -> Result<(), String> {
         hooks: ThreadHooks {
             vcpu: hook(Profile::Vcpu, a.seccomp),
             worker: hook(Profile::Worker, a.seccomp),
+            net: hook(Profile::Net, a.seccomp),
         },
     };
     let mut vmm = Vmm::new(kvm, ctx, reserved);

@@ -85,6 +85,32 @@ pub struct DiskRef {
     pub serial: String,
 }
 
+/// A network card's link: cable plugged in or not.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkState {
+    /// Plugged in.
+    Up,
+    /// Unplugged: frames are dropped both ways.
+    Down,
+}
+
+/// A network card: a tap the host opened with
+/// `IFF_TAP | IFF_NO_PI | IFF_VNET_HDR`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NicRef {
+    /// The tap.
+    pub fd: FdRef,
+    /// MAC address the guest sees, `"52:54:00:12:34:56"`.
+    pub mac: String,
+    /// Link state; `up` at boot, as saved at restore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<LinkState>,
+    /// MTU offered to the guest (VIRTIO_NET_F_MTU); none: 1500, not offered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u16>,
+}
+
 fn default_memory_mib() -> u64 {
     64
 }
@@ -114,6 +140,9 @@ pub struct BootRequest {
     /// Disks in virtio-mmio slot order.
     #[serde(default)]
     pub disks: Vec<DiskRef>,
+    /// Network cards, in virtio-mmio slot order after the disks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nics: Vec<NicRef>,
     /// Start with vCPUs parked (state paused).
     #[serde(default)]
     pub paused: bool,
@@ -130,6 +159,9 @@ pub struct RestoreRequest {
     /// The same disks as at save time, in the same order.
     #[serde(default)]
     pub disks: Vec<DiskRef>,
+    /// The same network cards (MAC, MTU) as at save time, on any taps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nics: Vec<NicRef>,
     /// Kernel for later reboots, if it was not the built-in one.
     #[serde(default)]
     pub kernel: Option<KernelRef>,
@@ -199,6 +231,17 @@ pub enum Request {
     /// Try to open a file from the control thread and from vCPU 0; report
     /// whether seccomp refused it.
     SandboxCheck,
+    /// Plug or unplug a network card, named by `nic` (index) or `mac`.
+    SetLink {
+        /// Index in the `nics` list of the boot or restore.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nic: Option<usize>,
+        /// Or its MAC address.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mac: Option<String>,
+        /// The new state.
+        link: LinkState,
+    },
 }
 
 /// A request line: the request plus an optional correlation id.
@@ -298,6 +341,26 @@ mod tests {
         assert_eq!(b.disks[0].fd, FdRef::Fd(5));
         assert_eq!(b.policies.on_reboot, LifecycleAction::Destroy);
         assert_eq!(b.policies.on_crash, LifecycleAction::Destroy);
+        let e: Envelope = serde_json::from_str(
+            r#"{"op":"boot","nics":[{"fd":{"passed":0},"mac":"52:54:00:00:00:01","link":"down"}]}"#,
+        )
+        .unwrap();
+        let Request::Boot(b) = e.request else {
+            panic!("not boot")
+        };
+        assert_eq!(b.nics[0].link, Some(LinkState::Down));
+        assert_eq!(b.nics[0].mtu, None);
+        let e: Envelope =
+            serde_json::from_str(r#"{"op":"set-link","mac":"52:54:00:00:00:01","link":"up"}"#)
+                .unwrap();
+        assert_eq!(
+            e.request,
+            Request::SetLink {
+                nic: None,
+                mac: Some("52:54:00:00:00:01".into()),
+                link: LinkState::Up
+            }
+        );
         let e: Envelope = serde_json::from_str(r#"{"op":"save","to":{"passed":0}}"#).unwrap();
         assert_eq!(
             e.request,

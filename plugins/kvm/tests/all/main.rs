@@ -3,10 +3,14 @@
 #![allow(unsafe_code)]
 
 mod common;
+mod frames;
+mod netns;
 
 mod boot;
 mod commands;
 mod lifecycle;
+mod net_tap;
+mod net_vmm;
 mod protocol;
 mod qemu_net;
 mod sandbox;

@@ -54,6 +54,7 @@ fn save_then_restore_in_a_new_process_continues_the_guest() {
             Request::Restore(RestoreRequest {
                 from: FdRef::Passed(0),
                 disks,
+                nics: vec![],
                 kernel: None,
                 initrd: None,
                 paused: false,
@@ -117,6 +118,7 @@ fn snapshot_without_stop_keeps_running_and_bad_files_are_refused() {
             Request::Restore(RestoreRequest {
                 from: FdRef::Passed(0),
                 disks: vec![],
+                nics: vec![],
                 kernel: None,
                 initrd: None,
                 paused: false,

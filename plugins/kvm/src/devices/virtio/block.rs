@@ -12,7 +12,7 @@ use virtio_queue::desc::split::Descriptor;
 use virtio_queue::{DescriptorChain, Queue, QueueT};
 use vm_memory::{Address, Bytes, GuestAddress, GuestMemory, Permissions};
 
-use super::{F_EVENT_IDX, F_VERSION_1, VirtioDevice};
+use super::{F_EVENT_IDX, F_VERSION_1, Processed, VirtioDevice};
 use crate::memory::GuestMemoryMmap;
 
 /// virtio device id of a block device.
@@ -352,8 +352,16 @@ impl VirtioDevice for Block {
         }
     }
 
-    fn process_queue(&mut self, _index: usize, queue: &mut Queue, mem: &GuestMemoryMmap) -> bool {
-        process_queue(queue, mem, &self.disk)
+    fn process_queue(
+        &mut self,
+        _index: usize,
+        queue: &mut Queue,
+        mem: &GuestMemoryMmap,
+    ) -> Processed {
+        Processed {
+            interrupt: process_queue(queue, mem, &self.disk),
+            more: false,
+        }
     }
 }
 

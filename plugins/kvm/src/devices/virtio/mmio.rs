@@ -1,5 +1,11 @@
 //! The virtio-mmio transport: registers on the vCPU's MMIO exits, queue
 //! kicks through ioeventfds (see [`super::worker`]), interrupts through an irqfd.
+//!
+//! Register accesses run on vCPU threads; everything that touches the
+//! device's backend runs on its worker thread. Where a register write needs
+//! the backend (DRIVER_OK activates the device; a restore or a link change
+//! needs a look) the transport signals its *service* eventfd and the worker
+//! does the work.
 
 use serde::{Deserialize, Serialize};
 use virtio_queue::{Queue, QueueState, QueueT};
@@ -14,6 +20,7 @@ pub const QUEUE_NOTIFY: u64 = 0x50;
 const MAGIC: u32 = 0x7472_6976;
 const VENDOR: u32 = 0x5452_4957; // "WIRT"
 const INT_VRING: u32 = 1;
+const INT_CONFIG: u32 = 2;
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +43,10 @@ pub struct MmioTransport {
     mem: GuestMemoryMmap,
     queues: Vec<Queue>,
     queue_evts: Vec<EventFd>,
+    /// Asks the worker to activate the device and look at every queue.
+    service_evt: EventFd,
+    /// DRIVER_OK was set (or restored) and the device has not been activated.
+    pending_activation: bool,
     irq: IrqLine,
     regs: MmioRegs,
 }
@@ -100,6 +111,8 @@ impl MmioTransport {
             mem,
             queues,
             queue_evts,
+            service_evt: EventFd::new(EFD_NONBLOCK).map_err(MmioError::EventFd)?,
+            pending_activation: false,
             irq,
             regs: MmioRegs::default(),
         })
@@ -125,19 +138,23 @@ impl MmioTransport {
             self.queues[i] = Queue::try_from(state).map_err(|e| MmioError::Queue(i, e))?;
         }
         self.regs = s.regs.clone();
+        // The new backend (a new tap) must be configured before use.
+        self.pending_activation = self.active();
         Ok(())
     }
 
-    /// Saves registers and queues.
+    /// Saves registers and queues. Chains the device took but has not used
+    /// yet go back to the driver's side of the ring.
     pub fn snapshot(&self) -> MmioSnapshot {
         let queues = self
             .queues
             .iter()
-            .map(|q| {
+            .enumerate()
+            .map(|(i, q)| {
                 let s = q.state();
                 QueueSnapshot {
                     max_size: s.max_size,
-                    next_avail: s.next_avail,
+                    next_avail: s.next_avail.wrapping_sub(self.device.held_chains(i)),
                     next_used: s.next_used,
                     event_idx_enabled: s.event_idx_enabled,
                     size: s.size,
@@ -159,9 +176,24 @@ impl MmioTransport {
         &self.queue_evts
     }
 
+    /// The eventfd that asks the worker for [`MmioTransport::service`].
+    pub fn service_evt(&self) -> &EventFd {
+        &self.service_evt
+    }
+
     /// The interrupt line (for KVM_IRQFD).
     pub fn irq(&self) -> &IrqLine {
         &self.irq
+    }
+
+    /// The device's backend descriptor, for the worker's epoll set.
+    pub fn backend_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.device.backend_fd()
+    }
+
+    /// Whether the worker should wait for the backend now.
+    pub fn backend_wanted(&self) -> bool {
+        self.active() && !self.pending_activation && self.device.backend_wanted()
     }
 
     /// virtio device id.
@@ -174,18 +206,88 @@ impl MmioTransport {
             && self.regs.status & (status::FAILED | status::NEEDS_RESET) == 0
     }
 
+    /// Activates the device if DRIVER_OK is new; false if it cannot work.
+    fn activated(&mut self) -> bool {
+        if !self.active() {
+            return false;
+        }
+        if !self.pending_activation {
+            return true;
+        }
+        self.pending_activation = false;
+        match self.device.activate(self.regs.driver_features) {
+            Ok(()) => true,
+            Err(e) => {
+                eprintln!(
+                    "wirt-vmm: virtio device type {} cannot start: {e}",
+                    self.device.device_type()
+                );
+                // The spec's way to say "broken, reset me": NEEDS_RESET plus a
+                // configuration change notification.
+                self.regs.status |= status::NEEDS_RESET;
+                self.interrupt(INT_CONFIG);
+                false
+            }
+        }
+    }
+
+    fn interrupt(&mut self, cause: u32) {
+        self.regs.interrupt_status |= cause;
+        self.irq.trigger();
+    }
+
     /// Processes queue `index` if the driver has set the device up, and
     /// interrupts the driver if it wants to hear about used buffers.
     pub fn process_queue(&mut self, index: usize) {
-        if !self.active() || index >= self.queues.len() || !self.queues[index].ready() {
+        if index >= self.queues.len() || !self.queues[index].ready() || !self.activated() {
             return;
         }
-        let used = self
+        let p = self
             .device
             .process_queue(index, &mut self.queues[index], &self.mem);
-        if used {
-            self.regs.interrupt_status |= INT_VRING;
-            self.irq.trigger();
+        if p.interrupt {
+            self.interrupt(INT_VRING);
+        }
+        if p.more {
+            // Level-triggered epoll brings the worker back after other work.
+            let _ = self.queue_evts[index].write(1);
+        }
+    }
+
+    /// The backend descriptor is readable (or failed).
+    pub fn process_backend(&mut self, failed: bool) {
+        // A failure is always taken in, or its level-triggered report would spin.
+        if !failed && !self.activated() {
+            return;
+        }
+        let p = self
+            .device
+            .process_backend(&mut self.queues, &self.mem, failed);
+        if p.interrupt {
+            self.interrupt(INT_VRING);
+        }
+    }
+
+    /// Activates the device if needed and processes every queue: after
+    /// DRIVER_OK, a restore (kicks made before the save went to the old
+    /// process) or a change the device must react to.
+    pub fn service(&mut self) {
+        for i in 0..self.queues.len() {
+            self.process_queue(i);
+        }
+    }
+
+    /// Asks the worker for [`MmioTransport::service`].
+    pub fn request_service(&self) {
+        let _ = self.service_evt.write(1);
+    }
+
+    /// Device configuration changed (e.g. link state): bump the generation
+    /// and, if the driver is running, send a configuration interrupt.
+    pub fn config_changed(&mut self) {
+        self.regs.config_generation = self.regs.config_generation.wrapping_add(1);
+        if self.active() {
+            self.interrupt(INT_CONFIG);
         }
     }
 
@@ -193,6 +295,8 @@ impl MmioTransport {
         for q in &mut self.queues {
             q.reset();
         }
+        self.device.reset();
+        self.pending_activation = false;
         self.regs = MmioRegs {
             config_generation: self.regs.config_generation,
             ..MmioRegs::default()
@@ -236,7 +340,8 @@ impl MmioTransport {
     /// A register write at `offset` in the window.
     pub fn write(&mut self, offset: u64, data: &[u8]) {
         if offset >= 0x100 || data.len() != 4 {
-            // Block configuration is read-only; other widths are invalid.
+            // Device configuration is read-only (block; net offers no
+            // writable field); other widths are invalid.
             return;
         }
         let v = u32::from_le_bytes(data.try_into().expect("4 bytes"));
@@ -261,8 +366,11 @@ impl MmioTransport {
             0x38 if configurable => self.queues[sel].set_size(v as u16),
             0x44 if self.queues.get(sel).is_some() => self.queues[sel].set_ready(v == 1),
             QUEUE_NOTIFY => {
-                // Normally an ioeventfd swallows this; handle it anyway.
-                self.process_queue(v as usize);
+                // Normally an ioeventfd swallows this; pass it to the worker
+                // the same way, so queues are only processed there.
+                if let Some(e) = self.queue_evts.get(v as usize) {
+                    let _ = e.write(1);
+                }
             }
             0x64 => self.regs.interrupt_status &= !v,
             0x70 => self.set_status(v),
@@ -286,8 +394,9 @@ impl MmioTransport {
         if new & status::FEATURES_OK != 0 && old & status::FEATURES_OK == 0 {
             let offered = self.device.features();
             let f = self.regs.driver_features;
-            // Refuse feature sets we did not offer, and legacy drivers.
-            if f & !offered != 0 || f & F_VERSION_1 == 0 {
+            // Refuse feature sets we did not offer, legacy drivers and
+            // inconsistent sets.
+            if f & !offered != 0 || f & F_VERSION_1 == 0 || !self.device.validate_features(f) {
                 new &= !status::FEATURES_OK;
             }
         }
@@ -302,16 +411,12 @@ impl MmioTransport {
             }
             if !ok {
                 new = (new & !status::DRIVER_OK) | status::NEEDS_RESET;
+            } else {
+                // Backend configuration belongs on the worker thread.
+                self.pending_activation = true;
+                self.request_service();
             }
         }
         self.regs.status = new;
-    }
-
-    /// After a restore, catch up on buffers made available before the save:
-    /// their kicks went to the old process's ioeventfds.
-    pub fn catch_up(&mut self) {
-        for i in 0..self.queues.len() {
-            self.process_queue(i);
-        }
     }
 }

@@ -2,9 +2,13 @@
 
 pub mod block;
 pub mod mmio;
+pub mod net;
 pub mod worker;
 
-use virtio_queue::Queue;
+use std::os::fd::RawFd;
+
+use virtio_queue::{Queue, QueueT};
+use vm_memory::{Bytes, GuestAddress, GuestMemory};
 
 use crate::memory::GuestMemoryMmap;
 
@@ -29,17 +33,91 @@ pub mod status {
     pub const FAILED: u32 = 0x80;
 }
 
+/// What a pass over a queue (or the backend) did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Processed {
+    /// Buffers were used and the driver wants to hear about it.
+    pub interrupt: bool,
+    /// The pass stopped at its batch limit with work left: run it again
+    /// (after whatever else is ready), without waiting for a kick.
+    pub more: bool,
+}
+
 /// A device behind a virtio-mmio transport.
+///
+/// Everything but the register callbacks ([`VirtioDevice::read_config`],
+/// [`VirtioDevice::validate_features`], [`VirtioDevice::reset`]) runs on the
+/// device's worker thread, so only that thread needs the system calls the
+/// device's backend uses.
 pub trait VirtioDevice: Send + std::fmt::Debug {
-    /// virtio device id (2 = block).
+    /// virtio device id (1 = network, 2 = block).
     fn device_type(&self) -> u32;
     /// Features offered to the driver.
     fn features(&self) -> u64;
+    /// Whether the driver's accepted feature set is consistent (it is
+    /// already known to be a subset of [`VirtioDevice::features`]).
+    fn validate_features(&self, _features: u64) -> bool {
+        true
+    }
     /// Largest size of each queue.
     fn queue_max_sizes(&self) -> &[u16];
     /// Reads device configuration space.
     fn read_config(&self, offset: u64, data: &mut [u8]);
-    /// Processes what the driver made available on queue `index`; returns
-    /// whether any buffer was used (the transport then decides to interrupt).
-    fn process_queue(&mut self, index: usize, queue: &mut Queue, mem: &GuestMemoryMmap) -> bool;
+    /// The driver set DRIVER_OK with `features` (or a live device was
+    /// restored): configure the backend. Runs on the worker thread before any
+    /// queue is processed; an error puts the device in NEEDS_RESET.
+    fn activate(&mut self, _features: u64) -> Result<(), String> {
+        Ok(())
+    }
+    /// The driver reset the device (status 0).
+    fn reset(&mut self) {}
+    /// Processes what the driver made available on queue `index`.
+    fn process_queue(
+        &mut self,
+        index: usize,
+        queue: &mut Queue,
+        mem: &GuestMemoryMmap,
+    ) -> Processed;
+    /// A descriptor besides the queue kicks that the worker waits on (a tap).
+    fn backend_fd(&self) -> Option<RawFd> {
+        None
+    }
+    /// Whether the worker should wait for the backend to be readable now
+    /// (a network device stops reading while the guest has no buffers).
+    fn backend_wanted(&self) -> bool {
+        false
+    }
+    /// The backend descriptor is readable, or reported an error (`failed`).
+    fn process_backend(
+        &mut self,
+        _queues: &mut [Queue],
+        _mem: &GuestMemoryMmap,
+        _failed: bool,
+    ) -> Processed {
+        Processed::default()
+    }
+    /// How many chains of queue `index` the device has taken from the
+    /// available ring but not yet used (kept for the next frame). A snapshot
+    /// hands them back to the driver by moving `next_avail` back.
+    fn held_chains(&self, _index: usize) -> u16 {
+        0
+    }
+}
+
+/// VIRTQ_AVAIL_F_NO_INTERRUPT.
+const AVAIL_F_NO_INTERRUPT: u16 = 1;
+
+/// Whether the driver wants an interrupt for the buffers used since the last
+/// call: virtio-queue's EVENT_IDX check, or, without EVENT_IDX, the avail
+/// ring's NO_INTERRUPT flag (which virtio-queue does not look at).
+pub fn needs_interrupt<M: GuestMemory>(queue: &mut Queue, mem: &M) -> bool {
+    if queue.event_idx_enabled() {
+        return queue.needs_notification(mem).unwrap_or(true);
+    }
+    let flags: u16 = mem
+        .read_obj(GuestAddress(queue.avail_ring()))
+        .map(u16::from_le)
+        .unwrap_or(0);
+    // A hint only: an unreadable ring gets its interrupt.
+    flags & AVAIL_F_NO_INTERRUPT == 0
 }
