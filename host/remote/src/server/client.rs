@@ -153,17 +153,36 @@ impl Session {
             .clone()
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| self.shared.default_uri.clone());
+        let parsed = ParsedUri::parse(&uri)?;
         // A daemon serves its own drivers; forwarding could loop back to itself.
-        if ParsedUri::parse(&uri)?.transport.is_some() {
+        if parsed.transport.is_some() {
             return Err(Error::api(ErrorCode::NO_CONNECT, uri));
         }
         let read_only =
             self.origin == (Origin::Unix { read_only: true }) || args.flags & VIR_CONNECT_RO != 0;
-        let conn = if read_only {
-            Connect::open_read_only(&uri)?
+        // `test:///PATH` makes the daemon read PATH: a read-only client
+        // (anyone, through the 0666 socket) must not choose what it reads.
+        let node_file = parsed.scheme == "test" && parsed.path != "/default";
+        if node_file && read_only {
+            self.log(format_args!("denied node file {uri} to a read-only client"));
+            return Err(Error::api(
+                ErrorCode::OPERATION_DENIED,
+                "read only access prevents opening a test node file",
+            ));
+        }
+        let opened = if read_only {
+            Connect::open_read_only(&uri)
         } else {
-            Connect::open(&uri)?
+            Connect::open(&uri)
         };
+        // A parse error quotes the file's lines; the client gets only where.
+        let conn = opened.map_err(|e| match e {
+            Error::Xml(wirt::xml::Error::Syntax { line, column, .. }) if node_file => Error::api(
+                ErrorCode::XML_ERROR,
+                format!("cannot parse test node file at line {line}, column {column}"),
+            ),
+            e => e,
+        })?;
         self.log(format_args!(
             "opened {uri}{}",
             if read_only { " read-only" } else { "" }
