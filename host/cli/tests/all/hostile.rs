@@ -1,8 +1,12 @@
 //! wirtd against hostile local clients: the attacks of issue 15, each
 //! replayed against a daemon on temporary sockets.
 
-use std::time::Duration;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
+use wirt_remote::packet::{Packet, read_packet, write_packet};
 use wirt_remote::protocol::*;
 
 use crate::remote::{Daemon, Raw};
@@ -91,4 +95,168 @@ fn node_file_uris_cannot_make_wirtd_read_what_a_client_chooses() {
     assert!(grown < 32 << 10, "wirtd grew by {grown} KiB");
     // And the daemon serves on.
     assert_eq!(open(&mut client(&d.sock()), "test:///default"), None);
+}
+
+/// Connects and asks AUTH_LIST: whether the daemon served this client
+/// (false when it closed the connection instead).
+fn served(path: &Path) -> Option<UnixStream> {
+    let mut sock = UnixStream::connect(path).ok()?;
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let call = Packet::call(REMOTE_PROC_AUTH_LIST, 1, &()).unwrap();
+    write_packet(&mut sock, &call).ok()?;
+    match read_packet(&mut sock) {
+        Ok(Some(reply)) if reply.error().is_none() => Some(sock),
+        _ => None,
+    }
+}
+
+/// Polls `f` until it gives something, for at most 20 seconds.
+fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Issue 15, finding 2: with ~14,000 idle connections `accept` failed with
+/// EMFILE, the back-off panicked and wirtd stopped listening for good. Here
+/// the daemon has 64 descriptors: it runs out, then serves again once the
+/// idle clients leave.
+#[test]
+fn wirtd_keeps_listening_after_running_out_of_descriptors() {
+    let mut d = Daemon::start_with(&[], Some(64));
+    let stderr = d.child.as_mut().unwrap().stderr.take().unwrap();
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines() {
+            if tx.send(line.unwrap_or_default()).is_err() {
+                break;
+            }
+        }
+    });
+    // More than 64 descriptors' worth; those not accepted wait in the
+    // kernel's backlog (128), so none of these connects blocks.
+    let idle: Vec<UnixStream> = (0..90)
+        .map(|_| UnixStream::connect(d.sock()).unwrap())
+        .collect();
+    eventually("wirtd runs out of descriptors", || {
+        lines.try_iter().find(|l| l.contains("accept failed"))
+    });
+    drop(idle);
+    eventually("wirtd serves again", || served(&d.sock()));
+    assert!(served(&d.ro_sock()).is_some());
+}
+
+/// libvirtd's `max_clients`: a connection over the limit is closed at once,
+/// and a place frees up when a client leaves.
+#[test]
+fn wirtd_closes_connections_over_max_clients() {
+    let d = Daemon::start_with(&["--max-clients", "3"], None);
+    // (The daemon's start-up probes may hold a place for a moment.)
+    let mut held: Vec<UnixStream> = (0..3)
+        .map(|_| eventually("a place", || served(&d.sock())))
+        .collect();
+    let mut extra = UnixStream::connect(d.sock()).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    assert_eq!(extra.read(&mut [0u8; 1]).unwrap(), 0, "closed at once");
+    assert!(served(&d.ro_sock()).is_none(), "the limit spans sockets");
+    held.pop();
+    eventually("a freed place", || served(&d.sock()));
+}
+
+/// Issue 15, finding 2: a client sending 1 byte per second was held
+/// forever. A packet begun must be finished within --packet-timeout; a
+/// client idle between whole packets stays.
+#[test]
+fn wirtd_drops_a_client_that_trickles_a_packet() {
+    let d = Daemon::start_with(&["--packet-timeout", "2"], None);
+    let mut idle = served(&d.sock()).expect("served");
+    let mut slow = UnixStream::connect(d.sock()).unwrap();
+    let start = Instant::now();
+    // A packet announcing 1000 bytes, then a byte every 100 ms.
+    slow.write_all(&1000u32.to_be_bytes()).unwrap();
+    while slow.write_all(&[0]).is_ok() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "a trickling client is still served"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(start.elapsed() >= Duration::from_secs(2));
+    // The idle client outlived the timeout and is still served.
+    write_packet(&mut idle, &Packet::ping()).unwrap();
+    let pong = read_packet(&mut idle).unwrap().unwrap();
+    assert_eq!(pong.header, Packet::pong().header);
+}
+
+/// Issue 15, finding 2: events queued for a subscriber that never reads
+/// grew the daemon without bound. Past the queue's limit the daemon drops
+/// that client, as libvirtd does: it gets what was queued, then EOF.
+#[test]
+fn wirtd_drops_an_event_subscriber_that_does_not_read() {
+    let d = Daemon::start();
+    let mut sub = client(&d.sock());
+    assert_eq!(open(&mut sub, "test:///default"), None);
+    let register = ConnectDomainEventCallbackRegisterAnyArgs {
+        event_id: VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+        dom: None,
+    };
+    let reply = sub.call(
+        REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY,
+        &register,
+    );
+    assert!(reply.error().is_none());
+
+    let mut actor = client(&d.sock());
+    assert_eq!(open(&mut actor, "test:///default"), None);
+    let lookup = DomainLookupByNameArgs {
+        name: "test".into(),
+    };
+    let dom: DomainRet = actor
+        .call(REMOTE_PROC_DOMAIN_LOOKUP_BY_NAME, &lookup)
+        .decode()
+        .unwrap();
+    let args = DomainArgs { dom: dom.dom };
+    const PAIRS: usize = 2500;
+    for _ in 0..PAIRS {
+        assert!(
+            actor
+                .call(REMOTE_PROC_DOMAIN_SUSPEND, &args)
+                .error()
+                .is_none()
+        );
+        assert!(
+            actor
+                .call(REMOTE_PROC_DOMAIN_RESUME, &args)
+                .error()
+                .is_none()
+        );
+    }
+    // Only now does the subscriber read.
+    let mut got = 0;
+    loop {
+        match read_packet(&mut sub.sock) {
+            Ok(Some(_)) => got += 1,
+            Ok(None) => break,
+            Err(e) => {
+                let text = e.to_string();
+                assert!(
+                    !text.contains("timed out") && !text.contains("temporarily"),
+                    "{e}"
+                );
+                break;
+            }
+        }
+    }
+    assert!(got < 2 * PAIRS, "all {got} events were kept for it");
+    // The others are served as before.
+    assert!(served(&d.sock()).is_some());
 }

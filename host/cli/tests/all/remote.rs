@@ -20,13 +20,23 @@ const DOM_XML: &str = "<domain type='test'>\n  <name>vm1</name>\n  <uuid>1c8cff5
 pub(crate) struct Daemon {
     pub(crate) dir: tempfile::TempDir,
     pub(crate) child: Option<Child>,
+    /// More options for wirtd.
+    args: Vec<String>,
+    /// RLIMIT_NOFILE for wirtd, set by the shell that execs it.
+    nofile: Option<u32>,
 }
 
 impl Daemon {
     pub(crate) fn start() -> Daemon {
+        Daemon::start_with(&[], None)
+    }
+
+    pub(crate) fn start_with(args: &[&str], nofile: Option<u32>) -> Daemon {
         let mut d = Daemon {
             dir: tempfile::tempdir().unwrap(),
             child: None,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            nofile,
         };
         d.spawn();
         d
@@ -50,7 +60,19 @@ impl Daemon {
 
     pub(crate) fn spawn(&mut self) {
         let vmm = PathBuf::from(env!("CARGO_BIN_EXE_wirt")).with_file_name("wirt-vmm");
-        let child = Command::new(env!("CARGO_BIN_EXE_wirtd"))
+        let wirtd = env!("CARGO_BIN_EXE_wirtd");
+        let mut cmd = match self.nofile {
+            None => Command::new(wirtd),
+            Some(n) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                    .arg(wirtd);
+                sh
+            }
+        };
+        let child = cmd
+            .args(&self.args)
             .arg("--socket")
             .arg(self.sock())
             .arg("--ro-socket")
