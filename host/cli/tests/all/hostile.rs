@@ -260,3 +260,28 @@ fn wirtd_drops_an_event_subscriber_that_does_not_read() {
     // The others are served as before.
     assert!(served(&d.sock()).is_some());
 }
+
+/// Issue 15, finding 3: `<graphics passwd>` came back in `XMLDesc(0)` to
+/// read-only clients. Over wirtd as locally: only a secure call on a
+/// read-write connection sees it, and read-only ones may not ask.
+#[test]
+fn wirtd_shows_graphics_passwords_only_to_secure_read_write_calls() {
+    let d = Daemon::start();
+    let rw = crate::support::open(&d.uri()).unwrap();
+    let xml = "<domain type='test'><name>vnc-secret</name><memory unit='MiB'>128</memory>\
+               <vcpu>1</vcpu><os><type>hvm</type></os><devices>\
+               <graphics type='vnc' port='-1' autoport='yes' passwd='s3cret'/></devices></domain>";
+    let dom = rw.define_domain_xml(xml, 0).unwrap();
+    assert!(!dom.xml_desc(0).unwrap().contains("s3cret"));
+    assert!(dom.xml_desc(1).unwrap().contains("passwd='s3cret'"));
+
+    let ro = crate::support::open(&d.ro_uri()).unwrap();
+    let dom = ro.lookup_domain_by_name("vnc-secret").unwrap();
+    let public = dom.xml_desc(0).unwrap();
+    assert!(
+        public.contains("<graphics") && !public.contains("s3cret"),
+        "{public}"
+    );
+    let err = dom.xml_desc(1).unwrap_err();
+    assert_eq!(err.code(), wirt::ErrorCode::OPERATION_DENIED, "{err}");
+}

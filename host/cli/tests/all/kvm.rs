@@ -329,3 +329,55 @@ fn kvm_shutdown_during_boot_is_obeyed() {
     k.wait_state("g5", "shut off (shutdown)");
     k.assert_no_vmms_left();
 }
+
+/// Issue 15, finding 3: definitions were stored 0644 in a 0755 state dir,
+/// and save, managed-save and snapshot memory images were 0644. Everything
+/// wirt writes for a domain is now the owner's only (libvirt: 0600).
+#[test]
+fn kvm_state_files_and_memory_images_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(k) = kvm() else { return };
+    let xml = k.dir.path().join("priv.xml");
+    std::fs::write(
+        &xml,
+        "<domain type='kvm'><name>priv</name><memory unit='MiB'>16</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>",
+    )
+    .unwrap();
+    let saved = k.dir.path().join("priv.save");
+    k.ok(&format!("define {}; start priv", xml.display()));
+    k.wait_console("priv", "guest: ready");
+    k.ok("snapshot-create-as priv s1");
+    k.ok(&format!("save priv {}", saved.display()));
+    k.ok(&format!("restore {}", saved.display()));
+    k.ok("managedsave priv");
+
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&saved), 0o600, "the save image");
+    let mut seen = (0, 0);
+    // The runtime dir itself holds the daemon's sockets (the read-only one
+    // is everyone's); what wirt makes in it is private.
+    let run = k.dir.path().join("run");
+    let mut stack = vec![k.dir.path().join("state"), run.clone()];
+    while let Some(dir) = stack.pop() {
+        if dir != run {
+            assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+        }
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let kind = std::fs::symlink_metadata(&path).unwrap().file_type();
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_file() {
+                assert_eq!(mode(&path), 0o600, "{}", path.display());
+                seen.0 += 1;
+                let name = path.to_string_lossy();
+                if name.ends_with(".save") || name.ends_with(".state") {
+                    seen.1 += 1;
+                }
+            }
+        }
+    }
+    assert!(seen.0 >= 4 && seen.1 >= 2, "files, images seen: {seen:?}");
+    k.ok("start priv; destroy priv");
+    k.assert_no_vmms_left();
+}
