@@ -381,3 +381,35 @@ fn kvm_state_files_and_memory_images_are_private() {
     k.ok("start priv; destroy priv");
     k.assert_no_vmms_left();
 }
+
+/// Issue 15, finding 6: define accepted 255 vCPUs that start then refused
+/// (the VMM boots at most 32). The connection's maximum is the driver's,
+/// so define refuses what start could not run, with libvirt's error.
+#[test]
+fn kvm_define_refuses_more_vcpus_than_the_vmm_runs() {
+    let Some(k) = kvm() else { return };
+    let xml = |n: u32| {
+        let file = k.dir.path().join(format!("v{n}.xml"));
+        std::fs::write(
+            &file,
+            format!(
+                "<domain type='kvm'><name>v{n}</name><memory unit='MiB'>16</memory>\
+                 <vcpu>{n}</vcpu><os><type>hvm</type></os></domain>"
+            ),
+        )
+        .unwrap();
+        file
+    };
+    assert_eq!(k.ok("maxvcpus").trim(), "32");
+    let out = k.wirt(&format!("define {}", xml(255).display()));
+    assert!(!out.ok);
+    assert!(
+        out.stderr.contains(
+            "requested vcpus is greater than max allowable vcpus for the connection: 255 > 32"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(k.ok("list --all --name").trim().is_empty());
+    k.ok(&format!("define {}; undefine v32", xml(32).display()));
+}

@@ -489,7 +489,7 @@ impl HypervisorDriver for KvmDriver {
             type_name: "KVM".into(),
             version: 1_000,
             hostname: String::new(),
-            max_vcpus: 255,
+            max_vcpus: u32::from(wirt_kvm::machine::MAX_VCPUS),
         })
     }
 
