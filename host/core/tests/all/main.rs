@@ -2,6 +2,7 @@
 
 mod api;
 mod corpus;
+mod hostile_xml;
 mod secrets;
 // Also compiled into host/cli's tests, which use what these do not.
 #[allow(dead_code)]
