@@ -483,6 +483,11 @@ impl DomainDef {
     /// The XML a client gets without `VIR_DOMAIN_XML_SECURE`: as libvirt
     /// does, the `passwd` of every `<graphics>` is left out.
     pub fn to_public_xml(&self, options: FormatOptions) -> String {
+        self.to_public_element(options).to_xml()
+    }
+
+    /// The element of [`to_public_xml`](Self::to_public_xml).
+    pub fn to_public_element(&self, options: FormatOptions) -> Element {
         let mut root = self.to_element(options);
         for node in &mut root.children {
             let Node::Element(devices) = node else {
@@ -499,7 +504,7 @@ impl DomainDef {
                 }
             }
         }
-        root.to_xml()
+        root
     }
 
     pub fn to_element(&self, options: FormatOptions) -> Element {
