@@ -285,3 +285,36 @@ fn wirtd_shows_graphics_passwords_only_to_secure_read_write_calls() {
     let err = dom.xml_desc(1).unwrap_err();
     assert_eq!(err.code(), wirt::ErrorCode::OPERATION_DENIED, "{err}");
 }
+
+/// The seed of finding 1 as the attack run sent it, through python-libvirt:
+/// `openReadOnly` of a node-file URI on the read-only socket is refused at
+/// once (libvirt's "operation forbidden"), and the daemon does not grow.
+#[test]
+fn python_read_only_open_of_dev_zero_is_refused() {
+    let Some(python) = crate::remote::python_libvirt() else {
+        return;
+    };
+    let d = Daemon::start();
+    let before = rss_kib(&d.pid());
+    let script = format!(
+        "import libvirt\n\
+         try:\n    libvirt.openReadOnly('test+unix:///dev/zero?socket={}')\n    print('opened')\n\
+         except libvirt.libvirtError as e:\n    print(e.get_error_code(), e.get_error_message())\n",
+        d.ro_sock().display()
+    );
+    let start = Instant::now();
+    let out = std::process::Command::new(python)
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.trim(),
+        "29 operation forbidden: read only access prevents opening a test node file",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(start.elapsed() < Duration::from_secs(30));
+    let grown = rss_kib(&d.pid()).saturating_sub(before);
+    assert!(grown < 32 << 10, "wirtd grew by {grown} KiB");
+}

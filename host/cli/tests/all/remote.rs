@@ -168,7 +168,7 @@ fn wirt(uri: &str, script: &str) -> Out {
 }
 
 /// Debian's python3 with the libvirt module, if installed.
-fn python_libvirt() -> Option<&'static str> {
+pub(crate) fn python_libvirt() -> Option<&'static str> {
     for python in ["/usr/bin/python3", "python3"] {
         if Command::new(python)
             .args(["-c", "import libvirt"])
