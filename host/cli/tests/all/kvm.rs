@@ -413,3 +413,39 @@ fn kvm_define_refuses_more_vcpus_than_the_vmm_runs() {
     assert!(k.ok("list --all --name").trim().is_empty());
     k.ok(&format!("define {}; undefine v32", xml(32).display()));
 }
+
+/// Issue 15, finding 6: a `<kernel>` FIFO blocked `start` while it held
+/// the registry (every call, read-only `list` too, hung), and `/dev/zero`
+/// was read by the VMM without bound. Both are refused at once.
+#[test]
+fn kvm_start_refuses_a_kernel_that_is_not_a_regular_file() {
+    let Some(k) = kvm() else { return };
+    let fifo = k.dir.path().join("kernel.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    for (name, kernel) in [("fifo", fifo.to_str().unwrap()), ("zero", "/dev/zero")] {
+        let xml = k.dir.path().join(format!("{name}.xml"));
+        std::fs::write(
+            &xml,
+            format!(
+                "<domain type='kvm'><name>{name}</name><memory unit='MiB'>16</memory><vcpu>1</vcpu>\
+                 <os><type>hvm</type><kernel>{kernel}</kernel></os></domain>"
+            ),
+        )
+        .unwrap();
+        k.ok(&format!("define {}", xml.display()));
+        let start = Instant::now();
+        let out = k.wirt(&format!("start {name}"));
+        assert!(!out.ok);
+        assert!(
+            out.stderr
+                .contains(&format!("kernel {kernel} is not a regular file")),
+            "{}",
+            out.stderr
+        );
+        assert!(start.elapsed() < Duration::from_secs(20));
+        assert!(k.state(name).starts_with("shut off"));
+        k.ok(&format!("undefine {name}"));
+    }
+    k.assert_no_vmms_left();
+}

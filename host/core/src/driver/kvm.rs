@@ -268,8 +268,23 @@ impl KvmDriver {
             let Some(path) = path else {
                 return Ok(None);
             };
-            let file =
-                File::open(path).map_err(|e| io_error(format!("cannot open {what} {path}"), e))?;
+            // A path of the definer's choosing: without O_NONBLOCK a FIFO
+            // blocks start (and the registry with it); a device such as
+            // /dev/zero has no end for the VMM to read to.
+            let file = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+                .open(path)
+                .map_err(|e| io_error(format!("cannot open {what} {path}"), e))?;
+            let meta = file
+                .metadata()
+                .map_err(|e| io_error(format!("cannot open {what} {path}"), e))?;
+            if !meta.is_file() {
+                return Err(Error::driver(
+                    ErrorCode::OPERATION_FAILED,
+                    format!("{what} {path} is not a regular file"),
+                ));
+            }
             fds.push(file.into());
             Ok(Some(fds.len() - 1))
         };
