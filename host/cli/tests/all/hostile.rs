@@ -197,6 +197,49 @@ fn wirtd_drops_a_client_that_trickles_a_packet() {
     assert_eq!(pong.header, Packet::pong().header);
 }
 
+/// The packet timeout holds inside a volume upload too: a client that
+/// starts a stream packet and trickles it is dropped.
+#[test]
+fn wirtd_drops_a_client_that_trickles_an_upload() {
+    let d = Daemon::start_with(&["--packet-timeout", "2"], None);
+    let rw = crate::support::open(&d.uri()).unwrap();
+    let pool = rw.lookup_pool_by_name("default-pool").unwrap();
+    let vol = pool
+        .create_volume_xml(
+            "<volume><name>slow.img</name><capacity unit='KiB'>64</capacity></volume>",
+            0,
+        )
+        .unwrap();
+    let mut c = client(&d.sock());
+    assert_eq!(open(&mut c, "test:///default"), None);
+    let args = StorageVolTransferArgs {
+        vol: NonnullStorageVol {
+            pool: "default-pool".into(),
+            name: "slow.img".into(),
+            key: vol.key().unwrap(),
+        },
+        offset: 0,
+        length: 0,
+        flags: 0,
+    };
+    c.serial += 1;
+    let call = Packet::call(REMOTE_PROC_STORAGE_VOL_UPLOAD, c.serial, &args).unwrap();
+    write_packet(&mut c.sock, &call).unwrap();
+    // A stream data packet announcing 1000 bytes, then a byte every 100 ms.
+    let start = Instant::now();
+    c.sock.write_all(&1000u32.to_be_bytes()).unwrap();
+    while c.sock.write_all(&[0]).is_ok() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "a trickling upload is still served"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Dropped by the timeout, not refused at once.
+    assert!(start.elapsed() >= Duration::from_secs(2));
+    assert!(served(&d.sock()).is_some());
+}
+
 /// Issue 15, finding 2: events queued for a subscriber that never reads
 /// grew the daemon without bound. Past the queue's limit the daemon drops
 /// that client, as libvirtd does: it gets what was queued, then EOF.

@@ -238,7 +238,10 @@ pub(super) fn serve(stream: Stream, origin: Origin, id: u64, shared: Arc<Shared>
 /// The next packet: waits as long as it takes for one to begin (an idle
 /// client may stay; `max_clients` bounds how many), then gives the rest
 /// `limit` to arrive, so a client trickling a byte at a time is dropped.
-fn next_packet(reader: &mut Reader, limit: Duration) -> Result<Option<Packet>, PacketError> {
+pub(super) fn next_packet(
+    reader: &mut Reader,
+    limit: Duration,
+) -> Result<Option<Packet>, PacketError> {
     if reader.fill_buf().map_err(PacketError::Io)?.is_empty() {
         return Ok(None);
     }
