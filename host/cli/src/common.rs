@@ -4,10 +4,35 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::CmdError;
 
-/// Reads a file named on the command line, with virsh's error line.
+/// virsh's `VSH_MAX_XML_FILE`: the largest XML file a command reads.
+pub const MAX_XML_FILE: u64 = 10 * 1024 * 1024;
+
+/// Reads an XML file named on the command line, with virsh's error lines:
+/// no further than [`MAX_XML_FILE`], so a huge file (or `/dev/zero`) is
+/// refused without being read whole.
 pub fn read_file(path: &str) -> Result<String, CmdError> {
-    std::fs::read_to_string(path)
-        .map_err(|e| CmdError::msg(format!("Failed to open file '{path}': {}", io_reason(&e))))
+    use std::io::Read;
+    let file = std::fs::File::open(path)
+        .map_err(|e| CmdError::msg(format!("Failed to open file '{path}': {}", io_reason(&e))))?;
+    let read_err = |e: &std::io::Error| {
+        CmdError::msg(format!("Failed to read file '{path}': {}", io_reason(e)))
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_XML_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| read_err(&e))?;
+    if bytes.len() as u64 > MAX_XML_FILE {
+        // libvirt's virFileReadAll fails with EOVERFLOW.
+        return Err(read_err(&std::io::Error::from_raw_os_error(
+            libc::EOVERFLOW,
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        read_err(&std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        ))
+    })
 }
 
 /// The errno text virsh prints ("No such file or directory").

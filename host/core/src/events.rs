@@ -1,8 +1,10 @@
 //! Typed lifecycle events, fanned out to every subscriber of a connection's
-//! state. A subscriber that went away is dropped on the next emit.
+//! state. A subscriber that went away is dropped on the next emit, and so
+//! is one that let [`QUEUE_LIMIT`] events pile up: its stream then ends, so
+//! a subscriber that never reads cannot grow the process without bound.
 
 use std::sync::Mutex;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -33,9 +35,12 @@ impl DomainEvent {
     }
 }
 
+/// Events queued for one subscriber before it is dropped.
+pub const QUEUE_LIMIT: usize = 1024;
+
 #[derive(Default)]
 pub struct EventBus {
-    subscribers: Mutex<Vec<Sender<DomainEvent>>>,
+    subscribers: Mutex<Vec<SyncSender<DomainEvent>>>,
 }
 
 impl std::fmt::Debug for EventBus {
@@ -46,16 +51,23 @@ impl std::fmt::Debug for EventBus {
 
 impl EventBus {
     pub fn subscribe(&self) -> EventStream {
-        let (tx, rx) = channel();
+        let (tx, rx) = sync_channel(QUEUE_LIMIT);
         self.lock().push(tx);
         EventStream { rx }
     }
 
     pub fn emit(&self, event: DomainEvent) {
-        self.lock().retain(|tx| tx.send(event.clone()).is_ok());
+        self.lock().retain(|tx| match tx.try_send(event.clone()) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                tracing::warn!("dropping an event subscriber {QUEUE_LIMIT} events behind");
+                false
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        });
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Sender<DomainEvent>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<SyncSender<DomainEvent>>> {
         self.subscribers.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -70,6 +82,12 @@ impl EventStream {
     /// Waits up to `timeout` for the next event.
     pub fn next_timeout(&self, timeout: Duration) -> Option<DomainEvent> {
         self.rx.recv_timeout(timeout).ok()
+    }
+
+    /// Waits up to `timeout` for the next event; `Disconnected` once the
+    /// stream ended (its connection closed, or it fell too far behind).
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<DomainEvent, RecvTimeoutError> {
+        self.rx.recv_timeout(timeout)
     }
 
     /// The next event if one is already queued.

@@ -347,6 +347,10 @@ fn transport(
     Ok(Arc::new(Mutex::new(t)))
 }
 
+/// The most vCPUs a machine boots with (its MP table's limit); the host
+/// reports it as the connection's maximum, so define refuses more.
+pub const MAX_VCPUS: u8 = 32;
+
 impl Machine {
     /// Boots `spec` from its kernel.
     pub fn boot(
@@ -355,7 +359,7 @@ impl Machine {
         ctx: &MachineContext,
         paused: bool,
     ) -> Result<Machine, MachineError> {
-        if spec.vcpus == 0 || spec.vcpus > 32 {
+        if spec.vcpus == 0 || spec.vcpus > MAX_VCPUS {
             return Err(MachineError::Unsupported(format!("{} vCPUs", spec.vcpus)));
         }
         let announce: Vec<MmioAnnounce> = (0..spec.disks.len() + spec.nics.len())

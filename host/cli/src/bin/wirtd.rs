@@ -47,6 +47,12 @@ struct Args {
     /// Log connections and refused calls on stderr.
     #[arg(short, long)]
     verbose: bool,
+    /// Most clients served at once (libvirtd's max_clients); more are closed.
+    #[arg(long, value_name = "N", default_value_t = server::DEFAULT_MAX_CLIENTS)]
+    max_clients: usize,
+    /// Seconds a client may take to finish sending a packet it has begun.
+    #[arg(long, value_name = "SECS", default_value_t = server::DEFAULT_PACKET_TIMEOUT.as_secs())]
+    packet_timeout: u64,
 }
 
 fn is_root() -> bool {
@@ -83,6 +89,8 @@ fn main() {
             }
         }),
         verbose: args.verbose,
+        max_clients: args.max_clients,
+        packet_timeout: std::time::Duration::from_secs(args.packet_timeout.max(1)),
     };
     for path in config.socket.iter().chain(&config.ro_socket) {
         eprintln!("wirtd: listening on {}", path.display());

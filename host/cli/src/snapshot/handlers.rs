@@ -5,15 +5,7 @@ use super::*;
 pub(super) fn create(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let d = lookup::domain(ctx, args.req("domain"))?;
     let (xml, from) = match args.get("xmlfile") {
-        Some(f) => (
-            std::fs::read_to_string(f).map_err(|e| {
-                CmdError::msg(format!(
-                    "Failed to open file '{f}': {}",
-                    common::io_reason(&e)
-                ))
-            })?,
-            Some(f.to_string()),
-        ),
+        Some(f) => (common::read_file(f)?, Some(f.to_string())),
         None => ("<domainsnapshot/>".to_string(), None),
     };
     let mut flags = 0;

@@ -350,3 +350,36 @@ fn snapshot_tree_matches_virsh() {
     assert!(r.stdout.contains("Domain snapshot snap1 created\nDomain snapshot snap2 created\nsnap1\n  |\n  +- snap2\n    \n\nsnap2\nName:"), "{}", r.stdout);
     assert!(r.stdout.ends_with("Name:           snap1\nDomain:         vm1\nCurrent:        no\nState:          shutoff\nLocation:       internal\nParent:         -\nChildren:       1\nDescendants:    1\nMetadata:       yes\n\n"), "{}", r.stdout);
 }
+
+/// Issue 15, finding 6: `wirt define` read a 200 MB file whole before
+/// refusing it. virsh reads at most 10 MiB (VSH_MAX_XML_FILE) and says so
+/// with libvirt's EOVERFLOW line; /dev/zero is refused the same way.
+#[test]
+fn define_refuses_files_over_virshs_limit_without_reading_them() {
+    let host = Host::empty();
+    let big = host.dir.path().join("big.xml");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(200 << 20)
+        .unwrap();
+    for file in [big.to_str().unwrap(), "/dev/zero"] {
+        let run = wirt(&["-c", &host.uri(), "define", file]);
+        assert!(!run.ok);
+        assert_eq!(
+            run.stderr.trim(),
+            format!("error: Failed to read file '{file}': Value too large for defined data type")
+        );
+    }
+    // Just under the limit is read (and refused by the XML parser instead).
+    let near = host.dir.path().join("near.xml");
+    std::fs::File::create(&near)
+        .unwrap()
+        .set_len(10 << 20)
+        .unwrap();
+    let run = wirt(&["-c", &host.uri(), "define", near.to_str().unwrap()]);
+    assert!(
+        !run.ok && !run.stderr.contains("Failed to read file"),
+        "{}",
+        run.stderr
+    );
+}

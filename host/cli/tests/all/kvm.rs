@@ -325,3 +325,123 @@ fn kvm_shutdown_during_boot_is_obeyed() {
     k.wait_state("g5", "shut off (shutdown)");
     k.assert_no_vmms_left();
 }
+
+/// Issue 15, finding 3: definitions were stored 0644 in a 0755 state dir,
+/// and save, managed-save and snapshot memory images were 0644. Everything
+/// wirt writes for a domain is now the owner's only (libvirt: 0600).
+#[test]
+fn kvm_state_files_and_memory_images_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(k) = kvm() else { return };
+    let xml = k.dir.path().join("priv.xml");
+    std::fs::write(
+        &xml,
+        "<domain type='kvm'><name>priv</name><memory unit='MiB'>16</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>",
+    )
+    .unwrap();
+    let saved = k.dir.path().join("priv.save");
+    k.ok(&format!("define {}; start priv", xml.display()));
+    k.wait_console("priv", "guest: ready");
+    k.ok("snapshot-create-as priv s1");
+    k.ok(&format!("save priv {}", saved.display()));
+    k.ok(&format!("restore {}", saved.display()));
+    k.ok("managedsave priv");
+
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&saved), 0o600, "the save image");
+    let mut seen = (0, 0);
+    // The runtime dir itself holds the daemon's sockets (the read-only one
+    // is everyone's); what wirt makes in it is private.
+    let run = k.dir.path().join("run");
+    let mut stack = vec![k.dir.path().join("state"), run.clone()];
+    while let Some(dir) = stack.pop() {
+        if dir != run {
+            assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+        }
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let kind = std::fs::symlink_metadata(&path).unwrap().file_type();
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_file() {
+                assert_eq!(mode(&path), 0o600, "{}", path.display());
+                seen.0 += 1;
+                let name = path.to_string_lossy();
+                if name.ends_with(".save") || name.ends_with(".state") {
+                    seen.1 += 1;
+                }
+            }
+        }
+    }
+    assert!(seen.0 >= 4 && seen.1 >= 2, "files, images seen: {seen:?}");
+    k.ok("start priv; destroy priv");
+    k.assert_no_vmms_left();
+}
+
+/// Issue 15, finding 6: define accepted 255 vCPUs that start then refused
+/// (the VMM boots at most 32). The connection's maximum is the driver's,
+/// so define refuses what start could not run, with libvirt's error.
+#[test]
+fn kvm_define_refuses_more_vcpus_than_the_vmm_runs() {
+    let Some(k) = kvm() else { return };
+    let xml = |n: u32| {
+        let file = k.dir.path().join(format!("v{n}.xml"));
+        std::fs::write(
+            &file,
+            format!(
+                "<domain type='kvm'><name>v{n}</name><memory unit='MiB'>16</memory>\
+                 <vcpu>{n}</vcpu><os><type>hvm</type></os></domain>"
+            ),
+        )
+        .unwrap();
+        file
+    };
+    assert_eq!(k.ok("maxvcpus").trim(), "32");
+    let out = k.wirt(&format!("define {}", xml(255).display()));
+    assert!(!out.ok);
+    assert!(
+        out.stderr.contains(
+            "requested vcpus is greater than max allowable vcpus for the connection: 255 > 32"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(k.ok("list --all --name").trim().is_empty());
+    k.ok(&format!("define {}; undefine v32", xml(32).display()));
+}
+
+/// Issue 15, finding 6: a `<kernel>` FIFO blocked `start` while it held
+/// the registry (every call, read-only `list` too, hung), and `/dev/zero`
+/// was read by the VMM without bound. Both are refused at once.
+#[test]
+fn kvm_start_refuses_a_kernel_that_is_not_a_regular_file() {
+    let Some(k) = kvm() else { return };
+    let fifo = k.dir.path().join("kernel.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    for (name, kernel) in [("fifo", fifo.to_str().unwrap()), ("zero", "/dev/zero")] {
+        let xml = k.dir.path().join(format!("{name}.xml"));
+        std::fs::write(
+            &xml,
+            format!(
+                "<domain type='kvm'><name>{name}</name><memory unit='MiB'>16</memory><vcpu>1</vcpu>\
+                 <os><type>hvm</type><kernel>{kernel}</kernel></os></domain>"
+            ),
+        )
+        .unwrap();
+        k.ok(&format!("define {}", xml.display()));
+        let start = Instant::now();
+        let out = k.wirt(&format!("start {name}"));
+        assert!(!out.ok);
+        assert!(
+            out.stderr
+                .contains(&format!("kernel {kernel} is not a regular file")),
+            "{}",
+            out.stderr
+        );
+        assert!(start.elapsed() < Duration::from_secs(20));
+        assert!(k.state(name).starts_with("shut off"));
+        k.ok(&format!("undefine {name}"));
+    }
+    k.assert_no_vmms_left();
+}

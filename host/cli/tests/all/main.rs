@@ -2,6 +2,7 @@
 //! link instead of many).
 
 mod cli;
+mod hostile;
 mod kvm;
 mod plugins;
 mod remote;

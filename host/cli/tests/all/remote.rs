@@ -17,40 +17,62 @@ use wirt_remote::protocol::*;
 const DOM_XML: &str = "<domain type='test'>\n  <name>vm1</name>\n  <uuid>1c8cff5b-3228-4065-bb12-66f7d48d4f1a</uuid>\n  <memory unit='MiB'>128</memory>\n  <vcpu>1</vcpu>\n  <os><type>hvm</type></os>\n</domain>\n";
 
 /// A wirtd on sockets in a temporary directory, killed when dropped.
-struct Daemon {
-    dir: tempfile::TempDir,
-    child: Option<Child>,
+pub(crate) struct Daemon {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) child: Option<Child>,
+    /// More options for wirtd.
+    args: Vec<String>,
+    /// RLIMIT_NOFILE for wirtd, set by the shell that execs it.
+    nofile: Option<u32>,
 }
 
 impl Daemon {
-    fn start() -> Daemon {
+    pub(crate) fn start() -> Daemon {
+        Daemon::start_with(&[], None)
+    }
+
+    pub(crate) fn start_with(args: &[&str], nofile: Option<u32>) -> Daemon {
         let mut d = Daemon {
             dir: tempfile::tempdir().unwrap(),
             child: None,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            nofile,
         };
         d.spawn();
         d
     }
 
-    fn sock(&self) -> PathBuf {
+    pub(crate) fn sock(&self) -> PathBuf {
         self.dir.path().join("wirt-sock")
     }
 
-    fn ro_sock(&self) -> PathBuf {
+    pub(crate) fn ro_sock(&self) -> PathBuf {
         self.dir.path().join("wirt-sock-ro")
     }
 
-    fn uri(&self) -> String {
+    pub(crate) fn uri(&self) -> String {
         format!("test+unix:///default?socket={}", self.sock().display())
     }
 
-    fn ro_uri(&self) -> String {
+    pub(crate) fn ro_uri(&self) -> String {
         format!("test+unix:///default?socket={}", self.ro_sock().display())
     }
 
-    fn spawn(&mut self) {
+    pub(crate) fn spawn(&mut self) {
         let vmm = PathBuf::from(env!("CARGO_BIN_EXE_wirt")).with_file_name("wirt-vmm");
-        let child = Command::new(env!("CARGO_BIN_EXE_wirtd"))
+        let wirtd = env!("CARGO_BIN_EXE_wirtd");
+        let mut cmd = match self.nofile {
+            None => Command::new(wirtd),
+            Some(n) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                    .arg(wirtd);
+                sh
+            }
+        };
+        let child = cmd
+            .args(&self.args)
             .arg("--socket")
             .arg(self.sock())
             .arg("--ro-socket")
@@ -72,19 +94,19 @@ impl Daemon {
         }
     }
 
-    fn pid(&self) -> String {
+    pub(crate) fn pid(&self) -> String {
         self.child.as_ref().unwrap().id().to_string()
     }
 
     /// SIGKILL: no cleanup at all.
-    fn kill9(&mut self) {
+    pub(crate) fn kill9(&mut self) {
         let mut child = self.child.take().unwrap();
         child.kill().unwrap();
         child.wait().unwrap();
     }
 
     /// SIGTERM, and what the daemon printed on its way out.
-    fn terminate(&mut self) -> (std::process::ExitStatus, String) {
+    pub(crate) fn terminate(&mut self) -> (std::process::ExitStatus, String) {
         assert!(
             Command::new("kill")
                 .args(["-TERM", &self.pid()])
@@ -149,7 +171,7 @@ fn wirt(uri: &str, script: &str) -> Out {
 }
 
 /// Debian's python3 with the libvirt module, if installed.
-fn python_libvirt() -> Option<&'static str> {
+pub(crate) fn python_libvirt() -> Option<&'static str> {
     for python in ["/usr/bin/python3", "python3"] {
         if Command::new(python)
             .args(["-c", "import libvirt"])
@@ -508,25 +530,29 @@ fn read_only_socket_refuses_every_mutation() {
 }
 
 /// A raw client for the dispatcher's own rules.
-struct Raw {
-    sock: UnixStream,
-    serial: u32,
+pub(crate) struct Raw {
+    pub(crate) sock: UnixStream,
+    pub(crate) serial: u32,
 }
 
 impl Raw {
-    fn connect(path: &Path) -> Raw {
+    pub(crate) fn connect(path: &Path) -> Raw {
         Raw {
             sock: UnixStream::connect(path).unwrap(),
             serial: 0,
         }
     }
 
-    fn send(&mut self, header: Header, payload: Vec<u8>) -> Packet {
+    pub(crate) fn send(&mut self, header: Header, payload: Vec<u8>) -> Packet {
         write_packet(&mut self.sock, &Packet::new(header, payload)).unwrap();
         read_packet(&mut self.sock).unwrap().expect("an answer")
     }
 
-    fn call<A: wirt_remote::xdr::XdrEncode>(&mut self, procedure: i32, args: &A) -> Packet {
+    pub(crate) fn call<A: wirt_remote::xdr::XdrEncode>(
+        &mut self,
+        procedure: i32,
+        args: &A,
+    ) -> Packet {
         self.serial += 1;
         let payload = wirt_remote::xdr::to_bytes(args).unwrap();
         let reply = self.send(Header::call(procedure, self.serial), payload);
@@ -534,7 +560,7 @@ impl Raw {
         reply
     }
 
-    fn error(&mut self, procedure: i32, payload: Vec<u8>) -> (i32, i32, String) {
+    pub(crate) fn error(&mut self, procedure: i32, payload: Vec<u8>) -> (i32, i32, String) {
         self.serial += 1;
         let reply = self.send(Header::call(procedure, self.serial), payload);
         let err = reply.error().expect("an error reply").unwrap();

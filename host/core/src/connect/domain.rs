@@ -223,8 +223,16 @@ impl Domain {
         self.conn.backend().domain_info(&self.r)
     }
 
-    /// The domain XML. flags: 2 = the next-boot (inactive) definition.
+    /// The domain XML. flags: 2 = the next-boot (inactive) definition,
+    /// 1 = with secrets (graphics passwords), refused to read-only
+    /// connections as libvirt does.
     pub fn xml_desc(&self, flags: u32) -> Result<String> {
+        if flags & domain_flags::XML_SECURE != 0 && self.conn.is_read_only() {
+            return Err(Error::api(
+                ErrorCode::OPERATION_DENIED,
+                "virDomainGetXMLDesc with secure flag",
+            ));
+        }
         self.conn.backend().domain_xml_desc(&self.r, flags)
     }
 

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -208,7 +209,7 @@ impl KvmDriver {
             ));
         }
         let dir = self.paths.snapshots.join(uuid);
-        std::fs::create_dir_all(&dir)
+        crate::registry::create_private_dir(&dir)
             .map_err(|e| io_error(format!("cannot create {}", dir.display()), e))?;
         Ok(dir.join(format!("{name}.state")))
     }
@@ -267,8 +268,23 @@ impl KvmDriver {
             let Some(path) = path else {
                 return Ok(None);
             };
-            let file =
-                File::open(path).map_err(|e| io_error(format!("cannot open {what} {path}"), e))?;
+            // A path of the definer's choosing: without O_NONBLOCK a FIFO
+            // blocks start (and the registry with it); a device such as
+            // /dev/zero has no end for the VMM to read to.
+            let file = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+                .open(path)
+                .map_err(|e| io_error(format!("cannot open {what} {path}"), e))?;
+            let meta = file
+                .metadata()
+                .map_err(|e| io_error(format!("cannot open {what} {path}"), e))?;
+            if !meta.is_file() {
+                return Err(Error::driver(
+                    ErrorCode::OPERATION_FAILED,
+                    format!("{what} {path} is not a regular file"),
+                ));
+            }
             fds.push(file.into());
             Ok(Some(fds.len() - 1))
         };
@@ -287,9 +303,9 @@ impl KvmDriver {
     /// the descriptor numbers the VMM sees.
     fn spawn(&self, config: &DomainConfig, opened: Opened) -> Result<(Arc<Vm>, Vec<i32>, Opened)> {
         let vmm_dir = self.paths.runtime.join("vmm");
-        std::fs::create_dir_all(&vmm_dir)
+        crate::registry::create_private_dir(&vmm_dir)
             .map_err(|e| io_error(format!("cannot create {}", vmm_dir.display()), e))?;
-        std::fs::create_dir_all(&self.paths.logs)
+        crate::registry::create_private_dir(&self.paths.logs)
             .map_err(|e| io_error(format!("cannot create {}", self.paths.logs.display()), e))?;
         let socket = self.socket_path(&config.uuid);
         let _ = std::fs::remove_file(&socket);
@@ -297,6 +313,7 @@ impl KvmDriver {
         let log = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(&log_path)
             .map_err(|e| io_error(format!("cannot open console log {}", log_path.display()), e))?;
         let kvm = opened
@@ -312,6 +329,7 @@ impl KvmDriver {
         launch.stderr = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(&vmm_log)
             .or_else(|_| OpenOptions::new().write(true).open("/dev/null"))
             .ok();
@@ -488,7 +506,7 @@ impl HypervisorDriver for KvmDriver {
             type_name: "KVM".into(),
             version: 1_000,
             hostname: String::new(),
-            max_vcpus: 255,
+            max_vcpus: u32::from(wirt_kvm::machine::MAX_VCPUS),
         })
     }
 
@@ -778,7 +796,17 @@ impl HypervisorDriver for KvmDriver {
             ));
         }
         let path = self.snapshot_path(uuid, name)?;
-        let file = File::create(&path)
+        // Guest memory: the owner's only, as libvirt's images are.
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|f| {
+                f.set_permissions(std::fs::Permissions::from_mode(0o600))
+                    .map(|()| f)
+            })
             .map_err(|e| io_error(format!("cannot create {}", path.display()), e))?;
         let answer = vm.call(
             Request::Save {

@@ -614,10 +614,15 @@ impl DomainBackend for Local {
             "virDomainGetXMLDesc",
         )?;
         self.obj(dom, |o| {
-            if flags & (flags::XML_INACTIVE | flags::XML_MIGRATABLE) != 0 {
-                o.inactive_def().to_xml(FormatOptions::default())
+            let (def, options) = if flags & (flags::XML_INACTIVE | flags::XML_MIGRATABLE) != 0 {
+                (o.inactive_def(), FormatOptions::default())
             } else {
-                o.def().to_xml(FormatOptions { id: o.id })
+                (o.def(), FormatOptions { id: o.id })
+            };
+            if flags & flags::XML_SECURE != 0 {
+                def.to_xml(options)
+            } else {
+                def.to_public_xml(options)
             }
         })
     }

@@ -22,12 +22,20 @@ use super::dirs::LocalDirs;
 
 pub(crate) fn open_kvm(uri: &str, system: bool) -> Result<Arc<ConnState>> {
     let dirs = LocalDirs::for_mode(system);
-    for dir in [&dirs.state, &dirs.runtime] {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-            what: format!("cannot create {}", dir.display()),
-            source,
-        })?;
+    let created = |dir: &std::path::Path, source| Error::Io {
+        what: format!("cannot create {}", dir.display()),
+        source,
+    };
+    // The state dir holds definitions with secrets: the owner's only, even
+    // if an older wirt made it 0755. The runtime dir holds the daemon's
+    // sockets (the read-only one is for everyone): its mode stays.
+    crate::registry::create_private_dir(&dirs.state).map_err(|e| created(&dirs.state, e))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // Best effort: another user's dir is not ours to change.
+        let _ = std::fs::set_permissions(&dirs.state, std::fs::Permissions::from_mode(0o700));
     }
+    std::fs::create_dir_all(&dirs.runtime).map_err(|e| created(&dirs.runtime, e))?;
     let (sink, queue) = super::status_channel();
     let paths = KvmPaths {
         // Without the binary the connection still serves storage; starting a

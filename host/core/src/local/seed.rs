@@ -28,20 +28,59 @@ pub(crate) fn open_test(uri: &str, node_file: Option<&str>) -> Result<Arc<ConnSt
         })?,
         Some(path) => {
             let path = Path::new(path);
-            let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-                what: format!("cannot read test node file {}", path.display()),
-                source,
-            })?;
+            let text = read_node_file(path)?;
             let base = path.parent().unwrap_or(Path::new("/")).to_path_buf();
             NodeDef::parse(&text, &|file| {
                 let full = base.join(file);
-                std::fs::read_to_string(&full).map_err(|e| {
-                    crate::xml::Error::Invalid(format!("cannot read {}: {e}", full.display()))
-                })
+                read_node_file(&full).map_err(|e| crate::xml::Error::Invalid(e.to_string()))
             })?
         }
     };
     open_with_plugin(uri, builtin::test_driver()?, &node)
+}
+
+/// Reads a node file (or a file it includes) the way the daemon may read a
+/// path a client chose: a regular file only (a device or FIFO is refused,
+/// and opening does not block on a FIFO's missing writer), and no more than
+/// the XML parser accepts, so `/dev/zero` cannot grow the process.
+pub(crate) fn read_node_file(path: &Path) -> Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |source| Error::Io {
+        what: format!("cannot read test node file {}", path.display()),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(io)?;
+    if !file.metadata().map_err(io)?.is_file() {
+        return Err(Error::api(
+            ErrorCode::OPERATION_FAILED,
+            format!("test node file {} is not a regular file", path.display()),
+        ));
+    }
+    let limit = crate::xml::tree::MAX_DOCUMENT_BYTES;
+    let mut bytes = Vec::new();
+    file.take(limit as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() > limit {
+        return Err(Error::api(
+            ErrorCode::OPERATION_FAILED,
+            format!(
+                "test node file {} exceeds the {limit} byte limit",
+                path.display()
+            ),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        Error::api(
+            ErrorCode::OPERATION_FAILED,
+            format!("test node file {} is not UTF-8", path.display()),
+        )
+    })
 }
 
 /// A private connection whose drivers are `plugin`, seeded with `node`.

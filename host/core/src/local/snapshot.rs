@@ -202,7 +202,7 @@ impl SnapshotBackend for Local {
 
     fn snapshot_xml_desc(&self, snap: &SnapshotRef) -> Result<String> {
         self.with(&snap.domain, |reg, uuid| {
-            Ok(find(reg.domain(uuid).expect("checked"), &snap.name)?.to_xml())
+            Ok(find(reg.domain(uuid).expect("checked"), &snap.name)?.to_public_xml())
         })
     }
 
@@ -333,7 +333,7 @@ impl SnapshotBackend for Local {
             Ok(snap
                 .domain
                 .as_ref()
-                .map(|d| d.to_xml(FormatOptions::default()))
+                .map(|d| d.to_public_xml(FormatOptions::default()))
                 .unwrap_or_default())
         })
     }

@@ -326,22 +326,20 @@ pub fn install(wasm_path: &Path, manifest_path: Option<&Path>, dest: &Path) -> R
     };
     std::fs::create_dir_all(&target).map_err(install_err)?;
     manifest.component = Some(format!("{}.wasm", manifest.name));
-    crate::registry::StateDir::write_file(&target.join(manifest.component_file()), &wasm).map_err(
-        |e| Error::Install {
+    crate::registry::StateDir::write_shared_file(&target.join(manifest.component_file()), &wasm)
+        .map_err(|e| Error::Install {
             path: target.clone(),
             source: std::io::Error::other(e.to_string()),
-        },
-    )?;
+        })?;
     let text = toml::to_string(&manifest).map_err(|e| Error::Install {
         path: target.clone(),
         source: std::io::Error::other(e.to_string()),
     })?;
-    crate::registry::StateDir::write_file(&target.join("plugin.toml"), text.as_bytes()).map_err(
-        |e| Error::Install {
+    crate::registry::StateDir::write_shared_file(&target.join("plugin.toml"), text.as_bytes())
+        .map_err(|e| Error::Install {
             path: target.clone(),
             source: std::io::Error::other(e.to_string()),
-        },
-    )?;
+        })?;
     Ok(Entry {
         manifest,
         source: Source::Dir(target),

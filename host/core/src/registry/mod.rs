@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use uuid::Uuid;
 
 pub use load::RuntimeRecord;
-pub use store::StateDir;
+pub use store::{StateDir, create_private_dir};
 
 use crate::driver::{DomainStatus, VolumeInfo};
 use crate::error::ErrorCode;

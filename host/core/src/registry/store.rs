@@ -4,6 +4,7 @@
 
 use std::fs::{self, File};
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
@@ -17,21 +18,53 @@ pub struct StateDir {
     runtime: Option<PathBuf>,
 }
 
-/// Writes `data` to `path` atomically.
+/// Mode of the files wirt keeps: definitions hold secrets (graphics
+/// passwords) and images hold guest memory, so only the owner reads them,
+/// as with libvirt.
+pub const PRIVATE_FILE: u32 = 0o600;
+/// Mode of the directories wirt creates for them.
+pub const PRIVATE_DIR: u32 = 0o700;
+
+/// Creates `dir` and its missing parents, private.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(PRIVATE_DIR)
+        .create(dir)
+}
+
+/// Writes `data` to `path` atomically, readable by the owner only.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    write_atomic_mode(path, data, PRIVATE_FILE)
+}
+
+/// The same with `mode` (for what other users must read: plugins).
+pub fn write_atomic_mode(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     let werr = |source| Error::Write {
         path: path.to_path_buf(),
         source,
     };
     let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(werr)?;
+    if mode == PRIVATE_FILE {
+        create_private_dir(dir).map_err(werr)?;
+    } else {
+        fs::create_dir_all(dir).map_err(werr)?;
+    }
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("state"),
         std::process::id()
     ));
     let result = (|| {
-        let mut file = File::create(&tmp)?;
+        // The mode is set at creation: never readable by others, not even
+        // for a moment (a stale temporary of a crash is replaced whole).
+        let _ = fs::remove_file(&tmp);
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
         file.write_all(data)?;
         file.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -60,9 +93,14 @@ impl StateDir {
         self.runtime.as_deref()
     }
 
-    /// Writes any file atomically (save images, exported state).
+    /// Writes any file atomically (save images, exported state), 0600.
     pub fn write_file(path: &Path, data: &[u8]) -> Result<()> {
         write_atomic(path, data)
+    }
+
+    /// Writes a file other users may read (installed plugins), atomically.
+    pub fn write_shared_file(path: &Path, data: &[u8]) -> Result<()> {
+        write_atomic_mode(path, data, 0o644)
     }
 
     pub fn root(&self) -> &Path {

@@ -4,7 +4,7 @@
 use super::Error;
 
 /// A set of small non-negative integers (vCPUs, host CPUs, NUMA nodes).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct CpuSet {
     /// Sorted, disjoint, non-adjacent inclusive ranges.
     ranges: Vec<(u32, u32)>,
@@ -14,8 +14,8 @@ impl CpuSet {
     /// Parses `N`, `N-M` and `^N` entries separated by commas.
     pub fn parse(text: &str) -> Result<CpuSet, Error> {
         let invalid = || Error::Invalid(format!("Failed to parse bitmap '{text}'"));
-        let mut include = CpuSet::default();
-        let mut exclude = CpuSet::default();
+        let mut include = Vec::new();
+        let mut exclude = Vec::new();
         for entry in text.split(',') {
             let entry = entry.trim();
             let (negate, entry) = match entry.strip_prefix('^') {
@@ -35,35 +35,37 @@ impl CpuSet {
                 return Err(invalid());
             }
             if negate {
-                exclude.insert(start, end);
+                exclude.push((start, end));
             } else {
-                include.insert(start, end);
+                include.push((start, end));
             }
         }
-        Ok(include.minus(&exclude))
+        Ok(CpuSet::from_ranges(include).minus(&CpuSet::from_ranges(exclude)))
     }
 
-    fn insert(&mut self, start: u32, end: u32) {
-        self.ranges.push((start, end));
-        self.ranges.sort_unstable();
-        let mut merged: Vec<(u32, u32)> = Vec::with_capacity(self.ranges.len());
-        for &(s, e) in &self.ranges {
+    /// Sorts and merges once: n·log n for a list of any length.
+    fn from_ranges(mut ranges: Vec<(u32, u32)>) -> CpuSet {
+        ranges.sort_unstable();
+        let mut merged: Vec<(u32, u32)> = Vec::with_capacity(ranges.len());
+        for (s, e) in ranges {
             match merged.last_mut() {
                 Some(last) if s <= last.1.saturating_add(1) => last.1 = last.1.max(e),
                 _ => merged.push((s, e)),
             }
         }
-        self.ranges = merged;
+        CpuSet { ranges: merged }
     }
 
+    /// Both lists are sorted: one pass over each.
     fn minus(&self, other: &CpuSet) -> CpuSet {
         let mut out = Vec::new();
+        let mut j = 0;
         for &(mut s, e) in &self.ranges {
+            while j < other.ranges.len() && other.ranges[j].1 < s {
+                j += 1;
+            }
             let mut alive = true;
-            for &(os, oe) in &other.ranges {
-                if oe < s || os > e {
-                    continue;
-                }
+            while let Some(&(os, oe)) = other.ranges.get(j).filter(|r| r.0 <= e) {
                 if os > s {
                     out.push((s, os - 1));
                 }
@@ -72,6 +74,7 @@ impl CpuSet {
                     break;
                 }
                 s = oe + 1;
+                j += 1;
             }
             if alive {
                 out.push((s, e));
@@ -96,18 +99,29 @@ impl CpuSet {
         self.ranges.is_empty()
     }
 
+    /// The range that starts last at or before `n`: the only one that may
+    /// hold `n` (ranges are sorted and disjoint). Binary search, so checks
+    /// over hostile sets of 100k ranges stay n·log n.
+    fn range_at(&self, n: u32) -> Option<(u32, u32)> {
+        let i = self.ranges.partition_point(|&(s, _)| s <= n);
+        i.checked_sub(1).map(|i| self.ranges[i])
+    }
+
     pub fn contains(&self, n: u32) -> bool {
-        self.ranges.iter().any(|&(s, e)| s <= n && n <= e)
+        self.range_at(n).is_some_and(|(_, e)| n <= e)
     }
 
     pub fn overlaps(&self, other: &CpuSet) -> bool {
         self.ranges
             .iter()
-            .any(|&(s, e)| other.ranges.iter().any(|&(os, oe)| s <= oe && os <= e))
+            .any(|&(s, e)| other.range_at(e).is_some_and(|(_, oe)| oe >= s))
     }
 
     pub fn is_subset_of(&self, other: &CpuSet) -> bool {
-        self.minus(other).is_empty()
+        // Ranges are non-adjacent: a run of members lies in a single one.
+        self.ranges
+            .iter()
+            .all(|&(s, e)| other.range_at(s).is_some_and(|(_, oe)| oe >= e))
     }
 
     /// The largest member.

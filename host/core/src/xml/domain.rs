@@ -480,6 +480,33 @@ impl DomainDef {
         self.to_element(options).to_xml()
     }
 
+    /// The XML a client gets without `VIR_DOMAIN_XML_SECURE`: as libvirt
+    /// does, the `passwd` of every `<graphics>` is left out.
+    pub fn to_public_xml(&self, options: FormatOptions) -> String {
+        self.to_public_element(options).to_xml()
+    }
+
+    /// The element of [`to_public_xml`](Self::to_public_xml).
+    pub fn to_public_element(&self, options: FormatOptions) -> Element {
+        let mut root = self.to_element(options);
+        for node in &mut root.children {
+            let Node::Element(devices) = node else {
+                continue;
+            };
+            if devices.name != "devices" {
+                continue;
+            }
+            for node in &mut devices.children {
+                if let Node::Element(device) = node
+                    && device.name == "graphics"
+                {
+                    device.remove_attr("passwd");
+                }
+            }
+        }
+        root
+    }
+
     pub fn to_element(&self, options: FormatOptions) -> Element {
         let mut root = Element::new("domain").with_attr("type", &self.domain_type);
         if let Some(id) = options.id {

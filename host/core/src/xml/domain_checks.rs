@@ -264,7 +264,11 @@ fn cputune(root: &Element, vcpus: u32) -> Result<(), Error> {
 /// a cachetune's exact set), allocations within a group do not collide, and
 /// monitors watch vCPUs of their own group.
 fn resctrl(cputune: &Element, vcpus: u32) -> Result<(), Error> {
-    let mut groups: Vec<CpuSet> = Vec::new();
+    use std::collections::{HashMap, HashSet};
+    // Sets, not lists: a hostile document has 100k of these (the checks
+    // were quadratic). Groups are disjoint, so their union answers overlaps.
+    let mut cache_groups: HashSet<CpuSet> = HashSet::new();
+    let mut taken = Taken::default();
     let group_vcpus = |tune: &Element| -> Result<Option<CpuSet>, Error> {
         let Some(list) = tune.attr("vcpus") else {
             return Ok(None);
@@ -278,60 +282,77 @@ fn resctrl(cputune: &Element, vcpus: u32) -> Result<(), Error> {
         let Some(set) = group_vcpus(tune)? else {
             continue;
         };
-        if groups.contains(&set) {
+        if cache_groups.contains(&set) {
             return Err(Error::Invalid("Identical vcpus in cachetunes found".into()));
         }
-        if groups.iter().any(|g| g.overlaps(&set)) {
+        if taken.overlaps(&set) {
             return Err(Error::Invalid("Overlapping vcpus in resctrls".into()));
         }
-        let mut caches: Vec<(&str, &str, &str)> = Vec::new();
+        // The types allocated per (level, id); "both" collides with any.
+        let mut caches: HashMap<(&str, &str), HashSet<&str>> = HashMap::new();
         for cache in tune.children_named("cache") {
-            let key = (
+            let (level, id, kind) = (
                 cache.attr("level").unwrap_or(""),
                 cache.attr("id").unwrap_or(""),
                 cache.attr("type").unwrap_or(""),
             );
-            let collides = caches.iter().any(|&(level, id, kind)| {
-                level == key.0
-                    && id == key.1
-                    && (kind == key.2 || kind == "both" || key.2 == "both")
-            });
+            let kinds = caches.entry((level, id)).or_default();
+            let collides = kinds.contains(kind)
+                || kinds.contains("both")
+                || (kind == "both" && !kinds.is_empty());
             if collides {
                 return Err(Error::Invalid(format!(
-                    "Colliding cache allocations for cache level '{}' id '{}', type '{}'",
-                    key.0, key.1, key.2
+                    "Colliding cache allocations for cache level '{level}' id '{id}', type '{kind}'"
                 )));
             }
-            caches.push(key);
+            kinds.insert(kind);
         }
         monitors(tune, &set)?;
-        groups.push(set);
+        taken.add(&set);
+        cache_groups.insert(set);
     }
-    let cache_groups = groups.len();
     for tune in cputune.children_named("memorytune") {
         let Some(set) = group_vcpus(tune)? else {
             continue;
         };
-        let shared = groups[..cache_groups].contains(&set);
-        if !shared && groups.iter().any(|g| g.overlaps(&set)) {
+        let shared = cache_groups.contains(&set);
+        if !shared && taken.overlaps(&set) {
             return Err(Error::Invalid("Overlapping vcpus in resctrls".into()));
         }
-        let mut nodes: Vec<&str> = Vec::new();
+        let mut nodes: HashSet<&str> = HashSet::new();
         for node in tune.children_named("node") {
             let id = node.attr("id").unwrap_or("");
-            if nodes.contains(&id) {
+            if !nodes.insert(id) {
                 return Err(Error::Invalid(format!(
                     "Memory Bandwidth already defined for node {id}"
                 )));
             }
-            nodes.push(id);
         }
         monitors(tune, &set)?;
         if !shared {
-            groups.push(set);
+            taken.add(&set);
         }
     }
     Ok(())
+}
+
+/// The vCPUs of the groups so far, which are disjoint: ranges by start.
+#[derive(Default)]
+struct Taken(std::collections::BTreeMap<u32, u32>);
+
+impl Taken {
+    fn overlaps(&self, set: &CpuSet) -> bool {
+        set.ranges().any(|(s, e)| {
+            self.0
+                .range(..=e)
+                .next_back()
+                .is_some_and(|(_, &end)| end >= s)
+        })
+    }
+
+    fn add(&mut self, set: &CpuSet) {
+        self.0.extend(set.ranges());
+    }
 }
 
 fn monitors(tune: &Element, group: &CpuSet) -> Result<(), Error> {

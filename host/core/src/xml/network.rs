@@ -109,18 +109,18 @@ impl NetworkDef {
                     "forward dev not allowed for network '{name}' with forward mode='{mode}'"
                 )));
             }
-            let mut seen = Vec::new();
+            // Sets: a hostile document lists 100k of these.
+            let mut seen = std::collections::HashSet::new();
             for iface in forward.children_named("interface") {
-                if let Some(dev) = iface.attr("dev") {
-                    if seen.contains(&dev) {
-                        return Err(Error::Invalid(format!(
-                            "interface '{dev}' can only be listed once in network {name}"
-                        )));
-                    }
-                    seen.push(dev);
+                if let Some(dev) = iface.attr("dev")
+                    && !seen.insert(dev)
+                {
+                    return Err(Error::Invalid(format!(
+                        "interface '{dev}' can only be listed once in network {name}"
+                    )));
                 }
             }
-            let mut pci = Vec::new();
+            let mut pci = std::collections::HashSet::new();
             for address in forward.children_named("address") {
                 let key = ["domain", "bus", "slot", "function"]
                     .map(|a| address.attr(a).unwrap_or("").to_string());
@@ -130,7 +130,7 @@ impl NetworkDef {
                         key[0], key[1], key[2], key[3]
                     )));
                 }
-                pci.push(key);
+                pci.insert(key);
             }
         }
         if let Some(dns) = root.child("dns")

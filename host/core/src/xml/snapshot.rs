@@ -87,7 +87,18 @@ impl SnapshotDef {
         })
     }
 
+    /// The whole snapshot, secrets included: what the host stores.
     pub fn to_xml(&self) -> String {
+        self.to_element(false).to_xml()
+    }
+
+    /// What a client gets: the domain without its secrets, as libvirt
+    /// without `VIR_DOMAIN_SNAPSHOT_XML_SECURE`.
+    pub fn to_public_xml(&self) -> String {
+        self.to_element(true).to_xml()
+    }
+
+    fn to_element(&self, public: bool) -> Element {
         let mut root = Element::new("domainsnapshot");
         let mut children = Vec::new();
         if !self.name.is_empty() {
@@ -112,11 +123,15 @@ impl SnapshotDef {
         }
         children.extend(self.extra.iter().filter(|e| e.name != "memory").cloned());
         if let Some(domain) = &self.domain {
-            children.push(domain.to_element(FormatOptions::default()));
+            children.push(if public {
+                domain.to_public_element(FormatOptions::default())
+            } else {
+                domain.to_element(FormatOptions::default())
+            });
         }
         children.sort_by_key(|e| rank(ORDER, &e.name));
         root.children = children.into_iter().map(Node::Element).collect();
-        root.to_xml()
+        root
     }
 }
 

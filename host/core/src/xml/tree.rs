@@ -412,10 +412,13 @@ fn push_text(parent: &mut Element, content: &str) {
 fn start_element(start: &BytesStart<'_>) -> Result<Element, String> {
     let name = start.name().as_ref().to_string();
     let mut element = Element::new(name);
-    for attr in start.attributes() {
+    // quick-xml's own duplicate check compares each attribute with every
+    // earlier one: quadratic in a hostile element's attributes. A set is not.
+    let mut seen = std::collections::HashSet::new();
+    for attr in start.attributes().with_checks(false) {
         let attr = attr.map_err(|e| e.to_string())?;
         let key = attr.key.as_ref().to_string();
-        if element.attr(&key).is_some() {
+        if !seen.insert(key.clone()) {
             return Err(format!("Attribute {key} redefined"));
         }
         let value = attr

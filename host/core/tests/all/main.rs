@@ -3,6 +3,8 @@
 mod api;
 mod corpus;
 mod deps;
+mod hostile_xml;
+mod secrets;
 // Also compiled into host/cli's tests, which use what these do not.
 #[allow(dead_code)]
 mod support;

@@ -6,8 +6,9 @@
 //! is an RPC error, and a read-only client is refused every mutating call.
 
 use std::collections::VecDeque;
-use std::io::BufReader;
+use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use wirt::connect::{Connect, Error, ParsedUri};
 use wirt::error::ErrorCode;
@@ -17,7 +18,9 @@ use super::session::Session;
 use super::wire::{Reader, Routed, WRITE_TIMEOUT, Writer, rpc_error, source_text};
 use super::{Origin, Shared, access};
 use crate::client::VIR_CONNECT_RO;
-use crate::packet::{Header, KEEPALIVE_PROGRAM, MessageError, MessageType, Packet, read_packet};
+use crate::packet::{
+    Header, KEEPALIVE_PROGRAM, MessageError, MessageType, Packet, PacketError, read_packet,
+};
 use crate::protocol::*;
 use crate::socket::Stream;
 
@@ -153,17 +156,36 @@ impl Session {
             .clone()
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| self.shared.default_uri.clone());
+        let parsed = ParsedUri::parse(&uri)?;
         // A daemon serves its own drivers; forwarding could loop back to itself.
-        if ParsedUri::parse(&uri)?.transport.is_some() {
+        if parsed.transport.is_some() {
             return Err(Error::api(ErrorCode::NO_CONNECT, uri));
         }
         let read_only =
             self.origin == (Origin::Unix { read_only: true }) || args.flags & VIR_CONNECT_RO != 0;
-        let conn = if read_only {
-            Connect::open_read_only(&uri)?
+        // `test:///PATH` makes the daemon read PATH: a read-only client
+        // (anyone, through the 0666 socket) must not choose what it reads.
+        let node_file = parsed.scheme == "test" && parsed.path != "/default";
+        if node_file && read_only {
+            self.log(format_args!("denied node file {uri} to a read-only client"));
+            return Err(Error::api(
+                ErrorCode::OPERATION_DENIED,
+                "read only access prevents opening a test node file",
+            ));
+        }
+        let opened = if read_only {
+            Connect::open_read_only(&uri)
         } else {
-            Connect::open(&uri)?
+            Connect::open(&uri)
         };
+        // A parse error quotes the file's lines; the client gets only where.
+        let conn = opened.map_err(|e| match e {
+            Error::Xml(wirt::xml::Error::Syntax { line, column, .. }) if node_file => Error::api(
+                ErrorCode::XML_ERROR,
+                format!("cannot parse test node file at line {line}, column {column}"),
+            ),
+            e => e,
+        })?;
         self.log(format_args!(
             "opened {uri}{}",
             if read_only { " read-only" } else { "" }
@@ -195,7 +217,7 @@ pub(super) fn serve(stream: Stream, origin: Origin, id: u64, shared: Arc<Shared>
     loop {
         let packet = match session.deferred.pop_front() {
             Some(p) => p,
-            None => match read_packet(&mut reader) {
+            None => match next_packet(&mut reader, session.shared.packet_timeout) {
                 Ok(Some(p)) => p,
                 Ok(None) => break,
                 Err(e) => {
@@ -211,4 +233,43 @@ pub(super) fn serve(stream: Stream, origin: Origin, id: u64, shared: Arc<Shared>
     session.events.stop();
     writer.shutdown();
     session.log(format_args!("disconnected"));
+}
+
+/// The next packet: waits as long as it takes for one to begin (an idle
+/// client may stay; `max_clients` bounds how many), then gives the rest
+/// `limit` to arrive, so a client trickling a byte at a time is dropped.
+pub(super) fn next_packet(
+    reader: &mut Reader,
+    limit: Duration,
+) -> Result<Option<Packet>, PacketError> {
+    if reader.fill_buf().map_err(PacketError::Io)?.is_empty() {
+        return Ok(None);
+    }
+    let deadline = Instant::now() + limit;
+    let packet = read_packet(&mut Timed { reader, deadline });
+    reader
+        .get_ref()
+        .set_read_timeout(None)
+        .map_err(PacketError::Io)?;
+    packet
+}
+
+/// The reader, failing once `deadline` has passed.
+struct Timed<'a> {
+    reader: &'a mut Reader,
+    deadline: Instant,
+}
+
+impl Read for Timed<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "packet not completed in time",
+            ));
+        }
+        self.reader.get_ref().set_read_timeout(Some(left))?;
+        self.reader.read(buf)
+    }
 }

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -92,7 +93,7 @@ impl Events {
     /// Drops every callback and ends the forwarder.
     pub(super) fn stop(&mut self) {
         if let Some(stop) = self.forwarder.take() {
-            stop.store(true, Ordering::Relaxed);
+            stop.store(true, Ordering::SeqCst);
         }
         self.lock().clear();
         self.ids.clear();
@@ -128,9 +129,19 @@ impl Drop for Events {
 }
 
 fn forward(stream: &EventStream, callbacks: &Callbacks, writer: &Writer, stop: &AtomicBool) {
-    while !stop.load(Ordering::Relaxed) {
-        let Some(event) = stream.next_timeout(POLL) else {
-            continue;
+    while !stop.load(Ordering::SeqCst) {
+        let event = match stream.recv_timeout(POLL) {
+            Ok(event) => event,
+            Err(RecvTimeoutError::Timeout) => continue,
+            // Not stopped, so the subscription was dropped for falling
+            // behind: as libvirtd does, drop the client that does not read.
+            Err(RecvTimeoutError::Disconnected) => {
+                if !stop.load(Ordering::SeqCst) {
+                    eprintln!("wirtd: dropping a client that does not read its events");
+                    writer.shutdown();
+                }
+                return;
+            }
         };
         let targets: Vec<i32> = callbacks
             .lock()
@@ -144,6 +155,7 @@ fn forward(stream: &EventStream, callbacks: &Callbacks, writer: &Writer, stop: &
                 continue;
             };
             if writer.send(&bytes).is_err() {
+                writer.shutdown();
                 return;
             }
         }

@@ -32,7 +32,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use crate::socket::Stream;
 use wirt::error::ErrorCode;
@@ -90,18 +91,57 @@ pub struct Config {
     pub default_uri: String,
     /// Log connections and refused calls on stderr.
     pub verbose: bool,
+    /// Most clients served at once (libvirtd's `max_clients`); a connection
+    /// over it is closed as soon as it is accepted.
+    pub max_clients: usize,
+    /// How long a client may take to finish a packet it has begun; an idle
+    /// client (between packets) may stay.
+    pub packet_timeout: Duration,
 }
+
+/// libvirtd's default `max_clients`.
+pub const DEFAULT_MAX_CLIENTS: usize = 5000;
+/// A packet of libvirt's 32 MiB limit arrives well within this on any link
+/// a local daemon serves.
+pub const DEFAULT_PACKET_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The first wait after a failed accept, and the longest.
+const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(10), Duration::from_secs(1));
 
 /// Daemon-wide facts every client thread reads.
 pub(crate) struct Shared {
     pub default_uri: String,
     pub verbose: bool,
+    pub packet_timeout: Duration,
+    max_clients: usize,
+    clients: AtomicUsize,
     next_client: AtomicU64,
 }
 
 impl Shared {
     fn next_id(&self) -> u64 {
         self.next_client.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// A client's place under `max_clients`, given back when it is dropped.
+struct Slot(Arc<Shared>);
+
+impl Slot {
+    fn take(shared: &Arc<Shared>) -> Option<Slot> {
+        shared
+            .clients
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < shared.max_clients).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(shared.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.clients.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -140,11 +180,16 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         let shared = Arc::new(Shared {
             default_uri: config.default_uri.clone(),
             verbose: config.verbose,
+            packet_timeout: config.packet_timeout,
+            max_clients: config.max_clients,
+            clients: AtomicUsize::new(0),
             next_client: AtomicU64::new(1),
         });
+        // Time too: the accept loop backs off with a timer.
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_io()
+            .enable_time()
             .build()
             .map_err(ServerError::Runtime)?;
         runtime.block_on(serve(unix, tcp, shared))
@@ -166,40 +211,12 @@ async fn serve(
     for (listener, read_only) in unix {
         let listener =
             tokio::net::UnixListener::from_std(listener).map_err(ServerError::Runtime)?;
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            loop {
-                match listener.accept().await {
-                    Ok((stream, _)) => match stream.into_std() {
-                        Ok(s) => hand_over(Stream::Unix(s), Origin::Unix { read_only }, &shared),
-                        Err(e) => eprintln!("wirtd: cannot take over a connection: {e}"),
-                    },
-                    // Out of descriptors, most likely: let some close.
-                    Err(e) => {
-                        eprintln!("wirtd: accept failed: {e}");
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    }
-                }
-            }
-        });
+        let origin = Origin::Unix { read_only };
+        tokio::spawn(listen(Listener::Unix(listener), origin, shared.clone()));
     }
     if let Some(listener) = tcp {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(ServerError::Runtime)?;
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            loop {
-                match listener.accept().await {
-                    Ok((stream, _)) => match stream.into_std() {
-                        Ok(s) => hand_over(Stream::Tcp(s), Origin::Tcp, &shared),
-                        Err(e) => eprintln!("wirtd: cannot take over a connection: {e}"),
-                    },
-                    Err(e) => {
-                        eprintln!("wirtd: accept failed: {e}");
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    }
-                }
-            }
-        });
+        tokio::spawn(listen(Listener::Tcp(listener), Origin::Tcp, shared.clone()));
     }
     tokio::select! {
         _ = term.recv() => {}
@@ -208,8 +225,52 @@ async fn serve(
     Ok(())
 }
 
-/// Gives an accepted connection its own thread, in blocking mode.
+enum Listener {
+    Unix(tokio::net::UnixListener),
+    Tcp(tokio::net::TcpListener),
+}
+
+impl Listener {
+    async fn accept(&self) -> std::io::Result<Stream> {
+        Ok(match self {
+            Listener::Unix(l) => Stream::Unix(l.accept().await?.0.into_std()?),
+            Listener::Tcp(l) => Stream::Tcp(l.accept().await?.0.into_std()?),
+        })
+    }
+}
+
+/// Accepts for as long as the daemon runs. No error ends it: out of
+/// descriptors (EMFILE, ENFILE) or memory, it waits, longer each time up to
+/// a second, for clients to leave; the listener stays open meanwhile.
+async fn listen(listener: Listener, origin: Origin, shared: Arc<Shared>) {
+    let mut backoff = ACCEPT_BACKOFF.0;
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                backoff = ACCEPT_BACKOFF.0;
+                hand_over(stream, origin, &shared);
+            }
+            Err(e) => {
+                eprintln!("wirtd: accept failed: {e}; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF.1);
+            }
+        }
+    }
+}
+
+/// Gives an accepted connection its own thread, in blocking mode, or
+/// closes it when `max_clients` are already served.
 fn hand_over(stream: Stream, origin: Origin, shared: &Arc<Shared>) {
+    let Some(slot) = Slot::take(shared) else {
+        if shared.verbose {
+            eprintln!(
+                "wirtd: refused a connection: {} clients",
+                shared.max_clients
+            );
+        }
+        return;
+    };
     let blocking = match &stream {
         Stream::Unix(s) => s.set_nonblocking(false),
         Stream::Tcp(s) => s.set_nonblocking(false),
@@ -222,7 +283,10 @@ fn hand_over(stream: Stream, origin: Origin, shared: &Arc<Shared>) {
     let id = shared.next_id();
     let spawned = std::thread::Builder::new()
         .name(format!("wirtd-client-{id}"))
-        .spawn(move || client::serve(stream, origin, id, shared));
+        .spawn(move || {
+            let _slot = slot;
+            client::serve(stream, origin, id, shared)
+        });
     if let Err(e) = spawned {
         eprintln!("wirtd: cannot start a client thread: {e}");
     }

@@ -15,7 +15,7 @@ use super::storage::vol;
 use super::wire::{Reader, Writer, wire_error};
 use crate::packet::{
     Header, KEEPALIVE_PROGRAM, MessageError, MessageStatus, MessageType, Packet, StreamHole,
-    encode_message, read_packet,
+    encode_message,
 };
 use crate::protocol::*;
 use wirt::connect::Connect;
@@ -59,9 +59,11 @@ fn next_stream_packet(
     writer: &Writer,
     deferred: &mut VecDeque<Packet>,
     call: &Header,
+    limit: std::time::Duration,
 ) -> io::Result<Incoming> {
     loop {
-        let Some(p) = read_packet(reader).map_err(io::Error::other)? else {
+        // A packet begun must be finished in time here too.
+        let Some(p) = super::client::next_packet(reader, limit).map_err(io::Error::other)? else {
             return Err(io::ErrorKind::UnexpectedEof.into());
         };
         let h = p.header;
@@ -98,6 +100,7 @@ struct Source<'a> {
     reply: Reply<'a>,
     reader: &'a mut Reader,
     deferred: &'a mut VecDeque<Packet>,
+    limit: std::time::Duration,
     data: Vec<u8>,
     pos: usize,
     zeros: u64,
@@ -125,7 +128,8 @@ impl Read for Source<'_> {
                 return Ok(0);
             }
             let writer = self.reply.writer;
-            match next_stream_packet(self.reader, writer, self.deferred, &self.reply.call)? {
+            let (call, limit) = (&self.reply.call, self.limit);
+            match next_stream_packet(self.reader, writer, self.deferred, call, limit)? {
                 Incoming::Data(data) => {
                     self.data = data;
                     self.pos = 0;
@@ -162,6 +166,7 @@ pub(super) fn upload(
         },
         reader,
         deferred: &mut session.deferred,
+        limit: session.shared.packet_timeout,
         data: Vec::new(),
         pos: 0,
         zeros: 0,
@@ -177,7 +182,9 @@ pub(super) fn upload(
         Ok(_) => {
             // The API stops at `length`; the client still ends with STREAM/OK.
             while !source.finished {
-                let next = next_stream_packet(source.reader, &writer, source.deferred, &call);
+                let limit = source.limit;
+                let next =
+                    next_stream_packet(source.reader, &writer, source.deferred, &call, limit);
                 match next {
                     Ok(Incoming::Finished) => source.finished = true,
                     Ok(Incoming::Aborted) => return true,
@@ -247,7 +254,8 @@ pub(super) fn download(
         return false;
     }
     loop {
-        match next_stream_packet(reader, &writer, &mut session.deferred, &call) {
+        let limit = session.shared.packet_timeout;
+        match next_stream_packet(reader, &writer, &mut session.deferred, &call, limit) {
             Ok(Incoming::Finished) => return finish(&writer, &call),
             Ok(Incoming::Aborted) => return true,
             Ok(_) => {}

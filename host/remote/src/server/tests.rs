@@ -22,6 +22,9 @@ fn shared() -> Arc<Shared> {
     Arc::new(Shared {
         default_uri: "test:///default".into(),
         verbose: false,
+        packet_timeout: super::DEFAULT_PACKET_TIMEOUT,
+        max_clients: super::DEFAULT_MAX_CLIENTS,
+        clients: Default::default(),
         next_client: AtomicU64::new(1),
     })
 }

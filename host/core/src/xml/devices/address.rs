@@ -148,7 +148,11 @@ fn describe(drive: &Drive) -> String {
 /// libvirt assigns a SCSI disk from its target name: 7 units per
 /// controller).
 pub(super) fn drive_conflicts(devices: &[Element]) -> Result<(), Error> {
-    let mut disks: Vec<(String, String, Drive, bool)> = Vec::new();
+    use std::collections::{HashMap, HashSet};
+    // Sets and maps: a hostile document has 100k disks (lists were quadratic).
+    let mut explicit: HashSet<(String, Drive)> = HashSet::new();
+    // SCSI disks' addresses, the first disk at each kept: (target, explicit).
+    let mut scsi: HashMap<Drive, (String, bool)> = HashMap::new();
     for disk in devices.iter().filter(|d| d.name == "disk") {
         let Some(bus) = disk_bus(disk) else { continue };
         let dst = disk
@@ -156,28 +160,27 @@ pub(super) fn drive_conflicts(devices: &[Element]) -> Result<(), Error> {
             .and_then(|t| t.attr("dev"))
             .unwrap_or_default()
             .to_string();
-        match drive_address(disk) {
+        let (drive, is_explicit) = match drive_address(disk) {
             Some(drive) => {
-                if disks
-                    .iter()
-                    .any(|(_, b, d, explicit)| *explicit && *b == bus && *d == drive)
-                {
+                if !explicit.insert((bus.clone(), drive)) {
                     return Err(Error::Unsupported(format!(
                         "Found duplicate drive address for disk with target name '{dst}' {}",
                         describe(&drive)
                     )));
                 }
-                disks.push((dst, bus, drive, true));
+                (drive, true)
             }
-            None if bus == "scsi" && disk.child("address").is_none() => {
-                if let Some(index) = disk_index(&dst) {
-                    disks.push((dst, bus, [index / 7, 0, 0, index % 7], false));
-                }
-            }
-            None => {}
+            None if bus == "scsi" && disk.child("address").is_none() => match disk_index(&dst) {
+                Some(index) => ([index / 7, 0, 0, index % 7], false),
+                None => continue,
+            },
+            None => continue,
+        };
+        if bus == "scsi" {
+            scsi.entry(drive).or_insert((dst, is_explicit));
         }
     }
-    let mut hostdevs: Vec<Drive> = Vec::new();
+    let mut hostdevs: HashSet<Drive> = HashSet::new();
     for hostdev in devices.iter().filter(|d| is_scsi_hostdev(d)) {
         let Some(drive) = drive_address(hostdev) else {
             continue;
@@ -188,10 +191,7 @@ pub(super) fn drive_conflicts(devices: &[Element]) -> Result<(), Error> {
                 describe(&drive)
             )));
         }
-        if let Some((dst, _, _, explicit)) = disks
-            .iter()
-            .find(|(_, bus, d, _)| bus == "scsi" && *d == drive)
-        {
+        if let Some((dst, explicit)) = scsi.get(&drive) {
             return Err(Error::Unsupported(if *explicit {
                 format!(
                     "SCSI host address {} in use by another SCSI disk",
@@ -204,7 +204,7 @@ pub(super) fn drive_conflicts(devices: &[Element]) -> Result<(), Error> {
                 )
             }));
         }
-        hostdevs.push(drive);
+        hostdevs.insert(drive);
     }
     Ok(())
 }
