@@ -188,10 +188,7 @@ fn lifecycle_messages_and_errors_match_virsh() {
 fn exit_status_and_lookup_errors() {
     let r = wirt(&["-c", "test:///default", "dominfo", "nope"]);
     assert!(!r.ok);
-    assert_eq!(
-        r.stderr,
-        "error: failed to get domain 'nope'\n"
-    );
+    assert_eq!(r.stderr, "error: failed to get domain 'nope'\n");
     let r = wirt(&["-c", "test:///default", "frobnicate"]);
     assert!(!r.ok);
     assert_eq!(r.stderr, "error: unknown command: 'frobnicate'\n");

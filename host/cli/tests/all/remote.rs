@@ -485,10 +485,7 @@ fn wirt_cli_over_the_daemon_prints_what_it_prints_locally() {
 
     let err = wirt(&d.uri(), "suspend nosuch");
     assert!(!err.ok);
-    assert_eq!(
-        err.stderr,
-        "error: failed to get domain 'nosuch'\n"
-    );
+    assert_eq!(err.stderr, "error: failed to get domain 'nosuch'\n");
 }
 
 #[test]

@@ -141,6 +141,7 @@ fn dirty_counter_continues_across_save_and_restore() {
             Request::Restore(RestoreRequest {
                 from: FdRef::Passed(0),
                 disks: Vec::<DiskRef>::new(),
+                nics: Vec::new(),
                 kernel: None,
                 initrd: None,
                 paused: false,
