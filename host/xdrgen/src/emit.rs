@@ -138,15 +138,31 @@ fn get(f: &Field) -> String {
     }
 }
 
-/// Mirrors `xdr_struct!`'s `@arb`: arrays cut to a few elements, strings as
-/// proptest makes them (far below any libvirt limit).
+/// Mirrors `xdr_struct!`'s `@arb` (arrays cut to a few elements), except
+/// that strings are cut to their limit by whole characters: a newtype or
+/// union arm may carry a limit small enough for proptest to exceed.
 fn strategy(f: &Field) -> String {
     match &f.bound {
         Some((Kind::Array | Kind::Opaque, max)) => format!(
-            "::proptest::prelude::any::<{ty}>().prop_map(|mut v: {ty}| {{ v.truncate(::std::cmp::min(8, {max} as usize)); v }})",
-            ty = f.ty
+            "::proptest::prelude::any::<{ty}>().prop_map(|mut v: {ty}| {{ v.truncate(::std::cmp::min(8, {max})); v }})",
+            ty = f.ty,
+            max = as_usize(max),
         ),
-        _ => format!("::proptest::prelude::any::<{}>()", f.ty),
+        Some((Kind::String, max)) => format!(
+            "::proptest::prelude::any::<String>().prop_map(|mut s: String| {{ while s.len() > {max} {{ s.pop(); }} s }})",
+            max = as_usize(max),
+        ),
+        None => format!("::proptest::prelude::any::<{}>()", f.ty),
+    }
+}
+
+/// A limit as a `usize` expression (a literal needs no cast, and clippy
+/// objects to one).
+fn as_usize(max: &str) -> String {
+    if max.parse::<u32>().is_ok() {
+        format!("{max}_usize")
+    } else {
+        format!("{max} as usize")
     }
 }
 
@@ -391,12 +407,13 @@ fn union(out: &mut String, item: &Item) {
         // A default arm holding a named case's number would decode as that case.
         let _ = write!(
             out,
-            "        if let Self::Default(d, ..) = self {{\n            \
-                 if [{known}].contains(d) {{\n                \
-                     return Err(XdrError::InvalidDiscriminant {{ what: \"{c_name}\", value: *d as u32 }});\n            \
-                 }}\n        \
+            "        if let Self::Default(d, ..) = self\n            \
+                 && [{known}].contains(d)\n        \
+             {{\n            \
+                 return Err(XdrError::InvalidDiscriminant {{ what: \"{c_name}\", value: {wide} }});\n        \
              }}\n",
-            known = known.join(", ")
+            known = known.join(", "),
+            wide = as_u32("*d", discriminant),
         );
     }
     let _ = writeln!(
@@ -457,7 +474,8 @@ fn union(out: &mut String, item: &Item) {
         None => {
             let _ = writeln!(
                 out,
-                "            d => return Err(XdrError::InvalidDiscriminant {{ what: \"{c_name}\", value: d as u32 }}),"
+                "            d => return Err(XdrError::InvalidDiscriminant {{ what: \"{c_name}\", value: {} }}),",
+                as_u32("d", discriminant)
             );
         }
     }
@@ -491,6 +509,14 @@ fn union(out: &mut String, item: &Item) {
         strategies.join(",\n            ")
     );
     arbitrary_impl(out, rust_name, &strategy);
+}
+
+/// `value` (a discriminant) as the `u32` that `XdrError` reports.
+fn as_u32(value: &str, discriminant: &Discriminant) -> String {
+    match discriminant {
+        Discriminant::I32 => format!("{value} as u32"),
+        Discriminant::U32 => value.to_owned(),
+    }
 }
 
 /// Equality for unions with a `double` arm: bit for bit, so that a NaN sent

@@ -401,6 +401,7 @@ impl Model {
             }
             items.push(item);
         }
+        refuse_recursion(&items, defs)?;
         let (procedures, procedure_enum, unmatched) = ctx.procedures(defs)?;
         Ok(Model {
             consts,
@@ -410,6 +411,74 @@ impl Model {
             unmatched,
         })
     }
+}
+
+/// A type that contains itself (a `*next` linked list, or through an
+/// array) would need boxing in Rust and unbounded recursion to decode, which
+/// hostile input could use to exhaust the stack; libvirt's protocol has none.
+fn refuse_recursion(items: &[Item], defs: &[Definition]) -> Result<(), Error> {
+    let mut uses: HashMap<&str, Vec<&str>> = HashMap::new();
+    for item in items {
+        let (name, fields): (&str, Vec<&Field>) = match item {
+            Item::Struct {
+                rust_name, fields, ..
+            } => (rust_name, fields.iter().collect()),
+            Item::Newtype {
+                rust_name, field, ..
+            } => (rust_name, vec![field]),
+            Item::Union {
+                rust_name,
+                arms,
+                default,
+                ..
+            } => (
+                rust_name,
+                arms.iter()
+                    .filter_map(|a| a.field.as_ref())
+                    .chain(default.iter().flatten())
+                    .collect(),
+            ),
+            Item::Alias { .. } | Item::Enum { .. } => continue,
+        };
+        let words = fields
+            .iter()
+            .flat_map(|f| f.ty.split(|c: char| !c.is_ascii_alphanumeric() && c != '_'));
+        uses.insert(name, words.filter(|w| !w.is_empty()).collect());
+    }
+    for item in items {
+        let (Item::Struct {
+            c_name, rust_name, ..
+        }
+        | Item::Newtype {
+            c_name, rust_name, ..
+        }
+        | Item::Union {
+            c_name, rust_name, ..
+        }) = item
+        else {
+            continue;
+        };
+        let mut stack = vec![rust_name.as_str()];
+        let mut seen = HashSet::new();
+        while let Some(name) = stack.pop() {
+            for &used in uses.get(name).into_iter().flatten() {
+                if used == rust_name {
+                    let line = defs
+                        .iter()
+                        .find(|d| d.name() == c_name)
+                        .map_or(0, Definition::line);
+                    return Err(Error::at(
+                        line,
+                        format!("`{c_name}` contains itself; recursive types are not supported"),
+                    ));
+                }
+                if seen.insert(used) {
+                    stack.push(used);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn fields_of(d: &Definition) -> &[Declaration] {

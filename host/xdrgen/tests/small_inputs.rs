@@ -184,6 +184,16 @@ fn refuses_what_it_cannot_carry() {
             "does not start with",
         ),
         ("const A = B;\nconst B = A;", 2, "in terms of itself"),
+        (
+            "struct t_node {\n  int v;\n  t_node *next;\n};",
+            1,
+            "contains itself",
+        ),
+        (
+            "struct a { b *x; };\n\nstruct b {\n  a y<>;\n};",
+            1,
+            "contains itself",
+        ),
     ];
     for &(x, line, what) in cases {
         let (at, msg) = refused(x);
