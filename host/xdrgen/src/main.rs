@@ -6,8 +6,11 @@ use std::process::ExitCode;
 
 use wirt_xdrgen::{Provenance, generate, summary};
 
+/// `input/c-constants.txt` as it was when this binary was built.
+const BUILT_IN_TABLE: &str = include_str!("../input/c-constants.txt");
+
 const USAGE: &str = "usage: wirt-xdrgen [--constants TABLE] INPUT.x OUTPUT.rs\n\
-    TABLE defaults to host/xdrgen/input/c-constants.txt; OUTPUT `-` writes to stdout.";
+    TABLE defaults to the built-in copy of input/c-constants.txt; OUTPUT `-` writes to stdout.";
 
 fn main() -> ExitCode {
     match run(std::env::args().skip(1).collect()) {
@@ -20,15 +23,12 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Vec<String>) -> Result<(), String> {
-    let mut constants = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/input/c-constants.txt"
-    ));
+    let mut constants: Option<PathBuf> = None;
     let mut positional = Vec::new();
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            "--constants" => constants = it.next().ok_or(USAGE)?.into(),
+            "--constants" => constants = Some(it.next().ok_or(USAGE)?.into()),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -39,7 +39,12 @@ fn run(args: Vec<String>) -> Result<(), String> {
     let [input, output] = <[String; 2]>::try_from(positional).map_err(|_| USAGE.to_owned())?;
     let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
     let x_source = read(Path::new(&input))?;
-    let table = read(&constants)?;
+    // The table is built in, so the binary does not depend on where the
+    // source tree was when it was compiled.
+    let (table, constants) = match &constants {
+        Some(path) => (read(path)?, path.as_path()),
+        None => (BUILT_IN_TABLE.to_owned(), Path::new("c-constants.txt")),
+    };
     // File names only, so the output does not depend on where it was run.
     let name = |p: &Path| {
         p.file_name().map_or_else(
@@ -49,7 +54,7 @@ fn run(args: Vec<String>) -> Result<(), String> {
     };
     let provenance = Provenance {
         input: name(Path::new(&input)),
-        constants: name(&constants),
+        constants: name(constants),
     };
     let (rust, model) =
         generate(&x_source, &table, &provenance).map_err(|e| format!("{input}: {e}"))?;
