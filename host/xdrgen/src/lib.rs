@@ -14,6 +14,7 @@ pub mod lexer;
 pub mod model;
 pub mod names;
 pub mod parser;
+mod procedures;
 
 /// A problem with the input, with the line it was found on where known.
 #[derive(Debug, Clone, PartialEq, Eq)]
