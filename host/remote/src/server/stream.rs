@@ -147,7 +147,7 @@ pub(super) fn upload(
     reader: &mut Reader,
     conn: &Connect,
     call: Header,
-    args: StorageVolTransferArgs,
+    args: StorageVolUploadArgs,
 ) -> bool {
     let writer = session.writer.clone();
     let volume = match vol(conn, args.vol) {
@@ -218,7 +218,7 @@ pub(super) fn download(
     reader: &mut Reader,
     conn: &Connect,
     call: Header,
-    args: StorageVolTransferArgs,
+    args: StorageVolDownloadArgs,
 ) -> bool {
     let writer = session.writer.clone();
     let volume = match vol(conn, args.vol) {

@@ -23,12 +23,5 @@ pub mod generated;
 #[rustfmt::skip]
 pub mod generated_extra;
 
-/// wirt's hand-written protocol types, compiled here from their source so
-/// tests can compare wire layouts without building the whole `wirt` crate.
-#[cfg(test)]
-#[allow(dead_code, unused_imports)] // only part of it is compared
-#[path = "../../../remote/src/protocol/mod.rs"]
-pub mod hand;
-
 #[cfg(test)]
 mod tests;
