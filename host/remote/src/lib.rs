@@ -4,14 +4,16 @@
 //!
 //! libvirt's RPC protocol on the wire: the XDR codec ([`xdr`]), packet framing
 //! and the error struct ([`packet`]), and the typed procedures of
-//! `remote_protocol.x` ([`protocol`]). No policy and no I/O beyond
+//! `remote_protocol.x` ([`protocol`], generated from libvirt 9.0's file by
+//! `wirt-xdrgen`). No policy and no I/O beyond
 //! `std::io::Read`/`Write`: the daemon and the client build on these.
 //!
 //! - **Server**: get [`packet::Packet`]s from [`packet::read_packet`] or, in an
 //!   event loop, from [`packet::PacketDecoder`]; answer keepalive PINGs
 //!   ([`packet::Header::is_ping`]) with [`packet::Packet::pong`]; for a `CALL`
-//!   of [`protocol::REMOTE_PROGRAM`], [`protocol::Call::decode`] gives a typed
-//!   call (or `UnknownProcedure`, to answer with `VIR_ERR_NO_SUPPORT`); reply
+//!   of [`protocol::REMOTE_PROGRAM`], answer `VIR_ERR_NO_SUPPORT` for a
+//!   procedure you do not serve, then [`protocol::Call::decode`] gives a typed
+//!   call (`UnknownProcedure` is a number libvirt does not have); reply
 //!   with [`packet::Packet::reply`] (any `*Ret` or a [`protocol::Reply`]) or
 //!   [`packet::Packet::error_reply`]; write with [`packet::write_packet`], or
 //!   frame straight into one buffer with [`packet::encode_message`].

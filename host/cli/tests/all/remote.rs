@@ -575,7 +575,7 @@ fn dispatcher_follows_libvirtds_rules() {
     assert_eq!(pong.header, Packet::pong().header);
     // Only auth and the keepalive feature work before OPEN.
     let auth: AuthListRet = c.call(REMOTE_PROC_AUTH_LIST, &()).decode().unwrap();
-    assert_eq!(auth.types, [REMOTE_AUTH_NONE]);
+    assert_eq!(auth.types, [AuthType::None]);
     let (code, _, msg) = c.error(
         REMOTE_PROC_CONNECT_LIST_ALL_DOMAINS,
         vec![0, 0, 0, 1, 0, 0, 0, 0],

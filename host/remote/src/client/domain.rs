@@ -17,19 +17,6 @@ fn handle(d: NonnullDomain) -> DomainRef {
     refs::domain(d)
 }
 
-fn args(dom: &DomainRef) -> DomainArgs {
-    DomainArgs {
-        dom: wire_domain(dom),
-    }
-}
-
-fn flags_args(dom: &DomainRef, flags: u32) -> DomainFlagsArgs {
-    DomainFlagsArgs {
-        dom: wire_domain(dom),
-        flags,
-    }
-}
-
 fn state(n: i32) -> State {
     u32::try_from(n)
         .ok()
@@ -42,7 +29,7 @@ impl DomainBackend for RemoteConn {
         let args = DomainLookupByNameArgs {
             name: name.to_string(),
         };
-        let ret: DomainRet = self.call(REMOTE_PROC_DOMAIN_LOOKUP_BY_NAME, &args)?;
+        let ret: DomainLookupByNameRet = self.call(REMOTE_PROC_DOMAIN_LOOKUP_BY_NAME, &args)?;
         Ok(handle(ret.dom))
     }
 
@@ -50,7 +37,7 @@ impl DomainBackend for RemoteConn {
         let args = DomainLookupByUuidArgs {
             uuid: *uuid.as_bytes(),
         };
-        let ret: DomainRet = self.call(REMOTE_PROC_DOMAIN_LOOKUP_BY_UUID, &args)?;
+        let ret: DomainLookupByUuidRet = self.call(REMOTE_PROC_DOMAIN_LOOKUP_BY_UUID, &args)?;
         Ok(handle(ret.dom))
     }
 
@@ -58,7 +45,7 @@ impl DomainBackend for RemoteConn {
         let args = DomainLookupByIdArgs {
             id: i32::try_from(id).unwrap_or(i32::MAX),
         };
-        let ret: DomainRet = self.call(REMOTE_PROC_DOMAIN_LOOKUP_BY_ID, &args)?;
+        let ret: DomainLookupByIdRet = self.call(REMOTE_PROC_DOMAIN_LOOKUP_BY_ID, &args)?;
         Ok(handle(ret.dom))
     }
 
@@ -74,19 +61,22 @@ impl DomainBackend for RemoteConn {
 
     fn define_domain_xml(&self, xml: &str, flags: u32) -> Result<DomainRef> {
         // The flagless procedure is the one every daemon version knows.
-        let ret: DomainRet = if flags == 0 {
+        let dom = if flags == 0 {
             let args = DomainDefineXmlArgs {
                 xml: xml.to_string(),
             };
-            self.call(REMOTE_PROC_DOMAIN_DEFINE_XML, &args)?
+            let ret: DomainDefineXmlRet = self.call(REMOTE_PROC_DOMAIN_DEFINE_XML, &args)?;
+            ret.dom
         } else {
             let args = DomainDefineXmlFlagsArgs {
                 xml: xml.to_string(),
                 flags,
             };
-            self.call(REMOTE_PROC_DOMAIN_DEFINE_XML_FLAGS, &args)?
+            let ret: DomainDefineXmlFlagsRet =
+                self.call(REMOTE_PROC_DOMAIN_DEFINE_XML_FLAGS, &args)?;
+            ret.dom
         };
-        Ok(handle(ret.dom))
+        Ok(handle(dom))
     }
 
     fn create_domain_xml(&self, xml: &str, flags: u32) -> Result<DomainRef> {
@@ -94,7 +84,7 @@ impl DomainBackend for RemoteConn {
             xml_desc: xml.to_string(),
             flags,
         };
-        let ret: DomainRet = self.call(REMOTE_PROC_DOMAIN_CREATE_XML, &args)?;
+        let ret: DomainCreateXmlRet = self.call(REMOTE_PROC_DOMAIN_CREATE_XML, &args)?;
         Ok(handle(ret.dom))
     }
 
@@ -103,36 +93,64 @@ impl DomainBackend for RemoteConn {
     }
 
     fn domain_state(&self, dom: &DomainRef) -> Result<(State, u32)> {
-        let ret: DomainGetStateRet =
-            self.call(REMOTE_PROC_DOMAIN_GET_STATE, &flags_args(dom, 0))?;
+        let ret: DomainGetStateRet = self.call(
+            REMOTE_PROC_DOMAIN_GET_STATE,
+            &DomainGetStateArgs {
+                dom: wire_domain(dom),
+                flags: 0,
+            },
+        )?;
         Ok((state(ret.state), u32::try_from(ret.reason).unwrap_or(0)))
     }
 
     fn domain_is_active(&self, dom: &DomainRef) -> Result<bool> {
-        let ret: IsActiveRet = self.call(REMOTE_PROC_DOMAIN_IS_ACTIVE, &args(dom))?;
+        let ret: DomainIsActiveRet = self.call(
+            REMOTE_PROC_DOMAIN_IS_ACTIVE,
+            &DomainIsActiveArgs {
+                dom: wire_domain(dom),
+            },
+        )?;
         Ok(ret.active != 0)
     }
 
     fn domain_is_persistent(&self, dom: &DomainRef) -> Result<bool> {
-        let ret: IsPersistentRet = self.call(REMOTE_PROC_DOMAIN_IS_PERSISTENT, &args(dom))?;
+        let ret: DomainIsPersistentRet = self.call(
+            REMOTE_PROC_DOMAIN_IS_PERSISTENT,
+            &DomainIsPersistentArgs {
+                dom: wire_domain(dom),
+            },
+        )?;
         Ok(ret.persistent != 0)
     }
 
     fn domain_autostart(&self, dom: &DomainRef) -> Result<bool> {
-        let ret: AutostartRet = self.call(REMOTE_PROC_DOMAIN_GET_AUTOSTART, &args(dom))?;
+        let ret: DomainGetAutostartRet = self.call(
+            REMOTE_PROC_DOMAIN_GET_AUTOSTART,
+            &DomainGetAutostartArgs {
+                dom: wire_domain(dom),
+            },
+        )?;
         Ok(ret.autostart != 0)
     }
 
     fn domain_has_managed_save(&self, dom: &DomainRef) -> Result<bool> {
-        let ret: ResultRet = self.call(
+        let ret: DomainHasManagedSaveImageRet = self.call(
             REMOTE_PROC_DOMAIN_HAS_MANAGED_SAVE_IMAGE,
-            &flags_args(dom, 0),
+            &DomainHasManagedSaveImageArgs {
+                dom: wire_domain(dom),
+                flags: 0,
+            },
         )?;
         Ok(ret.result != 0)
     }
 
     fn domain_info(&self, dom: &DomainRef) -> Result<DomainInfo> {
-        let ret: DomainGetInfoRet = self.call(REMOTE_PROC_DOMAIN_GET_INFO, &args(dom))?;
+        let ret: DomainGetInfoRet = self.call(
+            REMOTE_PROC_DOMAIN_GET_INFO,
+            &DomainGetInfoArgs {
+                dom: wire_domain(dom),
+            },
+        )?;
         Ok(DomainInfo {
             state: state(i32::from(ret.state)),
             max_memory_kib: ret.max_mem,
@@ -143,58 +161,127 @@ impl DomainBackend for RemoteConn {
     }
 
     fn domain_xml_desc(&self, dom: &DomainRef, flags: u32) -> Result<String> {
-        let ret: XmlRet = self.call(REMOTE_PROC_DOMAIN_GET_XML_DESC, &flags_args(dom, flags))?;
+        let ret: DomainGetXmlDescRet = self.call(
+            REMOTE_PROC_DOMAIN_GET_XML_DESC,
+            &DomainGetXmlDescArgs {
+                dom: wire_domain(dom),
+                flags,
+            },
+        )?;
         Ok(ret.xml)
     }
 
     fn domain_start(&self, dom: &DomainRef, flags: u32) -> Result<()> {
         if flags == 0 {
-            return Ok(self.call(REMOTE_PROC_DOMAIN_CREATE, &args(dom))?);
+            return Ok(self.call(
+                REMOTE_PROC_DOMAIN_CREATE,
+                &DomainCreateArgs {
+                    dom: wire_domain(dom),
+                },
+            )?);
         }
-        let _: DomainRet = self.call(
+        let _: DomainCreateWithFlagsRet = self.call(
             REMOTE_PROC_DOMAIN_CREATE_WITH_FLAGS,
-            &flags_args(dom, flags),
+            &DomainCreateWithFlagsArgs {
+                dom: wire_domain(dom),
+                flags,
+            },
         )?;
         Ok(())
     }
 
     fn domain_shutdown(&self, dom: &DomainRef) -> Result<()> {
-        Ok(self.call(REMOTE_PROC_DOMAIN_SHUTDOWN, &args(dom))?)
+        Ok(self.call(
+            REMOTE_PROC_DOMAIN_SHUTDOWN,
+            &DomainShutdownArgs {
+                dom: wire_domain(dom),
+            },
+        )?)
     }
 
     fn domain_reboot(&self, dom: &DomainRef, flags: u32) -> Result<()> {
-        Ok(self.call(REMOTE_PROC_DOMAIN_REBOOT, &flags_args(dom, flags))?)
+        Ok(self.call(
+            REMOTE_PROC_DOMAIN_REBOOT,
+            &DomainRebootArgs {
+                dom: wire_domain(dom),
+                flags,
+            },
+        )?)
     }
 
     fn domain_reset(&self, dom: &DomainRef) -> Result<()> {
-        Ok(self.call(REMOTE_PROC_DOMAIN_RESET, &flags_args(dom, 0))?)
+        Ok(self.call(
+            REMOTE_PROC_DOMAIN_RESET,
+            &DomainResetArgs {
+                dom: wire_domain(dom),
+                flags: 0,
+            },
+        )?)
     }
 
     fn domain_destroy(&self, dom: &DomainRef) -> Result<()> {
-        Ok(self.call(REMOTE_PROC_DOMAIN_DESTROY, &args(dom))?)
+        Ok(self.call(
+            REMOTE_PROC_DOMAIN_DESTROY,
+            &DomainDestroyArgs {
+                dom: wire_domain(dom),
+            },
+        )?)
     }
 
     fn domain_suspend(&self, dom: &DomainRef) -> Result<()> {
-        Ok(self.call(REMOTE_PROC_DOMAIN_SUSPEND, &args(dom))?)
+        Ok(self.call(
+            REMOTE_PROC_DOMAIN_SUSPEND,
+            &DomainSuspendArgs {
+                dom: wire_domain(dom),
+            },
+        )?)
     }
 
     fn domain_resume(&self, dom: &DomainRef) -> Result<()> {
-        Ok(self.call(REMOTE_PROC_DOMAIN_RESUME, &args(dom))?)
+        Ok(self.call(
+            REMOTE_PROC_DOMAIN_RESUME,
+            &DomainResumeArgs {
+                dom: wire_domain(dom),
+            },
+        )?)
     }
 
     fn domain_undefine(&self, dom: &DomainRef, flags: u32) -> Result<()> {
         if flags == 0 {
-            return Ok(self.call(REMOTE_PROC_DOMAIN_UNDEFINE, &args(dom))?);
+            return Ok(self.call(
+                REMOTE_PROC_DOMAIN_UNDEFINE,
+                &DomainUndefineArgs {
+                    dom: wire_domain(dom),
+                },
+            )?);
         }
-        Ok(self.call(REMOTE_PROC_DOMAIN_UNDEFINE_FLAGS, &flags_args(dom, flags))?)
+        Ok(self.call(
+            REMOTE_PROC_DOMAIN_UNDEFINE_FLAGS,
+            &DomainUndefineFlagsArgs {
+                dom: wire_domain(dom),
+                flags,
+            },
+        )?)
     }
 
     fn domain_managed_save(&self, dom: &DomainRef, flags: u32) -> Result<()> {
-        Ok(self.call(REMOTE_PROC_DOMAIN_MANAGED_SAVE, &flags_args(dom, flags))?)
+        Ok(self.call(
+            REMOTE_PROC_DOMAIN_MANAGED_SAVE,
+            &DomainManagedSaveArgs {
+                dom: wire_domain(dom),
+                flags,
+            },
+        )?)
     }
 
     fn domain_managed_save_remove(&self, dom: &DomainRef) -> Result<()> {
-        Ok(self.call(REMOTE_PROC_DOMAIN_MANAGED_SAVE_REMOVE, &flags_args(dom, 0))?)
+        Ok(self.call(
+            REMOTE_PROC_DOMAIN_MANAGED_SAVE_REMOVE,
+            &DomainManagedSaveRemoveArgs {
+                dom: wire_domain(dom),
+                flags: 0,
+            },
+        )?)
     }
 
     /// `path` names a file on the daemon's host, as with libvirt.
@@ -243,7 +330,13 @@ impl DomainBackend for RemoteConn {
     }
 
     fn domain_vcpus(&self, dom: &DomainRef, flags: u32) -> Result<u32> {
-        let ret: NumRet = self.call(REMOTE_PROC_DOMAIN_GET_VCPUS_FLAGS, &flags_args(dom, flags))?;
+        let ret: DomainGetVcpusFlagsRet = self.call(
+            REMOTE_PROC_DOMAIN_GET_VCPUS_FLAGS,
+            &DomainGetVcpusFlagsArgs {
+                dom: wire_domain(dom),
+                flags,
+            },
+        )?;
         Ok(u32::try_from(ret.num).unwrap_or(0))
     }
 

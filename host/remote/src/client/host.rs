@@ -95,7 +95,8 @@ impl HostBackend for RemoteConn {
             file: path_string(path)?,
             flags: 0,
         };
-        let ret: XmlRet = self.call(REMOTE_PROC_DOMAIN_SAVE_IMAGE_GET_XML_DESC, &args)?;
+        let ret: DomainSaveImageGetXmlDescRet =
+            self.call(REMOTE_PROC_DOMAIN_SAVE_IMAGE_GET_XML_DESC, &args)?;
         Ok(ret.xml)
     }
 

@@ -63,7 +63,7 @@ pub enum ClientError {
     Protocol(#[source] PacketError),
     /// The daemon offers no authentication wirt can do.
     #[error("no supported authentication method among {0:?}")]
-    Auth(Vec<i32>),
+    Auth(Vec<AuthType>),
     /// The daemon answered the call with an error.
     #[error("{0}")]
     Server(Box<MessageError>),
@@ -330,8 +330,8 @@ impl RemoteConn {
         let result = (|| {
             let auth: AuthListRet =
                 session.call(REMOTE_PROC_AUTH_LIST, &(), Some((timeout, &target)))?;
-            if !auth.types.is_empty() && !auth.types.contains(&REMOTE_AUTH_NONE) {
-                if !auth.types.contains(&REMOTE_AUTH_POLKIT) {
+            if !auth.types.is_empty() && !auth.types.contains(&AuthType::None) {
+                if !auth.types.contains(&AuthType::Polkit) {
                     return Err(ClientError::Auth(auth.types));
                 }
                 let _: AuthPolkitRet =
@@ -425,7 +425,7 @@ fn register_events(session: &Session) -> Result<()> {
         event_id: VIR_DOMAIN_EVENT_ID_LIFECYCLE,
         dom: None,
     };
-    let ret: CallbackIdRet = session.call(
+    let ret: ConnectDomainEventCallbackRegisterAnyRet = session.call(
         REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY,
         &args,
         None,

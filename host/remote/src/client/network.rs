@@ -12,12 +12,6 @@ fn handle(n: NonnullNetwork) -> NetworkRef {
     refs::network(n)
 }
 
-fn args(net: &NetworkRef) -> NetworkArgs {
-    NetworkArgs {
-        net: wire_network(net),
-    }
-}
-
 /// virsh's `net-update` command words as `virNetworkUpdateCommand`.
 pub(crate) fn update_command(command: &str) -> Option<u32> {
     Some(match command {
@@ -34,7 +28,7 @@ impl NetworkBackend for RemoteConn {
         let args = NetworkLookupByNameArgs {
             name: name.to_string(),
         };
-        let ret: NetworkRet = self.call(REMOTE_PROC_NETWORK_LOOKUP_BY_NAME, &args)?;
+        let ret: NetworkLookupByNameRet = self.call(REMOTE_PROC_NETWORK_LOOKUP_BY_NAME, &args)?;
         Ok(handle(ret.net))
     }
 
@@ -42,7 +36,7 @@ impl NetworkBackend for RemoteConn {
         let args = NetworkLookupByUuidArgs {
             uuid: *uuid.as_bytes(),
         };
-        let ret: NetworkRet = self.call(REMOTE_PROC_NETWORK_LOOKUP_BY_UUID, &args)?;
+        let ret: NetworkLookupByUuidRet = self.call(REMOTE_PROC_NETWORK_LOOKUP_BY_UUID, &args)?;
         Ok(handle(ret.net))
     }
 
@@ -57,40 +51,58 @@ impl NetworkBackend for RemoteConn {
     }
 
     fn define_network_xml(&self, xml: &str) -> Result<NetworkRef> {
-        let args = NetworkXmlArgs {
+        let args = NetworkDefineXmlArgs {
             xml: xml.to_string(),
         };
-        let ret: NetworkRet = self.call(REMOTE_PROC_NETWORK_DEFINE_XML, &args)?;
+        let ret: NetworkDefineXmlRet = self.call(REMOTE_PROC_NETWORK_DEFINE_XML, &args)?;
         Ok(handle(ret.net))
     }
 
     fn create_network_xml(&self, xml: &str) -> Result<NetworkRef> {
-        let args = NetworkXmlArgs {
+        let args = NetworkCreateXmlArgs {
             xml: xml.to_string(),
         };
-        let ret: NetworkRet = self.call(REMOTE_PROC_NETWORK_CREATE_XML, &args)?;
+        let ret: NetworkCreateXmlRet = self.call(REMOTE_PROC_NETWORK_CREATE_XML, &args)?;
         Ok(handle(ret.net))
     }
 
     fn network_is_active(&self, net: &NetworkRef) -> Result<bool> {
-        let ret: IsActiveRet = self.call(REMOTE_PROC_NETWORK_IS_ACTIVE, &args(net))?;
+        let ret: NetworkIsActiveRet = self.call(
+            REMOTE_PROC_NETWORK_IS_ACTIVE,
+            &NetworkIsActiveArgs {
+                net: wire_network(net),
+            },
+        )?;
         Ok(ret.active != 0)
     }
 
     fn network_is_persistent(&self, net: &NetworkRef) -> Result<bool> {
-        let ret: IsPersistentRet = self.call(REMOTE_PROC_NETWORK_IS_PERSISTENT, &args(net))?;
+        let ret: NetworkIsPersistentRet = self.call(
+            REMOTE_PROC_NETWORK_IS_PERSISTENT,
+            &NetworkIsPersistentArgs {
+                net: wire_network(net),
+            },
+        )?;
         Ok(ret.persistent != 0)
     }
 
     fn network_autostart(&self, net: &NetworkRef) -> Result<bool> {
-        let ret: AutostartRet = self.call(REMOTE_PROC_NETWORK_GET_AUTOSTART, &args(net))?;
+        let ret: NetworkGetAutostartRet = self.call(
+            REMOTE_PROC_NETWORK_GET_AUTOSTART,
+            &NetworkGetAutostartArgs {
+                net: wire_network(net),
+            },
+        )?;
         Ok(ret.autostart != 0)
     }
 
     fn network_bridge_name(&self, net: &NetworkRef) -> Result<Option<String>> {
-        match self
-            .call::<_, NetworkGetBridgeNameRet>(REMOTE_PROC_NETWORK_GET_BRIDGE_NAME, &args(net))
-        {
+        match self.call::<_, NetworkGetBridgeNameRet>(
+            REMOTE_PROC_NETWORK_GET_BRIDGE_NAME,
+            &NetworkGetBridgeNameArgs {
+                net: wire_network(net),
+            },
+        ) {
             Ok(ret) => Ok(Some(ret.name).filter(|n| !n.is_empty())),
             // A network without a bridge: libvirt reports it as an error.
             Err(e) if e.code() == ErrorCode::INTERNAL_ERROR => Ok(None),
@@ -103,20 +115,35 @@ impl NetworkBackend for RemoteConn {
             net: wire_network(net),
             flags,
         };
-        let ret: XmlRet = self.call(REMOTE_PROC_NETWORK_GET_XML_DESC, &args)?;
+        let ret: NetworkGetXmlDescRet = self.call(REMOTE_PROC_NETWORK_GET_XML_DESC, &args)?;
         Ok(ret.xml)
     }
 
     fn network_start(&self, net: &NetworkRef) -> Result<()> {
-        Ok(self.call(REMOTE_PROC_NETWORK_CREATE, &args(net))?)
+        Ok(self.call(
+            REMOTE_PROC_NETWORK_CREATE,
+            &NetworkCreateArgs {
+                net: wire_network(net),
+            },
+        )?)
     }
 
     fn network_destroy(&self, net: &NetworkRef) -> Result<()> {
-        Ok(self.call(REMOTE_PROC_NETWORK_DESTROY, &args(net))?)
+        Ok(self.call(
+            REMOTE_PROC_NETWORK_DESTROY,
+            &NetworkDestroyArgs {
+                net: wire_network(net),
+            },
+        )?)
     }
 
     fn network_undefine(&self, net: &NetworkRef) -> Result<()> {
-        Ok(self.call(REMOTE_PROC_NETWORK_UNDEFINE, &args(net))?)
+        Ok(self.call(
+            REMOTE_PROC_NETWORK_UNDEFINE,
+            &NetworkUndefineArgs {
+                net: wire_network(net),
+            },
+        )?)
     }
 
     fn network_set_autostart(&self, net: &NetworkRef, autostart: bool) -> Result<()> {

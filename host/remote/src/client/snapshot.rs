@@ -11,20 +11,10 @@ use crate::refs::wire_domain;
 /// `VIR_DOMAIN_SNAPSHOT_LIST_DESCENDANTS`: count all descendants, not children.
 const SNAPSHOT_LIST_DESCENDANTS: u32 = 1;
 
-fn wire_snapshot(snap: &SnapshotRef, flags: u32) -> SnapshotFlagsArgs {
-    SnapshotFlagsArgs {
-        snap: NonnullDomainSnapshot {
-            name: snap.name.clone(),
-            dom: wire_domain(&snap.domain),
-        },
-        flags,
-    }
-}
-
-fn flags_args(dom: &DomainRef, flags: u32) -> DomainFlagsArgs {
-    DomainFlagsArgs {
-        dom: wire_domain(dom),
-        flags,
+fn wire_snapshot(snap: &SnapshotRef) -> NonnullDomainSnapshot {
+    NonnullDomainSnapshot {
+        name: snap.name.clone(),
+        dom: wire_domain(&snap.domain),
     }
 }
 
@@ -35,7 +25,8 @@ impl SnapshotBackend for RemoteConn {
             xml_desc: xml.to_string(),
             flags,
         };
-        let ret: SnapshotRet = self.call(REMOTE_PROC_DOMAIN_SNAPSHOT_CREATE_XML, &args)?;
+        let ret: DomainSnapshotCreateXmlRet =
+            self.call(REMOTE_PROC_DOMAIN_SNAPSHOT_CREATE_XML, &args)?;
         Ok(ret.snap.name)
     }
 
@@ -45,7 +36,8 @@ impl SnapshotBackend for RemoteConn {
             need_results: 1,
             flags,
         };
-        let ret: SnapshotListRet = self.call(REMOTE_PROC_DOMAIN_LIST_ALL_SNAPSHOTS, &args)?;
+        let ret: DomainListAllSnapshotsRet =
+            self.call(REMOTE_PROC_DOMAIN_LIST_ALL_SNAPSHOTS, &args)?;
         Ok(ret.snapshots.into_iter().map(|s| s.name).collect())
     }
 
@@ -55,26 +47,40 @@ impl SnapshotBackend for RemoteConn {
             name: name.to_string(),
             flags: 0,
         };
-        let _: SnapshotRet = self.call(REMOTE_PROC_DOMAIN_SNAPSHOT_LOOKUP_BY_NAME, &args)?;
+        let _: DomainSnapshotLookupByNameRet =
+            self.call(REMOTE_PROC_DOMAIN_SNAPSHOT_LOOKUP_BY_NAME, &args)?;
         Ok(())
     }
 
     fn has_current_snapshot(&self, dom: &DomainRef) -> Result<bool> {
-        let ret: ResultRet =
-            self.call(REMOTE_PROC_DOMAIN_HAS_CURRENT_SNAPSHOT, &flags_args(dom, 0))?;
+        let ret: DomainHasCurrentSnapshotRet = self.call(
+            REMOTE_PROC_DOMAIN_HAS_CURRENT_SNAPSHOT,
+            &DomainHasCurrentSnapshotArgs {
+                dom: wire_domain(dom),
+                flags: 0,
+            },
+        )?;
         Ok(ret.result != 0)
     }
 
     fn snapshot_current(&self, dom: &DomainRef) -> Result<String> {
-        let ret: SnapshotRet =
-            self.call(REMOTE_PROC_DOMAIN_SNAPSHOT_CURRENT, &flags_args(dom, 0))?;
+        let ret: DomainSnapshotCurrentRet = self.call(
+            REMOTE_PROC_DOMAIN_SNAPSHOT_CURRENT,
+            &DomainSnapshotCurrentArgs {
+                dom: wire_domain(dom),
+                flags: 0,
+            },
+        )?;
         Ok(ret.snap.name)
     }
 
     fn snapshot_xml_desc(&self, snap: &SnapshotRef) -> Result<String> {
-        let ret: XmlRet = self.call(
+        let ret: DomainSnapshotGetXmlDescRet = self.call(
             REMOTE_PROC_DOMAIN_SNAPSHOT_GET_XML_DESC,
-            &wire_snapshot(snap, 0),
+            &DomainSnapshotGetXmlDescArgs {
+                snap: wire_snapshot(snap),
+                flags: 0,
+            },
         )?;
         Ok(ret.xml)
     }
@@ -83,24 +89,33 @@ impl SnapshotBackend for RemoteConn {
     fn snapshot_info(&self, snap: &SnapshotRef) -> Result<SnapshotInfo> {
         let xml = self.snapshot_xml_desc(snap)?;
         let root = Element::parse(&xml, "domainsnapshot")?;
-        let parent = match self.call::<_, SnapshotRet>(
+        let parent = match self.call::<_, DomainSnapshotGetParentRet>(
             REMOTE_PROC_DOMAIN_SNAPSHOT_GET_PARENT,
-            &wire_snapshot(snap, 0),
+            &DomainSnapshotGetParentArgs {
+                snap: wire_snapshot(snap),
+                flags: 0,
+            },
         ) {
             Ok(ret) => Some(ret.snap.name),
             Err(e) if e.code() == ErrorCode::NO_DOMAIN_SNAPSHOT => None,
             Err(e) => return Err(e.into()),
         };
         let count = |flags| -> Result<usize> {
-            let ret: NumRet = self.call(
+            let ret: DomainSnapshotNumChildrenRet = self.call(
                 REMOTE_PROC_DOMAIN_SNAPSHOT_NUM_CHILDREN,
-                &wire_snapshot(snap, flags),
+                &DomainSnapshotNumChildrenArgs {
+                    snap: wire_snapshot(snap),
+                    flags,
+                },
             )?;
             Ok(usize::try_from(ret.num).unwrap_or(0))
         };
         let current: DomainSnapshotIsCurrentRet = self.call(
             REMOTE_PROC_DOMAIN_SNAPSHOT_IS_CURRENT,
-            &wire_snapshot(snap, 0),
+            &DomainSnapshotIsCurrentArgs {
+                snap: wire_snapshot(snap),
+                flags: 0,
+            },
         )?;
         let location = match root.child("memory").and_then(|m| m.attr("snapshot")) {
             Some("external") => "external",
@@ -125,14 +140,20 @@ impl SnapshotBackend for RemoteConn {
     fn snapshot_revert(&self, snap: &SnapshotRef, flags: u32) -> Result<()> {
         Ok(self.call(
             REMOTE_PROC_DOMAIN_REVERT_TO_SNAPSHOT,
-            &wire_snapshot(snap, flags),
+            &DomainRevertToSnapshotArgs {
+                snap: wire_snapshot(snap),
+                flags,
+            },
         )?)
     }
 
     fn snapshot_delete(&self, snap: &SnapshotRef, flags: u32) -> Result<()> {
         Ok(self.call(
             REMOTE_PROC_DOMAIN_SNAPSHOT_DELETE,
-            &wire_snapshot(snap, flags),
+            &DomainSnapshotDeleteArgs {
+                snap: wire_snapshot(snap),
+                flags,
+            },
         )?)
     }
 

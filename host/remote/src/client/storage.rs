@@ -30,30 +30,6 @@ fn handle(p: NonnullStoragePool) -> PoolRef {
     refs::pool(p)
 }
 
-fn pool_args(pool: &PoolRef) -> StoragePoolArgs {
-    StoragePoolArgs {
-        pool: wire_pool(pool),
-    }
-}
-
-fn pool_flags(pool: &PoolRef, flags: u32) -> StoragePoolFlagsArgs {
-    StoragePoolFlagsArgs {
-        pool: wire_pool(pool),
-        flags,
-    }
-}
-
-fn vol_args(vol: &VolRef) -> StorageVolArgs {
-    StorageVolArgs { vol: wire_vol(vol) }
-}
-
-fn vol_flags(vol: &VolRef, flags: u32) -> StorageVolFlagsArgs {
-    StorageVolFlagsArgs {
-        vol: wire_vol(vol),
-        flags,
-    }
-}
-
 fn stream_failed(packet: &Packet) -> Error {
     match packet.error() {
         Some(Ok(e)) => ClientError::Server(Box::new(e)).into(),
@@ -71,7 +47,8 @@ impl PoolBackend for RemoteConn {
         let args = StoragePoolLookupByNameArgs {
             name: name.to_string(),
         };
-        let ret: StoragePoolRet = self.call(REMOTE_PROC_STORAGE_POOL_LOOKUP_BY_NAME, &args)?;
+        let ret: StoragePoolLookupByNameRet =
+            self.call(REMOTE_PROC_STORAGE_POOL_LOOKUP_BY_NAME, &args)?;
         Ok(handle(ret.pool))
     }
 
@@ -79,7 +56,8 @@ impl PoolBackend for RemoteConn {
         let args = StoragePoolLookupByUuidArgs {
             uuid: *uuid.as_bytes(),
         };
-        let ret: StoragePoolRet = self.call(REMOTE_PROC_STORAGE_POOL_LOOKUP_BY_UUID, &args)?;
+        let ret: StoragePoolLookupByUuidRet =
+            self.call(REMOTE_PROC_STORAGE_POOL_LOOKUP_BY_UUID, &args)?;
         Ok(handle(ret.pool))
     }
 
@@ -94,43 +72,60 @@ impl PoolBackend for RemoteConn {
     }
 
     fn define_pool_xml(&self, xml: &str) -> Result<PoolRef> {
-        let args = StoragePoolXmlArgs {
+        let args = StoragePoolDefineXmlArgs {
             xml: xml.to_string(),
             flags: 0,
         };
-        let ret: StoragePoolRet = self.call(REMOTE_PROC_STORAGE_POOL_DEFINE_XML, &args)?;
+        let ret: StoragePoolDefineXmlRet = self.call(REMOTE_PROC_STORAGE_POOL_DEFINE_XML, &args)?;
         Ok(handle(ret.pool))
     }
 
     fn create_pool_xml(&self, xml: &str) -> Result<PoolRef> {
-        let args = StoragePoolXmlArgs {
+        let args = StoragePoolCreateXmlArgs {
             xml: xml.to_string(),
             flags: 0,
         };
-        let ret: StoragePoolRet = self.call(REMOTE_PROC_STORAGE_POOL_CREATE_XML, &args)?;
+        let ret: StoragePoolCreateXmlRet = self.call(REMOTE_PROC_STORAGE_POOL_CREATE_XML, &args)?;
         Ok(handle(ret.pool))
     }
 
     fn pool_is_active(&self, pool: &PoolRef) -> Result<bool> {
-        let ret: IsActiveRet = self.call(REMOTE_PROC_STORAGE_POOL_IS_ACTIVE, &pool_args(pool))?;
+        let ret: StoragePoolIsActiveRet = self.call(
+            REMOTE_PROC_STORAGE_POOL_IS_ACTIVE,
+            &StoragePoolIsActiveArgs {
+                pool: wire_pool(pool),
+            },
+        )?;
         Ok(ret.active != 0)
     }
 
     fn pool_is_persistent(&self, pool: &PoolRef) -> Result<bool> {
-        let ret: IsPersistentRet =
-            self.call(REMOTE_PROC_STORAGE_POOL_IS_PERSISTENT, &pool_args(pool))?;
+        let ret: StoragePoolIsPersistentRet = self.call(
+            REMOTE_PROC_STORAGE_POOL_IS_PERSISTENT,
+            &StoragePoolIsPersistentArgs {
+                pool: wire_pool(pool),
+            },
+        )?;
         Ok(ret.persistent != 0)
     }
 
     fn pool_autostart(&self, pool: &PoolRef) -> Result<bool> {
-        let ret: AutostartRet =
-            self.call(REMOTE_PROC_STORAGE_POOL_GET_AUTOSTART, &pool_args(pool))?;
+        let ret: StoragePoolGetAutostartRet = self.call(
+            REMOTE_PROC_STORAGE_POOL_GET_AUTOSTART,
+            &StoragePoolGetAutostartArgs {
+                pool: wire_pool(pool),
+            },
+        )?;
         Ok(ret.autostart != 0)
     }
 
     fn pool_info(&self, pool: &PoolRef) -> Result<PoolInfo> {
-        let ret: StoragePoolGetInfoRet =
-            self.call(REMOTE_PROC_STORAGE_POOL_GET_INFO, &pool_args(pool))?;
+        let ret: StoragePoolGetInfoRet = self.call(
+            REMOTE_PROC_STORAGE_POOL_GET_INFO,
+            &StoragePoolGetInfoArgs {
+                pool: wire_pool(pool),
+            },
+        )?;
         Ok(PoolInfo {
             state: u32::from(ret.state),
             capacity: ret.capacity,
@@ -140,35 +135,72 @@ impl PoolBackend for RemoteConn {
     }
 
     fn pool_xml_desc(&self, pool: &PoolRef, flags: u32) -> Result<String> {
-        let ret: XmlRet = self.call(
+        let ret: StoragePoolGetXmlDescRet = self.call(
             REMOTE_PROC_STORAGE_POOL_GET_XML_DESC,
-            &pool_flags(pool, flags),
+            &StoragePoolGetXmlDescArgs {
+                pool: wire_pool(pool),
+                flags,
+            },
         )?;
         Ok(ret.xml)
     }
 
     fn pool_build(&self, pool: &PoolRef, flags: u32) -> Result<()> {
-        Ok(self.call(REMOTE_PROC_STORAGE_POOL_BUILD, &pool_flags(pool, flags))?)
+        Ok(self.call(
+            REMOTE_PROC_STORAGE_POOL_BUILD,
+            &StoragePoolBuildArgs {
+                pool: wire_pool(pool),
+                flags,
+            },
+        )?)
     }
 
     fn pool_create(&self, pool: &PoolRef, flags: u32) -> Result<()> {
-        Ok(self.call(REMOTE_PROC_STORAGE_POOL_CREATE, &pool_flags(pool, flags))?)
+        Ok(self.call(
+            REMOTE_PROC_STORAGE_POOL_CREATE,
+            &StoragePoolCreateArgs {
+                pool: wire_pool(pool),
+                flags,
+            },
+        )?)
     }
 
     fn pool_destroy(&self, pool: &PoolRef) -> Result<()> {
-        Ok(self.call(REMOTE_PROC_STORAGE_POOL_DESTROY, &pool_args(pool))?)
+        Ok(self.call(
+            REMOTE_PROC_STORAGE_POOL_DESTROY,
+            &StoragePoolDestroyArgs {
+                pool: wire_pool(pool),
+            },
+        )?)
     }
 
     fn pool_delete(&self, pool: &PoolRef, flags: u32) -> Result<()> {
-        Ok(self.call(REMOTE_PROC_STORAGE_POOL_DELETE, &pool_flags(pool, flags))?)
+        Ok(self.call(
+            REMOTE_PROC_STORAGE_POOL_DELETE,
+            &StoragePoolDeleteArgs {
+                pool: wire_pool(pool),
+                flags,
+            },
+        )?)
     }
 
     fn pool_undefine(&self, pool: &PoolRef) -> Result<()> {
-        Ok(self.call(REMOTE_PROC_STORAGE_POOL_UNDEFINE, &pool_args(pool))?)
+        Ok(self.call(
+            REMOTE_PROC_STORAGE_POOL_UNDEFINE,
+            &StoragePoolUndefineArgs {
+                pool: wire_pool(pool),
+            },
+        )?)
     }
 
     fn pool_refresh(&self, pool: &PoolRef) -> Result<()> {
-        Ok(self.call(REMOTE_PROC_STORAGE_POOL_REFRESH, &pool_flags(pool, 0))?)
+        Ok(self.call(
+            REMOTE_PROC_STORAGE_POOL_REFRESH,
+            &StoragePoolRefreshArgs {
+                pool: wire_pool(pool),
+                flags: 0,
+            },
+        )?)
     }
 
     fn pool_set_autostart(&self, pool: &PoolRef, autostart: bool) -> Result<()> {
@@ -217,7 +249,8 @@ impl PoolBackend for RemoteConn {
             pool: wire_pool(pool),
             name: name.to_string(),
         };
-        let ret: StorageVolRet = self.call(REMOTE_PROC_STORAGE_VOL_LOOKUP_BY_NAME, &args)?;
+        let ret: StorageVolLookupByNameRet =
+            self.call(REMOTE_PROC_STORAGE_VOL_LOOKUP_BY_NAME, &args)?;
         Ok(VolRef {
             pool: pool.clone(),
             name: ret.vol.name,
@@ -230,7 +263,7 @@ impl PoolBackend for RemoteConn {
             xml: xml.to_string(),
             flags,
         };
-        let ret: StorageVolRet = self.call(REMOTE_PROC_STORAGE_VOL_CREATE_XML, &args)?;
+        let ret: StorageVolCreateXmlRet = self.call(REMOTE_PROC_STORAGE_VOL_CREATE_XML, &args)?;
         Ok(VolRef {
             pool: pool.clone(),
             name: ret.vol.name,
@@ -250,7 +283,8 @@ impl PoolBackend for RemoteConn {
             clonevol: wire_vol(source),
             flags,
         };
-        let ret: StorageVolRet = self.call(REMOTE_PROC_STORAGE_VOL_CREATE_XML_FROM, &args)?;
+        let ret: StorageVolCreateXmlFromRet =
+            self.call(REMOTE_PROC_STORAGE_VOL_CREATE_XML_FROM, &args)?;
         Ok(VolRef {
             pool: pool.clone(),
             name: ret.vol.name,
@@ -264,7 +298,7 @@ impl RemoteConn {
     /// The daemon reports a failed transfer with STREAM/ERROR at any point.
     fn vol_transfer(
         &self,
-        procedure: i32,
+        direction: StreamDirection,
         vol: &VolRef,
         offset: u64,
         length: u64,
@@ -276,13 +310,22 @@ impl RemoteConn {
             length
         };
         let session = self.session()?;
-        let args = StorageVolTransferArgs {
-            vol: wire_vol(vol),
-            offset,
-            length,
-            flags: 0,
+        let (vol, flags) = (wire_vol(vol), 0);
+        let args = match direction {
+            StreamDirection::Upload => Call::StorageVolUpload(StorageVolUploadArgs {
+                vol,
+                offset,
+                length,
+                flags,
+            }),
+            StreamDirection::Download => Call::StorageVolDownload(StorageVolDownloadArgs {
+                vol,
+                offset,
+                length,
+                flags,
+            }),
         };
-        let (call, rx) = session.start(procedure, &args)?;
+        let (call, rx) = session.start(args.procedure(), &args)?;
         let outcome = (|| -> Result<u64> {
             super::decode_reply::<()>(&wait(&rx, None)?)?;
             let moved = body(&session, &call, &rx, total)?;
@@ -315,13 +358,16 @@ impl VolumeBackend for RemoteConn {
         let args = StorageVolLookupByPathArgs {
             path: path.to_string(),
         };
-        let ret: StorageVolRet = self.call(REMOTE_PROC_STORAGE_VOL_LOOKUP_BY_PATH, &args)?;
+        let ret: StorageVolLookupByPathRet =
+            self.call(REMOTE_PROC_STORAGE_VOL_LOOKUP_BY_PATH, &args)?;
         self.vol_handle(ret.vol)
     }
 
     fn vol_info(&self, vol: &VolRef) -> Result<VolInfo> {
-        let ret: StorageVolGetInfoRet =
-            self.call(REMOTE_PROC_STORAGE_VOL_GET_INFO, &vol_args(vol))?;
+        let ret: StorageVolGetInfoRet = self.call(
+            REMOTE_PROC_STORAGE_VOL_GET_INFO,
+            &StorageVolGetInfoArgs { vol: wire_vol(vol) },
+        )?;
         Ok(VolInfo {
             kind: u32::try_from(ret.r#type).unwrap_or(0),
             capacity: ret.capacity,
@@ -340,7 +386,8 @@ impl VolumeBackend for RemoteConn {
             pool: wire_pool(&vol.pool),
             name: vol.name.to_string(),
         };
-        let found: StorageVolRet = self.call(REMOTE_PROC_STORAGE_VOL_LOOKUP_BY_NAME, &args)?;
+        let found: StorageVolLookupByNameRet =
+            self.call(REMOTE_PROC_STORAGE_VOL_LOOKUP_BY_NAME, &args)?;
         let info = self.vol_info(vol)?;
         let xml = self.vol_xml_desc(vol, 0)?;
         let target = Element::parse(&xml, "volume")?.child("target").cloned();
@@ -364,8 +411,10 @@ impl VolumeBackend for RemoteConn {
     }
 
     fn vol_path(&self, vol: &VolRef) -> Result<String> {
-        let ret: StorageVolGetPathRet =
-            self.call(REMOTE_PROC_STORAGE_VOL_GET_PATH, &vol_args(vol))?;
+        let ret: StorageVolGetPathRet = self.call(
+            REMOTE_PROC_STORAGE_VOL_GET_PATH,
+            &StorageVolGetPathArgs { vol: wire_vol(vol) },
+        )?;
         Ok(ret.name)
     }
 
@@ -374,18 +423,35 @@ impl VolumeBackend for RemoteConn {
     }
 
     fn vol_xml_desc(&self, vol: &VolRef, flags: u32) -> Result<String> {
-        let ret: XmlRet =
-            self.call(REMOTE_PROC_STORAGE_VOL_GET_XML_DESC, &vol_flags(vol, flags))?;
+        let ret: StorageVolGetXmlDescRet = self.call(
+            REMOTE_PROC_STORAGE_VOL_GET_XML_DESC,
+            &StorageVolGetXmlDescArgs {
+                vol: wire_vol(vol),
+                flags,
+            },
+        )?;
         Ok(ret.xml)
     }
 
     fn vol_delete(&self, vol: &VolRef, flags: u32) -> Result<()> {
-        Ok(self.call(REMOTE_PROC_STORAGE_VOL_DELETE, &vol_flags(vol, flags))?)
+        Ok(self.call(
+            REMOTE_PROC_STORAGE_VOL_DELETE,
+            &StorageVolDeleteArgs {
+                vol: wire_vol(vol),
+                flags,
+            },
+        )?)
     }
 
     fn vol_wipe(&self, vol: &VolRef, algorithm: u32, flags: u32) -> Result<()> {
         if algorithm == 0 {
-            return Ok(self.call(REMOTE_PROC_STORAGE_VOL_WIPE, &vol_flags(vol, flags))?);
+            return Ok(self.call(
+                REMOTE_PROC_STORAGE_VOL_WIPE,
+                &StorageVolWipeArgs {
+                    vol: wire_vol(vol),
+                    flags,
+                },
+            )?);
         }
         let args = StorageVolWipePatternArgs {
             vol: wire_vol(vol),
@@ -415,7 +481,7 @@ impl VolumeBackend for RemoteConn {
     ) -> Result<u64> {
         let write_error = || io_error(format!("cannot write data of volume '{}'", vol.name));
         self.vol_transfer(
-            REMOTE_PROC_STORAGE_VOL_DOWNLOAD,
+            StreamDirection::Download,
             vol,
             offset,
             length,
@@ -467,7 +533,7 @@ impl VolumeBackend for RemoteConn {
         progress: Progress<'_>,
     ) -> Result<u64> {
         self.vol_transfer(
-            REMOTE_PROC_STORAGE_VOL_UPLOAD,
+            StreamDirection::Upload,
             vol,
             offset,
             length,

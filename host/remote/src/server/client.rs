@@ -49,18 +49,19 @@ impl Session {
             let detail = format!("Cannot find program {} version {}", h.program, h.version);
             return self.answer_error(&h, &rpc_error(ErrorCode::RPC, &detail));
         }
-        let call = match Call::decode(h.procedure, &packet.payload) {
+        let procedure = h.procedure;
+        if !access::served(procedure) {
+            let err = if procedure_name(procedure).is_some() {
+                self.log(format_args!("unsupported {}", access::api_name(procedure)));
+                rpc_error(ErrorCode::NO_SUPPORT, &access::api_name(procedure))
+            } else {
+                rpc_error(ErrorCode::RPC, &format!("unknown procedure: {procedure}"))
+            };
+            return self.answer_error(&h, &err);
+        }
+        let call = match Call::decode(procedure, &packet.payload) {
             Ok(call) => call,
-            Err(ProtocolError::UnknownProcedure { procedure }) => {
-                let err = if procedure_name(procedure).is_some() {
-                    self.log(format_args!("unsupported {}", access::api_name(procedure)));
-                    rpc_error(ErrorCode::NO_SUPPORT, &access::api_name(procedure))
-                } else {
-                    rpc_error(ErrorCode::RPC, &format!("unknown procedure: {procedure}"))
-                };
-                return self.answer_error(&h, &err);
-            }
-            Err(e @ ProtocolError::Decode { .. }) => {
+            Err(e) => {
                 let detail = format!("{e}: {}", source_text(&e));
                 return self.answer_error(&h, &rpc_error(ErrorCode::RPC, &detail));
             }
@@ -71,7 +72,7 @@ impl Session {
     fn dispatch(&mut self, reader: &mut Reader, h: Header, call: Call) -> bool {
         let before_open = match call {
             Call::AuthList(()) => Some(Ok(Reply::AuthList(AuthListRet {
-                types: vec![REMOTE_AUTH_NONE],
+                types: vec![AuthType::None],
             }))),
             Call::AuthPolkit(()) => Some(Ok(Reply::AuthPolkit(AuthPolkitRet { complete: 1 }))),
             Call::ConnectSupportsFeature(ref a)

@@ -16,12 +16,6 @@ use wirt::xml::Element;
 const SHUTDOWN_MODES: u32 = 0x3f;
 const DESTROY_GRACEFUL: u32 = 1;
 
-fn ret(dom: &Domain) -> DomainRet {
-    DomainRet {
-        dom: wire_domain(dom),
-    }
-}
-
 fn int(b: bool) -> i32 {
     i32::from(b)
 }
@@ -39,7 +33,7 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
     let result = match call {
         Call::ConnectListAllDomains(a) => list_all(conn, a),
         Call::ConnectNumOfDomains(()) => conn.list_all_domains(list_flags::ACTIVE).map(|d| {
-            Reply::ConnectNumOfDomains(NumRet {
+            Reply::ConnectNumOfDomains(ConnectNumOfDomainsRet {
                 num: d.len() as i32,
             })
         }),
@@ -54,7 +48,7 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
         }),
         Call::ConnectNumOfDefinedDomains(()) => {
             conn.list_all_domains(list_flags::INACTIVE).map(|d| {
-                Reply::ConnectNumOfDefinedDomains(NumRet {
+                Reply::ConnectNumOfDefinedDomains(ConnectNumOfDefinedDomainsRet {
                     num: d.len() as i32,
                 })
             })
@@ -77,29 +71,49 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
                 format!("no domain with matching id {}", a.id),
             )),
         }
-        .map(|d| Reply::DomainLookupById(ret(&d))),
-        Call::DomainLookupByName(a) => conn
-            .lookup_domain_by_name(&a.name)
-            .map(|d| Reply::DomainLookupByName(ret(&d))),
+        .map(|d| {
+            Reply::DomainLookupById(DomainLookupByIdRet {
+                dom: wire_domain(&d),
+            })
+        }),
+        Call::DomainLookupByName(a) => conn.lookup_domain_by_name(&a.name).map(|d| {
+            Reply::DomainLookupByName(DomainLookupByNameRet {
+                dom: wire_domain(&d),
+            })
+        }),
         Call::DomainLookupByUuid(a) => conn
             .lookup_domain_by_uuid(&uuid::Uuid::from_bytes(a.uuid))
-            .map(|d| Reply::DomainLookupByUuid(ret(&d))),
-        Call::DomainDefineXml(a) => conn
-            .define_domain_xml(&a.xml, 0)
-            .map(|d| Reply::DomainDefineXml(ret(&d))),
-        Call::DomainDefineXmlFlags(a) => conn
-            .define_domain_xml(&a.xml, a.flags)
-            .map(|d| Reply::DomainDefineXmlFlags(ret(&d))),
-        Call::DomainCreateXml(a) => conn
-            .create_domain_xml(&a.xml_desc, a.flags)
-            .map(|d| Reply::DomainCreateXml(ret(&d))),
+            .map(|d| {
+                Reply::DomainLookupByUuid(DomainLookupByUuidRet {
+                    dom: wire_domain(&d),
+                })
+            }),
+        Call::DomainDefineXml(a) => conn.define_domain_xml(&a.xml, 0).map(|d| {
+            Reply::DomainDefineXml(DomainDefineXmlRet {
+                dom: wire_domain(&d),
+            })
+        }),
+        Call::DomainDefineXmlFlags(a) => conn.define_domain_xml(&a.xml, a.flags).map(|d| {
+            Reply::DomainDefineXmlFlags(DomainDefineXmlFlagsRet {
+                dom: wire_domain(&d),
+            })
+        }),
+        Call::DomainCreateXml(a) => conn.create_domain_xml(&a.xml_desc, a.flags).map(|d| {
+            Reply::DomainCreateXml(DomainCreateXmlRet {
+                dom: wire_domain(&d),
+            })
+        }),
         Call::DomainCreate(a) => domain(conn, a.dom).start(0).map(Reply::DomainCreate),
         // The reply carries the domain with the id it now runs under.
         Call::DomainCreateWithFlags(a) => {
             let d = domain(conn, a.dom);
             d.start(a.flags)
                 .and_then(|()| conn.lookup_domain_by_uuid(&d.uuid()))
-                .map(|d| Reply::DomainCreateWithFlags(ret(&d)))
+                .map(|d| {
+                    Reply::DomainCreateWithFlags(DomainCreateWithFlagsRet {
+                        dom: wire_domain(&d),
+                    })
+                })
         }
         Call::DomainUndefine(a) => domain(conn, a.dom).undefine(0).map(Reply::DomainUndefine),
         Call::DomainUndefineFlags(a) => domain(conn, a.dom)
@@ -138,19 +152,19 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
         }),
         Call::DomainGetXmlDesc(a) => domain(conn, a.dom)
             .xml_desc(a.flags)
-            .map(|xml| Reply::DomainGetXmlDesc(XmlRet { xml })),
+            .map(|xml| Reply::DomainGetXmlDesc(DomainGetXmlDescRet { xml })),
         Call::DomainGetAutostart(a) => domain(conn, a.dom)
             .autostart()
-            .map(|b| Reply::DomainGetAutostart(AutostartRet { autostart: int(b) })),
+            .map(|b| Reply::DomainGetAutostart(DomainGetAutostartRet { autostart: int(b) })),
         Call::DomainSetAutostart(a) => domain(conn, a.dom)
             .set_autostart(a.autostart != 0)
             .map(Reply::DomainSetAutostart),
         Call::DomainIsActive(a) => domain(conn, a.dom)
             .is_active()
-            .map(|b| Reply::DomainIsActive(IsActiveRet { active: int(b) })),
+            .map(|b| Reply::DomainIsActive(DomainIsActiveRet { active: int(b) })),
         Call::DomainIsPersistent(a) => domain(conn, a.dom)
             .is_persistent()
-            .map(|b| Reply::DomainIsPersistent(IsPersistentRet { persistent: int(b) })),
+            .map(|b| Reply::DomainIsPersistent(DomainIsPersistentRet { persistent: int(b) })),
         // The next boot's config is never ahead of a running domain's in wirt.
         Call::DomainIsUpdated(a) => domain(conn, a.dom)
             .is_active()
@@ -158,9 +172,11 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
         Call::DomainManagedSave(a) => domain(conn, a.dom)
             .managed_save(a.flags)
             .map(Reply::DomainManagedSave),
-        Call::DomainHasManagedSaveImage(a) => domain(conn, a.dom)
-            .has_managed_save_image()
-            .map(|b| Reply::DomainHasManagedSaveImage(ResultRet { result: int(b) })),
+        Call::DomainHasManagedSaveImage(a) => {
+            domain(conn, a.dom).has_managed_save_image().map(|b| {
+                Reply::DomainHasManagedSaveImage(DomainHasManagedSaveImageRet { result: int(b) })
+            })
+        }
         Call::DomainManagedSaveRemove(a) => domain(conn, a.dom)
             .managed_save_remove()
             .map(Reply::DomainManagedSaveRemove),
@@ -178,7 +194,7 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
             .map(|_| Reply::DomainRestoreFlags(())),
         Call::DomainSaveImageGetXmlDesc(a) => conn
             .save_image_xml(Path::new(&a.file))
-            .map(|xml| Reply::DomainSaveImageGetXmlDesc(XmlRet { xml })),
+            .map(|xml| Reply::DomainSaveImageGetXmlDesc(DomainSaveImageGetXmlDescRet { xml })),
         Call::DomainSetMemory(a) => domain(conn, a.dom)
             .set_memory_flags(a.memory, flags::AFFECT_LIVE)
             .map(Reply::DomainSetMemory),
@@ -201,10 +217,10 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
             .map(Reply::DomainSetVcpusFlags),
         Call::DomainGetVcpusFlags(a) => domain(conn, a.dom)
             .vcpus_flags(a.flags)
-            .map(|n| Reply::DomainGetVcpusFlags(NumRet { num: n as i32 })),
+            .map(|n| Reply::DomainGetVcpusFlags(DomainGetVcpusFlagsRet { num: n as i32 })),
         Call::DomainGetMaxVcpus(a) => domain(conn, a.dom)
             .vcpus_flags(flags::VCPU_MAXIMUM)
-            .map(|n| Reply::DomainGetMaxVcpus(NumRet { num: n as i32 })),
+            .map(|n| Reply::DomainGetMaxVcpus(DomainGetMaxVcpusRet { num: n as i32 })),
         Call::DomainRename(a) => match a.new_name {
             Some(name) => domain(conn, a.dom).rename(&name),
             None => Err(Error::api(

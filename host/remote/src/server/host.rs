@@ -83,7 +83,9 @@ pub(super) fn dispatch(session: &mut Session, conn: &Connect, call: Call) -> Rou
             let dom = a.dom.map(|d| Uuid::from_bytes(d.uuid));
             return Routed::Done(session.events.register_domain(conn, a.event_id, dom).map(
                 |callback_id| {
-                    Reply::ConnectDomainEventCallbackRegisterAny(CallbackIdRet { callback_id })
+                    Reply::ConnectDomainEventCallbackRegisterAny(
+                        ConnectDomainEventCallbackRegisterAnyRet { callback_id },
+                    )
                 },
             ));
         }
@@ -96,12 +98,12 @@ pub(super) fn dispatch(session: &mut Session, conn: &Connect, call: Call) -> Rou
             );
         }
         Call::ConnectNetworkEventRegisterAny(_) => {
-            Reply::ConnectNetworkEventRegisterAny(CallbackIdRet {
+            Reply::ConnectNetworkEventRegisterAny(ConnectNetworkEventRegisterAnyRet {
                 callback_id: session.events.register_other(),
             })
         }
         Call::ConnectStoragePoolEventRegisterAny(_) => {
-            Reply::ConnectStoragePoolEventRegisterAny(CallbackIdRet {
+            Reply::ConnectStoragePoolEventRegisterAny(ConnectStoragePoolEventRegisterAnyRet {
                 callback_id: session.events.register_other(),
             })
         }

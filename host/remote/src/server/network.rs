@@ -4,24 +4,18 @@ use super::handles::{network, wire_network};
 use super::wire::{Routed, check_list_len};
 use crate::protocol::*;
 use wirt::connect::network_flags as flags;
-use wirt::connect::{Connect, Error, Network, Result};
+use wirt::connect::{Connect, Error, Result};
 use wirt::error::ErrorCode;
 
 /// `VIR_NETWORK_DEFINE_VALIDATE` / `VIR_NETWORK_CREATE_VALIDATE`: wirt
 /// always validates.
 const VALIDATE: u32 = 1;
 
-fn ret(net: &Network) -> NetworkRet {
-    NetworkRet {
-        net: wire_network(net),
-    }
-}
-
 fn int(b: bool) -> i32 {
     i32::from(b)
 }
 
-fn names(conn: &Connect, flags: u32, max: i32) -> Result<NetworkNamesRet> {
+fn names(conn: &Connect, flags: u32, max: i32) -> Result<Vec<String>> {
     let names: Vec<String> = conn
         .list_all_networks(flags)?
         .iter()
@@ -29,13 +23,11 @@ fn names(conn: &Connect, flags: u32, max: i32) -> Result<NetworkNamesRet> {
         .take(usize::try_from(max).unwrap_or(0))
         .collect();
     check_list_len(names.len(), REMOTE_NETWORK_LIST_MAX, "networks")?;
-    Ok(NetworkNamesRet { names })
+    Ok(names)
 }
 
-fn count(conn: &Connect, flags: u32) -> Result<NumRet> {
-    Ok(NumRet {
-        num: conn.list_all_networks(flags)?.len() as i32,
-    })
+fn count(conn: &Connect, flags: u32) -> Result<i32> {
+    Ok(conn.list_all_networks(flags)?.len() as i32)
 }
 
 fn update(conn: &Connect, a: NetworkUpdateArgs) -> Result<()> {
@@ -76,54 +68,71 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
                 },
             }))
         }),
-        Call::ConnectNumOfNetworks(()) => {
-            count(conn, flags::LIST_ACTIVE).map(Reply::ConnectNumOfNetworks)
-        }
-        Call::ConnectListNetworks(a) => {
-            names(conn, flags::LIST_ACTIVE, a.maxnames).map(Reply::ConnectListNetworks)
-        }
-        Call::ConnectNumOfDefinedNetworks(()) => {
-            count(conn, flags::LIST_INACTIVE).map(Reply::ConnectNumOfDefinedNetworks)
-        }
+        Call::ConnectNumOfNetworks(()) => count(conn, flags::LIST_ACTIVE)
+            .map(|num| Reply::ConnectNumOfNetworks(ConnectNumOfNetworksRet { num })),
+        Call::ConnectListNetworks(a) => names(conn, flags::LIST_ACTIVE, a.maxnames)
+            .map(|names| Reply::ConnectListNetworks(ConnectListNetworksRet { names })),
+        Call::ConnectNumOfDefinedNetworks(()) => count(conn, flags::LIST_INACTIVE)
+            .map(|num| Reply::ConnectNumOfDefinedNetworks(ConnectNumOfDefinedNetworksRet { num })),
         Call::ConnectListDefinedNetworks(a) => {
-            names(conn, flags::LIST_INACTIVE, a.maxnames).map(Reply::ConnectListDefinedNetworks)
+            names(conn, flags::LIST_INACTIVE, a.maxnames).map(|names| {
+                Reply::ConnectListDefinedNetworks(ConnectListDefinedNetworksRet { names })
+            })
         }
-        Call::NetworkLookupByName(a) => conn
-            .lookup_network_by_name(&a.name)
-            .map(|n| Reply::NetworkLookupByName(ret(&n))),
+        Call::NetworkLookupByName(a) => conn.lookup_network_by_name(&a.name).map(|n| {
+            Reply::NetworkLookupByName(NetworkLookupByNameRet {
+                net: wire_network(&n),
+            })
+        }),
         Call::NetworkLookupByUuid(a) => conn
             .lookup_network_by_uuid(&uuid::Uuid::from_bytes(a.uuid))
-            .map(|n| Reply::NetworkLookupByUuid(ret(&n))),
-        Call::NetworkDefineXml(a) => conn
-            .define_network_xml(&a.xml)
-            .map(|n| Reply::NetworkDefineXml(ret(&n))),
+            .map(|n| {
+                Reply::NetworkLookupByUuid(NetworkLookupByUuidRet {
+                    net: wire_network(&n),
+                })
+            }),
+        Call::NetworkDefineXml(a) => conn.define_network_xml(&a.xml).map(|n| {
+            Reply::NetworkDefineXml(NetworkDefineXmlRet {
+                net: wire_network(&n),
+            })
+        }),
         Call::NetworkDefineXmlFlags(a) => check_validate(a.flags, "virNetworkDefineXMLFlags")
             .and_then(|()| conn.define_network_xml(&a.xml))
-            .map(|n| Reply::NetworkDefineXmlFlags(ret(&n))),
-        Call::NetworkCreateXml(a) => conn
-            .create_network_xml(&a.xml)
-            .map(|n| Reply::NetworkCreateXml(ret(&n))),
+            .map(|n| {
+                Reply::NetworkDefineXmlFlags(NetworkDefineXmlFlagsRet {
+                    net: wire_network(&n),
+                })
+            }),
+        Call::NetworkCreateXml(a) => conn.create_network_xml(&a.xml).map(|n| {
+            Reply::NetworkCreateXml(NetworkCreateXmlRet {
+                net: wire_network(&n),
+            })
+        }),
         Call::NetworkCreateXmlFlags(a) => check_validate(a.flags, "virNetworkCreateXMLFlags")
             .and_then(|()| conn.create_network_xml(&a.xml))
-            .map(|n| Reply::NetworkCreateXmlFlags(ret(&n))),
+            .map(|n| {
+                Reply::NetworkCreateXmlFlags(NetworkCreateXmlFlagsRet {
+                    net: wire_network(&n),
+                })
+            }),
         Call::NetworkCreate(a) => network(conn, a.net).start().map(Reply::NetworkCreate),
         Call::NetworkDestroy(a) => network(conn, a.net).destroy().map(Reply::NetworkDestroy),
         Call::NetworkUndefine(a) => network(conn, a.net).undefine().map(Reply::NetworkUndefine),
         Call::NetworkGetXmlDesc(a) => network(conn, a.net)
             .xml_desc(a.flags)
-            .map(|xml| Reply::NetworkGetXmlDesc(XmlRet { xml })),
+            .map(|xml| Reply::NetworkGetXmlDesc(NetworkGetXmlDescRet { xml })),
         Call::NetworkGetAutostart(a) => network(conn, a.net)
             .autostart()
-            .map(|b| Reply::NetworkGetAutostart(AutostartRet { autostart: int(b) })),
+            .map(|b| Reply::NetworkGetAutostart(NetworkGetAutostartRet { autostart: int(b) })),
         Call::NetworkSetAutostart(a) => network(conn, a.net)
             .set_autostart(a.autostart != 0)
             .map(Reply::NetworkSetAutostart),
         Call::NetworkIsActive(a) => network(conn, a.net)
             .is_active()
-            .map(|b| Reply::NetworkIsActive(IsActiveRet { active: int(b) })),
+            .map(|b| Reply::NetworkIsActive(NetworkIsActiveRet { active: int(b) })),
         Call::NetworkIsPersistent(a) => network(conn, a.net)
             .is_persistent()
-            .map(|b| Reply::NetworkIsPersistent(IsPersistentRet { persistent: int(b) })),
+            .map(|b| Reply::NetworkIsPersistent(NetworkIsPersistentRet { persistent: int(b) })),
         Call::NetworkGetBridgeName(a) => {
             let net = network(conn, a.net);
             net.bridge_name().and_then(|name| match name {

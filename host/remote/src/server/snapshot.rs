@@ -17,10 +17,6 @@ fn wire(snap: &Snapshot) -> NonnullDomainSnapshot {
     }
 }
 
-fn ret(snap: &Snapshot) -> SnapshotRet {
-    SnapshotRet { snap: wire(snap) }
-}
-
 fn snapshot(conn: &Connect, s: NonnullDomainSnapshot) -> Result<Snapshot> {
     domain(conn, s.dom).snapshot_lookup_by_name(&s.name)
 }
@@ -51,23 +47,22 @@ fn children(snap: &Snapshot, flags: u32) -> Result<Vec<Snapshot>> {
     Ok(found)
 }
 
-fn list_ret(snaps: &[Snapshot], need_results: i32) -> Result<SnapshotListRet> {
+/// The snapshots (if asked for) and their count, as list replies carry them.
+fn list_ret(snaps: &[Snapshot], need_results: i32) -> Result<(Vec<NonnullDomainSnapshot>, i32)> {
     check_list_len(
         snaps.len(),
         REMOTE_DOMAIN_SNAPSHOT_LIST_MAX,
         "domain snapshots",
     )?;
-    Ok(SnapshotListRet {
-        snapshots: if need_results != 0 {
-            snaps.iter().map(wire).collect()
-        } else {
-            Vec::new()
-        },
-        ret: snaps.len() as i32,
-    })
+    let wired = if need_results != 0 {
+        snaps.iter().map(wire).collect()
+    } else {
+        Vec::new()
+    };
+    Ok((wired, snaps.len() as i32))
 }
 
-fn names(snaps: &[Snapshot], max: i32) -> Result<SnapshotNamesRet> {
+fn names(snaps: &[Snapshot], max: i32) -> Result<Vec<String>> {
     let names: Vec<String> = snaps
         .iter()
         .map(|s| s.name().to_string())
@@ -78,7 +73,7 @@ fn names(snaps: &[Snapshot], max: i32) -> Result<SnapshotNamesRet> {
         REMOTE_DOMAIN_SNAPSHOT_LIST_MAX,
         "domain snapshots",
     )?;
-    Ok(SnapshotNamesRet { names })
+    Ok(names)
 }
 
 pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
@@ -86,34 +81,38 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
     let result = match call {
         Call::DomainSnapshotCreateXml(a) => dom(a.dom)
             .snapshot_create_xml(&a.xml_desc, a.flags)
-            .map(|s| Reply::DomainSnapshotCreateXml(ret(&s))),
+            .map(|s| Reply::DomainSnapshotCreateXml(DomainSnapshotCreateXmlRet { snap: wire(&s) })),
         Call::DomainSnapshotGetXmlDesc(a) => snapshot(conn, a.snap)
             .and_then(|s| s.xml_desc())
-            .map(|xml| Reply::DomainSnapshotGetXmlDesc(XmlRet { xml })),
+            .map(|xml| Reply::DomainSnapshotGetXmlDesc(DomainSnapshotGetXmlDescRet { xml })),
         Call::DomainSnapshotNum(a) => dom(a.dom).list_all_snapshots(a.flags).map(|l| {
-            Reply::DomainSnapshotNum(NumRet {
+            Reply::DomainSnapshotNum(DomainSnapshotNumRet {
                 num: l.len() as i32,
             })
         }),
         Call::DomainSnapshotListNames(a) => dom(a.dom)
             .list_all_snapshots(a.flags)
             .and_then(|l| names(&l, a.maxnames))
-            .map(Reply::DomainSnapshotListNames),
+            .map(|names| Reply::DomainSnapshotListNames(DomainSnapshotListNamesRet { names })),
         Call::DomainListAllSnapshots(a) => dom(a.dom)
             .list_all_snapshots(a.flags)
             .and_then(|l| list_ret(&l, a.need_results))
-            .map(Reply::DomainListAllSnapshots),
-        Call::DomainSnapshotLookupByName(a) => dom(a.dom)
-            .snapshot_lookup_by_name(&a.name)
-            .map(|s| Reply::DomainSnapshotLookupByName(ret(&s))),
+            .map(|(snapshots, ret)| {
+                Reply::DomainListAllSnapshots(DomainListAllSnapshotsRet { snapshots, ret })
+            }),
+        Call::DomainSnapshotLookupByName(a) => {
+            dom(a.dom).snapshot_lookup_by_name(&a.name).map(|s| {
+                Reply::DomainSnapshotLookupByName(DomainSnapshotLookupByNameRet { snap: wire(&s) })
+            })
+        }
         Call::DomainHasCurrentSnapshot(a) => dom(a.dom).has_current_snapshot().map(|b| {
-            Reply::DomainHasCurrentSnapshot(ResultRet {
+            Reply::DomainHasCurrentSnapshot(DomainHasCurrentSnapshotRet {
                 result: i32::from(b),
             })
         }),
         Call::DomainSnapshotCurrent(a) => dom(a.dom)
             .snapshot_current()
-            .map(|s| Reply::DomainSnapshotCurrent(ret(&s))),
+            .map(|s| Reply::DomainSnapshotCurrent(DomainSnapshotCurrentRet { snap: wire(&s) })),
         Call::DomainRevertToSnapshot(a) => snapshot(conn, a.snap)
             .and_then(|s| s.revert(a.flags))
             .map(Reply::DomainRevertToSnapshot),
@@ -122,9 +121,9 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
             .map(Reply::DomainSnapshotDelete),
         Call::DomainSnapshotGetParent(a) => {
             snapshot(conn, a.snap).and_then(|s| match s.parent()? {
-                Some(parent) => Ok(Reply::DomainSnapshotGetParent(ret(&s
-                    .domain()
-                    .snapshot_lookup_by_name(&parent)?))),
+                Some(parent) => Ok(Reply::DomainSnapshotGetParent(DomainSnapshotGetParentRet {
+                    snap: wire(&s.domain().snapshot_lookup_by_name(&parent)?),
+                })),
                 None => Err(Error::api(
                     ErrorCode::NO_DOMAIN_SNAPSHOT,
                     format!("snapshot '{}' does not have a parent", s.name()),
@@ -134,18 +133,25 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
         Call::DomainSnapshotNumChildren(a) => snapshot(conn, a.snap)
             .and_then(|s| children(&s, a.flags))
             .map(|c| {
-                Reply::DomainSnapshotNumChildren(NumRet {
+                Reply::DomainSnapshotNumChildren(DomainSnapshotNumChildrenRet {
                     num: c.len() as i32,
                 })
             }),
         Call::DomainSnapshotListChildrenNames(a) => snapshot(conn, a.snap)
             .and_then(|s| children(&s, a.flags))
             .and_then(|c| names(&c, a.maxnames))
-            .map(Reply::DomainSnapshotListChildrenNames),
+            .map(|names| {
+                Reply::DomainSnapshotListChildrenNames(DomainSnapshotListChildrenNamesRet { names })
+            }),
         Call::DomainSnapshotListAllChildren(a) => snapshot(conn, a.snapshot)
             .and_then(|s| children(&s, a.flags))
             .and_then(|c| list_ret(&c, a.need_results))
-            .map(Reply::DomainSnapshotListAllChildren),
+            .map(|(snapshots, ret)| {
+                Reply::DomainSnapshotListAllChildren(DomainSnapshotListAllChildrenRet {
+                    snapshots,
+                    ret,
+                })
+            }),
         Call::DomainSnapshotIsCurrent(a) => {
             snapshot(conn, a.snap).and_then(|s| s.info()).map(|i| {
                 Reply::DomainSnapshotIsCurrent(DomainSnapshotIsCurrentRet {

@@ -4,17 +4,11 @@ use super::handles::{pool, wire_pool, wire_vol};
 use super::wire::{Routed, check_list_len};
 use crate::protocol::*;
 use wirt::connect::pool_flags as flags;
-use wirt::connect::{Connect, Result, StoragePool, StorageVol};
-
-fn ret(p: &StoragePool) -> StoragePoolRet {
-    StoragePoolRet { pool: wire_pool(p) }
-}
+use wirt::connect::{Connect, Result, StorageVol};
 
 /// A volume reference with its key, as lookups return it.
-fn vol_ret(v: &StorageVol) -> Result<StorageVolRet> {
-    Ok(StorageVolRet {
-        vol: wire_vol(v, v.key()?),
-    })
+fn keyed_vol(v: &StorageVol) -> Result<NonnullStorageVol> {
+    Ok(wire_vol(v, v.key()?))
 }
 
 pub(super) fn vol(conn: &Connect, v: NonnullStorageVol) -> Result<StorageVol> {
@@ -22,11 +16,23 @@ pub(super) fn vol(conn: &Connect, v: NonnullStorageVol) -> Result<StorageVol> {
         .lookup_vol_by_name(&v.name)
 }
 
+/// A volume's info as `$ret` (`StorageVolGetInfoRet` or its `Flags` twin).
+macro_rules! vol_info {
+    ($ret:ident, $info:expr) => {{
+        let i: wirt::connect::VolInfo = $info;
+        $ret {
+            r#type: i8::try_from(i.kind).unwrap_or(0),
+            capacity: i.capacity,
+            allocation: i.allocation,
+        }
+    }};
+}
+
 fn int(b: bool) -> i32 {
     i32::from(b)
 }
 
-fn pool_names(conn: &Connect, flags: u32, max: i32) -> Result<StoragePoolNamesRet> {
+fn pool_names(conn: &Connect, flags: u32, max: i32) -> Result<Vec<String>> {
     let names: Vec<String> = conn
         .list_all_pools(flags)?
         .iter()
@@ -34,13 +40,11 @@ fn pool_names(conn: &Connect, flags: u32, max: i32) -> Result<StoragePoolNamesRe
         .take(usize::try_from(max).unwrap_or(0))
         .collect();
     check_list_len(names.len(), REMOTE_STORAGE_POOL_LIST_MAX, "storage pools")?;
-    Ok(StoragePoolNamesRet { names })
+    Ok(names)
 }
 
-fn pool_count(conn: &Connect, flags: u32) -> Result<NumRet> {
-    Ok(NumRet {
-        num: conn.list_all_pools(flags)?.len() as i32,
-    })
+fn pool_count(conn: &Connect, flags: u32) -> Result<i32> {
+    Ok(conn.list_all_pools(flags)?.len() as i32)
 }
 
 pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
@@ -58,34 +62,47 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
                 },
             ))
         }),
-        Call::ConnectNumOfStoragePools(()) => {
-            pool_count(conn, flags::LIST_ACTIVE).map(Reply::ConnectNumOfStoragePools)
-        }
-        Call::ConnectListStoragePools(a) => {
-            pool_names(conn, flags::LIST_ACTIVE, a.maxnames).map(Reply::ConnectListStoragePools)
-        }
+        Call::ConnectNumOfStoragePools(()) => pool_count(conn, flags::LIST_ACTIVE)
+            .map(|num| Reply::ConnectNumOfStoragePools(ConnectNumOfStoragePoolsRet { num })),
+        Call::ConnectListStoragePools(a) => pool_names(conn, flags::LIST_ACTIVE, a.maxnames)
+            .map(|names| Reply::ConnectListStoragePools(ConnectListStoragePoolsRet { names })),
         Call::ConnectNumOfDefinedStoragePools(()) => {
-            pool_count(conn, flags::LIST_INACTIVE).map(Reply::ConnectNumOfDefinedStoragePools)
+            pool_count(conn, flags::LIST_INACTIVE).map(|num| {
+                Reply::ConnectNumOfDefinedStoragePools(ConnectNumOfDefinedStoragePoolsRet { num })
+            })
         }
         Call::ConnectListDefinedStoragePools(a) => {
-            pool_names(conn, flags::LIST_INACTIVE, a.maxnames)
-                .map(Reply::ConnectListDefinedStoragePools)
+            pool_names(conn, flags::LIST_INACTIVE, a.maxnames).map(|names| {
+                Reply::ConnectListDefinedStoragePools(ConnectListDefinedStoragePoolsRet { names })
+            })
         }
-        Call::StoragePoolLookupByName(a) => conn
-            .lookup_pool_by_name(&a.name)
-            .map(|p| Reply::StoragePoolLookupByName(ret(&p))),
+        Call::StoragePoolLookupByName(a) => conn.lookup_pool_by_name(&a.name).map(|p| {
+            Reply::StoragePoolLookupByName(StoragePoolLookupByNameRet {
+                pool: wire_pool(&p),
+            })
+        }),
         Call::StoragePoolLookupByUuid(a) => conn
             .lookup_pool_by_uuid(&uuid::Uuid::from_bytes(a.uuid))
-            .map(|p| Reply::StoragePoolLookupByUuid(ret(&p))),
-        Call::StoragePoolLookupByVolume(a) => conn
-            .lookup_pool_by_name(&a.vol.pool)
-            .map(|p| Reply::StoragePoolLookupByVolume(ret(&p))),
-        Call::StoragePoolCreateXml(a) => conn
-            .create_pool_xml(&a.xml)
-            .map(|p| Reply::StoragePoolCreateXml(ret(&p))),
-        Call::StoragePoolDefineXml(a) => conn
-            .define_pool_xml(&a.xml)
-            .map(|p| Reply::StoragePoolDefineXml(ret(&p))),
+            .map(|p| {
+                Reply::StoragePoolLookupByUuid(StoragePoolLookupByUuidRet {
+                    pool: wire_pool(&p),
+                })
+            }),
+        Call::StoragePoolLookupByVolume(a) => conn.lookup_pool_by_name(&a.vol.pool).map(|p| {
+            Reply::StoragePoolLookupByVolume(StoragePoolLookupByVolumeRet {
+                pool: wire_pool(&p),
+            })
+        }),
+        Call::StoragePoolCreateXml(a) => conn.create_pool_xml(&a.xml).map(|p| {
+            Reply::StoragePoolCreateXml(StoragePoolCreateXmlRet {
+                pool: wire_pool(&p),
+            })
+        }),
+        Call::StoragePoolDefineXml(a) => conn.define_pool_xml(&a.xml).map(|p| {
+            Reply::StoragePoolDefineXml(StoragePoolDefineXmlRet {
+                pool: wire_pool(&p),
+            })
+        }),
         Call::StoragePoolBuild(a) => pool(conn, a.pool)
             .build(a.flags)
             .map(Reply::StoragePoolBuild),
@@ -110,21 +127,21 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
         }),
         Call::StoragePoolGetXmlDesc(a) => pool(conn, a.pool)
             .xml_desc(a.flags)
-            .map(|xml| Reply::StoragePoolGetXmlDesc(XmlRet { xml })),
-        Call::StoragePoolGetAutostart(a) => pool(conn, a.pool)
-            .autostart()
-            .map(|b| Reply::StoragePoolGetAutostart(AutostartRet { autostart: int(b) })),
+            .map(|xml| Reply::StoragePoolGetXmlDesc(StoragePoolGetXmlDescRet { xml })),
+        Call::StoragePoolGetAutostart(a) => pool(conn, a.pool).autostart().map(|b| {
+            Reply::StoragePoolGetAutostart(StoragePoolGetAutostartRet { autostart: int(b) })
+        }),
         Call::StoragePoolSetAutostart(a) => pool(conn, a.pool)
             .set_autostart(a.autostart != 0)
             .map(Reply::StoragePoolSetAutostart),
         Call::StoragePoolIsActive(a) => pool(conn, a.pool)
             .is_active()
-            .map(|b| Reply::StoragePoolIsActive(IsActiveRet { active: int(b) })),
-        Call::StoragePoolIsPersistent(a) => pool(conn, a.pool)
-            .is_persistent()
-            .map(|b| Reply::StoragePoolIsPersistent(IsPersistentRet { persistent: int(b) })),
+            .map(|b| Reply::StoragePoolIsActive(StoragePoolIsActiveRet { active: int(b) })),
+        Call::StoragePoolIsPersistent(a) => pool(conn, a.pool).is_persistent().map(|b| {
+            Reply::StoragePoolIsPersistent(StoragePoolIsPersistentRet { persistent: int(b) })
+        }),
         Call::StoragePoolNumOfVolumes(a) => pool(conn, a.pool).list_all_volumes().map(|v| {
-            Reply::StoragePoolNumOfVolumes(NumRet {
+            Reply::StoragePoolNumOfVolumes(StoragePoolNumOfVolumesRet {
                 num: v.len() as i32,
             })
         }),
@@ -159,24 +176,24 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
         }
         Call::StorageVolLookupByName(a) => pool(conn, a.pool)
             .lookup_vol_by_name(&a.name)
-            .and_then(|v| vol_ret(&v))
-            .map(Reply::StorageVolLookupByName),
+            .and_then(|v| keyed_vol(&v))
+            .map(|vol| Reply::StorageVolLookupByName(StorageVolLookupByNameRet { vol })),
         Call::StorageVolLookupByKey(a) => conn
             .lookup_vol_by_path(&a.key)
-            .and_then(|v| vol_ret(&v))
-            .map(Reply::StorageVolLookupByKey),
+            .and_then(|v| keyed_vol(&v))
+            .map(|vol| Reply::StorageVolLookupByKey(StorageVolLookupByKeyRet { vol })),
         Call::StorageVolLookupByPath(a) => conn
             .lookup_vol_by_path(&a.path)
-            .and_then(|v| vol_ret(&v))
-            .map(Reply::StorageVolLookupByPath),
+            .and_then(|v| keyed_vol(&v))
+            .map(|vol| Reply::StorageVolLookupByPath(StorageVolLookupByPathRet { vol })),
         Call::StorageVolCreateXml(a) => pool(conn, a.pool)
             .create_volume_xml(&a.xml, a.flags)
-            .and_then(|v| vol_ret(&v))
-            .map(Reply::StorageVolCreateXml),
+            .and_then(|v| keyed_vol(&v))
+            .map(|vol| Reply::StorageVolCreateXml(StorageVolCreateXmlRet { vol })),
         Call::StorageVolCreateXmlFrom(a) => vol(conn, a.clonevol)
             .and_then(|source| pool(conn, a.pool).create_volume_xml_from(&a.xml, &source, a.flags))
-            .and_then(|v| vol_ret(&v))
-            .map(Reply::StorageVolCreateXmlFrom),
+            .and_then(|v| keyed_vol(&v))
+            .map(|vol| Reply::StorageVolCreateXmlFrom(StorageVolCreateXmlFromRet { vol })),
         Call::StorageVolDelete(a) => vol(conn, a.vol)
             .and_then(|v| v.delete(a.flags))
             .map(Reply::StorageVolDelete),
@@ -188,13 +205,13 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
             .map(Reply::StorageVolWipePattern),
         Call::StorageVolGetInfo(a) => vol(conn, a.vol)
             .and_then(|v| v.info())
-            .map(|i| Reply::StorageVolGetInfo(vol_info(i))),
+            .map(|i| Reply::StorageVolGetInfo(vol_info!(StorageVolGetInfoRet, i))),
         Call::StorageVolGetInfoFlags(a) => vol(conn, a.vol)
             .and_then(|v| v.info())
-            .map(|i| Reply::StorageVolGetInfoFlags(vol_info(i))),
+            .map(|i| Reply::StorageVolGetInfoFlags(vol_info!(StorageVolGetInfoFlagsRet, i))),
         Call::StorageVolGetXmlDesc(a) => vol(conn, a.vol)
             .and_then(|v| v.xml_desc(a.flags))
-            .map(|xml| Reply::StorageVolGetXmlDesc(XmlRet { xml })),
+            .map(|xml| Reply::StorageVolGetXmlDesc(StorageVolGetXmlDescRet { xml })),
         Call::StorageVolGetPath(a) => vol(conn, a.vol)
             .and_then(|v| v.path())
             .map(|name| Reply::StorageVolGetPath(StorageVolGetPathRet { name })),
@@ -204,12 +221,4 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
         other => return Routed::Pass(other),
     };
     Routed::Done(result)
-}
-
-fn vol_info(i: wirt::connect::VolInfo) -> StorageVolGetInfoRet {
-    StorageVolGetInfoRet {
-        r#type: i8::try_from(i.kind).unwrap_or(0),
-        capacity: i.capacity,
-        allocation: i.allocation,
-    }
 }

@@ -151,7 +151,7 @@ pub(super) fn upload(
     reader: &mut Reader,
     conn: &Connect,
     call: Header,
-    args: StorageVolTransferArgs,
+    args: StorageVolUploadArgs,
 ) -> bool {
     let writer = session.writer.clone();
     let volume = match vol(conn, args.vol) {
@@ -225,7 +225,7 @@ pub(super) fn download(
     reader: &mut Reader,
     conn: &Connect,
     call: Header,
-    args: StorageVolTransferArgs,
+    args: StorageVolDownloadArgs,
 ) -> bool {
     let writer = session.writer.clone();
     let volume = match vol(conn, args.vol) {

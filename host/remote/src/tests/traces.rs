@@ -323,7 +323,7 @@ fn auth_list_and_features() {
     assert_eq!(
         t.payload,
         crate::xdr::to_bytes(&AuthListRet {
-            types: vec![REMOTE_AUTH_NONE]
+            types: vec![AuthType::None]
         })
         .unwrap()
     );
@@ -477,7 +477,7 @@ fn define_reply_has_id_minus_one_and_create_returns_the_id() {
         MessageType::Reply,
         MessageStatus::Ok,
     );
-    let Reply::DomainDefineXml(DomainRet { dom }) =
+    let Reply::DomainDefineXml(DomainDefineXmlRet { dom }) =
         Reply::decode(t.header.procedure, &t.payload).unwrap()
     else {
         panic!("wrong variant");
@@ -488,7 +488,7 @@ fn define_reply_has_id_minus_one_and_create_returns_the_id() {
         MessageType::Reply,
         MessageStatus::Ok,
     );
-    let Reply::DomainCreateWithFlags(DomainRet { dom }) =
+    let Reply::DomainCreateWithFlags(DomainCreateWithFlagsRet { dom }) =
         Reply::decode(t.header.procedure, &t.payload).unwrap()
     else {
         panic!("wrong variant");
