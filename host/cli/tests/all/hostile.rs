@@ -212,7 +212,7 @@ fn wirtd_drops_a_client_that_trickles_an_upload() {
         .unwrap();
     let mut c = client(&d.sock());
     assert_eq!(open(&mut c, "test:///default"), None);
-    let args = StorageVolTransferArgs {
+    let args = StorageVolUploadArgs {
         vol: NonnullStorageVol {
             pool: "default-pool".into(),
             name: "slow.img".into(),
@@ -263,11 +263,11 @@ fn wirtd_drops_an_event_subscriber_that_does_not_read() {
     let lookup = DomainLookupByNameArgs {
         name: "test".into(),
     };
-    let dom: DomainRet = actor
+    let dom: DomainLookupByNameRet = actor
         .call(REMOTE_PROC_DOMAIN_LOOKUP_BY_NAME, &lookup)
         .decode()
         .unwrap();
-    let args = DomainArgs { dom: dom.dom };
+    let args = DomainSuspendArgs { dom: dom.dom };
     const PAIRS: usize = 2500;
     for _ in 0..PAIRS {
         assert!(
