@@ -17,6 +17,7 @@ mod error;
 mod extents;
 mod names;
 mod qcow2;
+mod records;
 mod volume;
 
 // Not in wasm32 test builds: those are WASI commands (run by `sandbox/`),

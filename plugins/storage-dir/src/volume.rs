@@ -22,13 +22,13 @@ use std::path::PathBuf;
 
 use crate::MAX_TRANSFER;
 use crate::blocks::{ScanError, copy_sparse, fill_zeros, read_full, wipe_data};
-use crate::driver::{Refresh, VolumeConfig, VolumeInfo, check_flags};
 use crate::error::Error;
 use crate::flags::{
     CREATE_PREALLOC_METADATA, CREATE_REFLINK, RESIZE_ALLOCATE, RESIZE_DELTA, RESIZE_SHRINK,
 };
 use crate::names::{self, Kind};
 use crate::qcow2::{self, Probe, Qcow2Error};
+use crate::records::{Refresh, VolumeConfig, VolumeInfo, check_flags};
 
 /// libvirt's `VIR_STORAGE_VOL_WIPE_ALG_*` names, by number; 0 is zero.
 const WIPE_ALGORITHMS: [&str; 10] = [

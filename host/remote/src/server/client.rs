@@ -6,21 +6,18 @@
 //! is an RPC error, and a read-only client is refused every mutating call.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read};
+use std::io::BufReader;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use wirt::connect::{Connect, Error, ParsedUri};
 use wirt::error::ErrorCode;
 
 use super::events::Events;
 use super::session::Session;
-use super::wire::{Reader, Routed, WRITE_TIMEOUT, Writer, rpc_error, source_text};
+use super::wire::{Reader, Routed, WRITE_TIMEOUT, Writer, next_packet, rpc_error, source_text};
 use super::{Origin, Shared, access};
 use crate::client::VIR_CONNECT_RO;
-use crate::packet::{
-    Header, KEEPALIVE_PROGRAM, MessageError, MessageType, Packet, PacketError, read_packet,
-};
+use crate::packet::{Header, KEEPALIVE_PROGRAM, MessageError, MessageType, Packet};
 use crate::protocol::*;
 use crate::socket::Stream;
 
@@ -234,43 +231,4 @@ pub(super) fn serve(stream: Stream, origin: Origin, id: u64, shared: Arc<Shared>
     session.events.stop();
     writer.shutdown();
     session.log(format_args!("disconnected"));
-}
-
-/// The next packet: waits as long as it takes for one to begin (an idle
-/// client may stay; `max_clients` bounds how many), then gives the rest
-/// `limit` to arrive, so a client trickling a byte at a time is dropped.
-pub(super) fn next_packet(
-    reader: &mut Reader,
-    limit: Duration,
-) -> Result<Option<Packet>, PacketError> {
-    if reader.fill_buf().map_err(PacketError::Io)?.is_empty() {
-        return Ok(None);
-    }
-    let deadline = Instant::now() + limit;
-    let packet = read_packet(&mut Timed { reader, deadline });
-    reader
-        .get_ref()
-        .set_read_timeout(None)
-        .map_err(PacketError::Io)?;
-    packet
-}
-
-/// The reader, failing once `deadline` has passed.
-struct Timed<'a> {
-    reader: &'a mut Reader,
-    deadline: Instant,
-}
-
-impl Read for Timed<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "packet not completed in time",
-            ));
-        }
-        self.reader.get_ref().set_read_timeout(Some(left))?;
-        self.reader.read(buf)
-    }
 }

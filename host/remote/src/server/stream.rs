@@ -63,7 +63,7 @@ fn next_stream_packet(
 ) -> io::Result<Incoming> {
     loop {
         // A packet begun must be finished in time here too.
-        let Some(p) = super::client::next_packet(reader, limit).map_err(io::Error::other)? else {
+        let Some(p) = super::wire::next_packet(reader, limit).map_err(io::Error::other)? else {
             return Err(io::ErrorKind::UnexpectedEof.into());
         };
         let h = p.header;

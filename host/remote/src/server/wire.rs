@@ -1,14 +1,14 @@
 //! What every part of the server shares: the client's socket halves, how a
 //! dispatcher answers, and errors as libvirt puts them on the wire.
 
-use std::io::BufReader;
+use std::io::{BufRead, BufReader, Read};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wirt::connect::{Connect, Error, Result};
 use wirt::error::{ErrorCode, ErrorDomain};
 
-use crate::packet::MessageError;
+use crate::packet::{MessageError, Packet, PacketError, read_packet};
 use crate::protocol::{Call, Reply};
 use crate::socket::Stream;
 
@@ -85,4 +85,43 @@ pub(super) fn check_list_len(len: usize, max: u32, what: &str) -> Result<()> {
 
 pub(super) fn source_text(e: &dyn std::error::Error) -> String {
     e.source().map(|s| s.to_string()).unwrap_or_default()
+}
+
+/// The next packet: waits as long as it takes for one to begin (an idle
+/// client may stay; `max_clients` bounds how many), then gives the rest
+/// `limit` to arrive, so a client trickling a byte at a time is dropped.
+pub(super) fn next_packet(
+    reader: &mut Reader,
+    limit: Duration,
+) -> std::result::Result<Option<Packet>, PacketError> {
+    if reader.fill_buf().map_err(PacketError::Io)?.is_empty() {
+        return Ok(None);
+    }
+    let deadline = Instant::now() + limit;
+    let packet = read_packet(&mut Timed { reader, deadline });
+    reader
+        .get_ref()
+        .set_read_timeout(None)
+        .map_err(PacketError::Io)?;
+    packet
+}
+
+/// The reader, failing once `deadline` has passed.
+struct Timed<'a> {
+    reader: &'a mut Reader,
+    deadline: Instant,
+}
+
+impl Read for Timed<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "packet not completed in time",
+            ));
+        }
+        self.reader.get_ref().set_read_timeout(Some(left))?;
+        self.reader.read(buf)
+    }
 }
