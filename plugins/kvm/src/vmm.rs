@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::boot::BootImage;
 use crate::control::protocol::{
     BUILTIN_TEST_GUEST, BootRequest, DiskRef, Event, FdRef, KernelRef, LifecycleAction, LinkState,
-    NicRef, Policies, Request, RestoreRequest, VERSION, reason, state, state_name,
+    NicRef, Policies, Request, RestoreRequest, StatusReply, VERSION, reason, state, state_name,
 };
 use crate::devices::VmEvent;
 use crate::devices::virtio::net::{self, NetConfig, NetShared, NetStats};
@@ -489,18 +489,23 @@ impl Vmm {
             .setup
             .as_ref()
             .map_or((0, 0), |s| (usize::from(s.vcpus), s.memory_bytes));
-        json!({
-            "state": self.state,
-            "reason": self.reason,
-            "state_name": state_name(self.state),
-            "cpu_time_ns": self.finished_cpu_ns + cpu,
-            "memory_kib": if mem > 0 { mem } else { set_mem } / 1024,
-            "vcpus": if vcpus > 0 { vcpus } else { set_vcpus },
-            "shutdown_requested": self.shutdown_requested,
-            "forced_cpuid": forced,
-            "console_clients": self.ctx.console.clients(),
-            "nics": self.nic_status(),
-        })
+        let reply = StatusReply {
+            state: self.state,
+            reason: self.reason,
+            state_name: state_name(self.state).to_string(),
+            cpu_time_ns: self.finished_cpu_ns + cpu,
+            memory_kib: if mem > 0 { mem } else { set_mem } / 1024,
+            vcpus: u32::try_from(if vcpus > 0 { vcpus } else { set_vcpus }).unwrap_or(u32::MAX),
+            shutdown_requested: self.shutdown_requested,
+            forced_cpuid: forced.iter().map(|f| f.to_string()).collect(),
+            console_clients: self.ctx.console.clients(),
+            nics: self
+                .nic_status()
+                .iter()
+                .map(|n| serde_json::to_value(n).expect("a NIC status is plain data"))
+                .collect(),
+        };
+        serde_json::to_value(reply).expect("a status is plain data")
     }
 
     fn boot(&mut self, b: BootRequest, passed: &mut [Option<OwnedFd>]) -> Result<Value, VmmError> {

@@ -19,12 +19,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use serde::Deserialize;
 use serde_json::Value;
 use wirt_kvm::control::client::{Client, ClientError};
 use wirt_kvm::control::protocol::{
     BootRequest, DiskRef, FdRef, KernelRef, LifecycleAction, Policies, Request, RestoreRequest,
+    StatusReply,
 };
 use wirt_kvm::launch::Launch;
+use wirt_vocab::{Reason, State};
 
 use super::*;
 use crate::plugin::StatusSink;
@@ -132,16 +135,27 @@ fn io_error(what: impl Into<String>, source: std::io::Error) -> Error {
     }
 }
 
-/// Reads libvirt's status fields from a VMM `status` result.
-fn status_from(v: &Value) -> DomainStatus {
-    let n = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
-    DomainStatus {
-        state: n("state") as u32,
-        reason: n("reason") as u32,
-        cpu_time_ns: n("cpu_time_ns"),
-        memory_kib: n("memory_kib"),
-        vcpus: n("vcpus") as u32,
-    }
+/// Reads a VMM's status reply: every field must be there and known, and
+/// the state and reason must be ones libvirt defines.
+fn status_from(v: &Value) -> Result<DomainStatus> {
+    let bad = |why: String| {
+        Error::driver(
+            ErrorCode::INTERNAL_ERROR,
+            format!("malformed status from the VMM: {why}"),
+        )
+    };
+    let s = StatusReply::deserialize(v).map_err(|e| bad(e.to_string()))?;
+    let state =
+        State::from_u32(s.state).ok_or_else(|| bad(format!("unknown state {}", s.state)))?;
+    Reason::of(state, s.reason)
+        .ok_or_else(|| bad(format!("unknown reason {} of state {}", s.reason, s.state)))?;
+    Ok(DomainStatus {
+        state: s.state,
+        reason: s.reason,
+        cpu_time_ns: s.cpu_time_ns,
+        memory_kib: s.memory_kib,
+        vcpus: s.vcpus,
+    })
 }
 
 fn shutoff(reason: u32) -> DomainStatus {
@@ -569,7 +583,7 @@ impl HypervisorDriver for KvmDriver {
         match self.request(&vm, "boot", Request::Boot(boot)) {
             Ok(result) => {
                 self.register(&config.uuid, vm)?;
-                Ok(status_from(&result))
+                status_from(&result)
             }
             Err(e) => {
                 self.stop(&config.uuid, &vm);
@@ -599,11 +613,7 @@ impl HypervisorDriver for KvmDriver {
 
     fn status(&self, uuid: &str) -> Result<DomainStatus> {
         match self.lock().get(uuid).cloned() {
-            Some(vm) => Ok(status_from(&self.request(
-                &vm,
-                "status",
-                Request::Status,
-            )?)),
+            Some(vm) => status_from(&self.request(&vm, "status", Request::Status)?),
             None => Ok(shutoff(0)),
         }
     }
@@ -632,16 +642,12 @@ impl HypervisorDriver for KvmDriver {
         if self.status(uuid)?.state == 3 {
             return self.status(uuid);
         }
-        Ok(status_from(&self.request(&vm, "pause", Request::Pause)?))
+        status_from(&self.request(&vm, "pause", Request::Pause)?)
     }
 
     fn resume(&self, uuid: &str) -> Result<DomainStatus> {
         let vm = self.vm(uuid)?;
-        Ok(status_from(&self.request(
-            &vm,
-            "resume",
-            Request::Resume,
-        )?))
+        status_from(&self.request(&vm, "resume", Request::Resume)?)
     }
 
     /// A guest that obeys the power-control port is waited for until it has
@@ -675,9 +681,9 @@ impl HypervisorDriver for KvmDriver {
     fn reset(&self, uuid: &str, _flags: u32) -> Result<DomainStatus> {
         let vm = self.vm(uuid)?;
         let was_paused = self.status(uuid)?.state == 3;
-        let status = status_from(&self.request(&vm, "reset", Request::Reset)?);
+        let status = status_from(&self.request(&vm, "reset", Request::Reset)?)?;
         if was_paused && status.state == 1 {
-            return Ok(status_from(&self.request(&vm, "pause", Request::Pause)?));
+            return status_from(&self.request(&vm, "pause", Request::Pause)?);
         }
         Ok(status)
     }
@@ -767,7 +773,7 @@ impl HypervisorDriver for KvmDriver {
             }
         };
         self.register(&config.uuid, vm)?;
-        let mut status = status_from(&result);
+        let mut status = status_from(&result)?;
         // Paused because restored paused: libvirt's reason is "save".
         if flags & SAVE_PAUSED != 0 && status.state == 3 {
             status.reason = crate::lifecycle::reason::PAUSED_SAVE;
@@ -895,5 +901,45 @@ fn copy_all(reader: &mut impl Read, sink: &mut dyn Write) -> std::io::Result<u64
         };
         sink.write_all(&buf[..n])?;
         total += n as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply() -> Value {
+        serde_json::json!({
+            "state": 1, "reason": 1, "state_name": "running", "cpu_time_ns": 5,
+            "memory_kib": 65536, "vcpus": 1, "shutdown_requested": false,
+            "forced_cpuid": [], "console_clients": 0, "nics": []
+        })
+    }
+
+    #[test]
+    fn a_status_reply_is_read_strictly() {
+        let s = status_from(&reply()).unwrap();
+        assert_eq!((s.state, s.reason, s.memory_kib), (1, 1, 65536));
+        let mut missing = reply();
+        missing.as_object_mut().unwrap().remove("vcpus");
+        assert!(
+            status_from(&missing).is_err(),
+            "a missing field is not a zero"
+        );
+        let mut unknown = reply();
+        unknown["surprise"] = serde_json::json!(1);
+        assert!(
+            status_from(&unknown).is_err(),
+            "an unknown field is refused"
+        );
+        let mut state = reply();
+        state["state"] = serde_json::json!(42);
+        assert!(status_from(&state).is_err(), "an unknown state is refused");
+        let mut reason = reply();
+        reason["reason"] = serde_json::json!(99);
+        assert!(
+            status_from(&reason).is_err(),
+            "an unknown reason is refused"
+        );
     }
 }

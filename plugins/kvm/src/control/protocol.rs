@@ -280,6 +280,35 @@ pub struct Response {
     pub error: Option<ErrorBody>,
 }
 
+/// The result of `status`, and of every request that answers with a
+/// status. Both ends use this type: the VMM builds it, the host reads it,
+/// and a missing or unknown field is an error on the host's side rather
+/// than a silent zero.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StatusReply {
+    /// libvirt's `virDomainState`.
+    pub state: u32,
+    /// The state's reason, numbered per state as in libvirt.
+    pub reason: u32,
+    /// virsh's word for the state.
+    pub state_name: String,
+    /// vCPU threads' CPU time, summed over reboots.
+    pub cpu_time_ns: u64,
+    /// Guest memory, KiB.
+    pub memory_kib: u64,
+    /// vCPUs.
+    pub vcpus: u32,
+    /// A shutdown was asked for and the guest has not obeyed yet.
+    pub shutdown_requested: bool,
+    /// Masked CPUID features the host KVM still shows the guest.
+    pub forced_cpuid: Vec<String>,
+    /// Clients attached to the console.
+    pub console_clients: usize,
+    /// One record per network card (see PROTOCOL.md).
+    pub nics: Vec<serde_json::Value>,
+}
+
 /// libvirt's virDomainState numbers, as the protocol carries them.
 pub mod state {
     use wirt_vocab::State;
