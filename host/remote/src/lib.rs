@@ -32,6 +32,8 @@
 //! uses for URIs with a transport; [`socket`] is the byte stream both sides
 //! share, and `refs` maps wire references to API handles and back.
 
+#![warn(missing_docs)]
+
 pub mod client;
 pub mod packet;
 pub mod protocol;

@@ -60,19 +60,38 @@ pub const VIR_ERR_ERROR: i32 = 2;
 pub enum PacketError {
     /// `len` cannot even hold the header.
     #[error("packet length {len} is below the minimum of {MIN_PACKET_LEN}")]
-    TooShort { len: u32 },
+    TooShort {
+        /// The length word.
+        len: u32,
+    },
     /// `len`, or a packet being built, exceeds libvirt's limit.
     #[error("packet length {len} exceeds the maximum of {MAX_PACKET_LEN}")]
-    TooLong { len: usize },
+    TooLong {
+        /// The length.
+        len: usize,
+    },
     /// A `*_WITH_FDS` packet announces more descriptors than allowed.
     #[error("packet announces {count} file descriptors, more than {VIR_NET_MESSAGE_NUM_FDS_MAX}")]
-    TooManyFds { count: u32 },
+    TooManyFds {
+        /// The count announced.
+        count: u32,
+    },
     /// The peer closed the connection in the middle of a packet.
     #[error("connection closed after {got} of {len} bytes of a packet")]
-    Truncated { got: usize, len: u32 },
+    Truncated {
+        /// Bytes that arrived.
+        got: usize,
+        /// Bytes the length word announced.
+        len: u32,
+    },
     /// A buffer handed to [`Packet::from_bytes`] is not `len` bytes long.
     #[error("packet length word says {len} bytes but {actual} were given")]
-    LengthMismatch { len: u32, actual: usize },
+    LengthMismatch {
+        /// The length word.
+        len: u32,
+        /// The bytes there are.
+        actual: usize,
+    },
     /// Reading or writing the connection failed.
     #[error("RPC connection I/O failed")]
     Io(#[source] io::Error),
@@ -82,14 +101,18 @@ pub enum PacketError {
     /// The payload does not match the expected type (the stream stays in sync).
     #[error("malformed payload for procedure {procedure}")]
     Payload {
+        /// The procedure.
         procedure: i32,
+        /// What the XDR codec found.
         #[source]
         source: XdrError,
     },
     /// A value could not be encoded (e.g. a list longer than its limit).
     #[error("cannot encode the payload for procedure {procedure}")]
     Encode {
+        /// The procedure.
         procedure: i32,
+        /// What the XDR codec found.
         #[source]
         source: XdrError,
     },
@@ -300,14 +323,19 @@ xdr_struct! {
         pub message: Option<String>,
         /// `virErrorLevel`; 2 (`VIR_ERR_ERROR`).
         pub level: i32,
+        /// The domain the error concerns (libvirt sends null).
         pub dom: Option<NonnullDomain>,
         /// For most errors, the format string of the message.
         pub str1: Option<String>,
         /// For most errors, the detail inserted into `str1`.
         pub str2: Option<String>,
+        /// A third string some errors carry.
         pub str3: Option<String>,
+        /// A number some errors carry (-1 otherwise).
         pub int1: i32,
+        /// A second number some errors carry (-1 otherwise).
         pub int2: i32,
+        /// The network the error concerns (libvirt sends null).
         pub net: Option<NonnullNetwork>,
     }
 }
@@ -342,7 +370,9 @@ impl std::error::Error for MessageError {}
 xdr_struct! {
     /// `virNetStreamHole`: the payload of a `STREAM_HOLE` packet.
     pub struct StreamHole {
+        /// Bytes of the hole.
         pub length: i64,
+        /// No flags are defined; 0.
         pub flags: u32,
     }
 }

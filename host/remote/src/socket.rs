@@ -10,7 +10,9 @@ use std::time::Duration;
 /// A connected socket of either kind.
 #[derive(Debug)]
 pub enum Stream {
+    /// A unix socket.
     Unix(UnixStream),
+    /// A TCP connection.
     Tcp(TcpStream),
 }
 
@@ -32,6 +34,7 @@ impl Stream {
         };
     }
 
+    /// See [`std::net::TcpStream::set_read_timeout`].
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         match self {
             Stream::Unix(s) => s.set_read_timeout(timeout),
@@ -39,6 +42,7 @@ impl Stream {
         }
     }
 
+    /// See [`std::net::TcpStream::set_write_timeout`].
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         match self {
             Stream::Unix(s) => s.set_write_timeout(timeout),

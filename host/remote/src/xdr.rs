@@ -31,29 +31,53 @@ const UNIT: usize = 4;
 pub enum XdrError {
     /// The input ended inside a value.
     #[error("XDR data ends early: {needed} bytes needed, {available} left")]
-    Truncated { needed: usize, available: usize },
+    Truncated {
+        /// Bytes the value needs.
+        needed: usize,
+        /// Bytes left.
+        available: usize,
+    },
     /// A string, opaque or array is longer than its declared maximum.
     #[error("{what} of length {len} exceeds its limit of {max}")]
     TooLong {
+        /// What was too long.
         what: &'static str,
+        /// Its length.
         len: usize,
+        /// Its limit.
         max: usize,
     },
     /// A bool or optional-value discriminant other than 0 or 1.
     #[error("invalid {what} discriminant {value}")]
-    InvalidDiscriminant { what: &'static str, value: u32 },
+    InvalidDiscriminant {
+        /// What was read.
+        what: &'static str,
+        /// The discriminant.
+        value: u32,
+    },
     /// A 4-byte unit holding a value that does not fit the narrower C type.
     #[error("value {value} out of range for {what}")]
-    OutOfRange { what: &'static str, value: i64 },
+    OutOfRange {
+        /// The C type.
+        what: &'static str,
+        /// The value read.
+        value: i64,
+    },
     /// Padding bytes after a string or opaque were not zero.
     #[error("non-zero padding after {what}")]
-    NonZeroPadding { what: &'static str },
+    NonZeroPadding {
+        /// What was padded.
+        what: &'static str,
+    },
     /// A string that is not UTF-8 (libvirt only sends UTF-8 names and XML).
     #[error("string is not valid UTF-8")]
     InvalidUtf8(#[source] std::str::Utf8Error),
     /// Bytes left over after a value that should fill the whole buffer.
     #[error("{count} unexpected bytes after the XDR value")]
-    TrailingBytes { count: usize },
+    TrailingBytes {
+        /// How many.
+        count: usize,
+    },
 }
 
 /// A value that can be written as XDR.

@@ -45,13 +45,18 @@ pub enum ClientError {
     /// Nothing accepts connections at the address.
     #[error("daemon not reachable at {target}")]
     Unreachable {
+        /// Where wirt tried to connect.
         target: String,
+        /// Why it could not.
         #[source]
         source: std::io::Error,
     },
     /// The daemon did not answer in time.
     #[error("timed out waiting for the daemon at {target}")]
-    Timeout { target: String },
+    Timeout {
+        /// The daemon that did not answer.
+        target: String,
+    },
     /// The URI names a transport wirt does not speak.
     #[error("transport '{0}' is not supported (wirt speaks unix and tcp)")]
     Transport(String),
@@ -83,6 +88,7 @@ impl ClientError {
         }
     }
 
+    /// The subsystem that raised the error: the daemon's own for its errors.
     pub fn domain(&self) -> ErrorDomain {
         match self {
             ClientError::Server(e) => ErrorDomain(u32::try_from(e.domain).unwrap_or(0)),

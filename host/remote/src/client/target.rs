@@ -32,7 +32,9 @@ const TRANSPORT_PARAMS: &[&str] = &[
 /// A daemon's address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
+    /// A unix socket at this path.
     Unix(PathBuf),
+    /// A TCP address (`host:port`).
     Tcp(String),
 }
 

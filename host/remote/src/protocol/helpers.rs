@@ -31,9 +31,13 @@ pub const VIR_STORAGE_POOL_EVENT_ID_REFRESH: i32 = 1;
 
 /// `virNetworkUpdateCommand` values.
 pub mod network_update {
+    /// `VIR_NETWORK_UPDATE_COMMAND_MODIFY`.
     pub const COMMAND_MODIFY: u32 = 1;
+    /// `VIR_NETWORK_UPDATE_COMMAND_DELETE`.
     pub const COMMAND_DELETE: u32 = 2;
+    /// `VIR_NETWORK_UPDATE_COMMAND_ADD_LAST`.
     pub const COMMAND_ADD_LAST: u32 = 3;
+    /// `VIR_NETWORK_UPDATE_COMMAND_ADD_FIRST`.
     pub const COMMAND_ADD_FIRST: u32 = 4;
     /// `VIR_NETWORK_SECTION_IP_DHCP_HOST`.
     pub const SECTION_IP_DHCP_HOST: u32 = 4;

@@ -47,7 +47,9 @@ pub enum ServerError {
     /// A socket could not be created.
     #[error("cannot listen on {}", .path.display())]
     Bind {
+        /// The socket path.
         path: PathBuf,
+        /// Why it failed.
         #[source]
         source: std::io::Error,
     },
@@ -59,7 +61,9 @@ pub enum ServerError {
     /// The TCP socket could not be created.
     #[error("cannot listen on {addr}")]
     Tcp {
+        /// The address.
         addr: SocketAddr,
+        /// Why it failed.
         #[source]
         source: std::io::Error,
     },
@@ -69,6 +73,7 @@ pub enum ServerError {
 }
 
 impl ServerError {
+    /// libvirt's error number for it.
     pub fn code(&self) -> ErrorCode {
         match self {
             ServerError::InUse(_) => ErrorCode::OPERATION_INVALID,
