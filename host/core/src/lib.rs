@@ -37,3 +37,5 @@ pub use error::{ErrorCode, ErrorDomain};
 pub use events::{DomainEvent, EventStream};
 pub use local::LocalDirs;
 pub use open::{TransportOpener, set_transport};
+/// libvirt's numbers (states, reasons, events, flag sets, error codes).
+pub use wirt_vocab as vocab;

@@ -285,18 +285,18 @@ bitflags! {
     }
 }
 
-/// `virStorageVolWipeAlgorithm`, with virsh's names.
-pub const WIPE_ALGORITHMS: &[(&str, u32)] = &[
-    ("zero", 0),
-    ("nnsa", 1),
-    ("dod", 2),
-    ("bsi", 3),
-    ("gutmann", 4),
-    ("schneier", 5),
-    ("pfitzner7", 6),
-    ("pfitzner33", 7),
-    ("random", 8),
-    ("trim", 9),
+/// `virStorageVolWipeAlgorithm`: virsh's name of each, indexed by its number.
+pub const WIPE_ALGORITHMS: &[&str] = &[
+    "zero",
+    "nnsa",
+    "dod",
+    "bsi",
+    "gutmann",
+    "schneier",
+    "pfitzner7",
+    "pfitzner33",
+    "random",
+    "trim",
 ];
 
 #[cfg(test)]

@@ -30,19 +30,7 @@ use crate::names::{self, Kind};
 use crate::qcow2::{self, Probe, Qcow2Error};
 use crate::records::{Refresh, VolumeConfig, VolumeInfo, check_flags};
 
-/// libvirt's `VIR_STORAGE_VOL_WIPE_ALG_*` names, by number; 0 is zero.
-const WIPE_ALGORITHMS: [&str; 10] = [
-    "zero",
-    "nnsa",
-    "dod",
-    "bsi",
-    "gutmann",
-    "schneier",
-    "pfitzner7",
-    "pfitzner33",
-    "random",
-    "trim",
-];
+use wirt_vocab::flags::WIPE_ALGORITHMS;
 
 /// One active pool: its directory as the plugin sees it, and its host path.
 #[derive(Debug, Clone)]

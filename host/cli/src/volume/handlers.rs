@@ -156,24 +156,11 @@ pub(super) fn vol_delete(ctx: &mut Ctx, args: &Args) -> CmdResult {
     Ok(Reply::message(format!("Vol {} deleted", v.name())))
 }
 
-const WIPE_ALGORITHMS: &[&str] = &[
-    "zero",
-    "nnsa",
-    "dod",
-    "bsi",
-    "gutmann",
-    "schneier",
-    "pfitzner7",
-    "pfitzner33",
-    "random",
-    "trim",
-];
-
 pub(super) fn vol_wipe(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let v = lookup::volume(ctx, args)?;
     let algorithm = match args.get("algorithm") {
         None => 0,
-        Some(a) => WIPE_ALGORITHMS
+        Some(a) => wirt::vocab::flags::WIPE_ALGORITHMS
             .iter()
             .position(|x| *x == a)
             .ok_or_else(|| CmdError::msg(format!("Unsupported algorithm '{a}'")))?
