@@ -15,7 +15,12 @@ fn hex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-/// Heap bytes a decode may reserve per input byte. The widest case is an
-/// array of `String`s or of volumes: 4 wire bytes per empty string against a
-/// 24-byte `String`.
-const ALLOC_PER_BYTE: usize = 8;
+/// Heap bytes a decode may reserve per input byte. One array level costs up
+/// to ~6× (4 wire bytes per empty string against a 24-byte `String`; a
+/// `remote_domain_fsinfo` is 16 wire bytes against 96), and nested arrays
+/// reserve again for bytes their outer array already counted: libvirt 9.0's
+/// protocol, all of it generated now, nests arrays up to three deep (e.g.
+/// `remote_domain_get_fsinfo_ret`, typed parameters inside records), so the
+/// bound is that product with margin. It still rules out reserving memory
+/// out of proportion to the input.
+const ALLOC_PER_BYTE: usize = 32;
