@@ -2,8 +2,9 @@
 //!
 //! The host opens `/dev/kvm`, the disks, the taps, the kernel and the
 //! console log; each is inherited by number (everything else the host has
-//! open is close-on-exec). The VMM gets one end of a socketpair as its control
-//! connection and, optionally, a path to listen on for re-attaching.
+//! open is close-on-exec, and the VMM closes whatever else it finds open
+//! before it runs guest code). The VMM gets one end of a socketpair as its
+//! control connection and, optionally, a path to listen on for re-attaching.
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -28,12 +29,29 @@ pub struct Launch {
     pub fds: Vec<OwnedFd>,
     /// Unix socket path the VMM binds for later re-attaching.
     pub listen_path: Option<PathBuf>,
-    /// seccomp mode (default: errno).
+    /// seccomp mode (default: kill).
     pub seccomp: seccomp::Mode,
+    /// uid and gid the VMM switches to when started as root.
+    pub run_as: Option<(u32, u32)>,
     /// Domain name, for the process's own messages.
     pub name: Option<String>,
     /// Where the VMM's own diagnostics go (default: inherited stderr).
     pub stderr: Option<File>,
+}
+
+/// The uid and gid a VMM runs as when its host is root: the overflow id
+/// ("nobody" on Debian, Fedora and most others), which owns no files. A VMM
+/// holds only the descriptors it was handed, so it needs no identity of
+/// its own; VMMs of one host share this one, and their seccomp filters
+/// forbid signalling or tracing anything but themselves.
+pub const UNPRIVILEGED: (u32, u32) = (65534, 65534);
+
+/// What [`Launch::run_as`] should be for a host with this process's
+/// credentials: [`UNPRIVILEGED`] for root, nothing otherwise (an ordinary
+/// user's VMM keeps that user's id and drops its capabilities).
+pub fn default_run_as() -> Option<(u32, u32)> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    (unsafe { libc::geteuid() } == 0).then_some(UNPRIVILEGED)
 }
 
 /// A started VMM.
@@ -58,7 +76,8 @@ impl Launch {
             console_log: None,
             fds: Vec::new(),
             listen_path: None,
-            seccomp: seccomp::Mode::Errno,
+            seccomp: seccomp::Mode::default(),
+            run_as: None,
             name: None,
             stderr: None,
         }
@@ -90,6 +109,9 @@ impl Launch {
         if let Some(n) = &self.name {
             cmd.arg("--name").arg(n);
         }
+        if let Some((uid, gid)) = self.run_as {
+            cmd.arg("--run-as").arg(format!("{uid}:{gid}"));
+        }
         // The VMM must not hold the caller's stdio open: a CLI whose output
         // is piped would otherwise never see end-of-file.
         cmd.stdin(std::process::Stdio::null());
@@ -98,6 +120,9 @@ impl Launch {
             cmd.stderr(err);
         }
         let numbers: Vec<RawFd> = self.fds.iter().map(|f| f.as_raw_fd()).collect();
+        for n in &numbers {
+            cmd.arg("--keep-fd").arg(n.to_string());
+        }
         inherit.extend(&numbers);
         // SAFETY: the closure runs in the forked child before exec and only
         // calls fcntl, which is async-signal-safe; it touches no Rust state

@@ -13,6 +13,7 @@
 pub mod arch;
 pub mod bench_support;
 pub mod boot;
+pub mod confine;
 pub mod control;
 pub mod devices;
 pub mod guest;

@@ -10,6 +10,13 @@
 //! `TUNSETOFFLOAD` (a network card's worker applies what the guest
 //! negotiated). Filters stack, so the process filter must allow what the
 //! network workers do; the vCPU and disk worker filters refuse all three.
+//!
+//! System calls that name another process or thread are limited to this
+//! one (`tgkill`, `prlimit64`), and `clone` to new
+//! threads of it. `clone3` passes its flags in memory a filter cannot read,
+//! so a second filter answers it ENOSYS and the C library falls back to
+//! `clone` (as Firecracker does). Refusals kill the process by default:
+//! a VMM that makes a call it never makes is no longer ours.
 
 use std::collections::BTreeMap;
 
@@ -46,12 +53,12 @@ pub enum Profile {
 /// What a refused system call does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Mode {
-    /// Fails with EPERM (the default: the VMM reports the error and lives).
-    #[default]
+    /// Fails with EPERM (debugging: the VMM reports the error and lives).
     Errno,
     /// Raises SIGSYS; [`install_sigsys_reporter`] prints the call and exits.
     Trap,
-    /// Kills the process.
+    /// Kills the process with SIGSYS (the default).
+    #[default]
     Kill,
     /// No filter (debugging only).
     Off,
@@ -109,7 +116,12 @@ fn no_exec(prot_arg: u8) -> Vec<SeccompRule> {
     )])]
 }
 
-fn rules(profile: Profile) -> BTreeMap<i64, Vec<SeccompRule>> {
+/// A rule matching when argument `arg` is this process's id.
+fn this_process(arg: u8, pid: u32) -> SeccompRule {
+    rule(vec![cond(arg, SeccompCmpOp::Eq, pid.into())])
+}
+
+fn rules(profile: Profile, pid: u32) -> BTreeMap<i64, Vec<SeccompRule>> {
     let mut r: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     // Every thread: memory allocation, locks, signals, time, exit.
     for nr in [
@@ -134,7 +146,6 @@ fn rules(profile: Profile) -> BTreeMap<i64, Vec<SeccompRule>> {
         libc::SYS_sched_yield,
         libc::SYS_getpid,
         libc::SYS_gettid,
-        libc::SYS_tgkill,
         libc::SYS_restart_syscall,
         libc::SYS_getrandom,
         // The panic handler asks for it when printing a location.
@@ -142,6 +153,8 @@ fn rules(profile: Profile) -> BTreeMap<i64, Vec<SeccompRule>> {
     ] {
         r.insert(nr, vec![]);
     }
+    // Signals only to this process's threads (kicks, abort).
+    r.insert(libc::SYS_tgkill, vec![this_process(0, pid)]);
     // Debug builds of std check that a descriptor is open before closing it.
     r.insert(
         libc::SYS_fcntl,
@@ -207,18 +220,36 @@ fn rules(profile: Profile) -> BTreeMap<i64, Vec<SeccompRule>> {
                 libc::SYS_statx,
                 libc::SYS_fcntl,
                 libc::SYS_dup,
-                libc::SYS_clone,
+                // Refused with ENOSYS by the second filter; see the top.
                 libc::SYS_clone3,
                 libc::SYS_set_robust_list,
                 libc::SYS_rseq,
-                libc::SYS_sched_getaffinity,
-                libc::SYS_prlimit64,
                 libc::SYS_seccomp,
                 // Thread start-up in the C library may (re)install handlers.
                 libc::SYS_rt_sigaction,
             ] {
                 r.insert(nr, vec![]);
             }
+            // Threads of this process, never a new process.
+            r.insert(
+                libc::SYS_clone,
+                vec![rule(vec![cond(
+                    0,
+                    SeccompCmpOp::MaskedEq(libc::CLONE_THREAD as u64),
+                    libc::CLONE_THREAD as u64,
+                )])],
+            );
+            // Thread stack sizing asks for this process's limits (pid 0).
+            r.insert(
+                libc::SYS_prlimit64,
+                vec![
+                    rule(vec![cond(0, SeccompCmpOp::Eq, 0)]),
+                    this_process(0, pid),
+                ],
+            );
+            // Any thread id: the C library reads a new thread's own
+            // affinity by its tid. Reading is all it can do.
+            r.insert(libc::SYS_sched_getaffinity, vec![]);
             // Thread names, and no-new-privs before a thread's own filter.
             r.insert(
                 libc::SYS_prctl,
@@ -245,17 +276,32 @@ fn rules(profile: Profile) -> BTreeMap<i64, Vec<SeccompRule>> {
     r
 }
 
-/// The BPF program for `profile`, refusing with `mode`.
-pub fn program(profile: Profile, mode: Mode) -> Result<BpfProgram, SeccompError> {
+/// The BPF program for `profile`, refusing with `mode`, for the process
+/// whose id is `pid` (the filter only lets it signal its own threads).
+pub fn program(profile: Profile, mode: Mode, pid: u32) -> Result<BpfProgram, SeccompError> {
     let mismatch = match mode {
         Mode::Errno | Mode::Off => SeccompAction::Errno(libc::EPERM as u32),
         Mode::Trap => SeccompAction::Trap,
         Mode::Kill => SeccompAction::KillProcess,
     };
     let filter = SeccompFilter::new(
-        rules(profile),
+        rules(profile, pid),
         mismatch,
         SeccompAction::Allow,
+        TargetArch::x86_64,
+    )
+    .map_err(SeccompError::Build)?;
+    filter.try_into().map_err(SeccompError::Build)
+}
+
+/// The filter stacked on [`Profile::Process`]: `clone3` fails with ENOSYS.
+/// Stacked filters take the strictest answer, so this wins over the main
+/// filter's allow and loses to nothing else.
+pub fn clone3_fallback() -> Result<BpfProgram, SeccompError> {
+    let filter = SeccompFilter::new(
+        BTreeMap::from([(libc::SYS_clone3, vec![])]),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
         TargetArch::x86_64,
     )
     .map_err(SeccompError::Build)?;
@@ -268,7 +314,10 @@ pub fn apply(profile: Profile, mode: Mode) -> Result<(), SeccompError> {
     if mode == Mode::Off {
         return Ok(());
     }
-    let prog = program(profile, mode)?;
+    let prog = program(profile, mode, std::process::id())?;
+    if profile == Profile::Process {
+        seccompiler::apply_filter(&clone3_fallback()?).map_err(SeccompError::Apply)?;
+    }
     seccompiler::apply_filter(&prog).map_err(SeccompError::Apply)
 }
 
@@ -311,9 +360,10 @@ mod tests {
             Profile::Worker,
             Profile::Net,
         ] {
-            assert!(!program(p, Mode::Errno).unwrap().is_empty());
+            assert!(!program(p, Mode::Errno, 1).unwrap().is_empty());
         }
-        assert!(!rules(Profile::Process).contains_key(&libc::SYS_openat));
+        assert!(!rules(Profile::Process, 1).contains_key(&libc::SYS_openat));
+        assert!(!clone3_fallback().unwrap().is_empty());
         assert_eq!("trap".parse::<Mode>().unwrap(), Mode::Trap);
     }
 }

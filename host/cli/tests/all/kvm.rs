@@ -223,6 +223,33 @@ fn kvm_domain_lifecycle_across_processes() {
 }
 
 #[test]
+fn kvm_a_vmm_that_breaks_its_sandbox_dies_and_the_domain_is_crashed() {
+    let Some(k) = kvm() else { return };
+    let xml = k.domain("g3");
+    k.ok(&format!("define {}; start g3", xml.display()));
+    let uuid = k.ok("domuuid g3").trim().to_string();
+    let socket = k
+        .dir
+        .path()
+        .join("run")
+        .join("vmm")
+        .join(format!("{uuid}.sock"));
+    let mut vmm = wirt_kvm::control::client::Client::new(
+        std::os::unix::net::UnixStream::connect(&socket).unwrap(),
+    );
+    // Opening a file is what a VMM never does: the filter kills it.
+    let answer = vmm.request(wirt_kvm::control::protocol::Request::SandboxCheck);
+    assert!(answer.is_err(), "the VMM survived: {answer:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while k.state("g3") != "shut off (crashed)" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(k.state("g3"), "shut off (crashed)");
+    // Each `wirt` is a new process: the second one must say the same.
+    assert_eq!(k.state("g3"), "shut off (crashed)");
+}
+
+#[test]
 fn kvm_vmm_death_is_a_crash_and_persisted_state_survives() {
     let Some(k) = kvm() else { return };
     let xml = k.domain("g2");

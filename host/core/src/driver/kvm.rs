@@ -338,6 +338,7 @@ impl KvmDriver {
         launch.console_log = Some(log);
         launch.listen_path = Some(socket.clone());
         launch.name = Some(config.name.clone());
+        launch.run_as = wirt_kvm::launch::default_run_as();
         let vmm_log = self.paths.logs.join(format!("{}.vmm.log", config.name));
         // Never the caller's stderr: a piped CLI would wait for the VMM to exit.
         launch.stderr = OpenOptions::new()

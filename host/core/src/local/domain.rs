@@ -129,6 +129,12 @@ pub(crate) fn apply_outcome(
 
 /// Writes a domain's persistent config and metadata to the state dir.
 pub(crate) fn persist(_state: &ConnState, reg: &Registry, uuid: &Uuid) -> Result<()> {
+    store_domain(reg, uuid)
+}
+
+/// Writes a persistent domain's config and metadata (its shut-off reason
+/// among them) to the registry's state dir, if it has one.
+pub(crate) fn store_domain(reg: &Registry, uuid: &Uuid) -> Result<()> {
     let (Some(store), Some(obj)) = (reg.store(), reg.domain(uuid)) else {
         return Ok(());
     };

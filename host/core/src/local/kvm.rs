@@ -147,6 +147,11 @@ fn reattach(reg: &mut Registry, running: Vec<crate::registry::RuntimeRecord>, kv
                 if let Some(obj) = reg.domain_mut(&record.uuid) {
                     obj.reason = reason;
                 }
+                // The next process must tell the same story: a crash seen
+                // once is not "shut off (shutdown)" the next time.
+                if let Err(e) = super::domain::store_domain(reg, &record.uuid) {
+                    tracing::warn!(uuid = %record.uuid, error = %e, "cannot store the stop reason");
+                }
             }
         }
         let _ = reg.record_runtime(&record.uuid);

@@ -2,10 +2,13 @@
 //!
 //! ```text
 //! wirt-vmm --kvm-fd N --control-fd N [--listen-fd N | --listen-path PATH]
-//!          [--console-log-fd N] [--seccomp errno|trap|kill|off] [--name NAME]
+//!          [--console-log-fd N] [--keep-fd N]... [--run-as UID:GID]
+//!          [--seccomp kill|trap|errno|off] [--name NAME]
 //! ```
-//! Everything it may touch comes as an inherited descriptor; the seccomp
-//! filter goes on before the control loop starts, so before any guest code.
+//! Everything it may touch comes as an inherited descriptor (those named
+//! here; any other is closed at once). Before the control loop starts, so
+//! before any guest code, it leaves root for `--run-as`, empties its
+//! capability sets and installs its seccomp filter.
 #![allow(unsafe_code)]
 
 use std::fs::File;
@@ -15,6 +18,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use kvm_ioctls::Kvm;
+use wirt_kvm::confine;
 use wirt_kvm::control::server;
 use wirt_kvm::devices::EventSink;
 use wirt_kvm::devices::console::Console;
@@ -30,8 +34,19 @@ struct Args {
     listen_fd: Option<RawFd>,
     listen_path: Option<String>,
     console_log_fd: Option<RawFd>,
+    keep_fds: Vec<RawFd>,
+    run_as: Option<(u32, u32)>,
     seccomp: Mode,
     name: Option<String>,
+}
+
+fn parse_ids(v: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("bad --run-as {v:?} (want UID:GID)");
+    let (uid, gid) = v.split_once(':').ok_or_else(bad)?;
+    Ok((
+        uid.parse().map_err(|_| bad())?,
+        gid.parse().map_err(|_| bad())?,
+    ))
 }
 
 fn parse() -> Result<Args, String> {
@@ -49,11 +64,14 @@ fn parse() -> Result<Args, String> {
             "--listen-fd" => a.listen_fd = Some(fd(value()?)?),
             "--listen-path" => a.listen_path = Some(value()?),
             "--console-log-fd" => a.console_log_fd = Some(fd(value()?)?),
+            "--keep-fd" => a.keep_fds.push(fd(value()?)?),
+            "--run-as" => a.run_as = Some(parse_ids(&value()?)?),
             "--seccomp" => a.seccomp = value()?.parse()?,
             "--name" => a.name = Some(value()?),
             "--help" | "-h" => {
                 return Err("usage: wirt-vmm --kvm-fd N --control-fd N [--listen-fd N | --listen-path PATH] \
-                            [--console-log-fd N] [--seccomp errno|trap|kill|off] [--name NAME]"
+                            [--console-log-fd N] [--keep-fd N]... [--run-as UID:GID] \
+                            [--seccomp kill|trap|errno|off] [--name NAME]"
                     .into());
             }
             other => return Err(format!("unknown argument {other:?}")),
@@ -77,6 +95,13 @@ fn hook(profile: Profile, mode: Mode) -> Arc<dyn Fn() + Send + Sync> {
 
 fn run(a: Args) -> Result<(), String> {
     let name = a.name.clone().unwrap_or_else(|| "vm".into());
+    // First, before anything here opens a descriptor of its own.
+    let given: Vec<RawFd> = [a.kvm_fd, a.control_fd, a.listen_fd, a.console_log_fd]
+        .into_iter()
+        .flatten()
+        .chain(a.keep_fds.iter().copied())
+        .collect();
+    confine::close_inherited(&given).map_err(|e| error_chain(&e))?;
     let mut reserved = Vec::new();
     let kvm = match a.kvm_fd {
         // SAFETY: the host handed us this descriptor for /dev/kvm; we own it now.
@@ -113,6 +138,8 @@ fn run(a: Args) -> Result<(), String> {
         seccomp::install_sigsys_reporter().map_err(|e| e.to_string())?;
     }
     let events = EventSink::new().map_err(|e| e.to_string())?;
+    // Still one thread: ids and capabilities are per thread and inherited.
+    confine::drop_privileges(a.run_as).map_err(|e| error_chain(&e))?;
     // From here on the process can only use what it holds.
     seccomp::apply(Profile::Process, a.seccomp).map_err(|e| error_chain(&e))?;
 

@@ -62,7 +62,7 @@ pub struct Vmm {
 impl Vmm {
     /// Spawns a VMM whose inherited descriptors are the given disk files.
     pub fn spawn(disks: &[&Path]) -> Vmm {
-        Self::spawn_with(disks, wirt_kvm::seccomp::Mode::Errno, None)
+        Self::spawn_with(disks, wirt_kvm::seccomp::Mode::default(), None)
     }
 
     pub fn spawn_with(
@@ -81,6 +81,7 @@ impl Vmm {
         launch.console_log = Some(File::create(&log).unwrap());
         launch.listen_path = Some(socket.clone());
         launch.seccomp = seccomp;
+        launch.run_as = wirt_kvm::launch::default_run_as();
         launch.fds = disks
             .iter()
             .map(|p| OwnedFd::from(OpenOptions::new().read(true).write(true).open(p).unwrap()))
