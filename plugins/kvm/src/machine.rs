@@ -648,11 +648,7 @@ impl Machine {
     }
 
     /// Writes a save file. The vCPUs must be parked ([`Machine::pause`]).
-    pub fn save<W: std::io::Write + vm_memory::WriteVolatile>(
-        &self,
-        kvm: &Kvm,
-        out: &mut W,
-    ) -> Result<(), MachineError> {
+    pub fn save(&self, kvm: &Kvm, out: &mut std::fs::File) -> Result<(), MachineError> {
         let msrs: Arc<Vec<u32>> = Arc::new(
             kvm.get_msr_index_list()
                 .map_err(|e| MachineError::Kvm("read the MSR index list", e))?

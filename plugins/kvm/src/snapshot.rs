@@ -4,8 +4,11 @@
 //! "WIRTSAV1" | u32 format | u32 reserved | u64 json length | JSON | zero pad to 4 KiB | RAM regions in order
 //! ```
 //! Written and read strictly sequentially, so a pipe works as well as a file.
+//! Into a regular file, pages of zeros are skipped (left as holes, which
+//! read back as zeros): a guest's untouched RAM costs no disk.
 
-use std::io::{Read, Write};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
 
 use kvm_bindings::{
     KVM_IRQCHIP_IOAPIC, KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE, kvm_clock_data, kvm_irqchip,
@@ -13,7 +16,7 @@ use kvm_bindings::{
 };
 use kvm_ioctls::VmFd;
 use serde::{Deserialize, Serialize};
-use vm_memory::{Bytes, GuestAddress, ReadVolatile, WriteVolatile};
+use vm_memory::{Bytes, GuestAddress, ReadVolatile};
 
 use crate::devices::i8042::I8042State;
 use crate::devices::pvctl::PvCtlState;
@@ -171,9 +174,10 @@ impl std::fmt::Debug for MachineState {
     }
 }
 
-/// Writes `state` and the RAM of `mem` to `out`.
-pub fn write<W: Write + WriteVolatile>(
-    out: &mut W,
+/// Writes `state` and the RAM of `mem` to `out` from its current offset:
+/// sparse into a regular file, in full into anything else (a pipe).
+pub fn write(
+    out: &mut File,
     state: &MachineState,
     mem: &GuestMemoryMmap,
 ) -> Result<(), SnapshotError> {
@@ -186,11 +190,119 @@ pub fn write<W: Write + WriteVolatile>(
     head.extend_from_slice(&json);
     head.resize(head.len().div_ceil(ALIGN) * ALIGN, 0);
     out.write_all(&head).map_err(SnapshotError::Io)?;
-    for (start, len) in memory::regions(mem) {
-        mem.write_all_volatile_to(GuestAddress(start), out, len as usize)
-            .map_err(SnapshotError::Memory)?;
+    let regular = out.metadata().map_err(SnapshotError::Io)?.is_file();
+    if !regular {
+        for (start, len) in memory::regions(mem) {
+            mem.write_all_volatile_to(GuestAddress(start), out, len as usize)
+                .map_err(SnapshotError::Memory)?;
+        }
+        return out.flush().map_err(SnapshotError::Io);
     }
-    out.flush().map_err(SnapshotError::Io)
+    let mut sparse = SparseWriter::new(out);
+    for (start, len) in memory::regions(mem) {
+        sparse.copy(mem, start, len)?;
+    }
+    sparse.finish()
+}
+
+/// Copies guest RAM into a file a batch at a time, seeking over pages of
+/// zeros instead of writing them.
+struct SparseWriter<'a> {
+    out: &'a mut File,
+    buf: Vec<u8>,
+    /// Bytes of zeros skipped and not yet accounted for in the offset.
+    hole: u64,
+}
+
+/// Copied at once: big enough for few system calls, small enough to
+/// keep the VMM's own memory flat whatever the guest's size.
+const BATCH: usize = 1 << 20;
+
+impl<'a> SparseWriter<'a> {
+    fn new(out: &'a mut File) -> Self {
+        SparseWriter {
+            out,
+            buf: vec![0; BATCH],
+            hole: 0,
+        }
+    }
+
+    fn copy(&mut self, mem: &GuestMemoryMmap, start: u64, len: u64) -> Result<(), SnapshotError> {
+        let mut done = 0u64;
+        while done < len {
+            let n = BATCH.min((len - done) as usize);
+            mem.read_slice(&mut self.buf[..n], GuestAddress(start + done))
+                .map_err(SnapshotError::Memory)?;
+            let mut at = 0;
+            while at < n {
+                let data_end = next_zero_page(&self.buf[..n], at);
+                if data_end > at {
+                    self.seek_over_hole()?;
+                    self.out
+                        .write_all(&self.buf[at..data_end])
+                        .map_err(SnapshotError::Io)?;
+                }
+                let zero_end = next_data_page(&self.buf[..n], data_end);
+                self.hole += (zero_end - data_end) as u64;
+                at = zero_end;
+            }
+            done += n as u64;
+        }
+        Ok(())
+    }
+
+    fn seek_over_hole(&mut self) -> Result<(), SnapshotError> {
+        if self.hole > 0 {
+            let hole = i64::try_from(self.hole).expect("a hole within guest RAM");
+            self.out
+                .seek(SeekFrom::Current(hole))
+                .map_err(SnapshotError::Io)?;
+            self.hole = 0;
+        }
+        Ok(())
+    }
+
+    /// A trailing hole still needs the file to reach its length: its last
+    /// byte is written (no truncate: the VMM's filter does not allow it).
+    fn finish(mut self) -> Result<(), SnapshotError> {
+        if self.hole > 0 {
+            self.hole -= 1;
+            self.seek_over_hole()?;
+            self.out.write_all(&[0]).map_err(SnapshotError::Io)?;
+        }
+        self.out.flush().map_err(SnapshotError::Io)
+    }
+}
+
+fn page_is_zero(page: &[u8]) -> bool {
+    let (words, rest) = page.as_chunks::<16>();
+    words.iter().all(|w| u128::from_ne_bytes(*w) == 0) && rest.iter().all(|&b| b == 0)
+}
+
+/// The offset of the first all-zero page at or after `from` (or the end).
+fn next_zero_page(buf: &[u8], from: usize) -> usize {
+    let mut at = from;
+    while at < buf.len() {
+        let end = (at + ALIGN).min(buf.len());
+        if page_is_zero(&buf[at..end]) {
+            return at;
+        }
+        at = end;
+    }
+    buf.len()
+}
+
+/// The offset of the first page at or after `from` holding data (or the end).
+fn next_data_page(buf: &[u8], from: usize) -> usize {
+    let mut at = from;
+    while at < buf.len() {
+        let end = (at + ALIGN).min(buf.len());
+        if !page_is_zero(&buf[at..end]) {
+            return at;
+        }
+        at = end;
+    }
+    buf.len()
 }
 
 /// Reads the state section; the RAM follows, for [`read_memory`].
@@ -234,4 +346,67 @@ pub fn read_memory<R: ReadVolatile>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+
+    #[test]
+    fn zero_pages_become_holes_and_read_back_as_zeros() {
+        let size = 8u64 << 20;
+        let mem = memory::create(size).unwrap();
+        // Data in a few scattered pages (one ending a batch, one starting
+        // the next, one mid-page byte), zeros everywhere else, a trailing hole.
+        for (addr, byte) in [
+            (0u64, 1u8),
+            (BATCH as u64 - 1, 2),
+            (BATCH as u64, 3),
+            (5 << 20 | 100, 4),
+        ] {
+            mem.write_obj(byte, GuestAddress(addr)).unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ram");
+        let mut file = File::create(&path).unwrap();
+        // A header before the RAM, as the host writes one.
+        file.write_all(&[7u8; ALIGN]).unwrap();
+        let mut w = SparseWriter::new(&mut file);
+        for (start, len) in memory::regions(&mem) {
+            w.copy(&mem, start, len).unwrap();
+        }
+        w.finish().unwrap();
+        drop(file);
+
+        let back = std::fs::read(&path).unwrap();
+        assert_eq!(back.len() as u64, ALIGN as u64 + size);
+        let mut expected = vec![0u8; size as usize];
+        mem.read_slice(&mut expected, GuestAddress(0)).unwrap();
+        assert!(back[..ALIGN].iter().all(|&b| b == 7));
+        assert!(
+            back[ALIGN..] == expected[..],
+            "RAM differs after the round trip"
+        );
+        // Five data pages (the header, four with a byte) and the last byte:
+        // far less than 8 MiB on any file system that makes holes.
+        let allocated = std::fs::metadata(&path).unwrap().blocks() * 512;
+        assert!(
+            allocated < 1 << 20,
+            "{allocated} bytes allocated for 8 MiB of mostly zeros"
+        );
+    }
+
+    #[test]
+    fn zero_page_scanning_finds_run_boundaries() {
+        let mut buf = vec![0u8; 4 * ALIGN + 10];
+        buf[ALIGN + 5] = 1;
+        buf[4 * ALIGN + 9] = 1;
+        assert_eq!(next_zero_page(&buf, 0), 0);
+        assert_eq!(next_data_page(&buf, 0), ALIGN);
+        assert_eq!(next_zero_page(&buf, ALIGN), 2 * ALIGN);
+        assert_eq!(next_data_page(&buf, 2 * ALIGN), 4 * ALIGN);
+        assert_eq!(next_zero_page(&buf, 4 * ALIGN), buf.len());
+    }
 }

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
@@ -34,8 +34,6 @@ use crate::plugin::StatusSink;
 
 /// How long one control request may take (boot of a big guest, a save).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
-/// How long a VMM may take to tear its machine down on `quit`.
-const QUIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long `reboot` waits for a guest that obeys the power-control port
 /// to reset itself.
 const REBOOT_WAIT: Duration = Duration::from_secs(10);
@@ -156,6 +154,33 @@ fn status_from(v: &Value) -> Result<DomainStatus> {
         memory_kib: s.memory_kib,
         vcpus: s.vcpus,
     })
+}
+
+/// The host's RAM in KiB (`MemTotal`), 0 if unknown.
+fn host_memory_kib() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Guest RAM is reserved lazily, so a guest larger than the host would
+/// start and then be killed by the kernel once it touched enough of it:
+/// refuse it at start instead.
+fn check_memory_fits(config: &DomainConfig, host_kib: u64) -> Result<()> {
+    if host_kib > 0 && config.memory_kib > host_kib {
+        return Err(Error::driver(
+            ErrorCode::CONFIG_UNSUPPORTED,
+            format!(
+                "domain '{}' needs {} KiB of memory, more than this host's {host_kib} KiB",
+                config.name, config.memory_kib
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn shutoff(reason: u32) -> DomainStatus {
@@ -316,6 +341,7 @@ impl KvmDriver {
     /// Spawns a VMM for `config` with `opened` files; returns the VM and
     /// the descriptor numbers the VMM sees.
     fn spawn(&self, config: &DomainConfig, opened: Opened) -> Result<(Arc<Vm>, Vec<i32>, Opened)> {
+        check_memory_fits(config, host_memory_kib())?;
         let vmm_dir = self.paths.runtime.join("vmm");
         crate::registry::create_private_dir(&vmm_dir)
             .map_err(|e| io_error(format!("cannot create {}", vmm_dir.display()), e))?;
@@ -403,14 +429,10 @@ impl KvmDriver {
                                 vcpus: 0,
                             };
                             if event.state == 5 {
-                                // The guest is off: retire its VMM, which
-                                // stays (to answer for the guest) until told
-                                // to quit.
+                                // The guest is off. Its VMM stays, answering
+                                // for it, until the host has recorded the
+                                // stop and calls `release`.
                                 stopping.store(true, Ordering::SeqCst);
-                                let _ = client.request_with_fds(Request::Quit, &[], QUIT_TIMEOUT);
-                                if let Some(vm) = weak.upgrade() {
-                                    retire(&vms, &uuid, &vm);
-                                }
                             }
                             sink(&uuid, status);
                             if event.state == 5 {
@@ -529,13 +551,7 @@ impl HypervisorDriver for KvmDriver {
         let cpus = std::thread::available_parallelism()
             .map(|n| n.get() as u32)
             .unwrap_or(1);
-        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-        let memory_kib = meminfo
-            .lines()
-            .find_map(|l| l.strip_prefix("MemTotal:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
+        let memory_kib = host_memory_kib();
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let mhz = cpuinfo
             .lines()
@@ -610,6 +626,13 @@ impl HypervisorDriver for KvmDriver {
             resets: Arc::default(),
         });
         self.register(&config.uuid, vm)
+    }
+
+    fn release(&self, uuid: &str) {
+        let vm = self.lock().get(uuid).cloned();
+        if let Some(vm) = vm.filter(|vm| vm.stopping.load(Ordering::SeqCst)) {
+            self.stop(uuid, &vm);
+        }
     }
 
     fn status(&self, uuid: &str) -> Result<DomainStatus> {
@@ -717,6 +740,29 @@ impl HypervisorDriver for KvmDriver {
         let copied = copied.map_err(|e| io_error("cannot store the saved state", e))?;
         self.stop(uuid, &vm);
         Ok(copied)
+    }
+
+    /// The VMM writes straight into the file (sparse: zero pages become
+    /// holes), so the host's memory does not grow with the guest's.
+    fn save_to_file(&self, uuid: &str, _flags: u32, file: &mut File) -> Result<u64> {
+        let vm = self.vm(uuid)?;
+        let start = file
+            .stream_position()
+            .map_err(|e| io_error("cannot locate the save file's offset", e))?;
+        // The descriptor shares this file's offset: the VMM writes on from it.
+        vm.call(
+            Request::Save {
+                to: FdRef::Passed(0),
+                stop: true,
+            },
+            &[file.as_raw_fd()],
+        )
+        .map_err(|e| vmm_error("save", e))?;
+        let end = file
+            .stream_position()
+            .map_err(|e| io_error("cannot locate the save file's offset", e))?;
+        self.stop(uuid, &vm);
+        Ok(end - start)
     }
 
     fn restore(

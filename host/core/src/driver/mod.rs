@@ -92,6 +92,11 @@ pub trait HypervisorDriver: Send + Sync {
     fn start(&self, config: &DomainConfig, flags: u32) -> Result<DomainStatus>;
     /// Take over a domain the host knows is active.
     fn adopt(&self, config: &DomainConfig, status: &DomainStatus) -> Result<()>;
+    /// The host has recorded (and stored) that the domain stopped on its
+    /// own: what still answered for it may go. Until then it must stay, so
+    /// that a host process that ends before recording the stop finds out
+    /// how it stopped the next time instead of seeing a crash.
+    fn release(&self, _uuid: &str) {}
     fn status(&self, uuid: &str) -> Result<DomainStatus>;
     fn shutdown(&self, uuid: &str, flags: u32) -> Result<DomainStatus>;
     fn destroy(&self, uuid: &str, flags: u32) -> Result<DomainStatus>;
@@ -113,6 +118,14 @@ pub trait HypervisorDriver: Send + Sync {
     /// Stops the domain and writes its state to `sink`; returns the bytes written.
     fn save(&self, _uuid: &str, _flags: u32, _sink: &mut dyn Write) -> Result<u64> {
         unsupported("virDomainSaveFlags")
+    }
+    /// Stops the domain and writes its state into `file` from its current
+    /// offset; returns the bytes written. A driver whose state lives in
+    /// another process overrides this to hand that process the file, so
+    /// guest memory never passes through the host (the default streams
+    /// through [`save`](Self::save)).
+    fn save_to_file(&self, uuid: &str, flags: u32, file: &mut std::fs::File) -> Result<u64> {
+        self.save(uuid, flags, file)
     }
     /// Starts a domain from a state `save` wrote (`size` bytes from `source`).
     fn restore(

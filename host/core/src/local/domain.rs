@@ -656,15 +656,20 @@ impl DomainBackend for Local {
                 .clone()
                 .expect("only persistent domains can be inactive");
             let config = self.driver_config(reg, &def, None)?;
+            let restore_flags = if paused { SAVE_PAUSED } else { 0 };
             let status = match &obj.managed_save {
-                Some(image) => {
-                    let bytes = read_image(image)?;
-                    let payload = super::save_image::payload(&bytes)?;
+                Some(SaveImage::File(path)) => {
+                    let mut image = super::save_image::open(path)?;
+                    let len = image.payload_len;
+                    hv.restore(&config, &mut image.file, len, restore_flags)?
+                }
+                Some(SaveImage::Memory(bytes)) => {
+                    let payload = super::save_image::payload(bytes)?;
                     hv.restore(
                         &config,
                         &mut Cursor::new(payload),
                         payload.len() as u64,
-                        if paused { SAVE_PAUSED } else { 0 },
+                        restore_flags,
                     )?
                 }
                 None => hv.start(&config, if paused { driver::START_PAUSED } else { 0 })?,
@@ -758,16 +763,19 @@ impl DomainBackend for Local {
             let obj = reg.domain(uuid).expect("checked");
             let def = obj.def().clone();
             let running = obj.state != State::Paused;
-            let mut payload = Vec::new();
-            hv.save(&uuid.to_string(), 0, &mut payload)?;
-            let image = super::save_image::encode(&def, running, &payload);
             let stored = match reg.store() {
                 Some(store) => {
                     let path = store.object_path("domains", uuid, "save");
-                    crate::registry::StateDir::write_file(&path, &image)?;
+                    super::save_image::write_file(&path, &def, running, |file| {
+                        Ok(hv.save_to_file(&uuid.to_string(), 0, file)?)
+                    })?;
                     SaveImage::File(path)
                 }
-                None => SaveImage::Memory(image),
+                None => {
+                    let mut payload = Vec::new();
+                    hv.save(&uuid.to_string(), 0, &mut payload)?;
+                    SaveImage::Memory(super::save_image::encode(&def, running, &payload))
+                }
             };
             reg.domain_mut(uuid).expect("checked").managed_save = Some(stored);
             Ok(None)
@@ -803,10 +811,9 @@ impl DomainBackend for Local {
             };
             // Refuse an unwritable destination before stopping the guest.
             super::save_image::check_writable(path)?;
-            let mut payload = Vec::new();
-            hv.save(&uuid.to_string(), 0, &mut payload)?;
-            let image = super::save_image::encode(&def, running, &payload);
-            crate::registry::StateDir::write_file(path, &image)?;
+            super::save_image::write_file(path, &def, running, |file| {
+                Ok(hv.save_to_file(&uuid.to_string(), 0, file)?)
+            })?;
             Ok(None)
         })
     }
@@ -833,15 +840,5 @@ impl DomainBackend for Local {
 
     fn domain_rename(&self, dom: &DomainRef, new_name: &str) -> Result<()> {
         self.rename(dom, new_name)
-    }
-}
-
-pub(crate) fn read_image(image: &SaveImage) -> Result<Vec<u8>> {
-    match image {
-        SaveImage::Memory(bytes) => Ok(bytes.clone()),
-        SaveImage::File(path) => std::fs::read(path).map_err(|source| Error::Io {
-            what: format!("cannot read managed save image {}", path.display()),
-            source,
-        }),
     }
 }

@@ -162,8 +162,12 @@ pub(crate) fn spawn_status_applier(state: &Arc<ConnState>, queue: StatusQueue) {
                     continue;
                 };
                 let mut reg = state.lock();
+                let stopped = status.state == crate::lifecycle::State::Shutoff as u32;
                 let events = domain::apply_driver_status(&state, &mut reg, &uuid, status);
                 drop(reg);
+                if stopped {
+                    state.drivers.hypervisor.release(&uuid.to_string());
+                }
                 state.emit(events);
             }
         });

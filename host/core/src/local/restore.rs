@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::Local;
 use super::domain::{apply_outcome, check_unique, domain_ref, facts};
-use super::save_image::{parse, read};
+
 use crate::connect::{DomainRef, Result, check_flags};
 use crate::driver::SAVE_PAUSED;
 use crate::lifecycle::{self, Op, State};
@@ -17,13 +17,12 @@ impl Local {
     pub(super) fn restore_image(&self, path: &Path, flags: u32) -> Result<DomainRef> {
         let state = &self.state;
         check_flags(flags, 1 | 2 | 4, "virDomainRestoreFlags")?;
-        let image = read(path)?;
-        let parsed = parse(&image)?;
-        let def = self.parse_domain(parsed.xml, false)?;
+        let mut image = super::save_image::open(path)?;
+        let def = self.parse_domain(&image.xml, false)?;
         let paused = match flags & 6 {
             4 => true,
             2 => false,
-            _ => !parsed.running,
+            _ => !image.running,
         };
         let paused_requested = flags & 6 == 4;
         let mut reg = state.lock();
@@ -45,10 +44,11 @@ impl Local {
             None => false,
         };
         let config = self.driver_config(&reg, &def, None)?;
+        let len = image.payload_len;
         let status = state.drivers.hypervisor.restore(
             &config,
-            &mut std::io::Cursor::new(parsed.payload),
-            parsed.payload.len() as u64,
+            &mut image.file,
+            len,
             if paused { SAVE_PAUSED } else { 0 },
         )?;
         if existed {
