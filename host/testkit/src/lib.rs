@@ -14,6 +14,9 @@
 
 use std::io::Write;
 
+#[cfg(feature = "fuzz")]
+pub mod fuzz;
+
 /// The environment variable naming the skip log file.
 pub const SKIP_LOG: &str = "WIRT_SKIP_LOG";
 /// The environment variable that turns missing installable tools into failures.

@@ -143,7 +143,8 @@ pub struct Vmm {
     reason: u32,
     shutdown_requested: bool,
     finished_cpu_ns: u64,
-    reserved_fds: HashSet<RawFd>,
+    /// Inherited descriptors requests may still claim by number.
+    claimable_fds: HashSet<RawFd>,
     quit: bool,
     /// Stopped machines whose VM and RAM are released after the answers and
     /// events about them are out: closing a VM costs ~10 ms on some hosts.
@@ -169,12 +170,14 @@ fn builtin_kernel(name: &str) -> Result<Vec<u8>, VmmError> {
 }
 
 impl Vmm {
-    /// A VMM with no VM yet. `reserved_fds` (the control socket, console
-    /// log...) can never be claimed by a request.
+    /// A VMM with no VM yet. `claimable_fds` are the descriptors it
+    /// inherited for requests to name as `{"fd": n}` (disks, taps,
+    /// kernel...), each usable once; no other number can be claimed, so a
+    /// request cannot take over the VMM's own descriptors.
     pub fn new(
         kvm: Kvm,
         ctx: MachineContext,
-        reserved_fds: impl IntoIterator<Item = RawFd>,
+        claimable_fds: impl IntoIterator<Item = RawFd>,
     ) -> Self {
         Vmm {
             kvm,
@@ -186,7 +189,7 @@ impl Vmm {
             shutdown_requested: false,
             finished_cpu_ns: 0,
             retired: Vec::new(),
-            reserved_fds: reserved_fds.into_iter().collect(),
+            claimable_fds: claimable_fds.into_iter().collect(),
             quit: false,
         }
     }
@@ -226,15 +229,18 @@ impl Vmm {
                     VmmError::BadFd(format!("passed #{i} (not sent with this request)"))
                 }),
             FdRef::Fd(n) => {
-                if n <= 2 || !self.reserved_fds.insert(n) {
-                    return Err(VmmError::BadFd(format!("{n} (reserved or already used)")));
+                if !self.claimable_fds.remove(&n) {
+                    return Err(VmmError::BadFd(format!(
+                        "{n} (not inherited for requests, or already used)"
+                    )));
                 }
                 // SAFETY: F_GETFD only inspects the descriptor table.
                 if unsafe { libc::fcntl(n, libc::F_GETFD) } < 0 {
                     return Err(VmmError::BadFd(format!("{n} (not open)")));
                 }
-                // SAFETY: `n` is open, was inherited for this purpose, and is now
-                // recorded as used, so nothing else in the VMM owns it.
+                // SAFETY: `n` is open, was inherited for this purpose, and is
+                // now removed from the claimable set, so nothing else in the
+                // VMM owns it.
                 Ok(unsafe { File::from_raw_fd(n) })
             }
         }

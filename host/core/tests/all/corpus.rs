@@ -43,7 +43,7 @@ const FLOOR_REJECTED_MATCHING: usize = 56;
 const SCHEMA_DIR: &str = "/usr/share/libvirt/schemas";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Domain,
     Network,
     Pool,
@@ -52,7 +52,7 @@ enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 5] = [
+    pub(crate) const ALL: [Kind; 5] = [
         Kind::Domain,
         Kind::Network,
         Kind::Pool,
@@ -60,7 +60,7 @@ impl Kind {
         Kind::Snapshot,
     ];
 
-    fn dir(self) -> &'static str {
+    pub(crate) fn dir(self) -> &'static str {
         match self {
             Kind::Domain => "domain",
             Kind::Network => "network",
@@ -83,7 +83,7 @@ impl Kind {
 
     /// Parses a document the way libvirt's define (or create) reads it and
     /// formats it back.
-    fn round_trip(self, text: &str) -> Result<String, xml::Error> {
+    pub(crate) fn round_trip(self, text: &str) -> Result<String, xml::Error> {
         Ok(match self {
             Kind::Domain => {
                 let mut def = DomainDef::parse(text, ParseOptions::default())?;
@@ -120,7 +120,7 @@ struct Entry {
     verdict: Verdict,
 }
 
-fn corpus_dir() -> PathBuf {
+pub(crate) fn corpus_dir() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let vendored = manifest.join("tests/corpus/libvirt-9.0");
     if vendored.is_dir() {

@@ -3,6 +3,7 @@
 mod api;
 mod corpus;
 mod deps;
+mod fuzz;
 mod hostile_xml;
 mod secrets;
 // Also compiled into host/cli's tests, which use what these do not.

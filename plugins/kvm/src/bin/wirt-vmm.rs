@@ -102,30 +102,19 @@ fn run(a: Args) -> Result<(), String> {
         .chain(a.keep_fds.iter().copied())
         .collect();
     confine::close_inherited(&given).map_err(|e| error_chain(&e))?;
-    let mut reserved = Vec::new();
     let kvm = match a.kvm_fd {
         // SAFETY: the host handed us this descriptor for /dev/kvm; we own it now.
-        Some(fd) => {
-            reserved.push(fd);
-            unsafe { Kvm::from_raw_fd(fd) }
-        }
+        Some(fd) => unsafe { Kvm::from_raw_fd(fd) },
         None => Kvm::new().map_err(|e| format!("cannot open /dev/kvm: {e}"))?,
     };
     // SAFETY (all three): inherited descriptors given to us on the command
     // line for exactly this use; nothing else in the process owns them.
-    let control = a.control_fd.map(|fd| {
-        reserved.push(fd);
-        unsafe { UnixStream::from_raw_fd(fd) }
-    });
-    let log = a.console_log_fd.map(|fd| {
-        reserved.push(fd);
-        unsafe { File::from_raw_fd(fd) }
-    });
+    let control = a
+        .control_fd
+        .map(|fd| unsafe { UnixStream::from_raw_fd(fd) });
+    let log = a.console_log_fd.map(|fd| unsafe { File::from_raw_fd(fd) });
     let listener = match (a.listen_fd, &a.listen_path) {
-        (Some(fd), _) => {
-            reserved.push(fd);
-            Some(unsafe { UnixListener::from_raw_fd(fd) })
-        }
+        (Some(fd), _) => Some(unsafe { UnixListener::from_raw_fd(fd) }),
         (None, Some(p)) => {
             // A stale socket from a previous VMM of this domain is ours to replace.
             let _ = std::fs::remove_file(p);
@@ -152,7 +141,7 @@ fn run(a: Args) -> Result<(), String> {
             net: hook(Profile::Net, a.seccomp),
         },
     };
-    let mut vmm = Vmm::new(kvm, ctx, reserved);
+    let mut vmm = Vmm::new(kvm, ctx, a.keep_fds.iter().copied());
     server::run(&mut vmm, control, listener)
         .map_err(|e| format!("{name}: control loop failed: {e}"))
 }

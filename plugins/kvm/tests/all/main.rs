@@ -8,6 +8,7 @@ mod netns;
 
 mod boot;
 mod commands;
+mod fuzz;
 mod lifecycle;
 mod net_tap;
 mod net_vmm;

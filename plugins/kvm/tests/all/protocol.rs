@@ -63,6 +63,43 @@ fn bad_requests_get_errors_and_the_vmm_lives_on() {
     vmm.quit();
 }
 
+/// Found by fuzzing: `{"fd": n}` took any open number, so a save into one
+/// of the VMM's own descriptors closed it afterwards, and the number, reused
+/// by the next connection, received the event counter's bytes. Only the
+/// descriptors inherited for requests can be named now.
+#[test]
+fn requests_cannot_claim_the_vmms_own_descriptors() {
+    require_kvm!();
+    let dir = tempfile::tempdir().unwrap();
+    let (disk, _) = crate::common::make_disk(dir.path(), "d.img", 8);
+    let mut vmm = Vmm::spawn(&[&disk]);
+    vmm.boot(|_| {});
+    vmm.wait_console(READY);
+    let given = vmm.disk_fds.clone();
+    for n in (0..64).filter(|n| !given.contains(n)) {
+        let err = vmm
+            .client
+            .request(Request::Save {
+                to: FdRef::Fd(n),
+                stop: false,
+            })
+            .unwrap_err();
+        assert!(
+            matches!(&err, ClientError::Vmm(e) if e.kind == "bad-fd"),
+            "fd {n}: {err}"
+        );
+    }
+    // Every connection still gets clean lines, and the guest still runs.
+    let mut other = Client::connect(&vmm.socket).unwrap();
+    assert_eq!(
+        other.request(Request::Status).unwrap()["state"],
+        state::RUNNING
+    );
+    vmm.input("p");
+    vmm.wait_console("guest: pong 0000000000000001");
+    vmm.quit();
+}
+
 #[test]
 fn losing_the_control_peer_keeps_the_vm_and_the_host_reattaches() {
     require_kvm!();
