@@ -297,6 +297,8 @@ impl ErrorCode {
     pub const NO_DOMAIN: Self = Self(42);
     /// `VIR_ERR_NO_NETWORK` (43).
     pub const NO_NETWORK: Self = Self(43);
+    /// `VIR_ERR_AUTH_FAILED` (45).
+    pub const AUTH_FAILED: Self = Self(45);
     /// `VIR_ERR_NO_STORAGE_POOL` (49).
     pub const NO_STORAGE_POOL: Self = Self(49);
     /// `VIR_ERR_NO_STORAGE_VOL` (50).

@@ -32,6 +32,17 @@ struct Args {
     /// The read-only socket (mode 0666).
     #[arg(long, value_name = "PATH")]
     ro_socket: Option<PathBuf>,
+    /// A group (name or number) whose members may use the read-write socket
+    /// besides root and the daemon's user; it owns both sockets
+    /// (libvirtd's unix_sock_group).
+    #[arg(long, value_name = "GROUP")]
+    unix_sock_group: Option<String>,
+    /// Mode of the read-write socket, in octal (libvirtd's unix_sock_rw_perms).
+    #[arg(long, value_name = "MODE", value_parser = octal)]
+    unix_sock_rw_perms: Option<u32>,
+    /// Mode of the read-only socket, in octal (libvirtd's unix_sock_ro_perms).
+    #[arg(long, value_name = "MODE", value_parser = octal)]
+    unix_sock_ro_perms: Option<u32>,
     /// Serve no read-only socket.
     #[arg(long)]
     no_ro_socket: bool,
@@ -55,6 +66,13 @@ struct Args {
     packet_timeout: u64,
 }
 
+fn octal(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s, 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("{s:?} is not a mode in octal, such as 0770"))
+}
+
 fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
@@ -70,6 +88,16 @@ fn main() {
         (None, true) => DEFAULT_TCP.parse().ok(),
         (None, false) => None,
     };
+    let rw_group = match args.unix_sock_group.as_deref() {
+        None => None,
+        Some(name) => match server::peer::resolve_group(name) {
+            Some(gid) => Some(gid),
+            None => {
+                eprintln!("wirtd: unix_sock_group: no group {name:?}");
+                std::process::exit(1);
+            }
+        },
+    };
     let config = Config {
         socket: Some(args.socket.unwrap_or_else(|| default_socket(system, false))),
         ro_socket: if args.no_ro_socket {
@@ -80,6 +108,9 @@ fn main() {
                     .unwrap_or_else(|| default_socket(system, true)),
             )
         },
+        rw_perms: args.unix_sock_rw_perms.unwrap_or(server::DEFAULT_RW_PERMS),
+        ro_perms: args.unix_sock_ro_perms.unwrap_or(server::DEFAULT_RO_PERMS),
+        policy: server::peer::Policy { rw_group },
         tcp,
         default_uri: args.default_uri.unwrap_or_else(|| {
             if system {

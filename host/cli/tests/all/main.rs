@@ -1,6 +1,7 @@
 //! Integration tests of the `wirt` and `wirtd` binaries, in one binary (one
 //! link instead of many).
 
+mod access;
 mod cli;
 mod hostile;
 mod kvm;

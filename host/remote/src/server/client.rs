@@ -4,6 +4,8 @@
 //! CONNECT_OPEN and nothing else does, a procedure libvirt has but wirt does
 //! not answers NO_SUPPORT (clients fall back), an unknown number or program
 //! is an RPC error, and a read-only client is refused every mutating call.
+//! A peer the access policy refuses gets "authentication failed" for its
+//! first call and is disconnected: nothing it sends is run.
 
 use std::collections::VecDeque;
 use std::io::BufReader;
@@ -13,6 +15,7 @@ use wirt::connect::{Connect, Error, ParsedUri};
 use wirt::error::ErrorCode;
 
 use super::events::Events;
+use super::peer::Peer;
 use super::session::Session;
 use super::wire::{Reader, Routed, WRITE_TIMEOUT, Writer, next_packet, rpc_error, source_text};
 use super::{Origin, Shared, access};
@@ -25,6 +28,13 @@ impl Session {
     /// Handles one packet; false ends the connection.
     fn handle(&mut self, reader: &mut Reader, packet: Packet) -> bool {
         let h = packet.header;
+        if let Some(why) = &self.refused {
+            self.log(format_args!("refused: {why}"));
+            if matches!(h.msg_type, MessageType::Call | MessageType::CallWithFds) {
+                let _ = self.answer_error(&h, &rpc_error(ErrorCode::AUTH_FAILED, why));
+            }
+            return false;
+        }
         if h.program == KEEPALIVE_PROGRAM {
             return !h.is_ping()
                 || Packet::pong()
@@ -71,7 +81,13 @@ impl Session {
             Call::AuthList(()) => Some(Ok(Reply::AuthList(AuthListRet {
                 types: vec![AuthType::None],
             }))),
-            Call::AuthPolkit(()) => Some(Ok(Reply::AuthPolkit(AuthPolkitRet { complete: 1 }))),
+            // Only `none` is advertised, because only it is performed; a
+            // client asking for polkit anyway is refused, as libvirtd
+            // refuses an auth type it was not set up for.
+            Call::AuthPolkit(()) => {
+                let err = rpc_error(ErrorCode::AUTH_FAILED, "polkit is not performed");
+                return self.answer_error(&h, &err);
+            }
             Call::ConnectSupportsFeature(ref a)
                 if a.feature == VIR_DRV_FEATURE_PROGRAM_KEEPALIVE =>
             {
@@ -194,7 +210,14 @@ impl Session {
 }
 
 /// Serves one client until it hangs up.
-pub(super) fn serve(stream: Stream, origin: Origin, id: u64, shared: Arc<Shared>) {
+pub(super) fn serve(
+    stream: Stream,
+    origin: Origin,
+    peer: Option<Peer>,
+    refused: Option<String>,
+    id: u64,
+    shared: Arc<Shared>,
+) {
     let Ok(write_half) = stream.try_clone() else {
         return;
     };
@@ -209,8 +232,28 @@ pub(super) fn serve(stream: Stream, origin: Origin, id: u64, shared: Arc<Shared>
         conn: None,
         events: Events::new(writer.clone()),
         deferred: VecDeque::new(),
+        refused,
     };
-    session.log(format_args!("connected ({origin:?})"));
+    match peer {
+        Some(p) => {
+            tracing::info!(
+                client = id,
+                ?origin,
+                uid = p.uid,
+                gid = p.gid,
+                pid = p.pid,
+                "connected"
+            );
+            session.log(format_args!(
+                "connected ({origin:?}, uid {} gid {} pid {})",
+                p.uid, p.gid, p.pid
+            ));
+        }
+        None => {
+            tracing::info!(client = id, ?origin, "connected");
+            session.log(format_args!("connected ({origin:?})"));
+        }
+    }
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
     loop {
         let packet = match session.deferred.pop_front() {

@@ -19,6 +19,7 @@ mod events;
 mod handles;
 mod host;
 mod network;
+pub mod peer;
 mod session;
 mod snapshot;
 mod storage;
@@ -36,6 +37,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::socket::Stream;
+use peer::{Peer, Policy};
 use wirt::error::ErrorCode;
 
 /// What can stop the daemon from serving.
@@ -86,10 +88,17 @@ impl ServerError {
 /// Where and how the daemon listens.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The read-write socket (mode 0600).
+    /// The read-write socket (mode `rw_perms`).
     pub socket: Option<PathBuf>,
-    /// The read-only socket (mode 0666): every mutating call is refused.
+    /// The read-only socket (mode `ro_perms`): every mutating call is refused.
     pub ro_socket: Option<PathBuf>,
+    /// Mode of the read-write socket (libvirtd's `unix_sock_rw_perms`).
+    pub rw_perms: u32,
+    /// Mode of the read-only socket (libvirtd's `unix_sock_ro_perms`).
+    pub ro_perms: u32,
+    /// Who may use the read-write socket besides root and the daemon's
+    /// user; its group (`unix_sock_group`) also owns both sockets.
+    pub policy: Policy,
     /// TCP on a loopback address, read-write, no authentication.
     pub tcp: Option<SocketAddr>,
     /// What a client opening the default URI (no name) gets.
@@ -103,6 +112,11 @@ pub struct Config {
     /// client (between packets) may stay.
     pub packet_timeout: Duration,
 }
+
+/// The read-write socket's default mode: the daemon's user only.
+pub const DEFAULT_RW_PERMS: u32 = 0o600;
+/// The read-only socket's default mode: anyone may connect.
+pub const DEFAULT_RO_PERMS: u32 = 0o666;
 
 /// libvirtd's default `max_clients`.
 pub const DEFAULT_MAX_CLIENTS: usize = 5000;
@@ -118,6 +132,9 @@ pub(crate) struct Shared {
     pub default_uri: String,
     pub verbose: bool,
     pub packet_timeout: Duration,
+    policy: Policy,
+    /// The daemon's effective uid, always admitted to the read-write socket.
+    owner: u32,
     max_clients: usize,
     clients: AtomicUsize,
     next_client: AtomicU64,
@@ -169,8 +186,12 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         let mut unix = Vec::new();
         for (path, read_only) in [(&config.socket, false), (&config.ro_socket, true)] {
             if let Some(path) = path {
-                let mode = if read_only { 0o666 } else { 0o600 };
-                unix.push((bind_unix(path, mode)?, read_only));
+                let mode = if read_only {
+                    config.ro_perms
+                } else {
+                    config.rw_perms
+                };
+                unix.push((bind_unix(path, mode, config.policy.rw_group)?, read_only));
                 sockets.push(path.clone());
             }
         }
@@ -186,6 +207,8 @@ pub fn run(config: Config) -> Result<(), ServerError> {
             default_uri: config.default_uri.clone(),
             verbose: config.verbose,
             packet_timeout: config.packet_timeout,
+            policy: config.policy.clone(),
+            owner: peer::daemon_uid(),
             max_clients: config.max_clients,
             clients: AtomicUsize::new(0),
             next_client: AtomicU64::new(1),
@@ -284,24 +307,42 @@ fn hand_over(stream: Stream, origin: Origin, shared: &Arc<Shared>) {
         eprintln!("wirtd: cannot set up a connection: {e}");
         return;
     }
+    let (peer, refused) = admit(&stream, origin, shared);
     let shared = shared.clone();
     let id = shared.next_id();
     let spawned = std::thread::Builder::new()
         .name(format!("wirtd-client-{id}"))
         .spawn(move || {
             let _slot = slot;
-            client::serve(stream, origin, id, shared)
+            client::serve(stream, origin, peer, refused, id, shared)
         });
     if let Err(e) = spawned {
         eprintln!("wirtd: cannot start a client thread: {e}");
     }
 }
 
+/// Who the peer of a unix socket is, and why it may not be served, if it
+/// may not: read-write unix clients pass the policy, or every call they
+/// make is refused and they are disconnected. A peer whose credentials
+/// cannot be read is refused too.
+fn admit(stream: &Stream, origin: Origin, shared: &Shared) -> (Option<Peer>, Option<String>) {
+    let Stream::Unix(unix) = stream else {
+        return (None, None);
+    };
+    let peer = Peer::of(unix);
+    let refused = match (&peer, origin) {
+        (_, Origin::Unix { read_only: true }) => None,
+        (Ok(p), _) => shared.policy.refuses(p, shared.owner),
+        (Err(e), _) => Some(format!("cannot identify the peer: {e}")),
+    };
+    (peer.ok(), refused)
+}
+
 /// Binds a unix socket with `mode`, atomically: it is created under a
 /// temporary name, given its mode, then renamed into place, so it is never
 /// reachable with the umask's permissions. A stale socket (nobody answers)
 /// is replaced; a live one is refused.
-fn bind_unix(path: &Path, mode: u32) -> Result<UnixListener, ServerError> {
+fn bind_unix(path: &Path, mode: u32, group: Option<u32>) -> Result<UnixListener, ServerError> {
     let bind_err = |source| ServerError::Bind {
         path: path.to_path_buf(),
         source,
@@ -317,7 +358,8 @@ fn bind_unix(path: &Path, mode: u32) -> Result<UnixListener, ServerError> {
     let tmp = PathBuf::from(tmp);
     let _ = std::fs::remove_file(&tmp);
     let listener = UnixListener::bind(&tmp).map_err(bind_err)?;
-    let placed = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
+    let placed = std::os::unix::fs::chown(&tmp, None, group)
+        .and_then(|()| std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)))
         .and_then(|()| std::fs::rename(&tmp, path));
     if let Err(e) = placed {
         let _ = std::fs::remove_file(&tmp);

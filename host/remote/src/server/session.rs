@@ -21,6 +21,9 @@ pub(super) struct Session {
     pub events: Events,
     /// Calls that arrived while a stream was being read, run after it.
     pub deferred: VecDeque<Packet>,
+    /// Why the access policy refuses this peer: its first call is answered
+    /// with that and the connection ends.
+    pub refused: Option<String>,
 }
 
 impl Session {

@@ -23,6 +23,8 @@ fn shared() -> Arc<Shared> {
         default_uri: "test:///default".into(),
         verbose: false,
         packet_timeout: super::DEFAULT_PACKET_TIMEOUT,
+        policy: Default::default(),
+        owner: super::peer::daemon_uid(),
         max_clients: super::DEFAULT_MAX_CLIENTS,
         clients: Default::default(),
         next_client: AtomicU64::new(1),
@@ -37,6 +39,8 @@ fn serve_bytes(open: bool, bytes: &[u8]) -> bool {
         serve(
             Stream::Unix(server),
             Origin::Unix { read_only: true },
+            None,
+            None,
             0,
             shared(),
         )
