@@ -6,6 +6,7 @@ mod cli;
 mod hostile;
 mod kvm;
 mod plugins;
+mod races;
 mod remote;
 mod storage;
 mod support;
