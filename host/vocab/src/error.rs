@@ -117,6 +117,12 @@ const MESSAGES: &[(u32, &str, &str, &str)] = &[
         "failed to read configuration file %s",
     ),
     (
+        33,
+        "conf-syntax",
+        "failed to parse configuration file",
+        "failed to parse configuration file %s",
+    ),
+    (
         34,
         "write-failed",
         "failed to write configuration file",
@@ -283,6 +289,10 @@ impl ErrorCode {
     pub const XML_ERROR: Self = Self(27);
     /// `VIR_ERR_OPERATION_DENIED` (29).
     pub const OPERATION_DENIED: Self = Self(29);
+    /// `VIR_ERR_OPEN_FAILED` (30).
+    pub const OPEN_FAILED: Self = Self(30);
+    /// `VIR_ERR_CONF_SYNTAX` (33).
+    pub const CONF_SYNTAX: Self = Self(33);
     /// `VIR_ERR_WRITE_FAILED` (34).
     pub const WRITE_FAILED: Self = Self(34);
     /// `VIR_ERR_XML_DETAIL` (35).

@@ -3,6 +3,7 @@
 
 mod access;
 mod cli;
+mod daemon_conf;
 mod hostile;
 mod kvm;
 mod plugins;

@@ -17,7 +17,9 @@ use wirt::error::ErrorCode;
 use super::events::Events;
 use super::peer::Peer;
 use super::session::Session;
-use super::wire::{Reader, Routed, WRITE_TIMEOUT, Writer, next_packet, rpc_error, source_text};
+use super::wire::{
+    Reader, Routed, WRITE_TIMEOUT, Writer, next_packet, rpc_error, source_text, wait_for_client,
+};
 use super::{Origin, Shared, access};
 use crate::client::VIR_CONNECT_RO;
 use crate::packet::{Header, KEEPALIVE_PROGRAM, MessageError, MessageType, Packet};
@@ -91,6 +93,8 @@ impl Session {
             Call::ConnectSupportsFeature(ref a)
                 if a.feature == VIR_DRV_FEATURE_PROGRAM_KEEPALIVE =>
             {
+                // As libvirtd: a client that asks answers PINGs, so it gets them.
+                self.keepalive = true;
                 Some(Ok(Reply::ConnectSupportsFeature(
                     ConnectSupportsFeatureRet { supported: 1 },
                 )))
@@ -125,7 +129,10 @@ impl Session {
                 self.answer(&h, Ok(Reply::ConnectClose(())))
             }
             call => {
+                let shared = self.shared.clone();
+                let turn = shared.workers.turn();
                 let result = self.route(&conn, call);
+                drop(turn);
                 self.answer(&h, result)
             }
         }
@@ -209,6 +216,42 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Waits for the client's next packet, sending keepalive PINGs while
+    /// it is silent if it supports them; false once it has left `count`
+    /// of them unanswered.
+    fn alive(&mut self, reader: &mut Reader) -> bool {
+        let Some(ka) = self.shared.keepalive.filter(|_| self.keepalive) else {
+            return true;
+        };
+        loop {
+            match wait_for_client(reader, ka.interval) {
+                Ok(true) => return true,
+                Ok(false) if self.unanswered >= ka.count => {
+                    self.log(format_args!(
+                        "dropped: {} keepalive PINGs unanswered",
+                        self.unanswered
+                    ));
+                    return false;
+                }
+                Ok(false) => {
+                    let sent = Packet::ping()
+                        .to_bytes()
+                        .is_ok_and(|b| self.writer.send(&b).is_ok());
+                    if !sent {
+                        return false;
+                    }
+                    self.unanswered += 1;
+                }
+                Err(e) => {
+                    self.log(format_args!("dropped: {e}"));
+                    return false;
+                }
+            }
+        }
+    }
+}
+
 /// Serves one client until it hangs up.
 pub(super) fn serve(
     stream: Stream,
@@ -233,6 +276,8 @@ pub(super) fn serve(
         events: Events::new(writer.clone()),
         deferred: VecDeque::new(),
         refused,
+        keepalive: false,
+        unanswered: 0,
     };
     match peer {
         Some(p) => {
@@ -258,6 +303,7 @@ pub(super) fn serve(
     loop {
         let packet = match session.deferred.pop_front() {
             Some(p) => p,
+            None if !session.alive(&mut reader) => break,
             None => match next_packet(&mut reader, session.shared.packet_timeout) {
                 Ok(Some(p)) => p,
                 Ok(None) => break,
@@ -267,6 +313,7 @@ pub(super) fn serve(
                 }
             },
         };
+        session.unanswered = 0;
         if !session.handle(&mut reader, packet) {
             break;
         }

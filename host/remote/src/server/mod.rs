@@ -14,6 +14,7 @@
 
 mod access;
 mod client;
+pub mod conf;
 mod domain;
 mod events;
 mod handles;
@@ -111,7 +112,33 @@ pub struct Config {
     /// How long a client may take to finish a packet it has begun; an idle
     /// client (between packets) may stay.
     pub packet_timeout: Duration,
+    /// Pings for clients that support keepalive; None sends none.
+    pub keepalive: Option<Keepalive>,
+    /// Most calls running at once, all clients together (libvirtd's
+    /// `max_workers`); more wait for one to finish.
+    pub max_workers: usize,
 }
+
+/// libvirtd's keepalive: a client that asked about
+/// `VIR_DRV_FEATURE_PROGRAM_KEEPALIVE` is sent a PING after `interval` of
+/// silence, and again every `interval`; after `count` unanswered it is
+/// dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Silence before a PING (`keepalive_interval`).
+    pub interval: Duration,
+    /// PINGs left unanswered before the client is dropped (`keepalive_count`).
+    pub count: u32,
+}
+
+/// libvirtd's default keepalive: a PING after 5 s of silence, dropped after
+/// 5 unanswered (30 s in all).
+pub const DEFAULT_KEEPALIVE: Keepalive = Keepalive {
+    interval: Duration::from_secs(5),
+    count: 5,
+};
+/// libvirtd's default `max_workers`.
+pub const DEFAULT_MAX_WORKERS: usize = 20;
 
 /// The read-write socket's default mode: the daemon's user only.
 pub const DEFAULT_RW_PERMS: u32 = 0o600;
@@ -132,12 +159,52 @@ pub(crate) struct Shared {
     pub default_uri: String,
     pub verbose: bool,
     pub packet_timeout: Duration,
+    pub keepalive: Option<Keepalive>,
+    pub workers: Workers,
     policy: Policy,
     /// The daemon's effective uid, always admitted to the read-write socket.
     owner: u32,
     max_clients: usize,
     clients: AtomicUsize,
     next_client: AtomicU64,
+}
+
+/// At most `max_workers` calls run at once; a client thread waits here for
+/// a turn, leaving its further calls in its socket (back-pressure).
+pub(crate) struct Workers {
+    busy: std::sync::Mutex<usize>,
+    free: std::sync::Condvar,
+    max: usize,
+}
+
+impl Workers {
+    fn new(max: usize) -> Workers {
+        Workers {
+            busy: std::sync::Mutex::new(0),
+            free: std::sync::Condvar::new(),
+            max: max.max(1),
+        }
+    }
+
+    /// Waits for a turn, given back when the guard drops.
+    pub fn turn(&self) -> Turn<'_> {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        while *busy >= self.max {
+            busy = self.free.wait(busy).unwrap_or_else(|p| p.into_inner());
+        }
+        *busy += 1;
+        Turn(self)
+    }
+}
+
+/// A running call's place under `max_workers`.
+pub(crate) struct Turn<'a>(&'a Workers);
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        *self.0.busy.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+        self.0.free.notify_one();
+    }
 }
 
 impl Shared {
@@ -207,6 +274,8 @@ pub fn run(config: Config) -> Result<(), ServerError> {
             default_uri: config.default_uri.clone(),
             verbose: config.verbose,
             packet_timeout: config.packet_timeout,
+            keepalive: config.keepalive,
+            workers: Workers::new(config.max_workers),
             policy: config.policy.clone(),
             owner: peer::daemon_uid(),
             max_clients: config.max_clients,
