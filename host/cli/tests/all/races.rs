@@ -79,20 +79,33 @@ impl Host {
 }
 
 impl Drop for Host {
-    /// A failed race may have left VMMs running: this test's ones (their
-    /// sockets live in its directory) are killed.
     fn drop(&mut self) {
-        let needle = self.dir.path().to_string_lossy().into_owned();
-        let Ok(procs) = std::fs::read_dir("/proc") else {
-            return;
-        };
-        for pid in procs.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()) {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let cmdline = String::from_utf8_lossy(&cmdline);
-            if cmdline.contains("wirt-vmm") && cmdline.contains(&needle) {
-                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            }
+        kill_vmms(self.dir.path());
+    }
+}
+
+/// A failed race may have left VMMs running: those of the test that used
+/// `dir` (their sockets live in it) are killed.
+fn kill_vmms(dir: &Path) {
+    let needle = dir.to_string_lossy().into_owned();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for pid in procs.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()) {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if cmdline.contains("wirt-vmm") && cmdline.contains(&needle) {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
         }
+    }
+}
+
+/// Kills the VMMs of a directory when dropped.
+struct Reaper<'a>(&'a Path);
+
+impl Drop for Reaper<'_> {
+    fn drop(&mut self) {
+        kill_vmms(self.0);
     }
 }
 
@@ -245,4 +258,43 @@ fn wirtd_sees_what_a_wirt_process_wrote_to_the_same_state_dir() {
     let (ok, listed, err) = wirt("kvm:///session", "list --all --name");
     assert!(ok, "{err}");
     assert_eq!(listed.trim(), "");
+}
+
+/// A domain wirtd started and a `wirt` process destroyed can be started
+/// again through wirtd: the daemon re-reads the state dir and its driver
+/// lets go of the VMM that is gone.
+#[test]
+fn wirtd_and_wirt_take_turns_on_one_domain() {
+    let Some(host) = Host::new() else {
+        return;
+    };
+    if !host.vmm().is_file() {
+        wirt_testkit::require("wirt-vmm", "not built (`cargo test --workspace` builds it)");
+        return;
+    }
+    let d = crate::remote::Daemon::start();
+    let _reaper = Reaper(d.dir.path());
+    let remote = format!("kvm+unix:///session?socket={}", d.sock().display());
+    let wirt = |uri: &str, script: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_wirt"))
+            .args(["-c", uri, script])
+            .env("WIRT_STATE_DIR", d.dir.path().join("state"))
+            .env("WIRT_RUNTIME_DIR", d.dir.path().join("run"))
+            .env("WIRT_VMM", host.vmm())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{uri} `{script}`: {stderr}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let xml = host.xml("turns", "");
+    wirt(&remote, &format!("define {}", xml.display()));
+    wirt(&remote, "start turns");
+    assert_eq!(wirt("kvm:///session", "domstate turns").trim(), "running");
+    wirt("kvm:///session", "destroy turns");
+    assert_eq!(wirt(&remote, "domstate turns").trim(), "shut off");
+    wirt(&remote, "start turns");
+    assert_eq!(wirt("kvm:///session", "domstate turns").trim(), "running");
+    wirt(&remote, "destroy turns");
 }
