@@ -183,7 +183,7 @@ fn a_refused_peer_gets_one_error_and_is_disconnected() {
     // The daemon runs as root; its owner uid is root, so a stranger is
     // needed on the client side: a child process switching uid connects and
     // reports what it got.
-    let d = open_daemon(&[]);
+    let d = open_daemon(&["--packet-timeout", "1"]);
     let helper = format!(
         "import os, socket, struct\n\
          os.setgroups([]); os.setgid(65534); os.setuid(65534)\n\
@@ -197,12 +197,14 @@ fn a_refused_peer_gets_one_error_and_is_disconnected() {
          status = struct.unpack('>i', data[20:24])[0]\n\
          code = struct.unpack('>i', data[24:28])[0]\n\
          rest = s.recv(4)\n\
-         print(status, code, len(rest))\n",
+         quiet = socket.socket(socket.AF_UNIX); quiet.settimeout(20); quiet.connect({sock:?})\n\
+         print(status, code, len(rest), len(quiet.recv(4)))\n",
         sock = d.sock().display().to_string(),
         open = REMOTE_PROC_CONNECT_OPEN,
     );
     let out = run(Command::new("python3").args(["-c", &helper]));
     assert!(out.ok, "{}", out.stderr);
-    // An error reply (status 1) with VIR_ERR_AUTH_FAILED, then EOF.
-    assert_eq!(out.stdout.trim(), "1 45 0");
+    // An error reply (status 1) with VIR_ERR_AUTH_FAILED, then EOF; one
+    // that says nothing is closed after the packet timeout.
+    assert_eq!(out.stdout.trim(), "1 45 0 0");
 }

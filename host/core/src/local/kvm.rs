@@ -55,8 +55,11 @@ pub(crate) fn open_kvm(uri: &str, system: bool) -> Result<Arc<ConnState>> {
     let lock = Arc::new(StateLock::open(&dirs.state)?);
     lock.lock()?;
     let loaded = (|| {
-        crate::registry::clean_leftovers(&dirs.state, Some(&dirs.runtime));
         lock.changed();
+        // A process that read a half-written definition reads again.
+        if crate::registry::clean_leftovers(&dirs.state, Some(&dirs.runtime)) > 0 {
+            lock.bump();
+        }
         let store = StateDir::new(&dirs.state)
             .with_runtime(&dirs.runtime)
             .with_lock(lock.clone());

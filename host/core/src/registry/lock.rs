@@ -95,8 +95,10 @@ impl StateLock {
 /// Removes what a process killed while writing left in `dir`: temporaries
 /// (`.NAME.tmp-PID`) of writers that are gone, and domain definitions
 /// without their metadata, which `persist` writes second, so such a
-/// definition was never reported defined. Call with the lock held.
-pub fn clean_leftovers(root: &Path, runtime: Option<&Path>) {
+/// definition was never reported defined. Call with the lock held;
+/// returns how many files were removed.
+pub fn clean_leftovers(root: &Path, runtime: Option<&Path>) -> usize {
+    let mut removed = 0;
     let mut dirs: Vec<PathBuf> = ["domains", "networks", "pools"]
         .iter()
         .map(|k| root.join(k))
@@ -120,7 +122,7 @@ pub fn clean_leftovers(root: &Path, runtime: Option<&Path>) {
             if let Some(pid) = temporary_of(name)
                 && !Path::new(&format!("/proc/{pid}")).exists()
             {
-                remove(&entry.path(), "a temporary file of a writer that died");
+                removed += remove(&entry.path(), "a temporary file of a writer that died");
             }
         }
     }
@@ -130,10 +132,11 @@ pub fn clean_leftovers(root: &Path, runtime: Option<&Path>) {
             let path = entry.path();
             if path.extension().is_some_and(|x| x == "xml") && !path.with_extension("json").exists()
             {
-                remove(&path, "a definition whose define did not finish");
+                removed += remove(&path, "a definition whose define did not finish");
             }
         }
     }
+    removed
 }
 
 /// The writer's pid, if `name` is one of `write_atomic`'s temporaries.
@@ -142,10 +145,17 @@ fn temporary_of(name: &str) -> Option<u32> {
     pid.parse().ok()
 }
 
-fn remove(path: &Path, what: &str) {
+/// 1 if `path` was removed.
+fn remove(path: &Path, what: &str) -> usize {
     match std::fs::remove_file(path) {
-        Ok(()) => tracing::info!(path = %path.display(), "removed {what}"),
-        Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot remove {what}"),
+        Ok(()) => {
+            tracing::info!(path = %path.display(), "removed {what}");
+            1
+        }
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot remove {what}");
+            0
+        }
     }
 }
 
@@ -191,7 +201,7 @@ mod tests {
         ] {
             std::fs::write(domains.join(name), "x").unwrap();
         }
-        clean_leftovers(dir.path(), None);
+        assert_eq!(clean_leftovers(dir.path(), None), 2);
         let mut left: Vec<String> = std::fs::read_dir(&domains)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -219,8 +219,16 @@ impl Session {
 impl Session {
     /// Waits for the client's next packet, sending keepalive PINGs while
     /// it is silent if it supports them; false once it has left `count`
-    /// of them unanswered.
+    /// of them unanswered. A refused peer gets the packet timeout to send
+    /// its first call, so that it cannot hold a place under `max_clients`.
     fn alive(&mut self, reader: &mut Reader) -> bool {
+        if self.refused.is_some() {
+            let spoke = wait_for_client(reader, self.shared.packet_timeout).unwrap_or(false);
+            if !spoke {
+                self.log(format_args!("dropped: refused and silent"));
+            }
+            return spoke;
+        }
         let Some(ka) = self.shared.keepalive.filter(|_| self.keepalive) else {
             return true;
         };
