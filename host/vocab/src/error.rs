@@ -117,6 +117,12 @@ const MESSAGES: &[(u32, &str, &str, &str)] = &[
         "failed to read configuration file %s",
     ),
     (
+        33,
+        "conf-syntax",
+        "failed to parse configuration file",
+        "failed to parse configuration file %s",
+    ),
+    (
         34,
         "write-failed",
         "failed to write configuration file",
@@ -283,6 +289,10 @@ impl ErrorCode {
     pub const XML_ERROR: Self = Self(27);
     /// `VIR_ERR_OPERATION_DENIED` (29).
     pub const OPERATION_DENIED: Self = Self(29);
+    /// `VIR_ERR_OPEN_FAILED` (30).
+    pub const OPEN_FAILED: Self = Self(30);
+    /// `VIR_ERR_CONF_SYNTAX` (33).
+    pub const CONF_SYNTAX: Self = Self(33);
     /// `VIR_ERR_WRITE_FAILED` (34).
     pub const WRITE_FAILED: Self = Self(34);
     /// `VIR_ERR_XML_DETAIL` (35).
@@ -297,6 +307,8 @@ impl ErrorCode {
     pub const NO_DOMAIN: Self = Self(42);
     /// `VIR_ERR_NO_NETWORK` (43).
     pub const NO_NETWORK: Self = Self(43);
+    /// `VIR_ERR_AUTH_FAILED` (45).
+    pub const AUTH_FAILED: Self = Self(45);
     /// `VIR_ERR_NO_STORAGE_POOL` (49).
     pub const NO_STORAGE_POOL: Self = Self(49);
     /// `VIR_ERR_NO_STORAGE_VOL` (50).

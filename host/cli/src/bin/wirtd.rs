@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use wirt_remote::client::default_socket;
-use wirt_remote::server::{self, Config};
+use wirt_remote::server::{self, Config, conf};
 
 /// libvirtd's TCP port, for `--listen` without `--tcp`.
 const DEFAULT_TCP: &str = "127.0.0.1:16509";
@@ -32,6 +32,17 @@ struct Args {
     /// The read-only socket (mode 0666).
     #[arg(long, value_name = "PATH")]
     ro_socket: Option<PathBuf>,
+    /// A group (name or number) whose members may use the read-write socket
+    /// besides root and the daemon's user; it owns both sockets
+    /// (libvirtd's unix_sock_group).
+    #[arg(long, value_name = "GROUP")]
+    unix_sock_group: Option<String>,
+    /// Mode of the read-write socket, in octal (libvirtd's unix_sock_rw_perms).
+    #[arg(long, value_name = "MODE", value_parser = octal)]
+    unix_sock_rw_perms: Option<u32>,
+    /// Mode of the read-only socket, in octal (libvirtd's unix_sock_ro_perms).
+    #[arg(long, value_name = "MODE", value_parser = octal)]
+    unix_sock_ro_perms: Option<u32>,
     /// Serve no read-only socket.
     #[arg(long)]
     no_ro_socket: bool,
@@ -47,12 +58,26 @@ struct Args {
     /// Log connections and refused calls on stderr.
     #[arg(short, long)]
     verbose: bool,
-    /// Most clients served at once (libvirtd's max_clients); more are closed.
-    #[arg(long, value_name = "N", default_value_t = server::DEFAULT_MAX_CLIENTS)]
-    max_clients: usize,
-    /// Seconds a client may take to finish sending a packet it has begun.
-    #[arg(long, value_name = "SECS", default_value_t = server::DEFAULT_PACKET_TIMEOUT.as_secs())]
-    packet_timeout: u64,
+    /// Most clients served at once (libvirtd's max_clients, default 5000);
+    /// more are closed.
+    #[arg(long, value_name = "N")]
+    max_clients: Option<usize>,
+    /// Seconds a client may take to finish sending a packet it has begun
+    /// (default 60).
+    #[arg(long, value_name = "SECS")]
+    packet_timeout: Option<u64>,
+    /// The config file, in libvirtd.conf's syntax (default:
+    /// /etc/wirt/wirtd.conf for --system, $XDG_CONFIG_HOME/wirt/wirtd.conf
+    /// otherwise, if it exists). Flags override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+fn octal(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s, 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("{s:?} is not a mode in octal, such as 0770"))
 }
 
 fn is_root() -> bool {
@@ -60,16 +85,86 @@ fn is_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
+/// The config file: the one named, or the mode's default if it exists.
+fn config_file(named: Option<PathBuf>, system: bool) -> Option<PathBuf> {
+    if named.is_some() {
+        return named;
+    }
+    let default = if system {
+        PathBuf::from("/etc/wirt/wirtd.conf")
+    } else {
+        std::env::var_os("XDG_CONFIG_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?
+            .join("wirt")
+            .join("wirtd.conf")
+    };
+    default.is_file().then_some(default)
+}
+
+fn fail(e: &dyn std::error::Error) -> ! {
+    let mut line = format!("wirtd: {e}");
+    let mut source = e.source();
+    while let Some(s) = source {
+        line.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    eprintln!("{line}");
+    std::process::exit(1);
+}
+
 fn main() {
     let args = Args::parse();
     // A daemon may itself reach other daemons (peer-to-peer migration).
     wirt_remote::install();
     let system = args.system || (!args.session && is_root());
+    let file = match config_file(args.config.clone(), system) {
+        Some(path) => match conf::load(&path) {
+            Ok(settings) => {
+                for (line, key) in &settings.unknown {
+                    eprintln!(
+                        "wirtd: {}:{line}: ignoring unknown setting {key}",
+                        path.display()
+                    );
+                }
+                settings
+            }
+            Err(e) => fail(&e),
+        },
+        None => conf::Settings::default(),
+    };
     let tcp = match (args.tcp, args.listen) {
         (Some(addr), _) => Some(addr),
         (None, true) => DEFAULT_TCP.parse().ok(),
         (None, false) => None,
     };
+    let group = args.unix_sock_group.or(file.unix_sock_group);
+    let rw_group = match group.as_deref() {
+        None => None,
+        Some(name) => match server::peer::resolve_group(name) {
+            Some(gid) => Some(gid),
+            None => {
+                eprintln!("wirtd: unix_sock_group: no group {name:?}");
+                std::process::exit(1);
+            }
+        },
+    };
+    let keepalive = match (file.keepalive_interval, file.keepalive_count) {
+        (Some(i), _) if i <= 0 => None,
+        (interval, count) => Some(server::Keepalive {
+            interval: interval.map_or(server::DEFAULT_KEEPALIVE.interval, |i| {
+                std::time::Duration::from_secs(i as u64)
+            }),
+            count: count.unwrap_or(server::DEFAULT_KEEPALIVE.count),
+        }),
+    };
+    let packet_timeout = args
+        .packet_timeout
+        .or(file.packet_timeout)
+        .map_or(server::DEFAULT_PACKET_TIMEOUT, |s| {
+            std::time::Duration::from_secs(s.max(1))
+        });
     let config = Config {
         socket: Some(args.socket.unwrap_or_else(|| default_socket(system, false))),
         ro_socket: if args.no_ro_socket {
@@ -80,6 +175,15 @@ fn main() {
                     .unwrap_or_else(|| default_socket(system, true)),
             )
         },
+        rw_perms: args
+            .unix_sock_rw_perms
+            .or(file.unix_sock_rw_perms)
+            .unwrap_or(server::DEFAULT_RW_PERMS),
+        ro_perms: args
+            .unix_sock_ro_perms
+            .or(file.unix_sock_ro_perms)
+            .unwrap_or(server::DEFAULT_RO_PERMS),
+        policy: server::peer::Policy { rw_group },
         tcp,
         default_uri: args.default_uri.unwrap_or_else(|| {
             if system {
@@ -89,8 +193,13 @@ fn main() {
             }
         }),
         verbose: args.verbose,
-        max_clients: args.max_clients,
-        packet_timeout: std::time::Duration::from_secs(args.packet_timeout.max(1)),
+        max_clients: args
+            .max_clients
+            .or(file.max_clients)
+            .unwrap_or(server::DEFAULT_MAX_CLIENTS),
+        packet_timeout,
+        keepalive,
+        max_workers: file.max_workers.unwrap_or(server::DEFAULT_MAX_WORKERS),
     };
     for path in config.socket.iter().chain(&config.ro_socket) {
         eprintln!("wirtd: listening on {}", path.display());
@@ -99,13 +208,6 @@ fn main() {
         eprintln!("wirtd: listening on tcp {addr}");
     }
     if let Err(e) = server::run(config) {
-        let mut line = format!("wirtd: {e}");
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            line.push_str(&format!(": {s}"));
-            source = s.source();
-        }
-        eprintln!("{line}");
-        std::process::exit(1);
+        fail(&e);
     }
 }

@@ -99,7 +99,7 @@ fn node_file_uris_cannot_make_wirtd_read_what_a_client_chooses() {
 
 /// Connects and asks AUTH_LIST: whether the daemon served this client
 /// (false when it closed the connection instead).
-fn served(path: &Path) -> Option<UnixStream> {
+pub(crate) fn served(path: &Path) -> Option<UnixStream> {
     let mut sock = UnixStream::connect(path).ok()?;
     sock.set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
@@ -112,7 +112,7 @@ fn served(path: &Path) -> Option<UnixStream> {
 }
 
 /// Polls `f` until it gives something, for at most 20 seconds.
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(v) = f() {

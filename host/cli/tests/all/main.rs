@@ -1,10 +1,13 @@
 //! Integration tests of the `wirt` and `wirtd` binaries, in one binary (one
 //! link instead of many).
 
+mod access;
 mod cli;
+mod daemon_conf;
 mod hostile;
 mod kvm;
 mod plugins;
+mod races;
 mod remote;
 mod storage;
 mod support;

@@ -77,7 +77,9 @@ impl Daemon {
             .arg(self.sock())
             .arg("--ro-socket")
             .arg(self.ro_sock())
-            .args(["--default-uri", "test:///default"])
+            .args(["--default-uri", "test:///default", "--session"])
+            // No config file but the test's own (under $XDG_CONFIG_HOME).
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
             .env("WIRT_STATE_DIR", self.dir.path().join("state"))
             .env("WIRT_RUNTIME_DIR", self.dir.path().join("run"))
             .env("WIRT_VMM", vmm)

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use super::{ConnState, Drivers};
+use super::{ConnState, Disk, Drivers};
 use crate::connect::{Error, Result};
 use crate::driver::dir::DirStorage;
 use crate::driver::kvm::{KvmDriver, KvmPaths, find_vmm};
@@ -16,7 +16,7 @@ use crate::driver::{DomainStatus, HypervisorDriver, StorageDriver};
 use crate::events::EventBus;
 use crate::lifecycle::State;
 use crate::plugin::{PluginHandle, builtin};
-use crate::registry::{Registry, StateDir};
+use crate::registry::{Registry, StateDir, StateLock};
 
 use super::dirs::LocalDirs;
 
@@ -50,10 +50,30 @@ pub(crate) fn open_kvm(uri: &str, system: bool) -> Result<Arc<ConnState>> {
     let capabilities = kvm.capabilities()?;
     let node = kvm.node_info()?;
 
-    let store = StateDir::new(&dirs.state).with_runtime(&dirs.runtime);
-    let (mut registry, running) = Registry::load(store)?;
-    reattach(&mut registry, running, kvm.as_ref());
-    let storage = open_dir_storage(&dirs, &mut registry)?;
+    // Other `wirt` processes and wirtd may use this state dir: it is read
+    // under its lock, which every later mutation takes too (`lock`).
+    let lock = Arc::new(StateLock::open(&dirs.state)?);
+    lock.lock()?;
+    let loaded = (|| {
+        lock.changed();
+        // A process that read a half-written definition reads again.
+        if crate::registry::clean_leftovers(&dirs.state, Some(&dirs.runtime)) > 0 {
+            lock.bump();
+        }
+        let store = StateDir::new(&dirs.state)
+            .with_runtime(&dirs.runtime)
+            .with_lock(lock.clone());
+        let (mut registry, running) = Registry::load(store)?;
+        reattach(&mut registry, running, kvm.as_ref());
+        let storage = open_dir_storage(&dirs, &mut registry)?;
+        Ok::<_, Error>((registry, storage))
+    })();
+    lock.unlock();
+    let (registry, storage) = loaded?;
+    let reload = {
+        let kvm = kvm.clone();
+        Box::new(move |reg: &mut Registry| reload(reg, &kvm))
+    };
 
     let state = Arc::new(ConnState {
         uri: uri.to_string(),
@@ -68,9 +88,34 @@ pub(crate) fn open_kvm(uri: &str, system: bool) -> Result<Arc<ConnState>> {
         capabilities,
         node,
         lost_handle: None,
+        disk: Some(Disk { lock, reload }),
     });
     super::spawn_status_applier(&state, queue);
     Ok(state)
+}
+
+/// Reads the state dir again after another process changed it: what this
+/// process knows only in memory (which pools it runs) is carried over, and
+/// VMMs another process started are taken over as at open.
+fn reload(reg: &mut Registry, kvm: &KvmDriver) {
+    let Some(store) = reg.store().cloned() else {
+        return;
+    };
+    match Registry::load(store) {
+        Ok((mut fresh, running)) => {
+            reattach(&mut fresh, running, kvm);
+            for (uuid, pool) in &reg.pools {
+                if let Some(p) = fresh.pools.get_mut(uuid) {
+                    p.active = pool.active;
+                    p.volumes = pool.volumes.clone();
+                }
+            }
+            *reg = fresh;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot re-read the state dir; serving what was read before")
+        }
+    }
 }
 
 /// The storage-dir plugin serves this host's "dir" pools. Pools that were

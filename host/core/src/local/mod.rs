@@ -29,7 +29,7 @@ use crate::driver::{
 use crate::error::ErrorCode;
 use crate::events::{DomainEvent, EventBus};
 use crate::plugin;
-use crate::registry::Registry;
+use crate::registry::{Registry, StateLock};
 
 pub use dirs::LocalDirs;
 
@@ -185,11 +185,67 @@ pub(crate) struct ConnState {
     /// The plugin whose instance may be re-created after a failure; the
     /// host then tells the fresh instance what is active.
     pub lost_handle: Option<Arc<plugin::PluginHandle>>,
+    /// A state dir other processes share, if the registry lives in one.
+    pub disk: Option<Disk>,
+}
+
+/// A state dir shared with other processes: its lock, and how to read the
+/// registry again when another process changed it.
+pub(crate) struct Disk {
+    pub lock: Arc<StateLock>,
+    pub reload: Box<dyn Fn(&mut Registry) + Send + Sync>,
+}
+
+/// The registry, locked in this process and, for a state dir, against
+/// every other process using it; both are released on drop.
+pub(crate) struct RegistryGuard<'a> {
+    reg: MutexGuard<'a, Registry>,
+    disk: Option<&'a StateLock>,
+}
+
+impl std::ops::Deref for RegistryGuard<'_> {
+    type Target = Registry;
+    fn deref(&self) -> &Registry {
+        &self.reg
+    }
+}
+
+impl std::ops::DerefMut for RegistryGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Registry {
+        &mut self.reg
+    }
+}
+
+impl Drop for RegistryGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(lock) = self.disk {
+            lock.unlock();
+        }
+    }
 }
 
 impl ConnState {
-    pub fn lock(&self) -> MutexGuard<'_, Registry> {
-        self.registry.lock().unwrap_or_else(|p| p.into_inner())
+    /// The registry, as current as the state dir: what another process
+    /// wrote since this one last looked is read again first, and nobody
+    /// else writes until the guard is dropped.
+    pub fn lock(&self) -> RegistryGuard<'_> {
+        let mut reg = self.registry.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(disk) = &self.disk else {
+            return RegistryGuard { reg, disk: None };
+        };
+        if let Err(e) = disk.lock.lock() {
+            // Serving unlocked beats serving nothing; the warning says why
+            // two processes may then disagree.
+            tracing::warn!(error = %e, "cannot lock the state dir");
+            return RegistryGuard { reg, disk: None };
+        }
+        if disk.lock.changed() {
+            (disk.reload)(&mut reg);
+        }
+        RegistryGuard {
+            reg,
+            disk: Some(&disk.lock),
+        }
     }
 
     pub fn emit(&self, events: Vec<DomainEvent>) {

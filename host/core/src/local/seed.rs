@@ -155,6 +155,7 @@ fn open_with_plugin_grants(
         capabilities,
         node: node_info,
         lost_handle: Some(driver.handle().clone()),
+        disk: None,
     });
     super::spawn_status_applier(&state, queue);
     Ok(state)

@@ -145,10 +145,9 @@ impl Registry {
         let Some(store) = self.store() else {
             return Ok(());
         };
-        let Some(runtime) = store.runtime() else {
+        let Some(records) = store.runtime_store() else {
             return Ok(());
         };
-        let records = StateDir::new(runtime);
         match self.domain(uuid).filter(|d| d.is_active()) {
             Some(obj) => {
                 let record = serde_json::json!({
@@ -166,7 +165,10 @@ impl Registry {
 
     /// Persists the id counter, so ids are not reused across host restarts.
     pub fn record_next_id(&self) -> Result<()> {
-        if let Some(runtime) = self.store().and_then(StateDir::runtime) {
+        if let Some(store) = self.store()
+            && let Some(runtime) = store.runtime()
+        {
+            store.announce();
             super::store::write_atomic(
                 &runtime.join("next-id"),
                 self.next_id.to_string().as_bytes(),

@@ -6,6 +6,7 @@
 //! result here.
 
 mod load;
+mod lock;
 mod store;
 
 use std::collections::{BTreeMap, HashMap};
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 use uuid::Uuid;
 
 pub use load::RuntimeRecord;
+pub use lock::{StateLock, clean_leftovers};
 pub use store::{StateDir, create_private_dir};
 
 use crate::driver::{DomainStatus, VolumeInfo};
@@ -35,6 +37,12 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot lock {path}")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("stored object {path} is damaged")]
     Damaged {
         path: PathBuf,
@@ -47,6 +55,7 @@ impl Error {
     pub fn code(&self) -> ErrorCode {
         match self {
             Error::Write { .. } => ErrorCode::WRITE_FAILED,
+            Error::Lock { .. } => ErrorCode::SYSTEM_ERROR,
             Error::Read { .. } | Error::Damaged { .. } => ErrorCode(31),
         }
     }

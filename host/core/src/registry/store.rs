@@ -6,16 +6,19 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::{Error, Result};
+use super::{Error, Result, StateLock};
 
 #[derive(Clone, Debug)]
 pub struct StateDir {
     root: PathBuf,
     /// Where records of running domains live (lost on reboot, as they should be).
     runtime: Option<PathBuf>,
+    /// The lock other processes share: every write announces itself there.
+    lock: Option<Arc<StateLock>>,
 }
 
 /// Mode of the files wirt keeps: definitions hold secrets (graphics
@@ -81,6 +84,29 @@ impl StateDir {
         StateDir {
             root: root.into(),
             runtime: None,
+            lock: None,
+        }
+    }
+
+    /// Writes announce themselves to other processes through `lock`.
+    pub fn with_lock(mut self, lock: Arc<StateLock>) -> Self {
+        self.lock = Some(lock);
+        self
+    }
+
+    /// The records of running domains, sharing this dir's lock.
+    pub fn runtime_store(&self) -> Option<StateDir> {
+        Some(StateDir {
+            root: self.runtime.clone()?,
+            runtime: None,
+            lock: self.lock.clone(),
+        })
+    }
+
+    /// Tells other processes, before a write, that the state changes.
+    pub fn announce(&self) {
+        if let Some(lock) = &self.lock {
+            lock.bump();
         }
     }
 
@@ -118,11 +144,15 @@ impl StateDir {
     }
 
     pub fn write(&self, kind: &str, uuid: &Uuid, ext: &str, data: &[u8]) -> Result<()> {
+        self.announce();
         write_atomic(&self.object_path(kind, uuid, ext), data)
     }
 
     pub fn remove(&self, kind: &str, uuid: &Uuid, ext: &str) -> Result<()> {
         let path = self.object_path(kind, uuid, ext);
+        if path.exists() {
+            self.announce();
+        }
         match fs::remove_file(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -4,6 +4,8 @@
 //! CONNECT_OPEN and nothing else does, a procedure libvirt has but wirt does
 //! not answers NO_SUPPORT (clients fall back), an unknown number or program
 //! is an RPC error, and a read-only client is refused every mutating call.
+//! A peer the access policy refuses gets "authentication failed" for its
+//! first call and is disconnected: nothing it sends is run.
 
 use std::collections::VecDeque;
 use std::io::BufReader;
@@ -13,8 +15,11 @@ use wirt::connect::{Connect, Error, ParsedUri};
 use wirt::error::ErrorCode;
 
 use super::events::Events;
+use super::peer::Peer;
 use super::session::Session;
-use super::wire::{Reader, Routed, WRITE_TIMEOUT, Writer, next_packet, rpc_error, source_text};
+use super::wire::{
+    Reader, Routed, WRITE_TIMEOUT, Writer, next_packet, rpc_error, source_text, wait_for_client,
+};
 use super::{Origin, Shared, access};
 use crate::client::VIR_CONNECT_RO;
 use crate::packet::{Header, KEEPALIVE_PROGRAM, MessageError, MessageType, Packet};
@@ -25,6 +30,13 @@ impl Session {
     /// Handles one packet; false ends the connection.
     fn handle(&mut self, reader: &mut Reader, packet: Packet) -> bool {
         let h = packet.header;
+        if let Some(why) = &self.refused {
+            self.log(format_args!("refused: {why}"));
+            if matches!(h.msg_type, MessageType::Call | MessageType::CallWithFds) {
+                let _ = self.answer_error(&h, &rpc_error(ErrorCode::AUTH_FAILED, why));
+            }
+            return false;
+        }
         if h.program == KEEPALIVE_PROGRAM {
             return !h.is_ping()
                 || Packet::pong()
@@ -71,10 +83,18 @@ impl Session {
             Call::AuthList(()) => Some(Ok(Reply::AuthList(AuthListRet {
                 types: vec![AuthType::None],
             }))),
-            Call::AuthPolkit(()) => Some(Ok(Reply::AuthPolkit(AuthPolkitRet { complete: 1 }))),
+            // Only `none` is advertised, because only it is performed; a
+            // client asking for polkit anyway is refused, as libvirtd
+            // refuses an auth type it was not set up for.
+            Call::AuthPolkit(()) => {
+                let err = rpc_error(ErrorCode::AUTH_FAILED, "polkit is not performed");
+                return self.answer_error(&h, &err);
+            }
             Call::ConnectSupportsFeature(ref a)
                 if a.feature == VIR_DRV_FEATURE_PROGRAM_KEEPALIVE =>
             {
+                // As libvirtd: a client that asks answers PINGs, so it gets them.
+                self.keepalive = true;
                 Some(Ok(Reply::ConnectSupportsFeature(
                     ConnectSupportsFeatureRet { supported: 1 },
                 )))
@@ -109,7 +129,10 @@ impl Session {
                 self.answer(&h, Ok(Reply::ConnectClose(())))
             }
             call => {
+                let shared = self.shared.clone();
+                let turn = shared.workers.turn();
                 let result = self.route(&conn, call);
+                drop(turn);
                 self.answer(&h, result)
             }
         }
@@ -193,8 +216,59 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Waits for the client's next packet, sending keepalive PINGs while
+    /// it is silent if it supports them; false once it has left `count`
+    /// of them unanswered. A refused peer gets the packet timeout to send
+    /// its first call, so that it cannot hold a place under `max_clients`.
+    fn alive(&mut self, reader: &mut Reader) -> bool {
+        if self.refused.is_some() {
+            let spoke = wait_for_client(reader, self.shared.packet_timeout).unwrap_or(false);
+            if !spoke {
+                self.log(format_args!("dropped: refused and silent"));
+            }
+            return spoke;
+        }
+        let Some(ka) = self.shared.keepalive.filter(|_| self.keepalive) else {
+            return true;
+        };
+        loop {
+            match wait_for_client(reader, ka.interval) {
+                Ok(true) => return true,
+                Ok(false) if self.unanswered >= ka.count => {
+                    self.log(format_args!(
+                        "dropped: {} keepalive PINGs unanswered",
+                        self.unanswered
+                    ));
+                    return false;
+                }
+                Ok(false) => {
+                    let sent = Packet::ping()
+                        .to_bytes()
+                        .is_ok_and(|b| self.writer.send(&b).is_ok());
+                    if !sent {
+                        return false;
+                    }
+                    self.unanswered += 1;
+                }
+                Err(e) => {
+                    self.log(format_args!("dropped: {e}"));
+                    return false;
+                }
+            }
+        }
+    }
+}
+
 /// Serves one client until it hangs up.
-pub(super) fn serve(stream: Stream, origin: Origin, id: u64, shared: Arc<Shared>) {
+pub(super) fn serve(
+    stream: Stream,
+    origin: Origin,
+    peer: Option<Peer>,
+    refused: Option<String>,
+    id: u64,
+    shared: Arc<Shared>,
+) {
     let Ok(write_half) = stream.try_clone() else {
         return;
     };
@@ -209,12 +283,35 @@ pub(super) fn serve(stream: Stream, origin: Origin, id: u64, shared: Arc<Shared>
         conn: None,
         events: Events::new(writer.clone()),
         deferred: VecDeque::new(),
+        refused,
+        keepalive: false,
+        unanswered: 0,
     };
-    session.log(format_args!("connected ({origin:?})"));
+    match peer {
+        Some(p) => {
+            tracing::info!(
+                client = id,
+                ?origin,
+                uid = p.uid,
+                gid = p.gid,
+                pid = p.pid,
+                "connected"
+            );
+            session.log(format_args!(
+                "connected ({origin:?}, uid {} gid {} pid {})",
+                p.uid, p.gid, p.pid
+            ));
+        }
+        None => {
+            tracing::info!(client = id, ?origin, "connected");
+            session.log(format_args!("connected ({origin:?})"));
+        }
+    }
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
     loop {
         let packet = match session.deferred.pop_front() {
             Some(p) => p,
+            None if !session.alive(&mut reader) => break,
             None => match next_packet(&mut reader, session.shared.packet_timeout) {
                 Ok(Some(p)) => p,
                 Ok(None) => break,
@@ -224,6 +321,7 @@ pub(super) fn serve(stream: Stream, origin: Origin, id: u64, shared: Arc<Shared>
                 }
             },
         };
+        session.unanswered = 0;
         if !session.handle(&mut reader, packet) {
             break;
         }

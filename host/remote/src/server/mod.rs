@@ -14,11 +14,13 @@
 
 mod access;
 mod client;
+pub mod conf;
 mod domain;
 mod events;
 mod handles;
 mod host;
 mod network;
+pub mod peer;
 mod session;
 mod snapshot;
 mod storage;
@@ -36,6 +38,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::socket::Stream;
+use peer::{Peer, Policy};
 use wirt::error::ErrorCode;
 
 /// What can stop the daemon from serving.
@@ -86,10 +89,17 @@ impl ServerError {
 /// Where and how the daemon listens.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The read-write socket (mode 0600).
+    /// The read-write socket (mode `rw_perms`).
     pub socket: Option<PathBuf>,
-    /// The read-only socket (mode 0666): every mutating call is refused.
+    /// The read-only socket (mode `ro_perms`): every mutating call is refused.
     pub ro_socket: Option<PathBuf>,
+    /// Mode of the read-write socket (libvirtd's `unix_sock_rw_perms`).
+    pub rw_perms: u32,
+    /// Mode of the read-only socket (libvirtd's `unix_sock_ro_perms`).
+    pub ro_perms: u32,
+    /// Who may use the read-write socket besides root and the daemon's
+    /// user; its group (`unix_sock_group`) also owns both sockets.
+    pub policy: Policy,
     /// TCP on a loopback address, read-write, no authentication.
     pub tcp: Option<SocketAddr>,
     /// What a client opening the default URI (no name) gets.
@@ -102,7 +112,38 @@ pub struct Config {
     /// How long a client may take to finish a packet it has begun; an idle
     /// client (between packets) may stay.
     pub packet_timeout: Duration,
+    /// Pings for clients that support keepalive; None sends none.
+    pub keepalive: Option<Keepalive>,
+    /// Most calls running at once, all clients together (libvirtd's
+    /// `max_workers`); more wait for one to finish.
+    pub max_workers: usize,
 }
+
+/// libvirtd's keepalive: a client that asked about
+/// `VIR_DRV_FEATURE_PROGRAM_KEEPALIVE` is sent a PING after `interval` of
+/// silence, and again every `interval`; after `count` unanswered it is
+/// dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    /// Silence before a PING (`keepalive_interval`).
+    pub interval: Duration,
+    /// PINGs left unanswered before the client is dropped (`keepalive_count`).
+    pub count: u32,
+}
+
+/// libvirtd's default keepalive: a PING after 5 s of silence, dropped after
+/// 5 unanswered (30 s in all).
+pub const DEFAULT_KEEPALIVE: Keepalive = Keepalive {
+    interval: Duration::from_secs(5),
+    count: 5,
+};
+/// libvirtd's default `max_workers`.
+pub const DEFAULT_MAX_WORKERS: usize = 20;
+
+/// The read-write socket's default mode: the daemon's user only.
+pub const DEFAULT_RW_PERMS: u32 = 0o600;
+/// The read-only socket's default mode: anyone may connect.
+pub const DEFAULT_RO_PERMS: u32 = 0o666;
 
 /// libvirtd's default `max_clients`.
 pub const DEFAULT_MAX_CLIENTS: usize = 5000;
@@ -118,9 +159,52 @@ pub(crate) struct Shared {
     pub default_uri: String,
     pub verbose: bool,
     pub packet_timeout: Duration,
+    pub keepalive: Option<Keepalive>,
+    pub workers: Workers,
+    policy: Policy,
+    /// The daemon's effective uid, always admitted to the read-write socket.
+    owner: u32,
     max_clients: usize,
     clients: AtomicUsize,
     next_client: AtomicU64,
+}
+
+/// At most `max_workers` calls run at once; a client thread waits here for
+/// a turn, leaving its further calls in its socket (back-pressure).
+pub(crate) struct Workers {
+    busy: std::sync::Mutex<usize>,
+    free: std::sync::Condvar,
+    max: usize,
+}
+
+impl Workers {
+    fn new(max: usize) -> Workers {
+        Workers {
+            busy: std::sync::Mutex::new(0),
+            free: std::sync::Condvar::new(),
+            max: max.max(1),
+        }
+    }
+
+    /// Waits for a turn, given back when the guard drops.
+    pub fn turn(&self) -> Turn<'_> {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        while *busy >= self.max {
+            busy = self.free.wait(busy).unwrap_or_else(|p| p.into_inner());
+        }
+        *busy += 1;
+        Turn(self)
+    }
+}
+
+/// A running call's place under `max_workers`.
+pub(crate) struct Turn<'a>(&'a Workers);
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        *self.0.busy.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+        self.0.free.notify_one();
+    }
 }
 
 impl Shared {
@@ -169,8 +253,12 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         let mut unix = Vec::new();
         for (path, read_only) in [(&config.socket, false), (&config.ro_socket, true)] {
             if let Some(path) = path {
-                let mode = if read_only { 0o666 } else { 0o600 };
-                unix.push((bind_unix(path, mode)?, read_only));
+                let mode = if read_only {
+                    config.ro_perms
+                } else {
+                    config.rw_perms
+                };
+                unix.push((bind_unix(path, mode, config.policy.rw_group)?, read_only));
                 sockets.push(path.clone());
             }
         }
@@ -186,6 +274,10 @@ pub fn run(config: Config) -> Result<(), ServerError> {
             default_uri: config.default_uri.clone(),
             verbose: config.verbose,
             packet_timeout: config.packet_timeout,
+            keepalive: config.keepalive,
+            workers: Workers::new(config.max_workers),
+            policy: config.policy.clone(),
+            owner: peer::daemon_uid(),
             max_clients: config.max_clients,
             clients: AtomicUsize::new(0),
             next_client: AtomicU64::new(1),
@@ -284,24 +376,42 @@ fn hand_over(stream: Stream, origin: Origin, shared: &Arc<Shared>) {
         eprintln!("wirtd: cannot set up a connection: {e}");
         return;
     }
+    let (peer, refused) = admit(&stream, origin, shared);
     let shared = shared.clone();
     let id = shared.next_id();
     let spawned = std::thread::Builder::new()
         .name(format!("wirtd-client-{id}"))
         .spawn(move || {
             let _slot = slot;
-            client::serve(stream, origin, id, shared)
+            client::serve(stream, origin, peer, refused, id, shared)
         });
     if let Err(e) = spawned {
         eprintln!("wirtd: cannot start a client thread: {e}");
     }
 }
 
+/// Who the peer of a unix socket is, and why it may not be served, if it
+/// may not: read-write unix clients pass the policy, or every call they
+/// make is refused and they are disconnected. A peer whose credentials
+/// cannot be read is refused too.
+fn admit(stream: &Stream, origin: Origin, shared: &Shared) -> (Option<Peer>, Option<String>) {
+    let Stream::Unix(unix) = stream else {
+        return (None, None);
+    };
+    let peer = Peer::of(unix);
+    let refused = match (&peer, origin) {
+        (_, Origin::Unix { read_only: true }) => None,
+        (Ok(p), _) => shared.policy.refuses(p, shared.owner),
+        (Err(e), _) => Some(format!("cannot identify the peer: {e}")),
+    };
+    (peer.ok(), refused)
+}
+
 /// Binds a unix socket with `mode`, atomically: it is created under a
 /// temporary name, given its mode, then renamed into place, so it is never
 /// reachable with the umask's permissions. A stale socket (nobody answers)
 /// is replaced; a live one is refused.
-fn bind_unix(path: &Path, mode: u32) -> Result<UnixListener, ServerError> {
+fn bind_unix(path: &Path, mode: u32, group: Option<u32>) -> Result<UnixListener, ServerError> {
     let bind_err = |source| ServerError::Bind {
         path: path.to_path_buf(),
         source,
@@ -317,7 +427,8 @@ fn bind_unix(path: &Path, mode: u32) -> Result<UnixListener, ServerError> {
     let tmp = PathBuf::from(tmp);
     let _ = std::fs::remove_file(&tmp);
     let listener = UnixListener::bind(&tmp).map_err(bind_err)?;
-    let placed = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
+    let placed = std::os::unix::fs::chown(&tmp, None, group)
+        .and_then(|()| std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)))
         .and_then(|()| std::fs::rename(&tmp, path));
     if let Err(e) = placed {
         let _ = std::fs::remove_file(&tmp);

@@ -21,6 +21,13 @@ pub(super) struct Session {
     pub events: Events,
     /// Calls that arrived while a stream was being read, run after it.
     pub deferred: VecDeque<Packet>,
+    /// Why the access policy refuses this peer: its first call is answered
+    /// with that and the connection ends.
+    pub refused: Option<String>,
+    /// The client asked about keepalive, so it answers PINGs.
+    pub keepalive: bool,
+    /// PINGs sent since the client last sent anything.
+    pub unanswered: u32,
 }
 
 impl Session {

@@ -23,6 +23,10 @@ fn shared() -> Arc<Shared> {
         default_uri: "test:///default".into(),
         verbose: false,
         packet_timeout: super::DEFAULT_PACKET_TIMEOUT,
+        keepalive: Some(super::DEFAULT_KEEPALIVE),
+        workers: super::Workers::new(super::DEFAULT_MAX_WORKERS),
+        policy: Default::default(),
+        owner: super::peer::daemon_uid(),
         max_clients: super::DEFAULT_MAX_CLIENTS,
         clients: Default::default(),
         next_client: AtomicU64::new(1),
@@ -37,6 +41,8 @@ fn serve_bytes(open: bool, bytes: &[u8]) -> bool {
         serve(
             Stream::Unix(server),
             Origin::Unix { read_only: true },
+            None,
+            None,
             0,
             shared(),
         )
@@ -114,4 +120,27 @@ fn lists_beyond_the_protocol_limit_are_refused() {
     };
     assert_eq!(e.code(), ErrorCode::RPC);
     assert_eq!(e.message(), "Too many domains '16385' for limit '16384'");
+}
+
+#[test]
+fn max_workers_calls_run_at_once_and_the_rest_wait_their_turn() {
+    let workers = Arc::new(super::Workers::new(1));
+    let first = workers.turn();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiting = {
+        let workers = workers.clone();
+        std::thread::spawn(move || {
+            let _turn = workers.turn();
+            tx.send(()).unwrap();
+        })
+    };
+    // The second call waits while the first runs...
+    assert!(
+        rx.recv_timeout(std::time::Duration::from_millis(200))
+            .is_err()
+    );
+    // ...and runs once it is done.
+    drop(first);
+    rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+    waiting.join().unwrap();
 }

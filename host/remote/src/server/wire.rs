@@ -106,6 +106,26 @@ pub(super) fn next_packet(
     packet
 }
 
+/// Waits up to `idle` for the client to send something (or hang up): false
+/// when it stayed silent.
+pub(super) fn wait_for_client(reader: &mut Reader, idle: Duration) -> std::io::Result<bool> {
+    reader.get_ref().set_read_timeout(Some(idle))?;
+    let outcome = match reader.fill_buf() {
+        Ok(_) => Ok(true),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    };
+    reader.get_ref().set_read_timeout(None)?;
+    outcome
+}
+
 /// The reader, failing once `deadline` has passed.
 struct Timed<'a> {
     reader: &'a mut Reader,
