@@ -560,6 +560,31 @@ fn kvm_managed_save_streams_guest_memory_past_the_host() {
     k.assert_no_vmms_left();
 }
 
+/// Found by the soak: a host killed between spawning a VMM and recording
+/// the domain as running left a VMM that no later process adopted. The next
+/// open stops it.
+#[test]
+fn kvm_a_vmm_no_host_recorded_is_stopped_at_the_next_open() {
+    let Some(k) = kvm() else { return };
+    let xml = k.domain("orphan");
+    k.ok(&format!("define {}; start orphan", xml.display()));
+    assert_eq!(k.vmms().len(), 1);
+    // As if the host had died before storing the runtime record.
+    let uuid = k.ok("domuuid orphan").trim().to_string();
+    let record = k
+        .dir
+        .path()
+        .join("run")
+        .join("domains")
+        .join(format!("{uuid}.json"));
+    std::fs::remove_file(&record).unwrap();
+    assert!(k.state("orphan").starts_with("shut off"));
+    k.assert_no_vmms_left();
+    // And it starts again normally.
+    k.ok("start orphan; destroy orphan");
+    k.assert_no_vmms_left();
+}
+
 /// Issue 15, finding 4: 1 TiB guests were accepted and started (guest RAM
 /// is reserved lazily). Start refuses a guest larger than the host's RAM;
 /// define still takes it, as libvirt's does.

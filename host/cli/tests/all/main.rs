@@ -4,6 +4,7 @@
 mod access;
 mod cli;
 mod daemon_conf;
+mod fuzz;
 mod hostile;
 mod kvm;
 mod plugins;

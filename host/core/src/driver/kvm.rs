@@ -525,6 +525,61 @@ fn bump(resets: &(Mutex<u64>, Condvar)) {
     resets.1.notify_all();
 }
 
+impl KvmDriver {
+    /// Stops VMMs a host process started but did not live to record: one
+    /// killed between spawning a VMM and storing the domain's runtime
+    /// record leaves a VMM nobody will adopt. Called at open, under the
+    /// state dir's lock and after re-attaching, so every VMM not adopted by
+    /// then is such an orphan. Returns how many were stopped.
+    pub(crate) fn reap_orphans(&self) -> usize {
+        let dir = self.paths.runtime.join("vmm");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return 0;
+        };
+        let adopted: std::collections::HashSet<String> = self.lock().keys().cloned().collect();
+        let mut reaped = 0;
+        for path in entries.flatten().map(|e| e.path()) {
+            if path.extension().is_none_or(|x| x != "json") {
+                continue;
+            }
+            let Some(uuid) = path.file_stem().and_then(|s| s.to_str()) else {
+                continue;
+            };
+            if adopted.contains(uuid) {
+                continue;
+            }
+            let socket = self.socket_path(uuid);
+            let pid = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                .and_then(|v| v["pid"].as_u64())
+                .and_then(|p| i32::try_from(p).ok());
+            if let Some(pid) = pid.filter(|&pid| is_vmm_serving(pid, &socket)) {
+                tracing::warn!(uuid, pid, "stopping a VMM no host recorded");
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+                reaped += 1;
+            }
+            let _ = std::fs::remove_file(&socket);
+            let _ = std::fs::remove_file(&path);
+        }
+        reaped
+    }
+}
+
+/// Whether `pid` is a wirt-vmm listening on `socket` (not a recycled pid).
+fn is_vmm_serving(pid: i32, socket: &Path) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let mut args = cmdline.split(|&b| b == 0);
+    let program = args.next().unwrap_or_default();
+    let socket = socket.as_os_str().as_encoded_bytes();
+    program.ends_with(b"wirt-vmm") && args.any(|a| a == socket)
+}
+
 fn retire(vms: &Mutex<HashMap<String, Arc<Vm>>>, uuid: &str, vm: &Arc<Vm>) {
     vms.lock().unwrap_or_else(|p| p.into_inner()).remove(uuid);
     if let Some(mut child) = vm.child.lock().unwrap_or_else(|p| p.into_inner()).take() {

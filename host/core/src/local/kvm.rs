@@ -201,6 +201,7 @@ fn reattach(reg: &mut Registry, running: Vec<crate::registry::RuntimeRecord>, kv
         }
         let _ = reg.record_runtime(&record.uuid);
     }
+    kvm.reap_orphans();
 }
 
 /// Whether a URI names the local KVM host, and which mode.
