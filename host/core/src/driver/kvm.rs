@@ -526,6 +526,23 @@ fn bump(resets: &(Mutex<u64>, Condvar)) {
 }
 
 impl KvmDriver {
+    /// Refuses to start a domain whose VMM runs; a VMM whose guest is off
+    /// and that only waits for `release` (the host recorded the stop, and
+    /// the caller saw it) is let go now.
+    fn check_not_running(&self, uuid: &str) -> Result<()> {
+        let Some(vm) = self.lock().get(uuid).cloned() else {
+            return Ok(());
+        };
+        if vm.stopping.load(Ordering::SeqCst) {
+            self.stop(uuid, &vm);
+            return Ok(());
+        }
+        Err(Error::driver(
+            ErrorCode::OPERATION_INVALID,
+            "domain is already running",
+        ))
+    }
+
     /// Stops VMMs a host process started but did not live to record: one
     /// killed between spawning a VMM and storing the domain's runtime
     /// record leaves a VMM nobody will adopt. Called at open, under the
@@ -643,12 +660,7 @@ impl HypervisorDriver for KvmDriver {
     }
 
     fn start(&self, config: &DomainConfig, flags: u32) -> Result<DomainStatus> {
-        if self.lock().contains_key(&config.uuid) {
-            return Err(Error::driver(
-                ErrorCode::OPERATION_INVALID,
-                "domain is already running",
-            ));
-        }
+        self.check_not_running(&config.uuid)?;
         let opened = Self::open_files(config)?;
         let (vm, numbers, opened) = self.spawn(config, opened)?;
         let boot = Self::boot_request(config, &opened, &numbers, flags & START_PAUSED != 0);
@@ -827,12 +839,7 @@ impl HypervisorDriver for KvmDriver {
         size: u64,
         flags: u32,
     ) -> Result<DomainStatus> {
-        if self.lock().contains_key(&config.uuid) {
-            return Err(Error::driver(
-                ErrorCode::OPERATION_INVALID,
-                "domain is already running",
-            ));
-        }
+        self.check_not_running(&config.uuid)?;
         let opened = Self::open_files(config)?;
         let (vm, numbers, opened) = self.spawn(config, opened)?;
         let (reader, mut writer) =
