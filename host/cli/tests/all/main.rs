@@ -3,6 +3,7 @@
 
 mod access;
 mod cli;
+mod console;
 mod daemon_conf;
 mod fuzz;
 mod hostile;

@@ -992,8 +992,30 @@ impl HypervisorDriver for KvmDriver {
         let writer = stream.try_clone().map_err(|e| io_error("console", e))?;
         Ok(ConsoleStream {
             reader: Box::new(std::io::Cursor::new(buffered).chain(stream)),
-            writer: Box::new(writer),
+            writer: Box::new(ConsoleInput(writer)),
         })
+    }
+}
+
+/// Typing into a VMM's console. Dropping it ends the connection's input:
+/// the VMM then closes the connection, so the output side (read elsewhere,
+/// perhaps blocked on another thread) sees its end instead of waiting for
+/// the guest to print.
+struct ConsoleInput(UnixStream);
+
+impl Write for ConsoleInput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl Drop for ConsoleInput {
+    fn drop(&mut self) {
+        let _ = self.0.shutdown(std::net::Shutdown::Write);
     }
 }
 

@@ -168,6 +168,7 @@ pub(super) fn served(procedure: i32) -> bool {
             | REMOTE_PROC_STORAGE_VOL_RESIZE
             | REMOTE_PROC_STORAGE_VOL_UPLOAD
             | REMOTE_PROC_STORAGE_VOL_DOWNLOAD
+            | REMOTE_PROC_DOMAIN_OPEN_CONSOLE
     )
 }
 

@@ -123,6 +123,7 @@ impl Session {
         match call {
             Call::StorageVolUpload(args) => super::stream::upload(self, reader, &conn, h, args),
             Call::StorageVolDownload(args) => super::stream::download(self, reader, &conn, h, args),
+            Call::DomainOpenConsole(args) => super::stream::console(self, reader, &conn, h, args),
             Call::ConnectClose(()) => {
                 self.events.stop();
                 self.conn = None;

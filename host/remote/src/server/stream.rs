@@ -1,4 +1,4 @@
-//! Volume upload and download as libvirt streams.
+//! Volume upload and download, and a domain's console, as libvirt streams.
 //!
 //! The call is answered only when the transfer really starts (the first
 //! read or write of the API's source or sink), so a refused transfer gets
@@ -9,7 +9,10 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::handles::domain;
 use super::session::Session;
 use super::storage::vol;
 use super::wire::{Reader, Writer, wire_error};
@@ -18,7 +21,9 @@ use crate::packet::{
     encode_message,
 };
 use crate::protocol::*;
-use wirt::connect::Connect;
+use wirt::connect::{Connect, Error};
+use wirt::driver::ConsoleStream;
+use wirt::error::ErrorCode;
 
 /// Stream data per packet: libvirt's legacy payload limit, which every
 /// client accepts.
@@ -262,6 +267,105 @@ pub(super) fn download(
             Err(_) => return false,
         }
     }
+}
+
+/// `DOMAIN_OPEN_CONSOLE`: the guest's serial console both ways, until the
+/// client finishes or aborts the stream. When the console ends first (the
+/// guest stopped), the client is told so by the end of data, as libvirtd
+/// does, and then finishes. Calls the client makes meanwhile wait, as
+/// behind any stream. Returns false once the client is gone.
+pub(super) fn console(
+    session: &mut Session,
+    reader: &mut Reader,
+    conn: &Connect,
+    call: Header,
+    args: DomainOpenConsoleArgs,
+) -> bool {
+    let writer = session.writer.clone();
+    // One serial console: libvirt's names for it, or none (the first).
+    if let Some(dev) = args
+        .dev_name
+        .as_deref()
+        .filter(|d| !matches!(*d, "serial0" | "console0"))
+    {
+        let e = Error::api(
+            ErrorCode::OPERATION_FAILED,
+            format!("cannot find character device {dev}"),
+        );
+        return session.answer(&call, Err(e));
+    }
+    let ConsoleStream {
+        reader: mut output,
+        writer: mut input,
+    } = match domain(conn, args.dom).open_console() {
+        Ok(c) => c,
+        Err(e) => return session.answer(&call, Err(e)),
+    };
+    let mut reply = Reply {
+        writer: &writer,
+        call,
+        sent: false,
+    };
+    if reply.send().is_err() {
+        return false;
+    }
+    // The guest's output goes out from a thread of its own; `open` stops it
+    // from writing into a stream the client has closed.
+    let open = Arc::new(AtomicBool::new(true));
+    let pump = {
+        let (writer, open) = (writer.clone(), open.clone());
+        std::thread::Builder::new()
+            .name("wirtd-console".into())
+            .spawn(move || {
+                let mut buf = vec![0u8; 4096];
+                let send = |data: Vec<u8>| {
+                    open.load(Ordering::SeqCst)
+                        && Packet::stream_data(&call, data)
+                            .and_then(|p| p.to_bytes())
+                            .is_ok_and(|b| writer.send(&b).is_ok())
+                };
+                loop {
+                    match output.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if !send(buf[..n].to_vec()) {
+                                return;
+                            }
+                        }
+                    }
+                }
+                send(Vec::new());
+            })
+    };
+    if pump.is_err() {
+        return send_stream_error(
+            &writer,
+            &call,
+            &MessageError::new(
+                ErrorCode::INTERNAL_ERROR.0 as i32,
+                0,
+                "cannot start the console thread",
+            ),
+        );
+    }
+    let limit = session.shared.packet_timeout;
+    let alive = loop {
+        match next_stream_packet(reader, &writer, &mut session.deferred, &call, limit) {
+            // Typing into a console that ended is lost, as on a real line.
+            Ok(Incoming::Data(data)) => {
+                let _ = input.write_all(&data).and_then(|()| input.flush());
+            }
+            Ok(Incoming::Hole(_)) => {}
+            Ok(Incoming::Finished) => break finish(&writer, &call),
+            Ok(Incoming::Aborted) => break true,
+            Err(_) => break false,
+        }
+    };
+    open.store(false, Ordering::SeqCst);
+    // Dropping the input ends the driver's console connection, and with it
+    // the output the thread reads.
+    drop(input);
+    alive
 }
 
 fn finish(writer: &Writer, call: &Header) -> bool {
