@@ -14,7 +14,7 @@ use virtio_queue::desc::split::Descriptor;
 use virtio_queue::mock::MockSplitQueue;
 use virtio_queue::{Queue, QueueT};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
-use wirt_kvm::devices::virtio::block::{DiskFile, process_queue};
+use wirt_kvm::devices::virtio::block::{Disk, process_queue};
 
 const QUEUE: u16 = 1024;
 const NEXT: u16 = 1;
@@ -26,14 +26,14 @@ const DISK_BYTES: u64 = 64 << 20;
 
 type Mem = GuestMemoryMmap<()>;
 
-fn disk() -> (tempfile::NamedTempFile, DiskFile) {
+fn disk() -> (tempfile::NamedTempFile, Disk) {
     let mut f = tempfile::NamedTempFile::new().unwrap();
     let chunk = vec![0x5au8; 1 << 20];
     for _ in 0..(DISK_BYTES >> 20) {
         f.write_all(&chunk).unwrap();
     }
     f.flush().unwrap();
-    let d = DiskFile::new(f.reopen().unwrap(), false, "bench").unwrap();
+    let d = Disk::raw(f.reopen().unwrap(), false, "bench").unwrap();
     (f, d)
 }
 

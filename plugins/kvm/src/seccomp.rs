@@ -165,6 +165,9 @@ fn rules(profile: Profile) -> BTreeMap<i64, Vec<SeccompRule>> {
                 libc::SYS_pwritev,
                 libc::SYS_fdatasync,
                 libc::SYS_fsync,
+                // Discard and write-zeroes: punching holes or zeroing
+                // ranges of the image (raw directly, qcow2 through imago).
+                libc::SYS_fallocate,
             ] {
                 r.insert(nr, vec![]);
             }
@@ -191,6 +194,11 @@ fn rules(profile: Profile) -> BTreeMap<i64, Vec<SeccompRule>> {
                 libc::SYS_pwritev,
                 libc::SYS_fdatasync,
                 libc::SYS_fsync,
+                // The disk workers' filter stacks on this one.
+                libc::SYS_fallocate,
+                // imago reads the file system's block size when it opens a
+                // writable qcow2 image (the alignment of zeroing and holes).
+                libc::SYS_fstatfs,
                 libc::SYS_poll,
                 libc::SYS_ppoll,
                 libc::SYS_eventfd2,
