@@ -322,6 +322,10 @@ mod tests {
             assert!(!program(p, Mode::Errno).unwrap().is_empty());
         }
         assert!(!rules(Profile::Process).contains_key(&libc::SYS_openat));
+        // Discard and write-zeroes run on the disk worker, under both filters.
+        for p in [Profile::Process, Profile::Worker] {
+            assert!(rules(p).contains_key(&libc::SYS_fallocate));
+        }
         assert_eq!("trap".parse::<Mode>().unwrap(), Mode::Trap);
     }
 }
