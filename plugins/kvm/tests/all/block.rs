@@ -365,6 +365,15 @@ fn discard_and_write_zeroes_read_back_as_zeroes_and_stay_clean() {
             "{how} at {offset}"
         );
     }
+    // A cluster zeroed with its allocation kept reads its new data after a
+    // write (the zero flag must go, not just the bytes land).
+    let fresh = pattern(1024, 0x99);
+    write(&disk, &mem, 512, &fresh);
+    write_ref(&reference, 512, &fresh);
+    let head = read(&disk, &mem, 0, 4096);
+    assert_eq!(head[..512], filled(512, 0)[..]);
+    assert_eq!(head[512..1536], fresh[..]);
+    assert_eq!(head[1536..], filled(4096 - 1536, 0)[..]);
     assert_eq!(read(&disk, &mem, 3 * CLUSTER, 512), filled(512, 0x55));
     assert_eq!(
         read(&disk, &mem, 3 * CLUSTER + 1536, 512),
