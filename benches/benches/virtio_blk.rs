@@ -5,8 +5,18 @@
 //! 4 KiB and 64 KiB; reported per request. Malformed chains (a descriptor
 //! loop, a chain as long as the queue, a read into a read-only buffer) must
 //! fail fast.
+//!
+//! `virtio_blk/image_*` puts qcow2 beside raw, batches of 64 requests:
+//! allocated clusters, unallocated ones (zeroes), and an overlay whose
+//! clusters are all in a raw backing file (reads go through the chain).
+//! Writes to the last two allocate on the first pass only, so their
+//! figures are those of allocated clusters after a copy-on-write. The
+//! goal is qcow2 within 1.3x of raw. qemu-img makes the images (these cases
+//! are left out, saying so, without it).
 
 use std::io::Write;
+use std::path::Path;
+use std::process::Command;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use virtio_queue::desc::RawDescriptor;
@@ -14,7 +24,9 @@ use virtio_queue::desc::split::Descriptor;
 use virtio_queue::mock::MockSplitQueue;
 use virtio_queue::{Queue, QueueT};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
-use wirt_kvm::devices::virtio::block::{DiskFile, process_queue};
+use wirt_kvm::control::protocol::DiskFormat;
+use wirt_kvm::devices::virtio::block::chain::open_backing_chain;
+use wirt_kvm::devices::virtio::block::{Disk, process_queue};
 
 const QUEUE: u16 = 1024;
 const NEXT: u16 = 1;
@@ -23,18 +35,135 @@ const HEADERS: u64 = 0x10_0000;
 const STATUS: u64 = 0x20_0000;
 const DATA: u64 = 0x100_0000;
 const DISK_BYTES: u64 = 64 << 20;
+/// Every image is filled in writes of this size: the page cache keeps a
+/// write's folio size, and a 4 KiB write into a 1 MiB folio costs ext4 a
+/// walk over all its blocks, which would measure the fill, not the format.
+const FILL_CHUNK: u64 = 64 << 10;
 
 type Mem = GuestMemoryMmap<()>;
 
-fn disk() -> (tempfile::NamedTempFile, DiskFile) {
+fn disk() -> (tempfile::NamedTempFile, Disk) {
     let mut f = tempfile::NamedTempFile::new().unwrap();
-    let chunk = vec![0x5au8; 1 << 20];
-    for _ in 0..(DISK_BYTES >> 20) {
+    // In 64 KiB writes, like every image here (see `FILL_CHUNK`).
+    let chunk = vec![0x5au8; FILL_CHUNK as usize];
+    for _ in 0..DISK_BYTES / FILL_CHUNK {
         f.write_all(&chunk).unwrap();
     }
     f.flush().unwrap();
-    let d = DiskFile::new(f.reopen().unwrap(), false, "bench").unwrap();
+    // Written back before measuring, as qemu-io leaves the qcow2 images.
+    f.as_file().sync_all().unwrap();
+    let d = Disk::raw(f.reopen().unwrap(), false, "bench").unwrap();
     (f, d)
+}
+
+fn qemu(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Opens a qcow2 image as the host and the VMM do (the chain by path).
+fn open_qcow2(path: &Path) -> Disk {
+    let chain = open_backing_chain(path, DiskFormat::Qcow2).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let backing = chain.into_iter().map(|b| b.file).collect();
+    Disk::open(DiskFormat::Qcow2, file, backing, false, "bench").unwrap()
+}
+
+/// The qcow2 cases, or None without qemu-img / qemu-io.
+fn qcow2_disks(dir: &Path) -> Option<Vec<(&'static str, Disk)>> {
+    let size = DISK_BYTES.to_string();
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let (allocated, unallocated, base, overlay) = (
+        path("allocated.qcow2"),
+        path("unallocated.qcow2"),
+        path("base.raw"),
+        path("overlay.qcow2"),
+    );
+    let fill: Vec<String> = (0..DISK_BYTES / FILL_CHUNK)
+        .flat_map(|i| {
+            [
+                "-c".to_string(),
+                format!("write -P 0x5a {} {FILL_CHUNK}", i * FILL_CHUNK),
+            ]
+        })
+        .collect();
+    let qemu_io = |format: &str, image: &str| {
+        let mut args = vec!["-f", format];
+        args.extend(fill.iter().map(String::as_str));
+        args.push(image);
+        qemu("qemu-io", &args)
+    };
+    let made = qemu(
+        "qemu-img",
+        &["create", "-q", "-f", "qcow2", &allocated, &size],
+    ) && qemu_io("qcow2", &allocated)
+        && qemu(
+            "qemu-img",
+            &["create", "-q", "-f", "qcow2", &unallocated, &size],
+        )
+        && qemu("qemu-img", &["create", "-q", "-f", "raw", &base, &size])
+        && qemu_io("raw", &base)
+        && qemu(
+            "qemu-img",
+            &[
+                "create", "-q", "-f", "qcow2", "-b", &base, "-F", "raw", &overlay, &size,
+            ],
+        );
+    if !made {
+        eprintln!("virtio_blk/image_*: qemu-img or qemu-io is missing: qcow2 cases left out");
+        return None;
+    }
+    Some(vec![
+        ("qcow2_allocated", open_qcow2(Path::new(&allocated))),
+        ("qcow2_unallocated", open_qcow2(Path::new(&unallocated))),
+        ("qcow2_backing", open_qcow2(Path::new(&overlay))),
+    ])
+}
+
+fn images(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let (_file, raw) = disk();
+    let Some(qcow2) = qcow2_disks(dir.path()) else {
+        return;
+    };
+    let mut disks = vec![("raw", raw)];
+    disks.extend(qcow2);
+    let mem = Mem::from_ranges(&[(GuestAddress(0), 64 << 20)]).unwrap();
+    let batch = 64u16;
+    for (size, label) in [(4096u32, "4k"), (65536u32, "64k")] {
+        for read in [true, false] {
+            let mut group = c.benchmark_group(format!(
+                "virtio_blk/image_{}_{label}",
+                if read { "read" } else { "write" }
+            ));
+            let vq = setup_requests(&mem, batch, size, read);
+            group.throughput(Throughput::Elements(u64::from(batch)));
+            for (name, disk) in &disks {
+                group.bench_function(*name, |b| {
+                    b.iter_batched(
+                        || fresh_queue(&vq),
+                        |mut q| {
+                            assert!(process_queue(&mut q, &mem, disk));
+                            assert_eq!(q.next_used(), batch);
+                        },
+                        BatchSize::SmallInput,
+                    )
+                });
+                // Every request succeeded: a failing backend is not fast.
+                for i in 0..u64::from(batch) {
+                    let status: u8 = mem.read_obj(GuestAddress(STATUS + i)).unwrap();
+                    assert_eq!(status, 0, "{name}: request {i}");
+                }
+            }
+            group.finish();
+        }
+    }
 }
 
 fn desc(addr: u64, len: u32, flags: u16, next: u16) -> RawDescriptor {
@@ -158,5 +287,5 @@ fn malformed(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, requests, malformed);
+criterion_group!(benches, requests, images, malformed);
 criterion_main!(benches);

@@ -5,7 +5,6 @@
 //! virtio-mmio slots: the disks first, in request order, then the network
 //! cards, in request order.
 
-use std::fs::File;
 use std::sync::{Arc, Mutex};
 
 use kvm_ioctls::{Cap, IoEventAddress, Kvm, VcpuFd, VmFd};
@@ -16,7 +15,7 @@ use crate::devices::console::{Console, ConsoleWriter};
 use crate::devices::i8042::{I8042, I8042State};
 use crate::devices::pvctl::{self, PvCtl, PvCtlState};
 use crate::devices::serial::SerialDevice;
-use crate::devices::virtio::block::{Block, DiskFile};
+use crate::devices::virtio::block::{Block, Disk};
 use crate::devices::virtio::mmio::{self, MmioTransport};
 use crate::devices::virtio::net::{self, Net, NetConfig, NetShared, NetStats};
 use crate::devices::virtio::worker::Worker;
@@ -78,12 +77,11 @@ pub enum MachineError {
 }
 
 /// A disk to attach.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct DiskSpec {
-    /// The raw image, opened by the host.
-    pub file: File,
-    /// Refuse writes.
-    pub readonly: bool,
+    /// The image, opened once: the machines of successive reboots share it
+    /// (and its qcow2 metadata cache).
+    pub disk: Arc<Disk>,
     /// Device id the guest reads with GET_ID (at most 20 bytes).
     pub id: String,
 }
@@ -286,14 +284,12 @@ fn build_parts(
     let mut transports = Vec::new();
     let mut infos = Vec::new();
     for (slot, d) in disks.into_iter().enumerate() {
-        let disk =
-            DiskFile::new(d.file, d.readonly, &d.id).map_err(|e| MachineError::Io("a disk", e))?;
         infos.push(DiskInfo {
-            readonly: d.readonly,
+            readonly: d.disk.readonly(),
             id: d.id,
-            sectors: disk.sectors(),
+            sectors: d.disk.sectors(),
         });
-        let t = transport(&vm, &mem, slot, Box::new(Block::new(disk)), saved)?;
+        let t = transport(&vm, &mem, slot, Box::new(Block::new(d.disk)), saved)?;
         transports.push(t);
     }
     let mut nic_parts = Vec::new();

@@ -178,6 +178,9 @@ fn rules(profile: Profile, pid: u32) -> BTreeMap<i64, Vec<SeccompRule>> {
                 libc::SYS_pwritev,
                 libc::SYS_fdatasync,
                 libc::SYS_fsync,
+                // Discard and write-zeroes: punching holes or zeroing
+                // ranges of the image (raw directly, qcow2 through imago).
+                libc::SYS_fallocate,
             ] {
                 r.insert(nr, vec![]);
             }
@@ -204,6 +207,11 @@ fn rules(profile: Profile, pid: u32) -> BTreeMap<i64, Vec<SeccompRule>> {
                 libc::SYS_pwritev,
                 libc::SYS_fdatasync,
                 libc::SYS_fsync,
+                // The disk workers' filter stacks on this one.
+                libc::SYS_fallocate,
+                // imago reads the file system's block size when it opens a
+                // writable qcow2 image (the alignment of zeroing and holes).
+                libc::SYS_fstatfs,
                 libc::SYS_poll,
                 libc::SYS_ppoll,
                 libc::SYS_eventfd2,
@@ -364,6 +372,10 @@ mod tests {
         }
         assert!(!rules(Profile::Process, 1).contains_key(&libc::SYS_openat));
         assert!(!clone3_fallback().unwrap().is_empty());
+        // Discard and write-zeroes run on the disk worker, under both filters.
+        for p in [Profile::Process, Profile::Worker] {
+            assert!(rules(p, 1).contains_key(&libc::SYS_fallocate));
+        }
         assert_eq!("trap".parse::<Mode>().unwrap(), Mode::Trap);
     }
 }

@@ -17,6 +17,7 @@ use crate::control::protocol::{
     NicRef, Policies, Request, RestoreRequest, StatusReply, VERSION, reason, state, state_name,
 };
 use crate::devices::VmEvent;
+use crate::devices::virtio::block::{Disk, DiskError};
 use crate::devices::virtio::net::{self, NetConfig, NetShared, NetStats};
 use crate::machine::{DiskSpec, Machine, MachineContext, MachineError, MachineSpec, NicSpec};
 use crate::snapshot::{self, NicState, SnapshotError};
@@ -40,6 +41,17 @@ pub enum VmmError {
     /// Building or driving the machine failed.
     #[error("machine failure")]
     Machine(#[from] MachineError),
+    /// A disk image (or its backing chain) cannot be served.
+    #[error("disk {index} ({format})")]
+    Disk {
+        /// Its index in the request's `disks`.
+        index: usize,
+        /// The format it was given as.
+        format: &'static str,
+        /// Why.
+        #[source]
+        source: DiskError,
+    },
     /// Reading or writing a save file failed.
     #[error("save file failure")]
     Snapshot(#[from] SnapshotError),
@@ -107,17 +119,7 @@ impl Setup {
         let Some(boot) = self.boot.clone() else {
             return Ok(None);
         };
-        let mut disks = Vec::new();
-        for d in &self.disks {
-            disks.push(DiskSpec {
-                file: d
-                    .file
-                    .try_clone()
-                    .map_err(|e| VmmError::Machine(MachineError::Io("a disk", e)))?,
-                readonly: d.readonly,
-                id: d.id.clone(),
-            });
-        }
+        let disks = self.disks.clone();
         Ok(Some(MachineSpec {
             memory_bytes: self.memory_bytes,
             vcpus: self.vcpus,
@@ -278,15 +280,27 @@ impl Vmm {
         refs: &[DiskRef],
         passed: &mut [Option<OwnedFd>],
     ) -> Result<Vec<DiskSpec>, VmmError> {
-        refs.iter()
-            .map(|d| {
-                Ok(DiskSpec {
-                    file: self.take_fd(d.fd, passed)?,
-                    readonly: d.readonly,
-                    id: d.serial.clone(),
-                })
-            })
-            .collect()
+        let mut disks = Vec::with_capacity(refs.len());
+        for (i, d) in refs.iter().enumerate() {
+            let file = self.take_fd(d.fd, passed)?;
+            let backing = d
+                .backing
+                .iter()
+                .map(|b| self.take_fd(*b, passed))
+                .collect::<Result<Vec<_>, _>>()?;
+            let disk = Disk::open(d.format, file, backing, d.readonly, &d.serial).map_err(|e| {
+                VmmError::Disk {
+                    index: i,
+                    format: d.format.name(),
+                    source: e,
+                }
+            })?;
+            disks.push(DiskSpec {
+                disk: Arc::new(disk),
+                id: d.serial.clone(),
+            });
+        }
+        Ok(disks)
     }
 
     /// Takes the taps of `refs`; `saved` carries link and counters over a
@@ -343,6 +357,14 @@ impl Vmm {
             // Its threads stop now: no guest code or disk I/O after this.
             self.finished_cpu_ns += m.halt();
             self.retired.push(m);
+            // qcow2 metadata cached in the VMM goes to the image now, so the
+            // host (or the next machine's reader) finds it consistent even
+            // if this process is then killed rather than asked to quit.
+            for (i, d) in self.setup.iter().flat_map(|s| s.disks.iter()).enumerate() {
+                if let Err(e) = d.disk.flush_metadata() {
+                    eprintln!("wirt-vmm: disk {i}: cannot write qcow2 metadata: {e:?}");
+                }
+            }
         }
         self.shutdown_requested = false;
         // Events raised by the machine just stopped are moot now.
@@ -582,17 +604,7 @@ impl Vmm {
             Some(f) => Some(Arc::new(self.read_image(f, "initrd", passed)?)),
             None => None,
         };
-        let mut keep = Vec::new();
-        for d in &disks {
-            keep.push(DiskSpec {
-                file: d
-                    .file
-                    .try_clone()
-                    .map_err(|e| VmmError::Machine(MachineError::Io("a disk", e)))?,
-                readonly: d.readonly,
-                id: d.id.clone(),
-            });
-        }
+        let keep = disks.clone();
         let nic_specs = nics
             .iter()
             .map(NicSetup::spec)

@@ -677,3 +677,100 @@ fn kvm_start_refuses_a_kernel_that_is_not_a_regular_file() {
     }
     k.assert_no_vmms_left();
 }
+
+/// A qcow2 disk (`<driver type='qcow2'/>`) over a raw backing file: the host
+/// walks the chain and hands it to the VMM; the guest reads the backing
+/// data through the overlay and its boot self-test writes into the overlay
+/// only. Formats the VMM cannot serve are refused, naming disk and format.
+#[test]
+fn kvm_qcow2_disks_with_a_backing_file() {
+    let Some(k) = kvm() else { return };
+    if !wirt_testkit::have("qemu-img", "--version") {
+        wirt_testkit::require("qemu-img", "the qcow2 overlay is made by qemu-img");
+        return;
+    }
+    let base = k.dir.path().join("base.raw");
+    let data: Vec<u8> = (0..64 * 512).map(|i| (i * 7 % 253) as u8).collect();
+    std::fs::write(&base, &data).unwrap();
+    let overlay = k.dir.path().join("overlay.qcow2");
+    let made = Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2", "-b", "base.raw", "-F", "raw"])
+        .arg(&overlay)
+        .arg("32K")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let domain = |name: &str, format: &str, path: &Path| {
+        let xml = k.dir.path().join(format!("{name}.xml"));
+        std::fs::write(
+            &xml,
+            format!(
+                "<domain type='kvm'><name>{name}</name><memory unit='MiB'>16</memory><vcpu>1</vcpu>\
+                 <os><type>hvm</type></os><devices><disk type='file' device='disk'>\
+                 <driver name='qemu' type='{format}'/><source file='{}'/>\
+                 <target dev='vda' bus='virtio'/></disk></devices></domain>",
+                path.display()
+            ),
+        )
+        .unwrap();
+        xml
+    };
+    let xml = domain("q1", "qcow2", &overlay);
+    k.ok(&format!("define {}; start q1", xml.display()));
+    let console = k.wait_console("q1", "guest: ready");
+    let sum = |sector: usize, bytes: &[u8]| {
+        format!(
+            "blk: sector {sector} sum {:016x}",
+            wirt_kvm::guest::range_checksum(bytes)
+        )
+    };
+    assert!(console.contains(&sum(0, &data[..512])), "{console}");
+    let complement: Vec<u8> = data[..512].iter().map(|b| !b).collect();
+    assert!(console.contains(&sum(1, &complement)), "{console}");
+    k.ok("destroy q1");
+    assert_eq!(
+        std::fs::read(&base).unwrap(),
+        data,
+        "the backing file is read-only"
+    );
+    let check = Command::new("qemu-img")
+        .args(["check", "-f", "qcow2"])
+        .arg(&overlay)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let mut expected = data.clone();
+    expected[512..1024].copy_from_slice(&complement);
+    expected.truncate(32 << 10);
+    let reference = k.dir.path().join("expected.raw");
+    std::fs::write(&reference, &expected).unwrap();
+    let compare = Command::new("qemu-img")
+        .args(["compare", "-f", "qcow2", "-F", "raw"])
+        .arg(&overlay)
+        .arg(&reference)
+        .output()
+        .unwrap();
+    assert!(
+        compare.status.success(),
+        "{}",
+        String::from_utf8_lossy(&compare.stdout)
+    );
+    k.ok("undefine q1");
+
+    let xml = domain("v1", "vmdk", &base);
+    k.ok(&format!("define {}", xml.display()));
+    let out = k.wirt("start v1");
+    assert!(!out.ok);
+    assert!(
+        out.stderr
+            .contains("disk 'vda': format 'vmdk' is not supported, only raw and qcow2"),
+        "{}",
+        out.stderr
+    );
+    k.ok("undefine v1");
+    k.assert_no_vmms_left();
+}

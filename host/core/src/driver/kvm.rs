@@ -23,9 +23,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use wirt_kvm::control::client::{Client, ClientError};
 use wirt_kvm::control::protocol::{
-    BootRequest, DiskRef, FdRef, KernelRef, LifecycleAction, Policies, Request, RestoreRequest,
-    StatusReply,
+    BootRequest, DiskFormat, DiskRef, FdRef, KernelRef, LifecycleAction, Policies, Request,
+    RestoreRequest, StatusReply,
 };
+use wirt_kvm::devices::virtio::block::chain::open_backing_chain;
 use wirt_kvm::launch::Launch;
 use wirt_vocab::{Reason, State};
 
@@ -209,11 +210,21 @@ fn policies(config: &DomainConfig) -> Policies {
     }
 }
 
+/// A disk's files among [`Opened::fds`].
+struct OpenedDisk {
+    image: usize,
+    format: DiskFormat,
+    /// Nearest first.
+    backing: Vec<usize>,
+    readonly: bool,
+    serial: String,
+}
+
 /// The files a VM is started with, opened by the host.
 struct Opened {
     kvm: File,
     fds: Vec<OwnedFd>,
-    disks: Vec<(usize, bool, String)>,
+    disks: Vec<OpenedDisk>,
     kernel: Option<usize>,
     initrd: Option<usize>,
 }
@@ -280,15 +291,21 @@ impl KvmDriver {
                     ),
                 ));
             }
-            if let Some(format) = disk.format.as_deref().filter(|f| *f != "raw") {
-                return Err(Error::driver(
-                    ErrorCode::CONFIG_UNSUPPORTED,
-                    format!(
-                        "disk '{}': format '{format}' is not supported, only raw",
-                        disk.target_dev
-                    ),
-                ));
-            }
+            // The format is the definer's, never guessed from the content
+            // (no <driver type> means raw, as it does for libvirt's qemu).
+            let format = match disk.format.as_deref() {
+                None | Some("raw") => DiskFormat::Raw,
+                Some("qcow2") => DiskFormat::Qcow2,
+                Some(other) => {
+                    return Err(Error::driver(
+                        ErrorCode::CONFIG_UNSUPPORTED,
+                        format!(
+                            "disk '{}': format '{other}' is not supported, only raw and qcow2",
+                            disk.target_dev
+                        ),
+                    ));
+                }
+            };
             let path = disk.source.as_deref().ok_or_else(|| {
                 Error::driver(
                     ErrorCode(19),
@@ -300,8 +317,32 @@ impl KvmDriver {
                 .write(!disk.read_only)
                 .open(path)
                 .map_err(|e| io_error(format!("cannot open disk {path}"), e))?;
-            disks.push((fds.len(), disk.read_only, disk.target_dev.clone()));
+            // The VMM opens no paths: a qcow2 disk's backing files go with
+            // it, opened read-only here.
+            let chain = open_backing_chain(Path::new(path), format).map_err(|e| {
+                Error::driver(
+                    ErrorCode::OPERATION_FAILED,
+                    format!(
+                        "disk '{}': backing chain of {path}: {}",
+                        disk.target_dev,
+                        crate::plugin::catalog::error_chain(&e)
+                    ),
+                )
+            })?;
+            let image = fds.len();
             fds.push(file.into());
+            let mut backing = Vec::with_capacity(chain.len());
+            for b in chain {
+                backing.push(fds.len());
+                fds.push(b.file.into());
+            }
+            disks.push(OpenedDisk {
+                image,
+                format,
+                backing,
+                readonly: disk.read_only,
+                serial: disk.target_dev.clone(),
+            });
         }
         let mut open_ro = |path: &Option<String>, what: &str| -> Result<Option<usize>> {
             let Some(path) = path else {
@@ -483,10 +524,12 @@ impl KvmDriver {
             disks: opened
                 .disks
                 .iter()
-                .map(|(i, ro, serial)| DiskRef {
-                    fd: FdRef::Fd(numbers[*i]),
-                    readonly: *ro,
-                    serial: serial.clone(),
+                .map(|d| DiskRef {
+                    fd: FdRef::Fd(numbers[d.image]),
+                    format: d.format,
+                    backing: d.backing.iter().map(|i| FdRef::Fd(numbers[*i])).collect(),
+                    readonly: d.readonly,
+                    serial: d.serial.clone(),
                 })
                 .collect(),
             // Network cards (taps) are not wired up by the host yet.
@@ -905,8 +948,9 @@ impl HypervisorDriver for KvmDriver {
             return Err(Error::driver(
                 ErrorCode::CONFIG_UNSUPPORTED,
                 format!(
-                    "internal snapshot for disk {} unsupported for storage type raw",
-                    disk.target_dev
+                    "internal snapshot for disk {} unsupported for storage type {}",
+                    disk.target_dev,
+                    disk.format.as_deref().unwrap_or("raw")
                 ),
             ));
         }

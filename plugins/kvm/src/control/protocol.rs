@@ -72,11 +72,41 @@ impl Default for Policies {
     }
 }
 
+/// The format of a disk image, always stated by the host: the VMM never
+/// guesses it from the content (a raw guest can write a qcow2 header).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiskFormat {
+    /// Bytes as the guest sees them (records without a format mean raw).
+    #[default]
+    Raw,
+    /// qcow2, possibly on a chain of backing files.
+    Qcow2,
+}
+
+impl DiskFormat {
+    /// The name libvirt uses (`<driver type='...'/>`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DiskFormat::Raw => "raw",
+            DiskFormat::Qcow2 => "qcow2",
+        }
+    }
+}
+
 /// A disk.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DiskRef {
-    /// The raw image.
+    /// The image (the top of the chain for qcow2).
     pub fd: FdRef,
+    /// Its format.
+    #[serde(default)]
+    pub format: DiskFormat,
+    /// A qcow2 disk's backing files, opened read-only, nearest first: the
+    /// VMM cannot open paths, so the host walks the chain and hands it over.
+    /// Each file's format comes from the header of the image above it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backing: Vec<FdRef>,
     /// Refuse guest writes.
     #[serde(default)]
     pub readonly: bool,
@@ -368,6 +398,9 @@ mod tests {
         assert_eq!(b.kernel, KernelRef::Builtin("test-guest".into()));
         assert_eq!(b.memory_mib, 32);
         assert_eq!(b.disks[0].fd, FdRef::Fd(5));
+        // Records from before formats existed are raw, without backing files.
+        assert_eq!(b.disks[0].format, DiskFormat::Raw);
+        assert!(b.disks[0].backing.is_empty());
         assert_eq!(b.policies.on_reboot, LifecycleAction::Destroy);
         assert_eq!(b.policies.on_crash, LifecycleAction::Destroy);
         let e: Envelope = serde_json::from_str(
@@ -404,5 +437,29 @@ mod tests {
         })
         .unwrap();
         assert_eq!(line, r#"{"op":"console-input","data":"p"}"#);
+    }
+
+    #[test]
+    fn disk_formats() {
+        let d: DiskRef = serde_json::from_str(
+            r#"{"fd":{"fd":5},"format":"qcow2","backing":[{"fd":6},{"passed":1}]}"#,
+        )
+        .unwrap();
+        assert_eq!(d.format, DiskFormat::Qcow2);
+        assert_eq!(d.backing, vec![FdRef::Fd(6), FdRef::Passed(1)]);
+        // A format the VMM cannot serve is a malformed request, never raw.
+        assert!(serde_json::from_str::<DiskRef>(r#"{"fd":{"fd":5},"format":"vmdk"}"#).is_err());
+        let raw = serde_json::to_string(&DiskRef {
+            fd: FdRef::Fd(3),
+            format: DiskFormat::Raw,
+            backing: Vec::new(),
+            readonly: false,
+            serial: String::new(),
+        })
+        .unwrap();
+        assert_eq!(
+            raw,
+            r#"{"fd":{"fd":3},"format":"raw","readonly":false,"serial":""}"#
+        );
     }
 }

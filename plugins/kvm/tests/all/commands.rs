@@ -10,7 +10,7 @@ use crate::common::{Vmm, hex_after, make_disk, require_kvm};
 
 /// Sends a `!` line and waits for the whole line that answers it (the
 /// guest prints an answer's prefix before it does the work).
-fn command(vmm: &mut Vmm, line: &str, answer: &str) -> String {
+pub(crate) fn command(vmm: &mut Vmm, line: &str, answer: &str) -> String {
     let before = vmm.console().matches(answer).count();
     vmm.input(&format!("!{line}\n"));
     let deadline = std::time::Instant::now() + crate::common::TIMEOUT;

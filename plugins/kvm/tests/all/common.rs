@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use wirt_kvm::control::client::Client;
-use wirt_kvm::control::protocol::{BootRequest, DiskRef, FdRef, Request};
+use wirt_kvm::control::protocol::{BootRequest, DiskFormat, DiskRef, FdRef, Request};
 use wirt_kvm::launch::{Launch, Launched};
 
 /// Whether this machine has a usable /dev/kvm.
@@ -121,6 +121,8 @@ impl Vmm {
             .enumerate()
             .map(|(i, fd)| DiskRef {
                 fd: FdRef::Fd(*fd),
+                format: DiskFormat::Raw,
+                backing: Vec::new(),
                 readonly: false,
                 serial: format!("disk{i}"),
             })

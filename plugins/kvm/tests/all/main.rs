@@ -6,6 +6,7 @@ mod common;
 mod frames;
 mod netns;
 
+mod block;
 mod boot;
 mod commands;
 mod fuzz;

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use wirt_kvm::control::client::ClientError;
 use wirt_kvm::control::protocol::{
-    BootRequest, DiskRef, FdRef, LinkState, NicRef, Request, RestoreRequest, reason, state,
+    BootRequest, DiskFormat, DiskRef, FdRef, LinkState, NicRef, Request, RestoreRequest, reason,
+    state,
 };
 use wirt_kvm::guest::READY;
 
@@ -71,6 +72,8 @@ fn cards_follow_the_disks_report_counters_and_links_and_survive_save_restore() {
     ]);
     b.disks = vec![DiskRef {
         fd: FdRef::Fd(vmm.disk_fds[0]),
+        format: DiskFormat::Raw,
+        backing: Vec::new(),
         readonly: false,
         serial: "disk0".into(),
     }];
@@ -158,6 +161,8 @@ fn cards_follow_the_disks_report_counters_and_links_and_survive_save_restore() {
             from: FdRef::Passed(0),
             disks: vec![DiskRef {
                 fd: FdRef::Fd(disk_fd),
+                format: DiskFormat::Raw,
+                backing: Vec::new(),
                 readonly: false,
                 serial: "disk0".into(),
             }],

@@ -4,7 +4,9 @@ use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::time::Instant;
 
-use wirt_kvm::control::protocol::{DiskRef, FdRef, Request, RestoreRequest, reason, state};
+use wirt_kvm::control::protocol::{
+    DiskFormat, DiskRef, FdRef, Request, RestoreRequest, reason, state,
+};
 use wirt_kvm::guest::READY;
 
 use crate::common::{TIMEOUT, Vmm, hex_after, make_disk, require_kvm};
@@ -44,6 +46,8 @@ fn save_then_restore_in_a_new_process_continues_the_guest() {
     let mut second = Vmm::spawn(&[&disk]);
     let disks = vec![DiskRef {
         fd: FdRef::Fd(second.disk_fds[0]),
+        format: DiskFormat::Raw,
+        backing: Vec::new(),
         readonly: false,
         serial: "disk0".into(),
     }];

@@ -1,0 +1,132 @@
+//! The host's side of a qcow2 disk: walking its backing chain by path and
+//! opening every backing file read-only, for the VMM (which opens no
+//! paths) to serve.
+//!
+//! Formats follow the same rule as in the VMM ([`disk::backing_format`]):
+//! the backing-format extension of the image above, raw without one.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use imago::StorageOpenOptions;
+use imago::qcow2::Qcow2;
+
+use super::disk;
+use crate::control::protocol::DiskFormat;
+
+/// Longest chain followed: well past real use, short enough to stop a chain
+/// that loops back on itself (and the recursion that serves it).
+pub const MAX_CHAIN_DEPTH: usize = 256;
+
+/// Why a backing chain cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// A file of the chain cannot be opened.
+    #[error("cannot open {}", path.display())]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A qcow2 image's header cannot be read.
+    #[error("cannot read the qcow2 header of {}", path.display())]
+    Header {
+        /// The image.
+        path: PathBuf,
+        /// imago's reason.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A header names a backing format wirt cannot serve.
+    #[error("{} names backing format '{format}' (only raw and qcow2 are supported)", path.display())]
+    BackingFormat {
+        /// The image whose header names it.
+        path: PathBuf,
+        /// The name.
+        format: String,
+    },
+    /// The chain is longer than [`MAX_CHAIN_DEPTH`] (or loops).
+    #[error("the backing chain of {} is longer than {MAX_CHAIN_DEPTH} images (a loop?)", path.display())]
+    TooDeep {
+        /// The top image.
+        path: PathBuf,
+    },
+}
+
+/// One backing file, opened read-only.
+#[derive(Debug)]
+pub struct BackingFile {
+    /// Where it was found (resolved like qemu does: relative names are
+    /// relative to the directory of the image that names them).
+    pub path: PathBuf,
+    /// Its format, from the header above it.
+    pub format: DiskFormat,
+    /// The open file.
+    pub file: File,
+}
+
+/// Opens the backing files of the image at `top` (of `format`), nearest
+/// first. A raw image has none.
+pub fn open_backing_chain(top: &Path, format: DiskFormat) -> Result<Vec<BackingFile>, ChainError> {
+    let mut chain: Vec<BackingFile> = Vec::new();
+    let mut current = top.to_path_buf();
+    let mut current_format = format;
+    while current_format == DiskFormat::Qcow2 {
+        if chain.len() == MAX_CHAIN_DEPTH {
+            return Err(ChainError::TooDeep {
+                path: top.to_path_buf(),
+            });
+        }
+        let file = open_read_only(&current)?;
+        let header = |source| ChainError::Header {
+            path: current.clone(),
+            source,
+        };
+        let storage =
+            imago::file::File::from_open_file(file, StorageOpenOptions::new()).map_err(header)?;
+        let qcow2 = Qcow2::<imago::file::File>::open_image(storage, false).map_err(header)?;
+        let Some(name) = qcow2.implicit_backing_file() else {
+            break;
+        };
+        let next_format = disk::backing_format(qcow2.implicit_backing_format().map(String::as_str))
+            .map_err(|format| ChainError::BackingFormat {
+                path: current.clone(),
+                format,
+            })?;
+        let next = resolve(&current, name);
+        chain.push(BackingFile {
+            file: open_read_only(&next)?,
+            path: next.clone(),
+            format: next_format,
+        });
+        current = next;
+        current_format = next_format;
+    }
+    Ok(chain)
+}
+
+fn open_read_only(path: &Path) -> Result<File, ChainError> {
+    OpenOptions::new()
+        .read(true)
+        // A FIFO named as a backing file must not block the host.
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|source| ChainError::Open {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// A backing file name from `image`'s header, as a path.
+fn resolve(image: &Path, name: &str) -> PathBuf {
+    let name = Path::new(name);
+    if name.is_absolute() {
+        return name.to_path_buf();
+    }
+    image
+        .parent()
+        .map_or_else(|| name.to_path_buf(), |dir| dir.join(name))
+}
