@@ -10,6 +10,7 @@ use std::os::fd::AsRawFd;
 
 use virtio_queue::desc::split::Descriptor;
 use virtio_queue::{DescriptorChain, Queue, QueueT};
+use vm_memory::bitmap::Bitmap;
 use vm_memory::{Address, Bytes, GuestAddress, GuestMemory, Permissions};
 
 use super::{F_EVENT_IDX, F_VERSION_1, Processed, VirtioDevice};
@@ -143,6 +144,10 @@ impl DiskFile {
                 if n == 0 {
                     // The file shrank under us.
                     return Err(RequestError::Io(std::io::ErrorKind::UnexpectedEof));
+                }
+                if !write_to_disk {
+                    // Written behind vm-memory's back: migration must see it.
+                    slice.bitmap().mark_dirty(done, n as usize);
                 }
                 done += n as usize;
                 offset += n as u64;
@@ -371,6 +376,7 @@ mod tests {
 
     use virtio_queue::desc::RawDescriptor;
     use virtio_queue::mock::MockSplitQueue;
+    use vm_memory::GuestMemoryBackend;
 
     use super::*;
 
@@ -434,5 +440,23 @@ mod tests {
             d(0x20_0000, 512, NEXT | WRITE, 0),
         ];
         assert_eq!(run(&mem, &disk, &circular), (0xff, 0));
+    }
+
+    #[test]
+    fn reads_mark_the_pages_they_fill_for_migration() {
+        let (mem, disk, _f) = setup();
+        let region = mem.iter().next().unwrap();
+        let bitmap = vm_memory::mmap::MmapRegion::bitmap(region);
+        bitmap.get_and_reset();
+        // 4 KiB of data across pages 0x201 and 0x202.
+        let ok = [
+            d(0x10_0000, 16, NEXT, 1),
+            d(0x20_1800, 4096, NEXT | WRITE, 2),
+            d(0x30_0000, 1, WRITE, 0),
+        ];
+        assert_eq!(run(&mem, &disk, &ok), (S_OK, 4097));
+        for (page, dirty) in [(0x200, false), (0x201, true), (0x202, true), (0x203, false)] {
+            assert_eq!(bitmap.is_bit_set(page), dirty, "page {page:#x}");
+        }
     }
 }
