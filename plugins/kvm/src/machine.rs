@@ -195,6 +195,9 @@ impl std::fmt::Debug for Machine {
     }
 }
 
+/// Every virtio transport of a machine, locked (see [`Machine::freeze`]).
+pub struct Frozen<'a>(Vec<std::sync::MutexGuard<'a, MmioTransport>>);
+
 /// A network card of a built machine.
 #[derive(Debug)]
 struct Nic {
@@ -241,7 +244,7 @@ fn irq_line(vm: &VmFd, gsi: u32) -> Result<IrqLine, MachineError> {
 /// VM, RAM and devices; `saved` restores device registers.
 fn build_parts(
     kvm: &Kvm,
-    memory_bytes: u64,
+    mem: GuestMemoryMmap,
     disks: Vec<DiskSpec>,
     nics: Vec<NicSpec>,
     ctx: &MachineContext,
@@ -265,7 +268,6 @@ fn build_parts(
         )));
     }
     let vm = create_vm(kvm)?;
-    let mem = memory::create(memory_bytes)?;
     memory::register(&vm, &mem)?;
 
     let writer = ConsoleWriter(ctx.console.clone());
@@ -368,7 +370,8 @@ impl Machine {
                 irq: layout::virtio_irq(slot),
             })
             .collect();
-        let parts = build_parts(kvm, spec.memory_bytes, spec.disks, spec.nics, ctx, None)?;
+        let mem = memory::create(spec.memory_bytes)?;
+        let parts = build_parts(kvm, mem, spec.disks, spec.nics, ctx, None)?;
         regs::write_boot_tables(&parts.mem)?;
         mptable::write(&parts.mem, spec.vcpus)?;
         let entry = boot::load(&parts.mem, &spec.boot, &announce)?;
@@ -422,6 +425,29 @@ impl Machine {
         ctx: &MachineContext,
         paused: bool,
     ) -> Result<Machine, MachineError> {
+        let mem = memory::create(saved.memory_bytes)?;
+        snapshot::read_memory(input, &mem)?;
+        Self::restore_with_memory(kvm, saved, mem, disks, nics, ctx, paused)
+    }
+
+    /// Rebuilds a machine from `saved` around RAM that already holds its
+    /// contents (a save file's, or what a migration stream delivered).
+    pub fn restore_with_memory(
+        kvm: &Kvm,
+        saved: &MachineState,
+        mem: GuestMemoryMmap,
+        disks: Vec<DiskSpec>,
+        nics: Vec<NicSpec>,
+        ctx: &MachineContext,
+        paused: bool,
+    ) -> Result<Machine, MachineError> {
+        if memory::size(&mem) != saved.memory_bytes {
+            return Err(MachineError::Mismatch(format!(
+                "{} bytes of RAM given, {} saved",
+                memory::size(&mem),
+                saved.memory_bytes
+            )));
+        }
         if nics.len() != saved.nics.len() {
             return Err(MachineError::Mismatch(format!(
                 "{} network cards saved, {} given",
@@ -451,7 +477,7 @@ impl Machine {
                 saved.cpus.len()
             )));
         }
-        let parts = build_parts(kvm, saved.memory_bytes, disks, nics, ctx, Some(saved))?;
+        let parts = build_parts(kvm, mem, disks, nics, ctx, Some(saved))?;
         for (given, was) in parts.disks.iter().zip(&saved.disks) {
             if given.sectors != was.sectors {
                 return Err(MachineError::Mismatch(format!(
@@ -460,7 +486,6 @@ impl Machine {
                 )));
             }
         }
-        snapshot::read_memory(input, &parts.mem)?;
         saved.vm.restore(&parts.vm)?;
         let mut fds = Vec::new();
         for (id, s) in saved.cpus.iter().enumerate() {
@@ -649,6 +674,26 @@ impl Machine {
 
     /// Writes a save file. The vCPUs must be parked ([`Machine::pause`]).
     pub fn save(&self, kvm: &Kvm, out: &mut std::fs::File) -> Result<(), MachineError> {
+        // Holding the transports keeps the workers from touching queues or RAM.
+        let frozen = self.freeze();
+        let state = self.capture(kvm, &frozen)?;
+        snapshot::write(out, &state, &self.mem)?;
+        Ok(())
+    }
+
+    /// Locks every virtio transport: while the guard lives no device worker
+    /// processes a queue, so neither queues nor RAM change under a capture.
+    pub fn freeze(&self) -> Frozen<'_> {
+        Frozen(
+            self.transports
+                .iter()
+                .map(|t| t.lock().expect("virtio transport"))
+                .collect(),
+        )
+    }
+
+    /// Everything but RAM. The vCPUs must be parked and `frozen` held.
+    pub fn capture(&self, kvm: &Kvm, frozen: &Frozen<'_>) -> Result<MachineState, MachineError> {
         let msrs: Arc<Vec<u32>> = Arc::new(
             kvm.get_msr_index_list()
                 .map_err(|e| MachineError::Kvm("read the MSR index list", e))?
@@ -661,13 +706,7 @@ impl Machine {
             let list = msrs.clone();
             cpus.push(v.run_job(move |fd| state::save(fd, &list, xsave))??);
         }
-        // Holding the transports keeps the worker from touching queues or RAM.
-        let guards: Vec<_> = self
-            .transports
-            .iter()
-            .map(|t| t.lock().expect("virtio transport"))
-            .collect();
-        let state = MachineState {
+        Ok(MachineState {
             memory_bytes: memory::size(&self.mem),
             disks: self.disks.clone(),
             builtin_kernel: self.builtin_kernel.clone(),
@@ -677,7 +716,7 @@ impl Machine {
             serial: self.bus.serial.lock().expect("serial").snapshot(),
             i8042: self.bus.i8042.lock().expect("i8042").state(),
             pvctl: self.bus.pvctl.lock().expect("pvctl").state(),
-            virtio: guards.iter().map(|g| g.snapshot()).collect(),
+            virtio: frozen.0.iter().map(|g| g.snapshot()).collect(),
             nics: self
                 .nics
                 .iter()
@@ -688,9 +727,17 @@ impl Machine {
                     stats: n.shared.stats(),
                 })
                 .collect(),
-        };
-        snapshot::write(out, &state, &self.mem)?;
-        Ok(())
+        })
+    }
+
+    /// The KVM VM (dirty logging).
+    pub fn vm(&self) -> &VmFd {
+        &self.vm
+    }
+
+    /// Guest RAM.
+    pub fn mem(&self) -> &GuestMemoryMmap {
+        &self.mem
     }
 
     /// Stops the vCPU and worker threads, keeping the VM and its RAM until
