@@ -21,6 +21,7 @@ pub mod launch;
 pub mod layout;
 pub mod machine;
 pub mod memory;
+pub mod migrate;
 pub mod seccomp;
 pub mod snapshot;
 pub mod tap;

@@ -23,6 +23,8 @@ use crate::memory::{self, GuestMemoryMmap};
 use crate::snapshot::{self, MachineState, NicState, SnapshotError};
 use crate::tap::Tap;
 
+mod migrate;
+
 /// Errors of a request.
 #[derive(Debug, thiserror::Error)]
 pub enum VmmError {
@@ -44,6 +46,9 @@ pub enum VmmError {
     /// Reading or writing a save file failed.
     #[error("save file failure")]
     Snapshot(#[from] SnapshotError),
+    /// A migration failed.
+    #[error("migration failed")]
+    Migrate(#[from] crate::migrate::MigrateError),
 }
 
 impl VmmError {
@@ -491,6 +496,8 @@ impl Vmm {
             Request::Status => Ok(self.status()),
             Request::Boot(b) => self.boot(b, passed),
             Request::Restore(r) => self.restore(r, passed),
+            Request::MigrateSend(m) => self.migrate_send(m, passed),
+            Request::MigrateReceive(r) => self.migrate_receive(r, passed),
             Request::Pause => {
                 if self.state != state::RUNNING && self.state != state::SHUTDOWN {
                     return Err(VmmError::InvalidState(state_name(self.state)));

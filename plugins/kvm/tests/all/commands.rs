@@ -10,7 +10,7 @@ use crate::common::{Vmm, hex_after, make_disk, require_kvm};
 
 /// Sends a `!` line and waits for the whole line that answers it (the
 /// guest prints an answer's prefix before it does the work).
-fn command(vmm: &mut Vmm, line: &str, answer: &str) -> String {
+pub(crate) fn command(vmm: &mut Vmm, line: &str, answer: &str) -> String {
     let before = vmm.console().matches(answer).count();
     vmm.input(&format!("!{line}\n"));
     let deadline = std::time::Instant::now() + crate::common::TIMEOUT;
@@ -94,7 +94,7 @@ fn fill_and_sum_match_the_host_side_pattern() {
     vmm.quit();
 }
 
-fn dirty_counter(vmm: &mut Vmm) -> u64 {
+pub(crate) fn dirty_counter(vmm: &mut Vmm) -> u64 {
     let line = command(vmm, "dirty", "dirty: ");
     assert!(line.starts_with("dirty: on counter "), "{line}");
     line.rsplit(' ').next().unwrap().parse().unwrap()

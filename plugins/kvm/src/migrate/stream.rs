@@ -1,0 +1,185 @@
+//! The migration stream's framing (see PROTOCOL.md, "Migration stream").
+//!
+//! ```text
+//! header:  "WIRTMIG1" | u32 version | u32 page size | u64 RAM bytes
+//! record:  u32 tag | u32 count | u64 arg | payload
+//!   PAGES  count pages from page index arg (gpa / 4096), count * 4096 bytes
+//!   ZERO   count pages of zeros from page index arg, no payload
+//!   ROUND  count = round number, arg = dirty pages it carries, no payload
+//!   STATE  arg = JSON length, the MachineState as JSON
+//!   END    nothing more follows
+//! ack (destination to source): u32 ACK | u32 status (0 ok) | u64 length | message
+//! ```
+//! All integers little-endian. The destination answers one ack after END
+//! (or as soon as it fails, if it still can): the source stops its guest
+//! only after a zero status.
+
+use std::io::{Read, Write};
+
+use super::MigrateError;
+
+/// Stream magic.
+pub const MAGIC: &[u8; 8] = b"WIRTMIG1";
+/// Stream version.
+pub const VERSION: u32 = 1;
+/// Guest pages of data.
+pub const TAG_PAGES: u32 = 1;
+/// A run of zero pages.
+pub const TAG_ZERO: u32 = 2;
+/// Start of a pre-copy round.
+pub const TAG_ROUND: u32 = 3;
+/// Device and vCPU state (JSON).
+pub const TAG_STATE: u32 = 4;
+/// End of the stream.
+pub const TAG_END: u32 = 5;
+/// The destination's answer.
+pub const TAG_ACK: u32 = 6;
+/// Most pages in one PAGES record (1 MiB): bounds the receiver's buffer.
+pub const MAX_RUN: u32 = 256;
+/// Largest state section a receiver accepts.
+pub const MAX_STATE: u64 = 64 << 20;
+/// Largest ack message accepted.
+const MAX_MESSAGE: u64 = 64 << 10;
+
+/// The stream header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Guest RAM size in bytes.
+    pub memory_bytes: u64,
+}
+
+impl Header {
+    /// Encoded.
+    pub fn encode(&self) -> [u8; 24] {
+        let mut b = [0u8; 24];
+        b[..8].copy_from_slice(MAGIC);
+        b[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        b[12..16].copy_from_slice(&(crate::memory::PAGE as u32).to_le_bytes());
+        b[16..24].copy_from_slice(&self.memory_bytes.to_le_bytes());
+        b
+    }
+
+    /// Reads and checks a header.
+    pub fn read(input: &mut impl Read) -> Result<Header, MigrateError> {
+        let mut b = [0u8; 24];
+        input.read_exact(&mut b).map_err(MigrateError::Receive)?;
+        let version = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
+        let page = u32::from_le_bytes(b[12..16].try_into().expect("4 bytes"));
+        if &b[..8] != MAGIC || version != VERSION || u64::from(page) != crate::memory::PAGE {
+            return Err(MigrateError::Format(format!(
+                "not a wirt migration stream of version {VERSION} (version {version}, page size {page})"
+            )));
+        }
+        Ok(Header {
+            memory_bytes: u64::from_le_bytes(b[16..24].try_into().expect("8 bytes")),
+        })
+    }
+}
+
+/// A record's fixed part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// `TAG_*`.
+    pub tag: u32,
+    /// Page count or round number.
+    pub count: u32,
+    /// First page, dirty-page count or payload length.
+    pub arg: u64,
+}
+
+impl Record {
+    /// Encoded.
+    pub fn encode(&self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b[..4].copy_from_slice(&self.tag.to_le_bytes());
+        b[4..8].copy_from_slice(&self.count.to_le_bytes());
+        b[8..16].copy_from_slice(&self.arg.to_le_bytes());
+        b
+    }
+
+    /// Reads one record's fixed part.
+    pub fn read(input: &mut impl Read) -> Result<Record, MigrateError> {
+        let mut b = [0u8; 16];
+        input.read_exact(&mut b).map_err(MigrateError::Receive)?;
+        Ok(Record {
+            tag: u32::from_le_bytes(b[..4].try_into().expect("4 bytes")),
+            count: u32::from_le_bytes(b[4..8].try_into().expect("4 bytes")),
+            arg: u64::from_le_bytes(b[8..16].try_into().expect("8 bytes")),
+        })
+    }
+}
+
+/// Writes the destination's answer: `Ok` or the error it failed with.
+pub fn write_ack(out: &mut impl Write, result: Result<(), &str>) -> std::io::Result<()> {
+    let msg = result.err().unwrap_or("").as_bytes();
+    let head = Record {
+        tag: TAG_ACK,
+        count: u32::from(result.is_err()),
+        arg: msg.len() as u64,
+    };
+    out.write_all(&head.encode())?;
+    out.write_all(msg)?;
+    out.flush()
+}
+
+/// Reads the destination's answer.
+pub fn read_ack(input: &mut impl Read) -> Result<(), MigrateError> {
+    let r = Record::read(input).map_err(|e| match e {
+        MigrateError::Receive(io) => MigrateError::NoAck(io),
+        e => e,
+    })?;
+    if r.tag != TAG_ACK || r.arg > MAX_MESSAGE {
+        return Err(MigrateError::Format(format!(
+            "expected the destination's acknowledgement, got record {}",
+            r.tag
+        )));
+    }
+    let mut msg = vec![0u8; r.arg as usize];
+    input.read_exact(&mut msg).map_err(MigrateError::NoAck)?;
+    if r.count != 0 {
+        return Err(MigrateError::Refused(
+            String::from_utf8_lossy(&msg).into_owned(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_record_and_ack_round_trip() {
+        let h = Header {
+            memory_bytes: 64 << 20,
+        };
+        assert_eq!(Header::read(&mut &h.encode()[..]).unwrap(), h);
+        let mut bad = h.encode();
+        bad[0] = b'X';
+        assert!(matches!(
+            Header::read(&mut &bad[..]),
+            Err(MigrateError::Format(_))
+        ));
+        let r = Record {
+            tag: TAG_PAGES,
+            count: 3,
+            arg: 0x1234,
+        };
+        assert_eq!(Record::read(&mut &r.encode()[..]).unwrap(), r);
+
+        let mut buf = Vec::new();
+        write_ack(&mut buf, Ok(())).unwrap();
+        read_ack(&mut &buf[..]).unwrap();
+        let mut buf = Vec::new();
+        write_ack(&mut buf, Err("disk too small")).unwrap();
+        match read_ack(&mut &buf[..]) {
+            Err(MigrateError::Refused(m)) => assert_eq!(m, "disk too small"),
+            other => panic!("{other:?}"),
+        }
+        // A peer that closes without answering.
+        assert!(matches!(
+            read_ack(&mut &[][..]),
+            Err(MigrateError::NoAck(_))
+        ));
+    }
+}
