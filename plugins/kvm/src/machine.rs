@@ -241,10 +241,41 @@ fn irq_line(vm: &VmFd, gsi: u32) -> Result<IrqLine, MachineError> {
     Ok(line)
 }
 
+/// A VM with its RAM registered and nothing else yet. An incoming
+/// migration builds it while the RAM arrives: creating a VM is most of what
+/// building a machine costs, and the guest is paused meanwhile otherwise.
+pub struct Prepared {
+    // Field order is drop order: the VM (and its memory slots) first.
+    vm: VmFd,
+    mem: GuestMemoryMmap,
+}
+
+impl Prepared {
+    /// A new VM with `memory_bytes` of zeroed RAM.
+    pub fn new(kvm: &Kvm, memory_bytes: u64) -> Result<Prepared, MachineError> {
+        let mem = memory::create(memory_bytes)?;
+        let vm = create_vm(kvm)?;
+        memory::register(&vm, &mem)?;
+        Ok(Prepared { vm, mem })
+    }
+
+    /// Its RAM, to fill.
+    pub fn mem(&self) -> &GuestMemoryMmap {
+        &self.mem
+    }
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("memory_bytes", &memory::size(&self.mem))
+            .finish_non_exhaustive()
+    }
+}
+
 /// VM, RAM and devices; `saved` restores device registers.
 fn build_parts(
-    kvm: &Kvm,
-    mem: GuestMemoryMmap,
+    base: Prepared,
     disks: Vec<DiskSpec>,
     nics: Vec<NicSpec>,
     ctx: &MachineContext,
@@ -267,8 +298,7 @@ fn build_parts(
             disks.len() + nics.len()
         )));
     }
-    let vm = create_vm(kvm)?;
-    memory::register(&vm, &mem)?;
+    let Prepared { vm, mem } = base;
 
     let writer = ConsoleWriter(ctx.console.clone());
     let serial_irq = irq_line(&vm, irq::SERIAL)?;
@@ -370,8 +400,8 @@ impl Machine {
                 irq: layout::virtio_irq(slot),
             })
             .collect();
-        let mem = memory::create(spec.memory_bytes)?;
-        let parts = build_parts(kvm, mem, spec.disks, spec.nics, ctx, None)?;
+        let base = Prepared::new(kvm, spec.memory_bytes)?;
+        let parts = build_parts(base, spec.disks, spec.nics, ctx, None)?;
         regs::write_boot_tables(&parts.mem)?;
         mptable::write(&parts.mem, spec.vcpus)?;
         let entry = boot::load(&parts.mem, &spec.boot, &announce)?;
@@ -425,26 +455,25 @@ impl Machine {
         ctx: &MachineContext,
         paused: bool,
     ) -> Result<Machine, MachineError> {
-        let mem = memory::create(saved.memory_bytes)?;
-        snapshot::read_memory(input, &mem)?;
-        Self::restore_with_memory(kvm, saved, mem, disks, nics, ctx, paused)
+        let base = Prepared::new(kvm, saved.memory_bytes)?;
+        snapshot::read_memory(input, base.mem())?;
+        Self::restore_prepared(saved, base, disks, nics, ctx, paused)
     }
 
-    /// Rebuilds a machine from `saved` around RAM that already holds its
-    /// contents (a save file's, or what a migration stream delivered).
-    pub fn restore_with_memory(
-        kvm: &Kvm,
+    /// Rebuilds a machine from `saved` around a VM whose RAM already holds
+    /// its contents (a save file's, or what a migration stream delivered).
+    pub fn restore_prepared(
         saved: &MachineState,
-        mem: GuestMemoryMmap,
+        base: Prepared,
         disks: Vec<DiskSpec>,
         nics: Vec<NicSpec>,
         ctx: &MachineContext,
         paused: bool,
     ) -> Result<Machine, MachineError> {
-        if memory::size(&mem) != saved.memory_bytes {
+        if memory::size(&base.mem) != saved.memory_bytes {
             return Err(MachineError::Mismatch(format!(
                 "{} bytes of RAM given, {} saved",
-                memory::size(&mem),
+                memory::size(&base.mem),
                 saved.memory_bytes
             )));
         }
@@ -477,7 +506,7 @@ impl Machine {
                 saved.cpus.len()
             )));
         }
-        let parts = build_parts(kvm, mem, disks, nics, ctx, Some(saved))?;
+        let parts = build_parts(base, disks, nics, ctx, Some(saved))?;
         for (given, was) in parts.disks.iter().zip(&saved.disks) {
             if given.sectors != was.sectors {
                 return Err(MachineError::Mismatch(format!(

@@ -18,8 +18,9 @@ use crate::control::protocol::{
 };
 use crate::devices::VmEvent;
 use crate::devices::virtio::net::{self, NetConfig, NetShared, NetStats};
-use crate::machine::{DiskSpec, Machine, MachineContext, MachineError, MachineSpec, NicSpec};
-use crate::memory::{self, GuestMemoryMmap};
+use crate::machine::{
+    DiskSpec, Machine, MachineContext, MachineError, MachineSpec, NicSpec, Prepared,
+};
 use crate::snapshot::{self, MachineState, NicState, SnapshotError};
 use crate::tap::Tap;
 
@@ -341,14 +342,14 @@ impl Vmm {
         })
     }
 
-    /// Builds the machine of a restore or incoming migration around `mem`,
-    /// which holds the saved RAM, and records its setup.
+    /// Builds the machine of a restore or incoming migration around `base`,
+    /// whose RAM holds the saved pages, and records its setup.
     fn rebuild(
         &mut self,
         r: &RestoreRequest,
         inc: Incoming,
         saved: &MachineState,
-        mem: GuestMemoryMmap,
+        base: Prepared,
         paused: bool,
     ) -> Result<Machine, VmmError> {
         let nics = build_nics(&r.nics, inc.nic_files, &saved.nics)?;
@@ -372,9 +373,8 @@ impl Vmm {
             .iter()
             .map(NicSetup::spec)
             .collect::<Result<Vec<_>, _>>()?;
-        let machine = Machine::restore_with_memory(
-            &self.kvm, saved, mem, inc.disks, nic_specs, &self.ctx, paused,
-        )?;
+        let machine =
+            Machine::restore_prepared(saved, base, inc.disks, nic_specs, &self.ctx, paused)?;
         // A link state given with the restore overrides the saved one; the
         // guest hears of it like of a `set-link`.
         for (i, n) in r.nics.iter().enumerate() {
@@ -701,9 +701,9 @@ impl Vmm {
         let mut input = self.take_fd(r.from, passed)?;
         let saved = snapshot::read_state(&mut input)?;
         let inc = self.claim_incoming(&r, passed)?;
-        let mem = memory::create(saved.memory_bytes).map_err(MachineError::from)?;
-        snapshot::read_memory(&mut input, &mem)?;
-        let machine = self.rebuild(&r, inc, &saved, mem, r.paused)?;
+        let base = Prepared::new(&self.kvm, saved.memory_bytes)?;
+        snapshot::read_memory(&mut input, base.mem())?;
+        let machine = self.rebuild(&r, inc, &saved, base, r.paused)?;
         self.machine = Some(machine);
         if r.paused {
             self.set(state::PAUSED, reason::PAUSED_USER);

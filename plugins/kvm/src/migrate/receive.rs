@@ -4,6 +4,7 @@
 use std::fs::File;
 use std::io::{BufReader, Read};
 
+use kvm_ioctls::Kvm;
 use vm_memory::{Bytes, GuestAddress, GuestMemory};
 
 use super::MigrateError;
@@ -11,7 +12,8 @@ use super::stream::{
     Header, MAX_RUN, MAX_STATE, Record, TAG_END, TAG_PAGES, TAG_ROUND, TAG_STATE, TAG_ZERO,
 };
 use crate::control::protocol::IncomingStats;
-use crate::memory::{self, GuestMemoryMmap, PAGE};
+use crate::machine::Prepared;
+use crate::memory::{GuestMemoryMmap, PAGE};
 use crate::snapshot::MachineState;
 
 /// The largest guest a stream may announce (as `boot` allows: 1 TiB).
@@ -50,24 +52,27 @@ fn range(mem: &GuestMemoryMmap, first: u64, count: u32) -> Result<GuestAddress, 
     Ok(GuestAddress(addr))
 }
 
-/// Reads a whole stream: RAM into new memory, then the machine state.
+/// Reads a whole stream: RAM into a VM prepared as soon as the header
+/// says its size, then the machine state.
 pub fn receive(
+    kvm: &Kvm,
     conn: &File,
     stats: &mut IncomingStats,
-) -> Result<(MachineState, GuestMemoryMmap), MigrateError> {
+) -> Result<(MachineState, Prepared), MigrateError> {
     let mut input = Counting {
         inner: BufReader::with_capacity(1 << 20, conn),
         n: 0,
     };
-    let result = read_all(&mut input, stats);
+    let result = read_all(kvm, &mut input, stats);
     stats.bytes_received = input.n;
     result
 }
 
 fn read_all(
+    kvm: &Kvm,
     input: &mut impl Read,
     stats: &mut IncomingStats,
-) -> Result<(MachineState, GuestMemoryMmap), MigrateError> {
+) -> Result<(MachineState, Prepared), MigrateError> {
     let header = Header::read(input)?;
     if header.memory_bytes > MAX_MEMORY {
         return Err(MigrateError::Format(format!(
@@ -75,7 +80,8 @@ fn read_all(
             header.memory_bytes
         )));
     }
-    let mem = memory::create(header.memory_bytes)?;
+    let base = Prepared::new(kvm, header.memory_bytes)?;
+    let mem = base.mem();
     let mut buf = vec![0u8; (u64::from(MAX_RUN) * PAGE) as usize];
     let zeros = vec![0u8; buf.len()];
     let mut state = None;
@@ -89,7 +95,7 @@ fn read_all(
                         r.count
                     )));
                 }
-                let at = range(&mem, r.arg, r.count)?;
+                let at = range(mem, r.arg, r.count)?;
                 let data = &mut buf[..(u64::from(r.count) * PAGE) as usize];
                 input.read_exact(data).map_err(MigrateError::Receive)?;
                 mem.write_slice(data, at)
@@ -97,7 +103,7 @@ fn read_all(
                 stats.pages += u64::from(r.count);
             }
             TAG_ZERO => {
-                let mut at = range(&mem, r.arg, r.count)?;
+                let mut at = range(mem, r.arg, r.count)?;
                 let mut left = u64::from(r.count) * PAGE;
                 while left > 0 {
                     let n = left.min(zeros.len() as u64);
@@ -124,7 +130,7 @@ fn read_all(
                 let state = state.ok_or_else(|| {
                     MigrateError::Format("the stream ended without the machine state".into())
                 })?;
-                return Ok((state, mem));
+                return Ok((state, base));
             }
             t => return Err(MigrateError::Format(format!("unknown record type {t}"))),
         }

@@ -83,10 +83,10 @@ impl Vmm {
         let conn = self.take_fd(r.from, passed)?;
         let mut stats = IncomingStats::default();
         let built = self.claim_incoming(&r, passed).and_then(|inc| {
-            let (saved, mem) = receive::receive(&conn, &mut stats)?;
+            let (saved, base) = receive::receive(&self.kvm, &conn, &mut stats)?;
             let end = Instant::now();
             // Built parked: the guest runs here only once the source knows.
-            let machine = self.rebuild(&r, inc, &saved, mem, true)?;
+            let machine = self.rebuild(&r, inc, &saved, base, true)?;
             stats.restore_ms = end.elapsed().as_secs_f64() * 1000.0;
             Ok(machine)
         });
