@@ -346,3 +346,55 @@ fn killing_the_source_mid_migration_leaves_no_vm_at_the_destination() {
     dst.wait_console(READY);
     dst.quit();
 }
+
+/// Migrates a 64 MiB guest idle and dirtying at two rates with the default
+/// settings and prints the figures (`--nocapture`): downtime (pause to the
+/// destination's acknowledgement) and total time.
+#[test]
+fn figures_for_a_64_mib_guest() {
+    require_kvm!();
+    for rate in [0u64, 20, 100] {
+        let mut src = Vmm::spawn(&[]);
+        let mut dst = Vmm::spawn(&[]);
+        src.boot(|b| b.memory_mib = 64);
+        src.wait_console(READY);
+        if rate > 0 {
+            assert_eq!(
+                command(&mut src, &format!("dirty 4 {rate}"), "dirty: "),
+                "dirty: on counter 0"
+            );
+            until("the guest to dirty pages", || dirty_counter(&mut src) > 0);
+        }
+        let (s, r) = start(
+            &mut src,
+            &mut dst,
+            send_request(300, None, 30),
+            Vec::new(),
+            false,
+        );
+        let sent = wait(&mut src, s).expect("migrate-send");
+        let received = wait(&mut dst, r).expect("migrate-receive");
+        let stats = sent.sent.unwrap();
+        let incoming = received.received.unwrap();
+        eprintln!(
+            "64 MiB, dirtying {rate} pages/ms: downtime {:.1} ms (expected {:.1}), total {:.1} ms, \
+             {} rounds, dirty pages {:?}, {:.1} MiB sent ({} pages, {} zero), \
+             destination build {:.1} ms",
+            stats.downtime_ms,
+            stats.expected_downtime_ms,
+            stats.total_ms,
+            stats.rounds,
+            stats.dirty_pages,
+            stats.bytes_sent as f64 / f64::from(1 << 20),
+            stats.pages_sent,
+            stats.zero_pages,
+            incoming.restore_ms,
+        );
+        assert_eq!(stats.memory_bytes, 64 << 20);
+        assert!(stats.downtime_ms <= stats.total_ms);
+        dst.input("p");
+        dst.wait_console("guest: pong 0000000000000001");
+        src.quit();
+        dst.quit();
+    }
+}
