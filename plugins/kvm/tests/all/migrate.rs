@@ -4,7 +4,7 @@
 //! at the destination.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
@@ -397,4 +397,58 @@ fn figures_for_a_64_mib_guest() {
         src.quit();
         dst.quit();
     }
+}
+
+/// A stream that is not one fails the destination, which tells the other
+/// end why and keeps no VM.
+#[test]
+fn a_malformed_stream_is_refused_with_an_answer() {
+    require_kvm!();
+    let mut dst = Vmm::spawn(&[]);
+    let (mut host, theirs) = UnixStream::pair().unwrap();
+    let receive = Request::MigrateReceive(RestoreRequest {
+        from: FdRef::Passed(0),
+        disks: Vec::new(),
+        nics: Vec::new(),
+        kernel: None,
+        initrd: None,
+        paused: false,
+        policies: Default::default(),
+    });
+    let id = dst
+        .client
+        .send_with_fds(receive, &[theirs.as_raw_fd()])
+        .unwrap();
+    drop(theirs);
+    // A valid header for 16 MiB, then a PAGES record past the end of RAM.
+    let mut bytes = b"WIRTMIG1".to_vec();
+    bytes.extend_from_slice(&1u32.to_le_bytes());
+    bytes.extend_from_slice(&4096u32.to_le_bytes());
+    bytes.extend_from_slice(&(16u64 << 20).to_le_bytes());
+    bytes.extend_from_slice(&1u32.to_le_bytes());
+    bytes.extend_from_slice(&1u32.to_le_bytes());
+    bytes.extend_from_slice(&4096u64.to_le_bytes());
+    host.write_all(&bytes).unwrap();
+
+    let err = wait(&mut dst, id).unwrap_err();
+    assert!(
+        matches!(&err, ClientError::Vmm(e) if e.kind == "failed" && e.message.contains("not guest RAM")),
+        "{err}"
+    );
+    // The answer a source would read: failed, with the cause.
+    let mut ack = Vec::new();
+    host.read_to_end(&mut ack).unwrap();
+    assert_eq!(&ack[..4], &6u32.to_le_bytes());
+    assert_eq!(&ack[4..8], &1u32.to_le_bytes());
+    let message = String::from_utf8_lossy(&ack[16..]);
+    assert!(message.contains("not guest RAM"), "{message}");
+    assert_eq!(
+        dst.state(),
+        (
+            u64::from(state::SHUTOFF),
+            u64::from(reason::SHUTOFF_UNKNOWN)
+        )
+    );
+    assert_eq!(dst.req(Request::Status)["memory_kib"], 0);
+    dst.quit();
 }
