@@ -231,7 +231,8 @@ pub struct MigrationStats {
     pub rate_bytes_s: u64,
     /// Downtime the last round was expected to take, ms.
     pub expected_downtime_ms: f64,
-    /// Pause of the source to the destination's acknowledgement, ms.
+    /// Pause of the source to the destination's acknowledgement and the
+    /// go-ahead sent back, ms.
     pub downtime_ms: f64,
     /// Whole migration, ms.
     pub total_ms: f64,

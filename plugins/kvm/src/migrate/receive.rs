@@ -9,7 +9,8 @@ use vm_memory::{Bytes, GuestAddress, GuestMemory};
 
 use super::MigrateError;
 use super::stream::{
-    Header, MAX_RUN, MAX_STATE, Record, TAG_END, TAG_PAGES, TAG_ROUND, TAG_STATE, TAG_ZERO,
+    Header, MAX_RUN, MAX_STATE, Record, TAG_END, TAG_PAGES, TAG_READY, TAG_ROUND, TAG_STATE,
+    TAG_ZERO, write_mark,
 };
 use crate::control::protocol::IncomingStats;
 use crate::machine::Prepared;
@@ -63,7 +64,7 @@ pub fn receive(
         inner: BufReader::with_capacity(1 << 20, conn),
         n: 0,
     };
-    let result = read_all(kvm, &mut input, stats);
+    let result = read_all(kvm, &mut input, conn, stats);
     stats.bytes_received = input.n;
     result
 }
@@ -71,6 +72,7 @@ pub fn receive(
 fn read_all(
     kvm: &Kvm,
     input: &mut impl Read,
+    conn: &File,
     stats: &mut IncomingStats,
 ) -> Result<(MachineState, Prepared), MigrateError> {
     let header = Header::read(input)?;
@@ -81,6 +83,7 @@ fn read_all(
         )));
     }
     let base = Prepared::new(kvm, header.memory_bytes)?;
+    write_mark(&mut &*conn, TAG_READY).map_err(MigrateError::Send)?;
     let mem = base.mem();
     let mut buf = vec![0u8; (u64::from(MAX_RUN) * PAGE) as usize];
     let zeros = vec![0u8; buf.len()];

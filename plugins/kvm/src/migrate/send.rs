@@ -3,14 +3,14 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use kvm_ioctls::Kvm;
 use vm_memory::{Bytes, GuestAddress};
 
 use super::stream::{
-    Header, MAX_RUN, Record, TAG_END, TAG_PAGES, TAG_ROUND, TAG_STATE, TAG_ZERO, read_ack,
+    Header, MAX_RUN, Record, TAG_END, TAG_GO, TAG_PAGES, TAG_READY, TAG_ROUND, TAG_STATE, TAG_ZERO,
+    read_ack, read_mark, wait_readable, write_mark,
 };
 use super::{MigrateError, count, runs};
 use crate::control::protocol::MigrationStats;
@@ -205,6 +205,10 @@ fn run(
         out.flush()?;
     };
 
+    // Not before the destination's VM exists: creating it is no downtime.
+    wait_readable(&out.conn, opts.ack_timeout).map_err(MigrateError::NoAck)?;
+    read_mark(&mut &out.conn, TAG_READY)?;
+
     // The last round, paused; the workers are held until the destination
     // has answered, so no device touches RAM or queues after the capture.
     machine.pause();
@@ -229,8 +233,10 @@ fn run(
     out.put(&json)?;
     out.record(TAG_END, 0, 0)?;
     out.flush()?;
-    wait_readable(&out.conn, opts.ack_timeout)?;
+    wait_readable(&out.conn, opts.ack_timeout).map_err(MigrateError::NoAck)?;
     read_ack(&mut &out.conn)?;
+    // From here on the guest is the destination's, once this is out.
+    write_mark(&mut &out.conn, TAG_GO).map_err(MigrateError::Send)?;
     stats.downtime_ms = ms(paused_at.elapsed());
     drop(frozen);
     stats.bytes_sent = out.sent;
@@ -243,30 +249,4 @@ fn run(
 fn take_dirty(machine: &Machine) -> Result<Vec<Vec<u64>>, MigrateError> {
     let _frozen = machine.freeze();
     Ok(memory::take_dirty(machine.vm(), machine.mem())?)
-}
-
-/// Waits until `conn` has something to read (or is closed), at most `timeout`.
-fn wait_readable(conn: &File, timeout: Duration) -> Result<(), MigrateError> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let mut pfd = libc::pollfd {
-            fd: conn.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let left = deadline.saturating_duration_since(Instant::now());
-        let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: one valid pollfd, for the duration of the call.
-        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if r > 0 {
-            return Ok(());
-        }
-        if r == 0 {
-            return Err(MigrateError::NoAck(std::io::ErrorKind::TimedOut.into()));
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(MigrateError::NoAck(e));
-        }
-    }
 }

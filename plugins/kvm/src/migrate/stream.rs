@@ -9,12 +9,23 @@
 //!   STATE  arg = JSON length, the MachineState as JSON
 //!   END    nothing more follows
 //! ack (destination to source): u32 ACK | u32 status (0 ok) | u64 length | message
+//! go  (source to destination):  u32 GO | u32 0 | u64 0
+//! ready (destination to source, once its VM exists): u32 READY | u32 0 | u64 0
 //! ```
+//! The source waits for READY before it pauses the guest: creating the
+//! destination's VM takes milliseconds, spent during pre-copy instead of
+//! downtime.
 //! All integers little-endian. The destination answers one ack after END
-//! (or as soon as it fails, if it still can): the source stops its guest
-//! only after a zero status.
+//! (or as soon as it fails, if it still can), its VM built but parked; the
+//! source answers a positive ack with GO and stops its guest, and the
+//! destination runs the guest only once it has read GO. A source that
+//! gives up waiting for the ack closes the connection instead, and the
+//! destination tears down: the guest never runs in both places.
 
+use std::fs::File;
 use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
 
 use super::MigrateError;
 
@@ -34,6 +45,10 @@ pub const TAG_STATE: u32 = 4;
 pub const TAG_END: u32 = 5;
 /// The destination's answer.
 pub const TAG_ACK: u32 = 6;
+/// The source's go-ahead after a positive answer.
+pub const TAG_GO: u32 = 7;
+/// The destination's VM exists.
+pub const TAG_READY: u32 = 8;
 /// Most pages in one PAGES record (1 MiB): bounds the receiver's buffer.
 pub const MAX_RUN: u32 = 256;
 /// Largest state section a receiver accepts.
@@ -144,6 +159,64 @@ pub fn read_ack(input: &mut impl Read) -> Result<(), MigrateError> {
     Ok(())
 }
 
+/// Writes a record without payload: GO (run the guest) or READY.
+pub fn write_mark(out: &mut impl Write, tag: u32) -> std::io::Result<()> {
+    let mark = Record {
+        tag,
+        count: 0,
+        arg: 0,
+    };
+    out.write_all(&mark.encode())?;
+    out.flush()
+}
+
+/// Reads the record `tag` (GO or READY). A failed acknowledgement in its
+/// place (the destination failed before it got ready) is its refusal.
+pub fn read_mark(input: &mut impl Read, tag: u32) -> Result<(), MigrateError> {
+    let r = Record::read(input)?;
+    if r.tag == TAG_ACK && r.count != 0 && r.arg <= MAX_MESSAGE {
+        let mut msg = vec![0u8; r.arg as usize];
+        input.read_exact(&mut msg).map_err(MigrateError::Receive)?;
+        return Err(MigrateError::Refused(
+            String::from_utf8_lossy(&msg).into_owned(),
+        ));
+    }
+    if r.tag != tag {
+        return Err(MigrateError::Format(format!(
+            "expected record {tag}, got record {}",
+            r.tag
+        )));
+    }
+    Ok(())
+}
+
+/// Waits until `conn` has something to read (or is closed), at most
+/// `timeout`; `Err(TimedOut)` otherwise.
+pub fn wait_readable(conn: &File, timeout: Duration) -> std::io::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut pfd = libc::pollfd {
+            fd: conn.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: one valid pollfd, for the duration of the call.
+        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if r > 0 {
+            return Ok(());
+        }
+        if r == 0 {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +247,16 @@ mod tests {
         write_ack(&mut buf, Err("disk too small")).unwrap();
         match read_ack(&mut &buf[..]) {
             Err(MigrateError::Refused(m)) => assert_eq!(m, "disk too small"),
+            other => panic!("{other:?}"),
+        }
+        let mut buf = Vec::new();
+        write_mark(&mut buf, TAG_GO).unwrap();
+        read_mark(&mut &buf[..], TAG_GO).unwrap();
+        assert!(read_mark(&mut &buf[..], TAG_READY).is_err());
+        let mut buf = Vec::new();
+        write_ack(&mut buf, Err("no memory")).unwrap();
+        match read_mark(&mut &buf[..], TAG_READY) {
+            Err(MigrateError::Refused(m)) => assert_eq!(m, "no memory"),
             other => panic!("{other:?}"),
         }
         // A peer that closes without answering.

@@ -17,6 +17,10 @@ use crate::migrate::{receive, send, stream};
 /// and answer once the stream is out.
 const ACK_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long the destination waits for the source's go-ahead after its
+/// acknowledgement (the source answers at once, unless it gave up).
+const GO_TIMEOUT: Duration = Duration::from_secs(60);
+
 impl Vmm {
     fn reply(
         &self,
@@ -99,11 +103,19 @@ impl Vmm {
                 return Err(e);
             }
         };
-        if let Err(e) = stream::write_ack(&mut &conn, Ok(())) {
-            // The source cannot know the guest is here: it keeps it.
+        // The guest runs here only after the source's go-ahead: without it
+        // (the source gone, or given up waiting) the source keeps it.
+        let go = stream::write_ack(&mut &conn, Ok(()))
+            .map_err(crate::migrate::MigrateError::Send)
+            .and_then(|()| {
+                stream::wait_readable(&conn, GO_TIMEOUT)
+                    .map_err(crate::migrate::MigrateError::Receive)?;
+                stream::read_mark(&mut &conn, stream::TAG_GO)
+            });
+        if let Err(e) = go {
             self.setup = None;
             self.retired.push(machine);
-            return Err(crate::migrate::MigrateError::Send(e).into());
+            return Err(e.into());
         }
         if !r.paused {
             machine.resume();

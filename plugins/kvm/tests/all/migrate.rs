@@ -435,9 +435,12 @@ fn a_malformed_stream_is_refused_with_an_answer() {
         matches!(&err, ClientError::Vmm(e) if e.kind == "failed" && e.message.contains("not guest RAM")),
         "{err}"
     );
-    // The answer a source would read: failed, with the cause.
-    let mut ack = Vec::new();
-    host.read_to_end(&mut ack).unwrap();
+    // What a source would read: READY once the VM existed (after the
+    // header), then the failed acknowledgement with the cause.
+    let mut answer = Vec::new();
+    host.read_to_end(&mut answer).unwrap();
+    assert_eq!(&answer[..4], &8u32.to_le_bytes());
+    let ack = &answer[16..];
     assert_eq!(&ack[..4], &6u32.to_le_bytes());
     assert_eq!(&ack[4..8], &1u32.to_le_bytes());
     let message = String::from_utf8_lossy(&ack[16..]);
