@@ -204,6 +204,8 @@ fn rules(profile: Profile, pid: u32) -> BTreeMap<i64, Vec<SeccompRule>> {
                 libc::SYS_pwritev,
                 libc::SYS_fdatasync,
                 libc::SYS_fsync,
+                // Also how a live migration waits on its connection
+                // (migrate::stream::Conn), made non-blocking with fcntl below.
                 libc::SYS_poll,
                 libc::SYS_ppoll,
                 libc::SYS_eventfd2,

@@ -28,6 +28,9 @@ pub enum MigrateError {
     /// The destination failed to take the guest over.
     #[error("the destination refused the migration: {0}")]
     Refused(String),
+    /// The migration connection cannot be set up.
+    #[error("cannot use the migration connection")]
+    Connection(#[source] std::io::Error),
     /// The stream is not what this VMM writes.
     #[error("malformed migration stream: {0}")]
     Format(String),

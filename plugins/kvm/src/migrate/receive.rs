@@ -1,7 +1,6 @@
 //! The destination side: RAM and state from the stream, into fresh memory.
 //! The caller builds the machine around them and acknowledges.
 
-use std::fs::File;
 use std::io::{BufReader, Read};
 
 use kvm_ioctls::Kvm;
@@ -9,7 +8,7 @@ use vm_memory::{Bytes, GuestAddress, GuestMemory};
 
 use super::MigrateError;
 use super::stream::{
-    Header, MAX_RUN, MAX_STATE, Record, TAG_END, TAG_PAGES, TAG_READY, TAG_ROUND, TAG_STATE,
+    Conn, Header, MAX_RUN, MAX_STATE, Record, TAG_END, TAG_PAGES, TAG_READY, TAG_ROUND, TAG_STATE,
     TAG_ZERO, write_mark,
 };
 use crate::control::protocol::IncomingStats;
@@ -57,7 +56,7 @@ fn range(mem: &GuestMemoryMmap, first: u64, count: u32) -> Result<GuestAddress, 
 /// says its size, then the machine state.
 pub fn receive(
     kvm: &Kvm,
-    conn: &File,
+    conn: &Conn,
     stats: &mut IncomingStats,
 ) -> Result<(MachineState, Prepared), MigrateError> {
     let mut input = Counting {
@@ -72,7 +71,7 @@ pub fn receive(
 fn read_all(
     kvm: &Kvm,
     input: &mut impl Read,
-    conn: &File,
+    mut conn: &Conn,
     stats: &mut IncomingStats,
 ) -> Result<(MachineState, Prepared), MigrateError> {
     let header = Header::read(input)?;
@@ -83,7 +82,7 @@ fn read_all(
         )));
     }
     let base = Prepared::new(kvm, header.memory_bytes)?;
-    write_mark(&mut &*conn, TAG_READY).map_err(MigrateError::Send)?;
+    write_mark(&mut conn, TAG_READY).map_err(MigrateError::Send)?;
     let mem = base.mem();
     let mut buf = vec![0u8; (u64::from(MAX_RUN) * PAGE) as usize];
     let zeros = vec![0u8; buf.len()];

@@ -1,7 +1,6 @@
 //! The source side: pre-copy rounds, then the paused last round, the state
 //! and the wait for the destination's acknowledgement.
 
-use std::fs::File;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -9,8 +8,8 @@ use kvm_ioctls::Kvm;
 use vm_memory::{Bytes, GuestAddress};
 
 use super::stream::{
-    Header, MAX_RUN, Record, TAG_END, TAG_GO, TAG_PAGES, TAG_READY, TAG_ROUND, TAG_STATE, TAG_ZERO,
-    read_ack, read_mark, wait_readable, write_mark,
+    Conn, Header, MAX_RUN, Record, TAG_END, TAG_GO, TAG_PAGES, TAG_READY, TAG_ROUND, TAG_STATE,
+    TAG_ZERO, read_ack, read_mark, write_mark,
 };
 use super::{MigrateError, count, runs};
 use crate::control::protocol::MigrationStats;
@@ -37,7 +36,7 @@ const BATCH: usize = 1 << 20;
 
 /// The connection, buffered, counted and throttled.
 struct Out {
-    conn: File,
+    conn: Conn,
     buf: Vec<u8>,
     sent: u64,
     start: Instant,
@@ -58,7 +57,9 @@ impl Out {
     }
 
     fn flush(&mut self) -> Result<(), MigrateError> {
-        self.conn.write_all(&self.buf).map_err(MigrateError::Send)?;
+        (&self.conn)
+            .write_all(&self.buf)
+            .map_err(MigrateError::Send)?;
         self.sent += self.buf.len() as u64;
         self.buf.clear();
         if let Some(limit) = self.limit {
@@ -126,7 +127,7 @@ fn ms(d: Duration) -> f64 {
 pub fn send(
     kvm: &Kvm,
     machine: &Machine,
-    conn: File,
+    conn: Conn,
     opts: &Options,
 ) -> Result<MigrationStats, MigrateError> {
     memory::set_dirty_logging(machine.vm(), machine.mem(), true)?;
@@ -142,7 +143,7 @@ pub fn send(
 fn run(
     kvm: &Kvm,
     machine: &Machine,
-    conn: File,
+    conn: Conn,
     opts: &Options,
 ) -> Result<MigrationStats, MigrateError> {
     let started = Instant::now();
@@ -206,7 +207,9 @@ fn run(
     };
 
     // Not before the destination's VM exists: creating it is no downtime.
-    wait_readable(&out.conn, opts.ack_timeout).map_err(MigrateError::NoAck)?;
+    out.conn
+        .wait_readable(opts.ack_timeout)
+        .map_err(MigrateError::NoAck)?;
     read_mark(&mut &out.conn, TAG_READY)?;
 
     // The last round, paused; the workers are held until the destination
@@ -233,7 +236,9 @@ fn run(
     out.put(&json)?;
     out.record(TAG_END, 0, 0)?;
     out.flush()?;
-    wait_readable(&out.conn, opts.ack_timeout).map_err(MigrateError::NoAck)?;
+    out.conn
+        .wait_readable(opts.ack_timeout)
+        .map_err(MigrateError::NoAck)?;
     read_ack(&mut &out.conn)?;
     // From here on the guest is the destination's, once this is out.
     write_mark(&mut &out.conn, TAG_GO).map_err(MigrateError::Send)?;

@@ -190,30 +190,89 @@ pub fn read_mark(input: &mut impl Read, tag: u32) -> Result<(), MigrateError> {
     Ok(())
 }
 
-/// Waits until `conn` has something to read (or is closed), at most
-/// `timeout`; `Err(TimedOut)` otherwise.
-pub fn wait_readable(conn: &File, timeout: Duration) -> std::io::Result<()> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let mut pfd = libc::pollfd {
-            fd: conn.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let left = deadline.saturating_duration_since(Instant::now());
-        let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: one valid pollfd, for the duration of the call.
-        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if r > 0 {
-            return Ok(());
+/// The migration connection. Non-blocking underneath: a peer that stops
+/// reading or writing (hung, or the network between gone) fails the
+/// migration after `stall` instead of holding the control thread for ever.
+#[derive(Debug)]
+pub struct Conn {
+    file: File,
+    stall: Duration,
+}
+
+impl Conn {
+    /// Wraps a connected stream socket (makes it non-blocking).
+    pub fn new(file: File, stall: Duration) -> std::io::Result<Conn> {
+        let fd = file.as_raw_fd();
+        // SAFETY: F_GETFL / F_SETFL on a descriptor `file` owns.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        // SAFETY: as above.
+        if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+            return Err(std::io::Error::last_os_error());
         }
-        if r == 0 {
-            return Err(std::io::ErrorKind::TimedOut.into());
+        Ok(Conn { file, stall })
+    }
+
+    /// Waits until there is something to read (or the peer closed), at
+    /// most `timeout`; `TimedOut` otherwise.
+    pub fn wait_readable(&self, timeout: Duration) -> std::io::Result<()> {
+        self.wait(libc::POLLIN, timeout)
+    }
+
+    fn wait(&self, events: libc::c_short, timeout: Duration) -> std::io::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut pfd = libc::pollfd {
+                fd: self.file.as_raw_fd(),
+                events,
+                revents: 0,
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
+            // SAFETY: one valid pollfd, for the duration of the call.
+            let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if r > 0 {
+                return Ok(());
+            }
+            if r == 0 {
+                return Err(std::io::ErrorKind::TimedOut.into());
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(e);
+            }
         }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(e);
+    }
+}
+
+impl Read for &Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            match (&self.file).read(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    self.wait(libc::POLLIN, self.stall)?
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                r => return r,
+            }
         }
+    }
+}
+
+impl Write for &Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        loop {
+            match (&self.file).write(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    self.wait(libc::POLLOUT, self.stall)?
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                r => return r,
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -264,5 +323,33 @@ mod tests {
             read_ack(&mut &[][..]),
             Err(MigrateError::NoAck(_))
         ));
+    }
+
+    #[test]
+    fn a_stalled_peer_times_out_and_a_live_one_does_not() {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let conn = Conn::new(
+            File::from(std::os::fd::OwnedFd::from(a)),
+            Duration::from_millis(50),
+        )
+        .unwrap();
+        let mut byte = [0u8; 1];
+        let e = (&conn).read(&mut byte).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        (&b).write_all(b"x").unwrap();
+        assert_eq!((&conn).read(&mut byte).unwrap(), 1);
+        // Nobody reads: the socket buffer fills, then writing times out.
+        let chunk = vec![0u8; 1 << 16];
+        let e = loop {
+            if let Err(e) = (&conn).write_all(&chunk) {
+                break e;
+            }
+        };
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        // The peer gone (with our bytes unread: a reset): at once, no wait.
+        drop(b);
+        let mut rest = Vec::new();
+        let r = (&conn).read_to_end(&mut rest).map_err(|e| e.kind());
+        assert_ne!(r, Err(std::io::ErrorKind::TimedOut));
     }
 }

@@ -11,11 +11,16 @@ use crate::control::protocol::{
     IncomingStats, MigrateReply, MigrateSendRequest, RestoreRequest, StatusReply, reason, state,
     state_name,
 };
-use crate::migrate::{receive, send, stream};
+use crate::migrate::{MigrateError, receive, send, stream};
 
 /// How long the source waits, paused, for the destination to build the VM
 /// and answer once the stream is out.
 const ACK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long either side waits for the other to send or take the next
+/// bytes: a peer that hangs (or a network that is gone) fails the migration
+/// after this, and the source resumes.
+const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long the destination waits for the source's go-ahead after its
 /// acknowledgement (the source answers at once, unless it gave up).
@@ -52,7 +57,8 @@ impl Vmm {
                 "bandwidth_mib_s must not be 0".into(),
             ));
         }
-        let conn = self.take_fd(m.to, passed)?;
+        let conn = stream::Conn::new(self.take_fd(m.to, passed)?, STALL_TIMEOUT)
+            .map_err(MigrateError::Connection)?;
         let opts = send::Options {
             max_downtime: Duration::from_millis(m.max_downtime_ms),
             bandwidth: m.bandwidth_mib_s.map(|b| b.saturating_mul(1 << 20)),
@@ -84,7 +90,8 @@ impl Vmm {
     ) -> Result<Value, VmmError> {
         self.require_off()?;
         let started = Instant::now();
-        let conn = self.take_fd(r.from, passed)?;
+        let conn = stream::Conn::new(self.take_fd(r.from, passed)?, STALL_TIMEOUT)
+            .map_err(MigrateError::Connection)?;
         let mut stats = IncomingStats::default();
         let built = self.claim_incoming(&r, passed).and_then(|inc| {
             let (saved, base) = receive::receive(&self.kvm, &conn, &mut stats)?;
@@ -106,10 +113,10 @@ impl Vmm {
         // The guest runs here only after the source's go-ahead: without it
         // (the source gone, or given up waiting) the source keeps it.
         let go = stream::write_ack(&mut &conn, Ok(()))
-            .map_err(crate::migrate::MigrateError::Send)
+            .map_err(MigrateError::Send)
             .and_then(|()| {
-                stream::wait_readable(&conn, GO_TIMEOUT)
-                    .map_err(crate::migrate::MigrateError::Receive)?;
+                conn.wait_readable(GO_TIMEOUT)
+                    .map_err(MigrateError::Receive)?;
                 stream::read_mark(&mut &conn, stream::TAG_GO)
             });
         if let Err(e) = go {
