@@ -473,3 +473,49 @@ fn a_malformed_stream_is_refused_with_an_answer() {
     assert_eq!(dst.req(Request::Status)["memory_kib"], 0);
     dst.quit();
 }
+
+/// Requests refused before anything moves: no VM to send, a zero
+/// bandwidth, a destination that already runs one, a descriptor not sent.
+#[test]
+fn migration_requests_are_checked_first() {
+    require_kvm!();
+    let mut vmm = Vmm::spawn(&[]);
+    let (a, _b) = UnixStream::pair().unwrap();
+    let a = File::from(OwnedFd::from(a));
+    let kind = |r: Result<serde_json::Value, ClientError>| match r {
+        Err(ClientError::Vmm(e)) => e.kind,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        kind(vmm.req_with_file(send_request(300, None, 30), &a)),
+        "invalid-state"
+    );
+    vmm.boot(|_| {});
+    vmm.wait_console(READY);
+    assert_eq!(
+        kind(vmm.req_with_file(send_request(300, Some(0), 30), &a)),
+        "invalid-request"
+    );
+    let receive = Request::MigrateReceive(RestoreRequest {
+        from: FdRef::Passed(0),
+        disks: Vec::new(),
+        nics: Vec::new(),
+        kernel: None,
+        initrd: None,
+        paused: false,
+        policies: Default::default(),
+    });
+    assert_eq!(kind(vmm.req_with_file(receive, &a)), "invalid-state");
+    assert_eq!(
+        kind(vmm.client.request(send_request(300, None, 30))),
+        "bad-fd"
+    );
+    // None of it touched the guest.
+    assert_eq!(
+        vmm.state(),
+        (u64::from(state::RUNNING), u64::from(reason::RUNNING_BOOTED))
+    );
+    vmm.input("p");
+    vmm.wait_console("guest: pong 0000000000000001");
+    vmm.quit();
+}
