@@ -5,7 +5,8 @@
 //! threads, COM1, an i8042, wirt's power-control port, virtio-blk and
 //! virtio-net (on a [`tap`]) over virtio-mmio with ioeventfd kicks and
 //! irqfd interrupts. It boots Linux through the 64-bit boot protocol or the
-//! built-in [`guest`], pauses, saves and restores. The host drives it over the newline-delimited JSON
+//! built-in [`guest`], pauses, saves and restores, and [`migrate`]s live to another
+//! `wirt-vmm`. The host drives it over the newline-delimited JSON
 //! protocol in PROTOCOL.md ([`control`]); [`launch`] spawns it.
 #![allow(unsafe_code)]
 #![deny(missing_docs)]
@@ -21,6 +22,7 @@ pub mod launch;
 pub mod layout;
 pub mod machine;
 pub mod memory;
+pub mod migrate;
 pub mod seccomp;
 pub mod snapshot;
 pub mod tap;

@@ -193,6 +193,9 @@ impl std::fmt::Debug for Machine {
     }
 }
 
+/// Every virtio transport of a machine, locked (see [`Machine::freeze`]).
+pub struct Frozen<'a>(Vec<std::sync::MutexGuard<'a, MmioTransport>>);
+
 /// A network card of a built machine.
 #[derive(Debug)]
 struct Nic {
@@ -236,10 +239,41 @@ fn irq_line(vm: &VmFd, gsi: u32) -> Result<IrqLine, MachineError> {
     Ok(line)
 }
 
+/// A VM with its RAM registered and nothing else yet. An incoming
+/// migration builds it while the RAM arrives: creating a VM is most of what
+/// building a machine costs, and the guest is paused meanwhile otherwise.
+pub struct Prepared {
+    // Field order is drop order: the VM (and its memory slots) first.
+    vm: VmFd,
+    mem: GuestMemoryMmap,
+}
+
+impl Prepared {
+    /// A new VM with `memory_bytes` of zeroed RAM.
+    pub fn new(kvm: &Kvm, memory_bytes: u64) -> Result<Prepared, MachineError> {
+        let mem = memory::create(memory_bytes)?;
+        let vm = create_vm(kvm)?;
+        memory::register(&vm, &mem)?;
+        Ok(Prepared { vm, mem })
+    }
+
+    /// Its RAM, to fill.
+    pub fn mem(&self) -> &GuestMemoryMmap {
+        &self.mem
+    }
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("memory_bytes", &memory::size(&self.mem))
+            .finish_non_exhaustive()
+    }
+}
+
 /// VM, RAM and devices; `saved` restores device registers.
 fn build_parts(
-    kvm: &Kvm,
-    memory_bytes: u64,
+    base: Prepared,
     disks: Vec<DiskSpec>,
     nics: Vec<NicSpec>,
     ctx: &MachineContext,
@@ -262,9 +296,7 @@ fn build_parts(
             disks.len() + nics.len()
         )));
     }
-    let vm = create_vm(kvm)?;
-    let mem = memory::create(memory_bytes)?;
-    memory::register(&vm, &mem)?;
+    let Prepared { vm, mem } = base;
 
     let writer = ConsoleWriter(ctx.console.clone());
     let serial_irq = irq_line(&vm, irq::SERIAL)?;
@@ -364,7 +396,8 @@ impl Machine {
                 irq: layout::virtio_irq(slot),
             })
             .collect();
-        let parts = build_parts(kvm, spec.memory_bytes, spec.disks, spec.nics, ctx, None)?;
+        let base = Prepared::new(kvm, spec.memory_bytes)?;
+        let parts = build_parts(base, spec.disks, spec.nics, ctx, None)?;
         regs::write_boot_tables(&parts.mem)?;
         mptable::write(&parts.mem, spec.vcpus)?;
         let entry = boot::load(&parts.mem, &spec.boot, &announce)?;
@@ -418,6 +451,28 @@ impl Machine {
         ctx: &MachineContext,
         paused: bool,
     ) -> Result<Machine, MachineError> {
+        let base = Prepared::new(kvm, saved.memory_bytes)?;
+        snapshot::read_memory(input, base.mem())?;
+        Self::restore_prepared(saved, base, disks, nics, ctx, paused)
+    }
+
+    /// Rebuilds a machine from `saved` around a VM whose RAM already holds
+    /// its contents (a save file's, or what a migration stream delivered).
+    pub fn restore_prepared(
+        saved: &MachineState,
+        base: Prepared,
+        disks: Vec<DiskSpec>,
+        nics: Vec<NicSpec>,
+        ctx: &MachineContext,
+        paused: bool,
+    ) -> Result<Machine, MachineError> {
+        if memory::size(&base.mem) != saved.memory_bytes {
+            return Err(MachineError::Mismatch(format!(
+                "{} bytes of RAM given, {} saved",
+                memory::size(&base.mem),
+                saved.memory_bytes
+            )));
+        }
         if nics.len() != saved.nics.len() {
             return Err(MachineError::Mismatch(format!(
                 "{} network cards saved, {} given",
@@ -447,7 +502,7 @@ impl Machine {
                 saved.cpus.len()
             )));
         }
-        let parts = build_parts(kvm, saved.memory_bytes, disks, nics, ctx, Some(saved))?;
+        let parts = build_parts(base, disks, nics, ctx, Some(saved))?;
         for (given, was) in parts.disks.iter().zip(&saved.disks) {
             if given.sectors != was.sectors {
                 return Err(MachineError::Mismatch(format!(
@@ -456,7 +511,6 @@ impl Machine {
                 )));
             }
         }
-        snapshot::read_memory(input, &parts.mem)?;
         saved.vm.restore(&parts.vm)?;
         let mut fds = Vec::new();
         for (id, s) in saved.cpus.iter().enumerate() {
@@ -645,6 +699,26 @@ impl Machine {
 
     /// Writes a save file. The vCPUs must be parked ([`Machine::pause`]).
     pub fn save(&self, kvm: &Kvm, out: &mut std::fs::File) -> Result<(), MachineError> {
+        // Holding the transports keeps the workers from touching queues or RAM.
+        let frozen = self.freeze();
+        let state = self.capture(kvm, &frozen)?;
+        snapshot::write(out, &state, &self.mem)?;
+        Ok(())
+    }
+
+    /// Locks every virtio transport: while the guard lives no device worker
+    /// processes a queue, so neither queues nor RAM change under a capture.
+    pub fn freeze(&self) -> Frozen<'_> {
+        Frozen(
+            self.transports
+                .iter()
+                .map(|t| t.lock().expect("virtio transport"))
+                .collect(),
+        )
+    }
+
+    /// Everything but RAM. The vCPUs must be parked and `frozen` held.
+    pub fn capture(&self, kvm: &Kvm, frozen: &Frozen<'_>) -> Result<MachineState, MachineError> {
         let msrs: Arc<Vec<u32>> = Arc::new(
             kvm.get_msr_index_list()
                 .map_err(|e| MachineError::Kvm("read the MSR index list", e))?
@@ -657,13 +731,7 @@ impl Machine {
             let list = msrs.clone();
             cpus.push(v.run_job(move |fd| state::save(fd, &list, xsave))??);
         }
-        // Holding the transports keeps the worker from touching queues or RAM.
-        let guards: Vec<_> = self
-            .transports
-            .iter()
-            .map(|t| t.lock().expect("virtio transport"))
-            .collect();
-        let state = MachineState {
+        Ok(MachineState {
             memory_bytes: memory::size(&self.mem),
             disks: self.disks.clone(),
             builtin_kernel: self.builtin_kernel.clone(),
@@ -673,7 +741,7 @@ impl Machine {
             serial: self.bus.serial.lock().expect("serial").snapshot(),
             i8042: self.bus.i8042.lock().expect("i8042").state(),
             pvctl: self.bus.pvctl.lock().expect("pvctl").state(),
-            virtio: guards.iter().map(|g| g.snapshot()).collect(),
+            virtio: frozen.0.iter().map(|g| g.snapshot()).collect(),
             nics: self
                 .nics
                 .iter()
@@ -684,9 +752,17 @@ impl Machine {
                     stats: n.shared.stats(),
                 })
                 .collect(),
-        };
-        snapshot::write(out, &state, &self.mem)?;
-        Ok(())
+        })
+    }
+
+    /// The KVM VM (dirty logging).
+    pub fn vm(&self) -> &VmFd {
+        &self.vm
+    }
+
+    /// Guest RAM.
+    pub fn mem(&self) -> &GuestMemoryMmap {
+        &self.mem
     }
 
     /// Stops the vCPU and worker threads, keeping the VM and its RAM until

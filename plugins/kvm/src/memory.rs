@@ -5,8 +5,16 @@ use vm_memory::{Address, GuestAddress, GuestMemoryBackend, GuestMemoryRegion};
 
 use crate::layout;
 
-/// Guest memory of a wirt VM.
-pub type GuestMemoryMmap = vm_memory::GuestMemoryMmap<()>;
+/// Guest memory of a wirt VM. Each region carries a bitmap of the pages the
+/// VMM itself wrote (virtio buffers, used rings): KVM's dirty log only sees
+/// writes by the guest, and migration needs both.
+pub type GuestMemoryMmap = vm_memory::GuestMemoryMmap<AtomicBitmap>;
+
+/// The dirty-page bitmap of a region (one bit per 4 KiB page).
+pub use vm_memory::bitmap::AtomicBitmap;
+
+/// Page size of guest RAM as migration and dirty logging count it.
+pub const PAGE: u64 = 4096;
 
 /// Errors of this module.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +28,9 @@ pub enum MemoryError {
     /// KVM refused a memory slot.
     #[error("cannot register guest memory slot {0} with KVM")]
     SetSlot(u32, #[source] kvm_ioctls::Error),
+    /// KVM could not report a slot's dirty pages.
+    #[error("cannot read the dirty-page log of memory slot {0}")]
+    DirtyLog(u32, #[source] kvm_ioctls::Error),
 }
 
 /// Allocates `size` bytes of zeroed guest RAM laid out by [`layout::ram_ranges`].
@@ -36,6 +47,45 @@ pub fn create(size: u64) -> Result<GuestMemoryMmap, MemoryError> {
 
 /// Registers every region of `mem` as a KVM memory slot.
 pub fn register(vm: &VmFd, mem: &GuestMemoryMmap) -> Result<(), MemoryError> {
+    set_slots(vm, mem, 0)
+}
+
+/// Turns KVM's dirty-page logging on or off on every slot of `mem`
+/// (re-registering a slot with the same range only changes its flags).
+pub fn set_dirty_logging(vm: &VmFd, mem: &GuestMemoryMmap, on: bool) -> Result<(), MemoryError> {
+    set_slots(
+        vm,
+        mem,
+        if on {
+            kvm_bindings::KVM_MEM_LOG_DIRTY_PAGES
+        } else {
+            0
+        },
+    )
+}
+
+/// Pages written since the last call, per region in order, as bitmaps (bit
+/// `i` of word `w`: page `64 w + i` of the region): what the guest wrote
+/// (KVM's log, which must be on) or'ed with what the VMM wrote. Both logs
+/// are reset. Callers hold the virtio transports so no device is halfway
+/// through a write it has marked but not finished.
+pub fn take_dirty(vm: &VmFd, mem: &GuestMemoryMmap) -> Result<Vec<Vec<u64>>, MemoryError> {
+    let mut out = Vec::new();
+    for (slot, region) in mem.iter().enumerate() {
+        let mut map = vm
+            .get_dirty_log(slot as u32, region.len() as usize)
+            .map_err(|e| MemoryError::DirtyLog(slot as u32, e))?;
+        // The mapping's own bitmap (the trait method gives a slice view).
+        let vmm = vm_memory::mmap::MmapRegion::bitmap(region).get_and_reset();
+        for (w, v) in map.iter_mut().zip(vmm) {
+            *w |= v;
+        }
+        out.push(map);
+    }
+    Ok(out)
+}
+
+fn set_slots(vm: &VmFd, mem: &GuestMemoryMmap, flags: u32) -> Result<(), MemoryError> {
     for (slot, region) in mem.iter().enumerate() {
         let slot = slot as u32;
         let host = mem
@@ -43,7 +93,7 @@ pub fn register(vm: &VmFd, mem: &GuestMemoryMmap) -> Result<(), MemoryError> {
             .expect("a region's start is inside guest memory");
         let desc = kvm_bindings::kvm_userspace_memory_region {
             slot,
-            flags: 0,
+            flags,
             guest_phys_addr: region.start_addr().raw_value(),
             memory_size: region.len(),
             userspace_addr: host as u64,

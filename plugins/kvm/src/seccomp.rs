@@ -212,6 +212,8 @@ fn rules(profile: Profile, pid: u32) -> BTreeMap<i64, Vec<SeccompRule>> {
                 // imago reads the file system's block size when it opens a
                 // writable qcow2 image (the alignment of zeroing and holes).
                 libc::SYS_fstatfs,
+                // Also how a live migration waits on its connection
+                // (migrate::stream::Conn), made non-blocking with fcntl below.
                 libc::SYS_poll,
                 libc::SYS_ppoll,
                 libc::SYS_eventfd2,

@@ -274,7 +274,8 @@ impl<'a> SparseWriter<'a> {
     }
 }
 
-fn page_is_zero(page: &[u8]) -> bool {
+/// Whether `page` holds only zeros.
+pub(crate) fn page_is_zero(page: &[u8]) -> bool {
     let (words, rest) = page.as_chunks::<16>();
     words.iter().all(|w| u128::from_ne_bytes(*w) == 0) && rest.iter().all(|&b| b == 0)
 }

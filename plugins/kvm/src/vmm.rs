@@ -19,9 +19,13 @@ use crate::control::protocol::{
 use crate::devices::VmEvent;
 use crate::devices::virtio::block::{Disk, DiskError};
 use crate::devices::virtio::net::{self, NetConfig, NetShared, NetStats};
-use crate::machine::{DiskSpec, Machine, MachineContext, MachineError, MachineSpec, NicSpec};
-use crate::snapshot::{self, NicState, SnapshotError};
+use crate::machine::{
+    DiskSpec, Machine, MachineContext, MachineError, MachineSpec, NicSpec, Prepared,
+};
+use crate::snapshot::{self, MachineState, NicState, SnapshotError};
 use crate::tap::Tap;
+
+mod migrate;
 
 /// Errors of a request.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +59,9 @@ pub enum VmmError {
     /// Reading or writing a save file failed.
     #[error("save file failure")]
     Snapshot(#[from] SnapshotError),
+    /// A migration failed.
+    #[error("migration failed")]
+    Migrate(#[from] crate::migrate::MigrateError),
 }
 
 impl VmmError {
@@ -311,34 +318,148 @@ impl Vmm {
         passed: &mut [Option<OwnedFd>],
         saved: &[NicState],
     ) -> Result<Vec<NicSetup>, VmmError> {
-        let mut out: Vec<NicSetup> = Vec::new();
-        for (i, r) in refs.iter().enumerate() {
-            let mac = net::parse_mac(&r.mac).map_err(VmmError::InvalidRequest)?;
-            if out.iter().any(|n| n.config.mac == mac) {
-                return Err(VmmError::InvalidRequest(format!(
-                    "MAC address {} is used twice",
-                    r.mac
-                )));
-            }
-            if let Some(m) = r.mtu.filter(|m| *m < 68) {
-                return Err(VmmError::InvalidRequest(format!("MTU {m} is below 68")));
-            }
-            let file = self.take_fd(r.fd, passed)?;
-            let tap = Tap::new(file.into())
-                .map_err(|e| VmmError::BadFd(format!("for nic {}: {}", r.mac, error_chain(&e))))?;
-            let (up, stats) = match saved.get(i) {
-                Some(s) => (s.link_up, s.stats),
-                None => (r.link != Some(LinkState::Down), NetStats::default()),
-            };
-            out.push(NicSetup {
-                tap,
-                config: NetConfig { mac, mtu: r.mtu },
-                shared: NetShared::new(up, stats),
-            });
-        }
-        Ok(out)
+        check_nics(refs)?;
+        let files = refs
+            .iter()
+            .map(|r| self.take_fd(r.fd, passed))
+            .collect::<Result<Vec<_>, _>>()?;
+        build_nics(refs, files, saved)
     }
 
+    /// Descriptors and images a restore or an incoming migration takes
+    /// before the saved state is known.
+    fn claim_incoming(
+        &mut self,
+        r: &RestoreRequest,
+        passed: &mut [Option<OwnedFd>],
+    ) -> Result<Incoming, VmmError> {
+        let disks = self.disks(&r.disks, passed)?;
+        check_nics(&r.nics)?;
+        let nic_files = r
+            .nics
+            .iter()
+            .map(|n| self.take_fd(n.fd, passed))
+            .collect::<Result<Vec<_>, _>>()?;
+        let kernel = match &r.kernel {
+            Some(k) => Some(self.kernel(k, passed)?),
+            None => None,
+        };
+        let initrd = match r.initrd {
+            Some(f) => Some(Arc::new(self.read_image(f, "initrd", passed)?)),
+            None => None,
+        };
+        Ok(Incoming {
+            disks,
+            nic_files,
+            kernel,
+            initrd,
+        })
+    }
+
+    /// Builds the machine of a restore or incoming migration around `base`,
+    /// whose RAM holds the saved pages, and records its setup.
+    fn rebuild(
+        &mut self,
+        r: &RestoreRequest,
+        inc: Incoming,
+        saved: &MachineState,
+        base: Prepared,
+        paused: bool,
+    ) -> Result<Machine, VmmError> {
+        let nics = build_nics(&r.nics, inc.nic_files, &saved.nics)?;
+        let (kernel, builtin) = match (inc.kernel, &saved.builtin_kernel) {
+            (Some((bytes, b)), _) => (Some(bytes), b),
+            (None, Some(name)) => (Some(builtin_kernel(name)?), Some(name.clone())),
+            (None, None) => (None, None),
+        };
+        // The images are shared with the machines of later reboots.
+        let keep = inc.disks.clone();
+        let nic_specs = nics
+            .iter()
+            .map(NicSetup::spec)
+            .collect::<Result<Vec<_>, _>>()?;
+        let machine =
+            Machine::restore_prepared(saved, base, inc.disks, nic_specs, &self.ctx, paused)?;
+        // A link state given with the restore overrides the saved one; the
+        // guest hears of it like of a `set-link`.
+        for (i, n) in r.nics.iter().enumerate() {
+            if let Some(link) = n.link {
+                machine.set_link(i, link == LinkState::Up);
+            }
+        }
+        self.setup = Some(Setup {
+            memory_bytes: saved.memory_bytes,
+            vcpus: saved.cpus.len() as u8,
+            boot: kernel.map(|k| BootImage {
+                kernel: Arc::new(k),
+                initrd: inc.initrd,
+                cmdline: saved.cmdline.clone(),
+            }),
+            builtin,
+            disks: keep,
+            nics,
+            policies: r.policies,
+        });
+        self.shutdown_requested = false;
+        Ok(machine)
+    }
+}
+
+/// What [`Vmm::claim_incoming`] took.
+struct Incoming {
+    disks: Vec<DiskSpec>,
+    nic_files: Vec<File>,
+    kernel: Option<(Vec<u8>, Option<String>)>,
+    initrd: Option<Arc<Vec<u8>>>,
+}
+
+/// Refuses malformed or duplicate MACs and MTUs below 68 before any tap is
+/// claimed: a bad request must not use up inherited descriptors.
+fn check_nics(refs: &[NicRef]) -> Result<(), VmmError> {
+    let mut macs = Vec::new();
+    for r in refs {
+        let mac = net::parse_mac(&r.mac).map_err(VmmError::InvalidRequest)?;
+        if macs.contains(&mac) {
+            return Err(VmmError::InvalidRequest(format!(
+                "MAC address {} is used twice",
+                r.mac
+            )));
+        }
+        macs.push(mac);
+        if let Some(m) = r.mtu.filter(|m| *m < 68) {
+            return Err(VmmError::InvalidRequest(format!("MTU {m} is below 68")));
+        }
+    }
+    Ok(())
+}
+
+/// Network cards on the taps in `files` (one per entry of `refs`); `saved`
+/// carries link and counters over a restore.
+fn build_nics(
+    refs: &[NicRef],
+    files: Vec<File>,
+    saved: &[NicState],
+) -> Result<Vec<NicSetup>, VmmError> {
+    let mut out: Vec<NicSetup> = Vec::new();
+    for ((i, r), file) in refs.iter().enumerate().zip(files) {
+        // Checked by check_nics.
+        let mac = net::parse_mac(&r.mac).map_err(VmmError::InvalidRequest)?;
+        let tap = Tap::new(file.into())
+            .map_err(|e| VmmError::BadFd(format!("for nic {}: {}", r.mac, error_chain(&e))))?;
+        let (up, stats) = match saved.get(i) {
+            Some(s) => (s.link_up, s.stats),
+            None => (r.link != Some(LinkState::Down), NetStats::default()),
+        };
+        out.push(NicSetup {
+            tap,
+            config: NetConfig { mac, mtu: r.mtu },
+            shared: NetShared::new(up, stats),
+        });
+    }
+    Ok(out)
+}
+
+impl Vmm {
     fn require_off(&self) -> Result<(), VmmError> {
         match self.machine {
             Some(_) => Err(VmmError::InvalidState(state_name(self.state))),
@@ -388,6 +509,8 @@ impl Vmm {
             Request::Status => Ok(self.status()),
             Request::Boot(b) => self.boot(b, passed),
             Request::Restore(r) => self.restore(r, passed),
+            Request::MigrateSend(m) => self.migrate_send(m, passed),
+            Request::MigrateReceive(r) => self.migrate_receive(r, passed),
             Request::Pause => {
                 if self.state != state::RUNNING && self.state != state::SHUTDOWN {
                     return Err(VmmError::InvalidState(state_name(self.state)));
@@ -590,50 +713,11 @@ impl Vmm {
         self.require_off()?;
         let mut input = self.take_fd(r.from, passed)?;
         let saved = snapshot::read_state(&mut input)?;
-        let disks = self.disks(&r.disks, passed)?;
-        let nics = self.nics(&r.nics, passed, &saved.nics)?;
-        let (kernel, builtin) = match (&r.kernel, &saved.builtin_kernel) {
-            (Some(k), _) => {
-                let (bytes, b) = self.kernel(k, passed)?;
-                (Some(bytes), b)
-            }
-            (None, Some(name)) => (Some(builtin_kernel(name)?), Some(name.clone())),
-            (None, None) => (None, None),
-        };
-        let initrd = match r.initrd {
-            Some(f) => Some(Arc::new(self.read_image(f, "initrd", passed)?)),
-            None => None,
-        };
-        let keep = disks.clone();
-        let nic_specs = nics
-            .iter()
-            .map(NicSetup::spec)
-            .collect::<Result<Vec<_>, _>>()?;
-        let machine = Machine::restore(
-            &self.kvm, &saved, &mut input, disks, nic_specs, &self.ctx, r.paused,
-        )?;
-        // A link state given with the restore overrides the saved one; the
-        // guest hears of it like of a `set-link`.
-        for (i, n) in r.nics.iter().enumerate() {
-            if let Some(link) = n.link {
-                machine.set_link(i, link == LinkState::Up);
-            }
-        }
-        self.setup = Some(Setup {
-            memory_bytes: saved.memory_bytes,
-            vcpus: saved.cpus.len() as u8,
-            boot: kernel.map(|k| BootImage {
-                kernel: Arc::new(k),
-                initrd,
-                cmdline: saved.cmdline.clone(),
-            }),
-            builtin,
-            disks: keep,
-            nics,
-            policies: r.policies,
-        });
+        let inc = self.claim_incoming(&r, passed)?;
+        let base = Prepared::new(&self.kvm, saved.memory_bytes)?;
+        snapshot::read_memory(&mut input, base.mem())?;
+        let machine = self.rebuild(&r, inc, &saved, base, r.paused)?;
         self.machine = Some(machine);
-        self.shutdown_requested = false;
         if r.paused {
             self.set(state::PAUSED, reason::PAUSED_USER);
         } else {

@@ -107,6 +107,15 @@ impl Client {
         fds: &[RawFd],
         timeout: Duration,
     ) -> Result<serde_json::Value, ClientError> {
+        let id = self.send_with_fds(request, fds)?;
+        self.wait_response(id, timeout)
+    }
+
+    /// Sends `request` with `fds` attached and returns its id for
+    /// [`Client::wait_response`]: the caller can close its copies of the
+    /// descriptors meanwhile (a migration's connection must be closed on
+    /// the host for the peers to see each other go).
+    pub fn send_with_fds(&mut self, request: Request, fds: &[RawFd]) -> Result<u64, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
         let mut line = serde_json::to_vec(&Envelope {
@@ -126,6 +135,15 @@ impl Client {
             let mut s = stream;
             s.write_all(&line[n..]).map_err(ClientError::Io)?;
         }
+        Ok(id)
+    }
+
+    /// Waits up to `timeout` for the response to request `id`.
+    pub fn wait_response(
+        &mut self,
+        id: u64,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, ClientError> {
         let deadline = Instant::now() + timeout;
         loop {
             match self.read_line(Some(deadline))? {

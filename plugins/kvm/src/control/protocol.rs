@@ -210,6 +210,94 @@ fn yes() -> bool {
     true
 }
 
+fn default_max_downtime_ms() -> u64 {
+    300
+}
+
+fn default_max_rounds() -> u32 {
+    30
+}
+
+/// `migrate-send`: live-migrate the VM to a destination VMM over a
+/// connected stream socket.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MigrateSendRequest {
+    /// The connection to the destination (unix or TCP, connected by the host).
+    pub to: FdRef,
+    /// Longest pause allowed for the last round, at the measured rate
+    /// (libvirt's default: 300 ms).
+    #[serde(default = "default_max_downtime_ms")]
+    pub max_downtime_ms: u64,
+    /// Bandwidth cap in MiB/s; none: as fast as the connection goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth_mib_s: Option<u64>,
+    /// Pre-copy rounds after which the guest is paused whatever is left.
+    #[serde(default = "default_max_rounds")]
+    pub max_rounds: u32,
+}
+
+/// How a migration went, on the source (libvirt's domjobinfo fields).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct MigrationStats {
+    /// Guest RAM (data total), bytes.
+    pub memory_bytes: u64,
+    /// Bytes written to the connection (data processed).
+    pub bytes_sent: u64,
+    /// Dirty bytes left when the guest was paused (data remaining then).
+    pub remaining_bytes: u64,
+    /// Pre-copy rounds, the first (all RAM) included; the final, paused
+    /// transfer is not counted.
+    pub rounds: u32,
+    /// Pages sent with data.
+    pub pages_sent: u64,
+    /// Pages sent as zero runs (or skipped in the first round).
+    pub zero_pages: u64,
+    /// Dirty pages found at the start of each round after the first, and
+    /// at the pause (last entry).
+    pub dirty_pages: Vec<u64>,
+    /// Pages dirtied per second during the last round.
+    pub dirty_rate_pages_s: u64,
+    /// Measured transfer rate of the last round, bytes per second.
+    pub rate_bytes_s: u64,
+    /// Downtime the last round was expected to take, ms.
+    pub expected_downtime_ms: f64,
+    /// Pause of the source to the destination's acknowledgement and the
+    /// go-ahead sent back, ms.
+    pub downtime_ms: f64,
+    /// Whole migration, ms.
+    pub total_ms: f64,
+}
+
+/// How an incoming migration went, on the destination.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct IncomingStats {
+    /// Bytes read from the connection.
+    pub bytes_received: u64,
+    /// Rounds the source announced.
+    pub rounds: u32,
+    /// Pages received with data.
+    pub pages: u64,
+    /// Pages received as zero runs.
+    pub zero_pages: u64,
+    /// End of the stream to the guest running here, ms.
+    pub restore_ms: f64,
+    /// Whole incoming migration, ms.
+    pub total_ms: f64,
+}
+
+/// The result of `migrate-send` and `migrate-receive`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct MigrateReply {
+    /// The domain's status afterwards.
+    pub status: StatusReply,
+    /// Source statistics (`migrate-send`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent: Option<MigrationStats>,
+    /// Destination statistics (`migrate-receive`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received: Option<IncomingStats>,
+}
+
 /// A request.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "op", rename_all = "kebab-case")]
@@ -245,6 +333,13 @@ pub enum Request {
     },
     /// Rebuild a saved VM. Precondition: no VM.
     Restore(RestoreRequest),
+    /// Live-migrate the VM to the VMM at the other end of `to`; on success
+    /// the VM is stopped here (shutoff, reason migrated). Precondition:
+    /// running or paused.
+    MigrateSend(MigrateSendRequest),
+    /// Take over a VM migrating in from `from` (same fields as `restore`).
+    /// Precondition: no VM.
+    MigrateReceive(RestoreRequest),
     /// Turn this connection into a raw console stream (after the response).
     Console {
         /// Replay recent output first.
@@ -431,6 +526,23 @@ mod tests {
                 stop: true
             }
         );
+        let e: Envelope =
+            serde_json::from_str(r#"{"op":"migrate-send","to":{"passed":0}}"#).unwrap();
+        assert_eq!(
+            e.request,
+            Request::MigrateSend(MigrateSendRequest {
+                to: FdRef::Passed(0),
+                max_downtime_ms: 300,
+                bandwidth_mib_s: None,
+                max_rounds: 30,
+            })
+        );
+        let e: Envelope =
+            serde_json::from_str(r#"{"op":"migrate-receive","from":{"fd":4}}"#).unwrap();
+        let Request::MigrateReceive(r) = e.request else {
+            panic!("not migrate-receive")
+        };
+        assert_eq!(r.from, FdRef::Fd(4));
         let line = serde_json::to_string(&Envelope {
             id: None,
             request: Request::ConsoleInput { data: "p".into() },

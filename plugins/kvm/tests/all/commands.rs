@@ -94,7 +94,7 @@ fn fill_and_sum_match_the_host_side_pattern() {
     vmm.quit();
 }
 
-fn dirty_counter(vmm: &mut Vmm) -> u64 {
+pub(crate) fn dirty_counter(vmm: &mut Vmm) -> u64 {
     let line = command(vmm, "dirty", "dirty: ");
     assert!(line.starts_with("dirty: on counter "), "{line}");
     line.rsplit(' ').next().unwrap().parse().unwrap()

@@ -11,6 +11,7 @@ mod boot;
 mod commands;
 mod fuzz;
 mod lifecycle;
+mod migrate;
 mod net_tap;
 mod net_vmm;
 mod protocol;

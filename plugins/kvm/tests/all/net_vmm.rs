@@ -1,6 +1,6 @@
 //! Network cards through wirt-vmm's control protocol: taps handed over with
-//! `boot` and `restore`, slot order, `status` counters, `set-link`, bad
-//! requests; and the hook for the guest-side end-to-end test.
+//! `boot`, `restore` and `migrate-receive`, slot order, `status` counters,
+//! `set-link`, bad requests; and the hook for the guest-side end-to-end test.
 
 use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -410,4 +410,105 @@ fn cards_stay_inside_the_sandbox() {
     let _ = vmm.client.request(Request::Quit);
     let status = vmm.child.wait().unwrap();
     assert!(status.success(), "wirt-vmm ended with {status}");
+}
+
+/// Live migration with a network card: the guest takes a lease on a tap of
+/// a bridge, migrates to a VMM on another tap of the same bridge, and
+/// answers ping there with the address it kept in RAM; the card's counters
+/// go on from the source's.
+#[test]
+fn a_guest_keeps_its_network_across_live_migration() {
+    require_kvm!();
+    require_net!();
+    if !wirt_testkit::have("dnsmasq", "--version") {
+        wirt_testkit::require(
+            "dnsmasq",
+            "dnsmasq is missing: migration with a network card is not tested (dnsmasq-base)",
+        );
+        return;
+    }
+    let ns = NetNs::new();
+    ns.ip(&["link", "add", "br0", "type", "bridge"]);
+    ns.ip(&["addr", "add", "10.99.2.1/24", "dev", "br0"]);
+    ns.ip(&["link", "set", "br0", "up"]);
+    let (tap_a, name_a) = ns.tap(true);
+    let (tap_b, name_b) = ns.tap(true);
+    for name in [&name_a, &name_b] {
+        ns.ip(&["link", "set", name, "master", "br0"]);
+    }
+    let leases = tempfile::NamedTempFile::new().unwrap();
+    let _dhcp = Dnsmasq(
+        Command::new("ip")
+            .args(["netns", "exec", &ns.name, "dnsmasq", "--no-daemon"])
+            .args(["--conf-file=/dev/null", "--port=0", "--bind-interfaces"])
+            .arg("--interface=br0")
+            .arg("--dhcp-range=10.99.2.10,10.99.2.20,2m")
+            .arg(format!("--dhcp-leasefile={}", leases.path().display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut src = Vmm::spawn(&[]);
+    call(
+        &mut src,
+        Request::Boot(boot_request(vec![nic(0, MAC0, None, None)])),
+        &[tap_a.as_raw_fd()],
+    )
+    .unwrap();
+    drop(tap_a);
+    let console = src.wait_console("net0: lease ");
+    let line = console
+        .lines()
+        .find_map(|l| l.strip_prefix("net0: lease "))
+        .unwrap();
+    let ip: std::net::Ipv4Addr = line.split('/').next().unwrap().parse().unwrap();
+    let answers = |what: &str| {
+        let deadline = Instant::now() + TIMEOUT;
+        while !ping_from(&ns, ip.octets()) {
+            assert!(Instant::now() < deadline, "no answer to ping {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    answers("before the migration");
+    let before = src.req(Request::Status)["nics"][0].clone();
+
+    let mut dst = Vmm::spawn(&[]);
+    let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let receive = Request::MigrateReceive(RestoreRequest {
+        from: FdRef::Passed(0),
+        disks: Vec::new(),
+        nics: vec![nic(1, MAC0, None, None)],
+        kernel: None,
+        initrd: None,
+        paused: false,
+        policies: Default::default(),
+    });
+    let r = dst
+        .client
+        .send_with_fds(receive, &[b.as_raw_fd(), tap_b.as_raw_fd()])
+        .unwrap();
+    let send: Request = serde_json::from_str(r#"{"op":"migrate-send","to":{"passed":0}}"#).unwrap();
+    let s = src.client.send_with_fds(send, &[a.as_raw_fd()]).unwrap();
+    drop((a, b, tap_b));
+    src.client.wait_response(s, TIMEOUT).expect("migrate-send");
+    let received = dst
+        .client
+        .wait_response(r, TIMEOUT)
+        .expect("migrate-receive");
+    assert_eq!(received["status"]["reason"], reason::RUNNING_MIGRATED);
+    // The source's tap goes with its VMM, and the bridge forgets the MAC there.
+    src.quit();
+
+    answers("after the migration");
+    let after = dst.req(Request::Status)["nics"][0].clone();
+    assert_eq!(after["tap"], name_b.as_str());
+    assert_eq!(after["active"], true, "the driver state moved: {after}");
+    for counter in ["rx_packets", "tx_packets"] {
+        assert!(
+            after[counter].as_u64() > before[counter].as_u64(),
+            "{counter} goes on: {before} then {after}"
+        );
+    }
+    dst.quit();
 }

@@ -295,4 +295,23 @@ mod tests {
         block.read_config(40, &mut config);
         assert_eq!(u32::from_le_bytes(config), MAX_DISCARD_SEGMENTS);
     }
+
+    #[test]
+    fn reads_mark_the_pages_they_fill_for_migration() {
+        use vm_memory::GuestMemoryBackend;
+        let (mem, disk, _f) = setup();
+        let region = mem.iter().next().unwrap();
+        let bitmap = vm_memory::mmap::MmapRegion::bitmap(region);
+        bitmap.get_and_reset();
+        // 4 KiB of data across pages 0x201 and 0x202.
+        let ok = [
+            d(0x10_0000, 16, NEXT, 1),
+            d(0x20_1800, 4096, NEXT | WRITE, 2),
+            d(0x30_0000, 1, WRITE, 0),
+        ];
+        assert_eq!(run(&mem, &disk, &ok), (S_OK, 4097));
+        for (page, dirty) in [(0x200, false), (0x201, true), (0x202, true), (0x203, false)] {
+            assert_eq!(bitmap.is_bit_set(page), dirty, "page {page:#x}");
+        }
+    }
 }

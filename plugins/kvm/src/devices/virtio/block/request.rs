@@ -7,7 +7,8 @@
 
 use virtio_queue::DescriptorChain;
 use virtio_queue::desc::split::Descriptor;
-use vm_memory::{Address, Bytes, GuestAddress, GuestMemory};
+use vm_memory::bitmap::Bitmap;
+use vm_memory::{Address, Bytes, GuestAddress, GuestMemory, Permissions};
 
 use super::disk::{Disk, IoError};
 use super::{
@@ -225,6 +226,17 @@ impl Request {
             T_IN => {
                 let offset = self.check_range(disk)?;
                 disk.read(mem, &self.data, offset)?;
+                // Filled behind vm-memory's back (pread, imago): a live
+                // migration must see these pages as dirty.
+                for (addr, len) in &self.data {
+                    let Ok(slices) = mem.get_slices(*addr, *len as usize, Permissions::Write)
+                    else {
+                        continue;
+                    };
+                    for slice in slices.flatten() {
+                        slice.bitmap().mark_dirty(0, slice.len());
+                    }
+                }
                 Ok(self.data_len() as u32)
             }
             T_OUT => {

@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 use virtio_bindings::virtio_net as vn;
 use virtio_queue::Queue;
+use vm_memory::bitmap::Bitmap;
 
 pub use backend::{DatagramBackend, NetBackend};
 
@@ -177,6 +178,12 @@ fn gather<M: vm_memory::GuestMemory>(
             .map_err(|_| ChainError::Memory)?;
         for slice in slices {
             let slice = slice.map_err(|_| ChainError::Memory)?;
+            if writable {
+                // The kernel fills it behind vm-memory's back. Marked before
+                // the write, but under the transport lock that migration also
+                // takes to collect the marks, so no collection falls between.
+                slice.bitmap().mark_dirty(0, slice.len());
+            }
             iovs.push(libc::iovec {
                 iov_base: slice.ptr_guard_mut().as_ptr().cast(),
                 iov_len: slice.len(),

@@ -1,0 +1,257 @@
+//! The source side: pre-copy rounds, then the paused last round, the state
+//! and the wait for the destination's acknowledgement.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use kvm_ioctls::Kvm;
+use vm_memory::{Bytes, GuestAddress};
+
+use super::stream::{
+    Conn, Header, MAX_RUN, Record, TAG_END, TAG_GO, TAG_PAGES, TAG_READY, TAG_ROUND, TAG_STATE,
+    TAG_ZERO, read_ack, read_mark, write_mark,
+};
+use super::{MigrateError, count, runs};
+use crate::control::protocol::MigrationStats;
+use crate::machine::Machine;
+use crate::memory::{self, GuestMemoryMmap, PAGE};
+use crate::snapshot::page_is_zero;
+
+/// How to migrate.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Pause for the last round once what is left would go within this.
+    pub max_downtime: Duration,
+    /// Bytes per second at most; none: as fast as the connection goes.
+    pub bandwidth: Option<u64>,
+    /// Pause after this many rounds whatever is left.
+    pub max_rounds: u32,
+    /// How long to wait for the destination's acknowledgement.
+    pub ack_timeout: Duration,
+}
+
+/// Written to the connection in batches this big: few system calls, and
+/// the VMM's own memory stays flat whatever the guest's size.
+const BATCH: usize = 1 << 20;
+
+/// The connection, buffered, counted and throttled.
+struct Out {
+    conn: Conn,
+    buf: Vec<u8>,
+    sent: u64,
+    start: Instant,
+    limit: Option<u64>,
+}
+
+impl Out {
+    fn put(&mut self, bytes: &[u8]) -> Result<(), MigrateError> {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, tag: u32, count: u32, arg: u64) -> Result<(), MigrateError> {
+        self.put(&Record { tag, count, arg }.encode())
+    }
+
+    fn flush(&mut self) -> Result<(), MigrateError> {
+        (&self.conn)
+            .write_all(&self.buf)
+            .map_err(MigrateError::Send)?;
+        self.sent += self.buf.len() as u64;
+        self.buf.clear();
+        if let Some(limit) = self.limit {
+            let due = Duration::from_secs_f64(self.sent as f64 / limit as f64);
+            if let Some(wait) = due.checked_sub(self.start.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sends the pages set in `maps` (one bitmap per region of `mem`). Zero
+/// pages become ZERO records, or nothing with `skip_zero` (the first round:
+/// the destination's RAM starts out zero).
+fn send_pages(
+    out: &mut Out,
+    mem: &GuestMemoryMmap,
+    maps: &[Vec<u64>],
+    skip_zero: bool,
+    stats: &mut MigrationStats,
+    scratch: &mut [u8],
+) -> Result<(), MigrateError> {
+    for ((start, len), map) in memory::regions(mem).into_iter().zip(maps) {
+        let base = start / PAGE;
+        for (first, n) in runs(map, len / PAGE, u64::from(MAX_RUN)) {
+            let bytes = (n * PAGE) as usize;
+            let buf = &mut scratch[..bytes];
+            mem.read_slice(buf, GuestAddress((base + first) * PAGE))
+                .map_err(MigrateError::GuestMemory)?;
+            let page = |i: u64| &buf[(i * PAGE) as usize..((i + 1) * PAGE) as usize];
+            let mut at = 0u64;
+            while at < n {
+                let zero = page_is_zero(page(at));
+                let mut end = at + 1;
+                while end < n && page_is_zero(page(end)) == zero {
+                    end += 1;
+                }
+                let pages = (end - at) as u32;
+                if zero {
+                    stats.zero_pages += end - at;
+                    if !skip_zero {
+                        out.record(TAG_ZERO, pages, base + first + at)?;
+                    }
+                } else {
+                    stats.pages_sent += end - at;
+                    out.record(TAG_PAGES, pages, base + first + at)?;
+                    out.put(&buf[(at * PAGE) as usize..(end * PAGE) as usize])?;
+                }
+                at = end;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Migrates `machine` over `conn`. Turns dirty logging on, and off again on
+/// failure. On success the vCPUs are parked and the destination runs the
+/// guest: the caller stops the machine. On failure the vCPUs may be parked
+/// and the caller resumes them if the guest was running.
+pub fn send(
+    kvm: &Kvm,
+    machine: &Machine,
+    conn: Conn,
+    opts: &Options,
+) -> Result<MigrationStats, MigrateError> {
+    memory::set_dirty_logging(machine.vm(), machine.mem(), true)?;
+    let result = run(kvm, machine, conn, opts);
+    if result.is_err() {
+        // Logging write-protects the guest's pages: a guest that stays
+        // here should not pay for it.
+        let _ = memory::set_dirty_logging(machine.vm(), machine.mem(), false);
+    }
+    result
+}
+
+fn run(
+    kvm: &Kvm,
+    machine: &Machine,
+    conn: Conn,
+    opts: &Options,
+) -> Result<MigrationStats, MigrateError> {
+    let started = Instant::now();
+    let (vm, mem) = (machine.vm(), machine.mem());
+    // What was written before logging began is in round 1 anyway.
+    drop(take_dirty(machine)?);
+    let mut out = Out {
+        conn,
+        buf: Vec::with_capacity(BATCH + 2 * PAGE as usize),
+        sent: 0,
+        start: started,
+        limit: opts.bandwidth,
+    };
+    let mut scratch = vec![0u8; (u64::from(MAX_RUN) * PAGE) as usize];
+    let memory_bytes = memory::size(mem);
+    let mut stats = MigrationStats {
+        memory_bytes,
+        ..Default::default()
+    };
+    out.put(&Header { memory_bytes }.encode())?;
+
+    // Round 1: everything.
+    let all: Vec<Vec<u64>> = memory::regions(mem)
+        .iter()
+        .map(|(_, len)| vec![u64::MAX; (len / PAGE).div_ceil(64) as usize])
+        .collect();
+    stats.rounds = 1;
+    out.record(TAG_ROUND, 1, memory_bytes / PAGE)?;
+    let mut round_start = Instant::now();
+    let mut round_from = out.sent + out.buf.len() as u64;
+    send_pages(&mut out, mem, &all, true, &mut stats, &mut scratch)?;
+    out.flush()?;
+
+    // Later rounds: what was written meanwhile, until it fits the downtime.
+    let left = loop {
+        let elapsed = round_start.elapsed().max(Duration::from_micros(100));
+        let dirty = take_dirty(machine)?;
+        let pages: u64 = dirty
+            .iter()
+            .zip(memory::regions(mem))
+            .map(|(m, (_, len))| count(m, len / PAGE))
+            .sum();
+        stats.dirty_pages.push(pages);
+        stats.rate_bytes_s = ((out.sent - round_from) as f64 / elapsed.as_secs_f64()) as u64;
+        stats.dirty_rate_pages_s = (pages as f64 / elapsed.as_secs_f64()) as u64;
+        let expected = if stats.rate_bytes_s == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64((pages * PAGE) as f64 / stats.rate_bytes_s as f64)
+        };
+        stats.expected_downtime_ms = ms(expected);
+        if expected <= opts.max_downtime || stats.rounds >= opts.max_rounds {
+            break dirty;
+        }
+        stats.rounds += 1;
+        out.record(TAG_ROUND, stats.rounds, pages)?;
+        round_start = Instant::now();
+        round_from = out.sent + out.buf.len() as u64;
+        send_pages(&mut out, mem, &dirty, false, &mut stats, &mut scratch)?;
+        out.flush()?;
+    };
+
+    // Not before the destination's VM exists: creating it is no downtime.
+    out.conn
+        .wait_readable(opts.ack_timeout)
+        .map_err(MigrateError::NoAck)?;
+    read_mark(&mut &out.conn, TAG_READY)?;
+
+    // The last round, paused; the workers are held until the destination
+    // has answered, so no device touches RAM or queues after the capture.
+    machine.pause();
+    let paused_at = Instant::now();
+    let frozen = machine.freeze();
+    let mut last = memory::take_dirty(vm, mem)?;
+    for (m, l) in last.iter_mut().zip(&left) {
+        for (w, v) in m.iter_mut().zip(l) {
+            *w |= v;
+        }
+    }
+    let pages: u64 = last
+        .iter()
+        .zip(memory::regions(mem))
+        .map(|(m, (_, len))| count(m, len / PAGE))
+        .sum();
+    stats.remaining_bytes = pages * PAGE;
+    send_pages(&mut out, mem, &last, false, &mut stats, &mut scratch)?;
+    let state = machine.capture(kvm, &frozen)?;
+    let json = serde_json::to_vec(&state).map_err(MigrateError::Json)?;
+    out.record(TAG_STATE, 0, json.len() as u64)?;
+    out.put(&json)?;
+    out.record(TAG_END, 0, 0)?;
+    out.flush()?;
+    out.conn
+        .wait_readable(opts.ack_timeout)
+        .map_err(MigrateError::NoAck)?;
+    read_ack(&mut &out.conn)?;
+    // From here on the guest is the destination's, once this is out.
+    write_mark(&mut &out.conn, TAG_GO).map_err(MigrateError::Send)?;
+    stats.downtime_ms = ms(paused_at.elapsed());
+    drop(frozen);
+    stats.bytes_sent = out.sent;
+    stats.total_ms = ms(started.elapsed());
+    Ok(stats)
+}
+
+/// Dirty pages so far, collected with the transports held (see
+/// [`memory::take_dirty`]).
+fn take_dirty(machine: &Machine) -> Result<Vec<Vec<u64>>, MigrateError> {
+    let _frozen = machine.freeze();
+    Ok(memory::take_dirty(machine.vm(), machine.mem())?)
+}

@@ -1,0 +1,157 @@
+//! `migrate-send` and `migrate-receive`: the controller's side of a live
+//! migration ([`crate::migrate`] moves the bytes).
+
+use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::{Vmm, VmmError, error_chain};
+use crate::control::protocol::{
+    DiskFormat, IncomingStats, MigrateReply, MigrateSendRequest, RestoreRequest, StatusReply,
+    reason, state, state_name,
+};
+use crate::migrate::{MigrateError, receive, send, stream};
+
+/// How long the source waits, paused, for the destination to build the VM
+/// and answer once the stream is out.
+const ACK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long either side waits for the other to send or take the next
+/// bytes: a peer that hangs (or a network that is gone) fails the migration
+/// after this, and the source resumes.
+const STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long the destination waits for the source's go-ahead after its
+/// acknowledgement (the source answers at once, unless it gave up).
+const GO_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Vmm {
+    fn reply(
+        &self,
+        sent: Option<crate::control::protocol::MigrationStats>,
+        received: Option<IncomingStats>,
+    ) -> Value {
+        let status: StatusReply =
+            serde_json::from_value(self.status()).expect("status() builds a StatusReply");
+        serde_json::to_value(MigrateReply {
+            status,
+            sent,
+            received,
+        })
+        .expect("a migration reply is plain data")
+    }
+
+    /// Migrates the VM out. On success it is stopped here (shutoff,
+    /// migrated); on failure it goes on as before.
+    pub(super) fn migrate_send(
+        &mut self,
+        m: MigrateSendRequest,
+        passed: &mut [Option<OwnedFd>],
+    ) -> Result<Value, VmmError> {
+        if self.state != state::RUNNING && self.state != state::PAUSED {
+            return Err(VmmError::InvalidState(state_name(self.state)));
+        }
+        if m.bandwidth_mib_s == Some(0) {
+            return Err(VmmError::InvalidRequest(
+                "bandwidth_mib_s must not be 0".into(),
+            ));
+        }
+        // The destination opens its images before the source stops writing:
+        // a qcow2 image's metadata would be read stale there. Raw only until
+        // the destination opens images at the switch-over.
+        if let Some(setup) = &self.setup
+            && setup
+                .disks
+                .iter()
+                .any(|d| d.disk.format() != DiskFormat::Raw)
+        {
+            return Err(VmmError::InvalidRequest(
+                "live migration of a guest with a qcow2 disk is not supported yet".into(),
+            ));
+        }
+        let conn = stream::Conn::new(self.take_fd(m.to, passed)?, STALL_TIMEOUT)
+            .map_err(MigrateError::Connection)?;
+        let opts = send::Options {
+            max_downtime: Duration::from_millis(m.max_downtime_ms),
+            bandwidth: m.bandwidth_mib_s.map(|b| b.saturating_mul(1 << 20)),
+            max_rounds: m.max_rounds.max(1),
+            ack_timeout: ACK_TIMEOUT,
+        };
+        let machine = self.machine()?;
+        match send::send(&self.kvm, machine, conn, &opts) {
+            Ok(stats) => {
+                self.stop_machine();
+                self.set(state::SHUTOFF, reason::SHUTOFF_MIGRATED);
+                Ok(self.reply(Some(stats), None))
+            }
+            Err(e) => {
+                // The guest never left: it goes on here as it was.
+                if self.state == state::RUNNING {
+                    machine.resume();
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Takes over a VM migrating in. On failure no VM is left.
+    pub(super) fn migrate_receive(
+        &mut self,
+        r: RestoreRequest,
+        passed: &mut [Option<OwnedFd>],
+    ) -> Result<Value, VmmError> {
+        self.require_off()?;
+        if r.disks.iter().any(|d| d.format != DiskFormat::Raw) {
+            return Err(VmmError::InvalidRequest(
+                "live migration of a guest with a qcow2 disk is not supported yet".into(),
+            ));
+        }
+        let started = Instant::now();
+        let conn = stream::Conn::new(self.take_fd(r.from, passed)?, STALL_TIMEOUT)
+            .map_err(MigrateError::Connection)?;
+        let mut stats = IncomingStats::default();
+        let built = self.claim_incoming(&r, passed).and_then(|inc| {
+            let (saved, base) = receive::receive(&self.kvm, &conn, &mut stats)?;
+            let end = Instant::now();
+            // Built parked: the guest runs here only once the source knows.
+            let machine = self.rebuild(&r, inc, &saved, base, true)?;
+            stats.restore_ms = end.elapsed().as_secs_f64() * 1000.0;
+            Ok(machine)
+        });
+        let machine = match built {
+            Ok(m) => m,
+            Err(e) => {
+                // Tell the source why, if it still listens; it resumes.
+                let _ = stream::write_ack(&mut &conn, Err(&error_chain(&e)));
+                self.setup = None;
+                return Err(e);
+            }
+        };
+        // The guest runs here only after the source's go-ahead: without it
+        // (the source gone, or given up waiting) the source keeps it.
+        let go = stream::write_ack(&mut &conn, Ok(()))
+            .map_err(MigrateError::Send)
+            .and_then(|()| {
+                conn.wait_readable(GO_TIMEOUT)
+                    .map_err(MigrateError::Receive)?;
+                stream::read_mark(&mut &conn, stream::TAG_GO)
+            });
+        if let Err(e) = go {
+            self.setup = None;
+            self.retired.push(machine);
+            return Err(e.into());
+        }
+        if !r.paused {
+            machine.resume();
+        }
+        self.machine = Some(machine);
+        if r.paused {
+            self.set(state::PAUSED, reason::PAUSED_USER);
+        } else {
+            self.set(state::RUNNING, reason::RUNNING_MIGRATED);
+        }
+        stats.total_ms = started.elapsed().as_secs_f64() * 1000.0;
+        Ok(self.reply(None, Some(stats)))
+    }
+}
