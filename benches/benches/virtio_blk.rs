@@ -23,7 +23,7 @@ use virtio_queue::desc::RawDescriptor;
 use virtio_queue::desc::split::Descriptor;
 use virtio_queue::mock::MockSplitQueue;
 use virtio_queue::{Queue, QueueT};
-use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vm_memory::{Bytes, GuestAddress};
 use wirt_kvm::control::protocol::DiskFormat;
 use wirt_kvm::devices::virtio::block::chain::open_backing_chain;
 use wirt_kvm::devices::virtio::block::{Disk, process_queue};
@@ -40,7 +40,8 @@ const DISK_BYTES: u64 = 64 << 20;
 /// walk over all its blocks, which would measure the fill, not the format.
 const FILL_CHUNK: u64 = 64 << 10;
 
-type Mem = GuestMemoryMmap<()>;
+// The VMM's own memory type: with the dirty bitmap live migration reads.
+type Mem = wirt_kvm::memory::GuestMemoryMmap;
 
 fn disk() -> (tempfile::NamedTempFile, Disk) {
     let mut f = tempfile::NamedTempFile::new().unwrap();

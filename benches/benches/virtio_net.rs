@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use virtio_queue::Queue;
-use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vm_memory::{Bytes, GuestAddress};
 use wirt_kvm::bench_support::ring::{Buf, Ring};
 use wirt_kvm::bench_support::{CannedBackend, in_netns, thread_cpu_time};
 use wirt_kvm::devices::virtio::net::{
@@ -37,7 +37,8 @@ use wirt_kvm::devices::virtio::net::{
 use wirt_kvm::devices::virtio::{F_EVENT_IDX, F_VERSION_1, VirtioDevice};
 use wirt_kvm::tap::{Tap, open_tap};
 
-type Mem = GuestMemoryMmap<()>;
+// The VMM's own memory type: with the dirty bitmap live migration reads.
+type Mem = wirt_kvm::memory::GuestMemoryMmap;
 
 const FEATURES: u64 = F_VERSION_1
     | F_EVENT_IDX
