@@ -66,7 +66,12 @@ fn qemu(program: &str, args: &[&str]) -> bool {
 
 /// Opens a qcow2 image as the host and the VMM do (the chain by path).
 fn open_qcow2(path: &Path) -> Disk {
-    let chain = open_backing_chain(path, DiskFormat::Qcow2).unwrap();
+    let chain = open_backing_chain(
+        path,
+        DiskFormat::Qcow2,
+        &[Path::new(path).parent().unwrap().to_path_buf()],
+    )
+    .unwrap();
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)

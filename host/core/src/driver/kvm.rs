@@ -319,7 +319,16 @@ impl KvmDriver {
                 .map_err(|e| io_error(format!("cannot open disk {path}"), e))?;
             // The VMM opens no paths: a qcow2 disk's backing files go with
             // it, opened read-only here.
-            let chain = open_backing_chain(Path::new(path), format).map_err(|e| {
+            // A header names its backing files: they may come from the
+            // directories of this domain's disks only (a pool's directory
+            // for pool volumes), never from wherever a header says.
+            let allowed: Vec<PathBuf> = config
+                .disks
+                .iter()
+                .filter_map(|d| d.source.as_deref())
+                .filter_map(|p| Path::new(p).parent().map(Path::to_path_buf))
+                .collect();
+            let chain = open_backing_chain(Path::new(path), format, &allowed).map_err(|e| {
                 Error::driver(
                     ErrorCode::OPERATION_FAILED,
                     format!(

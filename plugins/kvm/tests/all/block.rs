@@ -57,7 +57,12 @@ fn memory() -> GuestMemoryMmap {
 /// Opens `path` as the host and VMM together do: the host walks the chain,
 /// the VMM builds the image from the files it is handed.
 fn open(path: &Path, format: DiskFormat, readonly: bool) -> Disk {
-    let backing = open_backing_chain(path, format).unwrap();
+    let backing = open_backing_chain(
+        path,
+        format,
+        &[Path::new(path).parent().unwrap().to_path_buf()],
+    )
+    .unwrap();
     let file = OpenOptions::new()
         .read(true)
         .write(!readonly)
@@ -262,7 +267,12 @@ fn a_chain_of_ten_overlays_reads_every_layer_through_the_top() {
         layers.push(path);
     }
     let top = layers.last().unwrap();
-    let chain = open_backing_chain(top, DiskFormat::Qcow2).unwrap();
+    let chain = open_backing_chain(
+        top,
+        DiskFormat::Qcow2,
+        &[Path::new(top).parent().unwrap().to_path_buf()],
+    )
+    .unwrap();
     assert_eq!(chain.len(), 10);
     assert!(chain[..9].iter().all(|b| b.format == DiskFormat::Qcow2));
     assert_eq!(chain[9].format, DiskFormat::Raw);
@@ -446,7 +456,12 @@ fn formats_are_never_probed_from_content() {
     // Without a backing format the backing file is raw, even though it is
     // a qcow2 image: the guest sees its header bytes, not its contents.
     drop_backing_format(&overlay);
-    let chain = open_backing_chain(&overlay, DiskFormat::Qcow2).unwrap();
+    let chain = open_backing_chain(
+        &overlay,
+        DiskFormat::Qcow2,
+        &[Path::new(&overlay).parent().unwrap().to_path_buf()],
+    )
+    .unwrap();
     assert_eq!(chain.len(), 1);
     assert_eq!(chain[0].format, DiskFormat::Raw);
     let disk = open(&overlay, DiskFormat::Qcow2, true);
@@ -458,9 +473,13 @@ fn formats_are_never_probed_from_content() {
     assert_eq!(disk.format(), DiskFormat::Raw);
     assert_eq!(read(&disk, &mem, 0, 4), b"QFI\xfb");
     assert!(
-        open_backing_chain(&base, DiskFormat::Raw)
-            .unwrap()
-            .is_empty()
+        open_backing_chain(
+            &base,
+            DiskFormat::Raw,
+            &[Path::new(&base).parent().unwrap().to_path_buf()]
+        )
+        .unwrap()
+        .is_empty()
     );
 }
 
@@ -497,12 +516,89 @@ fn chains_that_do_not_match_their_headers_are_refused() {
     assert_eq!(message(raw), "a raw image has no backing files, 1 given");
     // A raw file given as qcow2 is refused, not served.
     assert!(Disk::open(DiskFormat::Qcow2, base(), Vec::new(), false, "t").is_err());
-    assert!(open_backing_chain(&dir.path().join("base.raw"), DiskFormat::Qcow2).is_err());
+    assert!(
+        open_backing_chain(
+            &dir.path().join("base.raw"),
+            DiskFormat::Qcow2,
+            &[dir.path().to_path_buf()]
+        )
+        .is_err()
+    );
 
     // A backing file that is missing on the host names itself.
     std::fs::remove_file(dir.path().join("base.raw")).unwrap();
-    let err = open_backing_chain(&overlay, DiskFormat::Qcow2).unwrap_err();
+    let err = open_backing_chain(
+        &overlay,
+        DiskFormat::Qcow2,
+        &[Path::new(&overlay).parent().unwrap().to_path_buf()],
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("base.raw"), "{err}");
+}
+
+/// Issue 16: a header is data. An image naming a file outside the
+/// directories its domain's disks live in (here /etc/passwd, directly or
+/// through a symbolic link or `..`) is refused, naming both files; so is a
+/// backing file that is not an image (a FIFO).
+#[test]
+fn backing_chains_stay_inside_the_allowed_directories() {
+    if !tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let allowed = [dir.path().to_path_buf()];
+    let overlay = |name: &str, backing: &str| {
+        let path = dir.path().join(name);
+        qemu_img(&[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-u",
+            "-b",
+            backing,
+            "-F",
+            "raw",
+            path.to_str().unwrap(),
+            "1M",
+        ]);
+        path
+    };
+    std::os::unix::fs::symlink("/etc/passwd", dir.path().join("link.raw")).unwrap();
+    for (name, backing) in [
+        ("abs.qcow2", "/etc/passwd"),
+        ("link.qcow2", "link.raw"),
+        ("dots.qcow2", "../../../../../../etc/passwd"),
+    ] {
+        let top = overlay(name, backing);
+        let err = open_backing_chain(&top, DiskFormat::Qcow2, &allowed).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("/etc/passwd") && text.contains(name) && text.contains("outside"),
+            "{name}: {text}"
+        );
+    }
+    // Inside, but not an image.
+    let fifo = dir.path().join("fifo.raw");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let top = overlay("fifo.qcow2", "fifo.raw");
+    let err = open_backing_chain(&top, DiskFormat::Qcow2, &allowed).unwrap_err();
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+    // And a file inside is served.
+    std::fs::write(dir.path().join("ok.raw"), vec![0u8; 1 << 20]).unwrap();
+    let top = overlay("ok.qcow2", "ok.raw");
+    assert_eq!(
+        open_backing_chain(&top, DiskFormat::Qcow2, &allowed)
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 /// The test guest on a qcow2 overlay of a raw disk, under the sandbox as

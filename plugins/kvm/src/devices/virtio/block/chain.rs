@@ -4,6 +4,12 @@
 //!
 //! Formats follow the same rule as in the VMM ([`disk::backing_format`]):
 //! the backing-format extension of the image above, raw without one.
+//!
+//! Where a chain may lead is the caller's to say: an image header is data,
+//! and one naming `/etc/shadow` as its backing file must not hand that file
+//! to a guest. Every backing file must resolve (symbolic links followed)
+//! inside one of the allowed directories, and be a regular file or a block
+//! device.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
@@ -48,6 +54,27 @@ pub enum ChainError {
         /// The name.
         format: String,
     },
+    /// A backing file lies outside the directories the chain may reach.
+    #[error(
+        "backing file {} (named by {}) is outside the directories the chain may use ({})",
+        path.display(),
+        named_by.display(),
+        allowed
+    )]
+    Outside {
+        /// The backing file, resolved.
+        path: PathBuf,
+        /// The image whose header names it.
+        named_by: PathBuf,
+        /// The allowed directories, listed.
+        allowed: String,
+    },
+    /// A backing file is neither a regular file nor a block device.
+    #[error("backing file {} is not a regular file or block device", path.display())]
+    NotAnImage {
+        /// The file.
+        path: PathBuf,
+    },
     /// The chain is longer than [`MAX_CHAIN_DEPTH`] (or loops).
     #[error("the backing chain of {} is longer than {MAX_CHAIN_DEPTH} images (a loop?)", path.display())]
     TooDeep {
@@ -69,8 +96,17 @@ pub struct BackingFile {
 }
 
 /// Opens the backing files of the image at `top` (of `format`), nearest
-/// first. A raw image has none.
-pub fn open_backing_chain(top: &Path, format: DiskFormat) -> Result<Vec<BackingFile>, ChainError> {
+/// first; each must lie inside one of `allowed` (directories, compared
+/// after resolving symbolic links). A raw image has none.
+pub fn open_backing_chain(
+    top: &Path,
+    format: DiskFormat,
+    allowed: &[PathBuf],
+) -> Result<Vec<BackingFile>, ChainError> {
+    let allowed: Vec<PathBuf> = allowed
+        .iter()
+        .filter_map(|d| std::fs::canonicalize(d).ok())
+        .collect();
     let mut chain: Vec<BackingFile> = Vec::new();
     let mut current = top.to_path_buf();
     let mut current_format = format;
@@ -97,8 +133,9 @@ pub fn open_backing_chain(top: &Path, format: DiskFormat) -> Result<Vec<BackingF
                 format,
             })?;
         let next = resolve(&current, name);
+        let next = confine(&next, &current, &allowed)?;
         chain.push(BackingFile {
-            file: open_read_only(&next)?,
+            file: open_image(&next)?,
             path: next.clone(),
             format: next_format,
         });
@@ -118,6 +155,45 @@ fn open_read_only(path: &Path) -> Result<File, ChainError> {
             path: path.to_path_buf(),
             source,
         })
+}
+
+/// `path` resolved, if it lies inside one of `allowed`.
+fn confine(path: &Path, named_by: &Path, allowed: &[PathBuf]) -> Result<PathBuf, ChainError> {
+    let resolved = std::fs::canonicalize(path).map_err(|source| ChainError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if allowed.iter().any(|dir| resolved.starts_with(dir)) {
+        return Ok(resolved);
+    }
+    Err(ChainError::Outside {
+        path: resolved,
+        named_by: named_by.to_path_buf(),
+        allowed: allowed
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
+/// Opens a backing file read-only, refusing what is not an image.
+fn open_image(path: &Path) -> Result<File, ChainError> {
+    use std::os::unix::fs::FileTypeExt;
+    let file = open_read_only(path)?;
+    let kind = file
+        .metadata()
+        .map_err(|source| ChainError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .file_type();
+    if !(kind.is_file() || kind.is_block_device()) {
+        return Err(ChainError::NotAnImage {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(file)
 }
 
 /// A backing file name from `image`'s header, as a path.
