@@ -129,3 +129,108 @@ fn kvm_block_stats_count_what_the_guest_does() {
     k.ok("undefine st");
     k.assert_no_vmms_left();
 }
+
+/// wirtd serves the statistics to libvirt's own clients: real virsh and
+/// python-libvirt read the same counters the VMM keeps.
+#[test]
+fn kvm_stats_reach_virsh_and_python_libvirt_through_wirtd() {
+    let Some(_k) = kvm() else { return };
+    let d = crate::remote::Daemon::start();
+    let uri = format!("kvm+unix:///session?socket={}", d.sock().display());
+    let conn = crate::support::open(&uri).unwrap();
+    let disk = d.dir.path().join("s1.img");
+    std::fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
+    let xml = format!(
+        "<domain type='kvm'><name>s1</name><memory unit='MiB'>16</memory><vcpu>1</vcpu>\
+         <os><type>hvm</type></os><devices><disk type='file' device='disk'>\
+         <source file='{}'/><target dev='vda' bus='virtio'/></disk></devices></domain>",
+        disk.display()
+    );
+    let dom = conn.define_domain_xml(&xml, 0).unwrap();
+    dom.start(0).unwrap();
+    // Until the guest's boot self-test is done: two reads, a write, a flush.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let s = dom.block_stats("vda").unwrap();
+        if s.flush_req == 1 && s.rd_req == 2 {
+            assert_eq!((s.rd_bytes, s.wr_req, s.wr_bytes), (1024, 1, 512));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{s:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let stats = conn.get_all_domain_stats(0, 0).unwrap();
+    assert_eq!(stats.len(), 1);
+    assert_eq!(
+        stats[0].get("block.0.wr.bytes"),
+        Some(&wirt::connect::StatValue::ULLong(512))
+    );
+
+    if std::process::Command::new("virsh")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        let out = std::process::Command::new("virsh")
+            .args(["-c", &uri, "domblkstat s1 vda; domstats s1"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for line in [
+            "vda rd_req 2",
+            "vda rd_bytes 1024",
+            "vda wr_req 1",
+            "vda wr_bytes 512",
+            "vda flush_operations 1",
+            "Domain: 's1'",
+            "  state.state=1",
+            "  block.count=1",
+            "  block.0.name=vda",
+            "  block.0.rd.bytes=1024",
+            "  block.0.wr.reqs=1",
+            "  balloon.maximum=16384",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+        }
+    }
+    if let Some(python) = crate::remote::python_libvirt() {
+        let script = "import libvirt, sys\n\
+                      c = libvirt.open(sys.argv[1])\n\
+                      d = c.lookupByName('s1')\n\
+                      print(d.blockStats('vda'))\n\
+                      f = d.blockStatsFlags('vda')\n\
+                      print(f['rd_operations'], f['rd_bytes'], f['wr_operations'], f['wr_bytes'], f['flush_operations'])\n\
+                      [(dom, s)] = c.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_BLOCK | libvirt.VIR_DOMAIN_STATS_STATE)\n\
+                      print(dom.name(), s['state.state'], s['block.count'], s['block.0.name'], s['block.0.rd.reqs'], s['block.0.fl.reqs'])\n\
+                      [(dom, s)] = c.domainListGetStats([d], libvirt.VIR_DOMAIN_STATS_CPU_TOTAL)\n\
+                      print(sorted(s), s['cpu.time'] > 0)\n";
+        let out = std::process::Command::new(python)
+            .args(["-c", script, &uri])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "(2, 1024, 1, 512, 0)",
+                "2 1024 1 512 1",
+                "s1 1 1 vda 2 1",
+                "['cpu.time'] True",
+            ],
+            "{text}"
+        );
+    }
+    dom.destroy().unwrap();
+    dom.undefine(0).unwrap();
+}
