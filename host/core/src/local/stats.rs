@@ -2,7 +2,7 @@
 //! `virConnectGetAllDomainStats`, from the definition, the registry and
 //! the driver's device counters.
 
-use super::Local;
+use super::{Local, convert};
 use crate::connect::{
     BlockStats, DomainBackend, DomainRef, DomainStatsOf, Error, Result, StatValue, check_flags,
     stats_flags, stats_groups as groups,
@@ -31,7 +31,11 @@ impl Local {
             let obj = reg.domain(uuid).expect("checked");
             let def = obj.def().clone();
             let active = obj.is_active();
-            let config = self.driver_config(reg, &def, None)?;
+            // A volume whose pool is down keeps its pool/volume name rather
+            // than failing the statistics of every domain.
+            let config = self
+                .driver_config(reg, &def, None)
+                .unwrap_or_else(|_| convert::domain_config(&def, None, &|_, _| None));
             let guest = if active && need_guest {
                 match hv.guest_stats(&uuid.to_string()) {
                     Ok(stats) => Some(stats),
