@@ -655,6 +655,9 @@ impl Vmm {
                 .iter()
                 .map(|n| serde_json::to_value(n).expect("a NIC status is plain data"))
                 .collect(),
+            disks: self.setup.as_ref().map_or_else(Vec::new, |s| {
+                s.disks.iter().map(|d| d.disk.stats().snapshot()).collect()
+            }),
         };
         serde_json::to_value(reply).expect("a status is plain data")
     }

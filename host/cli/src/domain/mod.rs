@@ -3,10 +3,12 @@
 mod info;
 mod lifecycle;
 mod settings;
+mod stats;
 
 use info::*;
 use lifecycle::*;
 use settings::*;
+use stats::*;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -178,6 +180,41 @@ pub static COMMANDS: &[Command] = &[
         help: "domain information",
         run: dominfo,
         opts: &[data("domain", "domain name, id or uuid")],
+    },
+    Command {
+        name: "domblkstat",
+        group: M,
+        help: "get device block stats for a domain",
+        run: domblkstat,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            data_opt("device", "block device"),
+            flag("human", "print a more human readable output"),
+        ],
+    },
+    Command {
+        name: "domstats",
+        group: M,
+        help: "get statistics about one or multiple domains",
+        run: domstats,
+        opts: &[
+            flag("state", "report domain state"),
+            flag("cpu-total", "report domain physical cpu usage"),
+            flag("balloon", "report domain balloon statistics"),
+            flag("vcpu", "report domain virtual cpu information"),
+            flag("interface", "report domain network interface information"),
+            flag("block", "report domain block device statistics"),
+            flag("list-active", "list only active domains"),
+            flag("list-inactive", "list only inactive domains"),
+            flag("list-persistent", "list only persistent domains"),
+            flag("list-transient", "list only transient domains"),
+            flag("list-running", "list only running domains"),
+            flag("list-paused", "list only paused domains"),
+            flag("list-shutoff", "list only shutoff domains"),
+            flag("list-other", "list only domains in other states"),
+            flag("enforce", "enforce requested stats parameters"),
+            data_opt("domain", "domain name, id or uuid"),
+        ],
     },
     Command {
         name: "domstate",

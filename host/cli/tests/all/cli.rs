@@ -380,3 +380,32 @@ fn define_refuses_files_over_virshs_limit_without_reading_them() {
         run.stderr
     );
 }
+
+/// `domstats` on a driver without device counters: the groups the host
+/// knows, no counters, and a disk whose pool is missing does not fail the
+/// whole answer; `domblkstat` says the driver has none.
+#[test]
+fn domstats_without_device_counters() {
+    let dir = tempfile::tempdir().unwrap();
+    let xml = dir.path().join("vx.xml");
+    std::fs::write(
+        &xml,
+        "<domain type='test'><name>vx</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>\
+         <os><type>hvm</type></os><devices><disk type='volume' device='disk'>\
+         <source pool='nopool' volume='v.raw'/><target dev='vdb' bus='virtio'/></disk>\
+         </devices></domain>",
+    )
+    .unwrap();
+    let script = format!("define {}; domstats --state --block", xml.display());
+    let r = wirt(&["-c", "test:///default", &script]);
+    assert!(r.ok, "{}", r.stderr);
+    for block in [
+        "Domain: 'test'\n  state.state=1\n  state.reason=0\n  block.count=1\n  block.0.name=vda\n  block.0.path=/guest/diskimage1\n",
+        "Domain: 'vx'\n  state.state=5\n  state.reason=0\n  block.count=1\n  block.0.name=vdb\n  block.0.path=nopool/v.raw\n",
+    ] {
+        assert!(r.stdout.contains(block), "{}", r.stdout);
+    }
+    let r = wirt(&["-c", "test:///default", "domblkstat test vda"]);
+    assert!(!r.ok);
+    assert!(r.stderr.contains("not supported"), "{}", r.stderr);
+}

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-struct Kvm {
-    dir: tempfile::TempDir,
-    vmm: PathBuf,
+pub(crate) struct Kvm {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) vmm: PathBuf,
 }
 
-fn kvm() -> Option<Kvm> {
+pub(crate) fn kvm() -> Option<Kvm> {
     if !wirt_testkit::kvm_or_skip() {
         return None;
     }
@@ -37,14 +37,14 @@ impl Drop for Kvm {
     }
 }
 
-struct Out {
-    stdout: String,
-    stderr: String,
-    ok: bool,
+pub(crate) struct Out {
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+    pub(crate) ok: bool,
 }
 
 impl Kvm {
-    fn wirt(&self, script: &str) -> Out {
+    pub(crate) fn wirt(&self, script: &str) -> Out {
         let out = Command::new(env!("CARGO_BIN_EXE_wirt"))
             .args(["-c", "kvm:///session", script])
             .env("WIRT_STATE_DIR", self.dir.path().join("state"))
@@ -59,13 +59,13 @@ impl Kvm {
         }
     }
 
-    fn ok(&self, script: &str) -> String {
+    pub(crate) fn ok(&self, script: &str) -> String {
         let out = self.wirt(script);
         assert!(out.ok, "`{script}` failed: {}", out.stderr);
         out.stdout
     }
 
-    fn state(&self, dom: &str) -> String {
+    pub(crate) fn state(&self, dom: &str) -> String {
         self.ok(&format!("domstate {dom} --reason"))
             .trim()
             .to_string()
@@ -89,7 +89,7 @@ impl Kvm {
 
     /// A domain whose disk is a volume of a dir pool, holding a pattern the
     /// test guest checksums.
-    fn domain(&self, name: &str) -> PathBuf {
+    pub(crate) fn domain(&self, name: &str) -> PathBuf {
         let pool = self.dir.path().join("pool");
         let mut pattern = vec![0u8; 512];
         for (i, b) in pattern.iter_mut().enumerate() {
@@ -134,7 +134,7 @@ impl Kvm {
     }
 
     /// Every domain is off: no VMM may be left behind.
-    fn assert_no_vmms_left(&self) {
+    pub(crate) fn assert_no_vmms_left(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !self.vmms().is_empty() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
@@ -162,7 +162,7 @@ impl Kvm {
     /// shows a line starting with `answer` that `accept` takes (the console
     /// replays recent output first, so earlier answers show up too: the
     /// last one counts); returns that line.
-    fn guest_command(
+    pub(crate) fn guest_command(
         &self,
         dom: &str,
         line: &str,
@@ -234,7 +234,7 @@ impl Kvm {
         stdout.lines().last().unwrap().trim().parse().unwrap()
     }
 
-    fn wait_console(&self, dom: &str, text: &str) -> String {
+    pub(crate) fn wait_console(&self, dom: &str, text: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let seen = self.console(dom);

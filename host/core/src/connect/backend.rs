@@ -18,7 +18,9 @@ use std::path::Path;
 
 use uuid::Uuid;
 
-use super::{DomainInfo, Error, PoolInfo, Result, SnapshotInfo, VolInfo};
+use super::{
+    BlockStats, DomainInfo, DomainStatsOf, Error, PoolInfo, Result, SnapshotInfo, VolInfo,
+};
 use crate::driver::{Capabilities, ConsoleStream, NodeInfo, VolumeInfo};
 use crate::error::ErrorCode;
 use crate::events::EventStream;
@@ -179,6 +181,15 @@ pub trait DomainBackend {
     }
     /// Renames an inactive domain.
     fn domain_rename(&self, dom: &DomainRef, new_name: &str) -> Result<()>;
+    /// I/O counters of a running domain's disk, by target or source path.
+    fn domain_block_stats(&self, _dom: &DomainRef, _disk: &str) -> Result<BlockStats> {
+        unsupported("virDomainBlockStats")
+    }
+    /// Statistics of `groups` for the domains the list filter bits of
+    /// `flags` select, in any order.
+    fn all_domain_stats(&self, _groups: u32, _flags: u32) -> Result<Vec<DomainStatsOf>> {
+        unsupported("virConnectGetAllDomainStats")
+    }
 }
 
 /// Domain snapshots.

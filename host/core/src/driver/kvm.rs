@@ -157,6 +157,49 @@ fn status_from(v: &Value) -> Result<DomainStatus> {
     })
 }
 
+/// Reads the device counters of a VMM's status reply, as strictly as
+/// [`status_from`].
+fn stats_from(v: &Value) -> Result<GuestStats> {
+    let s = StatusReply::deserialize(v).map_err(|e| {
+        Error::driver(
+            ErrorCode::INTERNAL_ERROR,
+            format!("malformed status from the VMM: {e}"),
+        )
+    })?;
+    let disks = s
+        .disks
+        .into_iter()
+        .map(|d| BlockStats {
+            rd_req: d.rd_req,
+            rd_bytes: d.rd_bytes,
+            rd_total_ns: d.rd_total_ns,
+            wr_req: d.wr_req,
+            wr_bytes: d.wr_bytes,
+            wr_total_ns: d.wr_total_ns,
+            flush_req: d.flush_req,
+            flush_total_ns: d.flush_total_ns,
+            errors: d.errors,
+        })
+        .collect();
+    let counter = |n: &Value, key: &str| n.get(key).and_then(Value::as_u64).unwrap_or(0);
+    let nics = s
+        .nics
+        .iter()
+        .map(|n| InterfaceStats {
+            name: n.get("tap").and_then(Value::as_str).unwrap_or("").into(),
+            rx_bytes: counter(n, "rx_bytes"),
+            rx_packets: counter(n, "rx_packets"),
+            rx_errs: counter(n, "rx_errors"),
+            rx_drop: counter(n, "rx_drops"),
+            tx_bytes: counter(n, "tx_bytes"),
+            tx_packets: counter(n, "tx_packets"),
+            tx_errs: counter(n, "tx_errors"),
+            tx_drop: counter(n, "tx_drops"),
+        })
+        .collect();
+    Ok(GuestStats { disks, nics })
+}
+
 /// The host's RAM in KiB (`MemTotal`), 0 if unknown.
 fn host_memory_kib() -> u64 {
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
@@ -1031,6 +1074,11 @@ impl HypervisorDriver for KvmDriver {
         }
     }
 
+    fn guest_stats(&self, uuid: &str) -> Result<GuestStats> {
+        let vm = self.vm(uuid)?;
+        stats_from(&self.request(&vm, "status", Request::Status)?)
+    }
+
     fn open_console(&self, uuid: &str) -> Result<ConsoleStream> {
         let vm = self.vm(uuid)?;
         let mut client =
@@ -1096,7 +1144,10 @@ mod tests {
         serde_json::json!({
             "state": 1, "reason": 1, "state_name": "running", "cpu_time_ns": 5,
             "memory_kib": 65536, "vcpus": 1, "shutdown_requested": false,
-            "forced_cpuid": [], "console_clients": 0, "nics": []
+            "forced_cpuid": [], "console_clients": 0, "nics": [],
+            "disks": [{"rd_req": 2, "rd_bytes": 1024, "rd_total_ns": 5, "wr_req": 1,
+                       "wr_bytes": 512, "wr_total_ns": 6, "flush_req": 1,
+                       "flush_total_ns": 7, "errors": 0}]
         })
     }
 
@@ -1124,6 +1175,25 @@ mod tests {
         assert!(
             status_from(&reason).is_err(),
             "an unknown reason is refused"
+        );
+    }
+
+    #[test]
+    fn disk_counters_are_read_from_the_status() {
+        let s = stats_from(&reply()).unwrap();
+        assert_eq!(s.disks.len(), 1);
+        let d = &s.disks[0];
+        assert_eq!((d.rd_req, d.rd_bytes, d.rd_total_ns), (2, 1024, 5));
+        assert_eq!((d.wr_req, d.wr_bytes, d.wr_total_ns), (1, 512, 6));
+        assert_eq!((d.flush_req, d.flush_total_ns, d.errors), (1, 7, 0));
+        let mut missing = reply();
+        missing["disks"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("errors");
+        assert!(
+            stats_from(&missing).is_err(),
+            "a missing counter is not a zero"
         );
     }
 }

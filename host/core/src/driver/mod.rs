@@ -35,6 +35,63 @@ impl std::fmt::Debug for ConsoleStream {
     }
 }
 
+/// A disk's I/O counters: libvirt's block statistics. Failed requests
+/// count in `errors` only.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct BlockStats {
+    /// Reads done.
+    pub rd_req: u64,
+    /// Bytes read.
+    pub rd_bytes: u64,
+    /// Time spent on reads, ns.
+    pub rd_total_ns: u64,
+    /// Writes done.
+    pub wr_req: u64,
+    /// Bytes written.
+    pub wr_bytes: u64,
+    /// Time spent on writes, ns.
+    pub wr_total_ns: u64,
+    /// Flushes done.
+    pub flush_req: u64,
+    /// Time spent on flushes, ns.
+    pub flush_total_ns: u64,
+    /// Requests that failed.
+    pub errors: u64,
+}
+
+/// A network card's counters, from the guest's side (`rx`: delivered to
+/// it): libvirt's interface statistics.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct InterfaceStats {
+    /// The host device (tap) name.
+    pub name: String,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Frames received.
+    pub rx_packets: u64,
+    /// Receive errors.
+    pub rx_errs: u64,
+    /// Frames dropped on receive.
+    pub rx_drop: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Frames sent.
+    pub tx_packets: u64,
+    /// Send errors.
+    pub tx_errs: u64,
+    /// Frames dropped on send.
+    pub tx_drop: u64,
+}
+
+/// What a running guest's devices counted, in definition order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GuestStats {
+    /// One entry per `<disk>`.
+    pub disks: Vec<BlockStats>,
+    /// One entry per network card the driver runs.
+    pub nics: Vec<InterfaceStats>,
+}
+
 /// libvirt's `VIR_DOMAIN_START_PAUSED`.
 pub const START_PAUSED: u32 = 1;
 /// libvirt's `VIR_DOMAIN_SAVE_PAUSED` (restore paused).
@@ -155,6 +212,10 @@ pub trait HypervisorDriver: Send + Sync {
     /// Attaches to the guest's serial console.
     fn open_console(&self, _uuid: &str) -> Result<ConsoleStream> {
         unsupported("virDomainOpenConsole")
+    }
+    /// The running guest's device counters.
+    fn guest_stats(&self, _uuid: &str) -> Result<GuestStats> {
+        unsupported("virDomainBlockStats")
     }
 }
 

@@ -8,7 +8,8 @@ use uuid::Uuid;
 use super::{ConnState, Local, convert, no_domain};
 use crate::connect::domain_flags as flags;
 use crate::connect::{
-    DomainBackend, DomainInfo, DomainRef, Error, Result, check_flags, list_flags,
+    BlockStats, DomainBackend, DomainInfo, DomainRef, DomainStatsOf, Error, Result, check_flags,
+    list_flags,
 };
 use crate::driver::{self, Capabilities, ConsoleStream, DomainStatus, HypervisorDriver};
 use crate::error::ErrorCode;
@@ -840,5 +841,13 @@ impl DomainBackend for Local {
 
     fn domain_rename(&self, dom: &DomainRef, new_name: &str) -> Result<()> {
         self.rename(dom, new_name)
+    }
+
+    fn domain_block_stats(&self, dom: &DomainRef, disk: &str) -> Result<BlockStats> {
+        self.block_stats(dom, disk)
+    }
+
+    fn all_domain_stats(&self, groups: u32, flags: u32) -> Result<Vec<DomainStatsOf>> {
+        Local::all_domain_stats(self, groups, flags)
     }
 }

@@ -16,6 +16,7 @@ mod restore;
 mod save_image;
 mod seed;
 mod snapshot;
+mod stats;
 mod volume;
 
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};

@@ -8,7 +8,9 @@ use uuid::Uuid;
 use super::RemoteConn;
 use crate::protocol::*;
 use crate::refs::{self, wire_domain};
-use wirt::connect::{DomainBackend, DomainInfo, DomainRef, Error, Result};
+use wirt::connect::{
+    BlockStats, DomainBackend, DomainInfo, DomainRef, DomainStatsOf, Error, Result,
+};
 use wirt::driver::ConsoleStream;
 use wirt::error::ErrorCode;
 use wirt::lifecycle::State;
@@ -355,6 +357,33 @@ impl DomainBackend for RemoteConn {
         };
         let _: DomainRenameRet = self.call(REMOTE_PROC_DOMAIN_RENAME, &args)?;
         Ok(())
+    }
+
+    fn domain_block_stats(&self, dom: &DomainRef, disk: &str) -> Result<BlockStats> {
+        let args = DomainBlockStatsFlagsArgs {
+            dom: wire_domain(dom),
+            path: disk.to_string(),
+            nparams: REMOTE_DOMAIN_BLOCK_STATS_PARAMETERS_MAX as i32,
+            flags: 0,
+        };
+        let ret: DomainBlockStatsFlagsRet =
+            self.call(REMOTE_PROC_DOMAIN_BLOCK_STATS_FLAGS, &args)?;
+        Ok(super::stats::block_stats(ret.params))
+    }
+
+    fn all_domain_stats(&self, groups: u32, flags: u32) -> Result<Vec<DomainStatsOf>> {
+        let args = ConnectGetAllDomainStatsArgs {
+            doms: Vec::new(),
+            stats: groups,
+            flags,
+        };
+        let ret: ConnectGetAllDomainStatsRet =
+            self.call(REMOTE_PROC_CONNECT_GET_ALL_DOMAIN_STATS, &args)?;
+        Ok(ret
+            .ret_stats
+            .into_iter()
+            .map(|r| (handle(r.dom), super::stats::values(r.params)))
+            .collect())
     }
 }
 

@@ -14,6 +14,7 @@ mod domain;
 mod host;
 mod network;
 mod snapshot;
+mod stats;
 mod storage;
 mod target;
 

@@ -64,6 +64,9 @@ pub(super) fn served(procedure: i32) -> bool {
             | REMOTE_PROC_DOMAIN_RESUME
             | REMOTE_PROC_DOMAIN_GET_STATE
             | REMOTE_PROC_DOMAIN_GET_INFO
+            | REMOTE_PROC_DOMAIN_BLOCK_STATS
+            | REMOTE_PROC_DOMAIN_BLOCK_STATS_FLAGS
+            | REMOTE_PROC_CONNECT_GET_ALL_DOMAIN_STATS
             | REMOTE_PROC_DOMAIN_GET_XML_DESC
             | REMOTE_PROC_DOMAIN_GET_AUTOSTART
             | REMOTE_PROC_DOMAIN_SET_AUTOSTART
@@ -213,6 +216,9 @@ pub(super) fn read_only_allowed(call: &Call) -> bool {
         | DomainLookupByUuid(_)
         | DomainGetState(_)
         | DomainGetInfo(_)
+        | DomainBlockStats(_)
+        | DomainBlockStatsFlags(_)
+        | ConnectGetAllDomainStats(_)
         | DomainGetAutostart(_)
         | DomainIsActive(_)
         | DomainIsPersistent(_)

@@ -23,6 +23,7 @@ mod network;
 pub mod peer;
 mod session;
 mod snapshot;
+mod stats;
 mod storage;
 mod stream;
 #[cfg(test)]

@@ -432,6 +432,34 @@ pub struct StatusReply {
     pub console_clients: usize,
     /// One record per network card (see PROTOCOL.md).
     pub nics: Vec<serde_json::Value>,
+    /// One record per disk, in `disks` order.
+    pub disks: Vec<DiskStatus>,
+}
+
+/// A disk's I/O counters since the VMM opened it (kept across guest
+/// reboots): libvirt's block statistics. Failed requests count in
+/// `errors` only.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DiskStatus {
+    /// Reads done.
+    pub rd_req: u64,
+    /// Bytes read.
+    pub rd_bytes: u64,
+    /// Time spent serving reads, ns.
+    pub rd_total_ns: u64,
+    /// Writes done (discards and write-zeroes not counted).
+    pub wr_req: u64,
+    /// Bytes written.
+    pub wr_bytes: u64,
+    /// Time spent serving writes, ns.
+    pub wr_total_ns: u64,
+    /// Flushes done.
+    pub flush_req: u64,
+    /// Time spent serving flushes, ns.
+    pub flush_total_ns: u64,
+    /// Requests that failed or were malformed.
+    pub errors: u64,
 }
 
 /// libvirt's virDomainState numbers, as the protocol carries them.

@@ -18,6 +18,7 @@ use imago::{FormatAccess, Mapping, StorageOpenOptions};
 use vm_memory::bitmap::BS;
 use vm_memory::{GuestAddress, GuestMemory, Permissions, VolatileSlice};
 
+use super::stats::BlockStats;
 use super::{ID_BYTES, SECTOR};
 use crate::control::protocol::DiskFormat;
 
@@ -174,6 +175,7 @@ pub struct Disk {
     sectors: u64,
     readonly: bool,
     id: [u8; ID_BYTES],
+    stats: BlockStats,
 }
 
 impl Disk {
@@ -185,6 +187,7 @@ impl Disk {
             sectors: len / SECTOR,
             readonly,
             id: id_bytes(id),
+            stats: BlockStats::default(),
         })
     }
 
@@ -237,6 +240,7 @@ impl Disk {
                     }),
                     readonly,
                     id: id_bytes(id),
+                    stats: BlockStats::default(),
                 })
             }
         }
@@ -255,6 +259,11 @@ impl Disk {
     /// The device id (GET_ID), zero padded.
     pub fn id(&self) -> &[u8; ID_BYTES] {
         &self.id
+    }
+
+    /// The I/O counters.
+    pub fn stats(&self) -> &BlockStats {
+        &self.stats
     }
 
     /// The format served.

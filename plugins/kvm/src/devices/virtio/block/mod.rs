@@ -8,14 +8,16 @@
 pub mod chain;
 pub mod disk;
 pub mod request;
+pub mod stats;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use virtio_queue::{Queue, QueueT};
 use vm_memory::{Bytes, GuestMemory};
 
 pub use self::disk::{Disk, DiskError};
-use self::request::{Request, S_IOERR};
+use self::request::{Request, S_IOERR, S_OK};
 use super::{F_EVENT_IDX, F_VERSION_1, Processed, VirtioDevice};
 use crate::memory::GuestMemoryMmap;
 
@@ -56,15 +58,22 @@ pub fn process_queue<M: GuestMemory>(queue: &mut Queue, mem: &M, disk: &Disk) ->
             let head = chain.head_index();
             let len = match Request::parse(chain) {
                 Ok(req) => {
+                    let start = Instant::now();
                     let (status, written) = req.execute(mem, disk);
+                    disk.stats()
+                        .record(req.op(), req.data_len(), start.elapsed(), status == S_OK);
                     let _ = mem.write_obj(status, req.status);
                     written + 1
                 }
                 Err((_, Some(status))) => {
+                    disk.stats().record_error();
                     let _ = mem.write_obj(S_IOERR, status);
                     1
                 }
-                Err((_, None)) => 0,
+                Err((_, None)) => {
+                    disk.stats().record_error();
+                    0
+                }
             };
             if queue.add_used(mem, head, len).is_err() {
                 return used;
@@ -238,6 +247,23 @@ mod tests {
             d(0x20_0000, 512, NEXT | WRITE, 0),
         ];
         assert_eq!(run(&mem, &disk, &circular), (0xff, 0));
+
+        let flush = [d(0x10_0000, 16, NEXT, 1), d(0x30_0000, 1, WRITE, 0)];
+        mem.write_obj(4u32, GuestAddress(0x10_0000)).unwrap();
+        assert_eq!(run(&mem, &disk, &flush), (S_OK, 1));
+        let write = [
+            d(0x10_0000, 16, NEXT, 1),
+            d(0x20_0000, 1536, NEXT, 2),
+            d(0x30_0000, 1, WRITE, 0),
+        ];
+        mem.write_obj(1u32, GuestAddress(0x10_0000)).unwrap();
+        assert_eq!(run(&mem, &disk, &write), (S_OK, 1));
+        // One good read, one flush, one write; the three bad chains are errors.
+        let s = disk.stats().snapshot();
+        assert_eq!((s.rd_req, s.rd_bytes), (1, 1024));
+        assert_eq!((s.wr_req, s.wr_bytes), (1, 1536));
+        assert_eq!((s.flush_req, s.errors), (1, 3));
+        assert!(s.rd_total_ns > 0 && s.wr_total_ns > 0 && s.flush_total_ns > 0);
     }
 
     /// Header at 0x10_0000, one segment at 0x20_0000, status at 0x30_0000.

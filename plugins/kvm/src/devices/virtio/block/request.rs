@@ -11,6 +11,7 @@ use vm_memory::bitmap::Bitmap;
 use vm_memory::{Address, Bytes, GuestAddress, GuestMemory, Permissions};
 
 use super::disk::{Disk, IoError};
+use super::stats::Op;
 use super::{
     ID_BYTES, MAX_CHAIN, MAX_DISCARD_SECTORS, MAX_DISCARD_SEGMENTS, MAX_WRITE_ZEROES_SECTORS,
     MAX_WRITE_ZEROES_SEGMENTS, SECTOR,
@@ -159,7 +160,20 @@ impl Request {
         })
     }
 
-    fn data_len(&self) -> u64 {
+    /// Which I/O counters the request moves: discard and write-zeroes
+    /// move none (QEMU counts them apart from writes, libvirt reports
+    /// neither).
+    pub fn op(&self) -> Op {
+        match self.kind {
+            T_IN => Op::Read,
+            T_OUT => Op::Write,
+            T_FLUSH => Op::Flush,
+            _ => Op::Other,
+        }
+    }
+
+    /// Bytes of data the request carries.
+    pub fn data_len(&self) -> u64 {
         self.data.iter().map(|(_, l)| u64::from(*l)).sum()
     }
 

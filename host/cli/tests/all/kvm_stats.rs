@@ -1,0 +1,236 @@
+//! Guest statistics of kvm domains through the CLI: the disk counters the
+//! VMM keeps, as `domblkstat` and `domstats` print them.
+
+use std::collections::HashMap;
+
+use super::kvm::{Kvm, kvm};
+
+/// `domblkstat` output as field → value.
+fn blkstat(k: &Kvm, dom: &str, dev: &str) -> HashMap<String, u64> {
+    k.ok(&format!("domblkstat {dom} {dev}"))
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let mut w = l.split_whitespace();
+            assert_eq!(w.next(), Some(dev), "{l}");
+            let name = w.next().unwrap().to_string();
+            (name, w.next().unwrap().parse().unwrap())
+        })
+        .collect()
+}
+
+/// One domain's `domstats` record as name → value.
+fn domstats(k: &Kvm, args: &str) -> HashMap<String, String> {
+    let out = k.ok(&format!("domstats {args}"));
+    let mut lines = out.lines();
+    assert!(lines.next().unwrap().starts_with("Domain: '"), "{out}");
+    lines
+        .take_while(|l| !l.is_empty())
+        .map(|l| {
+            let (name, value) = l.trim().split_once('=').unwrap();
+            (name.to_string(), value.to_string())
+        })
+        .collect()
+}
+
+/// Types `!line` on the guest's console exactly once (a repeated command
+/// would count twice) and waits for `answer` to show.
+fn once(k: &Kvm, dom: &str, line: &str, answer: &str) {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wirt"))
+        .args(["-c", "kvm:///session", "console", dom])
+        .env("WIRT_STATE_DIR", k.dir.path().join("state"))
+        .env("WIRT_RUNTIME_DIR", k.dir.path().join("run"))
+        .env("WIRT_VMM", &k.vmm)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(format!("!{line}\n").as_bytes()).unwrap();
+    drop(stdin);
+    child.wait().unwrap();
+    k.wait_console(dom, answer);
+}
+
+#[test]
+fn kvm_block_stats_count_what_the_guest_does() {
+    let Some(k) = kvm() else { return };
+    let xml = k.domain("st");
+    k.ok(&format!("define {}", xml.display()));
+    let err = k.wirt("domblkstat st vda");
+    assert!(
+        !err.ok && err.stderr.contains("not running"),
+        "{}",
+        err.stderr
+    );
+    k.ok("start st");
+    k.wait_console("st", "guest: ready");
+    // The boot self-test: read sector 0, write sector 1, flush, read it back.
+    let boot = blkstat(&k, "st", "vda");
+    assert_eq!(boot["rd_req"], 2, "{boot:?}");
+    assert_eq!(boot["rd_bytes"], 1024);
+    assert_eq!(boot["wr_req"], 1);
+    assert_eq!(boot["wr_bytes"], 512);
+    assert_eq!(boot["flush_operations"], 1);
+    assert_eq!(boot["errs"], 0);
+    assert!(boot["rd_total_times"] > 0 && boot["wr_total_times"] > 0);
+
+    once(&k, "st", "sum 0 0 8", "sum 0 0 8:");
+    once(&k, "st", "fill 0 16 4 9", "fill 0 16 4: ok");
+    once(&k, "st", "flush 0", "flush 0: ok");
+    let now = blkstat(&k, "st", "vda");
+    assert_eq!(now["rd_bytes"] - boot["rd_bytes"], 8 * 512, "{now:?}");
+    assert!(now["rd_req"] > boot["rd_req"]);
+    assert_eq!(now["wr_bytes"] - boot["wr_bytes"], 4 * 512);
+    assert!(now["wr_req"] > boot["wr_req"]);
+    assert_eq!(now["flush_operations"], boot["flush_operations"] + 1);
+    // The source path names the same disk; no name sums all disks.
+    let path = k.dir.path().join("pool/st.raw");
+    let by_path = k.ok(&format!("domblkstat st {}", path.display()));
+    assert!(
+        by_path.contains(&format!(" rd_bytes {}", now["rd_bytes"])),
+        "{by_path}"
+    );
+    let err = k.wirt("domblkstat st vdz");
+    assert!(
+        !err.ok && err.stderr.contains("invalid path"),
+        "{}",
+        err.stderr
+    );
+
+    let s = domstats(&k, "st");
+    assert_eq!(s["state.state"], "1", "{s:?}");
+    assert_eq!(s["state.reason"], "1");
+    assert!(s["cpu.time"].parse::<u64>().unwrap() > 0);
+    assert_eq!(s["balloon.maximum"], "16384");
+    assert_eq!(s["balloon.current"], "16384");
+    assert_eq!(s["vcpu.current"], "1");
+    assert_eq!(s["vcpu.maximum"], "1");
+    assert_eq!(s["net.count"], "0");
+    assert_eq!(s["block.count"], "1");
+    assert_eq!(s["block.0.name"], "vda");
+    assert_eq!(s["block.0.path"], path.display().to_string());
+    assert_eq!(s["block.0.rd.bytes"], now["rd_bytes"].to_string());
+    assert_eq!(s["block.0.rd.reqs"], now["rd_req"].to_string());
+    assert_eq!(s["block.0.wr.bytes"], now["wr_bytes"].to_string());
+    assert_eq!(s["block.0.fl.reqs"], now["flush_operations"].to_string());
+    // Only the groups asked for.
+    let s = domstats(&k, "--block st");
+    assert!(s.keys().all(|n| n.starts_with("block.")), "{s:?}");
+
+    k.ok("destroy st");
+    let s = domstats(&k, "st");
+    assert_eq!(s["state.state"], "5", "{s:?}");
+    assert!(!s.contains_key("cpu.time"), "{s:?}");
+    assert_eq!(s["block.count"], "1");
+    assert!(!s.contains_key("block.0.rd.reqs"), "{s:?}");
+    k.ok("undefine st");
+    k.assert_no_vmms_left();
+}
+
+/// wirtd serves the statistics to libvirt's own clients: real virsh and
+/// python-libvirt read the same counters the VMM keeps.
+#[test]
+fn kvm_stats_reach_virsh_and_python_libvirt_through_wirtd() {
+    let Some(_k) = kvm() else { return };
+    let d = crate::remote::Daemon::start();
+    let uri = format!("kvm+unix:///session?socket={}", d.sock().display());
+    let conn = crate::support::open(&uri).unwrap();
+    let disk = d.dir.path().join("s1.img");
+    std::fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
+    let xml = format!(
+        "<domain type='kvm'><name>s1</name><memory unit='MiB'>16</memory><vcpu>1</vcpu>\
+         <os><type>hvm</type></os><devices><disk type='file' device='disk'>\
+         <source file='{}'/><target dev='vda' bus='virtio'/></disk></devices></domain>",
+        disk.display()
+    );
+    let dom = conn.define_domain_xml(&xml, 0).unwrap();
+    dom.start(0).unwrap();
+    // Until the guest's boot self-test is done: two reads, a write, a flush.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let s = dom.block_stats("vda").unwrap();
+        if s.flush_req == 1 && s.rd_req == 2 {
+            assert_eq!((s.rd_bytes, s.wr_req, s.wr_bytes), (1024, 1, 512));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{s:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let stats = conn.get_all_domain_stats(0, 0).unwrap();
+    assert_eq!(stats.len(), 1);
+    assert_eq!(
+        stats[0].get("block.0.wr.bytes"),
+        Some(&wirt::connect::StatValue::ULLong(512))
+    );
+
+    if std::process::Command::new("virsh")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        let out = std::process::Command::new("virsh")
+            .args(["-c", &uri, "domblkstat s1 vda; domstats s1"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for line in [
+            "vda rd_req 2",
+            "vda rd_bytes 1024",
+            "vda wr_req 1",
+            "vda wr_bytes 512",
+            "vda flush_operations 1",
+            "Domain: 's1'",
+            "  state.state=1",
+            "  block.count=1",
+            "  block.0.name=vda",
+            "  block.0.rd.bytes=1024",
+            "  block.0.wr.reqs=1",
+            "  balloon.maximum=16384",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+        }
+    }
+    if let Some(python) = crate::remote::python_libvirt() {
+        let script = "import libvirt, sys\n\
+                      c = libvirt.open(sys.argv[1])\n\
+                      d = c.lookupByName('s1')\n\
+                      print(d.blockStats('vda'))\n\
+                      f = d.blockStatsFlags('vda')\n\
+                      print(f['rd_operations'], f['rd_bytes'], f['wr_operations'], f['wr_bytes'], f['flush_operations'])\n\
+                      [(dom, s)] = c.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_BLOCK | libvirt.VIR_DOMAIN_STATS_STATE)\n\
+                      print(dom.name(), s['state.state'], s['block.count'], s['block.0.name'], s['block.0.rd.reqs'], s['block.0.fl.reqs'])\n\
+                      [(dom, s)] = c.domainListGetStats([d], libvirt.VIR_DOMAIN_STATS_CPU_TOTAL)\n\
+                      print(sorted(s), s['cpu.time'] > 0)\n";
+        let out = std::process::Command::new(python)
+            .args(["-c", script, &uri])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "(2, 1024, 1, 512, 0)",
+                "2 1024 1 512 1",
+                "s1 1 1 vda 2 1",
+                "['cpu.time'] True",
+            ],
+            "{text}"
+        );
+    }
+    dom.destroy().unwrap();
+    dom.undefine(0).unwrap();
+}
