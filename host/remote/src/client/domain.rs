@@ -342,11 +342,8 @@ impl DomainBackend for RemoteConn {
         Ok(u32::try_from(ret.num).unwrap_or(0))
     }
 
-    fn domain_open_console(&self, _dom: &DomainRef) -> Result<ConsoleStream> {
-        Err(Error::api(
-            ErrorCode::NO_SUPPORT,
-            "virDomainOpenConsole over a remote connection",
-        ))
+    fn domain_open_console(&self, dom: &DomainRef) -> Result<ConsoleStream> {
+        self.open_console(dom)
     }
 
     fn domain_rename(&self, dom: &DomainRef, new_name: &str) -> Result<()> {
