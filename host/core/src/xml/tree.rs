@@ -409,8 +409,22 @@ fn push_text(parent: &mut Element, content: &str) {
     }
 }
 
+/// Whether `name` is an XML Name (ASCII rules; any non-ASCII character is
+/// accepted, as the full rules allow most of them). quick-xml takes `< />`
+/// as an element with an empty name, which would then be written out as
+/// `</>`: libxml2, and so libvirt, refuse it.
+fn is_xml_name(name: &str) -> bool {
+    let first_ok = |c: char| c.is_ascii_alphabetic() || c == '_' || c == ':' || !c.is_ascii();
+    let mut chars = name.chars();
+    chars.next().is_some_and(first_ok)
+        && chars.all(|c| first_ok(c) || c.is_ascii_digit() || c == '-' || c == '.')
+}
+
 fn start_element(start: &BytesStart<'_>) -> Result<Element, String> {
     let name = start.name().as_ref().to_string();
+    if !is_xml_name(&name) {
+        return Err("StartTag: invalid element name".into());
+    }
     let mut element = Element::new(name);
     // quick-xml's own duplicate check compares each attribute with every
     // earlier one: quadratic in a hostile element's attributes. A set is not.
@@ -418,6 +432,9 @@ fn start_element(start: &BytesStart<'_>) -> Result<Element, String> {
     for attr in start.attributes().with_checks(false) {
         let attr = attr.map_err(|e| e.to_string())?;
         let key = attr.key.as_ref().to_string();
+        if !is_xml_name(&key) {
+            return Err("error parsing attribute name".into());
+        }
         if !seen.insert(key.clone()) {
             return Err(format!("Attribute {key} redefined"));
         }
@@ -433,6 +450,20 @@ fn start_element(start: &BytesStart<'_>) -> Result<Element, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_or_invalid_names_are_refused() {
+        // Found by fuzzing: `< />` parsed, and came back out as `</>`.
+        for doc in [
+            "<a>< /></a>",
+            "<a><1b/></a>",
+            "<a -x='1'/>",
+            "<a><b =\"1\"/></a>",
+        ] {
+            assert!(Element::parse(doc, "test").is_err(), "{doc}");
+        }
+        assert!(Element::parse("<a:b x-y.z='1'><_c/><d\u{e9}/></a:b>", "test").is_ok());
+    }
 
     #[test]
     fn round_trips_attributes_text_and_entities() {
