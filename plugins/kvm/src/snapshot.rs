@@ -235,14 +235,14 @@ impl<'a> SparseWriter<'a> {
                 .map_err(SnapshotError::Memory)?;
             let mut at = 0;
             while at < n {
-                let data_end = next_zero_page(&self.buf[..n], at);
+                let data_end = next_page(&self.buf[..n], at, true);
                 if data_end > at {
                     self.seek_over_hole()?;
                     self.out
                         .write_all(&self.buf[at..data_end])
                         .map_err(SnapshotError::Io)?;
                 }
-                let zero_end = next_data_page(&self.buf[..n], data_end);
+                let zero_end = next_page(&self.buf[..n], data_end, false);
                 self.hole += (zero_end - data_end) as u64;
                 at = zero_end;
             }
@@ -280,25 +280,13 @@ pub(crate) fn page_is_zero(page: &[u8]) -> bool {
     words.iter().all(|w| u128::from_ne_bytes(*w) == 0) && rest.iter().all(|&b| b == 0)
 }
 
-/// The offset of the first all-zero page at or after `from` (or the end).
-fn next_zero_page(buf: &[u8], from: usize) -> usize {
+/// The offset of the first page at or after `from` whose being all zeros
+/// is `zero` (or the end).
+fn next_page(buf: &[u8], from: usize, zero: bool) -> usize {
     let mut at = from;
     while at < buf.len() {
         let end = (at + ALIGN).min(buf.len());
-        if page_is_zero(&buf[at..end]) {
-            return at;
-        }
-        at = end;
-    }
-    buf.len()
-}
-
-/// The offset of the first page at or after `from` holding data (or the end).
-fn next_data_page(buf: &[u8], from: usize) -> usize {
-    let mut at = from;
-    while at < buf.len() {
-        let end = (at + ALIGN).min(buf.len());
-        if !page_is_zero(&buf[at..end]) {
+        if page_is_zero(&buf[at..end]) == zero {
             return at;
         }
         at = end;
@@ -404,10 +392,10 @@ mod tests {
         let mut buf = vec![0u8; 4 * ALIGN + 10];
         buf[ALIGN + 5] = 1;
         buf[4 * ALIGN + 9] = 1;
-        assert_eq!(next_zero_page(&buf, 0), 0);
-        assert_eq!(next_data_page(&buf, 0), ALIGN);
-        assert_eq!(next_zero_page(&buf, ALIGN), 2 * ALIGN);
-        assert_eq!(next_data_page(&buf, 2 * ALIGN), 4 * ALIGN);
-        assert_eq!(next_zero_page(&buf, 4 * ALIGN), buf.len());
+        assert_eq!(next_page(&buf, 0, true), 0);
+        assert_eq!(next_page(&buf, 0, false), ALIGN);
+        assert_eq!(next_page(&buf, ALIGN, true), 2 * ALIGN);
+        assert_eq!(next_page(&buf, 2 * ALIGN, false), 4 * ALIGN);
+        assert_eq!(next_page(&buf, 4 * ALIGN, true), buf.len());
     }
 }

@@ -44,12 +44,19 @@ pub(crate) struct Out {
 }
 
 impl Kvm {
-    pub(crate) fn wirt(&self, script: &str) -> Out {
-        let out = Command::new(env!("CARGO_BIN_EXE_wirt"))
-            .args(["-c", "kvm:///session", script])
-            .env("WIRT_STATE_DIR", self.dir.path().join("state"))
+    /// `program` with this test's state dir, runtime dir and VMM.
+    fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env("WIRT_STATE_DIR", self.dir.path().join("state"))
             .env("WIRT_RUNTIME_DIR", self.dir.path().join("run"))
-            .env("WIRT_VMM", &self.vmm)
+            .env("WIRT_VMM", &self.vmm);
+        cmd
+    }
+
+    pub(crate) fn wirt(&self, script: &str) -> Out {
+        let out = self
+            .command(env!("CARGO_BIN_EXE_wirt"))
+            .args(["-c", "kvm:///session", script])
             .output()
             .unwrap();
         Out {
@@ -147,11 +154,9 @@ impl Kvm {
     }
 
     fn console(&self, dom: &str) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_wirt"))
+        let out = self
+            .command(env!("CARGO_BIN_EXE_wirt"))
             .args(["-c", "kvm:///session", "console", dom])
-            .env("WIRT_STATE_DIR", self.dir.path().join("state"))
-            .env("WIRT_RUNTIME_DIR", self.dir.path().join("run"))
-            .env("WIRT_VMM", &self.vmm)
             .stdin(std::process::Stdio::null())
             .output()
             .unwrap();
@@ -172,11 +177,9 @@ impl Kvm {
         use std::io::Write as _;
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let mut child = Command::new(env!("CARGO_BIN_EXE_wirt"))
+            let mut child = self
+                .command(env!("CARGO_BIN_EXE_wirt"))
                 .args(["-c", "kvm:///session", "console", dom])
-                .env("WIRT_STATE_DIR", self.dir.path().join("state"))
-                .env("WIRT_RUNTIME_DIR", self.dir.path().join("run"))
-                .env("WIRT_VMM", &self.vmm)
                 .stdin(std::process::Stdio::piped())
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::null())
@@ -211,7 +214,8 @@ impl Kvm {
                        r = subprocess.run(sys.argv[1:])\n\
                        print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n\
                        sys.exit(r.returncode)";
-        let out = Command::new("python3")
+        let out = self
+            .command("python3")
             .args([
                 "-c",
                 measure,
@@ -220,9 +224,6 @@ impl Kvm {
                 "kvm:///session",
                 script,
             ])
-            .env("WIRT_STATE_DIR", self.dir.path().join("state"))
-            .env("WIRT_RUNTIME_DIR", self.dir.path().join("run"))
-            .env("WIRT_VMM", &self.vmm)
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
