@@ -22,6 +22,8 @@ command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
 # guest end-to-end network test serves DHCP from dnsmasq in a namespace.
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v dnsmasq >/dev/null 2>&1 || need+=(dnsmasq-base)
+# kvm: networks: the bridge network driver writes its firewall with nft.
+command -v nft >/dev/null 2>&1 || need+=(nftables)
 # The wirtd tests drive the daemon with python-libvirt as well as virsh.
 /usr/bin/python3 -c 'import libvirt' >/dev/null 2>&1 || need+=(python3-libvirt)
 # qemu-img and qemu-io check the qcow2 images the storage drivers write.

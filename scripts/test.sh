@@ -35,6 +35,8 @@ cargo test --workspace --benches --no-run
 # The storage-dir plugin is a workspace of its own (a wasm32 guest); its
 # filesystem logic also builds natively, with tests of its own.
 cargo test --manifest-path plugins/storage-dir/Cargo.toml
+# So is the bridge network driver; its logic is tested natively too.
+cargo test --manifest-path plugins/network-bridge/Cargo.toml
 # ...and its sandbox inside WASI (plugins/storage-dir/README.md, "Tests"):
 # the crate's tests built for wasm32-wasip2 and the plugin component, run by
 # sandbox/, a small wasmtime runner with the host's grants.

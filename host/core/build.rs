@@ -14,6 +14,11 @@ use wasm_guest::{TARGET, cargo_build, ensure_target_installed, rerun_on_dep_info
 const GUESTS: &[(&str, &str, &str)] = &[
     ("test-driver", "wirt_test_driver", "test_driver.wasm"),
     ("storage-dir", "wirt_storage_dir", "storage_dir.wasm"),
+    (
+        "network-bridge",
+        "wirt_network_bridge",
+        "network_bridge.wasm",
+    ),
 ];
 
 fn main() {

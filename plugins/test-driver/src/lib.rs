@@ -25,6 +25,7 @@ export!(TestDriver);
 pub(crate) mod code {
     use wirt_vocab::ErrorCode;
 
+    pub const NO_SUPPORT: u32 = ErrorCode::NO_SUPPORT.0;
     pub const INVALID_ARG: u32 = ErrorCode::INVALID_ARG.0;
     pub const OPERATION_FAILED: u32 = ErrorCode::OPERATION_FAILED.0;
     pub const NO_STORAGE_POOL: u32 = ErrorCode::NO_STORAGE_POOL.0;

@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use crate::exports::wirt::driver::network::Guest;
-use crate::wirt::driver::types::{Error, NetworkConfig};
+use crate::wirt::driver::types::{DhcpLease, Error, NetworkConfig};
 use crate::{TestDriver, code, err};
 
 thread_local! {
@@ -45,6 +45,20 @@ impl Guest for TestDriver {
                     Ok(())
                 }
                 None => Err(err(code::NO_NETWORK, "network is not active")),
+            }
+        })
+    }
+
+    /// libvirt's test driver hands out no leases: it runs no DHCP server.
+    fn network_dhcp_leases(uuid: String) -> Result<Vec<DhcpLease>, Error> {
+        ACTIVE.with(|active| {
+            if active.borrow().contains_key(&uuid) {
+                Err(err(
+                    code::NO_SUPPORT,
+                    "this function is not supported by the connection driver: virNetworkGetDHCPLeases",
+                ))
+            } else {
+                Err(err(code::OPERATION_INVALID, "network is not active"))
             }
         })
     }

@@ -119,6 +119,46 @@ pub(super) fn info(ctx: &mut Ctx, args: &Args) -> CmdResult {
     Ok(Reply::key_values(&rows))
 }
 
+/// virsh's lease table: by MAC, expiry in UTC, `-` for what the lease lacks.
+pub(super) fn dhcp_leases(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let n = net(ctx, args)?;
+    let mut leases = n
+        .dhcp_leases(args.get("mac"), 0)
+        .ctx(|| format!("Failed to get leases info for {}", n.name()))?;
+    leases.sort_by(|a, b| a.mac.cmp(&b.mac));
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let rows: Vec<Vec<String>> = leases
+        .iter()
+        .map(|l| {
+            let expiry = common::format_time(l.expiry_time.max(0) as u64);
+            vec![
+                expiry[..19].to_string(),
+                dash(&l.mac),
+                if l.addr_type == 1 { "ipv6" } else { "ipv4" }.into(),
+                format!("{}/{}", l.ip, l.prefix),
+                dash(&l.hostname),
+                dash(&l.client_id),
+            ]
+        })
+        .collect();
+    Ok(Reply::table(
+        &[
+            "Expiry Time",
+            "MAC address",
+            "Protocol",
+            "IP address",
+            "Hostname",
+            "Client ID or DUID",
+        ],
+        &rows,
+        serde_json::to_value(&leases)
+            .unwrap_or_default()
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
+    ))
+}
+
 pub(super) fn dumpxml(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let n = net(ctx, args)?;
     let flags = if args.has("inactive") {

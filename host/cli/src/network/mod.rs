@@ -80,6 +80,16 @@ pub static COMMANDS: &[Command] = &[
         opts: &[data("network", "network name or uuid")],
     },
     Command {
+        name: "net-dhcp-leases",
+        group: G,
+        help: "print lease info for a given network",
+        run: dhcp_leases,
+        opts: &[
+            data("network", "network name or uuid"),
+            named("mac", "MAC address"),
+        ],
+    },
+    Command {
         name: "net-dumpxml",
         group: G,
         help: "network information in XML",

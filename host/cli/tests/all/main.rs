@@ -9,6 +9,7 @@ mod fuzz;
 mod hostile;
 mod kvm;
 mod kvm_stats;
+mod networks;
 mod plugins;
 mod races;
 mod remote;

@@ -236,6 +236,8 @@ pub trait NetworkBackend {
     fn network_autostart(&self, net: &NetworkRef) -> Result<bool>;
     /// The network's bridge device, if it has one.
     fn network_bridge_name(&self, net: &NetworkRef) -> Result<Option<String>>;
+    /// The DHCP leases of an active network.
+    fn network_dhcp_leases(&self, net: &NetworkRef) -> Result<Vec<super::DhcpLease>>;
     /// The network XML.
     fn network_xml_desc(&self, net: &NetworkRef, flags: u32) -> Result<String>;
     /// Starts a defined network.

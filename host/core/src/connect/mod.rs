@@ -24,7 +24,7 @@ pub use backend::{
 };
 pub use domain::{Domain, DomainInfo, domain_flags};
 pub use error::{Error, Result};
-pub use network::{Network, network_flags};
+pub use network::{DhcpLease, Network, network_flags};
 pub use pool::{PoolInfo, StoragePool, pool_flags};
 pub use snapshot::{Snapshot, SnapshotInfo, snapshot_flags};
 pub use stats::{BlockStats, DomainStats, DomainStatsOf, StatValue, stats_flags, stats_groups};

@@ -5,6 +5,23 @@ use uuid::Uuid;
 
 use super::{Connect, NetworkRef, Result};
 
+/// One DHCP lease (`virNetworkDHCPLease`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DhcpLease {
+    /// The network's interface (its bridge).
+    pub iface: String,
+    /// When the lease ends, seconds since the epoch (0: never).
+    pub expiry_time: i64,
+    /// 0 IPv4, 1 IPv6 (`virIPAddrType`).
+    pub addr_type: u32,
+    pub mac: Option<String>,
+    pub iaid: Option<String>,
+    pub ip: String,
+    pub prefix: u32,
+    pub hostname: Option<String>,
+    pub client_id: Option<String>,
+}
+
 /// libvirt's flag bits for network calls.
 pub mod network_flags {
     use wirt_vocab::flags::{ListNetworks, NetworkUpdate, NetworkXml};
@@ -109,6 +126,21 @@ impl Network {
     /// The network's bridge device, if it has one.
     pub fn bridge_name(&self) -> Result<Option<String>> {
         self.conn.backend().network_bridge_name(&self.r)
+    }
+
+    /// The DHCP leases handed out on the active network
+    /// (`virNetworkGetDHCPLeases`), only those of `mac` if given.
+    pub fn dhcp_leases(&self, mac: Option<&str>, flags: u32) -> Result<Vec<DhcpLease>> {
+        super::check_flags(flags, 0, "virNetworkGetDHCPLeases")?;
+        let mut leases = self.conn.backend().network_dhcp_leases(&self.r)?;
+        if let Some(mac) = mac {
+            leases.retain(|l| {
+                l.mac
+                    .as_deref()
+                    .is_some_and(|m| m.eq_ignore_ascii_case(mac))
+            });
+        }
+        Ok(leases)
     }
 
     /// The network XML. flags: 1 = the persistent (inactive) definition.

@@ -6,6 +6,7 @@
 //! the host's, so every driver gets libvirt's semantics for free. Optional
 //! operations default to "not supported", answered with libvirt's code 3.
 
+pub mod bridge;
 pub mod dir;
 #[cfg(feature = "kvm")]
 pub mod kvm;
@@ -18,9 +19,9 @@ use crate::plugin;
 
 /// The data types of the contract, shared with the WIT bindings.
 pub use crate::plugin::bindings::wirt::driver::types::{
-    Capabilities, DhcpHost, DiskConfig, DomainConfig, DomainStatus, GuestCapability,
-    HypervisorInfo, InterfaceConfig, IpConfig, NetworkConfig, NodeInfo, OsConfig, PoolConfig,
-    PoolUsage, VolumeConfig, VolumeInfo,
+    Capabilities, DhcpHost, DhcpLease, DiskConfig, DnsHost, DomainConfig, DomainStatus,
+    GuestCapability, HypervisorInfo, InterfaceConfig, IpConfig, NetworkConfig, NodeInfo, OsConfig,
+    PoolConfig, PoolUsage, VolumeConfig, VolumeInfo,
 };
 
 /// A guest's serial console: its output to read, keyboard input to write.
@@ -316,5 +317,13 @@ pub trait NetworkDriver: Send + Sync {
     fn network_stop(&self, uuid: &str) -> Result<()>;
     fn network_update(&self, _config: &NetworkConfig, _flags: u32) -> Result<()> {
         unsupported("virNetworkUpdate")
+    }
+    fn network_dhcp_leases(&self, _uuid: &str) -> Result<Vec<DhcpLease>> {
+        unsupported("virNetworkGetDHCPLeases")
+    }
+    /// Whether networks get a bridge name (`virbrN`) and a MAC at define
+    /// when they name none, as libvirt's bridge network driver gives them.
+    fn assigns_bridges(&self) -> bool {
+        false
     }
 }

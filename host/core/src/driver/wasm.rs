@@ -300,4 +300,7 @@ impl NetworkDriver for WasmDriver {
     fn network_update(&self, config: &NetworkConfig, flags: u32) -> Result<()> {
         self.net(|(g, s)| g.call_network_update(s, config, flags))
     }
+    fn network_dhcp_leases(&self, uuid: &str) -> Result<Vec<DhcpLease>> {
+        self.net(|(g, s)| g.call_network_dhcp_leases(s, uuid))
+    }
 }

@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 
 use crate::driver::{
-    Capabilities, DhcpHost, DiskConfig, DomainConfig, InterfaceConfig, IpConfig, NetworkConfig,
-    NodeInfo, OsConfig, PoolConfig,
+    Capabilities, DhcpHost, DiskConfig, DnsHost, DomainConfig, InterfaceConfig, IpConfig,
+    NetworkConfig, NodeInfo, OsConfig, PoolConfig,
 };
 use crate::xml::tree::escape_text;
 use crate::xml::{DomainDef, NetworkDef, PoolDef};
@@ -104,6 +104,13 @@ pub fn network_config(def: &NetworkDef) -> NetworkConfig {
                     .map(|(mac, name, ip)| DhcpHost { mac, name, ip })
                     .collect(),
             })
+            .collect(),
+        mtu: def.mtu(),
+        domain: def.domain_name(),
+        dns_hosts: def
+            .dns_hosts()
+            .into_iter()
+            .map(|(ip, hostnames)| DnsHost { ip, hostnames })
             .collect(),
     }
 }

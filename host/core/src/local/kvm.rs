@@ -10,9 +10,10 @@ use std::sync::{Arc, Mutex};
 
 use super::{ConnState, Disk, Drivers};
 use crate::connect::{Error, Result};
+use crate::driver::bridge::BridgeNetworks;
 use crate::driver::dir::DirStorage;
 use crate::driver::kvm::{KvmDriver, KvmPaths, find_vmm};
-use crate::driver::{DomainStatus, HypervisorDriver, StorageDriver};
+use crate::driver::{DomainStatus, HypervisorDriver, NetworkDriver, StorageDriver};
 use crate::events::EventBus;
 use crate::lifecycle::State;
 use crate::plugin::{PluginHandle, builtin};
@@ -46,6 +47,10 @@ pub(crate) fn open_kvm(uri: &str, system: bool) -> Result<Arc<ConnState>> {
         snapshots: dirs.state.join("snapshot-state"),
     };
     let kvm = Arc::new(KvmDriver::new(paths, sink));
+    let networks: Arc<dyn NetworkDriver> = Arc::new(BridgeNetworks::open(
+        &dirs.state.join("network"),
+        &dirs.runtime.join("network"),
+    )?);
     let info = kvm.open(uri)?;
     let capabilities = kvm.capabilities()?;
     let node = kvm.node_info()?;
@@ -65,6 +70,7 @@ pub(crate) fn open_kvm(uri: &str, system: bool) -> Result<Arc<ConnState>> {
             .with_lock(lock.clone());
         let (mut registry, running) = Registry::load(store)?;
         reattach(&mut registry, running, kvm.as_ref());
+        super::network::adopt_running(&mut registry, networks.as_ref());
         let storage = open_dir_storage(&dirs, &mut registry)?;
         Ok::<_, Error>((registry, storage))
     })();
@@ -80,7 +86,7 @@ pub(crate) fn open_kvm(uri: &str, system: bool) -> Result<Arc<ConnState>> {
         drivers: Drivers {
             hypervisor: kvm,
             storage: Some(storage),
-            network: None,
+            network: Some(networks),
         },
         registry: Mutex::new(registry),
         events: EventBus::default(),
@@ -104,6 +110,15 @@ fn reload(reg: &mut Registry, kvm: &KvmDriver) {
     match Registry::load(store) {
         Ok((mut fresh, running)) => {
             reattach(&mut fresh, running, kvm);
+            for (uuid, net) in &reg.networks {
+                let Some(live) = &net.live else { continue };
+                match fresh.networks.get_mut(uuid) {
+                    Some(n) => n.live = Some(live.clone()),
+                    None => {
+                        fresh.networks.insert(*uuid, net.clone());
+                    }
+                }
+            }
             for (uuid, pool) in &reg.pools {
                 if let Some(p) = fresh.pools.get_mut(uuid) {
                     p.active = pool.active;

@@ -114,10 +114,11 @@ impl NetworkBackend for Local {
 
     fn define_network_xml(&self, xml: &str) -> Result<NetworkRef> {
         let state = &self.state;
-        self.network_driver()?;
-        let def = NetworkDef::parse(xml)?;
+        let driver = self.network_driver()?;
+        let mut def = NetworkDef::parse(xml)?;
         let mut reg = state.lock();
         check_network_unique(&reg, &def)?;
+        assign_bridge(&reg, driver.as_ref(), &mut def)?;
         let uuid = def.uuid;
         match reg.networks.get_mut(&uuid) {
             Some(n) => n.config = Some(def),
@@ -140,9 +141,10 @@ impl NetworkBackend for Local {
     fn create_network_xml(&self, xml: &str) -> Result<NetworkRef> {
         let state = &self.state;
         let driver = self.network_driver()?;
-        let def = NetworkDef::parse(xml)?;
+        let mut def = NetworkDef::parse(xml)?;
         let mut reg = state.lock();
         check_network_unique(&reg, &def)?;
+        assign_bridge(&reg, driver.as_ref(), &mut def)?;
         if let Some(n) = reg.networks.get(&def.uuid)
             && n.is_active()
         {
@@ -153,6 +155,7 @@ impl NetworkBackend for Local {
         }
         driver.network_start(&convert::network_config(&def), 0)?;
         let uuid = def.uuid;
+        record_live(&reg, &def);
         match reg.networks.get_mut(&uuid) {
             Some(n) => n.live = Some(def),
             None => {
@@ -178,6 +181,35 @@ impl NetworkBackend for Local {
 
     fn network_autostart(&self, net: &NetworkRef) -> Result<bool> {
         self.network_obj(net, |n| n.autostart)
+    }
+
+    fn network_dhcp_leases(&self, net: &NetworkRef) -> Result<Vec<crate::connect::DhcpLease>> {
+        let driver = self.network_driver()?;
+        self.network_obj(net, |n| {
+            if n.is_active() {
+                Ok(())
+            } else {
+                Err(Error::api(
+                    ErrorCode::OPERATION_INVALID,
+                    format!("network '{}' is not active", n.def().name),
+                ))
+            }
+        })??;
+        Ok(driver
+            .network_dhcp_leases(&net.uuid.to_string())?
+            .into_iter()
+            .map(|l| crate::connect::DhcpLease {
+                iface: l.iface,
+                expiry_time: l.expiry_time,
+                addr_type: l.addr_type,
+                mac: l.mac,
+                iaid: l.iaid,
+                ip: l.ip,
+                prefix: l.prefix,
+                hostname: l.hostname,
+                client_id: l.client_id,
+            })
+            .collect())
     }
 
     fn network_bridge_name(&self, net: &NetworkRef) -> Result<Option<String>> {
@@ -210,6 +242,7 @@ impl NetworkBackend for Local {
             let def = n.config.clone().expect("an inactive network is persistent");
             driver.network_start(&convert::network_config(&def), 0)?;
             n.live = Some(def);
+            record_live(reg, reg.networks[uuid].def());
             Ok(())
         })
     }
@@ -225,6 +258,7 @@ impl NetworkBackend for Local {
                 ));
             }
             driver.network_stop(&uuid.to_string())?;
+            forget_live(reg, uuid);
             let n = reg.networks.get_mut(uuid).expect("checked");
             n.live = None;
             if !n.persistent() {
@@ -337,6 +371,10 @@ impl NetworkBackend for Local {
                 )?;
                 n.live = new_live;
             }
+            if live {
+                record_live(reg, reg.networks[uuid].def());
+            }
+            let n = reg.networks.get_mut(uuid).expect("checked");
             if config {
                 n.config = new_config;
             }
@@ -371,6 +409,96 @@ fn check_network_unique(reg: &Registry, def: &NetworkDef) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// For drivers that create bridges: a bridge name and MAC for a network
+/// that has none, and no two networks on one bridge.
+fn assign_bridge(reg: &Registry, driver: &dyn NetworkDriver, def: &mut NetworkDef) -> Result<()> {
+    if !driver.assigns_bridges() {
+        return Ok(());
+    }
+    let taken: Vec<String> = reg
+        .networks
+        .values()
+        .filter(|n| n.def().uuid != def.uuid)
+        .filter_map(|n| n.def().bridge())
+        .collect();
+    // A redefinition keeps the name it was given.
+    if def.bridge().is_none()
+        && let Some(old) = reg.networks.get(&def.uuid).and_then(|n| n.def().bridge())
+    {
+        def.children.push({
+            let mut b = Element::new("bridge");
+            b.set_attr("name", old);
+            b
+        });
+    }
+    def.assign_bridge(&taken);
+    if let Some(bridge) = def.bridge()
+        && taken.contains(&bridge)
+    {
+        return Err(Error::api(
+            ErrorCode::INTERNAL_ERROR,
+            format!("bridge name '{bridge}' already in use."),
+        ));
+    }
+    Ok(())
+}
+
+/// Where a running network is remembered across host processes: the
+/// runtime dir (gone at reboot, as the network is).
+fn record_live(reg: &Registry, def: &NetworkDef) {
+    if let Some(rt) = reg.store().and_then(|s| s.runtime_store())
+        && let Err(e) = rt.write("networks", &def.uuid, "xml", def.to_xml().as_bytes())
+    {
+        tracing::warn!(network = %def.name, error = %e, "cannot record the running network");
+    }
+}
+
+fn forget_live(reg: &Registry, uuid: &Uuid) {
+    if let Some(rt) = reg.store().and_then(|s| s.runtime_store()) {
+        let _ = rt.remove("networks", uuid, "xml");
+    }
+}
+
+/// Networks the previous host process left running: started again through
+/// the driver, which adopts what is still there (bridge, rules, dnsmasq)
+/// and re-creates what is not. One that cannot be is forgotten as stopped.
+pub(crate) fn adopt_running(reg: &mut Registry, driver: &dyn NetworkDriver) {
+    let Some(rt) = reg.store().and_then(|s| s.runtime_store()) else {
+        return;
+    };
+    let Ok(records) = rt.list("networks", "xml") else {
+        return;
+    };
+    for (uuid, xml) in records {
+        let def = match NetworkDef::parse(&String::from_utf8_lossy(&xml)) {
+            Ok(def) => def,
+            Err(e) => {
+                tracing::warn!(%uuid, error = %e, "unreadable running-network record");
+                let _ = rt.remove("networks", &uuid, "xml");
+                continue;
+            }
+        };
+        if let Err(e) = driver.network_start(&convert::network_config(&def), 0) {
+            tracing::warn!(network = %def.name, error = %e, "cannot adopt the running network");
+            let _ = rt.remove("networks", &uuid, "xml");
+            continue;
+        }
+        match reg.networks.get_mut(&uuid) {
+            Some(n) => n.live = Some(def),
+            None => {
+                reg.networks.insert(
+                    uuid,
+                    NetworkObj {
+                        config: None,
+                        live: Some(def),
+                        autostart: false,
+                    },
+                );
+            }
+        }
+    }
 }
 
 fn persist_network(reg: &Registry, uuid: &Uuid) -> Result<()> {

@@ -1,11 +1,12 @@
 //! Host-side bindings of the `wirt:driver@0.1.0` contract.
 //!
-//! One `bindgen!` for the widest world (`test-driver`): every interface a
-//! plugin may export is loaded on its own through its `GuestIndices`, so a
-//! plugin exporting only `storage` binds just as well.
+//! One `bindgen!` for world `host-side`: every import the host offers and
+//! every interface a plugin may export. Each export is loaded on its own
+//! through its `GuestIndices`, so a plugin exporting only `storage` binds
+//! just as well, and one importing only `host` links as before.
 
 wasmtime::component::bindgen!({
-    world: "test-driver",
+    world: "host-side",
     path: "../../wit",
     additional_derives: [PartialEq, Default],
 });

@@ -11,6 +11,10 @@ pub const TEST_DRIVER_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/te
 /// The storage-dir driver component ("dir" pools), built by `build.rs`.
 pub const STORAGE_DIR_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/storage_dir.wasm"));
 
+/// The bridge network driver (kvm: networks), built by `build.rs`.
+pub const NETWORK_BRIDGE_WASM: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/network_bridge.wasm"));
+
 type Cell = OnceLock<Result<Arc<Plugin>, String>>;
 
 /// The test driver, compiled once per process (and cached on disk across
@@ -30,6 +34,17 @@ pub fn storage_dir() -> Result<Arc<Plugin>, Error> {
         ..Limits::default()
     };
     load_once(&PLUGIN, "storage-dir", STORAGE_DIR_WASM, limits)
+}
+
+/// The bridge network driver. A start may wait for dnsmasq to come up.
+pub fn network_bridge() -> Result<Arc<Plugin>, Error> {
+    static PLUGIN: Cell = OnceLock::new();
+    let limits = Limits {
+        memory_bytes: 32 << 20,
+        call_timeout: Duration::from_secs(60),
+        ..Limits::default()
+    };
+    load_once(&PLUGIN, "network-bridge", NETWORK_BRIDGE_WASM, limits)
 }
 
 fn load_once(

@@ -32,6 +32,7 @@ pub struct HostState {
     plugin: Arc<str>,
     status_sink: Option<StatusSink>,
     preopens: Vec<Preopen>,
+    net: Option<Arc<super::NetHost>>,
 }
 
 /// One monotonic origin for every instance, so a re-created instance sees
@@ -47,6 +48,7 @@ impl HostState {
         limits: &Limits,
         status_sink: Option<StatusSink>,
         preopens: &[Preopen],
+        net: Option<Arc<super::NetHost>>,
         output: super::log::GuestLog,
     ) -> Self {
         let mut wasi = WasiCtx::builder();
@@ -81,7 +83,20 @@ impl HostState {
             plugin: plugin.into(),
             status_sink,
             preopens: preopens.to_vec(),
+            net,
         }
+    }
+
+    pub(super) fn net_host(&self) -> Option<&super::NetHost> {
+        self.net.as_deref()
+    }
+
+    pub(super) fn plugin_name(&self) -> &str {
+        &self.plugin
+    }
+
+    pub(super) fn preopens(&self) -> &[Preopen] {
+        &self.preopens
     }
 
     /// The tail of what the guest wrote (a Rust guest's panic message

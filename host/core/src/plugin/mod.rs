@@ -13,6 +13,7 @@ mod extents;
 mod host_state;
 mod log;
 pub mod manifest;
+mod netcap;
 pub mod policy;
 mod runtime;
 mod supervisor;
@@ -23,6 +24,7 @@ use std::time::Duration;
 use wasmtime::component::{Component, InstancePre, Linker};
 
 pub use host_state::{HostState, Preopen, StatusSink};
+pub use netcap::{NetGrant, NetHost};
 pub use runtime::{Runtime, cache_dir};
 pub use supervisor::{Instance, PluginHandle, health, log_path};
 
@@ -208,7 +210,7 @@ impl Plugin {
         let mut linker: Linker<HostState> = Linker::new(runtime.engine());
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| Error::Runtime(e.into_boxed_dyn_error()))?;
-        bindings::TestDriver::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+        bindings::HostSide::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
             &mut linker,
             |s| s,
         )

@@ -28,6 +28,8 @@ struct Slot {
     instance: Option<Instance>,
     /// Directories the next instance is granted.
     preopens: Vec<super::host_state::Preopen>,
+    /// Host networking granted to the next instance.
+    net: Option<Arc<super::NetHost>>,
     failures: u32,
     init: Vec<Initializer>,
     /// An instance holding state was discarded since `take_lost` last looked.
@@ -98,6 +100,7 @@ impl PluginHandle {
             slot: Mutex::new(Slot {
                 instance: None,
                 preopens: Vec::new(),
+                net: None,
                 failures: 0,
                 init: Vec::new(),
                 lost: false,
@@ -149,6 +152,7 @@ impl PluginHandle {
             &plugin.limits,
             self.status_sink.clone(),
             &slot.preopens,
+            slot.net.clone(),
             self.output.clone(),
         );
         let mut store = Store::new(plugin.pre.engine(), state);
@@ -341,6 +345,13 @@ impl PluginHandle {
             slot.preopens = preopens;
             slot.instance = None;
         }
+    }
+
+    /// Grants host networking (`netcap`) to the plugin's next instance.
+    pub fn set_net_host(&self, net: Arc<super::NetHost>) {
+        let mut slot = self.lock();
+        slot.net = Some(net);
+        slot.instance = None;
     }
 
     /// True once after an instance (and the state it held) was thrown away:

@@ -213,6 +213,79 @@ impl NetworkDef {
             .map(String::from)
     }
 
+    /// `<mtu size>`.
+    pub fn mtu(&self) -> Option<u32> {
+        self.children
+            .iter()
+            .find(|e| e.name == "mtu")
+            .and_then(|m| m.attr("size"))
+            .and_then(|s| s.parse().ok())
+    }
+
+    /// `<domain name>`.
+    pub fn domain_name(&self) -> Option<String> {
+        self.children
+            .iter()
+            .find(|e| e.name == "domain")
+            .and_then(|d| d.attr("name"))
+            .map(String::from)
+    }
+
+    /// `<dns><host ip><hostname>…` as (ip, hostnames).
+    pub fn dns_hosts(&self) -> Vec<(String, Vec<String>)> {
+        let Some(dns) = self.children.iter().find(|e| e.name == "dns") else {
+            return Vec::new();
+        };
+        dns.children_named("host")
+            .map(|h| {
+                (
+                    h.attr("ip").unwrap_or_default().to_string(),
+                    h.children_named("hostname").map(|n| n.text()).collect(),
+                )
+            })
+            .collect()
+    }
+
+    /// Gives the network a bridge name and MAC if it has none, as libvirt's
+    /// bridge driver does at define: the first `virbrN` no name in `taken`
+    /// uses, and a MAC in QEMU's 52:54:00 range derived from the UUID (so
+    /// it is stable). A `bridge`-mode network names its host's bridge
+    /// itself, and other forward modes need none.
+    pub fn assign_bridge(&mut self, taken: &[String]) {
+        let needs = matches!(
+            self.forward_mode().as_deref(),
+            None | Some("nat") | Some("route") | Some("open")
+        );
+        if !needs {
+            return;
+        }
+        if self.bridge().is_none() {
+            let name = (0..)
+                .map(|n| format!("virbr{n}"))
+                .find(|n| !taken.contains(n))
+                .expect("an unused name exists");
+            match self.children.iter_mut().find(|e| e.name == "bridge") {
+                Some(b) => b.set_attr("name", &name),
+                None => {
+                    let mut b = Element::new("bridge");
+                    b.set_attr("name", &name);
+                    b.set_attr("stp", "on");
+                    b.set_attr("delay", "0");
+                    self.children.push(b);
+                }
+            }
+        }
+        if self.mac().is_none() {
+            let u = self.uuid.as_bytes();
+            let mut m = Element::new("mac");
+            m.set_attr(
+                "address",
+                &format!("52:54:00:{:02x}:{:02x}:{:02x}", u[13], u[14], u[15]),
+            );
+            self.children.push(m);
+        }
+    }
+
     pub fn mac(&self) -> Option<String> {
         self.children
             .iter()

@@ -96,6 +96,33 @@ impl NetworkBackend for RemoteConn {
         Ok(ret.autostart != 0)
     }
 
+    fn network_dhcp_leases(&self, net: &NetworkRef) -> Result<Vec<wirt::connect::DhcpLease>> {
+        let ret: NetworkGetDhcpLeasesRet = self.call(
+            REMOTE_PROC_NETWORK_GET_DHCP_LEASES,
+            &NetworkGetDhcpLeasesArgs {
+                net: wire_network(net),
+                mac: None,
+                need_results: 1,
+                flags: 0,
+            },
+        )?;
+        Ok(ret
+            .leases
+            .into_iter()
+            .map(|l| wirt::connect::DhcpLease {
+                iface: l.iface,
+                expiry_time: l.expirytime,
+                addr_type: l.r#type.max(0) as u32,
+                mac: l.mac,
+                iaid: l.iaid,
+                ip: l.ipaddr,
+                prefix: l.prefix,
+                hostname: l.hostname,
+                client_id: l.clientid,
+            })
+            .collect())
+    }
+
     fn network_bridge_name(&self, net: &NetworkRef) -> Result<Option<String>> {
         match self.call::<_, NetworkGetBridgeNameRet>(
             REMOTE_PROC_NETWORK_GET_BRIDGE_NAME,

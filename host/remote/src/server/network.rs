@@ -146,6 +146,31 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
             })
         }
         Call::NetworkUpdate(a) => update(conn, a).map(Reply::NetworkUpdate),
+        Call::NetworkGetDhcpLeases(a) => {
+            let net = network(conn, a.net);
+            net.dhcp_leases(a.mac.as_deref(), a.flags).map(|leases| {
+                let count = leases.len() as u32;
+                let leases = if a.need_results != 0 {
+                    leases
+                        .into_iter()
+                        .map(|l| NetworkDhcpLease {
+                            iface: l.iface,
+                            expirytime: l.expiry_time,
+                            r#type: l.addr_type as i32,
+                            mac: l.mac,
+                            iaid: l.iaid,
+                            ipaddr: l.ip,
+                            prefix: l.prefix,
+                            hostname: l.hostname,
+                            clientid: l.client_id,
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                Reply::NetworkGetDhcpLeases(NetworkGetDhcpLeasesRet { leases, ret: count })
+            })
+        }
         other => return Routed::Pass(other),
     };
     Routed::Done(result)

@@ -1,0 +1,390 @@
+//! kvm: virtual networks for real: the bridge network driver (a WASM plugin)
+//! makes bridges, nftables tables and dnsmasq processes through the host's
+//! `netcap` grant. Every test runs `wirt`/`wirtd` inside a network namespace
+//! of its own (`ip netns exec`), so nothing touches the host's interfaces,
+//! routes or firewall, and lists what is left in that namespace at the end.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const NAT_XML: &str = "<network>\n  <name>nat1</name>\n  <forward mode='nat'/>\n  \
+    <ip address='192.168.150.1' netmask='255.255.255.0'>\n    <dhcp>\n      \
+    <range start='192.168.150.10' end='192.168.150.99'/>\n      \
+    <host mac='52:54:00:00:00:42' name='fixed' ip='192.168.150.42'/>\n    </dhcp>\n  </ip>\n</network>\n";
+
+/// Why these tests cannot run here, if they cannot: root, iproute2, nft
+/// and dnsmasq (the last two from `scripts/setup.sh`).
+fn unavailable() -> Option<&'static str> {
+    if !nix::unistd::geteuid().is_root() {
+        wirt_testkit::skip("not root: network namespaces, bridges and nftables need it");
+        return Some("root");
+    }
+    for (tool, arg) in [("ip", "-V"), ("nft", "--version"), ("dnsmasq", "--version")] {
+        if !wirt_testkit::have(tool, arg) {
+            wirt_testkit::require(tool, "kvm: networks run on bridges, nftables and dnsmasq");
+            return Some(tool);
+        }
+    }
+    None
+}
+
+/// A network namespace with `wirt`'s state in a temporary directory; the
+/// namespace (and anything left in it) is deleted on drop.
+struct Ns {
+    name: String,
+    dir: tempfile::TempDir,
+}
+
+impl Ns {
+    fn new(tag: &str) -> Ns {
+        let name = format!("wirt-net-{tag}-{}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &name]).status();
+        run(Command::new("ip").args(["netns", "add", &name]));
+        run(Command::new("ip").args(["-n", &name, "link", "set", "lo", "up"]));
+        Ns {
+            name,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn run_dir(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    /// `program args` inside the namespace, with this test's state dirs.
+    fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name, program])
+            .env("WIRT_STATE_DIR", self.dir.path().join("state"))
+            .env("WIRT_RUNTIME_DIR", self.run_dir())
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"));
+        cmd
+    }
+
+    fn wirt(&self, uri: &str, script: &str) -> (bool, String, String) {
+        let out = self
+            .command(env!("CARGO_BIN_EXE_wirt"))
+            .args(["-c", uri, script])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn ok(&self, uri: &str, script: &str) -> String {
+        let (ok, out, err) = self.wirt(uri, script);
+        assert!(ok, "`{script}` failed: {err}{out}");
+        out
+    }
+
+    /// `ip -n NS -j -d link show dev NAME` as JSON, None if absent.
+    fn link(&self, dev: &str) -> Option<serde_json::Value> {
+        let out = Command::new("ip")
+            .args(["-n", &self.name, "-j", "-d", "addr", "show", "dev", dev])
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            return None;
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v.as_array().and_then(|a| a.first().cloned())
+    }
+
+    fn links(&self) -> Vec<String> {
+        let out = Command::new("ip")
+            .args(["-n", &self.name, "-j", "link", "show"])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["ifname"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn nft_tables(&self) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.name, "nft", "list", "tables"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The pid of the dnsmasq serving `bridge`, if one runs in this
+    /// namespace (checked through its /proc entry, not just the pid file).
+    fn dnsmasq(&self, bridge: &str) -> Option<i32> {
+        let pid: i32 =
+            std::fs::read_to_string(self.run_dir().join(format!("network/{bridge}.pid")))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let ns = std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()?;
+        let ours = netns_inode(&self.name);
+        (String::from_utf8_lossy(&cmdline).contains("dnsmasq") && Some(ns) == ours).then_some(pid)
+    }
+
+    /// Every dnsmasq process of this namespace.
+    fn all_dnsmasq(&self) -> Vec<i32> {
+        let ours = netns_inode(&self.name);
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).starts_with("dnsmasq"))
+                    && std::fs::read_link(format!("/proc/{pid}/ns/net")).ok() == ours
+            })
+            .collect()
+    }
+
+    fn wirtd(&self) -> Child {
+        let sock = self.dir.path().join("sock");
+        let _ = std::fs::remove_file(&sock);
+        let child = self
+            .command(env!("CARGO_BIN_EXE_wirtd"))
+            .arg("--socket")
+            .arg(&sock)
+            .arg("--ro-socket")
+            .arg(self.dir.path().join("sock-ro"))
+            .args(["--default-uri", "kvm:///session", "--session"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        poll(Duration::from_secs(20), "wirtd to listen", || {
+            std::os::unix::net::UnixStream::connect(&sock).is_ok()
+        });
+        child
+    }
+
+    fn remote_uri(&self) -> String {
+        format!(
+            "kvm+unix:///session?socket={}",
+            self.dir.path().join("sock").display()
+        )
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        for pid in self.all_dnsmasq() {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+fn netns_inode(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata(Path::new("/var/run/netns").join(name))
+        .ok()?
+        .ino();
+    Some(PathBuf::from(format!("net:[{ino}]")))
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn poll(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn kvm_nat_network_gets_bridge_rules_and_dnsmasq_and_destroy_leaves_nothing() {
+    if unavailable().is_some() {
+        return;
+    }
+    let ns = Ns::new("nat");
+    let uri = "kvm:///session";
+    let xml = ns.dir.path().join("nat1.xml");
+    std::fs::write(&xml, NAT_XML).unwrap();
+    ns.ok(uri, &format!("net-define {}", xml.display()));
+    // libvirt's bridge driver names the bridge and MAC at define.
+    let dumped = ns.ok(uri, "net-dumpxml nat1");
+    assert!(dumped.contains("<bridge name='virbr0'"), "{dumped}");
+    assert!(dumped.contains("<mac address='52:54:00:"), "{dumped}");
+    ns.ok(uri, "net-start nat1");
+
+    let link = ns.link("virbr0").expect("virbr0 exists in the namespace");
+    assert_eq!(link["linkinfo"]["info_kind"], "bridge", "{link}");
+    assert_eq!(link["ifalias"], "wirt:network-bridge", "{link}");
+    assert!(link["operstate"] != "DOWN" || link["flags"].to_string().contains("UP"));
+    assert!(
+        link["addr_info"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["local"] == "192.168.150.1" && a["prefixlen"] == 24),
+        "{link}"
+    );
+    let rules = String::from_utf8_lossy(
+        &ns.command("nft")
+            .args(["list", "table", "inet", "wirt_virbr0"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .into_owned();
+    assert!(rules.contains("masquerade"), "{rules}");
+    assert!(rules.contains("192.168.150.0/24"), "{rules}");
+    let pid = ns
+        .dnsmasq("virbr0")
+        .expect("dnsmasq serves virbr0 in the namespace");
+    let conf = std::fs::read_to_string(ns.run_dir().join("network/virbr0.conf")).unwrap();
+    assert!(
+        conf.contains("dhcp-range=192.168.150.10,192.168.150.99,255.255.255.0"),
+        "{conf}"
+    );
+    let hosts =
+        std::fs::read_to_string(ns.dir.path().join("state/network/virbr0.hostsfile")).unwrap();
+    assert_eq!(hosts, "52:54:00:00:00:42,192.168.150.42,fixed\n");
+
+    // net-update of a DHCP host reaches the running dnsmasq's hosts file.
+    ns.ok(
+        uri,
+        "net-update nat1 add ip-dhcp-host \"<host mac='52:54:00:00:00:43' ip='192.168.150.43'/>\" --live --config",
+    );
+    let hosts =
+        std::fs::read_to_string(ns.dir.path().join("state/network/virbr0.hostsfile")).unwrap();
+    assert!(
+        hosts.contains("52:54:00:00:00:43,192.168.150.43"),
+        "{hosts}"
+    );
+    assert_eq!(
+        ns.dnsmasq("virbr0"),
+        Some(pid),
+        "a reload keeps the process"
+    );
+
+    let leases = ns.ok(uri, "net-dhcp-leases nat1");
+    assert!(
+        leases.contains("Expiry Time") && leases.contains("Client ID or DUID"),
+        "{leases}"
+    );
+
+    // A second network whose bridge exists but is not ours: refused, and
+    // the foreign bridge is left alone.
+    run(Command::new("ip").args(["-n", &ns.name, "link", "add", "virbr7", "type", "bridge"]));
+    let other = ns.dir.path().join("other.xml");
+    std::fs::write(
+        &other,
+        "<network><name>other</name><bridge name='virbr7'/>\
+         <ip address='10.7.0.1' prefix='24'/></network>",
+    )
+    .unwrap();
+    ns.ok(uri, &format!("net-define {}", other.display()));
+    let (ok, _, err) = ns.wirt(uri, "net-start other");
+    assert!(
+        !ok && err.contains("virbr7") && err.contains("already exists"),
+        "{err}"
+    );
+    assert!(
+        ns.link("virbr7").is_some(),
+        "the foreign bridge is untouched"
+    );
+    assert!(
+        !ns.nft_tables().contains("wirt_virbr7"),
+        "{}",
+        ns.nft_tables()
+    );
+    // A bridge already used by another network is refused at define.
+    std::fs::write(
+        &other,
+        "<network><name>third</name><bridge name='virbr0'/></network>",
+    )
+    .unwrap();
+    let (ok, _, err) = ns.wirt(uri, &format!("net-define {}", other.display()));
+    assert!(
+        !ok && err.contains("bridge name 'virbr0' already in use"),
+        "{err}"
+    );
+
+    ns.ok(uri, "net-destroy nat1");
+    assert!(ns.link("virbr0").is_none(), "bridge left: {:?}", ns.links());
+    assert!(
+        !ns.nft_tables().contains("wirt_virbr0"),
+        "{}",
+        ns.nft_tables()
+    );
+    poll(Duration::from_secs(5), "dnsmasq to exit", || {
+        ns.dnsmasq("virbr0").is_none()
+    });
+    assert!(ns.all_dnsmasq().is_empty(), "{:?}", ns.all_dnsmasq());
+    let left: Vec<_> = std::fs::read_dir(ns.dir.path().join("state/network"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "files left: {left:?}");
+    ns.ok(uri, "net-undefine nat1");
+    assert_eq!(ns.links(), vec!["lo".to_string(), "virbr7".to_string()]);
+}
+
+#[test]
+fn wirtd_restarts_a_dead_dnsmasq_and_adopts_running_networks_after_sigkill() {
+    if unavailable().is_some() {
+        return;
+    }
+    let ns = Ns::new("adopt");
+    let mut wirtd = ns.wirtd();
+    let uri = ns.remote_uri();
+    let xml = ns.dir.path().join("nat1.xml");
+    std::fs::write(&xml, NAT_XML).unwrap();
+    ns.ok(&uri, &format!("net-define {}", xml.display()));
+    ns.ok(&uri, "net-start nat1");
+    let ifindex = ns.link("virbr0").unwrap()["ifindex"].clone();
+    let first = ns.dnsmasq("virbr0").expect("dnsmasq runs");
+
+    // dnsmasq dies: wirtd's supervisor starts another.
+    run(Command::new("kill").args(["-9", &first.to_string()]));
+    poll(Duration::from_secs(10), "dnsmasq to be restarted", || {
+        ns.dnsmasq("virbr0").is_some_and(|p| p != first)
+    });
+    let second = ns.dnsmasq("virbr0").unwrap();
+
+    // wirtd dies: the network keeps running, and the next wirtd adopts it
+    // as it is (same bridge, same dnsmasq).
+    wirtd.kill().unwrap();
+    wirtd.wait().unwrap();
+    assert_eq!(ns.dnsmasq("virbr0"), Some(second));
+    let mut wirtd = ns.wirtd();
+    let list = ns.ok(&uri, "net-list");
+    assert!(list.contains("nat1") && list.contains("active"), "{list}");
+    assert_eq!(
+        ns.link("virbr0").unwrap()["ifindex"],
+        ifindex,
+        "bridge re-created"
+    );
+    assert_eq!(ns.dnsmasq("virbr0"), Some(second), "dnsmasq re-started");
+    let info = ns.ok(&uri, "net-info nat1");
+    assert!(info.contains("virbr0"), "{info}");
+
+    ns.ok(&uri, "net-destroy nat1");
+    ns.ok(&uri, "net-undefine nat1");
+    poll(Duration::from_secs(5), "dnsmasq to exit", || {
+        ns.all_dnsmasq().is_empty()
+    });
+    assert_eq!(ns.links(), vec!["lo".to_string()]);
+    assert!(!ns.nft_tables().contains("wirt_"), "{}", ns.nft_tables());
+    wirtd.kill().unwrap();
+    wirtd.wait().unwrap();
+}
