@@ -258,7 +258,7 @@ impl ReferenceStateMachine for Networks {
 
 fn net_xml(name: u8, uuid: u8) -> String {
     format!(
-        "<network>\n  <name>{}</name>\n  <uuid>{}</uuid>\n  <bridge name='wconfbr{name}'/>\n</network>\n",
+        "<network>\n  <name>{}</name>\n  <uuid>{}</uuid>\n  <bridge name='virbr-wc{name}'/>\n</network>\n",
         net_name(name),
         net_uuid(uuid)
     )

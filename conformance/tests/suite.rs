@@ -193,6 +193,78 @@ fn kvm_session_conforms_where_available() {
     assert!(left.is_empty(), "VMMs left running: {left:?}");
 }
 
+/// kvm: networks (the bridge network driver): the network property inside
+/// a network namespace of the test's own, where the bridges, nftables
+/// tables and dnsmasq processes it makes cannot touch the host's. Needs
+/// root; nft and dnsmasq come from `scripts/setup.sh`. Afterwards nothing
+/// of the suite's is left in the namespace.
+#[test]
+fn kvm_networks_conform_in_a_namespace() {
+    if !nix_root() {
+        wirt_testkit::skip("not root: kvm: networks need network namespaces and bridges");
+        return;
+    }
+    for (tool, arg) in [("ip", "-V"), ("nft", "--version"), ("dnsmasq", "--version")] {
+        if !wirt_testkit::have(tool, arg) {
+            wirt_testkit::require(tool, "kvm: networks run on bridges, nftables and dnsmasq");
+            return;
+        }
+    }
+    let ns = format!("wirt-conf-{}", std::process::id());
+    let ip = |args: &[&str]| {
+        let ok = std::process::Command::new("ip")
+            .args(args)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "ip {args:?}");
+    };
+    ip(&["netns", "add", &ns]);
+    struct Del(String);
+    impl Drop for Del {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", &self.0])
+                .status();
+        }
+    }
+    let _del = Del(ns.clone());
+    ip(&["-n", &ns, "link", "set", "lo", "up"]);
+    let tool = PathBuf::from(env!("CARGO_BIN_EXE_wirt-conformance"));
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns])
+        .arg(&tool)
+        .args(["--uri", "kvm:///session", "--property", "network"])
+        .args(["--cases", "16", "--seed", &SEED.to_string()])
+        .env("WIRT_STATE_DIR", dir.path().join("state"))
+        .env("WIRT_RUNTIME_DIR", dir.path().join("run"))
+        .env("WIRT_LOG_DIR", dir.path().join("log"))
+        .output()
+        .expect("run wirt-conformance");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "kvm: networks do not conform:\n{stdout}{stderr}"
+    );
+    assert!(stdout.contains("PASS  network"), "{stdout}");
+    let links = std::process::Command::new("ip")
+        .args(["-n", &ns, "-o", "link", "show"])
+        .output()
+        .unwrap();
+    let links = String::from_utf8_lossy(&links.stdout);
+    assert_eq!(links.lines().count(), 1, "left in the namespace: {links}");
+}
+
+fn nix_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            == Some("0")
+    })
+}
+
 /// `wirt-vmm` processes whose command line names a path under `dir`, once
 /// the ones on their way out are gone (a few seconds at most).
 fn vmms_under(dir: &Path) -> Vec<u32> {
