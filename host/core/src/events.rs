@@ -35,28 +35,77 @@ impl DomainEvent {
     }
 }
 
+/// What happened to a network (`virNetworkEventLifecycleType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[repr(i32)]
+pub enum NetworkLifecycle {
+    Defined = 0,
+    Undefined = 1,
+    Started = 2,
+    Stopped = 3,
+}
+
+impl NetworkLifecycle {
+    /// virsh's word for it (`net-event`).
+    pub fn describe(self) -> &'static str {
+        match self {
+            NetworkLifecycle::Defined => "Defined",
+            NetworkLifecycle::Undefined => "Undefined",
+            NetworkLifecycle::Started => "Started",
+            NetworkLifecycle::Stopped => "Stopped",
+        }
+    }
+}
+
+/// A network lifecycle event (`VIR_NETWORK_EVENT_ID_LIFECYCLE`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NetworkEvent {
+    pub name: String,
+    pub uuid: Uuid,
+    pub event: NetworkLifecycle,
+}
+
+impl NetworkEvent {
+    /// virsh's `net-event --loop` line.
+    pub fn virsh_line(&self) -> String {
+        format!(
+            "event 'lifecycle' for network {}: {}",
+            self.name,
+            self.event.describe()
+        )
+    }
+}
+
 /// Events queued for one subscriber before it is dropped.
 pub const QUEUE_LIMIT: usize = 1024;
 
-#[derive(Default)]
-pub struct EventBus {
-    subscribers: Mutex<Vec<SyncSender<DomainEvent>>>,
+/// The subscribers of one kind of event (domain events by default).
+pub struct EventBus<T = DomainEvent> {
+    subscribers: Mutex<Vec<SyncSender<T>>>,
 }
 
-impl std::fmt::Debug for EventBus {
+impl<T> Default for EventBus<T> {
+    fn default() -> Self {
+        EventBus {
+            subscribers: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for EventBus<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventBus").finish_non_exhaustive()
     }
 }
 
-impl EventBus {
-    pub fn subscribe(&self) -> EventStream {
+impl<T: Clone> EventBus<T> {
+    pub fn subscribe(&self) -> EventStream<T> {
         let (tx, rx) = sync_channel(QUEUE_LIMIT);
         self.lock().push(tx);
         EventStream { rx }
     }
 
-    pub fn emit(&self, event: DomainEvent) {
+    pub fn emit(&self, event: T) {
         self.lock().retain(|tx| match tx.try_send(event.clone()) {
             Ok(()) => true,
             Err(TrySendError::Full(_)) => {
@@ -67,41 +116,41 @@ impl EventBus {
         });
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<SyncSender<DomainEvent>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<SyncSender<T>>> {
         self.subscribers.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 /// The receiving end of a subscription (`Connect::events`).
 #[derive(Debug)]
-pub struct EventStream {
-    rx: Receiver<DomainEvent>,
+pub struct EventStream<T = DomainEvent> {
+    rx: Receiver<T>,
 }
 
-impl EventStream {
+impl<T> EventStream<T> {
     /// Waits up to `timeout` for the next event.
-    pub fn next_timeout(&self, timeout: Duration) -> Option<DomainEvent> {
+    pub fn next_timeout(&self, timeout: Duration) -> Option<T> {
         self.rx.recv_timeout(timeout).ok()
     }
 
     /// Waits up to `timeout` for the next event; `Disconnected` once the
     /// stream ended (its connection closed, or it fell too far behind).
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<DomainEvent, RecvTimeoutError> {
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         self.rx.recv_timeout(timeout)
     }
 
     /// The next event if one is already queued.
-    pub fn try_next(&self) -> Option<DomainEvent> {
+    pub fn try_next(&self) -> Option<T> {
         self.rx.try_recv().ok()
     }
 
     /// Every event queued so far.
-    pub fn drain(&self) -> Vec<DomainEvent> {
+    pub fn drain(&self) -> Vec<T> {
         std::iter::from_fn(|| self.try_next()).collect()
     }
 
     /// Blocks until the next event (None once the connection is gone).
-    pub fn next(&self) -> Option<DomainEvent> {
+    pub fn next(&self) -> Option<T> {
         self.rx.recv().ok()
     }
 }

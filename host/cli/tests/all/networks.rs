@@ -388,3 +388,56 @@ fn wirtd_restarts_a_dead_dnsmasq_and_adopts_running_networks_after_sigkill() {
     wirtd.kill().unwrap();
     wirtd.wait().unwrap();
 }
+
+const PYTHON_NETWORK_EVENTS: &str = r#"
+import sys, threading, time
+import libvirt
+libvirt.virEventRegisterDefaultImpl()
+listener = libvirt.open(sys.argv[1])
+got = []
+def lifecycle(conn, net, event, detail, opaque):
+    got.append((net.name(), event))
+listener.networkEventRegisterAny(None, libvirt.VIR_NETWORK_EVENT_ID_LIFECYCLE, lifecycle, None)
+def loop():
+    while True:
+        libvirt.virEventRunDefaultImpl()
+threading.Thread(target=loop, daemon=True).start()
+other = libvirt.open(sys.argv[1])
+net = other.networkDefineXML("<network><name>evnet</name><bridge name='virbr-ev'/></network>")
+net.create()
+net.destroy()
+net.undefine()
+deadline = time.time() + 20
+while len(got) < 4 and time.time() < deadline:
+    time.sleep(0.01)
+print(got)
+"#;
+
+/// libvirt's python binding registers a network lifecycle callback through
+/// wirtd and receives defined, started, stopped, undefined as libvirtd
+/// sends them (another client making the changes).
+#[test]
+fn python_libvirt_receives_network_lifecycle_events_through_wirtd() {
+    let Some(python) = crate::remote::python_libvirt() else {
+        return;
+    };
+    let d = crate::remote::Daemon::start();
+    let script = d.dir.path().join("net_events.py");
+    std::fs::write(&script, PYTHON_NETWORK_EVENTS).unwrap();
+    let out = Command::new(python)
+        .arg(&script)
+        .arg(d.uri())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // VIR_NETWORK_EVENT_DEFINED 0, UNDEFINED 1, STARTED 2, STOPPED 3.
+    assert_eq!(
+        stdout.trim(),
+        "[('evnet', 0), ('evnet', 2), ('evnet', 3), ('evnet', 1)]"
+    );
+}

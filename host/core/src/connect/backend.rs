@@ -236,6 +236,8 @@ pub trait NetworkBackend {
     fn network_autostart(&self, net: &NetworkRef) -> Result<bool>;
     /// The network's bridge device, if it has one.
     fn network_bridge_name(&self, net: &NetworkRef) -> Result<Option<String>>;
+    /// A subscription to network lifecycle events.
+    fn network_events(&self) -> Result<EventStream<crate::events::NetworkEvent>>;
     /// The DHCP leases of an active network.
     fn network_dhcp_leases(&self, net: &NetworkRef) -> Result<Vec<super::DhcpLease>>;
     /// The network XML.

@@ -191,6 +191,12 @@ impl Connect {
     }
 
     /// Subscribes to this connection's lifecycle events.
+    /// Network lifecycle events (defined, undefined, started, stopped) of
+    /// this connection's host, from now on.
+    pub fn network_events(&self) -> Result<EventStream<crate::events::NetworkEvent>> {
+        self.backend.network_events()
+    }
+
     pub fn events(&self) -> EventStream {
         self.backend.events()
     }

@@ -90,6 +90,7 @@ pub(crate) fn open_kvm(uri: &str, system: bool) -> Result<Arc<ConnState>> {
         },
         registry: Mutex::new(registry),
         events: EventBus::default(),
+        network_events: EventBus::default(),
         info,
         capabilities,
         node,

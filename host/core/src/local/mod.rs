@@ -180,6 +180,7 @@ pub(crate) struct ConnState {
     pub drivers: Drivers,
     pub registry: Mutex<Registry>,
     pub events: EventBus,
+    pub network_events: EventBus<crate::events::NetworkEvent>,
     pub info: HypervisorInfo,
     pub capabilities: Capabilities,
     pub node: NodeInfo,

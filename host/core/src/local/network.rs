@@ -9,6 +9,7 @@ use crate::connect::network_flags as flags;
 use crate::connect::{Error, NetworkBackend, NetworkRef, Result, check_flags};
 use crate::driver::NetworkDriver;
 use crate::error::ErrorCode;
+use crate::events::{NetworkEvent, NetworkLifecycle};
 use crate::registry::{NetworkObj, Registry};
 use crate::xml::{Element, NetworkDef};
 
@@ -52,7 +53,22 @@ fn network_ref(n: &NetworkObj) -> NetworkRef {
     }
 }
 
+impl Local {
+    fn network_event(&self, def: &NetworkDef, event: NetworkLifecycle) {
+        self.state.network_events.emit(NetworkEvent {
+            name: def.name.clone(),
+            uuid: def.uuid,
+            event,
+        });
+    }
+}
+
 impl NetworkBackend for Local {
+    fn network_events(&self) -> Result<crate::events::EventStream<NetworkEvent>> {
+        self.network_driver()?;
+        Ok(self.state.network_events.subscribe())
+    }
+
     fn lookup_network_by_name(&self, name: &str) -> Result<NetworkRef> {
         let state = &self.state;
         self.network_driver()?;
@@ -134,7 +150,12 @@ impl NetworkBackend for Local {
             }
         }
         persist_network(&reg, &uuid)?;
-        Ok(network_ref(&reg.networks[&uuid]))
+        let net = &reg.networks[&uuid];
+        self.network_event(
+            net.config.as_ref().expect("defined"),
+            NetworkLifecycle::Defined,
+        );
+        Ok(network_ref(net))
     }
 
     /// Creates and starts a transient network.
@@ -156,6 +177,7 @@ impl NetworkBackend for Local {
         driver.network_start(&convert::network_config(&def), 0)?;
         let uuid = def.uuid;
         record_live(&reg, &def);
+        self.network_event(&def, NetworkLifecycle::Started);
         match reg.networks.get_mut(&uuid) {
             Some(n) => n.live = Some(def),
             None => {
@@ -242,7 +264,9 @@ impl NetworkBackend for Local {
             let def = n.config.clone().expect("an inactive network is persistent");
             driver.network_start(&convert::network_config(&def), 0)?;
             n.live = Some(def);
-            record_live(reg, reg.networks[uuid].def());
+            let def = reg.networks[uuid].def();
+            record_live(reg, def);
+            self.network_event(def, NetworkLifecycle::Started);
             Ok(())
         })
     }
@@ -259,6 +283,7 @@ impl NetworkBackend for Local {
             }
             driver.network_stop(&uuid.to_string())?;
             forget_live(reg, uuid);
+            self.network_event(reg.networks[uuid].def(), NetworkLifecycle::Stopped);
             let n = reg.networks.get_mut(uuid).expect("checked");
             n.live = None;
             if !n.persistent() {
@@ -277,7 +302,8 @@ impl NetworkBackend for Local {
                     format!("network '{}' is not persistent", n.def().name),
                 ));
             }
-            n.config = None;
+            let def = n.config.take().expect("persistent");
+            self.network_event(&def, NetworkLifecycle::Undefined);
             n.autostart = false;
             if !n.is_active() {
                 reg.networks.remove(uuid);

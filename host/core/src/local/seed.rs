@@ -151,6 +151,7 @@ fn open_with_plugin_grants(
         },
         registry: Mutex::new(registry),
         events: EventBus::default(),
+        network_events: EventBus::default(),
         info,
         capabilities,
         node: node_info,

@@ -96,6 +96,15 @@ impl NetworkBackend for RemoteConn {
         Ok(ret.autostart != 0)
     }
 
+    /// Network events are delivered by wirtd to libvirt's clients; this
+    /// client does not register for them yet.
+    fn network_events(&self) -> Result<wirt::events::EventStream<wirt::events::NetworkEvent>> {
+        Err(Error::api(
+            ErrorCode::NO_SUPPORT,
+            "network events over a remote connection are not supported by wirt's client",
+        ))
+    }
+
     fn network_dhcp_leases(&self, net: &NetworkRef) -> Result<Vec<wirt::connect::DhcpLease>> {
         let ret: NetworkGetDhcpLeasesRet = self.call(
             REMOTE_PROC_NETWORK_GET_DHCP_LEASES,

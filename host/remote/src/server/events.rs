@@ -17,7 +17,7 @@ use crate::packet::{Header, encode_message};
 use crate::protocol::*;
 use wirt::connect::{Connect, Error, Result};
 use wirt::error::ErrorCode;
-use wirt::events::{DomainEvent, EventStream};
+use wirt::events::{DomainEvent, EventStream, NetworkEvent};
 
 /// `VIR_DOMAIN_EVENT_ID_LAST` in libvirt 9.0: `virsh event --all` registers
 /// every id below it. wirt emits lifecycle events only; the others are
@@ -29,10 +29,16 @@ const POLL: Duration = Duration::from_millis(200);
 
 type Callbacks = Arc<Mutex<Vec<(i32, Option<Uuid>)>>>;
 
+/// `VIR_NETWORK_EVENT_ID_LIFECYCLE`, the one network event id of libvirt 9.0.
+const NETWORK_EVENT_ID_LIFECYCLE: i32 = 0;
+
 pub(super) struct Events {
     writer: Arc<Writer>,
     /// Lifecycle callbacks and the domain each is limited to.
     lifecycle: Callbacks,
+    /// Network lifecycle callbacks and the network each is limited to.
+    network: Callbacks,
+    network_forwarder: Option<Arc<AtomicBool>>,
     /// Every registered id, of any kind, for deregistration.
     ids: BTreeSet<i32>,
     next_id: i32,
@@ -44,6 +50,8 @@ impl Events {
         Events {
             writer,
             lifecycle: Arc::default(),
+            network: Arc::default(),
+            network_forwarder: None,
             ids: BTreeSet::new(),
             next_id: 0,
             forwarder: None,
@@ -73,7 +81,32 @@ impl Events {
         Ok(id)
     }
 
-    /// Network and pool callbacks: accepted, never fired.
+    /// `CONNECT_NETWORK_EVENT_REGISTER_ANY`.
+    pub(super) fn register_network(
+        &mut self,
+        conn: &Connect,
+        event_id: i32,
+        net: Option<Uuid>,
+    ) -> Result<i32> {
+        if event_id != NETWORK_EVENT_ID_LIFECYCLE {
+            return Err(Error::api(
+                ErrorCode::INVALID_ARG,
+                format!("unsupported event ID {event_id}"),
+            ));
+        }
+        if self.network_forwarder.is_none() {
+            let stream = conn.network_events()?;
+            self.network_forwarder = spawn_forwarder(stream, &self.network, &self.writer);
+        }
+        let id = self.new_id();
+        self.network
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((id, net));
+        Ok(id)
+    }
+
+    /// Pool callbacks: accepted, never fired.
     pub(super) fn register_other(&mut self) -> i32 {
         self.new_id()
     }
@@ -87,15 +120,26 @@ impl Events {
             ));
         }
         self.lock().retain(|(cb, _)| *cb != id);
+        self.network
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(cb, _)| *cb != id);
         Ok(())
     }
 
     /// Drops every callback and ends the forwarder.
     pub(super) fn stop(&mut self) {
-        if let Some(stop) = self.forwarder.take() {
+        for stop in [self.forwarder.take(), self.network_forwarder.take()]
+            .into_iter()
+            .flatten()
+        {
             stop.store(true, Ordering::SeqCst);
         }
         self.lock().clear();
+        self.network
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         self.ids.clear();
     }
 
@@ -111,15 +155,64 @@ impl Events {
     }
 
     fn start(&mut self, stream: EventStream) {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (callbacks, writer, done) = (self.lifecycle.clone(), self.writer.clone(), stop.clone());
-        let spawned = std::thread::Builder::new()
-            .name("wirtd-events".into())
-            .spawn(move || forward(&stream, &callbacks, &writer, &done));
-        if spawned.is_ok() {
-            self.forwarder = Some(stop);
-        }
+        self.forwarder = spawn_forwarder(stream, &self.lifecycle, &self.writer);
     }
+}
+
+/// An event that goes to the callbacks registered for its object.
+trait Forwarded: Send + 'static {
+    fn uuid(&self) -> Uuid;
+    /// The `MESSAGE` for one callback.
+    fn message(&self, callback_id: i32)
+    -> std::result::Result<Vec<u8>, crate::packet::PacketError>;
+}
+
+impl Forwarded for DomainEvent {
+    fn uuid(&self) -> Uuid {
+        self.uuid
+    }
+    fn message(
+        &self,
+        callback_id: i32,
+    ) -> std::result::Result<Vec<u8>, crate::packet::PacketError> {
+        message(callback_id, self)
+    }
+}
+
+impl Forwarded for NetworkEvent {
+    fn uuid(&self) -> Uuid {
+        self.uuid
+    }
+    fn message(
+        &self,
+        callback_id: i32,
+    ) -> std::result::Result<Vec<u8>, crate::packet::PacketError> {
+        let msg = NetworkEventLifecycleMsg {
+            callback_id,
+            net: NonnullNetwork {
+                name: self.name.clone(),
+                uuid: *self.uuid.as_bytes(),
+            },
+            event: self.event as i32,
+            detail: 0,
+        };
+        encode_message(&Header::event(REMOTE_PROC_NETWORK_EVENT_LIFECYCLE), &msg)
+    }
+}
+
+/// A thread sending `stream`'s events to `callbacks`; the flag stops it.
+fn spawn_forwarder<T: Forwarded>(
+    stream: EventStream<T>,
+    callbacks: &Callbacks,
+    writer: &Arc<Writer>,
+) -> Option<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (callbacks, writer, done) = (callbacks.clone(), writer.clone(), stop.clone());
+    std::thread::Builder::new()
+        .name("wirtd-events".into())
+        .spawn(move || forward(&stream, &callbacks, &writer, &done))
+        .ok()
+        .map(|_| stop)
 }
 
 impl Drop for Events {
@@ -128,7 +221,12 @@ impl Drop for Events {
     }
 }
 
-fn forward(stream: &EventStream, callbacks: &Callbacks, writer: &Writer, stop: &AtomicBool) {
+fn forward<T: Forwarded>(
+    stream: &EventStream<T>,
+    callbacks: &Callbacks,
+    writer: &Writer,
+    stop: &AtomicBool,
+) {
     while !stop.load(Ordering::SeqCst) {
         let event = match stream.recv_timeout(POLL) {
             Ok(event) => event,
@@ -147,11 +245,11 @@ fn forward(stream: &EventStream, callbacks: &Callbacks, writer: &Writer, stop: &
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .filter(|(_, dom)| dom.is_none_or(|u| u == event.uuid))
+            .filter(|(_, obj)| obj.is_none_or(|u| u == event.uuid()))
             .map(|(id, _)| *id)
             .collect();
         for id in targets {
-            let Ok(bytes) = message(id, &event) else {
+            let Ok(bytes) = event.message(id) else {
                 continue;
             };
             if writer.send(&bytes).is_err() {

@@ -97,10 +97,15 @@ pub(super) fn dispatch(session: &mut Session, conn: &Connect, call: Call) -> Rou
                     .map(Reply::ConnectDomainEventCallbackDeregisterAny),
             );
         }
-        Call::ConnectNetworkEventRegisterAny(_) => {
-            Reply::ConnectNetworkEventRegisterAny(ConnectNetworkEventRegisterAnyRet {
-                callback_id: session.events.register_other(),
-            })
+        Call::ConnectNetworkEventRegisterAny(a) => {
+            let net = a.net.map(|n| Uuid::from_bytes(n.uuid));
+            return Routed::Done(session.events.register_network(conn, a.event_id, net).map(
+                |callback_id| {
+                    Reply::ConnectNetworkEventRegisterAny(ConnectNetworkEventRegisterAnyRet {
+                        callback_id,
+                    })
+                },
+            ));
         }
         Call::ConnectStoragePoolEventRegisterAny(_) => {
             Reply::ConnectStoragePoolEventRegisterAny(ConnectStoragePoolEventRegisterAnyRet {
