@@ -201,6 +201,7 @@ fn main() {
         keepalive,
         max_workers: file.max_workers.unwrap_or(server::DEFAULT_MAX_WORKERS),
     };
+    autostart(&config.default_uri);
     for path in config.socket.iter().chain(&config.ro_socket) {
         eprintln!("wirtd: listening on {}", path.display());
     }
@@ -209,5 +210,36 @@ fn main() {
     }
     if let Err(e) = server::run(config) {
         fail(&e);
+    }
+}
+
+/// Starts the host's autostart networks and domains, as libvirtd does when
+/// it starts. Only for the local KVM host it serves by default: a test
+/// host lives in memory and has nothing to start yet. Failures are
+/// reported; the daemon serves anyway.
+fn autostart(uri: &str) {
+    if !uri.starts_with("kvm:") && !uri.starts_with("qemu:") {
+        return;
+    }
+    let conn = match wirt::Connect::open(uri) {
+        Ok(conn) => conn,
+        Err(e) => {
+            eprintln!("wirtd: cannot open {uri} to autostart: {e}");
+            return;
+        }
+    };
+    match conn.run_autostart() {
+        Ok(report) => {
+            for name in &report.networks {
+                eprintln!("wirtd: autostarted network '{name}'");
+            }
+            for name in &report.domains {
+                eprintln!("wirtd: autostarted domain '{name}'");
+            }
+            for (what, e) in &report.failed {
+                eprintln!("wirtd: cannot autostart {what}: {e}");
+            }
+        }
+        Err(e) => eprintln!("wirtd: autostart failed: {e}"),
     }
 }

@@ -340,7 +340,7 @@ fn kvm_nat_network_gets_bridge_rules_and_dnsmasq_and_destroy_leaves_nothing() {
 }
 
 #[test]
-fn wirtd_restarts_a_dead_dnsmasq_and_adopts_running_networks_after_sigkill() {
+fn wirtd_restarts_dnsmasq_adopts_running_networks_after_sigkill_and_autostarts() {
     if unavailable().is_some() {
         return;
     }
@@ -377,6 +377,18 @@ fn wirtd_restarts_a_dead_dnsmasq_and_adopts_running_networks_after_sigkill() {
     assert_eq!(ns.dnsmasq("virbr0"), Some(second), "dnsmasq re-started");
     let info = ns.ok(&uri, "net-info nat1");
     assert!(info.contains("virbr0"), "{info}");
+
+    // An autostart network that is not running starts with the daemon.
+    ns.ok(&uri, "net-autostart nat1");
+    ns.ok(&uri, "net-destroy nat1");
+    assert!(ns.link("virbr0").is_none());
+    wirtd.kill().unwrap();
+    wirtd.wait().unwrap();
+    let mut wirtd = ns.wirtd();
+    let list = ns.ok(&uri, "net-list");
+    assert!(list.contains("nat1") && list.contains("active"), "{list}");
+    assert!(ns.link("virbr0").is_some());
+    assert!(ns.dnsmasq("virbr0").is_some());
 
     ns.ok(&uri, "net-destroy nat1");
     ns.ok(&uri, "net-undefine nat1");

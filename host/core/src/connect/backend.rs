@@ -93,6 +93,8 @@ pub trait HostBackend {
     fn lib_version(&self) -> u64;
     /// The host's name.
     fn hostname(&self) -> String;
+    /// Starts every autostart network and domain that is not running.
+    fn run_autostart(&self) -> Result<super::Autostarted>;
     /// The most vCPUs one domain may have.
     fn max_vcpus(&self) -> u32;
     /// The host's CPUs and memory.

@@ -25,6 +25,15 @@ pub use backend::{
 pub use domain::{Domain, DomainInfo, domain_flags};
 pub use error::{Error, Result};
 pub use network::{DhcpLease, Network, network_flags};
+
+/// What [`Connect::run_autostart`] started, and what it could not.
+#[derive(Debug, Default)]
+pub struct Autostarted {
+    pub networks: Vec<String>,
+    pub domains: Vec<String>,
+    /// ("network 'x'" or "domain 'y'", why).
+    pub failed: Vec<(String, Error)>,
+}
 pub use pool::{PoolInfo, StoragePool, pool_flags};
 pub use snapshot::{Snapshot, SnapshotInfo, snapshot_flags};
 pub use stats::{BlockStats, DomainStats, DomainStatsOf, StatValue, stats_flags, stats_groups};
@@ -191,6 +200,14 @@ impl Connect {
     }
 
     /// Subscribes to this connection's lifecycle events.
+    /// Starts every autostart network, then every autostart domain, that is
+    /// not running — what a daemon does when it starts. One that fails is
+    /// in the report; the others still start.
+    pub fn run_autostart(&self) -> Result<Autostarted> {
+        self.check_writable()?;
+        self.backend.run_autostart()
+    }
+
     /// Network lifecycle events (defined, undefined, started, stopped) of
     /// this connection's host, from now on.
     pub fn network_events(&self) -> Result<EventStream<crate::events::NetworkEvent>> {

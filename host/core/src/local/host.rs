@@ -24,6 +24,10 @@ impl HostBackend for Local {
         LIB_VERSION
     }
 
+    fn run_autostart(&self) -> Result<crate::connect::Autostarted> {
+        Local::run_autostart(self)
+    }
+
     fn hostname(&self) -> String {
         if self.state.info.hostname.is_empty() {
             local_hostname()

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use wirt::connect::{DomainBackend, DomainRef, HostBackend, Result};
 use wirt::driver::{Capabilities, GuestCapability, NodeInfo};
+use wirt::error::ErrorCode;
 use wirt::events::EventStream;
 use wirt::xml::Element;
 
@@ -38,6 +39,14 @@ impl HostBackend for RemoteConn {
     fn lib_version(&self) -> u64 {
         self.call::<_, ConnectGetLibVersionRet>(REMOTE_PROC_CONNECT_GET_LIB_VERSION, &())
             .map_or(0, |r| r.lib_ver)
+    }
+
+    /// Autostart is the daemon's own business, at its start.
+    fn run_autostart(&self) -> Result<wirt::connect::Autostarted> {
+        Err(wirt::connect::Error::api(
+            ErrorCode::NO_SUPPORT,
+            "autostart runs in the daemon when it starts",
+        ))
     }
 
     fn hostname(&self) -> String {
