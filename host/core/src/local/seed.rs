@@ -89,7 +89,7 @@ pub(crate) fn open_with_plugin(
     plugin: Arc<Plugin>,
     node: &NodeDef,
 ) -> Result<Arc<ConnState>> {
-    open_with_plugin_grants(uri, plugin, node, Vec::new())
+    open_with_plugin_grants(uri, plugin, node, Vec::new(), None)
 }
 
 /// The same, with the directories the plugin is granted.
@@ -98,13 +98,28 @@ fn open_with_plugin_grants(
     plugin: Arc<Plugin>,
     node: &NodeDef,
     preopens: Vec<crate::plugin::Preopen>,
+    net_grant: Option<String>,
 ) -> Result<Arc<ConnState>> {
     let (sink, queue) = super::status_channel();
     let has_hypervisor = plugin.exports_hypervisor();
     let has_storage = plugin.exports_storage();
     let has_network = plugin.exports_network();
+    let name = plugin.name.clone();
     let handle = Arc::new(PluginHandle::new(plugin, Some(sink)));
     handle.set_preopens(preopens);
+    if let Some(bridge_prefix) = net_grant {
+        let run_dir = super::LocalDirs::for_mode(false)
+            .runtime
+            .join("plugins")
+            .join(&name);
+        handle.set_net_host(crate::plugin::NetHost::new(
+            &name,
+            crate::plugin::NetGrant {
+                bridge_prefix,
+                run_dir,
+            },
+        ));
+    }
     handle.track();
     if has_hypervisor {
         let open_uri = uri.to_string();
@@ -173,7 +188,13 @@ pub(crate) fn open_scheme(uri: &str, scheme: &str) -> Option<Result<Arc<ConnStat
         let loaded = entry
             .load(&policy)
             .map_err(|e| Error::api(e.code(), crate::plugin::catalog::error_chain(&e)))?;
-        open_with_plugin_grants(uri, loaded.plugin, &NodeDef::default(), loaded.preopens)
+        open_with_plugin_grants(
+            uri,
+            loaded.plugin,
+            &NodeDef::default(),
+            loaded.preopens,
+            loaded.net_grant,
+        )
     })())
 }
 

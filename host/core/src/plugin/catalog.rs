@@ -137,6 +137,10 @@ pub fn discover() -> (Vec<Entry>, Vec<(PathBuf, String)>) {
             manifest: builtin_manifest("storage-dir", "storage-driver", &["dir"]),
             source: Source::Builtin,
         },
+        Entry {
+            manifest: builtin_manifest("network-bridge", "network-driver", &[]),
+            source: Source::Builtin,
+        },
     ];
     let mut problems = Vec::new();
     for dir in plugin_dirs() {
@@ -190,6 +194,8 @@ pub struct Loaded {
     pub plugin: Arc<Plugin>,
     pub grants: Vec<Grant>,
     pub preopens: Vec<Preopen>,
+    /// The bridge prefix of its host networking grant, if any.
+    pub net_grant: Option<String>,
 }
 
 impl Entry {
@@ -197,6 +203,7 @@ impl Entry {
         match &self.source {
             Source::Builtin => Ok(match self.manifest.name.as_str() {
                 "storage-dir" => builtin::STORAGE_DIR_WASM,
+                "network-bridge" => builtin::NETWORK_BRIDGE_WASM,
                 _ => builtin::TEST_DRIVER_WASM,
             }
             .to_vec()),
@@ -211,6 +218,7 @@ impl Entry {
     pub fn load(&self, policy: &Policy) -> Result<Loaded> {
         let plugin = match (&self.source, self.manifest.name.as_str()) {
             (Source::Builtin, "storage-dir") => builtin::storage_dir()?,
+            (Source::Builtin, "network-bridge") => builtin::network_bridge()?,
             (Source::Builtin, _) => builtin::test_driver()?,
             (Source::Dir(_), _) => {
                 let wasm = self.wasm()?;
@@ -226,6 +234,7 @@ impl Entry {
         Ok(Loaded {
             grants: policy.grants(&self.manifest),
             preopens: policy.preopens(&self.manifest),
+            net_grant: policy.net_grant(&self.manifest),
             plugin,
         })
     }

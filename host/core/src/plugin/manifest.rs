@@ -15,6 +15,9 @@
 //! path = "/var/lib/mydrv"
 //! access = "read-write"         # or "read-only"
 //!
+//! [capabilities.network]        # network drivers: host networking
+//! bridge-prefix = "mynet"       # (netcap) on bridges named mynet*
+//!
 //! [limits]                      # asked for; the policy may lower them
 //! memory-mib = 128
 //! call-timeout-secs = 10
@@ -72,11 +75,19 @@ pub struct FsCapability {
     pub access: Access,
 }
 
+/// Host networking (`netcap`) on bridges whose names start with the prefix.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NetCapability {
+    pub bridge_prefix: String,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Capabilities {
     #[serde(default)]
     pub filesystem: Vec<FsCapability>,
+    pub network: Option<NetCapability>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,6 +192,18 @@ impl Manifest {
             if matches!(scheme.as_str(), "test" | "kvm" | "qemu") {
                 return Err(invalid(format!(
                     "URI scheme '{scheme}' is served by wirt itself"
+                )));
+            }
+        }
+        if let Some(net) = &self.capabilities.network {
+            let p = &net.bridge_prefix;
+            // Short enough to leave room in an interface name (15 bytes).
+            if p.is_empty()
+                || p.len() > 10
+                || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(invalid(format!(
+                    "bridge prefix '{p}' must be 1 to 10 letters, digits, '-' or '_'"
                 )));
             }
         }

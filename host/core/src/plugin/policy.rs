@@ -9,6 +9,7 @@
 //! memory-mib = 256          # cap on what the manifest may ask for
 //! call-timeout-secs = 30
 //! max-failures = 5          # consecutive failures before quarantine
+//! network = { bridge-prefix = "mynet" }   # netcap on bridges mynet* at most
 //! ```
 
 use std::collections::BTreeMap;
@@ -47,6 +48,7 @@ impl Error {
 pub struct PluginPolicy {
     #[serde(default)]
     pub filesystem: Vec<FsCapability>,
+    pub network: Option<super::manifest::NetCapability>,
     pub memory_mib: Option<u64>,
     pub call_timeout_secs: Option<u64>,
     pub max_failures: Option<u32>,
@@ -137,6 +139,18 @@ impl Policy {
                 }
             })
             .collect()
+    }
+
+    /// The bridge prefix a network driver is granted: the manifest's, if
+    /// the policy allows a prefix it starts with (a plugin allowed `wn` may
+    /// ask for `wn-a`, never for `virbr`).
+    pub fn net_grant(&self, manifest: &Manifest) -> Option<String> {
+        let asked = manifest.capabilities.network.as_ref()?;
+        let allowed = self.for_plugin(&manifest.name).network?;
+        asked
+            .bridge_prefix
+            .starts_with(&allowed.bridge_prefix)
+            .then(|| asked.bridge_prefix.clone())
     }
 
     /// The preopens a plugin gets: each granted path at the same path inside.
@@ -237,5 +251,30 @@ mod tests {
             "the policy caps the request"
         );
         assert!(!contains(Path::new("/a/b"), Path::new("/a/bc")));
+    }
+
+    #[test]
+    fn host_networking_only_within_the_prefix_the_policy_allows() {
+        let manifest = |prefix: &str| {
+            Manifest::parse(
+                &format!(
+                    "name = \"d\"\nversion = \"1\"\nworld = \"network-driver\"\n\
+                     wit = \"wirt:driver@0.1.0\"\n[capabilities.network]\n\
+                     bridge-prefix = \"{prefix}\"\n"
+                ),
+                Path::new("p.toml"),
+            )
+            .unwrap()
+        };
+        let none = Policy::default();
+        assert_eq!(none.net_grant(&manifest("wn")), None, "nothing by default");
+        let p = Policy::parse("[plugin.d]\nnetwork = { bridge-prefix = \"wn\" }\n", Path::new("x"))
+            .unwrap();
+        assert_eq!(p.net_grant(&manifest("wn-a")), Some("wn-a".into()));
+        assert_eq!(p.net_grant(&manifest("virbr")), None);
+        assert_eq!(p.net_grant(&manifest("w")), None, "wider than allowed");
+        let bad = "name = \"d\"\nversion = \"1\"\nworld = \"network-driver\"\n\
+                   wit = \"wirt:driver@0.1.0\"\n[capabilities.network]\nbridge-prefix = \"a b\"\n";
+        assert!(Manifest::parse(bad, Path::new("p.toml")).is_err());
     }
 }
