@@ -55,7 +55,7 @@ impl Guest for TestDriver {
             if active.borrow().contains_key(&uuid) {
                 Err(err(
                     code::NO_SUPPORT,
-                    "this function is not supported by the connection driver: virNetworkGetDHCPLeases",
+                    "virNetworkGetDHCPLeases",
                 ))
             } else {
                 Err(err(code::OPERATION_INVALID, "network is not active"))

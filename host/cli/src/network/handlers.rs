@@ -159,6 +159,62 @@ pub(super) fn dhcp_leases(ctx: &mut Ctx, args: &Args) -> CmdResult {
     ))
 }
 
+/// virsh's `domifaddr`: its fixed-width lines, the name and MAC only on an
+/// interface's first address unless `--full`, `N/A` for one without.
+pub(super) fn domifaddr(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    use wirt::connect::ifaddr_source as src;
+    let dom = lookup::domain(ctx, args.req("domain"))?;
+    let source = match args.get("source") {
+        None | Some("lease") => src::LEASE,
+        Some("agent") => src::AGENT,
+        Some("arp") => src::ARP,
+        Some(other) => {
+            return Err(CmdError::msg(format!("Unknown data source '{other}'")));
+        }
+    };
+    let ifaces = dom
+        .interface_addresses(source, 0)
+        .ctx(|| "Failed to query for interfaces addresses".into())?;
+    let full = args.has("full");
+    let mut text = format!(
+        " {:<10} {:<20} {:<8}     {}\n{}\n",
+        "Name",
+        "MAC address",
+        "Protocol",
+        "Address",
+        "-".repeat(79)
+    );
+    let wanted: Vec<_> = ifaces
+        .iter()
+        .filter(|i| args.get("interface").is_none_or(|want| i.name == want))
+        .collect();
+    for iface in &wanted {
+        let mac = iface.hwaddr.as_deref().unwrap_or("-");
+        if iface.addrs.is_empty() {
+            text.push_str(&format!(
+                " {:<10} {:<17}    {:<12} {}\n",
+                iface.name, mac, "N/A", "N/A"
+            ));
+        }
+        for (j, a) in iface.addrs.iter().enumerate() {
+            let kind = if a.addr_type == 1 { "ipv6" } else { "ipv4" };
+            let (name, mac) = if full || j == 0 {
+                (iface.name.as_str(), mac)
+            } else {
+                ("-", "-")
+            };
+            text.push_str(&format!(
+                " {:<10} {:<17}    {:<12} {}/{}\n",
+                name, mac, kind, a.addr, a.prefix
+            ));
+        }
+    }
+    Ok(Reply::text(
+        text,
+        serde_json::to_value(&wanted).unwrap_or_default(),
+    ))
+}
+
 pub(super) fn dumpxml(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let n = net(ctx, args)?;
     let flags = if args.has("inactive") {

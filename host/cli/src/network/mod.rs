@@ -90,6 +90,18 @@ pub static COMMANDS: &[Command] = &[
         ],
     },
     Command {
+        name: "domifaddr",
+        group: "Domain Monitoring",
+        help: "Get network interfaces' addresses for a running domain",
+        run: domifaddr,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            named("interface", "network interface name"),
+            flag("full", "always display names and MACs of interfaces"),
+            named("source", "address source: 'lease', 'agent', or 'arp'"),
+        ],
+    },
+    Command {
         name: "net-dumpxml",
         group: G,
         help: "network information in XML",

@@ -119,3 +119,56 @@ fn a_cpuset_that_is_not_a_bitmap_is_refused_at_define() {
         ),
     );
 }
+
+#[test]
+fn domifaddr_answers_the_test_drivers_addresses() {
+    let header = " Name       MAC address          Protocol     Address\n\
+                  -------------------------------------------------------------------------------\n";
+    same(
+        "domifaddr test --full",
+        &format!("{header} testnet0   aa:bb:cc:dd:ee:ff    ipv4         192.168.122.3/24\n"),
+        "",
+    );
+    // A second domain (id 2) with a bridge and two network interfaces, one
+    // with its own target name; inactive, it has no addresses.
+    let two = "<domain type='test'><name>two</name><memory>65536</memory>\
+        <os><type>hvm</type></os><devices>\
+        <interface type='bridge'><mac address='52:54:00:00:00:01'/><source bridge='br0'/></interface>\
+        <interface type='network'><mac address='52:54:00:00:00:02'/><source network='default'/></interface>\
+        <interface type='network'><mac address='52:54:00:00:00:03'/><source network='default'/>\
+        <target dev='mytap'/></interface></devices></domain>";
+    let dir = tempfile::tempdir().unwrap();
+    let xml = dir.path().join("two.xml");
+    std::fs::write(&xml, two).unwrap();
+    let define = format!("define {}", xml.display());
+    same(
+        &format!("{define}; domifaddr two"),
+        &format!("Domain 'two' defined from {}\n", xml.display()),
+        "error: Failed to query for interfaces addresses\n\
+         error: Requested operation is not valid: domain is not running\n",
+    );
+    same(
+        &format!(
+            "{define}; start two; domifaddr two --source arp; domifaddr two --interface mytap"
+        ),
+        &format!(
+            "Domain 'two' defined from {}\nDomain 'two' started\n{header}\
+             \x20testnet0   52:54:00:00:00:01    ipv4         192.168.0.1/24\n\
+             \x20testnet1   52:54:00:00:00:02    ipv4         192.168.122.24/24\n\
+             \x20mytap      52:54:00:00:00:03    ipv4         192.168.122.25/24\n{header}\
+             \x20mytap      52:54:00:00:00:03    ipv4         192.168.122.25/24\n",
+            xml.display()
+        ),
+        "",
+    );
+}
+
+#[test]
+fn the_test_driver_hands_out_no_dhcp_leases() {
+    same(
+        "net-dhcp-leases default",
+        "",
+        "error: Failed to get leases info for default\n\
+         error: this function is not supported by the connection driver: virNetworkGetDHCPLeases\n",
+    );
+}

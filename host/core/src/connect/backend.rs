@@ -177,6 +177,14 @@ pub trait DomainBackend {
     fn domain_set_vcpus(&self, dom: &DomainRef, count: u32, flags: u32) -> Result<()>;
     /// The vCPU count.
     fn domain_vcpus(&self, dom: &DomainRef, flags: u32) -> Result<u32>;
+    /// The running domain's interface addresses from `source`.
+    fn domain_interface_addresses(
+        &self,
+        _dom: &DomainRef,
+        _source: u32,
+    ) -> Result<Vec<super::DomainInterface>> {
+        unsupported("virDomainInterfaceAddresses")
+    }
     /// Attaches to the guest's serial console.
     fn domain_open_console(&self, _dom: &DomainRef) -> Result<ConsoleStream> {
         unsupported("virDomainOpenConsole")

@@ -9,6 +9,7 @@
 mod backend;
 mod domain;
 mod error;
+mod ifaddr;
 mod network;
 mod pool;
 mod snapshot;
@@ -24,6 +25,7 @@ pub use backend::{
 };
 pub use domain::{Domain, DomainInfo, domain_flags};
 pub use error::{Error, Result};
+pub use ifaddr::{DomainInterface, IpAddress, ifaddr_source};
 pub use network::{DhcpLease, Network, network_flags};
 
 /// What [`Connect::run_autostart`] started, and what it could not.

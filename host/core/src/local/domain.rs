@@ -304,7 +304,7 @@ impl Local {
         f(&mut reg, &dom.uuid)
     }
 
-    fn obj<R>(&self, dom: &DomainRef, f: impl FnOnce(&DomainObj) -> R) -> Result<R> {
+    pub(super) fn obj<R>(&self, dom: &DomainRef, f: impl FnOnce(&DomainObj) -> R) -> Result<R> {
         self.with(dom, |reg, uuid| {
             Ok(f(reg.domain(uuid).expect("checked by with")))
         })
@@ -837,6 +837,14 @@ impl DomainBackend for Local {
 
     fn domain_open_console(&self, dom: &DomainRef) -> Result<ConsoleStream> {
         self.open_console(dom)
+    }
+
+    fn domain_interface_addresses(
+        &self,
+        dom: &DomainRef,
+        source: u32,
+    ) -> Result<Vec<crate::connect::DomainInterface>> {
+        self.interface_addresses(dom, source)
     }
 
     fn domain_rename(&self, dom: &DomainRef, new_name: &str) -> Result<()> {

@@ -9,6 +9,7 @@ mod dirs;
 mod domain;
 mod domain_config;
 mod host;
+mod ifaddr;
 #[cfg(feature = "kvm")]
 mod kvm;
 mod network;

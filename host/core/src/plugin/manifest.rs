@@ -200,7 +200,9 @@ impl Manifest {
             // Short enough to leave room in an interface name (15 bytes).
             if p.is_empty()
                 || p.len() > 10
-                || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                || !p
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             {
                 return Err(invalid(format!(
                     "bridge prefix '{p}' must be 1 to 10 letters, digits, '-' or '_'"

@@ -268,8 +268,11 @@ mod tests {
         };
         let none = Policy::default();
         assert_eq!(none.net_grant(&manifest("wn")), None, "nothing by default");
-        let p = Policy::parse("[plugin.d]\nnetwork = { bridge-prefix = \"wn\" }\n", Path::new("x"))
-            .unwrap();
+        let p = Policy::parse(
+            "[plugin.d]\nnetwork = { bridge-prefix = \"wn\" }\n",
+            Path::new("x"),
+        )
+        .unwrap();
         assert_eq!(p.net_grant(&manifest("wn-a")), Some("wn-a".into()));
         assert_eq!(p.net_grant(&manifest("virbr")), None);
         assert_eq!(p.net_grant(&manifest("w")), None, "wider than allowed");

@@ -346,6 +346,38 @@ impl DomainBackend for RemoteConn {
         self.open_console(dom)
     }
 
+    fn domain_interface_addresses(
+        &self,
+        dom: &DomainRef,
+        source: u32,
+    ) -> Result<Vec<wirt::connect::DomainInterface>> {
+        let ret: DomainInterfaceAddressesRet = self.call(
+            REMOTE_PROC_DOMAIN_INTERFACE_ADDRESSES,
+            &DomainInterfaceAddressesArgs {
+                dom: wire_domain(dom),
+                source,
+                flags: 0,
+            },
+        )?;
+        Ok(ret
+            .ifaces
+            .into_iter()
+            .map(|i| wirt::connect::DomainInterface {
+                name: i.name,
+                hwaddr: i.hwaddr,
+                addrs: i
+                    .addrs
+                    .into_iter()
+                    .map(|a| wirt::connect::IpAddress {
+                        addr_type: a.r#type.max(0) as u32,
+                        addr: a.addr,
+                        prefix: a.prefix,
+                    })
+                    .collect(),
+            })
+            .collect())
+    }
+
     fn domain_rename(&self, dom: &DomainRef, new_name: &str) -> Result<()> {
         let args = DomainRenameArgs {
             dom: wire_domain(dom),

@@ -146,6 +146,28 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
             })
         }
         Call::NetworkUpdate(a) => update(conn, a).map(Reply::NetworkUpdate),
+        Call::DomainInterfaceAddresses(a) => super::handles::domain(conn, a.dom)
+            .interface_addresses(a.source, a.flags)
+            .map(|ifaces| {
+                Reply::DomainInterfaceAddresses(DomainInterfaceAddressesRet {
+                    ifaces: ifaces
+                        .into_iter()
+                        .map(|i| DomainInterface {
+                            name: i.name,
+                            hwaddr: i.hwaddr,
+                            addrs: i
+                                .addrs
+                                .into_iter()
+                                .map(|a| DomainIpAddr {
+                                    r#type: a.addr_type as i32,
+                                    addr: a.addr,
+                                    prefix: a.prefix,
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                })
+            }),
         Call::NetworkGetDhcpLeases(a) => {
             let net = network(conn, a.net);
             net.dhcp_leases(a.mac.as_deref(), a.flags).map(|leases| {
