@@ -512,12 +512,33 @@ void wirt_driver_types_ip_config_free(wirt_driver_types_ip_config_t *ptr) {
   wirt_driver_types_list_dhcp_host_free(&ptr->dhcp_hosts);
 }
 
+void wirt_driver_types_dns_host_free(wirt_driver_types_dns_host_t *ptr) {
+  storage_driver_string_free(&ptr->ip);
+  storage_driver_list_string_free(&ptr->hostnames);
+}
+
 void wirt_driver_types_list_ip_config_free(wirt_driver_types_list_ip_config_t *ptr) {
   size_t list_len = ptr->len;
   if (list_len > 0) {
     wirt_driver_types_ip_config_t *list_ptr = ptr->ptr;
     for (size_t i = 0; i < list_len; i++) {
       wirt_driver_types_ip_config_free(&list_ptr[i]);
+    }
+    free(list_ptr);
+  }
+}
+
+void storage_driver_option_u32_free(storage_driver_option_u32_t *ptr) {
+  if (ptr->is_some) {
+  }
+}
+
+void wirt_driver_types_list_dns_host_free(wirt_driver_types_list_dns_host_t *ptr) {
+  size_t list_len = ptr->len;
+  if (list_len > 0) {
+    wirt_driver_types_dns_host_t *list_ptr = ptr->ptr;
+    for (size_t i = 0; i < list_len; i++) {
+      wirt_driver_types_dns_host_free(&list_ptr[i]);
     }
     free(list_ptr);
   }
@@ -530,11 +551,18 @@ void wirt_driver_types_network_config_free(wirt_driver_types_network_config_t *p
   storage_driver_option_string_free(&ptr->bridge);
   storage_driver_option_string_free(&ptr->mac);
   wirt_driver_types_list_ip_config_free(&ptr->ips);
+  storage_driver_option_u32_free(&ptr->mtu);
+  storage_driver_option_string_free(&ptr->domain);
+  wirt_driver_types_list_dns_host_free(&ptr->dns_hosts);
 }
 
-void storage_driver_option_u32_free(storage_driver_option_u32_t *ptr) {
-  if (ptr->is_some) {
-  }
+void wirt_driver_types_dhcp_lease_free(wirt_driver_types_dhcp_lease_t *ptr) {
+  storage_driver_string_free(&ptr->iface);
+  storage_driver_option_string_free(&ptr->mac);
+  storage_driver_option_string_free(&ptr->iaid);
+  storage_driver_string_free(&ptr->ip);
+  storage_driver_option_string_free(&ptr->hostname);
+  storage_driver_option_string_free(&ptr->client_id);
 }
 
 void wirt_driver_types_pool_config_free(wirt_driver_types_pool_config_t *ptr) {

@@ -200,10 +200,26 @@ typedef struct wirt_driver_types_ip_config_t {
   wirt_driver_types_list_dhcp_host_t   dhcp_hosts;
 } wirt_driver_types_ip_config_t;
 
+// `<dns><host ip=...><hostname>...` of a network.
+typedef struct wirt_driver_types_dns_host_t {
+  storage_driver_string_t   ip;
+  storage_driver_list_string_t   hostnames;
+} wirt_driver_types_dns_host_t;
+
 typedef struct {
   wirt_driver_types_ip_config_t *ptr;
   size_t len;
 } wirt_driver_types_list_ip_config_t;
+
+typedef struct {
+  bool is_some;
+  uint32_t val;
+} storage_driver_option_u32_t;
+
+typedef struct {
+  wirt_driver_types_dns_host_t *ptr;
+  size_t len;
+} wirt_driver_types_list_dns_host_t;
 
 typedef struct wirt_driver_types_network_config_t {
   storage_driver_string_t   uuid;
@@ -213,12 +229,28 @@ typedef struct wirt_driver_types_network_config_t {
   storage_driver_option_string_t   bridge;
   storage_driver_option_string_t   mac;
   wirt_driver_types_list_ip_config_t   ips;
+  // `<mtu size>` of the bridge.
+  storage_driver_option_u32_t   mtu;
+  // `<domain name>`: the DNS domain dnsmasq serves.
+  storage_driver_option_string_t   domain;
+  wirt_driver_types_list_dns_host_t   dns_hosts;
 } wirt_driver_types_network_config_t;
 
-typedef struct {
-  bool is_some;
-  uint32_t val;
-} storage_driver_option_u32_t;
+// One DHCP lease (`virNetworkDHCPLease`).
+typedef struct wirt_driver_types_dhcp_lease_t {
+  // The interface the lease was given on (the network's bridge).
+  storage_driver_string_t   iface;
+  // Seconds since the epoch when the lease ends (0: never).
+  int64_t   expiry_time;
+  // 0 IPv4, 1 IPv6 (`virIPAddrType`).
+  uint32_t   addr_type;
+  storage_driver_option_string_t   mac;
+  storage_driver_option_string_t   iaid;
+  storage_driver_string_t   ip;
+  uint32_t   prefix;
+  storage_driver_option_string_t   hostname;
+  storage_driver_option_string_t   client_id;
+} wirt_driver_types_dhcp_lease_t;
 
 // ---- storage ----
 typedef struct wirt_driver_types_pool_config_t {
@@ -409,11 +441,17 @@ void wirt_driver_types_list_dhcp_host_free(wirt_driver_types_list_dhcp_host_t *p
 
 void wirt_driver_types_ip_config_free(wirt_driver_types_ip_config_t *ptr);
 
+void wirt_driver_types_dns_host_free(wirt_driver_types_dns_host_t *ptr);
+
 void wirt_driver_types_list_ip_config_free(wirt_driver_types_list_ip_config_t *ptr);
+
+void storage_driver_option_u32_free(storage_driver_option_u32_t *ptr);
+
+void wirt_driver_types_list_dns_host_free(wirt_driver_types_list_dns_host_t *ptr);
 
 void wirt_driver_types_network_config_free(wirt_driver_types_network_config_t *ptr);
 
-void storage_driver_option_u32_free(storage_driver_option_u32_t *ptr);
+void wirt_driver_types_dhcp_lease_free(wirt_driver_types_dhcp_lease_t *ptr);
 
 void wirt_driver_types_pool_config_free(wirt_driver_types_pool_config_t *ptr);
 
