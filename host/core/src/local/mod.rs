@@ -11,6 +11,7 @@ mod host;
 #[cfg(feature = "kvm")]
 mod kvm;
 mod network;
+mod nic;
 mod pool;
 mod restore;
 mod save_image;
