@@ -128,7 +128,10 @@ pub fn set_up(name: &str, up: bool) -> Result<(), NetDevError> {
     } else {
         flags & !(libc::IFF_UP as libc::c_short)
     };
-    ioctl(name, libc::SIOCSIFFLAGS, what, |r| r.ifr_ifru.ifru_flags = flags).map(drop)
+    ioctl(name, libc::SIOCSIFFLAGS, what, |r| {
+        r.ifr_ifru.ifru_flags = flags
+    })
+    .map(drop)
 }
 
 /// The interface's index, or the error if there is none by that name.

@@ -193,6 +193,19 @@ pub static COMMANDS: &[Command] = &[
         ],
     },
     Command {
+        name: "domifstat",
+        group: M,
+        help: "get network interface stats for a domain",
+        run: domifstat,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            data(
+                "interface",
+                "interface device specified by name or MAC Address",
+            ),
+        ],
+    },
+    Command {
         name: "domstats",
         group: M,
         help: "get statistics about one or multiple domains",

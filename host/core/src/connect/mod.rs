@@ -27,7 +27,9 @@ pub use error::{Error, Result};
 pub use network::{Network, network_flags};
 pub use pool::{PoolInfo, StoragePool, pool_flags};
 pub use snapshot::{Snapshot, SnapshotInfo, snapshot_flags};
-pub use stats::{BlockStats, DomainStats, DomainStatsOf, StatValue, stats_flags, stats_groups};
+pub use stats::{
+    BlockStats, DomainStats, DomainStatsOf, InterfaceStats, StatValue, stats_flags, stats_groups,
+};
 pub use uri::ParsedUri;
 pub use volume::{StorageVol, VolInfo, read_full, volume_flags};
 

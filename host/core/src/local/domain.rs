@@ -93,7 +93,10 @@ pub(crate) fn apply_outcome(
     if new_id.is_some()
         && let Some(live) = obj.live.as_mut()
     {
-        let targets = state.drivers.hypervisor.interface_targets(&uuid.to_string());
+        let targets = state
+            .drivers
+            .hypervisor
+            .interface_targets(&uuid.to_string());
         super::nic::record_targets(live, &targets);
     }
     if let Some(status) = status {
@@ -311,7 +314,7 @@ impl Local {
         f(&mut reg, &dom.uuid)
     }
 
-    fn obj<R>(&self, dom: &DomainRef, f: impl FnOnce(&DomainObj) -> R) -> Result<R> {
+    pub(super) fn obj<R>(&self, dom: &DomainRef, f: impl FnOnce(&DomainObj) -> R) -> Result<R> {
         self.with(dom, |reg, uuid| {
             Ok(f(reg.domain(uuid).expect("checked by with")))
         })
@@ -857,6 +860,14 @@ impl DomainBackend for Local {
 
     fn domain_block_stats(&self, dom: &DomainRef, disk: &str) -> Result<BlockStats> {
         self.block_stats(dom, disk)
+    }
+
+    fn domain_interface_stats(
+        &self,
+        dom: &DomainRef,
+        device: &str,
+    ) -> Result<crate::connect::InterfaceStats> {
+        self.interface_stats(dom, device)
     }
 
     fn all_domain_stats(&self, groups: u32, flags: u32) -> Result<Vec<DomainStatsOf>> {

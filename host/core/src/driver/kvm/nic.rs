@@ -76,8 +76,9 @@ fn format_mac(mac: [u8; 6]) -> String {
 /// ignoring) what it cannot: other types, other models, user networking.
 fn spec(i: &InterfaceConfig, nic: &HostNic) -> Result<NicSpec> {
     let mac = match &i.mac {
-        Some(m) => parse_mac(m)
-            .ok_or_else(|| unsupported(format!("unable to parse mac address '{m}'")))?,
+        Some(m) => {
+            parse_mac(m).ok_or_else(|| unsupported(format!("unable to parse mac address '{m}'")))?
+        }
         // Defined before wirt generated MACs at define: one for this run.
         None => {
             let r = uuid::Uuid::new_v4();
@@ -107,11 +108,15 @@ fn spec(i: &InterfaceConfig, nic: &HostNic) -> Result<NicSpec> {
             let why = match (nic.backend.as_deref(), passt) {
                 (_, false) => "it needs passt (<backend type='passt'/>), which is not installed",
                 (Some("passt"), true) => "passt is installed, but wirt-vmm takes taps only",
-                (_, true) => "only <backend type='passt'/> could serve it, and wirt-vmm takes taps only",
+                (_, true) => {
+                    "only <backend type='passt'/> could serve it, and wirt-vmm takes taps only"
+                }
             };
             return Err(Error::driver(
                 ErrorCode::OPERATION_UNSUPPORTED,
-                format!("interface {who}: <interface type='user'> is not supported by the KVM driver: {why}"),
+                format!(
+                    "interface {who}: <interface type='user'> is not supported by the KVM driver: {why}"
+                ),
             ));
         }
         other => {
@@ -147,9 +152,8 @@ fn spec(i: &InterfaceConfig, nic: &HostNic) -> Result<NicSpec> {
 }
 
 fn find_in_path(program: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|d| d.join(program).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(program).is_file()))
 }
 
 /// Creates and sets up the tap of `spec`, in libvirt's order: the bridge
@@ -334,7 +338,9 @@ mod tests {
 
     #[test]
     fn other_models_and_types_are_refused_never_ignored() {
-        let e = spec(&iface("ethernet", Some("e1000"), None), &up()).err().unwrap();
+        let e = spec(&iface("ethernet", Some("e1000"), None), &up())
+            .err()
+            .unwrap();
         assert_eq!(e.code(), ErrorCode::CONFIG_UNSUPPORTED);
         assert!(e.to_string().contains("<model type='e1000'/>"), "{e}");
         let e = spec(&iface("direct", None, None), &up()).err().unwrap();

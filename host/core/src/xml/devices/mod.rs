@@ -201,7 +201,9 @@ pub fn set_interface_target(iface: &mut Element, dev: Option<&str>) {
             let after = iface
                 .children
                 .iter()
-                .rposition(|n| matches!(n, Node::Element(e) if e.name == "source" || e.name == "mac"))
+                .rposition(
+                    |n| matches!(n, Node::Element(e) if e.name == "source" || e.name == "mac"),
+                )
                 .map_or(0, |i| i + 1);
             iface.children.insert(
                 after,
