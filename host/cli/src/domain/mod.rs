@@ -1,10 +1,12 @@
 //! Domain commands.
 
+mod iface;
 mod info;
 mod lifecycle;
 mod settings;
 mod stats;
 
+use iface::*;
 use info::*;
 use lifecycle::*;
 use settings::*;
@@ -435,6 +437,29 @@ pub static COMMANDS: &[Command] = &[
         opts: &[
             data("domain", "domain name, id or uuid"),
             flag("inactive", "get inactive rather than running configuration"),
+        ],
+    },
+    Command {
+        name: "domif-setlink",
+        group: M,
+        help: "set link state of a virtual interface",
+        run: domif_setlink,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            data("interface", "interface device (MAC Address)"),
+            data("state", "new state of the device"),
+            flag("config", "affect next boot"),
+        ],
+    },
+    Command {
+        name: "domif-getlink",
+        group: M,
+        help: "get link state of a virtual interface",
+        run: domif_getlink,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            data("interface", "interface device (MAC Address)"),
+            flag("config", "Get persistent interface state"),
         ],
     },
     Command {

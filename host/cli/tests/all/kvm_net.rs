@@ -371,6 +371,32 @@ fn kvm_ethernet_taps_take_the_given_name_mtu_and_link() {
     assert!(console.contains("net0: mac 52:54:00:"), "{console}");
     let list = k.ok_in(&ns, "domiflist e1");
     assert!(list.contains("wt-eth0") && list.contains("vnet0"), "{list}");
+
+    // The cable: down as defined, plugged in live (the guest sees it), the
+    // config untouched; by tap name or MAC.
+    assert_eq!(k.ok_in(&ns, "domif-getlink e1 wt-eth0"), "wt-eth0 down\n\n");
+    let out = k.ok_in(&ns, "domif-setlink e1 wt-eth0 up");
+    assert_eq!(out, "Device updated successfully\n\n");
+    assert_eq!(k.ok_in(&ns, "domif-getlink e1 wt-eth0"), "wt-eth0 up\n\n");
+    assert_eq!(
+        k.ok_in(&ns, "domif-getlink e1 wt-eth0 --config"),
+        "wt-eth0 down\n\n"
+    );
+    k.wait_console("e1", "net0: link up");
+    let mac = console
+        .lines()
+        .find_map(|l| l.strip_prefix("net0: mac "))
+        .unwrap()
+        .trim()
+        .to_string();
+    k.ok_in(&ns, &format!("domif-setlink e1 {mac} down"));
+    assert_eq!(k.ok_in(&ns, "domif-getlink e1 wt-eth0"), "wt-eth0 down\n\n");
+    let missing = k.wirt_in(&ns, "domif-setlink e1 vnet5 up");
+    assert!(
+        missing.stderr.contains("interface (dev: vnet5) not found"),
+        "{}",
+        missing.stderr
+    );
     k.ok_in(&ns, "destroy e1");
     assert_eq!(taps(&ns), Vec::<String>::new());
     k.assert_no_vmms_left();

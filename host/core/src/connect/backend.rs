@@ -185,6 +185,10 @@ pub trait DomainBackend {
     fn domain_block_stats(&self, _dom: &DomainRef, _disk: &str) -> Result<BlockStats> {
         unsupported("virDomainBlockStats")
     }
+    /// Changes a device in place.
+    fn domain_update_device(&self, _dom: &DomainRef, _xml: &str, _flags: u32) -> Result<()> {
+        unsupported("virDomainUpdateDeviceFlags")
+    }
     /// Counters of a running domain's interface, by host device or MAC.
     fn domain_interface_stats(
         &self,

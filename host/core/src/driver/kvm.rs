@@ -1108,6 +1108,10 @@ impl HypervisorDriver for KvmDriver {
         self.targets(uuid)
     }
 
+    fn set_interface_link(&self, uuid: &str, index: usize, up: bool) -> Result<()> {
+        self.set_link(uuid, index, up)
+    }
+
     fn open_console(&self, uuid: &str) -> Result<ConsoleStream> {
         let vm = self.vm(uuid)?;
         let mut client =

@@ -247,6 +247,11 @@ pub trait HypervisorDriver: Send + Sync {
     /// `interface-config` in order. Called under the registry lock right
     /// before the start that uses them.
     fn prepare_interfaces(&self, _uuid: &str, _nics: Vec<HostNic>) {}
+    /// Plugs (`up`) or unplugs the cable of the running domain's
+    /// interface number `index` (in `interface-config` order).
+    fn set_interface_link(&self, _uuid: &str, _index: usize, _up: bool) -> Result<()> {
+        unsupported("virDomainUpdateDeviceFlags")
+    }
     /// The host devices a running domain's interfaces got (`vnet0`...), in
     /// order, for the live definition's `<target dev>`; empty if none.
     fn interface_targets(&self, _uuid: &str) -> Vec<String> {

@@ -862,6 +862,10 @@ impl DomainBackend for Local {
         self.block_stats(dom, disk)
     }
 
+    fn domain_update_device(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<()> {
+        self.update_device(dom, xml, flags)
+    }
+
     fn domain_interface_stats(
         &self,
         dom: &DomainRef,

@@ -4,11 +4,16 @@
 //! and the host device names written back into the live definition.
 
 use super::Local;
-use crate::connect::{Error, Result};
+use super::domain::persist;
+use super::domain_config::affected;
+use crate::connect::domain_flags as flags;
+use crate::connect::{DomainRef, Error, Result, check_flags};
 use crate::driver::{self, HostNic};
 use crate::error::ErrorCode;
 use crate::registry::Registry;
 use crate::xml::DomainDef;
+use crate::xml::devices::Interface;
+use crate::xml::tree::{Element, Node};
 
 /// One [`HostNic`] per `<interface>` of `def`, in order. A `network`
 /// interface gets the bridge of its network, which must exist and be
@@ -71,7 +76,124 @@ pub(crate) fn record_targets(def: &mut DomainDef, targets: &[String]) {
     }
 }
 
+/// Children an update may differ in besides `<link>`: what the host fills
+/// in for a run (the device name) or never models.
+const UPDATE_IGNORES: &[&str] = &["link", "target", "alias", "address"];
+
+/// An interface element without what [`UPDATE_IGNORES`] lists and without
+/// layout whitespace, for comparing what an update changes.
+fn comparable(e: &Element) -> Element {
+    let mut e = e.clone();
+    e.children.retain(|n| match n {
+        Node::Element(c) => !UPDATE_IGNORES.contains(&c.name.as_str()),
+        Node::Text(t) => !t.trim().is_empty(),
+        Node::Comment(_) => false,
+    });
+    e
+}
+
+/// The index of the interface with `mac` in `def` and its element.
+fn find_by_mac<'a>(def: &'a DomainDef, mac: &str) -> Result<(usize, &'a Element)> {
+    def.devices
+        .iter()
+        .filter(|d| d.name == "interface")
+        .enumerate()
+        .find(|(_, e)| {
+            Interface::from_element(e)
+                .mac
+                .is_some_and(|m| m.eq_ignore_ascii_case(mac))
+        })
+        .ok_or_else(|| {
+            Error::api(
+                ErrorCode::DEVICE_MISSING,
+                format!("no device matching MAC address {mac} found"),
+            )
+        })
+}
+
+/// Sets `<link state>` of the interface number `index` of `def`.
+fn set_link(def: &mut DomainDef, index: usize, up: bool) {
+    let Some(iface) = def
+        .devices
+        .iter_mut()
+        .filter(|d| d.name == "interface")
+        .nth(index)
+    else {
+        return;
+    };
+    iface
+        .children
+        .retain(|n| !matches!(n, Node::Element(c) if c.name == "link"));
+    let state = if up { "up" } else { "down" };
+    iface.children.push(Node::Element(
+        Element::new("link").with_attr("state", state),
+    ));
+}
+
 impl Local {
+    /// `virDomainUpdateDeviceFlags` for what wirt can change in place: an
+    /// `<interface>`'s link state (`domif-setlink`), found by its MAC.
+    pub(super) fn update_device(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<()> {
+        check_flags(
+            flags,
+            flags::AFFECT_LIVE | flags::AFFECT_CONFIG | 4,
+            "virDomainUpdateDeviceFlags",
+        )?;
+        let device = Element::parse(xml, "device")?;
+        if device.name != "interface" {
+            return Err(Error::api(
+                ErrorCode::OPERATION_UNSUPPORTED,
+                format!("update of device '{}' is not supported", device.name),
+            ));
+        }
+        let new = Interface::from_element(&device);
+        let mac = new.mac.clone().ok_or_else(|| {
+            Error::api(
+                ErrorCode::OPERATION_UNSUPPORTED,
+                "an interface to update must name its MAC address",
+            )
+        })?;
+        let up = !new.link_down;
+        let state = &self.state;
+        let hv = self.hv();
+        self.with(dom, |reg, uuid| {
+            let obj = reg.domain_mut(uuid).expect("checked");
+            let (live, config) = affected(obj, flags)?;
+            let check = |def: &DomainDef| -> Result<usize> {
+                let (index, old) = find_by_mac(def, &mac)?;
+                if comparable(old) != comparable(&device) {
+                    return Err(Error::api(
+                        ErrorCode::OPERATION_UNSUPPORTED,
+                        format!(
+                            "cannot change interface {mac}: only its link state can be updated"
+                        ),
+                    ));
+                }
+                Ok(index)
+            };
+            // Both checked before either changes.
+            let live_index = if live { Some(check(obj.def())?) } else { None };
+            let config_index = if config {
+                Some(check(obj.inactive_def())?)
+            } else {
+                None
+            };
+            if let Some(index) = live_index {
+                hv.set_interface_link(&uuid.to_string(), index, up)?;
+                if let Some(def) = obj.live.as_mut() {
+                    set_link(def, index, up);
+                }
+            }
+            if let (Some(index), Some(def)) = (config_index, obj.config.as_mut()) {
+                set_link(def, index, up);
+            }
+            persist(state, reg, uuid)?;
+            // The running domain's live definition is in its runtime record.
+            reg.record_runtime(uuid)?;
+            Ok(())
+        })
+    }
+
     /// The driver's view of a definition about to start: volumes resolved
     /// and, for a driver that makes host devices for interfaces, their
     /// networks resolved and handed to it ([`HostNic`]).

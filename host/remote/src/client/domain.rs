@@ -305,6 +305,15 @@ impl DomainBackend for RemoteConn {
         Ok(self.call(REMOTE_PROC_DOMAIN_SAVE_FLAGS, &args)?)
     }
 
+    fn domain_update_device(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<()> {
+        let args = DomainUpdateDeviceFlagsArgs {
+            dom: wire_domain(dom),
+            xml: xml.to_string(),
+            flags,
+        };
+        Ok(self.call(REMOTE_PROC_DOMAIN_UPDATE_DEVICE_FLAGS, &args)?)
+    }
+
     fn domain_set_autostart(&self, dom: &DomainRef, autostart: bool) -> Result<()> {
         let args = DomainSetAutostartArgs {
             dom: wire_domain(dom),

@@ -305,6 +305,18 @@ impl KvmDriver {
         }
     }
 
+    /// `set-link` on card `index` of a running VM.
+    pub(super) fn set_link(&self, uuid: &str, index: usize, up: bool) -> Result<()> {
+        let vm = self.vm(uuid)?;
+        let link = if up { LinkState::Up } else { LinkState::Down };
+        let request = wirt_kvm::control::protocol::Request::SetLink {
+            nic: Some(index),
+            mac: None,
+            link,
+        };
+        self.request(&vm, "set-link", request).map(drop)
+    }
+
     /// The taps of a running VM, in `<interface>` order, as the VMM
     /// reports them.
     pub(super) fn targets(&self, uuid: &str) -> Vec<String> {
