@@ -401,3 +401,136 @@ fn kvm_ethernet_taps_take_the_given_name_mtu_and_link() {
     assert_eq!(taps(&ns), Vec::<String>::new());
     k.assert_no_vmms_left();
 }
+
+/// `wirtd` serving `kvm:///session` from inside a namespace, killed on drop.
+struct Wirtd {
+    child: Child,
+    sock: std::path::PathBuf,
+}
+
+impl Wirtd {
+    fn start(k: &Kvm, ns: &NetNs) -> Wirtd {
+        let sock = k.dir.path().join("wirt-sock");
+        let _ = std::fs::remove_file(&sock);
+        let child = Command::new("ip")
+            .args(["netns", "exec", &ns.name, env!("CARGO_BIN_EXE_wirtd")])
+            .arg("--socket")
+            .arg(&sock)
+            .arg("--ro-socket")
+            .arg(k.dir.path().join("wirt-sock-ro"))
+            .args(["--default-uri", "kvm:///session", "--session"])
+            .env("XDG_CONFIG_HOME", k.dir.path().join("config"))
+            .env("WIRT_STATE_DIR", k.dir.path().join("state"))
+            .env("WIRT_RUNTIME_DIR", k.dir.path().join("run"))
+            .env("WIRT_VMM", &k.vmm)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+            assert!(Instant::now() < deadline, "wirtd did not come up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Wirtd { child, sock }
+    }
+
+    fn uri(&self) -> String {
+        format!("kvm+unix:///session?socket={}", self.sock.display())
+    }
+}
+
+impl Drop for Wirtd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// virsh (where installed) and python3-libvirt against wirtd: the tap is
+/// made by the daemon, survives the daemon's restart (the VMM holds it),
+/// and goes with `destroy`.
+#[test]
+fn kvm_nics_through_wirtd_for_virsh_and_python_libvirt() {
+    let Some(k) = kvm() else { return };
+    let Some(ns) = NetNs::new() else { return };
+    ns.bridge("br0", "10.99.9.1/24");
+    let xml = k.dir.path().join("w1.xml");
+    std::fs::write(
+        &xml,
+        "<domain type='kvm'><name>w1</name><memory unit='MiB'>16</memory><vcpu>1</vcpu>\
+         <os><type>hvm</type></os><devices><interface type='bridge'>\
+         <mac address='52:54:00:0a:0b:0c'/><source bridge='br0'/></interface></devices></domain>",
+    )
+    .unwrap();
+    let mut daemon = Wirtd::start(&k, &ns);
+    let conn = crate::support::open(&daemon.uri()).unwrap();
+    let dom = conn
+        .define_domain_xml(&std::fs::read_to_string(&xml).unwrap(), 0)
+        .unwrap();
+    dom.start(0).unwrap();
+    assert_eq!(taps(&ns), ["vnet0"]);
+    k.wait_console("w1", "net0: mac 52:54:00:0a:0b:0c");
+    // The guest asks for a lease (nobody answers): it sends, so tx moves.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while dom.interface_stats("vnet0").unwrap().tx_packets == 0 {
+        assert!(Instant::now() < deadline, "the guest sent nothing");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(conn);
+
+    // A restarted daemon re-attaches; the tap is still there, on the bridge.
+    drop(daemon);
+    daemon = Wirtd::start(&k, &ns);
+    assert_eq!(taps(&ns), ["vnet0"]);
+    let uri = daemon.uri();
+    if wirt_testkit::have("virsh", "--version") {
+        let out = Command::new("virsh")
+            .args(["-c", &uri])
+            .arg("domiflist w1; domifstat w1 vnet0; domif-setlink w1 vnet0 down; domif-getlink w1 vnet0")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                    == ["vnet0", "bridge", "br0", "-", "52:54:00:0a:0b:0c"]),
+            "{text}"
+        );
+        assert!(text.contains("vnet0 tx_packets "), "{text}");
+        assert!(text.contains("Device updated successfully"), "{text}");
+        assert!(text.contains("vnet0 down"), "{text}");
+        k.wait_console("w1", "net0: link down");
+    }
+    if let Some(python) = crate::remote::python_libvirt() {
+        let script = "import libvirt, sys\n\
+                      d = libvirt.open(sys.argv[1]).lookupByName('w1')\n\
+                      s = d.interfaceStats('52:54:00:0a:0b:0c')\n\
+                      print(len(s), s[5] > 0, s[2], s[6])\n\
+                      try:\n    d.interfaceStats('nosuch0')\n\
+                      except libvirt.libvirtError as e:\n    print(e.get_error_code())\n";
+        let out = Command::new(python)
+            .args(["-c", script, &uri])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Eight counters, packets sent, no errors; INVALID_ARG (8).
+        assert_eq!(text, "8 True 0 0\n8\n");
+    }
+    let conn = crate::support::open(&uri).unwrap();
+    conn.lookup_domain_by_name("w1").unwrap().destroy().unwrap();
+    assert_eq!(taps(&ns), Vec::<String>::new(), "destroy left a tap");
+    drop(daemon);
+    k.assert_no_vmms_left();
+}
