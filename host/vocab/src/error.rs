@@ -333,6 +333,8 @@ impl ErrorCode {
     pub const STORAGE_VOL_EXIST: Self = Self(90);
     /// `VIR_ERR_XML_INVALID_SCHEMA` (92).
     pub const XML_INVALID_SCHEMA: Self = Self(92);
+    /// `VIR_ERR_DEVICE_MISSING` (99).
+    pub const DEVICE_MISSING: Self = Self(99);
 
     fn entry(self) -> Option<&'static (u32, &'static str, &'static str, &'static str)> {
         MESSAGES.iter().find(|(n, ..)| *n == self.0)

@@ -23,6 +23,7 @@ pub mod layout;
 pub mod machine;
 pub mod memory;
 pub mod migrate;
+pub mod netdev;
 pub mod seccomp;
 pub mod snapshot;
 pub mod tap;

@@ -1,10 +1,12 @@
 //! Domain commands.
 
+mod iface;
 mod info;
 mod lifecycle;
 mod settings;
 mod stats;
 
+use iface::*;
 use info::*;
 use lifecycle::*;
 use settings::*;
@@ -190,6 +192,19 @@ pub static COMMANDS: &[Command] = &[
             data("domain", "domain name, id or uuid"),
             data_opt("device", "block device"),
             flag("human", "print a more human readable output"),
+        ],
+    },
+    Command {
+        name: "domifstat",
+        group: M,
+        help: "get network interface stats for a domain",
+        run: domifstat,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            data(
+                "interface",
+                "interface device specified by name or MAC Address",
+            ),
         ],
     },
     Command {
@@ -422,6 +437,29 @@ pub static COMMANDS: &[Command] = &[
         opts: &[
             data("domain", "domain name, id or uuid"),
             flag("inactive", "get inactive rather than running configuration"),
+        ],
+    },
+    Command {
+        name: "domif-setlink",
+        group: M,
+        help: "set link state of a virtual interface",
+        run: domif_setlink,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            data("interface", "interface device (MAC Address)"),
+            data("state", "new state of the device"),
+            flag("config", "affect next boot"),
+        ],
+    },
+    Command {
+        name: "domif-getlink",
+        group: M,
+        help: "get link state of a virtual interface",
+        run: domif_getlink,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            data("interface", "interface device (MAC Address)"),
+            flag("config", "Get persistent interface state"),
         ],
     },
     Command {

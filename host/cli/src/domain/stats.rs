@@ -1,4 +1,5 @@
-//! Guest statistics: `domblkstat` and `domstats`, printed as virsh does.
+//! Guest statistics: `domblkstat`, `domifstat` and `domstats`, printed as
+//! virsh does.
 
 use serde_json::json;
 
@@ -56,6 +57,29 @@ pub(super) fn domblkstat(ctx: &mut Ctx, args: &Args) -> CmdResult {
         }
     }
     Ok(Reply::text(text, json!({"device": device, "stats": s})))
+}
+
+pub(super) fn domifstat(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let d = dom(ctx, args)?;
+    let device = args.get("interface").unwrap_or("");
+    let s = d
+        .interface_stats(device)
+        .ctx(|| format!("failed to get interface stats {} {device}", d.name()))?;
+    let rows = [
+        ("rx_bytes", s.rx_bytes),
+        ("rx_packets", s.rx_packets),
+        ("rx_errs", s.rx_errs),
+        ("rx_drop", s.rx_drop),
+        ("tx_bytes", s.tx_bytes),
+        ("tx_packets", s.tx_packets),
+        ("tx_errs", s.tx_errs),
+        ("tx_drop", s.tx_drop),
+    ];
+    let text: String = rows
+        .iter()
+        .map(|(name, value)| format!("{device} {name} {value}\n"))
+        .collect();
+    Ok(Reply::text(text, json!({"interface": device, "stats": s})))
 }
 
 pub(super) fn domstats(ctx: &mut Ctx, args: &Args) -> CmdResult {

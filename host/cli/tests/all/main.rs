@@ -8,6 +8,7 @@ mod daemon_conf;
 mod fuzz;
 mod hostile;
 mod kvm;
+mod kvm_net;
 mod kvm_stats;
 mod networks;
 mod plugins;

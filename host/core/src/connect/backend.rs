@@ -195,6 +195,18 @@ pub trait DomainBackend {
     fn domain_block_stats(&self, _dom: &DomainRef, _disk: &str) -> Result<BlockStats> {
         unsupported("virDomainBlockStats")
     }
+    /// Changes a device in place.
+    fn domain_update_device(&self, _dom: &DomainRef, _xml: &str, _flags: u32) -> Result<()> {
+        unsupported("virDomainUpdateDeviceFlags")
+    }
+    /// Counters of a running domain's interface, by host device or MAC.
+    fn domain_interface_stats(
+        &self,
+        _dom: &DomainRef,
+        _device: &str,
+    ) -> Result<super::InterfaceStats> {
+        unsupported("virDomainInterfaceStats")
+    }
     /// Statistics of `groups` for the domains the list filter bits of
     /// `flags` select, in any order.
     fn all_domain_stats(&self, _groups: u32, _flags: u32) -> Result<Vec<DomainStatsOf>> {

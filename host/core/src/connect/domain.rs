@@ -322,4 +322,11 @@ impl Domain {
     pub fn rename(&self, new_name: &str) -> Result<()> {
         self.writable()?.domain_rename(&self.r, new_name)
     }
+
+    /// Changes a device in place (libvirt's `virDomainUpdateDeviceFlags`;
+    /// flags: 1 live, 2 config). wirt changes an `<interface>`'s link
+    /// state, found by MAC address; other changes are refused.
+    pub fn update_device(&self, xml: &str, flags: u32) -> Result<()> {
+        self.writable()?.domain_update_device(&self.r, xml, flags)
+    }
 }

@@ -38,7 +38,9 @@ pub struct Autostarted {
 }
 pub use pool::{PoolInfo, StoragePool, pool_flags};
 pub use snapshot::{Snapshot, SnapshotInfo, snapshot_flags};
-pub use stats::{BlockStats, DomainStats, DomainStatsOf, StatValue, stats_flags, stats_groups};
+pub use stats::{
+    BlockStats, DomainStats, DomainStatsOf, InterfaceStats, StatValue, stats_flags, stats_groups,
+};
 pub use uri::ParsedUri;
 pub use volume::{StorageVol, VolInfo, read_full, volume_flags};
 

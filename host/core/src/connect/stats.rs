@@ -2,7 +2,7 @@
 //! `virConnectGetAllDomainStats`, with libvirt's field names.
 
 use super::{Connect, Domain, DomainRef, Result};
-pub use crate::driver::BlockStats;
+pub use crate::driver::{BlockStats, InterfaceStats};
 
 /// A typed statistic value, as libvirt's typed parameters carry them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,6 +86,15 @@ impl Domain {
         self.connect()
             .backend()
             .domain_block_stats(self.reference(), disk)
+    }
+
+    /// Counters of the running domain's network interface named by its
+    /// host device (`vnet0`) or MAC address (libvirt's
+    /// `virDomainInterfaceStats`); `rx` is what the guest received.
+    pub fn interface_stats(&self, device: &str) -> Result<InterfaceStats> {
+        self.connect()
+            .backend()
+            .domain_interface_stats(self.reference(), device)
     }
 }
 

@@ -33,6 +33,8 @@ use wirt_vocab::{Reason, State};
 use super::*;
 use crate::plugin::StatusSink;
 
+mod nic;
+
 /// How long one control request may take (boot of a big guest, a save).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long `reboot` waits for a guest that obeys the power-control port
@@ -104,6 +106,10 @@ pub struct KvmDriver {
     paths: KvmPaths,
     vms: Arc<Mutex<HashMap<String, Arc<Vm>>>>,
     sink: StatusSink,
+    /// What the host said about the next start's interfaces (`nic`).
+    nic_plans: Mutex<HashMap<String, Vec<HostNic>>>,
+    /// The taps of running VMs (`nic`).
+    taps: Mutex<nic::Taps>,
 }
 
 impl std::fmt::Debug for KvmDriver {
@@ -270,6 +276,8 @@ struct Opened {
     disks: Vec<OpenedDisk>,
     kernel: Option<usize>,
     initrd: Option<usize>,
+    /// Taps, among `fds` (`nic`).
+    nics: Vec<nic::OpenedNic>,
 }
 
 impl KvmDriver {
@@ -278,6 +286,8 @@ impl KvmDriver {
             paths,
             vms: Arc::new(Mutex::new(HashMap::new())),
             sink,
+            nic_plans: Mutex::default(),
+            taps: Mutex::default(),
         }
     }
 
@@ -428,6 +438,7 @@ impl KvmDriver {
             disks,
             kernel,
             initrd,
+            nics: Vec::new(),
         })
     }
 
@@ -556,6 +567,7 @@ impl KvmDriver {
         vm.stopping.store(true, Ordering::SeqCst);
         let _ = self.request(vm, "quit", Request::Quit);
         retire(&self.vms, uuid, vm);
+        self.wait_taps_gone(uuid);
     }
 
     fn boot_request(
@@ -584,8 +596,7 @@ impl KvmDriver {
                     serial: d.serial.clone(),
                 })
                 .collect(),
-            // Network cards (taps) are not wired up by the host yet.
-            nics: Vec::new(),
+            nics: nic::nic_refs(&opened.nics, numbers),
             paused,
             policies: policies(config),
         }
@@ -756,9 +767,12 @@ impl HypervisorDriver for KvmDriver {
 
     fn start(&self, config: &DomainConfig, flags: u32) -> Result<DomainStatus> {
         self.check_not_running(&config.uuid)?;
-        let opened = Self::open_files(config)?;
+        let opened = self.open_with_nics(config)?;
         let (vm, numbers, opened) = self.spawn(config, opened)?;
+        self.record_taps(&config.uuid, &opened);
         let boot = Self::boot_request(config, &opened, &numbers, flags & START_PAUSED != 0);
+        // The VMM has its copies: the host's must go, or taps outlive it.
+        drop(opened);
         match self.request(&vm, "boot", Request::Boot(boot)) {
             Ok(result) => {
                 self.register(&config.uuid, vm)?;
@@ -787,6 +801,7 @@ impl HypervisorDriver for KvmDriver {
             child: Mutex::new(None),
             resets: Arc::default(),
         });
+        self.adopt_taps(config);
         self.register(&config.uuid, vm)
     }
 
@@ -935,19 +950,21 @@ impl HypervisorDriver for KvmDriver {
         flags: u32,
     ) -> Result<DomainStatus> {
         self.check_not_running(&config.uuid)?;
-        let opened = Self::open_files(config)?;
+        let opened = self.open_with_nics(config)?;
         let (vm, numbers, opened) = self.spawn(config, opened)?;
+        self.record_taps(&config.uuid, &opened);
         let (reader, mut writer) =
             std::io::pipe().map_err(|e| io_error("cannot create a pipe", e))?;
         let request = Request::Restore(RestoreRequest {
             from: FdRef::Passed(0),
             disks: Self::boot_request(config, &opened, &numbers, false).disks,
-            nics: Vec::new(),
+            nics: nic::nic_refs(&opened.nics, &numbers),
             kernel: opened.kernel.map(|i| KernelRef::Fd(numbers[i])),
             initrd: opened.initrd.map(|i| FdRef::Fd(numbers[i])),
             paused: flags & SAVE_PAUSED != 0,
             policies: policies(config),
         });
+        drop(opened);
         let (fed, answer) = std::thread::scope(|scope| {
             let answer = scope.spawn(|| {
                 let fd = reader.as_raw_fd();
@@ -1077,6 +1094,22 @@ impl HypervisorDriver for KvmDriver {
     fn guest_stats(&self, uuid: &str) -> Result<GuestStats> {
         let vm = self.vm(uuid)?;
         stats_from(&self.request(&vm, "status", Request::Status)?)
+    }
+
+    fn host_interfaces(&self) -> bool {
+        true
+    }
+
+    fn prepare_interfaces(&self, uuid: &str, nics: Vec<HostNic>) {
+        self.prepare(uuid, nics);
+    }
+
+    fn interface_targets(&self, uuid: &str) -> Vec<String> {
+        self.targets(uuid)
+    }
+
+    fn set_interface_link(&self, uuid: &str, index: usize, up: bool) -> Result<()> {
+        self.set_link(uuid, index, up)
     }
 
     fn open_console(&self, uuid: &str) -> Result<ConsoleStream> {

@@ -93,6 +93,24 @@ pub struct GuestStats {
     pub nics: Vec<InterfaceStats>,
 }
 
+/// What the host resolved for one `<interface>`, beyond the contract's
+/// `interface-config` (a WIT record, which cannot grow within
+/// `wirt:driver@0.1.0`): only drivers that make host devices for
+/// interfaces ask for it ([`HypervisorDriver::host_interfaces`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostNic {
+    /// The host bridge to put the interface's device on: `<source bridge>`
+    /// for type `bridge`, the bridge of the `<source network>` the host
+    /// resolved (active, `<bridge name>`) for type `network`.
+    pub bridge: Option<String>,
+    /// `<link state='down'/>`: false.
+    pub link_up: bool,
+    /// `<mtu size>`.
+    pub mtu: Option<u32>,
+    /// `<backend type>` (`passt`).
+    pub backend: Option<String>,
+}
+
 /// libvirt's `VIR_DOMAIN_START_PAUSED`.
 pub const START_PAUSED: u32 = 1;
 /// libvirt's `VIR_DOMAIN_SAVE_PAUSED` (restore paused).
@@ -217,6 +235,28 @@ pub trait HypervisorDriver: Send + Sync {
     /// The running guest's device counters.
     fn guest_stats(&self, _uuid: &str) -> Result<GuestStats> {
         unsupported("virDomainBlockStats")
+    }
+    /// Whether the driver makes host devices for `<interface>`s and so
+    /// needs [`HostNic`]s: the host then resolves `<source network>` (a
+    /// missing or inactive network fails the start) and calls
+    /// [`prepare_interfaces`](Self::prepare_interfaces) before each
+    /// `start`, `restore` and `snapshot_revert`.
+    fn host_interfaces(&self) -> bool {
+        false
+    }
+    /// The host's view of the next started domain's interfaces, one per
+    /// `interface-config` in order. Called under the registry lock right
+    /// before the start that uses them.
+    fn prepare_interfaces(&self, _uuid: &str, _nics: Vec<HostNic>) {}
+    /// Plugs (`up`) or unplugs the cable of the running domain's
+    /// interface number `index` (in `interface-config` order).
+    fn set_interface_link(&self, _uuid: &str, _index: usize, _up: bool) -> Result<()> {
+        unsupported("virDomainUpdateDeviceFlags")
+    }
+    /// The host devices a running domain's interfaces got (`vnet0`...), in
+    /// order, for the live definition's `<target dev>`; empty if none.
+    fn interface_targets(&self, _uuid: &str) -> Vec<String> {
+        Vec::new()
     }
 }
 

@@ -89,6 +89,16 @@ pub(crate) fn apply_outcome(
     } else if obj.live.is_none() {
         obj.live = obj.config.clone();
     }
+    // A fresh run: the live definition names the host devices it got.
+    if new_id.is_some()
+        && let Some(live) = obj.live.as_mut()
+    {
+        let targets = state
+            .drivers
+            .hypervisor
+            .interface_targets(&uuid.to_string());
+        super::nic::record_targets(live, &targets);
+    }
     if let Some(status) = status {
         obj.status = status;
     }
@@ -319,6 +329,11 @@ impl Local {
         let state = &self.state;
         let mut def = DomainDef::parse(xml, ParseOptions { validate })?;
         def.fill_generic_defaults();
+        crate::xml::devices::fill_interface_defaults(&mut def.devices, || {
+            let r = uuid::Uuid::new_v4();
+            let b = r.as_bytes();
+            [b[0], b[1], b[2]]
+        });
         fill_driver_defaults(&mut def, &state.capabilities);
         if def.vcpus > state.info.max_vcpus && state.info.max_vcpus > 0 {
             return Err(Error::api(
@@ -537,7 +552,7 @@ impl DomainBackend for Local {
         if let Some(obj) = reg.domain(&uuid) {
             lifecycle::check(obj.name(), &facts(obj), Op::Create)?;
         }
-        let config = self.driver_config(&reg, &def, None)?;
+        let config = self.start_config(&reg, &def, None)?;
         let paused = flags & flags::START_PAUSED != 0;
         let status = self
             .hv()
@@ -656,7 +671,7 @@ impl DomainBackend for Local {
                 .config
                 .clone()
                 .expect("only persistent domains can be inactive");
-            let config = self.driver_config(reg, &def, None)?;
+            let config = self.start_config(reg, &def, None)?;
             let restore_flags = if paused { SAVE_PAUSED } else { 0 };
             let status = match &obj.managed_save {
                 Some(SaveImage::File(path)) => {
@@ -853,6 +868,18 @@ impl DomainBackend for Local {
 
     fn domain_block_stats(&self, dom: &DomainRef, disk: &str) -> Result<BlockStats> {
         self.block_stats(dom, disk)
+    }
+
+    fn domain_update_device(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<()> {
+        self.update_device(dom, xml, flags)
+    }
+
+    fn domain_interface_stats(
+        &self,
+        dom: &DomainRef,
+        device: &str,
+    ) -> Result<crate::connect::InterfaceStats> {
+        self.interface_stats(dom, device)
     }
 
     fn all_domain_stats(&self, groups: u32, flags: u32) -> Result<Vec<DomainStatsOf>> {

@@ -13,6 +13,7 @@ mod ifaddr;
 #[cfg(feature = "kvm")]
 mod kvm;
 mod network;
+mod nic;
 mod pool;
 mod restore;
 mod save_image;

@@ -43,7 +43,7 @@ impl Local {
             }
             None => false,
         };
-        let config = self.driver_config(&reg, &def, None)?;
+        let config = self.start_config(&reg, &def, None)?;
         let len = image.payload_len;
         let status = state.drivers.hypervisor.restore(
             &config,

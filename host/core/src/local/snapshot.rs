@@ -252,7 +252,7 @@ impl SnapshotBackend for Local {
             // now: a revert restores state, not an old name.
             let mut def = snap.domain.clone().unwrap_or_else(|| obj.def().clone());
             def.name = obj.name().to_string();
-            let config = self.driver_config(reg, &def, None)?;
+            let config = self.start_config(reg, &def, None)?;
             let status = hv.snapshot_revert(&config, &snap.name, target as u32, 0)?;
             let obj = reg.domain_mut(uuid).expect("checked");
             if obj.config.is_some() {

@@ -7,7 +7,7 @@ use crate::connect::{
     BlockStats, DomainBackend, DomainRef, DomainStatsOf, Error, Result, StatValue, check_flags,
     stats_flags, stats_groups as groups,
 };
-use crate::driver::{DiskConfig, GuestStats};
+use crate::driver::{DiskConfig, GuestStats, InterfaceStats};
 use crate::error::ErrorCode;
 
 fn not_running() -> Error {
@@ -97,6 +97,42 @@ impl Local {
             Error::api(
                 ErrorCode::INTERNAL_ERROR,
                 format!("the driver has no statistics for disk {disk}"),
+            )
+        })
+    }
+
+    /// One interface's counters, found as libvirt's QEMU driver does: by
+    /// the host device name in the live definition, or by MAC address.
+    pub(super) fn interface_stats(&self, dom: &DomainRef, device: &str) -> Result<InterfaceStats> {
+        if !self.domain_is_active(dom)? {
+            return Err(not_running());
+        }
+        let interfaces = self.obj(dom, |o| o.def().interfaces())?;
+        let index = interfaces
+            .iter()
+            .position(|i| {
+                i.target_dev.as_deref() == Some(device)
+                    || i.mac
+                        .as_deref()
+                        .is_some_and(|m| m.eq_ignore_ascii_case(device))
+            })
+            .ok_or_else(|| {
+                Error::api(
+                    ErrorCode::INVALID_ARG,
+                    format!("invalid path, '{device}' is not a known interface"),
+                )
+            })?;
+        let snap = self.snapshot(dom, true)?;
+        let guest = snap.guest.ok_or_else(|| {
+            Error::api(
+                ErrorCode::NO_SUPPORT,
+                "virDomainInterfaceStats: the driver keeps no interface statistics",
+            )
+        })?;
+        guest.nics.get(index).cloned().ok_or_else(|| {
+            Error::api(
+                ErrorCode::INTERNAL_ERROR,
+                format!("the driver has no statistics for interface {device}"),
             )
         })
     }

@@ -9,7 +9,7 @@ use super::RemoteConn;
 use crate::protocol::*;
 use crate::refs::{self, wire_domain};
 use wirt::connect::{
-    BlockStats, DomainBackend, DomainInfo, DomainRef, DomainStatsOf, Error, Result,
+    BlockStats, DomainBackend, DomainInfo, DomainRef, DomainStatsOf, Error, InterfaceStats, Result,
 };
 use wirt::driver::ConsoleStream;
 use wirt::error::ErrorCode;
@@ -305,6 +305,15 @@ impl DomainBackend for RemoteConn {
         Ok(self.call(REMOTE_PROC_DOMAIN_SAVE_FLAGS, &args)?)
     }
 
+    fn domain_update_device(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<()> {
+        let args = DomainUpdateDeviceFlagsArgs {
+            dom: wire_domain(dom),
+            xml: xml.to_string(),
+            flags,
+        };
+        Ok(self.call(REMOTE_PROC_DOMAIN_UPDATE_DEVICE_FLAGS, &args)?)
+    }
+
     fn domain_set_autostart(&self, dom: &DomainRef, autostart: bool) -> Result<()> {
         let args = DomainSetAutostartArgs {
             dom: wire_domain(dom),
@@ -398,6 +407,27 @@ impl DomainBackend for RemoteConn {
         let ret: DomainBlockStatsFlagsRet =
             self.call(REMOTE_PROC_DOMAIN_BLOCK_STATS_FLAGS, &args)?;
         Ok(super::stats::block_stats(ret.params))
+    }
+
+    fn domain_interface_stats(&self, dom: &DomainRef, device: &str) -> Result<InterfaceStats> {
+        let args = DomainInterfaceStatsArgs {
+            dom: wire_domain(dom),
+            device: device.to_string(),
+        };
+        let r: DomainInterfaceStatsRet = self.call(REMOTE_PROC_DOMAIN_INTERFACE_STATS, &args)?;
+        // libvirt sends -1 for a counter the driver lacks: 0 here.
+        let c = |v: i64| u64::try_from(v).unwrap_or(0);
+        Ok(InterfaceStats {
+            name: device.to_string(),
+            rx_bytes: c(r.rx_bytes),
+            rx_packets: c(r.rx_packets),
+            rx_errs: c(r.rx_errs),
+            rx_drop: c(r.rx_drop),
+            tx_bytes: c(r.tx_bytes),
+            tx_packets: c(r.tx_packets),
+            tx_errs: c(r.tx_errs),
+            tx_drop: c(r.tx_drop),
+        })
     }
 
     fn all_domain_stats(&self, groups: u32, flags: u32) -> Result<Vec<DomainStatsOf>> {

@@ -66,6 +66,8 @@ pub(super) fn served(procedure: i32) -> bool {
             | REMOTE_PROC_DOMAIN_GET_INFO
             | REMOTE_PROC_DOMAIN_BLOCK_STATS
             | REMOTE_PROC_DOMAIN_BLOCK_STATS_FLAGS
+            | REMOTE_PROC_DOMAIN_INTERFACE_STATS
+            | REMOTE_PROC_DOMAIN_UPDATE_DEVICE_FLAGS
             | REMOTE_PROC_CONNECT_GET_ALL_DOMAIN_STATS
             | REMOTE_PROC_DOMAIN_GET_XML_DESC
             | REMOTE_PROC_DOMAIN_GET_AUTOSTART
@@ -220,6 +222,7 @@ pub(super) fn read_only_allowed(call: &Call) -> bool {
         | DomainGetInfo(_)
         | DomainBlockStats(_)
         | DomainBlockStatsFlags(_)
+        | DomainInterfaceStats(_)
         | ConnectGetAllDomainStats(_)
         | DomainGetAutostart(_)
         | DomainIsActive(_)

@@ -132,6 +132,9 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
             .and_then(|()| domain(conn, a.dom).destroy())
             .map(Reply::DomainDestroyFlags),
         Call::DomainSuspend(a) => domain(conn, a.dom).suspend().map(Reply::DomainSuspend),
+        Call::DomainUpdateDeviceFlags(a) => domain(conn, a.dom)
+            .update_device(&a.xml, a.flags)
+            .map(Reply::DomainUpdateDeviceFlags),
         Call::DomainResume(a) => domain(conn, a.dom).resume().map(Reply::DomainResume),
         Call::DomainGetState(a) => check(a.flags, 0, "virDomainGetState")
             .and_then(|()| domain(conn, a.dom).state())

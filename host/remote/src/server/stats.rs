@@ -1,4 +1,4 @@
-//! Guest statistics procedures: block counters and
+//! Guest statistics procedures: block and interface counters and
 //! `virConnectGetAllDomainStats`, with libvirt's typed-parameter names.
 
 use super::handles::{domain, wire_domain};
@@ -55,6 +55,18 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
             })
         }),
         Call::DomainBlockStatsFlags(a) => block_stats_flags(conn, a),
+        Call::DomainInterfaceStats(a) => domain(conn, a.dom).interface_stats(&a.device).map(|s| {
+            Reply::DomainInterfaceStats(DomainInterfaceStatsRet {
+                rx_bytes: llong(s.rx_bytes),
+                rx_packets: llong(s.rx_packets),
+                rx_errs: llong(s.rx_errs),
+                rx_drop: llong(s.rx_drop),
+                tx_bytes: llong(s.tx_bytes),
+                tx_packets: llong(s.tx_packets),
+                tx_errs: llong(s.tx_errs),
+                tx_drop: llong(s.tx_drop),
+            })
+        }),
         Call::ConnectGetAllDomainStats(a) => all_domain_stats(conn, a),
         other => return Routed::Pass(other),
     };

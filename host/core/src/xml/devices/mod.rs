@@ -107,6 +107,12 @@ pub struct Interface {
     pub source: Option<String>,
     pub model: Option<String>,
     pub target_dev: Option<String>,
+    /// `<link state='down'/>`: the cable is unplugged.
+    pub link_down: bool,
+    /// `<mtu size>`.
+    pub mtu: Option<u32>,
+    /// `<backend type>` (`passt` for a user interface).
+    pub backend: Option<String>,
 }
 
 impl Interface {
@@ -133,7 +139,88 @@ impl Interface {
                 .child("target")
                 .and_then(|t| t.attr("dev"))
                 .map(String::from),
+            link_down: e
+                .child("link")
+                .is_some_and(|l| l.attr("state") == Some("down")),
+            mtu: e
+                .child("mtu")
+                .and_then(|m| m.attr("size"))
+                .and_then(|s| s.parse().ok()),
+            backend: e
+                .child("backend")
+                .and_then(|b| b.attr("type"))
+                .map(String::from),
         }
+    }
+}
+
+/// Prefixes of the host device names libvirt generates (`vnet0`...): a
+/// name with one of them in a definition is a leftover of an earlier run,
+/// dropped at define as libvirt does, and never honoured by the KVM driver.
+pub const GENERATED_NET_PREFIXES: &[&str] = &["vnet", "vif", "macvtap", "macvlan"];
+
+/// Whether `name` is of the form libvirt generates for host devices.
+pub fn is_generated_ifname(name: &str) -> bool {
+    GENERATED_NET_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// libvirt's parse-time interface defaults: a MAC address for each
+/// interface without one (`52:54:00` and three bytes from `random`, as
+/// libvirt's QEMU and test drivers do, so it is stable once defined), and
+/// no generated `<target dev>` name.
+pub fn fill_interface_defaults(devices: &mut [Element], mut random: impl FnMut() -> [u8; 3]) {
+    for iface in devices.iter_mut().filter(|d| d.name == "interface") {
+        if iface.child("mac").is_none() {
+            let [a, b, c] = random();
+            let mac = format!("52:54:00:{a:02x}:{b:02x}:{c:02x}");
+            iface.children.insert(
+                0,
+                super::tree::Node::Element(Element::new("mac").with_attr("address", mac)),
+            );
+        }
+        set_interface_target(iface, None);
+    }
+}
+
+/// Sets (or with `None`, removes a generated) `<target dev>` of one
+/// `<interface>`: the live definition names the host device the driver made.
+pub fn set_interface_target(iface: &mut Element, dev: Option<&str>) {
+    use super::tree::Node;
+    let pos = iface
+        .children
+        .iter()
+        .position(|n| matches!(n, Node::Element(e) if e.name == "target"));
+    match (dev, pos) {
+        (Some(dev), Some(i)) => {
+            if let Node::Element(t) = &mut iface.children[i] {
+                t.set_attr("dev", dev);
+            }
+        }
+        (Some(dev), None) => {
+            // After <source> (or <mac>), where libvirt formats it.
+            let after = iface
+                .children
+                .iter()
+                .rposition(
+                    |n| matches!(n, Node::Element(e) if e.name == "source" || e.name == "mac"),
+                )
+                .map_or(0, |i| i + 1);
+            iface.children.insert(
+                after,
+                Node::Element(Element::new("target").with_attr("dev", dev)),
+            );
+        }
+        (None, Some(i)) => {
+            if let Node::Element(t) = &mut iface.children[i]
+                && t.attr("dev").is_some_and(is_generated_ifname)
+            {
+                t.remove_attr("dev");
+                if t.attrs.is_empty() && !t.has_element_children() {
+                    iface.children.remove(i);
+                }
+            }
+        }
+        (None, None) => {}
     }
 }
 
