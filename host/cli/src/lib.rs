@@ -12,6 +12,7 @@ mod command;
 mod common;
 mod console;
 mod domain;
+mod event_loop;
 mod host;
 mod lookup;
 mod network;

@@ -12,7 +12,6 @@ use lifecycle::*;
 use settings::*;
 use stats::*;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use serde_json::json;
 

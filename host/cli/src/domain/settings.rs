@@ -153,72 +153,18 @@ pub(super) fn console(ctx: &mut Ctx, args: &Args) -> CmdResult {
 }
 
 pub(super) fn event(ctx: &mut Ctx, args: &Args) -> CmdResult {
-    if args.has("list") {
-        return Ok(Reply::text("lifecycle\n", json!(["lifecycle"])));
-    }
-    if let Some(ev) = args.get("event") {
-        if ev != "lifecycle" {
-            return Err(CmdError::msg(format!("unknown event type {ev}")));
-        }
-    } else if !args.has("all") {
-        return Err(CmdError::msg(
-            "one of --list, --all, or --event <type> is required",
-        ));
+    if let Some(done) = crate::event_loop::check_type(args)? {
+        return Ok(done);
     }
     let filter = match args.get("domain") {
         Some(arg) => Some(lookup::domain(ctx, arg)?.uuid()),
         None => None,
     };
-    let timeout = args
-        .u64("timeout")
-        .map_err(CmdError::msg)?
-        .map(Duration::from_secs);
     let stream = ctx.conn()?.events();
-    let deadline = timeout.map(|t| Instant::now() + t);
-    let mut text = String::new();
-    let mut received = Vec::new();
-    let mut timed_out = false;
-    loop {
-        let wait = match deadline {
-            Some(d) => match d.checked_duration_since(Instant::now()) {
-                Some(left) => left,
-                None => {
-                    timed_out = true;
-                    break;
-                }
-            },
-            None => Duration::from_secs(3600),
-        };
-        let Some(e) = stream.next_timeout(wait) else {
-            if deadline.is_some() {
-                timed_out = true;
-                break;
-            }
-            continue;
-        };
-        if filter.is_some_and(|u| u != e.uuid) {
-            continue;
-        }
-        let line = e.virsh_line();
-        if args.has("timestamp") {
-            text.push_str(&format!(
-                "{}: ",
-                common::timestamp(std::time::SystemTime::now())
-            ));
-        }
-        text.push_str(&line);
-        text.push('\n');
-        received.push(e);
-        if !args.has("loop") {
-            break;
-        }
-    }
-    if timed_out {
-        text.push_str("event loop timed out\n");
-    }
-    text.push_str(&format!("events received: {}\n", received.len()));
-    Ok(Reply::text(
-        text,
-        json!({"events": received, "timed_out": timed_out}),
-    ))
+    crate::event_loop::run(
+        args,
+        stream,
+        |e| filter.is_none_or(|u| u == e.uuid),
+        |e| e.virsh_line(),
+    )
 }

@@ -215,6 +215,26 @@ pub(super) fn domifaddr(ctx: &mut Ctx, args: &Args) -> CmdResult {
     ))
 }
 
+pub(super) fn net_event(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    if let Some(done) = crate::event_loop::check_type(args)? {
+        return Ok(done);
+    }
+    let filter = match args.get("network") {
+        Some(arg) => Some(lookup::network(ctx, arg)?.uuid()),
+        None => None,
+    };
+    let stream = ctx
+        .conn()?
+        .network_events()
+        .ctx(|| "failed to register network event callback".into())?;
+    crate::event_loop::run(
+        args,
+        stream,
+        |e| filter.is_none_or(|u| u == e.uuid),
+        |e| e.virsh_line(),
+    )
+}
+
 pub(super) fn dumpxml(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let n = net(ctx, args)?;
     let flags = if args.has("inactive") {

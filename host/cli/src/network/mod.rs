@@ -90,6 +90,24 @@ pub static COMMANDS: &[Command] = &[
         ],
     },
     Command {
+        name: "net-event",
+        group: G,
+        help: "Network Events",
+        run: net_event,
+        opts: &[
+            named("network", "filter by network name or uuid"),
+            named("event", "which event type to wait for"),
+            flag("all", "wait for all events instead of just one type"),
+            flag(
+                "loop",
+                "loop until timeout or interrupt, rather than one-shot",
+            ),
+            named("timeout", "timeout seconds"),
+            flag("list", "list valid event types"),
+            flag("timestamp", "show timestamp for each printed event"),
+        ],
+    },
+    Command {
         name: "domifaddr",
         group: "Domain Monitoring",
         help: "Get network interfaces' addresses for a running domain",

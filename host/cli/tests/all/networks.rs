@@ -453,3 +453,67 @@ fn python_libvirt_receives_network_lifecycle_events_through_wirtd() {
         "[('evnet', 0), ('evnet', 2), ('evnet', 3), ('evnet', 1)]"
     );
 }
+
+/// wirt's own remote client: a network event subscription through wirtd
+/// is registered when `network_events` returns, and sees what another
+/// client does; `wirt net-event` prints virsh's lines for them.
+#[test]
+fn wirt_receives_network_events_through_wirtd() {
+    wirt_remote::install();
+    let d = crate::remote::Daemon::start();
+    let listener = wirt::Connect::open(&d.uri()).unwrap();
+    let events = listener.network_events().unwrap();
+    let other = wirt::Connect::open(&d.uri()).unwrap();
+    let net = other
+        .define_network_xml("<network><name>evnet2</name><bridge name='virbr-e2'/></network>")
+        .unwrap();
+    net.start().unwrap();
+    net.destroy().unwrap();
+    net.undefine().unwrap();
+    let got: Vec<String> = (0..4)
+        .map(|_| {
+            events
+                .next_timeout(Duration::from_secs(20))
+                .expect("an event")
+                .virsh_line()
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "event 'lifecycle' for network evnet2: Defined",
+            "event 'lifecycle' for network evnet2: Started",
+            "event 'lifecycle' for network evnet2: Stopped",
+            "event 'lifecycle' for network evnet2: Undefined",
+        ]
+    );
+    // The CLI: one event, then the summary line, as virsh prints them.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wirt"))
+        .args(["-c", &d.uri(), "net-event --event lifecycle --timeout 20"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Until the command has registered, the definitions it misses are
+    // redone: each round is a define and an undefine.
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut s).unwrap();
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !reader.is_finished() && Instant::now() < deadline {
+        let n = other
+            .define_network_xml("<network><name>evnet3</name><bridge name='virbr-e3'/></network>")
+            .unwrap();
+        n.undefine().unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait().unwrap();
+    let out = reader.join().unwrap();
+    assert!(
+        out.starts_with("event 'lifecycle' for network evnet3: ")
+            && out.trim_end().ends_with("events received: 1"),
+        "{out}"
+    );
+}

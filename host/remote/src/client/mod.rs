@@ -36,7 +36,7 @@ use super::socket::Stream;
 use super::xdr::{XdrDecode, XdrEncode};
 use wirt::connect::ParsedUri;
 use wirt::error::{ErrorCode, ErrorDomain};
-use wirt::events::{DomainEvent, EventBus, EventStream};
+use wirt::events::{DomainEvent, EventBus, EventStream, NetworkEvent, NetworkLifecycle};
 
 /// `VIR_CONNECT_RO`, the flag of `CONNECT_OPEN` asking for read-only access.
 pub const VIR_CONNECT_RO: u32 = 1;
@@ -160,6 +160,8 @@ struct Session {
     /// The lifecycle callback registered on this session, if any. Only
     /// registration takes the lock: the reader must never wait on a caller.
     callback: Mutex<Option<i32>>,
+    /// The network lifecycle callback registered on this session, if any.
+    net_callback: Mutex<Option<i32>>,
     /// Whether the daemon sends callback-style events (feature 14).
     callback_events: AtomicBool,
 }
@@ -267,6 +269,8 @@ pub struct RemoteConn {
     session: Mutex<Option<Arc<Session>>>,
     bus: Arc<EventBus>,
     events_wanted: AtomicBool,
+    net_bus: Arc<EventBus<NetworkEvent>>,
+    net_events_wanted: AtomicBool,
     cache: Cache,
     this: Weak<RemoteConn>,
 }
@@ -296,6 +300,8 @@ impl RemoteConn {
             session: Mutex::new(None),
             bus: Arc::new(EventBus::default()),
             events_wanted: AtomicBool::new(false),
+            net_bus: Arc::new(EventBus::default()),
+            net_events_wanted: AtomicBool::new(false),
             cache: Cache::default(),
             this: this.clone(),
         });
@@ -331,9 +337,14 @@ impl RemoteConn {
             pending: Mutex::new(Some(HashMap::new())),
             serial: AtomicU32::new(0),
             callback: Mutex::new(None),
+            net_callback: Mutex::new(None),
             callback_events: AtomicBool::new(false),
         });
-        spawn_reader(session.clone(), reader, self.bus.clone(), self.this.clone());
+        let buses = Buses {
+            domain: self.bus.clone(),
+            network: self.net_bus.clone(),
+        };
+        spawn_reader(session.clone(), reader, buses, self.this.clone());
         let target = self.target.to_string();
         let result = (|| {
             let auth: AuthListRet =
@@ -368,6 +379,9 @@ impl RemoteConn {
             if self.events_wanted.load(Ordering::Relaxed) {
                 register_events(&session)?;
             }
+            if self.net_events_wanted.load(Ordering::Relaxed) {
+                register_network_events(&session)?;
+            }
             Ok(())
         })();
         if let Err(e) = result {
@@ -384,6 +398,22 @@ impl RemoteConn {
         args: &A,
     ) -> Result<R> {
         self.session()?.call(procedure, args, None)
+    }
+
+    /// Subscribes to network lifecycle events, registering with the daemon
+    /// once; a daemon that refuses (no networks there) fails the call.
+    pub(crate) fn subscribe_networks(&self) -> Result<EventStream<NetworkEvent>> {
+        let stream = self.net_bus.subscribe();
+        if !self.net_events_wanted.swap(true, Ordering::Relaxed) {
+            let registered = self
+                .session()
+                .and_then(|session| register_network_events(&session));
+            if let Err(e) = registered {
+                self.net_events_wanted.store(false, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+        Ok(stream)
     }
 
     /// Subscribes to lifecycle events, registering with the daemon once.
@@ -442,13 +472,38 @@ fn register_events(session: &Session) -> Result<()> {
     Ok(())
 }
 
-fn spawn_reader(session: Arc<Session>, stream: Stream, bus: Arc<EventBus>, conn: Weak<RemoteConn>) {
+/// Registers this session's network lifecycle callback, once.
+fn register_network_events(session: &Session) -> Result<()> {
+    let mut callback = session
+        .net_callback
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if callback.is_some() {
+        return Ok(());
+    }
+    let args = ConnectNetworkEventRegisterAnyArgs {
+        event_id: 0, // VIR_NETWORK_EVENT_ID_LIFECYCLE
+        net: None,
+    };
+    let ret: ConnectNetworkEventRegisterAnyRet =
+        session.call(REMOTE_PROC_CONNECT_NETWORK_EVENT_REGISTER_ANY, &args, None)?;
+    *callback = Some(ret.callback_id);
+    Ok(())
+}
+
+/// Where the reader delivers each kind of event.
+struct Buses {
+    domain: Arc<EventBus>,
+    network: Arc<EventBus<NetworkEvent>>,
+}
+
+fn spawn_reader(session: Arc<Session>, stream: Stream, buses: Buses, conn: Weak<RemoteConn>) {
     let _ = std::thread::Builder::new()
         .name("wirt-remote".into())
         .spawn(move || {
             let mut reader = BufReader::with_capacity(64 * 1024, stream);
             while let Ok(Some(packet)) = read_packet(&mut reader) {
-                route(&session, &bus, packet);
+                route(&session, &buses, packet);
             }
             session.close();
             reconnect(&conn);
@@ -456,7 +511,7 @@ fn spawn_reader(session: Arc<Session>, stream: Stream, bus: Arc<EventBus>, conn:
 }
 
 /// Delivers one packet from the daemon.
-fn route(session: &Session, bus: &EventBus, packet: Packet) {
+fn route(session: &Session, buses: &Buses, packet: Packet) {
     let h = packet.header;
     if h.is_ping() {
         if let Ok(pong) = Packet::pong().to_bytes() {
@@ -474,12 +529,27 @@ fn route(session: &Session, bus: &EventBus, packet: Packet) {
         // The session registers one lifecycle callback, so every lifecycle
         // message is for it (one may even overtake the registration's reply).
         MessageType::Message if h.program == REMOTE_PROGRAM => {
-            let msg = match Event::decode(h.procedure, &packet.payload) {
-                Ok(Event::DomainEventCallbackLifecycle(m)) => m.msg,
-                _ => return,
-            };
-            if let Some(event) = domain_event(msg) {
-                bus.emit(event);
+            match Event::decode(h.procedure, &packet.payload) {
+                Ok(Event::DomainEventCallbackLifecycle(m)) => {
+                    if let Some(event) = domain_event(m.msg) {
+                        buses.domain.emit(event);
+                    }
+                }
+                Ok(Event::NetworkEventLifecycle(m)) => {
+                    let event = match m.event {
+                        0 => NetworkLifecycle::Defined,
+                        1 => NetworkLifecycle::Undefined,
+                        2 => NetworkLifecycle::Started,
+                        3 => NetworkLifecycle::Stopped,
+                        _ => return,
+                    };
+                    buses.network.emit(NetworkEvent {
+                        name: m.net.name,
+                        uuid: uuid::Uuid::from_bytes(m.net.uuid),
+                        event,
+                    });
+                }
+                _ => {}
             }
         }
         _ => {}
@@ -502,7 +572,9 @@ fn reconnect(conn: &Weak<RemoteConn>) {
     let mut delay = Duration::from_millis(50);
     loop {
         let Some(conn) = conn.upgrade() else { return };
-        if !conn.events_wanted.load(Ordering::Relaxed) {
+        if !conn.events_wanted.load(Ordering::Relaxed)
+            && !conn.net_events_wanted.load(Ordering::Relaxed)
+        {
             return;
         }
         if conn.session().is_ok() {

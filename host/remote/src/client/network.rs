@@ -96,13 +96,8 @@ impl NetworkBackend for RemoteConn {
         Ok(ret.autostart != 0)
     }
 
-    /// Network events are delivered by wirtd to libvirt's clients; this
-    /// client does not register for them yet.
     fn network_events(&self) -> Result<wirt::events::EventStream<wirt::events::NetworkEvent>> {
-        Err(Error::api(
-            ErrorCode::NO_SUPPORT,
-            "network events over a remote connection are not supported by wirt's client",
-        ))
+        Ok(self.subscribe_networks()?)
     }
 
     fn network_dhcp_leases(&self, net: &NetworkRef) -> Result<Vec<wirt::connect::DhcpLease>> {
