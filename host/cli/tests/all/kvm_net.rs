@@ -326,6 +326,13 @@ fn kvm_interfaces_the_driver_cannot_serve_fail_the_start_and_leave_nothing() {
             "Network not found: no network with matching name 'nosuchnet'",
         ),
     ];
+    // More cards than the VMM has slots for: it refuses the boot, after
+    // the taps were made.
+    let nine = "<interface type='ethernet'/>".repeat(9);
+    let cases: Vec<(&str, &str)> = cases
+        .into_iter()
+        .chain([(nine.as_str(), "operation failed: boot: ")])
+        .collect();
     for (i, (interfaces, wanted)) in cases.iter().enumerate() {
         let name = format!("bad{i}");
         // A good card first: the bad one must not leave it behind either.
@@ -399,6 +406,23 @@ fn kvm_ethernet_taps_take_the_given_name_mtu_and_link() {
     );
     k.ok_in(&ns, "destroy e1");
     assert_eq!(taps(&ns), Vec::<String>::new());
+
+    // A VMM that dies takes its taps with it: the host kept no copy.
+    k.ok_in(&ns, "start e1");
+    assert_eq!(taps(&ns).len(), 2);
+    for pid in k.vmms() {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !taps(&ns).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "a dead VMM's taps stay: {:?}",
+            taps(&ns)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(k.state("e1"), "shut off (crashed)");
     k.assert_no_vmms_left();
 }
 
