@@ -300,10 +300,16 @@ fn kvm_interfaces_the_driver_cannot_serve_fail_the_start_and_leave_nothing() {
     let Some(k) = kvm() else { return };
     let Some(ns) = NetNs::new() else { return };
     ns.bridge("br0", "10.99.8.1/24");
+    // A device that is no bridge (named br*: not counted as a tap below).
+    ns.ip(&["tuntap", "add", "brdummy", "mode", "tap"]);
     let cases = [
         (
             "<interface type='bridge'><source bridge='nosuchbr'/></interface>",
             "Cannot get interface MTU on 'nosuchbr': No such device",
+        ),
+        (
+            "<interface type='bridge'><source bridge='brdummy'/></interface>",
+            "Unable to add bridge brdummy port vnet1: Operation not supported",
         ),
         (
             "<interface type='bridge'><source bridge='br0'/><model type='e1000'/></interface>",
