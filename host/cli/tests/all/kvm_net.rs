@@ -559,6 +559,20 @@ fn kvm_nics_through_wirtd_for_virsh_and_python_libvirt() {
         assert_eq!(text, "8 True 0 0\n8\n");
     }
     let conn = crate::support::open(&uri).unwrap();
+    // A boot the VMM refuses, after the taps were made: the daemon lives
+    // on and must hold no copy of them.
+    let nine = "<interface type='ethernet'/>".repeat(9);
+    let bad = conn
+        .define_domain_xml(
+            &format!(
+                "<domain type='kvm'><name>w2</name><memory unit='MiB'>16</memory><vcpu>1</vcpu>\
+                 <os><type>hvm</type></os><devices>{nine}</devices></domain>"
+            ),
+            0,
+        )
+        .unwrap();
+    assert!(bad.start(0).is_err());
+    assert_eq!(taps(&ns), ["vnet0"], "a failed start left taps in wirtd");
     conn.lookup_domain_by_name("w1").unwrap().destroy().unwrap();
     assert_eq!(taps(&ns), Vec::<String>::new(), "destroy left a tap");
     drop(daemon);
