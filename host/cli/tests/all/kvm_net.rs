@@ -300,10 +300,16 @@ fn kvm_interfaces_the_driver_cannot_serve_fail_the_start_and_leave_nothing() {
     let Some(k) = kvm() else { return };
     let Some(ns) = NetNs::new() else { return };
     ns.bridge("br0", "10.99.8.1/24");
+    // A device that is no bridge (named br*: not counted as a tap below).
+    ns.ip(&["tuntap", "add", "brdummy", "mode", "tap"]);
     let cases = [
         (
             "<interface type='bridge'><source bridge='nosuchbr'/></interface>",
             "Cannot get interface MTU on 'nosuchbr': No such device",
+        ),
+        (
+            "<interface type='bridge'><source bridge='brdummy'/></interface>",
+            "Unable to add bridge brdummy port vnet1: Operation not supported",
         ),
         (
             "<interface type='bridge'><source bridge='br0'/><model type='e1000'/></interface>",
@@ -326,6 +332,13 @@ fn kvm_interfaces_the_driver_cannot_serve_fail_the_start_and_leave_nothing() {
             "Network not found: no network with matching name 'nosuchnet'",
         ),
     ];
+    // More cards than the VMM has slots for: it refuses the boot, after
+    // the taps were made.
+    let nine = "<interface type='ethernet'/>".repeat(9);
+    let cases: Vec<(&str, &str)> = cases
+        .into_iter()
+        .chain([(nine.as_str(), "operation failed: boot: ")])
+        .collect();
     for (i, (interfaces, wanted)) in cases.iter().enumerate() {
         let name = format!("bad{i}");
         // A good card first: the bad one must not leave it behind either.
@@ -399,6 +412,23 @@ fn kvm_ethernet_taps_take_the_given_name_mtu_and_link() {
     );
     k.ok_in(&ns, "destroy e1");
     assert_eq!(taps(&ns), Vec::<String>::new());
+
+    // A VMM that dies takes its taps with it: the host kept no copy.
+    k.ok_in(&ns, "start e1");
+    assert_eq!(taps(&ns).len(), 2);
+    for pid in k.vmms() {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !taps(&ns).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "a dead VMM's taps stay: {:?}",
+            taps(&ns)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(k.state("e1"), "shut off (crashed)");
     k.assert_no_vmms_left();
 }
 
@@ -529,6 +559,20 @@ fn kvm_nics_through_wirtd_for_virsh_and_python_libvirt() {
         assert_eq!(text, "8 True 0 0\n8\n");
     }
     let conn = crate::support::open(&uri).unwrap();
+    // A boot the VMM refuses, after the taps were made: the daemon lives
+    // on and must hold no copy of them.
+    let nine = "<interface type='ethernet'/>".repeat(9);
+    let bad = conn
+        .define_domain_xml(
+            &format!(
+                "<domain type='kvm'><name>w2</name><memory unit='MiB'>16</memory><vcpu>1</vcpu>\
+                 <os><type>hvm</type></os><devices>{nine}</devices></domain>"
+            ),
+            0,
+        )
+        .unwrap();
+    assert!(bad.start(0).is_err());
+    assert_eq!(taps(&ns), ["vnet0"], "a failed start left taps in wirtd");
     conn.lookup_domain_by_name("w1").unwrap().destroy().unwrap();
     assert_eq!(taps(&ns), Vec::<String>::new(), "destroy left a tap");
     drop(daemon);

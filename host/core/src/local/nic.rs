@@ -297,6 +297,52 @@ mod tests {
     }
 
     #[test]
+    fn define_fills_macs_and_drops_generated_names() {
+        let mut def = domain(
+            "<interface type='ethernet'><target dev='vnet4'/></interface>\
+             <interface type='ethernet'><mac address='52:54:00:00:00:09'/>\
+             <target dev='mine'/></interface>",
+        );
+        crate::xml::devices::fill_interface_defaults(&mut def.devices, || [0xab, 0xcd, 0xef]);
+        let ifaces = def.interfaces();
+        assert_eq!(ifaces[0].mac.as_deref(), Some("52:54:00:ab:cd:ef"));
+        assert_eq!(ifaces[0].target_dev, None);
+        assert_eq!(ifaces[1].mac.as_deref(), Some("52:54:00:00:00:09"));
+        assert_eq!(ifaces[1].target_dev.as_deref(), Some("mine"));
+    }
+
+    #[test]
+    fn an_update_may_change_the_link_and_nothing_else() {
+        let mut def = domain(
+            "<interface type='bridge'><mac address='52:54:00:00:00:01'/>\
+             <source bridge='br0'/><target dev='vnet0'/></interface>",
+        );
+        let parse = |xml: &str| Element::parse(xml, "device").unwrap();
+        let (index, old) = find_by_mac(&def, "52:54:00:00:00:01").unwrap();
+        assert_eq!(index, 0);
+        // virsh sends the element back with a <link>, laid out anew.
+        let same = parse(
+            "<interface type='bridge'>\n  <mac address='52:54:00:00:00:01'/>\n  \
+             <source bridge='br0'/>\n  <target dev='vnet0'/>\n  <link state='down'/>\n</interface>",
+        );
+        assert_eq!(comparable(old), comparable(&same));
+        let other = parse(
+            "<interface type='bridge'><mac address='52:54:00:00:00:01'/>\
+             <source bridge='br1'/><link state='down'/></interface>",
+        );
+        assert_ne!(comparable(old), comparable(&other));
+        let e = find_by_mac(&def, "52:54:00:00:00:02").unwrap_err();
+        assert_eq!(e.code(), ErrorCode::DEVICE_MISSING);
+
+        set_link(&mut def, 0, false);
+        assert!(def.interfaces()[0].link_down);
+        set_link(&mut def, 0, true);
+        let iface = &def.devices[0];
+        assert_eq!(iface.children_named("link").count(), 1);
+        assert_eq!(iface.child("link").unwrap().attr("state"), Some("up"));
+    }
+
+    #[test]
     fn targets_go_into_the_live_definition() {
         let mut def = domain(
             "<interface type='ethernet'><mac address='52:54:00:00:00:01'/></interface>\

@@ -94,13 +94,18 @@ fn spec(i: &InterfaceConfig, nic: &HostNic) -> Result<NicSpec> {
     }
     let bridge = match i.kind.as_str() {
         "ethernet" => None,
-        "bridge" | "network" => Some(nic.bridge.clone().ok_or_else(|| {
+        "bridge" => Some(nic.bridge.clone().ok_or_else(|| {
+            Error::driver(
+                ErrorCode::XML_ERROR,
+                format!(
+                    "No <source> 'bridge' attribute specified with <interface type='bridge'/> ({who})"
+                ),
+            )
+        })?),
+        "network" => Some(nic.bridge.clone().ok_or_else(|| {
             Error::driver(
                 ErrorCode::INTERNAL_ERROR,
-                format!(
-                    "interface {who}: the host resolved no bridge for <interface type='{}'>",
-                    i.kind
-                ),
+                format!("interface {who}: the host resolved no bridge for its network"),
             )
         })?),
         "user" => {
