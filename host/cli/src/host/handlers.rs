@@ -142,6 +142,24 @@ pub(super) fn nodeinfo(ctx: &mut Ctx, _: &Args) -> CmdResult {
     Ok(Reply::text(text, json))
 }
 
+pub(super) fn domcapabilities(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    use crate::Context as _;
+    if args.has("xpath") {
+        return Err(CmdError::msg("--xpath is not supported by wirt"));
+    }
+    let xml = ctx
+        .conn()?
+        .domain_capabilities(
+            args.get("emulatorbin"),
+            args.get("arch"),
+            args.get("machine"),
+            args.get("virttype"),
+            0,
+        )
+        .ctx(|| "failed to get emulator capabilities".into())?;
+    Ok(Reply::text(xml.clone(), json!({"xml": xml})))
+}
+
 pub(super) fn capabilities(ctx: &mut Ctx, _: &Args) -> CmdResult {
     let xml = ctx.conn()?.capabilities_xml();
     Ok(Reply::text(xml.clone(), json!({"xml": xml})))

@@ -49,6 +49,22 @@ pub static COMMANDS: &[Command] = &[
         run: capabilities,
     },
     Command {
+        name: "domcapabilities",
+        group: "Host and Hypervisor",
+        help: "domain capabilities",
+        opts: &[
+            named("virttype", "virtualization type (/domain/@type)"),
+            named(
+                "emulatorbin",
+                "path to emulator binary (/domain/devices/emulator)",
+            ),
+            named("arch", "domain architecture (/domain/os/type/@arch)"),
+            named("machine", "machine type (/domain/os/type/@machine)"),
+            named("xpath", "xpath expression to filter the XML document"),
+        ],
+        run: domcapabilities,
+    },
+    Command {
         name: "maxvcpus",
         group: "Host and Hypervisor",
         help: "connection vcpu maximum",

@@ -93,6 +93,10 @@ pub trait HostBackend {
     fn lib_version(&self) -> u64;
     /// The host's name.
     fn hostname(&self) -> String;
+    /// The domain capabilities XML (`virConnectGetDomainCapabilities`).
+    fn domain_capabilities(&self, _query: &super::DomcapsQuery<'_>, _flags: u32) -> Result<String> {
+        unsupported("virConnectGetDomainCapabilities")
+    }
     /// Starts every autostart network and domain that is not running.
     fn run_autostart(&self) -> Result<super::Autostarted>;
     /// The most vCPUs one domain may have.

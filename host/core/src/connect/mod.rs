@@ -28,6 +28,15 @@ pub use error::{Error, Result};
 pub use ifaddr::{DomainInterface, IpAddress, ifaddr_source};
 pub use network::{DhcpLease, Network, network_flags};
 
+/// The arguments of `virsh domcapabilities` (each narrows the answer).
+#[derive(Debug, Default)]
+pub struct DomcapsQuery<'a> {
+    pub emulator: Option<&'a str>,
+    pub arch: Option<&'a str>,
+    pub machine: Option<&'a str>,
+    pub virttype: Option<&'a str>,
+}
+
 /// What [`Connect::run_autostart`] started, and what it could not.
 #[derive(Debug, Default)]
 pub struct Autostarted {
@@ -204,6 +213,26 @@ impl Connect {
     }
 
     /// Subscribes to this connection's lifecycle events.
+    /// What a domain may have on this host, in libvirt's
+    /// `domainCapabilities` XML: `emulator`, `arch`, `machine` and
+    /// `virttype` narrow it as `virsh domcapabilities` does.
+    pub fn domain_capabilities(
+        &self,
+        emulator: Option<&str>,
+        arch: Option<&str>,
+        machine: Option<&str>,
+        virttype: Option<&str>,
+        flags: u32,
+    ) -> Result<String> {
+        let query = DomcapsQuery {
+            emulator,
+            arch,
+            machine,
+            virttype,
+        };
+        self.backend.domain_capabilities(&query, flags)
+    }
+
     /// Starts every autostart network, then every autostart domain, that is
     /// not running — what a daemon does when it starts. One that fails is
     /// in the report; the others still start.

@@ -24,6 +24,14 @@ impl HostBackend for Local {
         LIB_VERSION
     }
 
+    fn domain_capabilities(
+        &self,
+        query: &crate::connect::DomcapsQuery<'_>,
+        flags: u32,
+    ) -> Result<String> {
+        Local::domain_capabilities(self, query, flags)
+    }
+
     fn run_autostart(&self) -> Result<crate::connect::Autostarted> {
         Local::run_autostart(self)
     }

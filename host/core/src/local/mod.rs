@@ -8,6 +8,7 @@ mod convert;
 mod dirs;
 mod domain;
 mod domain_config;
+mod domcaps;
 mod host;
 mod ifaddr;
 #[cfg(feature = "kvm")]

@@ -41,6 +41,23 @@ impl HostBackend for RemoteConn {
             .map_or(0, |r| r.lib_ver)
     }
 
+    fn domain_capabilities(
+        &self,
+        q: &wirt::connect::DomcapsQuery<'_>,
+        flags: u32,
+    ) -> Result<String> {
+        let args = ConnectGetDomainCapabilitiesArgs {
+            emulatorbin: q.emulator.map(String::from),
+            arch: q.arch.map(String::from),
+            machine: q.machine.map(String::from),
+            virttype: q.virttype.map(String::from),
+            flags,
+        };
+        let ret: ConnectGetDomainCapabilitiesRet =
+            self.call(REMOTE_PROC_CONNECT_GET_DOMAIN_CAPABILITIES, &args)?;
+        Ok(ret.capabilities)
+    }
+
     /// Autostart is the daemon's own business, at its start.
     fn run_autostart(&self) -> Result<wirt::connect::Autostarted> {
         Err(wirt::connect::Error::api(

@@ -45,6 +45,22 @@ pub(super) fn dispatch(session: &mut Session, conn: &Connect, call: Call) -> Rou
         Call::ConnectGetMaxVcpus(_) => Reply::ConnectGetMaxVcpus(ConnectGetMaxVcpusRet {
             max_vcpus: i32::try_from(conn.max_vcpus()).unwrap_or(i32::MAX),
         }),
+        Call::ConnectGetDomainCapabilities(a) => {
+            return Routed::Done(
+                conn.domain_capabilities(
+                    a.emulatorbin.as_deref(),
+                    a.arch.as_deref(),
+                    a.machine.as_deref(),
+                    a.virttype.as_deref(),
+                    a.flags,
+                )
+                .map(|capabilities| {
+                    Reply::ConnectGetDomainCapabilities(ConnectGetDomainCapabilitiesRet {
+                        capabilities,
+                    })
+                }),
+            );
+        }
         Call::ConnectGetCapabilities(()) => {
             Reply::ConnectGetCapabilities(ConnectGetCapabilitiesRet {
                 capabilities: conn.capabilities_xml(),
