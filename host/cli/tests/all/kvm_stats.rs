@@ -266,6 +266,26 @@ fn kvm_domain_capabilities_validate_and_reach_virsh_through_wirtd() {
             "domcapabilities is checked against libvirt's schema",
         );
     }
+    // What it says it lacks is refused at start, not left out.
+    let gfx = k.dir.path().join("gfx.xml");
+    std::fs::write(
+        &gfx,
+        "<domain type='kvm'><name>gfx</name><memory unit='MiB'>16</memory><vcpu>1</vcpu>\
+         <os><type>hvm</type></os><devices><graphics type='vnc'/></devices></domain>",
+    )
+    .unwrap();
+    k.ok(&format!("define {}", gfx.display()));
+    let out = k.wirt("start gfx");
+    assert!(
+        !out.ok
+            && out.stderr.contains(
+                "unsupported configuration: wirt-vmm has no <graphics type='vnc'> device"
+            ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(k.state("gfx"), "shut off (unknown)");
+    assert!(k.vmms().is_empty(), "a VMM started: {:?}", k.vmms());
     let out = k.wirt("domcapabilities --arch aarch64");
     assert!(
         !out.ok && out.stderr.contains("does not support arch 'aarch64'"),

@@ -33,6 +33,7 @@ use wirt_vocab::{Reason, State};
 use super::*;
 use crate::plugin::StatusSink;
 
+mod devices;
 mod nic;
 
 /// How long one control request may take (boot of a big guest, a save).
@@ -1098,6 +1099,10 @@ impl HypervisorDriver for KvmDriver {
 
     fn host_interfaces(&self) -> bool {
         true
+    }
+
+    fn refuses_device(&self, device: &crate::xml::Element) -> Option<String> {
+        devices::refuses(device)
     }
 
     fn prepare_interfaces(&self, uuid: &str, nics: Vec<HostNic>) {

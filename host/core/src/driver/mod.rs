@@ -244,6 +244,13 @@ pub trait HypervisorDriver: Send + Sync {
     fn host_interfaces(&self) -> bool {
         false
     }
+    /// Why the driver cannot give a guest this `<devices>` child, if it
+    /// cannot: the start is then refused, never run without it. `None`
+    /// (the default): the driver takes what the contract carries and
+    /// ignores the rest, as the test driver does.
+    fn refuses_device(&self, _device: &crate::xml::Element) -> Option<String> {
+        None
+    }
     /// The host's view of the next started domain's interfaces, one per
     /// `interface-config` in order. Called under the registry lock right
     /// before the start that uses them.

@@ -188,13 +188,14 @@ mod tests {
                     192.168.150.46   0x1         0x0         00:00:00:00:00:00     *        virbr0\n";
         let table = parse_arp(text);
         assert_eq!(table.len(), 1);
-        let iface = Interface {
-            kind: "network".into(),
-            mac: Some("52:54:00:AA:BB:CC".into()),
-            source: Some("default".into()),
-            model: None,
-            target_dev: Some("vnet0".into()),
-        };
+        let iface = Interface::from_element(
+            &crate::xml::Element::parse(
+                "<interface type='network'><mac address='52:54:00:AA:BB:CC'/>\
+                 <source network='default'/><target dev='vnet0'/></interface>",
+                "interface",
+            )
+            .unwrap(),
+        );
         let got = arp_addresses(&[iface], &table);
         assert_eq!(got[0].name, "vnet0");
         assert_eq!(got[0].addrs[0].addr, "192.168.150.45");

@@ -203,8 +203,11 @@ impl Local {
         def: &DomainDef,
         id: Option<u32>,
     ) -> Result<driver::DomainConfig> {
-        let config = self.driver_config(reg, def, id)?;
         let hv = self.hv();
+        if let Some(why) = def.devices.iter().find_map(|d| hv.refuses_device(d)) {
+            return Err(Error::api(ErrorCode::CONFIG_UNSUPPORTED, why));
+        }
+        let config = self.driver_config(reg, def, id)?;
         if hv.host_interfaces() {
             hv.prepare_interfaces(&config.uuid, host_nics(reg, def)?);
         }
