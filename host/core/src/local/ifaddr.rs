@@ -91,9 +91,10 @@ impl Local {
             .iter()
             .enumerate()
             .map(|(i, iface)| {
-                let on_network = (iface.kind == "network")
-                    .then(|| iface.source.as_deref())
-                    .flatten()
+                let on_network = iface
+                    .source
+                    .as_deref()
+                    .filter(|_| iface.kind == "network")
                     .and_then(|name| reg.network_by_name(name))
                     .and_then(|n| {
                         let ip = n.def().ips().into_iter().find(|ip| ip.family == "ipv4")?;

@@ -280,7 +280,7 @@ impl NetworkDef {
             let mut m = Element::new("mac");
             m.set_attr(
                 "address",
-                &format!("52:54:00:{:02x}:{:02x}:{:02x}", u[13], u[14], u[15]),
+                format!("52:54:00:{:02x}:{:02x}:{:02x}", u[13], u[14], u[15]),
             );
             self.children.push(m);
         }

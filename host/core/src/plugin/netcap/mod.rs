@@ -251,7 +251,7 @@ fn wit_error(e: Error) -> types::Error {
         source = s.source();
     }
     types::Error {
-        code: e.code().0 as u32,
+        code: e.code().0,
         message,
     }
 }
