@@ -155,29 +155,38 @@ fn range_size(start: &str, end: &str) -> u64 {
     }
 }
 
+/// libvirt's network `default` (NAT, 192.168.122.0/24, DHCP .2–.254), for
+/// the tests of this crate.
+#[cfg(test)]
+pub(crate) fn test_network() -> NetworkConfig {
+    NetworkConfig {
+        uuid: "0bd3c3b4-0000-4000-8000-000000000001".into(),
+        name: "default".into(),
+        forward_mode: Some("nat".into()),
+        bridge: Some("virbr0".into()),
+        ips: vec![IpConfig {
+            address: "192.168.122.1".into(),
+            prefix: 24,
+            family: "ipv4".into(),
+            dhcp_ranges: vec![("192.168.122.2".into(), "192.168.122.254".into())],
+            dhcp_hosts: vec![],
+        }],
+        ..Default::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn default_net() -> NetworkConfig {
-        NetworkConfig {
-            uuid: "u".into(),
-            name: "default".into(),
-            forward_mode: Some("nat".into()),
-            bridge: Some("virbr0".into()),
-            ips: vec![IpConfig {
-                address: "192.168.122.1".into(),
-                prefix: 24,
-                family: "ipv4".into(),
-                dhcp_ranges: vec![("192.168.122.2".into(), "192.168.122.254".into())],
-                dhcp_hosts: vec![DhcpHost {
-                    mac: Some("52:54:00:00:00:01".into()),
-                    name: Some("web".into()),
-                    ip: "192.168.122.10".into(),
-                }],
-            }],
-            ..Default::default()
-        }
+        let mut net = test_network();
+        net.ips[0].dhcp_hosts.push(DhcpHost {
+            mac: Some("52:54:00:00:00:01".into()),
+            name: Some("web".into()),
+            ip: "192.168.122.10".into(),
+        });
+        net
     }
 
     #[test]

@@ -260,7 +260,6 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::config::IpConfig;
 
     /// A host that records what it was asked and owns what it created.
     #[derive(Default)]
@@ -320,20 +319,7 @@ mod tests {
     }
 
     fn net() -> NetworkConfig {
-        NetworkConfig {
-            uuid: "0bd3c3b4-0000-4000-8000-000000000001".into(),
-            name: "default".into(),
-            forward_mode: Some("nat".into()),
-            bridge: Some("virbr0".into()),
-            ips: vec![IpConfig {
-                address: "192.168.122.1".into(),
-                prefix: 24,
-                family: "ipv4".into(),
-                dhcp_ranges: vec![("192.168.122.2".into(), "192.168.122.254".into())],
-                dhcp_hosts: vec![],
-            }],
-            ..Default::default()
-        }
+        crate::config::test_network()
     }
 
     #[test]

@@ -174,37 +174,13 @@ impl Kvm {
         answer: &str,
         accept: impl Fn(&str) -> bool,
     ) -> String {
-        use std::io::Write as _;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let mut child = self
-                .command(env!("CARGO_BIN_EXE_wirt"))
-                .args(["-c", "kvm:///session", "console", dom])
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap();
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(format!("!{line}\n").as_bytes())
-                .unwrap();
-            let out = child.wait_with_output().unwrap();
-            let out = String::from_utf8_lossy(&out.stdout);
-            let last = out
-                .lines()
-                .map(str::trim_end)
-                .rfind(|l| l.starts_with(answer));
-            if let Some(found) = last.filter(|l| accept(l)) {
-                return found.to_string();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no accepted {answer:?} after !{line}: {out}"
-            );
-        }
+        console_command(
+            || self.command(env!("CARGO_BIN_EXE_wirt")),
+            dom,
+            line,
+            answer,
+            accept,
+        )
     }
 
     /// Runs `wirt script` and returns its peak resident memory in KiB
@@ -774,4 +750,45 @@ fn kvm_qcow2_disks_with_a_backing_file() {
     );
     k.ok("undefine v1");
     k.assert_no_vmms_left();
+}
+
+/// [`Kvm::guest_command`] with `wirt` run by `wirt()` (its environment, or a
+/// network namespace, are the caller's).
+pub(crate) fn console_command(
+    wirt: impl Fn() -> Command,
+    dom: &str,
+    line: &str,
+    answer: &str,
+    accept: impl Fn(&str) -> bool,
+) -> String {
+    use std::io::Write as _;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut child = wirt()
+            .args(["-c", "kvm:///session", "console", dom])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("!{line}\n").as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let out = String::from_utf8_lossy(&out.stdout);
+        let last = out
+            .lines()
+            .map(str::trim_end)
+            .rfind(|l| l.starts_with(answer));
+        if let Some(found) = last.filter(|l| accept(l)) {
+            return found.to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no accepted {answer:?} after !{line}: {out}"
+        );
+    }
 }

@@ -39,7 +39,7 @@ struct Ns {
 impl Ns {
     fn new(tag: &str) -> Ns {
         let name = format!("wirt-net-{tag}-{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).status();
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
         run(Command::new("ip").args(["netns", "add", &name]));
         run(Command::new("ip").args(["-n", &name, "link", "set", "lo", "up"]));
         Ns {
@@ -66,35 +66,15 @@ impl Ns {
         cmd
     }
 
-    /// Types `!line` on the guest's console until a line starting with
-    /// `answer` comes back (the guest may still be booting); that line.
+    /// The console line answering `!line` that starts with `answer`.
     fn guest(&self, dom: &str, line: &str, answer: &str) -> String {
-        use std::io::Write as _;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let mut child = self
-                .command(env!("CARGO_BIN_EXE_wirt"))
-                .args(["-c", "kvm:///session", "console", dom])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            let mut stdin = child.stdin.take().unwrap();
-            stdin.write_all(format!("!{line}\n").as_bytes()).unwrap();
-            drop(stdin);
-            let out = child.wait_with_output().unwrap();
-            let out = String::from_utf8_lossy(&out.stdout).into_owned();
-            if let Some(found) = out
-                .lines()
-                .map(str::trim_end)
-                .rfind(|l| l.starts_with(answer))
-            {
-                return found.to_string();
-            }
-            assert!(Instant::now() < deadline, "no {answer:?} from {dom}: {out}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        crate::kvm::console_command(
+            || self.command(env!("CARGO_BIN_EXE_wirt")),
+            dom,
+            line,
+            answer,
+            |_| true,
+        )
     }
 
     fn wirt(&self, uri: &str, script: &str) -> (bool, String, String) {

@@ -178,19 +178,7 @@ impl NetworkBackend for Local {
         let uuid = def.uuid;
         record_live(&reg, &def);
         self.network_event(&def, NetworkLifecycle::Started);
-        match reg.networks.get_mut(&uuid) {
-            Some(n) => n.live = Some(def),
-            None => {
-                reg.networks.insert(
-                    uuid,
-                    NetworkObj {
-                        config: None,
-                        live: Some(def),
-                        autostart: false,
-                    },
-                );
-            }
-        }
+        set_live(&mut reg, def);
         Ok(network_ref(&reg.networks[&uuid]))
     }
     fn network_is_active(&self, net: &NetworkRef) -> Result<bool> {
@@ -471,6 +459,24 @@ fn assign_bridge(reg: &Registry, driver: &dyn NetworkDriver, def: &mut NetworkDe
     Ok(())
 }
 
+/// Marks `def` running: the live definition of a defined network, or a
+/// transient one.
+fn set_live(reg: &mut Registry, def: NetworkDef) {
+    match reg.networks.get_mut(&def.uuid) {
+        Some(n) => n.live = Some(def),
+        None => {
+            reg.networks.insert(
+                def.uuid,
+                NetworkObj {
+                    config: None,
+                    live: Some(def),
+                    autostart: false,
+                },
+            );
+        }
+    }
+}
+
 /// Where a running network is remembered across host processes: the
 /// runtime dir (gone at reboot, as the network is).
 fn record_live(reg: &Registry, def: &NetworkDef) {
@@ -511,19 +517,7 @@ pub(crate) fn adopt_running(reg: &mut Registry, driver: &dyn NetworkDriver) {
             let _ = rt.remove("networks", &uuid, "xml");
             continue;
         }
-        match reg.networks.get_mut(&uuid) {
-            Some(n) => n.live = Some(def),
-            None => {
-                reg.networks.insert(
-                    uuid,
-                    NetworkObj {
-                        config: None,
-                        live: Some(def),
-                        autostart: false,
-                    },
-                );
-            }
-        }
+        set_live(reg, def);
     }
 }
 
