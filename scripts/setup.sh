@@ -26,6 +26,8 @@ command -v dnsmasq >/dev/null 2>&1 || need+=(dnsmasq-base)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 # ...and pings its guests from the host's side.
 command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
+# <interface type='user'> on kvm: runs on passt.
+command -v passt >/dev/null 2>&1 || need+=(passt)
 # The wirtd tests drive the daemon with python-libvirt as well as virsh.
 /usr/bin/python3 -c 'import libvirt' >/dev/null 2>&1 || need+=(python3-libvirt)
 # qemu-img and qemu-io check the qcow2 images the storage drivers write.

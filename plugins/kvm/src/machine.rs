@@ -17,13 +17,13 @@ use crate::devices::pvctl::{self, PvCtl, PvCtlState};
 use crate::devices::serial::SerialDevice;
 use crate::devices::virtio::block::{Block, Disk};
 use crate::devices::virtio::mmio::{self, MmioTransport};
+use crate::devices::virtio::net::NicBackend;
 use crate::devices::virtio::net::{self, Net, NetConfig, NetShared, NetStats};
 use crate::devices::virtio::worker::Worker;
 use crate::devices::{Bus, EventSink, IrqLine};
 use crate::layout::{self, irq};
 use crate::memory::{self, GuestMemoryMmap};
 use crate::snapshot::{self, DiskInfo, MachineState, NicState, VmState};
-use crate::tap::Tap;
 use crate::vcpu::{VcpuContext, VcpuHandle, state};
 
 /// Errors of this module.
@@ -89,8 +89,8 @@ pub struct DiskSpec {
 /// A network card to attach.
 #[derive(Debug)]
 pub struct NicSpec {
-    /// The tap, opened by the host.
-    pub tap: Tap,
+    /// The tap (or passt stream), opened by the host.
+    pub tap: NicBackend,
     /// MAC and MTU the guest sees.
     pub config: NetConfig,
     /// Link and counters, kept across the machines of one domain.

@@ -190,6 +190,10 @@ fn rules(profile: Profile, pid: u32) -> BTreeMap<i64, Vec<SeccompRule>> {
                 libc::SYS_epoll_wait,
                 libc::SYS_epoll_pwait,
                 libc::SYS_epoll_ctl,
+                // A passt stream whose peer is slow to read: the frame
+                // being written waits for room (StreamBackend).
+                libc::SYS_poll,
+                libc::SYS_ppoll,
             ] {
                 r.insert(nr, vec![]);
             }

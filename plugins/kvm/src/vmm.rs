@@ -14,11 +14,13 @@ use serde_json::{Value, json};
 use crate::boot::BootImage;
 use crate::control::protocol::{
     BUILTIN_TEST_GUEST, BootRequest, DiskRef, Event, FdRef, KernelRef, LifecycleAction, LinkState,
-    NicRef, Policies, Request, RestoreRequest, StatusReply, VERSION, reason, state, state_name,
+    NicKind, NicRef, Policies, Request, RestoreRequest, StatusReply, VERSION, reason, state,
+    state_name,
 };
 use crate::devices::VmEvent;
 use crate::devices::virtio::block::{Disk, DiskError};
 use crate::devices::virtio::net::{self, NetConfig, NetShared, NetStats};
+use crate::devices::virtio::net::{NicBackend, StreamBackend};
 use crate::machine::{
     DiskSpec, Machine, MachineContext, MachineError, MachineSpec, NicSpec, Prepared,
 };
@@ -91,7 +93,7 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 /// A network card as the domain has it, across the machines it builds.
 #[derive(Debug)]
 struct NicSetup {
-    tap: Tap,
+    tap: NicBackend,
     config: NetConfig,
     shared: Arc<NetShared>,
 }
@@ -444,8 +446,15 @@ fn build_nics(
     for ((i, r), file) in refs.iter().enumerate().zip(files) {
         // Checked by check_nics.
         let mac = net::parse_mac(&r.mac).map_err(VmmError::InvalidRequest)?;
-        let tap = Tap::new(file.into())
-            .map_err(|e| VmmError::BadFd(format!("for nic {}: {}", r.mac, error_chain(&e))))?;
+        let bad = |e: String| VmmError::BadFd(format!("for nic {}: {e}", r.mac));
+        let tap = match r.backend {
+            NicKind::Tap => {
+                NicBackend::Tap(Tap::new(file.into()).map_err(|e| bad(error_chain(&e)))?)
+            }
+            NicKind::Stream => {
+                NicBackend::Stream(StreamBackend::new(file.into()).map_err(|e| bad(e.to_string()))?)
+            }
+        };
         let (up, stats) = match saved.get(i) {
             Some(s) => (s.link_up, s.stats),
             None => (r.link != Some(LinkState::Down), NetStats::default()),

@@ -324,8 +324,8 @@ fn kvm_interfaces_the_driver_cannot_serve_fail_the_start_and_leave_nothing() {
             "<interface type='direct'> is not supported",
         ),
         (
-            "<interface type='user'><backend type='passt'/></interface>",
-            "passt",
+            "<interface type='user'><backend type='vde'/></interface>",
+            "only 'passt'",
         ),
         (
             "<interface type='network'><source network='nosuchnet'/></interface>",
@@ -576,5 +576,86 @@ fn kvm_nics_through_wirtd_for_virsh_and_python_libvirt() {
     conn.lookup_domain_by_name("w1").unwrap().destroy().unwrap();
     assert_eq!(taps(&ns), Vec::<String>::new(), "destroy left a tap");
     drop(daemon);
+    k.assert_no_vmms_left();
+}
+
+/// `<interface type='user'>` on passt: no tap, no bridge, no privilege; the
+/// guest gets its lease from passt through wirt-vmm's stream backend and
+/// reaches the host's loopback through passt's NAT (the gateway address
+/// maps to it); passt goes with the guest.
+#[test]
+fn kvm_a_user_interface_runs_on_passt() {
+    let Some(k) = kvm() else { return };
+    if !wirt_testkit::have("passt", "--version") {
+        wirt_testkit::require("passt", "<interface type='user'> runs on it");
+        return;
+    }
+    let Some(ns) = NetNs::new() else { return };
+    // passt copies the host's routable interface: one with a default route.
+    ns.bridge("up0", "10.50.0.2/24");
+    ns.ip(&["route", "add", "default", "via", "10.50.0.1"]);
+    let echo = Command::new("ip")
+        .args(["netns", "exec", &ns.name, "python3", "-c"])
+        .arg(
+            "import socket\n\
+             s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
+             s.bind(('127.0.0.1',7777))\n\
+             while True:\n d,a=s.recvfrom(2000)\n s.sendto(d,a)\n",
+        )
+        .spawn()
+        .unwrap();
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _echo = Kill(echo);
+    k.define_with(
+        &ns,
+        "u1",
+        "<interface type='user'><mac address='52:54:00:77:00:01'/><backend type='passt'/>\
+         <model type='virtio'/></interface>",
+    );
+    k.ok_in(&ns, "start u1");
+    let list = k.ok_in(&ns, "domiflist u1");
+    assert!(
+        list.contains("user") && list.contains("52:54:00:77:00:01"),
+        "{list}"
+    );
+    assert_eq!(
+        taps(&ns),
+        vec!["up0".to_string()],
+        "a user card makes no tap"
+    );
+    let net = k.guest_command("u1", "net", "net0: mac", |l| l.contains(" ip 10."));
+    assert!(net.contains("ip 10.50.0.2/24 gw 10.50.0.1"), "{net}");
+    let reply = k.guest_command(
+        "u1",
+        "udp 10.50.0.1 7777 via passt",
+        "udp 10.50.0.1:7777:",
+        |l| l.contains("reply"),
+    );
+    assert_eq!(reply, "udp 10.50.0.1:7777: reply via passt");
+    let passt = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| c.starts_with(b"passt\0--foreground\0--one-off"))
+                    && std::fs::read_link(format!("/proc/{pid}/ns/net")).ok()
+                        == std::fs::read_link(format!("/proc/{}/ns/net", _echo.0.id())).ok()
+            })
+            .count()
+    };
+    assert_eq!(passt(), 1, "one passt for the card");
+    k.ok_in(&ns, "destroy u1");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while passt() > 0 {
+        assert!(Instant::now() < deadline, "passt outlived its guest");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     k.assert_no_vmms_left();
 }

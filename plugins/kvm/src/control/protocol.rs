@@ -125,12 +125,26 @@ pub enum LinkState {
     Down,
 }
 
-/// A network card: a tap the host opened with
-/// `IFF_TAP | IFF_NO_PI | IFF_VNET_HDR`.
+/// What a card's descriptor is.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum NicKind {
+    /// A tap the host opened with `IFF_TAP | IFF_NO_PI | IFF_VNET_HDR`.
+    #[default]
+    Tap,
+    /// A connected unix stream socket in QEMU's "stream" framing (4-byte
+    /// big-endian length, then the frame), e.g. to passt.
+    Stream,
+}
+
+/// A network card: a tap, or a stream socket to passt.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct NicRef {
-    /// The tap.
+    /// The tap or the socket.
     pub fd: FdRef,
+    /// What `fd` is; a tap if absent.
+    #[serde(default, skip_serializing_if = "is_tap")]
+    pub backend: NicKind,
     /// MAC address the guest sees, `"52:54:00:12:34:56"`.
     pub mac: String,
     /// Link state; `up` at boot, as saved at restore.
@@ -139,6 +153,10 @@ pub struct NicRef {
     /// MTU offered to the guest (VIRTIO_NET_F_MTU); none: 1500, not offered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u16>,
+}
+
+fn is_tap(k: &NicKind) -> bool {
+    *k == NicKind::Tap
 }
 
 fn default_memory_mib() -> u64 {

@@ -3,12 +3,15 @@
 //! to the VMM. The taps are not persistent: they vanish when the last
 //! descriptor closes, i.e. when the VMM exits (the host keeps no copy past
 //! the start), so a stopped, crashed or failed guest leaves none behind.
+//! `<interface type='user'>` runs on passt instead, as libvirt 9's
+//! `<backend type='passt'/>`: the host starts one per card, connects to its
+//! socket and passes the connection to the VMM (see [`start_passt`]).
 
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
-use wirt_kvm::control::protocol::{FdRef, LinkState, NicRef};
+use wirt_kvm::control::protocol::{FdRef, LinkState, NicKind, NicRef};
 use wirt_kvm::netdev::{self, NetDevError};
 
 use super::{Error, ErrorCode, KvmDriver, Opened, Result};
@@ -24,9 +27,10 @@ pub(super) struct OpenedNic {
     mac: String,
     link: LinkState,
     mtu: Option<u16>,
-    /// Its name and index, to see it gone.
+    /// Its name and index, to see it gone (empty for passt).
     tap: String,
     index: u32,
+    kind: NicKind,
 }
 
 /// What one interface needs, checked before anything is created.
@@ -37,6 +41,8 @@ struct NicSpec {
     bridge: Option<String>,
     link: LinkState,
     mtu: Option<u16>,
+    /// A user-mode card: passt, not a tap.
+    passt: bool,
 }
 
 fn unsupported(message: String) -> Error {
@@ -108,22 +114,24 @@ fn spec(i: &InterfaceConfig, nic: &HostNic) -> Result<NicSpec> {
                 format!("interface {who}: the host resolved no bridge for its network"),
             )
         })?),
-        "user" => {
-            let passt = find_in_path("passt");
-            let why = match (nic.backend.as_deref(), passt) {
-                (_, false) => "it needs passt (<backend type='passt'/>), which is not installed",
-                (Some("passt"), true) => "passt is installed, but wirt-vmm takes taps only",
-                (_, true) => {
-                    "only <backend type='passt'/> could serve it, and wirt-vmm takes taps only"
-                }
-            };
-            return Err(Error::driver(
-                ErrorCode::OPERATION_UNSUPPORTED,
-                format!(
-                    "interface {who}: <interface type='user'> is not supported by the KVM driver: {why}"
-                ),
-            ));
-        }
+        // libvirt runs slirp without <backend type='passt'/>; wirt has only
+        // passt, and uses it for both.
+        "user" => match nic.backend.as_deref() {
+            None | Some("passt") if find_in_path("passt") => None,
+            None | Some("passt") => {
+                return Err(Error::driver(
+                    ErrorCode::OPERATION_UNSUPPORTED,
+                    format!(
+                        "interface {who}: <interface type='user'> needs passt, which is not installed"
+                    ),
+                ));
+            }
+            Some(other) => {
+                return Err(unsupported(format!(
+                    "interface {who}: <backend type='{other}'/> is not supported by the KVM driver, only 'passt'"
+                )));
+            }
+        },
         other => {
             return Err(unsupported(format!(
                 "interface {who}: <interface type='{other}'> is not supported by the KVM driver"
@@ -144,6 +152,7 @@ fn spec(i: &InterfaceConfig, nic: &HostNic) -> Result<NicSpec> {
         _ => "vnet%d".to_string(),
     };
     Ok(NicSpec {
+        passt: i.kind == "user",
         mac,
         name,
         bridge,
@@ -195,11 +204,47 @@ fn create_tap(spec: &NicSpec) -> Result<(OwnedFd, String, u32)> {
     Ok((fd, name, index))
 }
 
+/// Starts passt for one card and returns the VMM's end of a socket pair
+/// whose other end passt serves (`--fd`, given as its stdin: no socket
+/// path, so nothing to clean up and no directory passt, once it has dropped
+/// to `nobody`, would need to write). With `--one-off` it exits when the
+/// VMM closes the connection, so it lives exactly as long as the guest's
+/// card. It serves the guest DHCP, DNS and NAT through the host's own
+/// sockets (no tap, no privilege), in the caller's network namespace.
+fn start_passt(spec: &NicSpec) -> Result<OwnedFd> {
+    use std::os::unix::net::UnixStream;
+    use std::process::{Command, Stdio};
+    let failed = |what: &str, e: &std::io::Error| {
+        Error::driver(
+            ErrorCode::SYSTEM_ERROR,
+            format!(
+                "cannot {what} passt for interface {}: {}",
+                format_mac(spec.mac),
+                strerror(e)
+            ),
+        )
+    };
+    let (ours, theirs) = UnixStream::pair().map_err(|e| failed("connect", &e))?;
+    let mut cmd = Command::new("passt");
+    cmd.args(["--foreground", "--one-off", "--quiet", "--fd", "0"])
+        .stdin(Stdio::from(OwnedFd::from(theirs)))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(mtu) = spec.mtu {
+        cmd.arg("--mtu").arg(mtu.to_string());
+    }
+    let mut child = cmd.spawn().map_err(|e| failed("start", &e))?;
+    // Reaped when it exits, so a long-lived host keeps no zombie.
+    std::thread::spawn(move || child.wait());
+    Ok(ours.into())
+}
+
 /// The VMM's `nics` for `opened`, with the descriptor numbers it got.
 pub(super) fn nic_refs(nics: &[OpenedNic], numbers: &[i32]) -> Vec<NicRef> {
     nics.iter()
         .map(|n| NicRef {
             fd: FdRef::Fd(numbers[n.fd]),
+            backend: n.kind,
             mac: n.mac.clone(),
             link: Some(n.link),
             mtu: n.mtu,
@@ -252,7 +297,13 @@ impl KvmDriver {
             .collect::<Result<Vec<_>>>()?;
         let mut opened = Self::open_files(config)?;
         for spec in &specs {
-            let (fd, tap, index) = create_tap(spec)?;
+            let (fd, tap, index, kind) = if spec.passt {
+                let fd = start_passt(spec)?;
+                (fd, String::new(), 0, NicKind::Stream)
+            } else {
+                let (fd, tap, index) = create_tap(spec)?;
+                (fd, tap, index, NicKind::Tap)
+            };
             opened.nics.push(OpenedNic {
                 fd: opened.fds.len(),
                 mac: format_mac(spec.mac),
@@ -260,6 +311,7 @@ impl KvmDriver {
                 mtu: spec.mtu,
                 tap,
                 index,
+                kind,
             });
             opened.fds.push(fd);
         }
@@ -271,6 +323,7 @@ impl KvmDriver {
         let taps = opened
             .nics
             .iter()
+            .filter(|n| n.kind == NicKind::Tap)
             .map(|n| (n.tap.clone(), n.index))
             .collect();
         self.lock_taps().insert(uuid.to_string(), taps);
@@ -363,9 +416,20 @@ mod tests {
         let e = spec(&iface("direct", None, None), &up()).err().unwrap();
         assert_eq!(e.code(), ErrorCode::CONFIG_UNSUPPORTED);
         assert!(e.to_string().contains("<interface type='direct'>"), "{e}");
-        let e = spec(&iface("user", None, None), &up()).err().unwrap();
-        assert_eq!(e.code(), ErrorCode::OPERATION_UNSUPPORTED);
-        assert!(e.to_string().contains("passt"), "{e}");
+        // A user card runs on passt; any other backend is refused.
+        let mut slirp = up();
+        slirp.backend = Some("slirp".into());
+        let e = spec(&iface("user", None, None), &slirp).err().unwrap();
+        assert_eq!(e.code(), ErrorCode::CONFIG_UNSUPPORTED);
+        assert!(e.to_string().contains("only 'passt'"), "{e}");
+        match spec(&iface("user", None, None), &up()) {
+            Ok(s) => assert!(s.passt && s.bridge.is_none()),
+            Err(e) => {
+                assert!(!find_in_path("passt"), "{e}");
+                assert_eq!(e.code(), ErrorCode::OPERATION_UNSUPPORTED);
+                assert!(e.to_string().contains("passt"), "{e}");
+            }
+        }
         let mut big = up();
         big.mtu = Some(70_000);
         assert!(spec(&iface("ethernet", None, None), &big).is_err());

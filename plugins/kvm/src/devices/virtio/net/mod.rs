@@ -27,7 +27,7 @@ use virtio_bindings::virtio_net as vn;
 use virtio_queue::Queue;
 use vm_memory::bitmap::Bitmap;
 
-pub use backend::{DatagramBackend, NetBackend};
+pub use backend::{DatagramBackend, NetBackend, NicBackend, StreamBackend};
 
 use super::{F_EVENT_IDX, F_VERSION_1, Processed, VirtioDevice};
 use crate::memory::GuestMemoryMmap;
@@ -457,7 +457,8 @@ impl<B: NetBackend> VirtioDevice for Net<B> {
 
     fn features(&self) -> u64 {
         let mtu = if self.config.mtu.is_some() { F_MTU } else { 0 };
-        F_VERSION_1 | F_EVENT_IDX | F_MAC | F_STATUS | mtu | OFFLOADS
+        let offloads = if self.backend.offloads() { OFFLOADS } else { 0 };
+        F_VERSION_1 | F_EVENT_IDX | F_MAC | F_STATUS | mtu | offloads
     }
 
     fn validate_features(&self, f: u64) -> bool {

@@ -537,3 +537,62 @@ fn the_transport_defers_activation_to_the_worker_and_snapshots_return_held_chain
         "neither FEATURES_OK nor DRIVER_OK: {status:#x}"
     );
 }
+
+/// A passt-style stream: frames cut across reads arrive whole, with an
+/// all-zero virtio-net header in front; frames the guest sends leave with
+/// their length in front and without the header; a card on it offers no
+/// offload; the peer's close stops it.
+#[test]
+fn a_stream_backend_keeps_qemus_framing() {
+    let (ours, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let mut s = StreamBackend::new(ours.into()).unwrap();
+    s.configure(HDR_LEN, 0).unwrap();
+    let frame: Vec<u8> = (0..100u8).collect();
+    let mut buf = vec![0xffu8; 256];
+    let iov = [libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    }];
+    // Nothing yet, then a frame in two pieces.
+    let again = s.read_frame(&iov).unwrap_err();
+    assert_eq!(again.kind(), std::io::ErrorKind::WouldBlock);
+    peer.write_all(&(frame.len() as u32).to_be_bytes()).unwrap();
+    peer.write_all(&frame[..30]).unwrap();
+    assert_eq!(
+        s.read_frame(&iov).unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock
+    );
+    peer.write_all(&frame[30..]).unwrap();
+    assert_eq!(s.read_frame(&iov).unwrap(), HDR_LEN + frame.len());
+    assert!(buf[..HDR_LEN].iter().all(|b| *b == 0));
+    assert_eq!(&buf[HDR_LEN..HDR_LEN + frame.len()], &frame[..]);
+
+    // Out: header stripped, length in front.
+    let mut out = vec![7u8; HDR_LEN];
+    out.extend_from_slice(b"hello ethernet");
+    let iov = [libc::iovec {
+        iov_base: out.as_mut_ptr().cast(),
+        iov_len: out.len(),
+    }];
+    assert_eq!(s.write_frame(&iov).unwrap(), out.len());
+    let mut got = [0u8; 4 + 14];
+    peer.read_exact(&mut got).unwrap();
+    assert_eq!(&got[..4], &14u32.to_be_bytes());
+    assert_eq!(&got[4..], b"hello ethernet");
+
+    let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 1 << 20)]).unwrap();
+    let card = Net::new(
+        NicBackend::Stream(s.clone()),
+        mem,
+        NetConfig {
+            mac: mac(),
+            mtu: None,
+        },
+        NetShared::new(true, NetStats::default()),
+    );
+    assert_eq!(card.features() & OFFLOADS, 0);
+
+    drop(peer);
+    let gone = s.read_frame(&iov).unwrap_err();
+    assert_eq!(gone.raw_os_error(), Some(libc::EBADFD));
+}
