@@ -464,6 +464,7 @@ mod tests {
             bridge: Some("wirt-nobr-x".into()),
             link: LinkState::Up,
             mtu: None,
+            passt: false,
         };
         let e = create_tap(&s).err().unwrap();
         assert_eq!(e.code(), ErrorCode::SYSTEM_ERROR);
