@@ -9,6 +9,7 @@
 mod backend;
 mod domain;
 mod error;
+mod migrate;
 mod network;
 mod pool;
 mod snapshot;
@@ -24,6 +25,7 @@ pub use backend::{
 };
 pub use domain::{Domain, DomainInfo, domain_flags};
 pub use error::{Error, Result};
+pub use migrate::{Begun, MigrateParams, Prepared, migrate_flags, param_names};
 pub use network::{Network, network_flags};
 pub use pool::{PoolInfo, StoragePool, pool_flags};
 pub use snapshot::{Snapshot, SnapshotInfo, snapshot_flags};

@@ -33,6 +33,10 @@ use wirt_vocab::{Reason, State};
 use super::*;
 use crate::plugin::StatusSink;
 
+// Live migration's host side, kept out of this file.
+#[path = "kvm_migrate.rs"]
+mod migrate;
+
 /// How long one control request may take (boot of a big guest, a save).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long `reboot` waits for a guest that obeys the power-control port
@@ -1072,6 +1076,23 @@ impl HypervisorDriver for KvmDriver {
             }
             _ => Ok(()),
         }
+    }
+
+    fn migrate_incoming(
+        &self,
+        config: &DomainConfig,
+        listen: Option<&str>,
+        paused: bool,
+    ) -> Result<String> {
+        self.migrate_prepare(config, listen, paused)
+    }
+
+    fn migrate_incoming_finish(&self, uuid: &str, cancelled: bool) -> Result<DomainStatus> {
+        self.migrate_finish(uuid, cancelled)
+    }
+
+    fn migrate_out(&self, uuid: &str, out: &MigrateOut) -> Result<MigrationStats> {
+        self.migrate_send(uuid, out)
     }
 
     fn guest_stats(&self, uuid: &str) -> Result<GuestStats> {

@@ -10,6 +10,7 @@ mod domain_config;
 mod host;
 #[cfg(feature = "kvm")]
 mod kvm;
+mod migrate;
 mod network;
 mod pool;
 mod restore;
@@ -188,6 +189,10 @@ pub(crate) struct ConnState {
     pub lost_handle: Option<Arc<plugin::PluginHandle>>,
     /// A state dir other processes share, if the registry lives in one.
     pub disk: Option<Disk>,
+    /// The host's identity, which tells a migration to this same host.
+    pub host_uuid: Uuid,
+    /// Migrations under way, and their settings.
+    pub migrations: Mutex<migrate::Jobs>,
 }
 
 /// A state dir shared with other processes: its lock, and how to read the
