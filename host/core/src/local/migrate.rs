@@ -258,6 +258,7 @@ impl Local {
             let existed = reg.domain(&uuid).is_some();
             if !existed {
                 let mut obj = DomainObj::new_inactive(def.clone());
+                obj.live = Some(def.clone());
                 obj.config = None;
                 reg.insert_domain(obj);
             }
