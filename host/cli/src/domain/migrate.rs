@@ -2,8 +2,6 @@
 //! opens the destination itself and drives libvirt's v3 protocol
 //! (`Domain::migrate`).
 
-use serde_json::json;
-
 use super::dom;
 use crate::parse::Args;
 use crate::{CmdError, CmdResult, Ctx, Reply};
@@ -46,10 +44,8 @@ pub(super) fn migrate(ctx: &mut Ctx, args: &Args) -> CmdResult {
     d.migrate(&dest, &params, flags)
         .map_err(|e| CmdError::bare(&e))?;
     if args.has("verbose") {
-        return Ok(Reply::text(
-            "Migration: [100 %]",
-            json!({"ok": true, "progress": 100}),
-        ));
+        // virsh draws its progress on stderr.
+        eprintln!("\rMigration: [100 %]");
     }
     Ok(Reply::empty())
 }

@@ -298,3 +298,14 @@ impl Domain {
             .domain_migrate_set_max_speed(self.reference(), mib_s)
     }
 }
+
+/// The transfer's figures a wirt source puts in Perform's cookie (none
+/// for a simulated migration or another implementation's cookie), for a
+/// daemon's log.
+pub fn cookie_figures(cookie: &[u8]) -> Option<crate::driver::MigrationStats> {
+    #[derive(serde::Deserialize)]
+    struct Figures {
+        stats: Option<crate::driver::MigrationStats>,
+    }
+    serde_json::from_slice::<Figures>(cookie).ok()?.stats
+}

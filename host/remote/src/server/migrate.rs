@@ -48,7 +48,20 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
                 ));
             }
             let params = from_wire(&a.params)?;
-            let cookie = domain(conn, a.dom).migrate_perform(&params, &a.cookie_in, a.flags)?;
+            let dom = domain(conn, a.dom);
+            let cookie = dom.migrate_perform(&params, &a.cookie_in, a.flags)?;
+            if let Some(f) = wirt::connect::cookie_figures(&cookie) {
+                eprintln!(
+                    "wirtd: domain '{}' migrated out: downtime {:.2} ms, total {:.0} ms, \
+                     {} rounds, {} of {} bytes sent",
+                    dom.name(),
+                    f.downtime_ms,
+                    f.total_ms,
+                    f.rounds,
+                    f.bytes_sent,
+                    f.memory_bytes
+                );
+            }
             Ok(Reply::DomainMigratePerform3Params(
                 DomainMigratePerform3ParamsRet { cookie_out: cookie },
             ))
