@@ -164,7 +164,7 @@ impl KvmDriver {
         match received {
             Ok(reply) if !cancelled => {
                 self.register(uuid, job.vm)?;
-                status_from(&reply)
+                status_from(&reply["status"])
             }
             Ok(_) => {
                 self.stop(uuid, &job.vm);

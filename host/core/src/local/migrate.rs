@@ -110,6 +110,16 @@ pub(crate) fn host_uuid(state_dir: Option<&Path>) -> Uuid {
     }
 }
 
+fn stopped(reason: u32) -> driver::DomainStatus {
+    driver::DomainStatus {
+        state: State::Shutoff as u32,
+        reason,
+        cpu_time_ns: 0,
+        memory_kib: 0,
+        vcpus: 0,
+    }
+}
+
 fn invalid(message: impl Into<String>) -> Error {
     Error::api(ErrorCode::OPERATION_INVALID, message.into())
 }
@@ -564,34 +574,45 @@ impl Local {
         let mut out = if flags & mf::OFFLINE != 0 || !was_out || !obj.is_active() {
             None
         } else if cancelled {
-            // Back as it was: running, unless it was paused before.
+            // Back as it was: running, unless it was paused before. A
+            // real VMM resumed by itself if the transfer failed; one that
+            // handed the guest over before the destination failed is gone.
             let status = if self.simulated() && flags & mf::PAUSED == 0 {
-                Some(hv.resume(&uuid.to_string())?)
+                hv.resume(&uuid.to_string())?
             } else {
-                None
+                hv.status(&uuid.to_string())
+                    .unwrap_or_else(|_| stopped(reason::SHUTOFF_FAILED))
             };
-            let running = status.as_ref().is_some_and(|s| s.state == State::Running as u32)
-                || !self.simulated();
-            Some((
-                Outcome {
-                    state: if running { State::Running } else { State::Paused },
-                    reason: if running {
-                        reason::RUNNING_MIGRATION_CANCELED
-                    } else {
-                        reason::PAUSED_USER
-                    },
-                    events: if running {
-                        vec![(Event::Resumed, detail::RESUMED_MIGRATED)]
-                    } else {
-                        Vec::new()
-                    },
+            let outcome = match State::from_u32(status.state) {
+                Some(State::Running) => Outcome {
+                    state: State::Running,
+                    reason: reason::RUNNING_MIGRATION_CANCELED,
+                    events: vec![(Event::Resumed, detail::RESUMED_MIGRATED)],
                     remove: false,
                     persistent,
                     managed_save: obj.managed_save.is_some(),
                     new_id: false,
                 },
-                status,
-            ))
+                Some(State::Paused) => Outcome {
+                    state: State::Paused,
+                    reason: reason::PAUSED_USER,
+                    events: Vec::new(),
+                    remove: false,
+                    persistent,
+                    managed_save: obj.managed_save.is_some(),
+                    new_id: false,
+                },
+                _ => Outcome {
+                    state: State::Shutoff,
+                    reason: reason::SHUTOFF_FAILED,
+                    events: vec![(Event::Stopped, detail::STOPPED_FAILED)],
+                    remove: !persistent,
+                    persistent,
+                    managed_save: obj.managed_save.is_some(),
+                    new_id: false,
+                },
+            };
+            Some((outcome, Some(status)))
         } else {
             let status = hv.destroy(&uuid.to_string(), 0).ok();
             Some((
