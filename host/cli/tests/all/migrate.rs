@@ -265,3 +265,258 @@ fn virsh_migrates_between_two_daemons() {
     );
     assert_eq!(back.state().unwrap(), (State::Running, reason::RUNNING_MIGRATED));
 }
+
+/// VMM processes whose command line names `dir` (their sockets live there).
+fn vmms_under(dir: &std::path::Path) -> Vec<u32> {
+    let needle = dir.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let c = String::from_utf8_lossy(&c);
+                c.contains("wirt-vmm") && c.contains(&needle)
+            })
+        })
+        .collect()
+}
+
+fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Two daemons serving `kvm:///session`; their VMMs are killed when the
+/// test ends, however it ends.
+struct KvmHosts {
+    a: Daemon,
+    b: Daemon,
+}
+
+impl KvmHosts {
+    fn start() -> Option<KvmHosts> {
+        if !wirt_testkit::kvm_or_skip() {
+            return None;
+        }
+        let vmm = std::path::PathBuf::from(env!("CARGO_BIN_EXE_wirt")).with_file_name("wirt-vmm");
+        if !vmm.is_file() {
+            wirt_testkit::require("wirt-vmm", "not built (`cargo test --workspace` builds it)");
+            return None;
+        }
+        Some(KvmHosts {
+            a: Daemon::start(),
+            b: Daemon::start(),
+        })
+    }
+
+    fn uri(d: &Daemon) -> String {
+        format!("kvm+unix:///session?socket={}", d.sock().display())
+    }
+
+    /// A guest on host A whose disk (shared storage: one path for both)
+    /// lives in A's directory.
+    fn guest(&self, conn: &Connect, name: &str) {
+        let disk = self.a.dir.path().join(format!("{name}.img"));
+        std::fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
+        let xml = format!(
+            "<domain type='kvm'><name>{name}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>\
+             <os><type>hvm</type></os><devices><disk type='file' device='disk'>\
+             <source file='{}'/><target dev='vda' bus='virtio'/></disk></devices></domain>",
+            disk.display()
+        );
+        conn.create_domain_xml(&xml, 0).unwrap();
+    }
+
+    /// Types `!line` on the guest's console (through the daemon) until a
+    /// line starting with `answer` that `accept` takes comes back.
+    fn guest_command(
+        uri: &str,
+        dom: &str,
+        line: &str,
+        answer: &str,
+        accept: impl Fn(&str) -> bool,
+    ) -> String {
+        use std::io::Write as _;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_wirt"))
+                .args(["-c", uri, "console", dom])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(format!("!{line}\n").as_bytes())
+                .unwrap();
+            let out = child.wait_with_output().unwrap();
+            let out = String::from_utf8_lossy(&out.stdout);
+            let last = out
+                .lines()
+                .map(str::trim_end)
+                .rfind(|l| l.starts_with(answer));
+            if let Some(found) = last.filter(|l| accept(l)) {
+                return found.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no accepted {answer:?} after !{line}: {out}"
+            );
+        }
+    }
+
+    /// The guest's dirtying counter ("dirty: on counter N").
+    fn counter(uri: &str, dom: &str, above: u64) -> u64 {
+        let line = Self::guest_command(uri, dom, "dirty", "dirty: on counter ", |l| {
+            l["dirty: on counter ".len()..]
+                .trim()
+                .parse::<u64>()
+                .is_ok_and(|n| n > above)
+        });
+        line["dirty: on counter ".len()..].trim().parse().unwrap()
+    }
+}
+
+impl Drop for KvmHosts {
+    fn drop(&mut self) {
+        for d in [&self.a, &self.b] {
+            for pid in vmms_under(d.dir.path()) {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            }
+        }
+    }
+}
+
+/// The downtime wirtd logged for the last migration out, in ms.
+fn logged_downtime(stderr: &str) -> f64 {
+    let line = stderr
+        .lines()
+        .rfind(|l| l.contains("migrated out: downtime "))
+        .unwrap_or_else(|| panic!("no migration figures in wirtd's log: {stderr}"));
+    eprintln!("{line}");
+    line.split("downtime ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn kvm_guest_migrates_live_between_two_daemons_and_its_counter_goes_on() {
+    let Some(mut h) = KvmHosts::start() else {
+        return;
+    };
+    let (ua, ub) = (KvmHosts::uri(&h.a), KvmHosts::uri(&h.b));
+    let ca = crate::support::open(&ua).unwrap();
+    let cb = crate::support::open(&ub).unwrap();
+    let (ea, eb) = (ca.events(), cb.events());
+    h.guest(&ca, "g1");
+    KvmHosts::guest_command(&ua, "g1", "dirty 4 20", "dirty: ", |l| l.starts_with("dirty: on"));
+    let before = KvmHosts::counter(&ua, "g1", 0);
+    let out = wirt(
+        &ua,
+        &format!("migrate --live --verbose g1 {ub} --migrateuri tcp://127.0.0.1:0"),
+    );
+    assert!(out.ok, "{}", out.stderr);
+    assert!(out.stderr.contains("Migration: [100 %]"), "{}", out.stderr);
+    assert!(gone(&ca, "g1"));
+    assert_eq!(state(&cb, "g1"), (State::Running, reason::RUNNING_MIGRATED));
+    // The guest's memory came along: its counter goes on from where it was.
+    let after = KvmHosts::counter(&ub, "g1", before);
+    assert!(after > before, "{before} -> {after}");
+    until("the source's VMM to go", || vmms_under(h.a.dir.path()).is_empty());
+    assert_eq!(vmms_under(h.b.dir.path()).len(), 1);
+    assert_eq!(
+        events_of(&ea, "g1", 3),
+        [
+            (Event::Started, detail::STARTED_BOOTED),
+            (Event::Suspended, detail::SUSPENDED_MIGRATED),
+            (Event::Stopped, detail::STOPPED_MIGRATED),
+        ]
+    );
+    assert_eq!(
+        events_of(&eb, "g1", 2),
+        [
+            (Event::Started, detail::STARTED_MIGRATED),
+            (Event::Resumed, detail::RESUMED_MIGRATED),
+        ]
+    );
+    // And back, with the default listen address (the host's name).
+    let out = wirt(&ub, &format!("migrate --live g1 {ua}"));
+    assert!(out.ok, "{}", out.stderr);
+    assert_eq!(state(&ca, "g1"), (State::Running, reason::RUNNING_MIGRATED));
+    KvmHosts::counter(&ua, "g1", after);
+    ca.lookup_domain_by_name("g1").unwrap().destroy().unwrap();
+    until("every VMM to go", || {
+        vmms_under(h.a.dir.path()).is_empty() && vmms_under(h.b.dir.path()).is_empty()
+    });
+    drop((ca, cb, ea, eb));
+    let (_, log_a) = h.a.terminate();
+    let (_, log_b) = h.b.terminate();
+    let down_ab = logged_downtime(&log_a);
+    let down_ba = logged_downtime(&log_b);
+    assert!(down_ab > 0.0 && down_ba > 0.0);
+}
+
+#[test]
+fn kvm_destination_killed_mid_migration_leaves_the_source_running() {
+    let Some(mut h) = KvmHosts::start() else {
+        return;
+    };
+    let (ua, ub) = (KvmHosts::uri(&h.a), KvmHosts::uri(&h.b));
+    let ca = crate::support::open(&ua).unwrap();
+    h.guest(&ca, "g1");
+    // 1 MiB dirtied over and over, sent at 2 MiB/s: each round takes about
+    // half a second, and the pause comes once one fits in 600 ms.
+    KvmHosts::guest_command(&ua, "g1", "dirty 1 1", "dirty: ", |l| l.starts_with("dirty: on"));
+    let before = KvmHosts::counter(&ua, "g1", 0);
+    let out = wirt(&ua, "migrate-setmaxdowntime g1 600; migrate-setspeed g1 2");
+    assert!(out.ok, "{}", out.stderr);
+    let migrating = Command::new(env!("CARGO_BIN_EXE_wirt"))
+        .args(["-c", &ua, "migrate", "--live", "g1", &ub, "tcp://127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill the destination's daemon once its VMM is receiving.
+    let received = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/io"))
+            .ok()
+            .and_then(|io| {
+                io.lines()
+                    .find_map(|l| l.strip_prefix("rchar: ")?.trim().parse::<u64>().ok())
+            })
+            .unwrap_or(0)
+    };
+    until("the destination's VMM to receive", || {
+        vmms_under(h.b.dir.path())
+            .first()
+            .is_some_and(|&pid| received(pid) > 256 << 10)
+    });
+    h.b.kill9();
+    let out = migrating.wait_with_output().unwrap();
+    assert!(!out.status.success(), "the migration succeeded");
+    // The guest never left: it runs on at the source, counting.
+    let dom = ca.lookup_domain_by_name("g1").unwrap();
+    assert_eq!(dom.state().unwrap().0, State::Running);
+    KvmHosts::counter(&ua, "g1", before);
+    // Nothing is left at the destination: its VMM gave up and went.
+    until("the destination's VMM to go", || vmms_under(h.b.dir.path()).is_empty());
+    h.b.spawn();
+    let cb = crate::support::open(&ub).unwrap();
+    assert!(gone(&cb, "g1"));
+    // The source can still migrate it.
+    let out = wirt(&ua, "migrate-setspeed g1 0");
+    assert!(out.ok, "{}", out.stderr);
+    let moved = dom
+        .migrate(&cb, &MigrateParams::default(), mf::LIVE)
+        .unwrap();
+    assert_eq!(moved.state().unwrap(), (State::Running, reason::RUNNING_MIGRATED));
+    moved.destroy().unwrap();
+    until("every VMM to go", || {
+        vmms_under(h.a.dir.path()).is_empty() && vmms_under(h.b.dir.path()).is_empty()
+    });
+}
