@@ -10,7 +10,13 @@ use wirt::connect::{MigrateParams, migrate_flags as mf};
 pub(super) fn migrate(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let d = dom(ctx, args)?;
     let desturi = args.req("desturi");
-    for unsupported in ["p2p", "direct", "tunnelled", "copy-storage-all", "copy-storage-inc"] {
+    for unsupported in [
+        "p2p",
+        "direct",
+        "tunnelled",
+        "copy-storage-all",
+        "copy-storage-inc",
+    ] {
         if args.has(unsupported) {
             return Err(CmdError::msg(format!(
                 "unsupported configuration: --{unsupported} is not supported yet"

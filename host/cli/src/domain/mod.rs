@@ -288,7 +288,10 @@ pub static COMMANDS: &[Command] = &[
             flag("tunnelled", "tunnelled migration"),
             flag("persistent", "persist VM on destination"),
             flag("undefinesource", "undefine VM on source"),
-            flag("suspend", "do not restart the domain on the destination host"),
+            flag(
+                "suspend",
+                "do not restart the domain on the destination host",
+            ),
             flag(
                 "copy-storage-all",
                 "migration with non-shared storage with full disk copy",
@@ -306,8 +309,14 @@ pub static COMMANDS: &[Command] = &[
                 "connection URI of the destination host as seen from the client(normal migration) or source(p2p migration)",
             ),
             data_opt("migrateuri", "migration URI, usually can be omitted"),
-            named("listen-address", "listen address that destination should bind to for incoming migration"),
-            named("dname", "rename to new name during migration (if supported)"),
+            named(
+                "listen-address",
+                "listen address that destination should bind to for incoming migration",
+            ),
+            named(
+                "dname",
+                "rename to new name during migration (if supported)",
+            ),
             named("bandwidth", "migration bandwidth limit in MiB/s"),
         ],
     },

@@ -94,8 +94,16 @@ fn migrate_test_guests_between_two_daemons_with_wirt() {
     assert_eq!(out.stderr.trim(), "Migration: [100 %]");
     assert_eq!(out.stdout.trim(), "");
     assert!(gone(&ca, "vm1"));
-    assert_eq!(state(&cb, "vm1"), (State::Running, reason::RUNNING_MIGRATED));
-    assert!(!cb.lookup_domain_by_name("vm1").unwrap().is_persistent().unwrap());
+    assert_eq!(
+        state(&cb, "vm1"),
+        (State::Running, reason::RUNNING_MIGRATED)
+    );
+    assert!(
+        !cb.lookup_domain_by_name("vm1")
+            .unwrap()
+            .is_persistent()
+            .unwrap()
+    );
     // Created, then migrated away.
     assert_eq!(
         events_of(&ea, "vm1", 3),
@@ -122,7 +130,10 @@ fn migrate_test_guests_between_two_daemons_with_wirt() {
         "{}",
         out.stderr
     );
-    assert_eq!(state(&cb, "vm1"), (State::Running, reason::RUNNING_MIGRATED));
+    assert_eq!(
+        state(&cb, "vm1"),
+        (State::Running, reason::RUNNING_MIGRATED)
+    );
 
     // A persistent domain stays defined (shut off, migrated) unless
     // --undefinesource; --persistent defines it at the destination.
@@ -132,23 +143,43 @@ fn migrate_test_guests_between_two_daemons_with_wirt() {
     vm2.start(0).unwrap();
     let out = wirt(&a.uri(), &format!("migrate --live vm2 {}", b.uri()));
     assert!(out.ok, "{}", out.stderr);
-    assert_eq!(state(&ca, "vm2"), (State::Shutoff, reason::SHUTOFF_MIGRATED));
-    assert!(!cb.lookup_domain_by_name("vm2").unwrap().is_persistent().unwrap());
+    assert_eq!(
+        state(&ca, "vm2"),
+        (State::Shutoff, reason::SHUTOFF_MIGRATED)
+    );
+    assert!(
+        !cb.lookup_domain_by_name("vm2")
+            .unwrap()
+            .is_persistent()
+            .unwrap()
+    );
     let out = wirt(
         &b.uri(),
-        &format!("migrate --live --persistent --undefinesource vm2 {}", a.uri()),
+        &format!(
+            "migrate --live --persistent --undefinesource vm2 {}",
+            a.uri()
+        ),
     );
     // vm2 is still defined on A: arriving there updates that definition.
     assert!(out.ok, "{}", out.stderr);
     assert!(gone(&cb, "vm2"));
-    assert_eq!(state(&ca, "vm2"), (State::Running, reason::RUNNING_MIGRATED));
-    assert!(ca.lookup_domain_by_name("vm2").unwrap().is_persistent().unwrap());
+    assert_eq!(
+        state(&ca, "vm2"),
+        (State::Running, reason::RUNNING_MIGRATED)
+    );
+    assert!(
+        ca.lookup_domain_by_name("vm2")
+            .unwrap()
+            .is_persistent()
+            .unwrap()
+    );
 
     // An inactive domain moves only offline, and only with --persistent.
     let out = wirt(&a.uri(), &format!("destroy vm2; migrate vm2 {}", b.uri()));
     assert!(!out.ok);
     assert!(
-        out.stderr.contains("Requested operation is not valid: domain is not running"),
+        out.stderr
+            .contains("Requested operation is not valid: domain is not running"),
         "{}",
         out.stderr
     );
@@ -157,12 +188,20 @@ fn migrate_test_guests_between_two_daemons_with_wirt() {
     assert!(out.stderr.contains("persistent flag"), "{}", out.stderr);
     let out = wirt(
         &a.uri(),
-        &format!("migrate --offline --persistent --undefinesource vm2 {}", b.uri()),
+        &format!(
+            "migrate --offline --persistent --undefinesource vm2 {}",
+            b.uri()
+        ),
     );
     assert!(out.ok, "{}", out.stderr);
     assert!(gone(&ca, "vm2"));
     assert_eq!(state(&cb, "vm2"), (State::Shutoff, reason::SHUTOFF_UNKNOWN));
-    assert!(cb.lookup_domain_by_name("vm2").unwrap().is_persistent().unwrap());
+    assert!(
+        cb.lookup_domain_by_name("vm2")
+            .unwrap()
+            .is_persistent()
+            .unwrap()
+    );
 
     // The settings a live migration uses.
     let out = wirt(
@@ -170,7 +209,10 @@ fn migrate_test_guests_between_two_daemons_with_wirt() {
         "migrate-setmaxdowntime vm1 50; migrate-getmaxdowntime vm1; migrate-setspeed vm1 20; migrate-getspeed vm1",
     );
     assert!(out.ok, "{}", out.stderr);
-    assert_eq!(out.stdout.split_whitespace().collect::<Vec<_>>(), ["50", "20"]);
+    assert_eq!(
+        out.stdout.split_whitespace().collect::<Vec<_>>(),
+        ["50", "20"]
+    );
 }
 
 #[test]
@@ -193,7 +235,10 @@ fn a_failed_migration_leaves_the_source_running_and_nothing_at_the_destination()
         "9c8cff5b-3228-4065-bb12-66f7d48d4f1a"
     );
     // Once the name is free it goes, under the name the client asks for.
-    cb.lookup_domain_by_name("vm1").unwrap().undefine(0).unwrap();
+    cb.lookup_domain_by_name("vm1")
+        .unwrap()
+        .undefine(0)
+        .unwrap();
     let params = MigrateParams {
         dest_name: Some("renamed".into()),
         ..Default::default()
@@ -220,17 +265,14 @@ fn virsh_migrates_between_two_daemons() {
     let eb = cb.events();
     ca.create_domain_xml(&xml("vm1", "1c8cff5b-3228-4065-bb12-66f7d48d4f1a"), 0)
         .unwrap();
-    let out = run(Command::new("virsh").args([
-        "-c",
-        &a.uri(),
-        "migrate",
-        "--live",
-        "vm1",
-        &b.uri(),
-    ]));
+    let out =
+        run(Command::new("virsh").args(["-c", &a.uri(), "migrate", "--live", "vm1", &b.uri()]));
     assert!(out.ok, "{}", out.stderr);
     assert!(gone(&ca, "vm1"));
-    assert_eq!(state(&cb, "vm1"), (State::Running, reason::RUNNING_MIGRATED));
+    assert_eq!(
+        state(&cb, "vm1"),
+        (State::Running, reason::RUNNING_MIGRATED)
+    );
     assert_eq!(
         events_of(&eb, "vm1", 2),
         [
@@ -253,17 +295,24 @@ fn virsh_migrates_between_two_daemons() {
     assert!(out.stderr.contains("Migration: [100 %]"), "{}", out.stderr);
     assert!(gone(&cb, "vm1"));
     let back = ca.lookup_domain_by_name("vm1").unwrap();
-    assert_eq!(back.state().unwrap(), (State::Running, reason::RUNNING_MIGRATED));
+    assert_eq!(
+        back.state().unwrap(),
+        (State::Running, reason::RUNNING_MIGRATED)
+    );
     assert!(back.is_persistent().unwrap());
     // virsh's own errors for what libvirt refuses.
     let out = run(Command::new("virsh").args(["-c", &a.uri(), "migrate", "vm1", &a.uri()]));
     assert!(!out.ok);
     assert!(
-        out.stderr.contains("Attempt to migrate guest to the same host"),
+        out.stderr
+            .contains("Attempt to migrate guest to the same host"),
         "{}",
         out.stderr
     );
-    assert_eq!(back.state().unwrap(), (State::Running, reason::RUNNING_MIGRATED));
+    assert_eq!(
+        back.state().unwrap(),
+        (State::Running, reason::RUNNING_MIGRATED)
+    );
 }
 
 /// VMM processes whose command line names `dir` (their sockets live there).
@@ -400,7 +449,14 @@ fn logged_downtime(stderr: &str) -> f64 {
         .rfind(|l| l.contains("migrated out: downtime "))
         .unwrap_or_else(|| panic!("no migration figures in wirtd's log: {stderr}"));
     eprintln!("{line}");
-    line.split("downtime ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap()
+    line.split("downtime ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[test]
@@ -413,7 +469,9 @@ fn kvm_guest_migrates_live_between_two_daemons_and_its_counter_goes_on() {
     let cb = crate::support::open(&ub).unwrap();
     let (ea, eb) = (ca.events(), cb.events());
     h.guest(&ca, "g1");
-    KvmHosts::guest_command(&ua, "g1", "dirty 4 20", "dirty: ", |l| l.starts_with("dirty: on"));
+    KvmHosts::guest_command(&ua, "g1", "dirty 4 20", "dirty: ", |l| {
+        l.starts_with("dirty: on")
+    });
     let before = KvmHosts::counter(&ua, "g1", 0);
     let out = wirt(
         &ua,
@@ -426,7 +484,9 @@ fn kvm_guest_migrates_live_between_two_daemons_and_its_counter_goes_on() {
     // The guest's memory came along: its counter goes on from where it was.
     let after = KvmHosts::counter(&ub, "g1", before);
     assert!(after > before, "{before} -> {after}");
-    until("the source's VMM to go", || vmms_under(h.a.dir.path()).is_empty());
+    until("the source's VMM to go", || {
+        vmms_under(h.a.dir.path()).is_empty()
+    });
     assert_eq!(vmms_under(h.b.dir.path()).len(), 1);
     assert_eq!(
         events_of(&ea, "g1", 3),
@@ -470,12 +530,22 @@ fn kvm_destination_killed_mid_migration_leaves_the_source_running() {
     h.guest(&ca, "g1");
     // 1 MiB dirtied over and over, sent at 2 MiB/s: each round takes about
     // half a second, and the pause comes once one fits in 600 ms.
-    KvmHosts::guest_command(&ua, "g1", "dirty 1 1", "dirty: ", |l| l.starts_with("dirty: on"));
+    KvmHosts::guest_command(&ua, "g1", "dirty 1 1", "dirty: ", |l| {
+        l.starts_with("dirty: on")
+    });
     let before = KvmHosts::counter(&ua, "g1", 0);
     let out = wirt(&ua, "migrate-setmaxdowntime g1 600; migrate-setspeed g1 2");
     assert!(out.ok, "{}", out.stderr);
     let migrating = Command::new(env!("CARGO_BIN_EXE_wirt"))
-        .args(["-c", &ua, "migrate", "--live", "g1", &ub, "tcp://127.0.0.1:0"])
+        .args([
+            "-c",
+            &ua,
+            "migrate",
+            "--live",
+            "g1",
+            &ub,
+            "tcp://127.0.0.1:0",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -504,7 +574,9 @@ fn kvm_destination_killed_mid_migration_leaves_the_source_running() {
     assert_eq!(dom.state().unwrap().0, State::Running);
     KvmHosts::counter(&ua, "g1", before);
     // Nothing is left at the destination: its VMM gave up and went.
-    until("the destination's VMM to go", || vmms_under(h.b.dir.path()).is_empty());
+    until("the destination's VMM to go", || {
+        vmms_under(h.b.dir.path()).is_empty()
+    });
     h.b.spawn();
     let cb = crate::support::open(&ub).unwrap();
     assert!(gone(&cb, "g1"));
@@ -514,7 +586,10 @@ fn kvm_destination_killed_mid_migration_leaves_the_source_running() {
     let moved = dom
         .migrate(&cb, &MigrateParams::default(), mf::LIVE)
         .unwrap();
-    assert_eq!(moved.state().unwrap(), (State::Running, reason::RUNNING_MIGRATED));
+    assert_eq!(
+        moved.state().unwrap(),
+        (State::Running, reason::RUNNING_MIGRATED)
+    );
     moved.destroy().unwrap();
     until("every VMM to go", || {
         vmms_under(h.a.dir.path()).is_empty() && vmms_under(h.b.dir.path()).is_empty()

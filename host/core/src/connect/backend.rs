@@ -19,8 +19,8 @@ use std::path::Path;
 use uuid::Uuid;
 
 use super::{
-    Begun, BlockStats, DomainInfo, DomainStatsOf, Error, MigrateParams, PoolInfo, Prepared,
-    Result, SnapshotInfo, VolInfo,
+    Begun, BlockStats, DomainInfo, DomainStatsOf, Error, MigrateParams, PoolInfo, Prepared, Result,
+    SnapshotInfo, VolInfo,
 };
 use crate::driver::{Capabilities, ConsoleStream, NodeInfo, VolumeInfo};
 use crate::error::ErrorCode;

@@ -149,9 +149,7 @@ impl KvmDriver {
     pub(super) fn migrate_finish(&self, uuid: &str, cancelled: bool) -> Result<DomainStatus> {
         let job = incoming()
             .remove(&self.socket_path(uuid))
-            .ok_or_else(|| {
-                Error::driver(ErrorCode::OPERATION_INVALID, "no incoming migration")
-            })?;
+            .ok_or_else(|| Error::driver(ErrorCode::OPERATION_INVALID, "no incoming migration"))?;
         if cancelled {
             job.cancel.store(true, Ordering::SeqCst);
         }
@@ -239,7 +237,12 @@ impl KvmDriver {
 
 /// Accepts the source's connection (until `cancel` or the timeout) and
 /// hands it to the VMM; returns the VMM's answer.
-fn receive(vm: &Vm, listener: &TcpListener, cancel: &AtomicBool, request: Request) -> Result<Value> {
+fn receive(
+    vm: &Vm,
+    listener: &TcpListener,
+    cancel: &AtomicBool,
+    request: Request,
+) -> Result<Value> {
     let deadline = Instant::now() + ACCEPT_TIMEOUT;
     let stream = loop {
         match listener.accept() {

@@ -256,12 +256,10 @@ impl Local {
                 self.hv().start(&config, driver::START_PAUSED)?;
                 format!("tcp://{}", local_hostname())
             } else {
-                let listen = params.uri.clone().or_else(|| {
-                    params
-                        .listen_address
-                        .as_ref()
-                        .map(|a| format!("tcp://{a}"))
-                });
+                let listen = params
+                    .uri
+                    .clone()
+                    .or_else(|| params.listen_address.as_ref().map(|a| format!("tcp://{a}")));
                 self.hv()
                     .migrate_incoming(&config, listen.as_deref(), paused)?
             };
@@ -350,10 +348,7 @@ impl Local {
             let out = MigrateOut {
                 uri,
                 max_downtime_ms: downtime,
-                bandwidth_mib_s: params
-                    .bandwidth_mib_s
-                    .or(speed)
-                    .filter(|&b| b > 0),
+                bandwidth_mib_s: params.bandwidth_mib_s.or(speed).filter(|&b| b > 0),
             };
             Some(self.hv().migrate_out(&uuid.to_string(), &out)?)
         };
@@ -409,9 +404,7 @@ impl Local {
                 .iter()
                 .find(|(_, inc)| inc.name == name)
                 .map(|(uuid, _)| *uuid)
-                .ok_or_else(|| {
-                    no_domain(format!("no domain with matching name '{name}'"))
-                })?;
+                .ok_or_else(|| no_domain(format!("no domain with matching name '{name}'")))?;
             (uuid, jobs.incoming.remove(&uuid).expect("found"))
         };
         if incoming.offline {
@@ -487,7 +480,11 @@ impl Local {
         }
         let paused = status.state == State::Paused as u32;
         let out = Outcome {
-            state: if paused { State::Paused } else { State::Running },
+            state: if paused {
+                State::Paused
+            } else {
+                State::Running
+            },
             reason: if paused {
                 reason::PAUSED_USER
             } else {
@@ -692,12 +689,7 @@ impl Local {
 
     pub(crate) fn migrate_max_speed(&self, dom: &DomainRef) -> Result<u64> {
         self.with(dom, |_, uuid| {
-            Ok(self
-                .jobs()
-                .max_speed_mib_s
-                .get(uuid)
-                .copied()
-                .unwrap_or(0))
+            Ok(self.jobs().max_speed_mib_s.get(uuid).copied().unwrap_or(0))
         })
     }
 

@@ -156,7 +156,11 @@ fn open_with_plugin_grants(
         node: node_info,
         lost_handle: Some(driver.handle().clone()),
         disk: None,
-        host_uuid: super::migrate::host_uuid(std::env::var_os("WIRT_STATE_DIR").as_deref().map(std::path::Path::new)),
+        host_uuid: super::migrate::host_uuid(
+            std::env::var_os("WIRT_STATE_DIR")
+                .as_deref()
+                .map(std::path::Path::new),
+        ),
         migrations: Default::default(),
     });
     super::spawn_status_applier(&state, queue);
