@@ -156,11 +156,7 @@ fn open_with_plugin_grants(
         node: node_info,
         lost_handle: Some(driver.handle().clone()),
         disk: None,
-        host_uuid: super::migrate::host_uuid(
-            std::env::var_os("WIRT_STATE_DIR")
-                .as_deref()
-                .map(std::path::Path::new),
-        ),
+        host_uuid: test_host_uuid(uri),
         migrations: Default::default(),
     });
     super::spawn_status_applier(&state, queue);
@@ -323,4 +319,16 @@ fn seed(
         );
     }
     Ok(())
+}
+
+/// `test:///default` is this process's (or its state dir's) host; every
+/// private test host (`test:///PATH.xml`, a plugin's own URI) is a host of
+/// its own, so migrations between them work in one process.
+fn test_host_uuid(uri: &str) -> uuid::Uuid {
+    if uri.starts_with("test:///default") {
+        let dir = std::env::var_os("WIRT_STATE_DIR");
+        super::migrate::host_uuid(dir.as_deref().map(Path::new))
+    } else {
+        uuid::Uuid::new_v4()
+    }
 }
