@@ -321,6 +321,25 @@ pub static COMMANDS: &[Command] = &[
         ],
     },
     Command {
+        name: "domjobinfo",
+        group: M,
+        help: "domain job information",
+        run: domjobinfo,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            flag("completed", "return statistics of a recently completed job"),
+            flag(
+                "keep-completed",
+                "don't destroy statistics of a recently completed job",
+            ),
+            flag(
+                "anystats",
+                "print statistics for any kind of job (even failed ones)",
+            ),
+            flag("rawstats", "print the raw data returned by libvirt"),
+        ],
+    },
+    Command {
         name: "migrate-setmaxdowntime",
         group: G,
         help: "set maximum tolerable downtime",

@@ -481,6 +481,29 @@ fn kvm_guest_migrates_live_between_two_daemons_and_its_counter_goes_on() {
     assert!(out.stderr.contains("Migration: [100 %]"), "{}", out.stderr);
     assert!(gone(&ca, "g1"));
     assert_eq!(state(&cb, "g1"), (State::Running, reason::RUNNING_MIGRATED));
+    // The destination reports the migration as its last job, with the
+    // pause the source measured, as virsh shows it.
+    let job = wirt(&ub, "domjobinfo g1 --completed");
+    assert!(job.ok, "{}", job.stderr);
+    assert!(
+        job.stdout.contains("Operation:        Incoming migration"),
+        "{}",
+        job.stdout
+    );
+    let downtime: u64 = job
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Total downtime:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no downtime in {}", job.stdout));
+    assert!(downtime > 0, "{}", job.stdout);
+    if crate::remote::have_virsh() {
+        let theirs =
+            run(Command::new("virsh").args(["-c", &ub, "domjobinfo", "g1", "--completed"]));
+        assert!(theirs.ok, "{}", theirs.stderr);
+        assert_eq!(job.stdout.trim_end(), theirs.stdout.trim_end());
+    }
+    eprintln!("domjobinfo --completed at the destination:\n{}", job.stdout);
     // The guest's memory came along: its counter goes on from where it was.
     let after = KvmHosts::counter(&ub, "g1", before);
     assert!(after > before, "{before} -> {after}");

@@ -19,8 +19,8 @@ use std::path::Path;
 use uuid::Uuid;
 
 use super::{
-    Begun, BlockStats, DomainInfo, DomainStatsOf, Error, MigrateParams, PoolInfo, Prepared, Result,
-    SnapshotInfo, VolInfo,
+    Begun, BlockStats, DomainInfo, DomainStatsOf, Error, JobStats, MigrateParams, PoolInfo,
+    Prepared, Result, SnapshotInfo, VolInfo,
 };
 use crate::driver::{Capabilities, ConsoleStream, NodeInfo, VolumeInfo};
 use crate::error::ErrorCode;
@@ -240,6 +240,10 @@ pub trait DomainBackend {
         _cancelled: bool,
     ) -> Result<()> {
         unsupported("virDomainMigrateConfirm3Params")
+    }
+    /// The domain's current or last completed job (`virDomainGetJobStats`).
+    fn domain_job_stats(&self, _dom: &DomainRef, _flags: u32) -> Result<JobStats> {
+        unsupported("virDomainGetJobStats")
     }
     /// The longest pause a live migration may cause, in milliseconds.
     fn domain_migrate_max_downtime(&self, _dom: &DomainRef) -> Result<u64> {

@@ -309,3 +309,33 @@ pub fn cookie_figures(cookie: &[u8]) -> Option<crate::driver::MigrationStats> {
     }
     serde_json::from_slice::<Figures>(cookie).ok()?.stats
 }
+
+/// A domain's job as libvirt's `virDomainGetJobStats` reports it: the job
+/// type (`VIR_DOMAIN_JOB_*`: 0 none, 2 unbounded, 3 completed) and typed
+/// values under libvirt's names (`operation`, `time_elapsed`, `downtime`,
+/// `data_total`, ...).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JobStats {
+    /// `VIR_DOMAIN_JOB_*`.
+    pub job_type: i32,
+    /// The values, in libvirt's names.
+    pub params: Vec<(String, super::StatValue)>,
+}
+
+/// `virDomainGetJobStats` flags.
+pub mod job_flags {
+    /// `VIR_DOMAIN_JOB_STATS_COMPLETED`: the last completed job.
+    pub const COMPLETED: u32 = 1;
+    /// `VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED`.
+    pub const KEEP_COMPLETED: u32 = 2;
+}
+
+impl Domain {
+    /// The current job, or with `job_flags::COMPLETED` the last completed
+    /// one (a migration's figures, on either host).
+    pub fn job_stats(&self, flags: u32) -> Result<JobStats> {
+        self.connect()
+            .backend()
+            .domain_job_stats(self.reference(), flags)
+    }
+}

@@ -25,7 +25,9 @@ pub use backend::{
 };
 pub use domain::{Domain, DomainInfo, domain_flags};
 pub use error::{Error, Result};
-pub use migrate::{Begun, MigrateParams, Prepared, cookie_figures, migrate_flags, param_names};
+pub use migrate::{
+    Begun, JobStats, MigrateParams, Prepared, cookie_figures, job_flags, migrate_flags, param_names,
+};
 pub use network::{Network, network_flags};
 pub use pool::{PoolInfo, StoragePool, pool_flags};
 pub use snapshot::{Snapshot, SnapshotInfo, snapshot_flags};

@@ -8,8 +8,8 @@ use uuid::Uuid;
 use super::{ConnState, Local, convert, no_domain};
 use crate::connect::domain_flags as flags;
 use crate::connect::{
-    Begun, BlockStats, DomainBackend, DomainInfo, DomainRef, DomainStatsOf, Error, MigrateParams,
-    Prepared, Result, check_flags, list_flags,
+    Begun, BlockStats, DomainBackend, DomainInfo, DomainRef, DomainStatsOf, Error, JobStats,
+    MigrateParams, Prepared, Result, check_flags, list_flags,
 };
 use crate::driver::{self, Capabilities, ConsoleStream, DomainStatus, HypervisorDriver};
 use crate::error::ErrorCode;
@@ -903,6 +903,10 @@ impl DomainBackend for Local {
         cancelled: bool,
     ) -> Result<()> {
         self.migrate_confirm(dom, params, cookie, flags, cancelled)
+    }
+
+    fn domain_job_stats(&self, dom: &DomainRef, flags: u32) -> Result<JobStats> {
+        self.job_stats(dom, flags)
     }
 
     fn domain_migrate_max_downtime(&self, dom: &DomainRef) -> Result<u64> {

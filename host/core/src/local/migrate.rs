@@ -11,9 +11,10 @@
 //! Cookies are JSON: the source names its host, so a destination can
 //! refuse a migration to itself, as libvirt does.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::OnceLock;
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -22,7 +23,8 @@ use super::domain::{apply_outcome, check_unique, domain_ref, persist};
 use super::{Local, no_domain};
 use crate::connect::migrate_flags as mf;
 use crate::connect::{
-    Begun, DomainRef, Error, MigrateParams, Prepared, Result, check_flags, local_hostname,
+    Begun, DomainRef, Error, JobStats, MigrateParams, Prepared, Result, StatValue, check_flags,
+    job_flags, local_hostname,
 };
 use crate::driver::{self, MigrateOut, MigrationStats};
 use crate::error::ErrorCode;
@@ -40,14 +42,67 @@ const DEFAULT_MAX_DOWNTIME_MS: u64 = 300;
 #[derive(Default)]
 pub(crate) struct Jobs {
     incoming: HashMap<Uuid, Incoming>,
-    outgoing: HashSet<Uuid>,
+    /// When each migration out began.
+    outgoing: HashMap<Uuid, Instant>,
+    /// The last finished migration of each domain, on either side.
+    completed: HashMap<Uuid, Completed>,
     max_downtime_ms: HashMap<Uuid, u64>,
     max_speed_mib_s: HashMap<Uuid, u64>,
+}
+
+/// A finished migration, for `domjobinfo --completed`.
+struct Completed {
+    incoming: bool,
+    elapsed_ms: u64,
+    /// The transfer's figures (none when simulated).
+    stats: Option<MigrationStats>,
+}
+
+/// `VIR_DOMAIN_JOB_*` types.
+const JOB_NONE: i32 = 0;
+const JOB_UNBOUNDED: i32 = 2;
+const JOB_COMPLETED: i32 = 3;
+/// `VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN` / `_OUT`.
+const OPERATION_MIGRATION_IN: i32 = 4;
+const OPERATION_MIGRATION_OUT: i32 = 5;
+
+impl Completed {
+    /// libvirt's job statistics for it.
+    fn params(&self) -> Vec<(String, StatValue)> {
+        let operation = if self.incoming {
+            OPERATION_MIGRATION_IN
+        } else {
+            OPERATION_MIGRATION_OUT
+        };
+        let mut p = vec![
+            ("operation".to_string(), StatValue::Int(operation)),
+            (
+                "time_elapsed".to_string(),
+                StatValue::ULLong(self.elapsed_ms),
+            ),
+        ];
+        if let Some(s) = &self.stats {
+            let ull = |k: &str, v: u64| (k.to_string(), StatValue::ULLong(v));
+            p.extend([
+                // libvirt counts whole milliseconds; a pause is never 0.
+                ull("downtime", s.downtime_ms.ceil() as u64),
+                ull("data_total", s.memory_bytes),
+                ull("data_processed", s.bytes_sent),
+                ull("data_remaining", 0),
+                ull("memory_total", s.memory_bytes),
+                ull("memory_processed", s.bytes_sent),
+                ull("memory_remaining", 0),
+                ull("memory_iteration", s.rounds),
+            ]);
+        }
+        p
+    }
 }
 
 /// A domain Prepare made ready to arrive.
 struct Incoming {
     name: String,
+    began: Instant,
     offline: bool,
     /// The definition stored with `PERSIST_DEST`.
     persist: Option<DomainDef>,
@@ -99,10 +154,29 @@ pub(crate) fn host_uuid(state_dir: Option<&Path>) -> Uuid {
         return uuid;
     }
     let uuid = Uuid::new_v4();
-    let written = crate::registry::create_private_dir(dir)
-        .and_then(|()| std::fs::write(&path, format!("{uuid}\n")));
+    // Private like the rest of the state dir; `create_new` so that of two
+    // processes starting at once, both end up with the first one's.
+    let written = crate::registry::create_private_dir(dir).and_then(|()| {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?
+            .write_all(format!("{uuid}\n").as_bytes())
+    });
     match written {
         Ok(()) => uuid,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            match std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|s| Uuid::parse_str(s.trim()).ok())
+            {
+                Some(theirs) => theirs,
+                None => process(),
+            }
+        }
         Err(e) => {
             tracing::warn!(path = %path.display(), error = %e, "cannot store the host UUID");
             process()
@@ -171,7 +245,7 @@ impl Local {
         }
         let xml = self.with(dom, |reg, uuid| {
             let obj = reg.domain(uuid).expect("checked");
-            if self.jobs().outgoing.contains(uuid) {
+            if self.jobs().outgoing.contains_key(uuid) {
                 return Err(invalid("domain has an active migration job"));
             }
             if offline {
@@ -244,6 +318,7 @@ impl Local {
         }
         let incoming = Incoming {
             name: def.name.clone(),
+            began: Instant::now(),
             offline,
             persist,
         };
@@ -310,9 +385,11 @@ impl Local {
             if !obj.is_active() {
                 return Err(invalid("domain is not running"));
             }
-            if !self.jobs().outgoing.insert(*uuid) {
+            let mut jobs = self.jobs();
+            if jobs.outgoing.contains_key(uuid) {
                 return Err(invalid("domain has an active migration job"));
             }
+            jobs.outgoing.insert(*uuid, Instant::now());
             Ok(())
         })?;
         let result = self.perform_transfer(dom, uri, params);
@@ -320,6 +397,17 @@ impl Local {
             self.jobs().outgoing.remove(&dom.uuid);
         }
         let stats = result?;
+        let mut jobs = self.jobs();
+        let began = jobs.outgoing.get(&dom.uuid).copied();
+        jobs.completed.insert(
+            dom.uuid,
+            Completed {
+                incoming: false,
+                elapsed_ms: began.map_or(0, |b| b.elapsed().as_millis() as u64),
+                stats: stats.clone(),
+            },
+        );
+        drop(jobs);
         Ok(self.my_cookie(stats))
     }
 
@@ -504,14 +592,14 @@ impl Local {
         let r = domain_ref(reg.domain(&uuid).expect("still there"));
         drop(reg);
         state.emit(events);
-        if let Some(stats) = source.stats {
-            tracing::info!(
-                domain = %name,
-                downtime_ms = stats.downtime_ms,
-                total_ms = stats.total_ms,
-                "migrated in"
-            );
-        }
+        self.jobs().completed.insert(
+            uuid,
+            Completed {
+                incoming: true,
+                elapsed_ms: incoming.began.elapsed().as_millis() as u64,
+                stats: source.stats,
+            },
+        );
         Ok((r, Vec::new()))
     }
 
@@ -556,7 +644,7 @@ impl Local {
         cancelled: bool,
     ) -> Result<()> {
         check_flags(flags, mf::SUPPORTED, "virDomainMigrateConfirm3Params")?;
-        let was_out = self.jobs().outgoing.remove(&dom.uuid);
+        let was_out = self.jobs().outgoing.remove(&dom.uuid).is_some();
         let hv = self.hv();
         let state = &self.state;
         let mut reg = state.lock();
@@ -697,6 +785,46 @@ impl Local {
         self.with(dom, |_, uuid| {
             self.jobs().max_speed_mib_s.insert(*uuid, mib_s);
             Ok(())
+        })
+    }
+
+    pub(crate) fn job_stats(&self, dom: &DomainRef, flags: u32) -> Result<JobStats> {
+        check_flags(
+            flags,
+            job_flags::COMPLETED | job_flags::KEEP_COMPLETED,
+            "virDomainGetJobStats",
+        )?;
+        self.with(dom, |_, uuid| {
+            let jobs = self.jobs();
+            if flags & job_flags::COMPLETED != 0 {
+                return Ok(match jobs.completed.get(uuid) {
+                    Some(c) => JobStats {
+                        job_type: JOB_COMPLETED,
+                        params: c.params(),
+                    },
+                    None => JobStats::default(),
+                });
+            }
+            let running = |op: i32, began: &Instant| JobStats {
+                job_type: JOB_UNBOUNDED,
+                params: vec![
+                    ("operation".to_string(), StatValue::Int(op)),
+                    (
+                        "time_elapsed".to_string(),
+                        StatValue::ULLong(began.elapsed().as_millis() as u64),
+                    ),
+                ],
+            };
+            if let Some(began) = jobs.outgoing.get(uuid) {
+                return Ok(running(OPERATION_MIGRATION_OUT, began));
+            }
+            if let Some(inc) = jobs.incoming.get(uuid) {
+                return Ok(running(OPERATION_MIGRATION_IN, &inc.began));
+            }
+            Ok(JobStats {
+                job_type: JOB_NONE,
+                params: Vec::new(),
+            })
         })
     }
 }

@@ -9,8 +9,8 @@ use super::RemoteConn;
 use crate::protocol::*;
 use crate::refs::{self, wire_domain};
 use wirt::connect::{
-    Begun, BlockStats, DomainBackend, DomainInfo, DomainRef, DomainStatsOf, Error, MigrateParams,
-    Prepared, Result,
+    Begun, BlockStats, DomainBackend, DomainInfo, DomainRef, DomainStatsOf, Error, JobStats,
+    MigrateParams, Prepared, Result,
 };
 use wirt::driver::ConsoleStream;
 use wirt::error::ErrorCode;
@@ -431,6 +431,10 @@ impl DomainBackend for RemoteConn {
         cancelled: bool,
     ) -> Result<()> {
         self.migrate_confirm(dom, params, cookie, flags, cancelled)
+    }
+
+    fn domain_job_stats(&self, dom: &DomainRef, flags: u32) -> Result<JobStats> {
+        self.job_stats(dom, flags)
     }
 
     fn domain_migrate_max_downtime(&self, dom: &DomainRef) -> Result<u64> {

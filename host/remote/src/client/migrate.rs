@@ -5,7 +5,7 @@ use super::RemoteConn;
 use crate::migrate_params::to_wire;
 use crate::protocol::*;
 use crate::refs::{self, wire_domain};
-use wirt::connect::{Begun, DomainRef, MigrateParams, Prepared, Result};
+use wirt::connect::{Begun, DomainRef, JobStats, MigrateParams, Prepared, Result};
 
 impl RemoteConn {
     pub(super) fn migrate_begin(
@@ -137,5 +137,17 @@ impl RemoteConn {
             flags: 0,
         };
         Ok(self.call::<_, ()>(REMOTE_PROC_DOMAIN_MIGRATE_SET_MAX_SPEED, &args)?)
+    }
+
+    pub(super) fn job_stats(&self, dom: &DomainRef, flags: u32) -> Result<JobStats> {
+        let args = DomainGetJobStatsArgs {
+            dom: wire_domain(dom),
+            flags,
+        };
+        let ret: DomainGetJobStatsRet = self.call(REMOTE_PROC_DOMAIN_GET_JOB_STATS, &args)?;
+        Ok(JobStats {
+            job_type: ret.r#type,
+            params: super::stats::values(ret.params),
+        })
     }
 }

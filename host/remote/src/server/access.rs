@@ -172,6 +172,7 @@ pub(super) fn served(procedure: i32) -> bool {
             | REMOTE_PROC_STORAGE_VOL_UPLOAD
             | REMOTE_PROC_STORAGE_VOL_DOWNLOAD
             | REMOTE_PROC_DOMAIN_OPEN_CONSOLE
+            | REMOTE_PROC_DOMAIN_GET_JOB_STATS
             | REMOTE_PROC_DOMAIN_MIGRATE_BEGIN3_PARAMS
             | REMOTE_PROC_DOMAIN_MIGRATE_PREPARE3_PARAMS
             | REMOTE_PROC_DOMAIN_MIGRATE_PERFORM3_PARAMS
@@ -234,6 +235,7 @@ pub(super) fn read_only_allowed(call: &Call) -> bool {
         | DomainIsUpdated(_)
         | DomainHasManagedSaveImage(_)
         | DomainGetMaxMemory(_)
+        | DomainGetJobStats(_)
         | DomainMigrateGetMaxDowntime(_)
         | DomainMigrateGetMaxSpeed(_)
         | DomainGetVcpusFlags(_)

@@ -87,6 +87,19 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
             )?;
             Ok(Reply::DomainMigrateConfirm3Params(()))
         })(),
+        Call::DomainGetJobStats(a) => domain(conn, a.dom).job_stats(a.flags).map(|j| {
+            Reply::DomainGetJobStats(DomainGetJobStatsRet {
+                r#type: j.job_type,
+                params: j
+                    .params
+                    .into_iter()
+                    .map(|(field, v)| TypedParam {
+                        field,
+                        value: super::stats::wire_value(v),
+                    })
+                    .collect(),
+            })
+        }),
         Call::DomainMigrateGetMaxDowntime(a) => (|| {
             check(a.flags)?;
             let downtime = domain(conn, a.dom).migrate_max_downtime()?;
