@@ -257,6 +257,36 @@ fn a_failed_migration_leaves_the_source_running_and_nothing_at_the_destination()
 }
 
 #[test]
+fn a_client_gone_between_prepare_and_finish_leaves_nothing_at_the_destination() {
+    let (_a, b, ca, cb) = two_hosts();
+    let vm = ca
+        .create_domain_xml(&xml("vm1", "1c8cff5b-3228-4065-bb12-66f7d48d4f1a"), 0)
+        .unwrap();
+    let eb = cb.events();
+    let begun = vm.migrate_begin(&MigrateParams::default(), mf::LIVE).unwrap();
+    let client = crate::support::open(&b.uri()).unwrap();
+    let params = MigrateParams {
+        dest_xml: Some(begun.xml),
+        ..Default::default()
+    };
+    client
+        .migrate_prepare(&params, &begun.cookie, mf::LIVE)
+        .unwrap();
+    assert_eq!(state(&cb, "vm1"), (State::Paused, reason::PAUSED_MIGRATION));
+    // The client goes away without Finish: the destination cancels.
+    drop(client);
+    until("the abandoned domain to go", || gone(&cb, "vm1"));
+    assert_eq!(
+        events_of(&eb, "vm1", 2),
+        [
+            (Event::Started, detail::STARTED_MIGRATED),
+            (Event::Stopped, detail::STOPPED_FAILED),
+        ]
+    );
+    assert_eq!(vm.state().unwrap(), (State::Running, reason::RUNNING_BOOTED));
+}
+
+#[test]
 fn virsh_migrates_between_two_daemons() {
     if !crate::remote::have_virsh() {
         return;

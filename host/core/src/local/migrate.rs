@@ -362,6 +362,10 @@ impl Local {
             uri
         };
         self.jobs().incoming.insert(uuid, incoming);
+        self.prepared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(uuid);
         Ok(Prepared {
             cookie: self.my_cookie(None),
             uri: Some(uri),
@@ -504,6 +508,7 @@ impl Local {
             }
             return self.finish_offline(uuid, incoming).map(|r| (r, Vec::new()));
         }
+        self.forget_prepared(uuid);
         let hv = self.hv();
         let arrived = if cancelled {
             Err(Error::api(
@@ -525,25 +530,7 @@ impl Local {
         let status = match arrived {
             Ok(status) => status,
             Err(e) => {
-                // Nothing of the guest stays here.
-                if self.simulated() {
-                    let _ = hv.destroy(&uuid.to_string(), 0);
-                } else {
-                    let _ = hv.migrate_incoming_finish(&uuid.to_string(), true);
-                }
-                if let Some(obj) = reg.domain(&uuid) {
-                    let out = Outcome {
-                        state: State::Shutoff,
-                        reason: reason::SHUTOFF_FAILED,
-                        events: vec![(Event::Stopped, detail::STOPPED_FAILED)],
-                        remove: !obj.persistent(),
-                        persistent: obj.persistent(),
-                        managed_save: false,
-                        new_id: false,
-                    };
-                    let events = apply_outcome(state, &mut reg, &uuid, &out, None)?;
-                    state.emit(events);
-                }
+                self.drop_incoming(&mut reg, uuid)?;
                 return Err(e);
             }
         };
@@ -786,6 +773,56 @@ impl Local {
             self.jobs().max_speed_mib_s.insert(*uuid, mib_s);
             Ok(())
         })
+    }
+
+    /// Removes what Prepare made for `uuid`: nothing of the guest stays.
+    fn drop_incoming(&self, reg: &mut crate::registry::Registry, uuid: Uuid) -> Result<()> {
+        let hv = self.hv();
+        if self.simulated() {
+            let _ = hv.destroy(&uuid.to_string(), 0);
+        } else {
+            let _ = hv.migrate_incoming_finish(&uuid.to_string(), true);
+        }
+        let Some(obj) = reg.domain(&uuid) else {
+            return Ok(());
+        };
+        let out = Outcome {
+            state: State::Shutoff,
+            reason: reason::SHUTOFF_FAILED,
+            events: vec![(Event::Stopped, detail::STOPPED_FAILED)],
+            remove: !obj.persistent(),
+            persistent: obj.persistent(),
+            managed_save: false,
+            new_id: false,
+        };
+        let events = apply_outcome(&self.state, reg, &uuid, &out, None)?;
+        self.state.emit(events);
+        Ok(())
+    }
+
+    fn forget_prepared(&self, uuid: Uuid) {
+        self.prepared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|u| *u != uuid);
+    }
+
+    /// The connection is closing: the migrations it prepared and never
+    /// finished are cancelled, as libvirt does when a client goes away
+    /// between Prepare and Finish.
+    pub(crate) fn abandon_prepared(&self) {
+        let left = std::mem::take(&mut *self.prepared.lock().unwrap_or_else(|p| p.into_inner()));
+        for uuid in left {
+            let Some(incoming) = self.jobs().incoming.remove(&uuid) else {
+                continue;
+            };
+            let mut reg = self.state.lock();
+            if !incoming.offline
+                && let Err(e) = self.drop_incoming(&mut reg, uuid)
+            {
+                tracing::warn!(domain = %incoming.name, error = %e, "cannot clean up an abandoned migration");
+            }
+        }
     }
 
     pub(crate) fn job_stats(&self, dom: &DomainRef, flags: u32) -> Result<JobStats> {

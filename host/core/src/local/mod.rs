@@ -37,9 +37,16 @@ pub use dirs::LocalDirs;
 
 /// A connection served in this process: a handle on the state shared by
 /// every connection to the same URI.
-#[derive(Clone)]
 pub(crate) struct Local {
     state: Arc<ConnState>,
+    /// Incoming migrations this connection prepared and has not finished.
+    prepared: Mutex<Vec<Uuid>>,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        self.abandon_prepared();
+    }
 }
 
 impl std::fmt::Debug for Local {
@@ -52,7 +59,10 @@ impl std::fmt::Debug for Local {
 
 impl Local {
     fn backend(state: Arc<ConnState>) -> Arc<dyn Backend> {
-        Arc::new(Local { state })
+        Arc::new(Local {
+            state,
+            prepared: Mutex::new(Vec::new()),
+        })
     }
 }
 
