@@ -263,7 +263,9 @@ fn a_client_gone_between_prepare_and_finish_leaves_nothing_at_the_destination() 
         .create_domain_xml(&xml("vm1", "1c8cff5b-3228-4065-bb12-66f7d48d4f1a"), 0)
         .unwrap();
     let eb = cb.events();
-    let begun = vm.migrate_begin(&MigrateParams::default(), mf::LIVE).unwrap();
+    let begun = vm
+        .migrate_begin(&MigrateParams::default(), mf::LIVE)
+        .unwrap();
     let client = crate::support::open(&b.uri()).unwrap();
     let params = MigrateParams {
         dest_xml: Some(begun.xml),
@@ -283,7 +285,10 @@ fn a_client_gone_between_prepare_and_finish_leaves_nothing_at_the_destination() 
             (Event::Stopped, detail::STOPPED_FAILED),
         ]
     );
-    assert_eq!(vm.state().unwrap(), (State::Running, reason::RUNNING_BOOTED));
+    assert_eq!(
+        vm.state().unwrap(),
+        (State::Running, reason::RUNNING_BOOTED)
+    );
 }
 
 #[test]

@@ -182,6 +182,11 @@ pub(crate) fn apply_driver_status(
     if (new_state == obj.state && reason == obj.reason) || !obj.is_active() {
         return Vec::new();
     }
+    // A guest that left for another host stops here when the migration's
+    // Confirm says so, in libvirt's order of events.
+    if reason == lifecycle::reason::SHUTOFF_MIGRATED && super::migrate::migrating_out(state, uuid) {
+        return Vec::new();
+    }
     let facts = facts(obj);
     let out = match new_state {
         State::Shutoff => {

@@ -184,6 +184,16 @@ pub(crate) fn host_uuid(state_dir: Option<&Path>) -> Uuid {
     }
 }
 
+/// Whether `uuid` is migrating out of this host (between Perform and Confirm).
+pub(crate) fn migrating_out(state: &super::ConnState, uuid: &Uuid) -> bool {
+    state
+        .migrations
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .outgoing
+        .contains_key(uuid)
+}
+
 fn stopped(reason: u32) -> driver::DomainStatus {
     driver::DomainStatus {
         state: State::Shutoff as u32,
