@@ -658,3 +658,47 @@ fn kvm_destination_killed_mid_migration_leaves_the_source_running() {
         vmms_under(h.a.dir.path()).is_empty() && vmms_under(h.b.dir.path()).is_empty()
     });
 }
+
+#[test]
+fn kvm_guest_migrates_back_and_forth_fifty_times() {
+    let Some(h) = KvmHosts::start() else {
+        return;
+    };
+    let (ua, ub) = (KvmHosts::uri(&h.a), KvmHosts::uri(&h.b));
+    let hosts = [
+        crate::support::open(&ua).unwrap(),
+        crate::support::open(&ub).unwrap(),
+    ];
+    h.guest(&hosts[0], "g1");
+    KvmHosts::guest_command(&ua, "g1", "dirty 4 20", "dirty: ", |l| {
+        l.starts_with("dirty: on")
+    });
+    let before = KvmHosts::counter(&ua, "g1", 0);
+    let params = MigrateParams {
+        uri: Some("tcp://127.0.0.1:0".into()),
+        ..Default::default()
+    };
+    let mut dom = hosts[0].lookup_domain_by_name("g1").unwrap();
+    let started = Instant::now();
+    for i in 0..50 {
+        let to = &hosts[(i + 1) % 2];
+        dom = dom
+            .migrate(to, &params, mf::LIVE)
+            .unwrap_or_else(|e| panic!("migration {i}: {e}"));
+        assert_eq!(
+            dom.state().unwrap(),
+            (State::Running, reason::RUNNING_MIGRATED)
+        );
+        assert!(gone(&hosts[i % 2], "g1"), "migration {i} left the source");
+    }
+    eprintln!(
+        "50 live migrations of a dirtying 64 MiB guest in {:?}",
+        started.elapsed()
+    );
+    // 50 moves end where they began; the guest counted all along.
+    KvmHosts::counter(&ua, "g1", before);
+    dom.destroy().unwrap();
+    until("every VMM to go", || {
+        vmms_under(h.a.dir.path()).is_empty() && vmms_under(h.b.dir.path()).is_empty()
+    });
+}
