@@ -702,3 +702,55 @@ fn kvm_guest_migrates_back_and_forth_fifty_times() {
         vmms_under(h.a.dir.path()).is_empty() && vmms_under(h.b.dir.path()).is_empty()
     });
 }
+
+#[test]
+fn kvm_a_client_gone_after_perform_loses_no_guest() {
+    let Some(h) = KvmHosts::start() else {
+        return;
+    };
+    let (ua, ub) = (KvmHosts::uri(&h.a), KvmHosts::uri(&h.b));
+    let (ca, cb) = (
+        crate::support::open(&ua).unwrap(),
+        crate::support::open(&ub).unwrap(),
+    );
+    h.guest(&ca, "g1");
+    KvmHosts::guest_command(&ua, "g1", "dirty 4 20", "dirty: ", |l| {
+        l.starts_with("dirty: on")
+    });
+    let before = KvmHosts::counter(&ua, "g1", 0);
+    // A client of its own on each side, which goes away after Perform:
+    // no Finish, no Confirm.
+    let (client_a, client_b) = (
+        crate::support::open(&ua).unwrap(),
+        crate::support::open(&ub).unwrap(),
+    );
+    let dom = client_a.lookup_domain_by_name("g1").unwrap();
+    let begun = dom
+        .migrate_begin(&MigrateParams::default(), mf::LIVE)
+        .unwrap();
+    let mut params = MigrateParams {
+        dest_xml: Some(begun.xml),
+        uri: Some("tcp://127.0.0.1:0".into()),
+        ..Default::default()
+    };
+    let prepared = client_b
+        .migrate_prepare(&params, &begun.cookie, mf::LIVE)
+        .unwrap();
+    params.uri = prepared.uri;
+    dom.migrate_perform(&params, &prepared.cookie, mf::LIVE)
+        .unwrap();
+    drop((dom, client_a, client_b));
+    // The guest went over at Perform: the destination keeps it, the
+    // source records it gone.
+    until("the source to let go", || gone(&ca, "g1"));
+    until("the destination to keep it", || {
+        cb.lookup_domain_by_name("g1")
+            .and_then(|d| d.state())
+            .is_ok_and(|s| s == (State::Running, reason::RUNNING_MIGRATED))
+    });
+    KvmHosts::counter(&ub, "g1", before);
+    cb.lookup_domain_by_name("g1").unwrap().destroy().unwrap();
+    until("every VMM to go", || {
+        vmms_under(h.a.dir.path()).is_empty() && vmms_under(h.b.dir.path()).is_empty()
+    });
+}

@@ -404,11 +404,19 @@ impl Local {
                 return Err(invalid("domain has an active migration job"));
             }
             jobs.outgoing.insert(*uuid, Instant::now());
+            self.performed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(*uuid);
             Ok(())
         })?;
         let result = self.perform_transfer(dom, uri, params);
         if result.is_err() {
             self.jobs().outgoing.remove(&dom.uuid);
+            self.performed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|u| *u != dom.uuid);
         }
         let stats = result?;
         let mut jobs = self.jobs();
@@ -520,20 +528,20 @@ impl Local {
         }
         self.forget_prepared(uuid);
         let hv = self.hv();
-        let arrived = if cancelled {
+        let arrived = if !self.simulated() {
+            // The VMMs' handshake decides who has the guest: once it
+            // arrived here its source has stopped, cancelled or not.
+            hv.migrate_incoming_finish(&uuid.to_string(), cancelled)
+                .map_err(Error::from)
+        } else if cancelled {
             Err(Error::api(
                 ErrorCode::OPERATION_FAILED,
                 format!("migration of domain '{name}' was cancelled"),
             ))
-        } else if self.simulated() {
-            if flags & mf::PAUSED != 0 {
-                hv.status(&uuid.to_string()).map_err(Error::from)
-            } else {
-                hv.resume(&uuid.to_string()).map_err(Error::from)
-            }
+        } else if flags & mf::PAUSED != 0 {
+            hv.status(&uuid.to_string()).map_err(Error::from)
         } else {
-            hv.migrate_incoming_finish(&uuid.to_string(), false)
-                .map_err(Error::from)
+            hv.resume(&uuid.to_string()).map_err(Error::from)
         };
         let state = &self.state;
         let mut reg = state.lock();
@@ -642,6 +650,10 @@ impl Local {
     ) -> Result<()> {
         check_flags(flags, mf::SUPPORTED, "virDomainMigrateConfirm3Params")?;
         let was_out = self.jobs().outgoing.remove(&dom.uuid).is_some();
+        self.performed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|u| *u != dom.uuid);
         let hv = self.hv();
         let state = &self.state;
         let mut reg = state.lock();
@@ -823,14 +835,55 @@ impl Local {
     pub(crate) fn abandon_prepared(&self) {
         let left = std::mem::take(&mut *self.prepared.lock().unwrap_or_else(|p| p.into_inner()));
         for uuid in left {
-            let Some(incoming) = self.jobs().incoming.remove(&uuid) else {
+            let Some((name, offline)) = self
+                .jobs()
+                .incoming
+                .get(&uuid)
+                .map(|inc| (inc.name.clone(), inc.offline))
+            else {
                 continue;
             };
-            let mut reg = self.state.lock();
-            if !incoming.offline
-                && let Err(e) = self.drop_incoming(&mut reg, uuid)
-            {
-                tracing::warn!(domain = %incoming.name, error = %e, "cannot clean up an abandoned migration");
+            let result = if offline {
+                self.jobs().incoming.remove(&uuid);
+                Ok(())
+            } else if self.simulated() {
+                self.jobs().incoming.remove(&uuid);
+                let mut reg = self.state.lock();
+                self.drop_incoming(&mut reg, uuid)
+            } else {
+                // A guest whose transfer completed is this host's now (its
+                // source stopped): Finish keeps it; anything else goes.
+                let params = MigrateParams {
+                    dest_name: Some(name.clone()),
+                    ..Default::default()
+                };
+                self.migrate_finish(&params, &[], 0, true).map(|_| ())
+            };
+            if let Err(e) = result {
+                tracing::info!(domain = %name, error = %e, "abandoned incoming migration ended");
+            }
+        }
+    }
+
+    /// The connection is closing between Perform and Confirm: the source
+    /// confirms by what its driver says: a guest still here was not
+    /// migrated (a simulated one never leaves before Confirm).
+    pub(crate) fn abandon_performed(&self) {
+        let left = std::mem::take(&mut *self.performed.lock().unwrap_or_else(|p| p.into_inner()));
+        for uuid in left {
+            if !self.jobs().outgoing.contains_key(&uuid) {
+                continue;
+            }
+            let Some(r) = self.state.lock().domain(&uuid).map(domain_ref) else {
+                self.jobs().outgoing.remove(&uuid);
+                continue;
+            };
+            let here = self.simulated()
+                || self.hv().status(&uuid.to_string()).is_ok_and(|s| {
+                    s.state == State::Running as u32 || s.state == State::Paused as u32
+                });
+            if let Err(e) = self.migrate_confirm(&r, &MigrateParams::default(), &[], 0, here) {
+                tracing::warn!(domain = %r.name, error = %e, "cannot confirm an abandoned migration");
             }
         }
     }

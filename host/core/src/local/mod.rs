@@ -41,11 +41,14 @@ pub(crate) struct Local {
     state: Arc<ConnState>,
     /// Incoming migrations this connection prepared and has not finished.
     prepared: Mutex<Vec<Uuid>>,
+    /// Outgoing migrations this connection performed and has not confirmed.
+    performed: Mutex<Vec<Uuid>>,
 }
 
 impl Drop for Local {
     fn drop(&mut self) {
         self.abandon_prepared();
+        self.abandon_performed();
     }
 }
 
@@ -62,6 +65,7 @@ impl Local {
         Arc::new(Local {
             state,
             prepared: Mutex::new(Vec::new()),
+            performed: Mutex::new(Vec::new()),
         })
     }
 }
