@@ -189,3 +189,9 @@ pub(super) fn domjobinfo(ctx: &mut Ctx, args: &Args) -> CmdResult {
     });
     Ok(Reply::text(text, json))
 }
+
+pub(super) fn domjobabort(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let d = dom(ctx, args)?;
+    d.abort_job().map_err(|e| CmdError::bare(&e))?;
+    Ok(Reply::empty())
+}

@@ -340,6 +340,13 @@ pub static COMMANDS: &[Command] = &[
         ],
     },
     Command {
+        name: "domjobabort",
+        group: G,
+        help: "abort active domain job",
+        run: domjobabort,
+        opts: &[data("domain", "domain name, id or uuid")],
+    },
+    Command {
         name: "migrate-setmaxdowntime",
         group: G,
         help: "set maximum tolerable downtime",

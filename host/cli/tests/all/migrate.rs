@@ -754,3 +754,62 @@ fn kvm_a_client_gone_after_perform_loses_no_guest() {
         vmms_under(h.a.dir.path()).is_empty() && vmms_under(h.b.dir.path()).is_empty()
     });
 }
+
+#[test]
+fn kvm_domjobabort_stops_a_migration_and_the_guest_stays() {
+    let Some(h) = KvmHosts::start() else {
+        return;
+    };
+    let (ua, ub) = (KvmHosts::uri(&h.a), KvmHosts::uri(&h.b));
+    let (ca, cb) = (
+        crate::support::open(&ua).unwrap(),
+        crate::support::open(&ub).unwrap(),
+    );
+    h.guest(&ca, "g1");
+    KvmHosts::guest_command(&ua, "g1", "dirty 1 1", "dirty: ", |l| {
+        l.starts_with("dirty: on")
+    });
+    let before = KvmHosts::counter(&ua, "g1", 0);
+    let out = wirt(&ua, "domjobinfo g1; migrate-setspeed g1 1");
+    assert!(out.ok, "{}", out.stderr);
+    assert_eq!(out.stdout.trim(), "Job type:         None");
+    let migrating = Command::new(env!("CARGO_BIN_EXE_wirt"))
+        .args([
+            "-c",
+            &ua,
+            "migrate",
+            "--live",
+            "g1",
+            &ub,
+            "tcp://127.0.0.1:0",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    until("the migration to be under way", || {
+        wirt(&ua, "domjobinfo g1")
+            .stdout
+            .contains("Outgoing migration")
+            && !vmms_under(h.b.dir.path()).is_empty()
+    });
+    let out = wirt(&ua, "domjobabort g1");
+    assert!(out.ok, "{}", out.stderr);
+    let out = migrating.wait_with_output().unwrap();
+    assert!(!out.status.success(), "the migration succeeded");
+    let dom = ca.lookup_domain_by_name("g1").unwrap();
+    assert_eq!(dom.state().unwrap().0, State::Running);
+    KvmHosts::counter(&ua, "g1", before);
+    until("the destination to clean up", || {
+        gone(&cb, "g1") && vmms_under(h.b.dir.path()).is_empty()
+    });
+    let out = wirt(&ua, "domjobabort g1");
+    assert!(!out.ok);
+    assert!(
+        out.stderr.contains("no job is active on the domain"),
+        "{}",
+        out.stderr
+    );
+    dom.destroy().unwrap();
+}

@@ -241,6 +241,10 @@ pub trait DomainBackend {
     ) -> Result<()> {
         unsupported("virDomainMigrateConfirm3Params")
     }
+    /// Aborts the domain's current job (`virDomainAbortJob`).
+    fn domain_abort_job(&self, _dom: &DomainRef) -> Result<()> {
+        unsupported("virDomainAbortJob")
+    }
     /// The domain's current or last completed job (`virDomainGetJobStats`).
     fn domain_job_stats(&self, _dom: &DomainRef, _flags: u32) -> Result<JobStats> {
         unsupported("virDomainGetJobStats")

@@ -331,6 +331,12 @@ pub mod job_flags {
 }
 
 impl Domain {
+    /// Aborts the current job: a migration out fails and the domain stays.
+    pub fn abort_job(&self) -> Result<()> {
+        self.connect().check_writable()?;
+        self.connect().backend().domain_abort_job(self.reference())
+    }
+
     /// The current job, or with `job_flags::COMPLETED` the last completed
     /// one (a migration's figures, on either host).
     pub fn job_stats(&self, flags: u32) -> Result<JobStats> {

@@ -1095,6 +1095,10 @@ impl HypervisorDriver for KvmDriver {
         self.migrate_send(uuid, out)
     }
 
+    fn migrate_abort(&self, uuid: &str) -> Result<()> {
+        self.migrate_cancel(uuid)
+    }
+
     fn guest_stats(&self, uuid: &str) -> Result<GuestStats> {
         let vm = self.vm(uuid)?;
         stats_from(&self.request(&vm, "status", Request::Status)?)

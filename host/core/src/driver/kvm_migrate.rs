@@ -30,6 +30,15 @@ struct Incoming {
     receiver: JoinHandle<Result<Value>>,
 }
 
+/// Outgoing migrations' connections, by VMM socket path: a copy the host
+/// keeps only to shut the connection down when the job is aborted.
+fn outgoing() -> MutexGuard<'static, HashMap<PathBuf, TcpStream>> {
+    static MAP: OnceLock<Mutex<HashMap<PathBuf, TcpStream>>> = OnceLock::new();
+    MAP.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
 /// Incoming migrations by VMM socket path (unique per host and domain).
 fn incoming() -> MutexGuard<'static, HashMap<PathBuf, Incoming>> {
     static MAP: OnceLock<Mutex<HashMap<PathBuf, Incoming>>> = OnceLock::new();
@@ -210,15 +219,20 @@ impl KvmDriver {
             bandwidth_mib_s: out.bandwidth_mib_s,
             max_rounds: MAX_ROUNDS,
         });
+        let key = self.socket_path(uuid);
+        if let Ok(copy) = stream.try_clone() {
+            outgoing().insert(key.clone(), copy);
+        }
         let mut client = vm.client.lock().unwrap_or_else(|p| p.into_inner());
-        let id = client
-            .send_with_fds(request, &[stream.as_raw_fd()])
-            .map_err(|e| vmm_error("migrate-send", e))?;
-        drop(stream);
         let reply = client
-            .wait_response(id, REQUEST_TIMEOUT)
-            .map_err(|e| vmm_error("migrate-send", e))?;
+            .send_with_fds(request, &[stream.as_raw_fd()])
+            .and_then(|id| {
+                drop(stream);
+                client.wait_response(id, REQUEST_TIMEOUT)
+            });
         drop(client);
+        outgoing().remove(&key);
+        let reply = reply.map_err(|e| vmm_error("migrate-send", e))?;
         let sent = &reply["sent"];
         let num = |k: &str| sent[k].as_u64().unwrap_or(0);
         Ok(MigrationStats {
@@ -228,6 +242,21 @@ impl KvmDriver {
             bytes_sent: num("bytes_sent"),
             rounds: num("rounds"),
         })
+    }
+}
+
+impl KvmDriver {
+    /// Shuts the outgoing connection of `uuid` down: its VMM's sending
+    /// fails, and it resumes the guest (libvirt's `virDomainAbortJob`).
+    pub(super) fn migrate_cancel(&self, uuid: &str) -> Result<()> {
+        let conn = outgoing().remove(&self.socket_path(uuid)).ok_or_else(|| {
+            Error::driver(
+                ErrorCode::OPERATION_INVALID,
+                "no job is active on the domain",
+            )
+        })?;
+        conn.shutdown(std::net::Shutdown::Both)
+            .map_err(|e| io_error("cannot stop the migration", e))
     }
 }
 

@@ -239,6 +239,10 @@ pub trait HypervisorDriver: Send + Sync {
     fn migrate_out(&self, _uuid: &str, _out: &MigrateOut) -> Result<MigrationStats> {
         unsupported("virDomainMigratePerform3Params")
     }
+    /// Makes a `migrate_out` under way fail at once; the guest stays.
+    fn migrate_abort(&self, _uuid: &str) -> Result<()> {
+        unsupported("virDomainAbortJob")
+    }
 }
 
 /// How to send a guest away.

@@ -910,6 +910,10 @@ impl DomainBackend for Local {
         self.migrate_confirm(dom, params, cookie, flags, cancelled)
     }
 
+    fn domain_abort_job(&self, dom: &DomainRef) -> Result<()> {
+        self.abort_job(dom)
+    }
+
     fn domain_job_stats(&self, dom: &DomainRef, flags: u32) -> Result<JobStats> {
         self.job_stats(dom, flags)
     }

@@ -888,6 +888,17 @@ impl Local {
         }
     }
 
+    pub(crate) fn abort_job(&self, dom: &DomainRef) -> Result<()> {
+        self.with(dom, |_, uuid| {
+            if !self.jobs().outgoing.contains_key(uuid) || self.simulated() {
+                // A simulated migration has nothing under way to abort.
+                return Err(invalid("no job is active on the domain"));
+            }
+            Ok(())
+        })?;
+        Ok(self.hv().migrate_abort(&dom.uuid.to_string())?)
+    }
+
     pub(crate) fn job_stats(&self, dom: &DomainRef, flags: u32) -> Result<JobStats> {
         check_flags(
             flags,

@@ -150,4 +150,11 @@ impl RemoteConn {
             params: super::stats::values(ret.params),
         })
     }
+
+    pub(super) fn abort_job(&self, dom: &DomainRef) -> Result<()> {
+        let args = DomainAbortJobArgs {
+            dom: wire_domain(dom),
+        };
+        Ok(self.call::<_, ()>(REMOTE_PROC_DOMAIN_ABORT_JOB, &args)?)
+    }
 }

@@ -87,6 +87,14 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
             )?;
             Ok(Reply::DomainMigrateConfirm3Params(()))
         })(),
+        Call::DomainAbortJob(a) => domain(conn, a.dom)
+            .abort_job()
+            .map(|()| Reply::DomainAbortJob(())),
+        Call::DomainAbortJobFlags(a) => (|| {
+            wirt::connect::check_flags(a.flags, 0, "virDomainAbortJobFlags")?;
+            domain(conn, a.dom).abort_job()?;
+            Ok(Reply::DomainAbortJobFlags(()))
+        })(),
         Call::DomainGetJobStats(a) => domain(conn, a.dom).job_stats(a.flags).map(|j| {
             Reply::DomainGetJobStats(DomainGetJobStatsRet {
                 r#type: j.job_type,
