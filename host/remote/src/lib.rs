@@ -35,6 +35,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub(crate) mod migrate_params;
 pub mod packet;
 pub mod protocol;
 pub(crate) mod refs;

@@ -108,6 +108,53 @@ bitflags! {
         const MIGRATABLE = 8;
     }
 
+    /// `virDomainMigrateFlags`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct Migrate: u32 {
+        /// Live: the guest keeps running while its memory is copied.
+        const LIVE = 1;
+        /// The source daemon drives the migration itself.
+        const PEER2PEER = 2;
+        /// Through the daemons' connection instead of a direct one.
+        const TUNNELLED = 4;
+        /// Make the domain persistent on the destination.
+        const PERSIST_DEST = 8;
+        /// Undefine the domain on the source once it succeeded.
+        const UNDEFINE_SOURCE = 16;
+        /// Leave the domain paused on the destination.
+        const PAUSED = 32;
+        /// Copy all disks.
+        const NON_SHARED_DISK = 64;
+        /// Copy disks incrementally.
+        const NON_SHARED_INC = 128;
+        /// Protect the domain's configuration against changes meanwhile.
+        const CHANGE_PROTECTION = 256;
+        /// Skip the safety checks.
+        const UNSAFE = 512;
+        /// Move the definition only.
+        const OFFLINE = 1024;
+        /// Compress the data.
+        const COMPRESSED = 2048;
+        /// Abort on an I/O error.
+        const ABORT_ON_ERROR = 4096;
+        /// Throttle the guest's vCPUs until the migration converges.
+        const AUTO_CONVERGE = 8192;
+        /// Pin all memory for RDMA.
+        const RDMA_PIN_ALL = 16384;
+        /// Allow post-copy.
+        const POSTCOPY = 32768;
+        /// Encrypt with TLS.
+        const TLS = 65536;
+        /// Several connections.
+        const PARALLEL = 131072;
+        /// Synchronous writes for the disk copy.
+        const NON_SHARED_SYNCHRONOUS_WRITES = 262144;
+        /// Resume a failed post-copy migration.
+        const POSTCOPY_RESUME = 524288;
+        /// Zero-copy sending.
+        const ZEROCOPY = 1048576;
+    }
+
     /// `virDomainModificationImpact`.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     pub struct Affect: u32 {

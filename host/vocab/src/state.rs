@@ -292,6 +292,8 @@ pub mod reason {
     pub const RUNNING_FROM_SNAPSHOT: u32 = RunningReason::FromSnapshot as u32;
     /// [`RunningReason::Unpaused`].
     pub const RUNNING_UNPAUSED: u32 = RunningReason::Unpaused as u32;
+    /// [`RunningReason::MigrationCanceled`].
+    pub const RUNNING_MIGRATION_CANCELED: u32 = RunningReason::MigrationCanceled as u32;
     /// [`RunningReason::SaveCanceled`].
     pub const RUNNING_SAVE_CANCELED: u32 = RunningReason::SaveCanceled as u32;
     /// [`RunningReason::Crashed`].

@@ -27,7 +27,7 @@ use crate::machine::{
 use crate::snapshot::{self, MachineState, NicState, SnapshotError};
 use crate::tap::Tap;
 
-mod migrate;
+pub(crate) mod migrate;
 
 /// Errors of a request.
 #[derive(Debug, thiserror::Error)]

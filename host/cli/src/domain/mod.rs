@@ -3,12 +3,14 @@
 mod iface;
 mod info;
 mod lifecycle;
+mod migrate;
 mod settings;
 mod stats;
 
 use iface::*;
 use info::*;
 use lifecycle::*;
+use migrate::*;
 use settings::*;
 use stats::*;
 use std::path::Path;
@@ -286,6 +288,114 @@ pub static COMMANDS: &[Command] = &[
             data("domain", "domain name, id or uuid"),
             flag("disable", "disable autostarting"),
         ],
+    },
+    Command {
+        name: "migrate",
+        group: G,
+        help: "migrate domain to another host",
+        run: migrate,
+        opts: &[
+            flag("live", "live migration"),
+            flag("offline", "offline migration"),
+            flag("p2p", "peer-2-peer migration"),
+            flag("direct", "direct migration"),
+            flag("tunnelled", "tunnelled migration"),
+            flag("persistent", "persist VM on destination"),
+            flag("undefinesource", "undefine VM on source"),
+            flag(
+                "suspend",
+                "do not restart the domain on the destination host",
+            ),
+            flag(
+                "copy-storage-all",
+                "migration with non-shared storage with full disk copy",
+            ),
+            flag(
+                "copy-storage-inc",
+                "migration with non-shared storage with incremental copy",
+            ),
+            flag("unsafe", "force migration even if it may be unsafe"),
+            flag("abort-on-error", "abort on soft errors during migration"),
+            flag("verbose", "display the progress of migration"),
+            data("domain", "domain name, id or uuid"),
+            data(
+                "desturi",
+                "connection URI of the destination host as seen from the client(normal migration) or source(p2p migration)",
+            ),
+            data_opt("migrateuri", "migration URI, usually can be omitted"),
+            named(
+                "listen-address",
+                "listen address that destination should bind to for incoming migration",
+            ),
+            named(
+                "dname",
+                "rename to new name during migration (if supported)",
+            ),
+            named("bandwidth", "migration bandwidth limit in MiB/s"),
+        ],
+    },
+    Command {
+        name: "domjobinfo",
+        group: M,
+        help: "domain job information",
+        run: domjobinfo,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            flag("completed", "return statistics of a recently completed job"),
+            flag(
+                "keep-completed",
+                "don't destroy statistics of a recently completed job",
+            ),
+            flag(
+                "anystats",
+                "print statistics for any kind of job (even failed ones)",
+            ),
+            flag("rawstats", "print the raw data returned by libvirt"),
+        ],
+    },
+    Command {
+        name: "domjobabort",
+        group: G,
+        help: "abort active domain job",
+        run: domjobabort,
+        opts: &[data("domain", "domain name, id or uuid")],
+    },
+    Command {
+        name: "migrate-setmaxdowntime",
+        group: G,
+        help: "set maximum tolerable downtime",
+        run: migrate_setmaxdowntime,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            data(
+                "downtime",
+                "maximum tolerable downtime (in milliseconds) for migration",
+            ),
+        ],
+    },
+    Command {
+        name: "migrate-getmaxdowntime",
+        group: G,
+        help: "get maximum tolerable downtime",
+        run: migrate_getmaxdowntime,
+        opts: &[data("domain", "domain name, id or uuid")],
+    },
+    Command {
+        name: "migrate-setspeed",
+        group: G,
+        help: "Set the maximum migration bandwidth",
+        run: migrate_setspeed,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            data("bandwidth", "migration bandwidth limit in MiB/s"),
+        ],
+    },
+    Command {
+        name: "migrate-getspeed",
+        group: G,
+        help: "Get the maximum migration bandwidth",
+        run: migrate_getspeed,
+        opts: &[data("domain", "domain name, id or uuid")],
     },
     Command {
         name: "domrename",

@@ -10,6 +10,7 @@ mod hostile;
 mod kvm;
 mod kvm_net;
 mod kvm_stats;
+mod migrate;
 mod networks;
 mod plugins;
 mod races;

@@ -153,7 +153,7 @@ fn run(cmd: &mut Command) -> Out {
     }
 }
 
-fn have_virsh() -> bool {
+pub(crate) fn have_virsh() -> bool {
     let found = Command::new("virsh").arg("--version").output().is_ok();
     if !found {
         wirt_testkit::require(

@@ -19,7 +19,8 @@ use std::path::Path;
 use uuid::Uuid;
 
 use super::{
-    BlockStats, DomainInfo, DomainStatsOf, Error, PoolInfo, Result, SnapshotInfo, VolInfo,
+    Begun, BlockStats, DomainInfo, DomainStatsOf, Error, JobStats, MigrateParams, PoolInfo,
+    Prepared, Result, SnapshotInfo, VolInfo,
 };
 use crate::driver::{Capabilities, ConsoleStream, NodeInfo, VolumeInfo};
 use crate::error::ErrorCode;
@@ -215,6 +216,80 @@ pub trait DomainBackend {
     /// `flags` select, in any order.
     fn all_domain_stats(&self, _groups: u32, _flags: u32) -> Result<Vec<DomainStatsOf>> {
         unsupported("virConnectGetAllDomainStats")
+    }
+    /// Migration's Begin step, on the source.
+    fn domain_migrate_begin(
+        &self,
+        _dom: &DomainRef,
+        _params: &MigrateParams,
+        _flags: u32,
+    ) -> Result<Begun> {
+        unsupported("virDomainMigrateBegin3Params")
+    }
+    /// Migration's Prepare step, on the destination.
+    fn domain_migrate_prepare(
+        &self,
+        _params: &MigrateParams,
+        _cookie: &[u8],
+        _flags: u32,
+    ) -> Result<Prepared> {
+        unsupported("virDomainMigratePrepare3Params")
+    }
+    /// Migration's Perform step, on the source; returns the cookie for Finish.
+    fn domain_migrate_perform(
+        &self,
+        _dom: &DomainRef,
+        _params: &MigrateParams,
+        _cookie: &[u8],
+        _flags: u32,
+    ) -> Result<Vec<u8>> {
+        unsupported("virDomainMigratePerform3Params")
+    }
+    /// Migration's Finish step, on the destination; returns the domain and
+    /// the cookie for Confirm.
+    fn domain_migrate_finish(
+        &self,
+        _params: &MigrateParams,
+        _cookie: &[u8],
+        _flags: u32,
+        _cancelled: bool,
+    ) -> Result<(DomainRef, Vec<u8>)> {
+        unsupported("virDomainMigrateFinish3Params")
+    }
+    /// Migration's Confirm step, on the source.
+    fn domain_migrate_confirm(
+        &self,
+        _dom: &DomainRef,
+        _params: &MigrateParams,
+        _cookie: &[u8],
+        _flags: u32,
+        _cancelled: bool,
+    ) -> Result<()> {
+        unsupported("virDomainMigrateConfirm3Params")
+    }
+    /// Aborts the domain's current job (`virDomainAbortJob`).
+    fn domain_abort_job(&self, _dom: &DomainRef) -> Result<()> {
+        unsupported("virDomainAbortJob")
+    }
+    /// The domain's current or last completed job (`virDomainGetJobStats`).
+    fn domain_job_stats(&self, _dom: &DomainRef, _flags: u32) -> Result<JobStats> {
+        unsupported("virDomainGetJobStats")
+    }
+    /// The longest pause a live migration may cause, in milliseconds.
+    fn domain_migrate_max_downtime(&self, _dom: &DomainRef) -> Result<u64> {
+        unsupported("virDomainMigrateGetMaxDowntime")
+    }
+    /// Sets the longest pause a live migration may cause, in milliseconds.
+    fn domain_migrate_set_max_downtime(&self, _dom: &DomainRef, _ms: u64) -> Result<()> {
+        unsupported("virDomainMigrateSetMaxDowntime")
+    }
+    /// The migration bandwidth cap in MiB/s (0: none).
+    fn domain_migrate_max_speed(&self, _dom: &DomainRef) -> Result<u64> {
+        unsupported("virDomainMigrateGetMaxSpeed")
+    }
+    /// Sets the migration bandwidth cap in MiB/s (0: none).
+    fn domain_migrate_set_max_speed(&self, _dom: &DomainRef, _mib_s: u64) -> Result<()> {
+        unsupported("virDomainMigrateSetMaxSpeed")
     }
 }
 

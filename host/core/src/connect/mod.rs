@@ -10,6 +10,7 @@ mod backend;
 mod domain;
 mod error;
 mod ifaddr;
+mod migrate;
 mod network;
 mod pool;
 mod snapshot;
@@ -45,6 +46,9 @@ pub struct Autostarted {
     /// ("network 'x'" or "domain 'y'", why).
     pub failed: Vec<(String, Error)>,
 }
+pub use migrate::{
+    Begun, JobStats, MigrateParams, Prepared, cookie_figures, job_flags, migrate_flags, param_names,
+};
 pub use pool::{PoolInfo, StoragePool, pool_flags};
 pub use snapshot::{Snapshot, SnapshotInfo, snapshot_flags};
 pub use stats::{

@@ -35,6 +35,8 @@ use crate::plugin::StatusSink;
 
 mod devices;
 mod nic;
+// Live migration's host side.
+mod migrate;
 
 /// How long one control request may take (boot of a big guest, a save).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
@@ -1090,6 +1092,27 @@ impl HypervisorDriver for KvmDriver {
             }
             _ => Ok(()),
         }
+    }
+
+    fn migrate_incoming(
+        &self,
+        config: &DomainConfig,
+        listen: Option<&str>,
+        paused: bool,
+    ) -> Result<String> {
+        self.migrate_prepare(config, listen, paused)
+    }
+
+    fn migrate_incoming_finish(&self, uuid: &str, cancelled: bool) -> Result<DomainStatus> {
+        self.migrate_finish(uuid, cancelled)
+    }
+
+    fn migrate_out(&self, uuid: &str, out: &MigrateOut) -> Result<MigrationStats> {
+        self.migrate_send(uuid, out)
+    }
+
+    fn migrate_abort(&self, uuid: &str) -> Result<()> {
+        self.migrate_cancel(uuid)
     }
 
     fn guest_stats(&self, uuid: &str) -> Result<GuestStats> {

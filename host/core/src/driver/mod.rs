@@ -265,6 +265,58 @@ pub trait HypervisorDriver: Send + Sync {
     fn interface_targets(&self, _uuid: &str) -> Vec<String> {
         Vec::new()
     }
+    /// Makes ready to receive `config` migrating in: listens where
+    /// `listen` says (`tcp://host[:port]`, or a default) and returns the
+    /// URI the source should send to. The guest is not running yet.
+    fn migrate_incoming(
+        &self,
+        _config: &DomainConfig,
+        _listen: Option<&str>,
+        _paused: bool,
+    ) -> Result<String> {
+        unsupported("virDomainMigratePrepare3Params")
+    }
+    /// Ends an incoming migration: the guest's status once it runs here,
+    /// or, `cancelled`, everything `migrate_incoming` made is gone.
+    fn migrate_incoming_finish(&self, _uuid: &str, _cancelled: bool) -> Result<DomainStatus> {
+        unsupported("virDomainMigrateFinish3Params")
+    }
+    /// Sends the running guest to a destination made ready by
+    /// `migrate_incoming`. On success the guest is stopped here; on
+    /// failure it goes on as it was.
+    fn migrate_out(&self, _uuid: &str, _out: &MigrateOut) -> Result<MigrationStats> {
+        unsupported("virDomainMigratePerform3Params")
+    }
+    /// Makes a `migrate_out` under way fail at once; the guest stays.
+    fn migrate_abort(&self, _uuid: &str) -> Result<()> {
+        unsupported("virDomainAbortJob")
+    }
+}
+
+/// How to send a guest away.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MigrateOut {
+    /// The destination's URI, as its `migrate_incoming` returned it.
+    pub uri: String,
+    /// The longest pause allowed, ms.
+    pub max_downtime_ms: u64,
+    /// Bandwidth cap, MiB/s; none: unlimited.
+    pub bandwidth_mib_s: Option<u64>,
+}
+
+/// Figures of a finished migration, as the source measured them.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MigrationStats {
+    /// From pause to the destination's go-ahead, ms.
+    pub downtime_ms: f64,
+    /// The whole migration, ms.
+    pub total_ms: f64,
+    /// Guest memory, bytes.
+    pub memory_bytes: u64,
+    /// Bytes of guest memory sent.
+    pub bytes_sent: u64,
+    /// Pre-copy rounds.
+    pub rounds: u64,
 }
 
 /// Stands in for the hypervisor of a connection whose plugin has none

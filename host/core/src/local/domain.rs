@@ -8,8 +8,8 @@ use uuid::Uuid;
 use super::{ConnState, Local, convert, no_domain};
 use crate::connect::domain_flags as flags;
 use crate::connect::{
-    BlockStats, DomainBackend, DomainInfo, DomainRef, DomainStatsOf, Error, Result, check_flags,
-    list_flags,
+    Begun, BlockStats, DomainBackend, DomainInfo, DomainRef, DomainStatsOf, Error, JobStats,
+    MigrateParams, Prepared, Result, check_flags, list_flags,
 };
 use crate::driver::{self, Capabilities, ConsoleStream, DomainStatus, HypervisorDriver};
 use crate::error::ErrorCode;
@@ -192,6 +192,11 @@ pub(crate) fn apply_driver_status(
     if (new_state == obj.state && reason == obj.reason) || !obj.is_active() {
         return Vec::new();
     }
+    // A guest that left for another host stops here when the migration's
+    // Confirm says so, in libvirt's order of events.
+    if reason == lifecycle::reason::SHUTOFF_MIGRATED && super::migrate::migrating_out(state, uuid) {
+        return Vec::new();
+    }
     let facts = facts(obj);
     let out = match new_state {
         State::Shutoff => {
@@ -207,6 +212,11 @@ pub(crate) fn apply_driver_status(
                 lifecycle::reason::SHUTOFF_FAILED => {
                     (lifecycle::Event::Stopped, lifecycle::detail::STOPPED_FAILED)
                 }
+                // A VMM stops by itself once its guest moved to another host.
+                lifecycle::reason::SHUTOFF_MIGRATED => (
+                    lifecycle::Event::Stopped,
+                    lifecycle::detail::STOPPED_MIGRATED,
+                ),
                 _ => (
                     lifecycle::Event::Stopped,
                     lifecycle::detail::STOPPED_SHUTDOWN,
@@ -884,5 +894,78 @@ impl DomainBackend for Local {
 
     fn all_domain_stats(&self, groups: u32, flags: u32) -> Result<Vec<DomainStatsOf>> {
         Local::all_domain_stats(self, groups, flags)
+    }
+
+    fn domain_migrate_begin(
+        &self,
+        dom: &DomainRef,
+        params: &MigrateParams,
+        flags: u32,
+    ) -> Result<Begun> {
+        self.migrate_begin(dom, params, flags)
+    }
+
+    fn domain_migrate_prepare(
+        &self,
+        params: &MigrateParams,
+        cookie: &[u8],
+        flags: u32,
+    ) -> Result<Prepared> {
+        self.migrate_prepare(params, cookie, flags)
+    }
+
+    fn domain_migrate_perform(
+        &self,
+        dom: &DomainRef,
+        params: &MigrateParams,
+        cookie: &[u8],
+        flags: u32,
+    ) -> Result<Vec<u8>> {
+        self.migrate_perform(dom, params, cookie, flags)
+    }
+
+    fn domain_migrate_finish(
+        &self,
+        params: &MigrateParams,
+        cookie: &[u8],
+        flags: u32,
+        cancelled: bool,
+    ) -> Result<(DomainRef, Vec<u8>)> {
+        self.migrate_finish(params, cookie, flags, cancelled)
+    }
+
+    fn domain_migrate_confirm(
+        &self,
+        dom: &DomainRef,
+        params: &MigrateParams,
+        cookie: &[u8],
+        flags: u32,
+        cancelled: bool,
+    ) -> Result<()> {
+        self.migrate_confirm(dom, params, cookie, flags, cancelled)
+    }
+
+    fn domain_abort_job(&self, dom: &DomainRef) -> Result<()> {
+        self.abort_job(dom)
+    }
+
+    fn domain_job_stats(&self, dom: &DomainRef, flags: u32) -> Result<JobStats> {
+        self.job_stats(dom, flags)
+    }
+
+    fn domain_migrate_max_downtime(&self, dom: &DomainRef) -> Result<u64> {
+        self.migrate_max_downtime(dom)
+    }
+
+    fn domain_migrate_set_max_downtime(&self, dom: &DomainRef, ms: u64) -> Result<()> {
+        self.migrate_set_max_downtime(dom, ms)
+    }
+
+    fn domain_migrate_max_speed(&self, dom: &DomainRef) -> Result<u64> {
+        self.migrate_max_speed(dom)
+    }
+
+    fn domain_migrate_set_max_speed(&self, dom: &DomainRef, mib_s: u64) -> Result<()> {
+        self.migrate_set_max_speed(dom, mib_s)
     }
 }

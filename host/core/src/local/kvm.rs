@@ -96,6 +96,8 @@ pub(crate) fn open_kvm(uri: &str, system: bool) -> Result<Arc<ConnState>> {
         node,
         lost_handle: None,
         disk: Some(Disk { lock, reload }),
+        host_uuid: super::migrate::host_uuid(Some(&dirs.state)),
+        migrations: Default::default(),
     });
     super::spawn_status_applier(&state, queue);
     Ok(state)

@@ -13,6 +13,7 @@ mod host;
 mod ifaddr;
 #[cfg(feature = "kvm")]
 mod kvm;
+mod migrate;
 mod network;
 mod nic;
 mod pool;
@@ -40,9 +41,19 @@ pub use dirs::LocalDirs;
 
 /// A connection served in this process: a handle on the state shared by
 /// every connection to the same URI.
-#[derive(Clone)]
 pub(crate) struct Local {
     state: Arc<ConnState>,
+    /// Incoming migrations this connection prepared and has not finished.
+    prepared: Mutex<Vec<Uuid>>,
+    /// Outgoing migrations this connection performed and has not confirmed.
+    performed: Mutex<Vec<Uuid>>,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        self.abandon_prepared();
+        self.abandon_performed();
+    }
 }
 
 impl std::fmt::Debug for Local {
@@ -55,7 +66,11 @@ impl std::fmt::Debug for Local {
 
 impl Local {
     fn backend(state: Arc<ConnState>) -> Arc<dyn Backend> {
-        Arc::new(Local { state })
+        Arc::new(Local {
+            state,
+            prepared: Mutex::new(Vec::new()),
+            performed: Mutex::new(Vec::new()),
+        })
     }
 }
 
@@ -193,6 +208,10 @@ pub(crate) struct ConnState {
     pub lost_handle: Option<Arc<plugin::PluginHandle>>,
     /// A state dir other processes share, if the registry lives in one.
     pub disk: Option<Disk>,
+    /// The host's identity, which tells a migration to this same host.
+    pub host_uuid: Uuid,
+    /// Migrations under way, and their settings.
+    pub migrations: Mutex<migrate::Jobs>,
 }
 
 /// A state dir shared with other processes: its lock, and how to read the

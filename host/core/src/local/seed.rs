@@ -172,6 +172,8 @@ fn open_with_plugin_grants(
         node: node_info,
         lost_handle: Some(driver.handle().clone()),
         disk: None,
+        host_uuid: test_host_uuid(uri),
+        migrations: Default::default(),
     });
     super::spawn_status_applier(&state, queue);
     Ok(state)
@@ -339,4 +341,16 @@ fn seed(
         );
     }
     Ok(())
+}
+
+/// `test:///default` is this process's (or its state dir's) host; every
+/// private test host (`test:///PATH.xml`, a plugin's own URI) is a host of
+/// its own, so migrations between them work in one process.
+fn test_host_uuid(uri: &str) -> uuid::Uuid {
+    if uri.starts_with("test:///default") {
+        let dir = std::env::var_os("WIRT_STATE_DIR");
+        super::migrate::host_uuid(dir.as_deref().map(Path::new))
+    } else {
+        uuid::Uuid::new_v4()
+    }
 }

@@ -5,6 +5,7 @@ mod corpus;
 mod deps;
 mod fuzz;
 mod hostile_xml;
+mod migrate;
 mod secrets;
 // Also compiled into host/cli's tests, which use what these do not.
 #[allow(dead_code)]

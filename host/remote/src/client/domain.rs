@@ -9,7 +9,8 @@ use super::RemoteConn;
 use crate::protocol::*;
 use crate::refs::{self, wire_domain};
 use wirt::connect::{
-    BlockStats, DomainBackend, DomainInfo, DomainRef, DomainStatsOf, Error, InterfaceStats, Result,
+    Begun, BlockStats, DomainBackend, DomainInfo, DomainRef, DomainStatsOf, Error, InterfaceStats,
+    JobStats, MigrateParams, Prepared, Result,
 };
 use wirt::driver::ConsoleStream;
 use wirt::error::ErrorCode;
@@ -443,6 +444,79 @@ impl DomainBackend for RemoteConn {
             .into_iter()
             .map(|r| (handle(r.dom), super::stats::values(r.params)))
             .collect())
+    }
+
+    fn domain_migrate_begin(
+        &self,
+        dom: &DomainRef,
+        params: &MigrateParams,
+        flags: u32,
+    ) -> Result<Begun> {
+        self.migrate_begin(dom, params, flags)
+    }
+
+    fn domain_migrate_prepare(
+        &self,
+        params: &MigrateParams,
+        cookie: &[u8],
+        flags: u32,
+    ) -> Result<Prepared> {
+        self.migrate_prepare(params, cookie, flags)
+    }
+
+    fn domain_migrate_perform(
+        &self,
+        dom: &DomainRef,
+        params: &MigrateParams,
+        cookie: &[u8],
+        flags: u32,
+    ) -> Result<Vec<u8>> {
+        self.migrate_perform(dom, params, cookie, flags)
+    }
+
+    fn domain_migrate_finish(
+        &self,
+        params: &MigrateParams,
+        cookie: &[u8],
+        flags: u32,
+        cancelled: bool,
+    ) -> Result<(DomainRef, Vec<u8>)> {
+        self.migrate_finish(params, cookie, flags, cancelled)
+    }
+
+    fn domain_migrate_confirm(
+        &self,
+        dom: &DomainRef,
+        params: &MigrateParams,
+        cookie: &[u8],
+        flags: u32,
+        cancelled: bool,
+    ) -> Result<()> {
+        self.migrate_confirm(dom, params, cookie, flags, cancelled)
+    }
+
+    fn domain_abort_job(&self, dom: &DomainRef) -> Result<()> {
+        self.abort_job(dom)
+    }
+
+    fn domain_job_stats(&self, dom: &DomainRef, flags: u32) -> Result<JobStats> {
+        self.job_stats(dom, flags)
+    }
+
+    fn domain_migrate_max_downtime(&self, dom: &DomainRef) -> Result<u64> {
+        self.migrate_max_downtime(dom)
+    }
+
+    fn domain_migrate_set_max_downtime(&self, dom: &DomainRef, ms: u64) -> Result<()> {
+        self.migrate_set_max_downtime(dom, ms)
+    }
+
+    fn domain_migrate_max_speed(&self, dom: &DomainRef) -> Result<u64> {
+        self.migrate_max_speed(dom)
+    }
+
+    fn domain_migrate_set_max_speed(&self, dom: &DomainRef, mib_s: u64) -> Result<()> {
+        self.migrate_set_max_speed(dom, mib_s)
     }
 }
 

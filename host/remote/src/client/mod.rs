@@ -13,6 +13,7 @@
 mod console;
 mod domain;
 mod host;
+mod migrate;
 mod network;
 mod snapshot;
 mod stats;

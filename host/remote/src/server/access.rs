@@ -177,6 +177,18 @@ pub(super) fn served(procedure: i32) -> bool {
             | REMOTE_PROC_STORAGE_VOL_UPLOAD
             | REMOTE_PROC_STORAGE_VOL_DOWNLOAD
             | REMOTE_PROC_DOMAIN_OPEN_CONSOLE
+            | REMOTE_PROC_DOMAIN_GET_JOB_STATS
+            | REMOTE_PROC_DOMAIN_ABORT_JOB
+            | REMOTE_PROC_DOMAIN_ABORT_JOB_FLAGS
+            | REMOTE_PROC_DOMAIN_MIGRATE_BEGIN3_PARAMS
+            | REMOTE_PROC_DOMAIN_MIGRATE_PREPARE3_PARAMS
+            | REMOTE_PROC_DOMAIN_MIGRATE_PERFORM3_PARAMS
+            | REMOTE_PROC_DOMAIN_MIGRATE_FINISH3_PARAMS
+            | REMOTE_PROC_DOMAIN_MIGRATE_CONFIRM3_PARAMS
+            | REMOTE_PROC_DOMAIN_MIGRATE_GET_MAX_DOWNTIME
+            | REMOTE_PROC_DOMAIN_MIGRATE_SET_MAX_DOWNTIME
+            | REMOTE_PROC_DOMAIN_MIGRATE_GET_MAX_SPEED
+            | REMOTE_PROC_DOMAIN_MIGRATE_SET_MAX_SPEED
     )
 }
 
@@ -231,6 +243,9 @@ pub(super) fn read_only_allowed(call: &Call) -> bool {
         | DomainIsUpdated(_)
         | DomainHasManagedSaveImage(_)
         | DomainGetMaxMemory(_)
+        | DomainGetJobStats(_)
+        | DomainMigrateGetMaxDowntime(_)
+        | DomainMigrateGetMaxSpeed(_)
         | DomainGetVcpusFlags(_)
         | DomainGetMaxVcpus(_)
         | DomainGetOsType(_)

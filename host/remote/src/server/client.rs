@@ -148,6 +148,10 @@ impl Session {
             Routed::Done(r) => return r,
             Routed::Pass(c) => c,
         };
+        let call = match super::migrate::dispatch(conn, call) {
+            Routed::Done(r) => return r,
+            Routed::Pass(c) => c,
+        };
         let call = match super::stats::dispatch(conn, call) {
             Routed::Done(r) => return r,
             Routed::Pass(c) => c,

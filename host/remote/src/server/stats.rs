@@ -34,7 +34,7 @@ fn llong(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-fn wire_value(v: StatValue) -> TypedParamValue {
+pub(super) fn wire_value(v: StatValue) -> TypedParamValue {
     match v {
         StatValue::Int(v) => TypedParamValue::Int(v),
         StatValue::UInt(v) => TypedParamValue::Uint(v),

@@ -26,6 +26,33 @@ const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// acknowledgement (the source answers at once, unless it gave up).
 const GO_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The control connection the request being handled came on (-1: none).
+/// The control loop is single-threaded and sets it before each request.
+static REQUESTER: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// Records the connection of the request about to be handled.
+pub(crate) fn set_requester(fd: std::os::fd::RawFd) {
+    REQUESTER.store(fd, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether the connection that asked for the current request has hung up:
+/// a destination whose host died must not take the guest over, since no
+/// one would then answer for it; the source keeps it instead.
+fn requester_gone() -> bool {
+    let fd = REQUESTER.load(std::sync::atomic::Ordering::Relaxed);
+    if fd < 0 {
+        return false;
+    }
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one pollfd, valid for the call; a 0 timeout never blocks.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents & (libc::POLLHUP | libc::POLLRDHUP | libc::POLLERR) != 0
+}
+
 impl Vmm {
     fn reply(
         &self,
@@ -119,12 +146,25 @@ impl Vmm {
             stats.restore_ms = end.elapsed().as_secs_f64() * 1000.0;
             Ok(machine)
         });
+        let built = built.and_then(|m| {
+            if requester_gone() {
+                self.retired.push(m);
+                return Err(VmmError::InvalidRequest(
+                    "the host that asked for this migration went away".into(),
+                ));
+            }
+            Ok(m)
+        });
         let machine = match built {
             Ok(m) => m,
             Err(e) => {
                 // Tell the source why, if it still listens; it resumes.
                 let _ = stream::write_ack(&mut &conn, Err(&error_chain(&e)));
                 self.setup = None;
+                if requester_gone() {
+                    // Nobody is left to answer to: go rather than linger.
+                    self.quit = true;
+                }
                 return Err(e);
             }
         };

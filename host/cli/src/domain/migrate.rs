@@ -1,0 +1,197 @@
+//! `migrate` and the migration settings, as virsh has them: the client
+//! opens the destination itself and drives libvirt's v3 protocol
+//! (`Domain::migrate`).
+
+use super::dom;
+use crate::parse::Args;
+use crate::{CmdError, CmdResult, Ctx, Reply};
+use wirt::connect::{MigrateParams, migrate_flags as mf};
+
+pub(super) fn migrate(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let d = dom(ctx, args)?;
+    let desturi = args.req("desturi");
+    for unsupported in [
+        "p2p",
+        "direct",
+        "tunnelled",
+        "copy-storage-all",
+        "copy-storage-inc",
+    ] {
+        if args.has(unsupported) {
+            return Err(CmdError::msg(format!(
+                "unsupported configuration: --{unsupported} is not supported yet"
+            )));
+        }
+    }
+    let flags = args.flags(&[
+        ("live", mf::LIVE),
+        ("offline", mf::OFFLINE),
+        ("persistent", mf::PERSIST_DEST),
+        ("undefinesource", mf::UNDEFINE_SOURCE),
+        ("suspend", mf::PAUSED),
+        ("unsafe", mf::UNSAFE),
+        ("abort-on-error", mf::ABORT_ON_ERROR),
+    ]);
+    if args.has("live") && args.has("offline") {
+        return Err(CmdError::msg(
+            "Options --live and --offline are mutually exclusive",
+        ));
+    }
+    let bandwidth = args.u64("bandwidth").map_err(CmdError::msg)?;
+    let params = MigrateParams {
+        uri: args.get("migrateuri").map(str::to_string),
+        dest_name: args.get("dname").map(str::to_string),
+        listen_address: args.get("listen-address").map(str::to_string),
+        bandwidth_mib_s: bandwidth,
+        ..Default::default()
+    };
+    let dest = wirt::Connect::open(desturi)
+        .map_err(|e| CmdError::api("failed to connect to the hypervisor", &e))?;
+    d.migrate(&dest, &params, flags)
+        .map_err(|e| CmdError::bare(&e))?;
+    if args.has("verbose") {
+        // virsh draws its progress on stderr.
+        eprintln!("\rMigration: [100 %]");
+    }
+    Ok(Reply::empty())
+}
+
+pub(super) fn migrate_setmaxdowntime(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let d = dom(ctx, args)?;
+    let downtime = args
+        .u64("downtime")
+        .map_err(CmdError::msg)?
+        .filter(|&n| n > 0)
+        .ok_or_else(|| CmdError::msg("migrate: Invalid downtime"))?;
+    d.migrate_set_max_downtime(downtime)
+        .map_err(|e| CmdError::bare(&e))?;
+    Ok(Reply::empty())
+}
+
+pub(super) fn migrate_getmaxdowntime(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let d = dom(ctx, args)?;
+    let ms = d.migrate_max_downtime().map_err(|e| CmdError::bare(&e))?;
+    Ok(Reply::value("downtime_ms", ms))
+}
+
+pub(super) fn migrate_setspeed(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let d = dom(ctx, args)?;
+    let speed = args
+        .u64("bandwidth")
+        .map_err(CmdError::msg)?
+        .ok_or_else(|| CmdError::msg("migrate: Invalid bandwidth"))?;
+    d.migrate_set_max_speed(speed)
+        .map_err(|e| CmdError::bare(&e))?;
+    Ok(Reply::empty())
+}
+
+pub(super) fn migrate_getspeed(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let d = dom(ctx, args)?;
+    let speed = d.migrate_max_speed().map_err(|e| CmdError::bare(&e))?;
+    Ok(Reply::value("bandwidth_mib_s", speed))
+}
+
+/// virsh's `vshPrettyCapacity`: the value in the largest binary unit
+/// that keeps it at 1 or more.
+fn pretty(bytes: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.3} {}", UNITS[unit])
+}
+
+pub(super) fn domjobinfo(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    use wirt::connect::{StatValue, job_flags};
+    let d = dom(ctx, args)?;
+    let flags = args.flags(&[
+        ("completed", job_flags::COMPLETED),
+        ("keep-completed", job_flags::KEEP_COMPLETED),
+    ]);
+    let job = d.job_stats(flags).map_err(|e| CmdError::bare(&e))?;
+    let get = |name: &str| {
+        job.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| match v {
+                StatValue::Int(n) => *n as u64,
+                StatValue::UInt(n) => u64::from(*n),
+                StatValue::ULLong(n) => *n,
+                StatValue::String(_) => 0,
+            })
+    };
+    let kind = [
+        "None",
+        "Bounded",
+        "Unbounded",
+        "Completed",
+        "Failed",
+        "Cancelled",
+    ]
+    .get(job.job_type as usize)
+    .copied()
+    .unwrap_or("Unknown");
+    // virsh's columns: "%-17s %-12s".
+    let mut text = format!("{:<17} {:<12}\n", "Job type:", kind);
+    if job.job_type != 0 {
+        let operation = [
+            "Unknown",
+            "Start",
+            "Save",
+            "Restore",
+            "Incoming migration",
+            "Outgoing migration",
+            "Snapshot",
+            "Snapshot revert",
+            "Dump",
+            "Backup",
+        ]
+        .get(get("operation").unwrap_or(0) as usize)
+        .copied()
+        .unwrap_or("Unknown");
+        text += &format!("{:<17} {:<12}\n", "Operation:", operation);
+        text += &format!(
+            "{:<17} {:<12} ms\n",
+            "Time elapsed:",
+            get("time_elapsed").unwrap_or(0)
+        );
+        for (prefix, label) in [("data", "Data"), ("memory", "Memory")] {
+            let v = |what: &str| get(&format!("{prefix}_{what}")).unwrap_or(0);
+            let (done, left, total) = (v("processed"), v("remaining"), v("total"));
+            if done != 0 || left != 0 || total != 0 {
+                text += &format!("{:<17} {}\n", format!("{label} processed:"), pretty(done));
+                text += &format!("{:<17} {}\n", format!("{label} remaining:"), pretty(left));
+                text += &format!("{:<17} {}\n", format!("{label} total:"), pretty(total));
+            }
+        }
+        if let Some(n) = get("memory_iteration") {
+            text += &format!("{:<17} {:<12}\n", "Iteration:", n);
+        }
+        if let Some(ms) = get("downtime") {
+            let label = if job.job_type == 3 {
+                "Total downtime:"
+            } else {
+                "Expected downtime:"
+            };
+            text += &format!("{:<17} {:<12} ms\n", label, ms);
+        }
+    }
+    let json = serde_json::json!({
+        "type": kind,
+        "stats": job
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.to_string())))
+            .collect::<serde_json::Map<String, serde_json::Value>>(),
+    });
+    Ok(Reply::text(text, json))
+}
+
+pub(super) fn domjobabort(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let d = dom(ctx, args)?;
+    d.abort_job().map_err(|e| CmdError::bare(&e))?;
+    Ok(Reply::empty())
+}

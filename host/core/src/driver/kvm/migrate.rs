@@ -1,0 +1,308 @@
+//! Live migration's host side for KVM (`plugins/kvm/PROTOCOL.md`, "Live
+//! migration"). VMMs cannot open sockets, so the hosts make the TCP
+//! connection and hand one end to each VMM: the destination listens,
+//! spawns a VMM and gives it the accepted connection with
+//! `migrate-receive`; the source connects and gives its VMM the other end
+//! with `migrate-send`. Both requests answer when the migration is over;
+//! the hosts close their own copies as soon as the VMMs have them, so each
+//! VMM sees its peer go away.
+
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::OnceLock;
+use std::thread::JoinHandle;
+
+use wirt_kvm::control::protocol::MigrateSendRequest;
+
+use super::*;
+
+/// How long a destination waits for the source to connect.
+const ACCEPT_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a source waits to reach the destination.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pre-copy rounds before the source pauses the guest anyway.
+const MAX_ROUNDS: u32 = 30;
+
+/// An incoming migration between Prepare and Finish.
+struct Incoming {
+    vm: Arc<Vm>,
+    cancel: Arc<AtomicBool>,
+    /// Accepts the source's connection and runs `migrate-receive`.
+    receiver: JoinHandle<Result<Value>>,
+}
+
+/// Outgoing migrations' connections, by VMM socket path: a copy the host
+/// keeps only to shut the connection down when the job is aborted.
+fn outgoing() -> MutexGuard<'static, HashMap<PathBuf, TcpStream>> {
+    static MAP: OnceLock<Mutex<HashMap<PathBuf, TcpStream>>> = OnceLock::new();
+    MAP.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// Incoming migrations by VMM socket path (unique per host and domain).
+fn incoming() -> MutexGuard<'static, HashMap<PathBuf, Incoming>> {
+    static MAP: OnceLock<Mutex<HashMap<PathBuf, Incoming>>> = OnceLock::new();
+    MAP.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+fn bad_uri(uri: &str) -> Error {
+    Error::driver(
+        ErrorCode::INVALID_ARG,
+        format!("unsupported migration URI '{uri}': expected tcp://host[:port]"),
+    )
+}
+
+/// `tcp://host[:port]` (or libvirt's `tcp:host:port`) as host and port.
+fn parse_tcp(uri: &str) -> Result<(String, u16)> {
+    let rest = uri
+        .strip_prefix("tcp://")
+        .or_else(|| uri.strip_prefix("tcp:"))
+        .ok_or_else(|| bad_uri(uri))?;
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+            (h, p.parse::<u16>().map_err(|_| bad_uri(uri))?)
+        }
+        _ => (rest, 0),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(bad_uri(uri));
+    }
+    Ok((host.to_string(), port))
+}
+
+fn format_uri(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("tcp://[{host}]:{port}")
+    } else {
+        format!("tcp://{host}:{port}")
+    }
+}
+
+impl KvmDriver {
+    /// Listens, spawns a VMM for `config` and lets it take the source's
+    /// connection in the background; returns the URI to send to.
+    pub(super) fn migrate_prepare(
+        &self,
+        config: &DomainConfig,
+        listen: Option<&str>,
+        paused: bool,
+    ) -> Result<String> {
+        self.check_not_running(&config.uuid)?;
+        let (listener, advertised) = match listen {
+            Some(uri) => {
+                let (host, port) = parse_tcp(uri)?;
+                let listener = TcpListener::bind((host.as_str(), port))
+                    .map_err(|e| io_error(format!("cannot listen on {host}:{port}"), e))?;
+                (listener, host)
+            }
+            None => {
+                // As libvirt: every address, advertised by host name.
+                let listener = TcpListener::bind(("::", 0))
+                    .or_else(|_| TcpListener::bind(("0.0.0.0", 0)))
+                    .map_err(|e| io_error("cannot listen for the migration", e))?;
+                (listener, crate::connect::local_hostname())
+            }
+        };
+        let port = listener
+            .local_addr()
+            .map_err(|e| io_error("cannot read the listening port", e))?
+            .port();
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| io_error("cannot set up the listening socket", e))?;
+        // The guest's cards come along: taps (or passt) made here, as for a
+        // start, on this host's bridges and networks.
+        let opened = self.open_with_nics(config)?;
+        let (vm, numbers, opened) = self.spawn(config, opened)?;
+        self.record_taps(&config.uuid, &opened);
+        let request = Request::MigrateReceive(RestoreRequest {
+            from: FdRef::Passed(0),
+            disks: Self::boot_request(config, &opened, &numbers, false).disks,
+            nics: super::nic::nic_refs(&opened.nics, &numbers),
+            kernel: opened.kernel.map(|i| KernelRef::Fd(numbers[i])),
+            initrd: opened.initrd.map(|i| FdRef::Fd(numbers[i])),
+            paused,
+            policies: policies(config),
+        });
+        drop(opened);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let receiver = {
+            let vm = vm.clone();
+            let cancel = cancel.clone();
+            std::thread::Builder::new()
+                .name(format!("wirt-migrate-in-{}", config.name))
+                .spawn(move || receive(&vm, &listener, &cancel, request))
+                .map_err(|e| io_error("cannot start a migration thread", e))
+        };
+        let receiver = match receiver {
+            Ok(r) => r,
+            Err(e) => {
+                self.stop(&config.uuid, &vm);
+                return Err(e);
+            }
+        };
+        incoming().insert(
+            self.socket_path(&config.uuid),
+            Incoming {
+                vm,
+                cancel,
+                receiver,
+            },
+        );
+        Ok(format_uri(&advertised, port))
+    }
+
+    /// Waits for the incoming migration of `uuid` to end (`cancelled`: stops
+    /// waiting for a source that never connected); the VM is this host's
+    /// if it arrived, else its VMM is gone.
+    pub(super) fn migrate_finish(&self, uuid: &str, cancelled: bool) -> Result<DomainStatus> {
+        let job = incoming()
+            .remove(&self.socket_path(uuid))
+            .ok_or_else(|| Error::driver(ErrorCode::OPERATION_INVALID, "no incoming migration"))?;
+        if cancelled {
+            job.cancel.store(true, Ordering::SeqCst);
+        }
+        let received = job.receiver.join().unwrap_or_else(|_| {
+            Err(Error::driver(
+                ErrorCode::INTERNAL_ERROR,
+                "the migration thread panicked",
+            ))
+        });
+        match received {
+            // Arrived: the source stopped at the go-ahead, so the guest is
+            // this host's now even if the client calls it cancelled.
+            Ok(reply) => {
+                self.register(uuid, job.vm)?;
+                status_from(&reply["status"])
+            }
+            Err(e) => {
+                self.stop(uuid, &job.vm);
+                Err(e)
+            }
+        }
+    }
+
+    /// Connects to the destination and sends the guest; on success its
+    /// VMM here has stopped (shut off, migrated).
+    pub(super) fn migrate_send(&self, uuid: &str, out: &MigrateOut) -> Result<MigrationStats> {
+        let vm = self.vm(uuid)?;
+        let (host, port) = parse_tcp(&out.uri)?;
+        if port == 0 {
+            return Err(bad_uri(&out.uri));
+        }
+        let addrs: Vec<_> = (host.as_str(), port)
+            .to_socket_addrs()
+            .map_err(|e| io_error(format!("cannot resolve {host}"), e))?
+            .collect();
+        let mut last = None;
+        let mut stream = None;
+        for addr in addrs {
+            match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let stream = stream.ok_or_else(|| {
+            io_error(
+                format!("cannot connect to {}", out.uri),
+                last.unwrap_or_else(|| std::io::Error::other("no address")),
+            )
+        })?;
+        let _ = stream.set_nodelay(true);
+        let request = Request::MigrateSend(MigrateSendRequest {
+            to: FdRef::Passed(0),
+            max_downtime_ms: out.max_downtime_ms,
+            bandwidth_mib_s: out.bandwidth_mib_s,
+            max_rounds: MAX_ROUNDS,
+        });
+        let key = self.socket_path(uuid);
+        if let Ok(copy) = stream.try_clone() {
+            outgoing().insert(key.clone(), copy);
+        }
+        let mut client = vm.client.lock().unwrap_or_else(|p| p.into_inner());
+        let reply = client
+            .send_with_fds(request, &[stream.as_raw_fd()])
+            .and_then(|id| {
+                drop(stream);
+                client.wait_response(id, REQUEST_TIMEOUT)
+            });
+        drop(client);
+        outgoing().remove(&key);
+        let reply = reply.map_err(|e| vmm_error("migrate-send", e))?;
+        let sent = &reply["sent"];
+        let num = |k: &str| sent[k].as_u64().unwrap_or(0);
+        Ok(MigrationStats {
+            downtime_ms: sent["downtime_ms"].as_f64().unwrap_or(0.0),
+            total_ms: sent["total_ms"].as_f64().unwrap_or(0.0),
+            memory_bytes: num("memory_bytes"),
+            bytes_sent: num("bytes_sent"),
+            rounds: num("rounds"),
+        })
+    }
+}
+
+impl KvmDriver {
+    /// Shuts the outgoing connection of `uuid` down: its VMM's sending
+    /// fails, and it resumes the guest (libvirt's `virDomainAbortJob`).
+    pub(super) fn migrate_cancel(&self, uuid: &str) -> Result<()> {
+        let conn = outgoing().remove(&self.socket_path(uuid)).ok_or_else(|| {
+            Error::driver(
+                ErrorCode::OPERATION_INVALID,
+                "no job is active on the domain",
+            )
+        })?;
+        conn.shutdown(std::net::Shutdown::Both)
+            .map_err(|e| io_error("cannot stop the migration", e))
+    }
+}
+
+/// Accepts the source's connection (until `cancel` or the timeout) and
+/// hands it to the VMM; returns the VMM's answer.
+fn receive(
+    vm: &Vm,
+    listener: &TcpListener,
+    cancel: &AtomicBool,
+    request: Request,
+) -> Result<Value> {
+    let deadline = Instant::now() + ACCEPT_TIMEOUT;
+    let stream = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if cancel.load(Ordering::SeqCst) {
+                    return Err(Error::driver(
+                        ErrorCode::OPERATION_FAILED,
+                        "the migration was cancelled",
+                    ));
+                }
+                if Instant::now() > deadline {
+                    return Err(Error::driver(
+                        ErrorCode::OPERATION_TIMEOUT,
+                        "the source never connected",
+                    ));
+                }
+                // Accepting is non-blocking so a cancel is seen.
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(io_error("cannot accept the migration", e)),
+        }
+    };
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_nodelay(true);
+    let mut client = vm.client.lock().unwrap_or_else(|p| p.into_inner());
+    let id = client
+        .send_with_fds(request, &[stream.as_raw_fd()])
+        .map_err(|e| vmm_error("migrate-receive", e))?;
+    // The VMM holds the connection now: its end closing must reach the source.
+    drop(stream);
+    client
+        .wait_response(id, REQUEST_TIMEOUT)
+        .map_err(|e| vmm_error("migrate-receive", e))
+}
