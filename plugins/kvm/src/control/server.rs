@@ -135,7 +135,12 @@ fn handle_lines(vmm: &mut Vmm, c: &mut Client, events: &mut Vec<Event>) {
                     Request::Console { replay } => Some(replay),
                     _ => None,
                 };
-                crate::vmm::migrate::set_requester(c.stream.as_raw_fd());
+                // Only the connection that asks for a migration in counts:
+                // a status asked on another one in between must not
+                // replace it.
+                if matches!(env.request, Request::MigrateReceive(_)) {
+                    crate::vmm::migrate::set_requester(c.stream.as_raw_fd());
+                }
                 let r = vmm.handle(env.request, &mut passed);
                 if r.is_ok() {
                     c.to_console = console;
