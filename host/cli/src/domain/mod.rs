@@ -2,6 +2,7 @@
 
 mod info;
 mod lifecycle;
+mod monitor;
 mod settings;
 mod stats;
 
@@ -452,6 +453,57 @@ pub static COMMANDS: &[Command] = &[
             named("timeout", "timeout seconds"),
             flag("list", "list valid event types"),
             flag("timestamp", "show timestamp for each printed event"),
+        ],
+    },
+    Command {
+        name: "dommemstat",
+        group: M,
+        help: "get memory statistics for a domain",
+        run: monitor::dommemstat,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            flag("config", "affect next boot"),
+            flag("live", "affect running domain"),
+            flag("current", "affect current domain"),
+        ],
+    },
+    Command {
+        name: "domblkinfo",
+        group: M,
+        help: "domain block device size information",
+        run: monitor::domblkinfo,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            data_opt("device", "block device"),
+            flag("human", "Human readable output"),
+            flag("all", "display all block devices info"),
+        ],
+    },
+    Command {
+        name: "vcpuinfo",
+        group: G,
+        help: "detailed domain vcpu information",
+        run: monitor::vcpuinfo,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            flag("pretty", "return human readable output"),
+        ],
+    },
+    Command {
+        name: "vcpupin",
+        group: G,
+        help: "control or query domain vcpu affinity",
+        run: monitor::vcpupin,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            data_opt("vcpu", "vcpu number"),
+            data_opt(
+                "cpulist",
+                "host cpu number(s) to set, or omit option to query",
+            ),
+            flag("config", "affect next boot"),
+            flag("live", "affect running domain"),
+            flag("current", "affect current domain"),
         ],
     },
 ];

@@ -126,7 +126,7 @@ impl Kvm {
 
     /// VMM processes serving this test's domains (their sockets live in
     /// its directory).
-    fn vmms(&self) -> Vec<u32> {
+    pub(crate) fn vmms(&self) -> Vec<u32> {
         let needle = self.dir.path().to_string_lossy().into_owned();
         std::fs::read_dir("/proc")
             .unwrap()

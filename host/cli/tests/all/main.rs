@@ -9,6 +9,7 @@ mod fuzz;
 mod hostile;
 mod kvm;
 mod kvm_stats;
+mod monitoring;
 mod plugins;
 mod races;
 mod remote;

@@ -217,6 +217,11 @@ pub trait HypervisorDriver: Send + Sync {
     fn guest_stats(&self, _uuid: &str) -> Result<GuestStats> {
         unsupported("virDomainBlockStats")
     }
+    /// The host process running the guest, for what the host measures and
+    /// sets from outside it (memory, CPU time, vCPU thread affinity).
+    fn process_id(&self, _uuid: &str) -> Result<u32> {
+        unsupported("virDomainGetVcpus")
+    }
 }
 
 /// Stands in for the hypervisor of a connection whose plugin has none

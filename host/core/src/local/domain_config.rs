@@ -243,7 +243,7 @@ impl Local {
 
 /// Which configs a `--live`/`--config` style call affects (libvirt's
 /// VIR_DOMAIN_AFFECT_CURRENT when neither is given).
-fn affected(obj: &DomainObj, flags: u32) -> Result<(bool, bool)> {
+pub(super) fn affected(obj: &DomainObj, flags: u32) -> Result<(bool, bool)> {
     let mut live = flags & flags::AFFECT_LIVE != 0;
     let mut config = flags & flags::AFFECT_CONFIG != 0;
     if !live && !config {

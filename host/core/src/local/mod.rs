@@ -5,11 +5,13 @@
 
 mod convert;
 mod dirs;
+mod dom_monitor;
 mod domain;
 mod domain_config;
 mod host;
 #[cfg(feature = "kvm")]
 mod kvm;
+mod monitor;
 mod network;
 mod pool;
 mod restore;

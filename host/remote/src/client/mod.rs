@@ -13,6 +13,7 @@
 mod console;
 mod domain;
 mod host;
+mod monitor;
 mod network;
 mod snapshot;
 mod stats;

@@ -172,6 +172,18 @@ pub(super) fn served(procedure: i32) -> bool {
             | REMOTE_PROC_STORAGE_VOL_UPLOAD
             | REMOTE_PROC_STORAGE_VOL_DOWNLOAD
             | REMOTE_PROC_DOMAIN_OPEN_CONSOLE
+            | REMOTE_PROC_NODE_GET_CPU_STATS
+            | REMOTE_PROC_NODE_GET_MEMORY_STATS
+            | REMOTE_PROC_NODE_GET_CELLS_FREE_MEMORY
+            | REMOTE_PROC_NODE_GET_FREE_MEMORY
+            | REMOTE_PROC_NODE_GET_CPU_MAP
+            | REMOTE_PROC_CONNECT_GET_CPU_MODEL_NAMES
+            | REMOTE_PROC_DOMAIN_MEMORY_STATS
+            | REMOTE_PROC_DOMAIN_GET_BLOCK_INFO
+            | REMOTE_PROC_DOMAIN_GET_VCPUS
+            | REMOTE_PROC_DOMAIN_GET_VCPU_PIN_INFO
+            | REMOTE_PROC_DOMAIN_PIN_VCPU
+            | REMOTE_PROC_DOMAIN_PIN_VCPU_FLAGS
     )
 }
 
@@ -196,6 +208,16 @@ pub(super) fn read_only_allowed(call: &Call) -> bool {
         | ConnectIsSecure(_)
         | NodeGetInfo(_)
         | NodeGetSecurityModel(_)
+        | NodeGetCpuStats(_)
+        | NodeGetMemoryStats(_)
+        | NodeGetCellsFreeMemory(_)
+        | NodeGetFreeMemory(_)
+        | NodeGetCpuMap(_)
+        | ConnectGetCpuModelNames(_)
+        | DomainMemoryStats(_)
+        | DomainGetBlockInfo(_)
+        | DomainGetVcpus(_)
+        | DomainGetVcpuPinInfo(_)
         | AuthList(_)
         | AuthPolkit(_)
         | ConnectRegisterCloseCallback(_)

@@ -19,6 +19,7 @@ mod domain;
 mod events;
 mod handles;
 mod host;
+mod monitor;
 mod network;
 pub mod peer;
 mod session;

@@ -1,0 +1,314 @@
+//! Guest monitoring commands: dommemstat, domblkinfo, vcpuinfo and
+//! vcpupin, in virsh's layouts (`virsh-domain-monitor.c`, `virsh-domain.c`).
+
+use serde_json::json;
+
+use super::dom;
+use crate::parse::Args;
+use crate::{CmdError, CmdResult, Context, Ctx, Reply};
+use wirt::connect::domain_flags as df;
+use wirt::connect::{BlockInfo, format_cpu_list, memory_stat, vcpu_state};
+use wirt::{Domain, Error};
+
+pub(super) fn dommemstat(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let d = dom(ctx, args)?;
+    let stats = d.memory_stats(0).ctx(|| {
+        format!(
+            "Failed to get memory statistics for domain {}",
+            args.req("domain")
+        )
+    })?;
+    let mut text = String::new();
+    let mut obj = serde_json::Map::new();
+    for (tag, value) in stats {
+        if let Some(name) = memory_stat::name(tag) {
+            text.push_str(&format!("{name} {value}\n"));
+            obj.insert(name.into(), json!(value));
+        }
+    }
+    Ok(Reply::text(text, serde_json::Value::Object(obj)))
+}
+
+/// virsh's `vshPrettyCapacity` with `%.3lf %s`.
+fn pretty(v: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut unit = 0;
+    let mut limit = 1024u128;
+    while unit < UNITS.len() - 1 && u128::from(v) >= limit {
+        unit += 1;
+        limit *= 1024;
+    }
+    format!("{:.3} {}", v as f64 / (limit / 1024) as f64, UNITS[unit])
+}
+
+fn sizes(info: &BlockInfo, human: bool) -> [String; 3] {
+    let [c, a, p] = [info.capacity, info.allocation, info.physical];
+    if c == 0 && a == 0 && p == 0 {
+        return ["-".into(), "-".into(), "-".into()];
+    }
+    let show = |v: u64| if human { pretty(v) } else { v.to_string() };
+    [show(c), show(a), show(p)]
+}
+
+pub(super) fn domblkinfo(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let all = args.has("all");
+    if all && args.get("device").is_some() {
+        return Err(CmdError::msg(
+            "Options --all and --device are mutually exclusive",
+        ));
+    }
+    let d = dom(ctx, args)?;
+    let human = args.has("human");
+    let bare = |e: Error| CmdError::bare(&e);
+    if !all {
+        let Some(device) = args.get("device").filter(|d| !d.is_empty()) else {
+            return Err(CmdError::msg(
+                "command 'domblkinfo' requires <device> option",
+            ));
+        };
+        let info = d.block_info(device, 0).map_err(bare)?;
+        let [c, a, p] = sizes(&info, human);
+        let text = format!(
+            "{:<15} {c}\n{:<15} {a}\n{:<15} {p}\n",
+            "Capacity:", "Allocation:", "Physical:"
+        );
+        return Ok(Reply::text(text, json!(info)));
+    }
+    // As virsh: every <disk> of the live XML, sizes only for those with a source.
+    let xml = d.xml_desc(0).map_err(bare)?;
+    let root = wirt::xml::Element::parse(&xml, "domain").map_err(|e| CmdError::bare(&e.into()))?;
+    let mut rows = Vec::new();
+    let mut json_rows = Vec::new();
+    for disk in root
+        .child("devices")
+        .map(|devs| devs.children_named("disk").collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
+        let target = disk
+            .child("target")
+            .and_then(|t| t.attr("dev"))
+            .unwrap_or_default()
+            .to_string();
+        let info = if disk.child("source").is_some() {
+            d.block_info(&target, 0).map_err(bare)?
+        } else {
+            BlockInfo::default()
+        };
+        let [c, a, p] = sizes(&info, human);
+        json_rows.push(json!({"target": target, "info": info}));
+        rows.push(vec![target, c, a, p]);
+    }
+    Ok(Reply::table(
+        &["Target", "Capacity", "Allocation", "Physical"],
+        &rows,
+        json_rows,
+    ))
+}
+
+/// virsh's `virshNodeGetCPUCount`: how many host CPUs a map shows.
+fn host_cpu_count(ctx: &mut Ctx) -> Result<usize, CmdError> {
+    let conn = ctx.conn()?;
+    match conn.node_cpu_map(0) {
+        Ok(map) => Ok(map.present() as usize),
+        Err(_) => Ok(conn.node_info().cpus as usize),
+    }
+}
+
+fn affinity(cpus: &[bool], maxcpu: usize, pretty: bool) -> String {
+    let shown: Vec<bool> = (0..maxcpu)
+        .map(|c| cpus.get(c).copied().unwrap_or(false))
+        .collect();
+    if pretty {
+        format!("{} (out of {maxcpu})", format_cpu_list(&shown))
+    } else {
+        shown.iter().map(|&b| if b { 'y' } else { '-' }).collect()
+    }
+}
+
+pub(super) fn vcpuinfo(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let d = dom(ctx, args)?;
+    let maxcpu = host_cpu_count(ctx)?;
+    let pretty = args.has("pretty");
+    let bare = |e: Error| CmdError::bare(&e);
+    let mut blocks = Vec::new();
+    let mut json_rows = Vec::new();
+    match d.vcpu_info() {
+        Ok(vcpus) => {
+            for v in vcpus {
+                let mut b = format!(
+                    "{:<15} {}\n{:<15} {}\n{:<15} {}\n",
+                    "VCPU:",
+                    v.number,
+                    "CPU:",
+                    v.cpu,
+                    "State:",
+                    vcpu_state::name(v.state)
+                );
+                if v.cpu_time_ns != 0 {
+                    b.push_str(&format!(
+                        "{:<15} {:.1}s\n",
+                        "CPU time:",
+                        v.cpu_time_ns as f64 / 1e9
+                    ));
+                }
+                b.push_str(&format!(
+                    "{:<15} {}\n",
+                    "CPU Affinity:",
+                    affinity(&v.affinity, maxcpu, pretty)
+                ));
+                json_rows.push(json!({"vcpu": v.number, "cpu": v.cpu,
+                    "state": vcpu_state::name(v.state), "cpu_time_ns": v.cpu_time_ns,
+                    "affinity": format_cpu_list(&v.affinity)}));
+                blocks.push(b);
+            }
+        }
+        // An inactive domain: its next-boot pinning, the rest unknown.
+        Err(e) if e.code() == wirt::ErrorCode::OPERATION_INVALID => {
+            for (i, pins) in d
+                .vcpu_pin_info(df::AFFECT_CONFIG)
+                .map_err(bare)?
+                .iter()
+                .enumerate()
+            {
+                blocks.push(format!(
+                    "{:<15} {i}\n{:<15} N/A\n{:<15} N/A\n{:<15} N/A\n{:<15} {}\n",
+                    "VCPU:",
+                    "CPU:",
+                    "State:",
+                    "CPU time",
+                    "CPU Affinity:",
+                    affinity(pins, maxcpu, pretty)
+                ));
+                json_rows.push(json!({"vcpu": i, "affinity": format_cpu_list(pins)}));
+            }
+        }
+        Err(e) => return Err(bare(e)),
+    }
+    Ok(Reply::text(blocks.join("\n"), json!(json_rows)))
+}
+
+/// virsh's `virshParseCPUList`: `r` for all, else a bitmap below `maxcpu`.
+fn parse_cpu_list(list: &str, maxcpu: usize) -> Result<Vec<bool>, CmdError> {
+    if list.starts_with('r') {
+        return Ok(vec![true; maxcpu]);
+    }
+    let set = wirt::xml::cpuset::CpuSet::parse(list).map_err(|_| CmdError {
+        lines: vec![
+            format!("Invalid cpulist '{list}'"),
+            format!("invalid argument: Failed to parse bitmap '{list}'"),
+        ],
+        code: Some(wirt::ErrorCode::INVALID_ARG),
+    })?;
+    let Some(last) = set.last() else {
+        return Err(CmdError::msg(format!("Invalid cpulist '{list}'")));
+    };
+    if last as usize >= maxcpu {
+        return Err(CmdError::msg(format!(
+            "CPU {last} in cpulist '{list}' exceed the maxcpu {maxcpu}"
+        )));
+    }
+    Ok((0..maxcpu).map(|c| set.contains(c as u32)).collect())
+}
+
+fn affect_flags(args: &Args) -> Result<u32, CmdError> {
+    let (live, config, current) = (args.has("live"), args.has("config"), args.has("current"));
+    if current && live {
+        return Err(CmdError::msg(
+            "Options --current and --live are mutually exclusive",
+        ));
+    }
+    if current && config {
+        return Err(CmdError::msg(
+            "Options --current and --config are mutually exclusive",
+        ));
+    }
+    Ok(args.flags(&[("live", df::AFFECT_LIVE), ("config", df::AFFECT_CONFIG)]))
+}
+
+pub(super) fn vcpupin(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let flags = affect_flags(args)?;
+    let vcpu = args
+        .get("vcpu")
+        .map(|v| {
+            v.parse::<u32>().map_err(|_| {
+                CmdError::msg(format!(
+                    "Numeric value '{v}' for <vcpu> option is malformed or out of range"
+                ))
+            })
+        })
+        .transpose()?;
+    let d = dom(ctx, args)?;
+    let maxcpu = host_cpu_count(ctx)?;
+    let bare = |e: Error| CmdError::bare(&e);
+    if let Some(list) = args.get("cpulist") {
+        let Some(vcpu) = vcpu else {
+            return Err(CmdError::msg("vcpupin: Missing vCPU number in pin mode."));
+        };
+        let cpus = parse_cpu_list(list, maxcpu)?;
+        d.pin_vcpu(vcpu, &cpus, flags).map_err(bare)?;
+        return Ok(Reply::empty());
+    }
+    query(&d, vcpu, maxcpu, flags)
+}
+
+/// virsh's `virshVcpuPinQuery`.
+fn query(d: &Domain, vcpu: Option<u32>, maxcpu: usize, flags: u32) -> CmdResult {
+    let bare = |e: Error| CmdError::bare(&e);
+    let active = d.is_active().map_err(bare)?;
+    let live = flags & df::AFFECT_LIVE != 0 || (flags & df::AFFECT_CONFIG == 0 && active);
+    let count_flags = df::VCPU_MAXIMUM
+        | if live {
+            df::AFFECT_LIVE
+        } else {
+            df::AFFECT_CONFIG
+        };
+    let ncpus = d.vcpus_flags(count_flags).map_err(bare)?;
+    if let Some(v) = vcpu.filter(|&v| v >= ncpus) {
+        let which = if live { "live" } else { "persistent" };
+        return Err(CmdError::msg(format!(
+            "vcpu {v} is out of range of {which} cpu count {ncpus}"
+        )));
+    }
+    let pins = d.vcpu_pin_info(flags).map_err(bare)?;
+    let mut rows = Vec::new();
+    let mut json_rows = Vec::new();
+    for (i, pin) in pins.iter().enumerate().take(ncpus as usize) {
+        if vcpu.is_some_and(|v| v as usize != i) {
+            continue;
+        }
+        // virsh formats the map bytes it asked for: whole bytes of maxcpu.
+        let shown: Vec<bool> = (0..maxcpu.div_ceil(8) * 8)
+            .map(|c| pin.get(c).copied().unwrap_or(false))
+            .collect();
+        let list = format_cpu_list(&shown);
+        json_rows.push(json!({"vcpu": i, "affinity": list}));
+        rows.push(vec![i.to_string(), list]);
+    }
+    Ok(Reply::table(&["VCPU", "CPU Affinity"], &rows, json_rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capacities_as_virsh_prints_them() {
+        assert_eq!(pretty(1_099_506_450_432), "1023.995 GiB");
+        assert_eq!(pretty(1_099_511_627_776), "1.000 TiB");
+        assert_eq!(pretty(512), "512.000 B");
+    }
+
+    #[test]
+    fn cpu_lists_as_virsh_reads_them() {
+        assert_eq!(
+            parse_cpu_list("1-2", 4).unwrap(),
+            [false, true, true, false]
+        );
+        assert_eq!(parse_cpu_list("r", 2).unwrap(), [true, true]);
+        assert_eq!(
+            parse_cpu_list("9", 8).unwrap_err().lines,
+            ["CPU 9 in cpulist '9' exceed the maxcpu 8"]
+        );
+        assert_eq!(parse_cpu_list("x", 8).unwrap_err().lines.len(), 2);
+    }
+}
