@@ -385,7 +385,10 @@ impl Local {
                 }
                 set_pin(def, vcpu, &cpus);
             }
-            persist(&self.state, reg, uuid)
+            persist(&self.state, reg, uuid)?;
+            // The live definition of a running domain outlives this process
+            // in its runtime record.
+            Ok(reg.record_runtime(uuid)?)
         })
     }
 }
