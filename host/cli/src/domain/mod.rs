@@ -506,6 +506,21 @@ pub static COMMANDS: &[Command] = &[
             flag("current", "affect current domain"),
         ],
     },
+    Command {
+        name: "schedinfo",
+        group: G,
+        help: "show/set scheduler parameters",
+        run: monitor::schedinfo,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            named("weight", "weight for XEN_CREDIT"),
+            named("cap", "cap for XEN_CREDIT"),
+            flag("current", "get/set current scheduler info"),
+            flag("config", "get/set value to be used on next boot"),
+            flag("live", "get/set value from running domain"),
+            named("set", "parameter=value"),
+        ],
+    },
 ];
 
 fn dom(ctx: &mut Ctx, args: &Args) -> Result<Domain, CmdError> {

@@ -7,7 +7,7 @@ use super::dom;
 use crate::parse::Args;
 use crate::{CmdError, CmdResult, Context, Ctx, Reply};
 use wirt::connect::domain_flags as df;
-use wirt::connect::{BlockInfo, format_cpu_list, memory_stat, vcpu_state};
+use wirt::connect::{BlockInfo, StatValue, format_cpu_list, memory_stat, vcpu_state};
 use wirt::{Domain, Error};
 
 pub(super) fn dommemstat(ctx: &mut Ctx, args: &Args) -> CmdResult {
@@ -285,6 +285,105 @@ fn query(d: &Domain, vcpu: Option<u32>, maxcpu: usize, flags: u32) -> CmdResult 
         rows.push(vec![i.to_string(), list]);
     }
     Ok(Reply::table(&["VCPU", "CPU Affinity"], &rows, json_rows))
+}
+
+/// virsh's `cmdSchedInfoUpdate`: `--set field=value`, `--weight`, `--cap`,
+/// each parsed by the type of the parameter it names.
+fn updates(
+    args: &Args,
+    current: &[(String, StatValue)],
+) -> Result<Vec<(String, StatValue)>, CmdError> {
+    let mut wanted: Vec<(String, String)> = Vec::new();
+    if let Some(set) = args.get("set") {
+        let (field, value) = set
+            .split_once('=')
+            .ok_or_else(|| CmdError::msg("Invalid syntax for --set, expecting name=value"))?;
+        wanted.push((field.to_string(), value.to_string()));
+    }
+    for legacy in ["weight", "cap"] {
+        if let Some(v) = args.get(legacy) {
+            wanted.push((legacy.to_string(), v.to_string()));
+        }
+    }
+    let mut out = Vec::new();
+    for (field, value) in wanted {
+        let Some((_, kind)) = current.iter().find(|(f, _)| *f == field) else {
+            return Err(CmdError::msg(format!("invalid scheduler option: {field}")));
+        };
+        let bad = |expected: &str| CmdError {
+            lines: vec![format!(
+                "invalid argument: Invalid value for field '{field}': expected {expected}"
+            )],
+            code: Some(wirt::ErrorCode::INVALID_ARG),
+        };
+        let v = match kind {
+            StatValue::Int(_) => StatValue::Int(value.parse().map_err(|_| bad("int"))?),
+            StatValue::UInt(_) => StatValue::UInt(value.parse().map_err(|_| bad("unsigned int"))?),
+            StatValue::ULLong(_) => {
+                StatValue::ULLong(value.parse().map_err(|_| bad("unsigned long long"))?)
+            }
+            StatValue::String(_) => StatValue::String(value),
+        };
+        out.push((field, v));
+    }
+    Ok(out)
+}
+
+pub(super) fn schedinfo(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let (live, config, current) = (args.has("live"), args.has("config"), args.has("current"));
+    let flags = affect_flags(args)?;
+    let d = dom(ctx, args)?;
+    // virsh prints what it has before an error: the scheduler's name first.
+    let mut text = String::new();
+    let (kind, nparams) = match d.scheduler_type() {
+        Ok(t) => t,
+        Err(e) => {
+            return Err(CmdError {
+                lines: std::iter::once(format!("{:<15}: Unknown", "Scheduler"))
+                    .chain(CmdError::bare(&e).lines)
+                    .collect(),
+                code: Some(e.code()),
+            });
+        }
+    };
+    text.push_str(&format!("{:<15}: {kind}\n", "Scheduler"));
+    let partial = |text: &str, e: Error| {
+        // stdout so far, then the error, as virsh does.
+        print!("{text}");
+        CmdError::bare(&e)
+    };
+    if nparams == 0 {
+        return Ok(Reply::text(text, json!({"scheduler": kind})));
+    }
+    let with_flags = flags != 0 || current;
+    let query_flags = if live && config { 0 } else { flags };
+    let get = |d: &Domain| {
+        if with_flags {
+            d.scheduler_parameters_flags(query_flags)
+        } else {
+            d.scheduler_parameters()
+        }
+    };
+    let mut params = get(&d).map_err(|e| partial(&text, e))?;
+    let set = updates(args, &params).map_err(|e| {
+        print!("{text}");
+        e
+    })?;
+    if !set.is_empty() {
+        d.set_scheduler_parameters(&set, with_flags.then_some(flags))
+            .map_err(|e| partial(&text, e))?;
+        params = get(&d).map_err(|e| partial(&text, e))?;
+    } else if live && config {
+        print!("{text}");
+        return Err(CmdError::msg("cannot query both live and config at once"));
+    }
+    let mut obj = serde_json::Map::new();
+    obj.insert("scheduler".into(), json!(kind));
+    for (field, v) in &params {
+        text.push_str(&format!("{field:<15}: {v}\n"));
+        obj.insert(field.clone(), json!(v.to_string()));
+    }
+    Ok(Reply::text(text, serde_json::Value::Object(obj)))
 }
 
 #[cfg(test)]

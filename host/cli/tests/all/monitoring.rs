@@ -225,6 +225,26 @@ fn kvm_host_figures_are_the_kernels() {
     assert!(out.stdout.contains("    0: "), "{}", out.stdout);
 }
 
+/// virsh through wirtd for the guest commands: what virsh prints against
+/// libvirt's own test driver.
+#[test]
+fn virsh_guest_statistics_through_the_daemon() {
+    if !virsh_here() {
+        return;
+    }
+    let script = "dommemstat test; domblkinfo test --all --human; vcpupin test 1 3; vcpupin test; \
+                  schedinfo test; schedinfo test --set weight=7";
+    let d = Daemon::start();
+    let remote = run("virsh", &d.uri(), script).unwrap();
+    let local = run("virsh", "test:///default", script).unwrap();
+    assert!(remote.ok, "{}", remote.stderr);
+    assert_eq!(remote.stdout, local.stdout);
+    assert!(remote.stdout.contains(" 1      3\n"), "{}", remote.stdout);
+    let wirt = run(env!("CARGO_BIN_EXE_wirt"), &d.uri(), script).unwrap();
+    assert!(wirt.ok, "{}", wirt.stderr);
+    assert_eq!(wirt.stdout, local.stdout);
+}
+
 const PYTHON_DOMAIN: &str = r#"
 import sys, libvirt
 def calls(c):
@@ -396,6 +416,29 @@ fn kvm_guest_figures_are_measured_and_pinning_is_real() {
             "Cpus_allowed_list:"
         ),
         last
+    );
+    // cpu_shares is the VMM's CFS weight: renice it and read it back.
+    let shares = |k: &super::kvm::Kvm| -> u64 {
+        k.ok("schedinfo mon")
+            .lines()
+            .find_map(|l| l.strip_prefix("cpu_shares     : "))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(shares(&k), 1024);
+    let reniced = Command::new("renice")
+        .args(["-n", "5", "-p", &pid.to_string()])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if reniced {
+        assert_eq!(shares(&k), 335);
+    }
+    let set = k.wirt("schedinfo mon --set cpu_shares=2048");
+    assert!(
+        !set.ok && set.stderr.contains("Operation not supported"),
+        "{}",
+        set.stderr
     );
     k.ok("destroy mon");
 }

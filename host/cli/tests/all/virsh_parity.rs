@@ -336,3 +336,31 @@ fn vcpu_info() {
         assert_eq!(steady(&virsh.stdout), steady(&wirt.stdout));
     }
 }
+
+#[test]
+fn scheduler_parameters() {
+    let shown = "Scheduler      : fair\nweight         : 50\n";
+    same("schedinfo test", shown, "");
+    // libvirt's test driver checks a weight and keeps nothing.
+    same("schedinfo test --set weight=100", shown, "");
+    same(
+        "schedinfo test --set foo=1",
+        "Scheduler      : fair\n",
+        "error: invalid scheduler option: foo\n",
+    );
+    same(
+        "schedinfo test --set weight=abc",
+        "Scheduler      : fair\n",
+        "error: invalid argument: Invalid value for field 'weight': expected unsigned int\n",
+    );
+    same(
+        "schedinfo test --current",
+        "Scheduler      : fair\n",
+        "error: unsupported flags (0x4) in function testDomainGetSchedulerParametersFlags\n",
+    );
+    same(
+        "schedinfo test --live",
+        "Scheduler      : fair\n",
+        "error: unsupported flags (0x5) in function testDomainGetSchedulerParametersFlags\n",
+    );
+}

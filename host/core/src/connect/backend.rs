@@ -414,6 +414,27 @@ pub trait MonitorBackend {
     ) -> Result<()> {
         unsupported("virDomainPinVcpuFlags")
     }
+    /// The scheduler's name and parameter count.
+    fn domain_scheduler_type(&self, _dom: &DomainRef) -> Result<(String, i32)> {
+        unsupported("virDomainGetSchedulerType")
+    }
+    /// The scheduler's parameters; `flags` 0 is the call without flags.
+    fn domain_scheduler_parameters(
+        &self,
+        _dom: &DomainRef,
+        _flags: u32,
+    ) -> Result<Vec<(String, super::StatValue)>> {
+        unsupported("virDomainGetSchedulerParameters")
+    }
+    /// Sets scheduler parameters; None is the call without flags.
+    fn domain_set_scheduler_parameters(
+        &self,
+        _dom: &DomainRef,
+        _params: &[(String, super::StatValue)],
+        _flags: Option<u32>,
+    ) -> Result<()> {
+        unsupported("virDomainSetSchedulerParameters")
+    }
 }
 
 /// Everything a connection needs from what serves it.

@@ -2,7 +2,7 @@
 //! `virDomainGetBlockInfo`, `virDomainGetVcpus`, `virDomainGetVcpuPinInfo`
 //! and `virDomainPinVcpuFlags`. CPU sets cross as one `bool` per host CPU.
 
-use super::{Domain, Error, Result, check_flags};
+use super::{Domain, Error, Result, StatValue, check_flags};
 use crate::error::ErrorCode;
 
 /// A disk's sizes in bytes (libvirt's `virDomainBlockInfo`).
@@ -82,4 +82,49 @@ impl Domain {
             .backend()
             .domain_pin_vcpu(self.reference(), vcpu, cpus, flags)
     }
+
+    /// The scheduler's name and how many parameters it has (libvirt's
+    /// `virDomainGetSchedulerType`).
+    pub fn scheduler_type(&self) -> Result<(String, i32)> {
+        self.connect()
+            .backend()
+            .domain_scheduler_type(self.reference())
+    }
+
+    /// The scheduler's parameters of the domain as it is now (libvirt's
+    /// `virDomainGetSchedulerParameters`).
+    pub fn scheduler_parameters(&self) -> Result<Vec<(String, StatValue)>> {
+        self.connect()
+            .backend()
+            .domain_scheduler_parameters(self.reference(), 0)
+    }
+
+    /// The scheduler's parameters of the live or next-boot definition
+    /// (libvirt's `virDomainGetSchedulerParametersFlags`, which always adds
+    /// `VIR_TYPED_PARAM_STRING_OKAY`, as libvirt's library does).
+    pub fn scheduler_parameters_flags(&self, flags: u32) -> Result<Vec<(String, StatValue)>> {
+        check_flags(flags, AFFECT, "virDomainGetSchedulerParametersFlags")?;
+        self.connect()
+            .backend()
+            .domain_scheduler_parameters(self.reference(), flags | STRING_OKAY)
+    }
+
+    /// Sets scheduler parameters; `flags` None is libvirt's
+    /// `virDomainSetSchedulerParameters`, Some its `...Flags` variant.
+    pub fn set_scheduler_parameters(
+        &self,
+        params: &[(String, StatValue)],
+        flags: Option<u32>,
+    ) -> Result<()> {
+        self.connect().check_writable()?;
+        if let Some(f) = flags {
+            check_flags(f, AFFECT, "virDomainSetSchedulerParametersFlags")?;
+        }
+        self.connect()
+            .backend()
+            .domain_set_scheduler_parameters(self.reference(), params, flags)
+    }
 }
+
+/// `VIR_TYPED_PARAM_STRING_OKAY`.
+pub const STRING_OKAY: u32 = 4;

@@ -14,7 +14,7 @@ use super::domain_config::affected;
 use super::monitor::Source;
 use super::{Local, convert};
 use crate::connect::{
-    BlockInfo, DomainBackend, DomainRef, Error, Result, VcpuInfo, format_cpu_list,
+    BlockInfo, DomainBackend, DomainRef, Error, Result, StatValue, VcpuInfo, format_cpu_list,
 };
 use crate::error::ErrorCode;
 use crate::xml::cpuset::CpuSet as CpuList;
@@ -448,6 +448,127 @@ fn file_block_info(path: &str, format: Option<&str>) -> Result<BlockInfo> {
         allocation: meta.blocks() * 512,
         physical,
     })
+}
+
+/// The kernel's CFS weight for each nice value from -20 to 19
+/// (`sched_prio_to_weight`): what a cgroup's `cpu.shares` competes with.
+const CFS_WEIGHT: [u64; 40] = [
+    88761, 71755, 56483, 46273, 36291, 29154, 23254, 18705, 14949, 11916, 9548, 7620, 6100, 4904,
+    3906, 3121, 2501, 1991, 1586, 1277, 1024, 820, 655, 526, 423, 335, 272, 215, 172, 137, 110, 87,
+    70, 56, 45, 36, 29, 23, 18, 15,
+];
+
+/// The CFS weight of a process, from the nice value in its `stat`.
+fn cfs_weight(pid: u32) -> Result<u64> {
+    let stat = read(&format!("/proc/{pid}/stat"))?;
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    // nice is field 19; field 3 is the first after the name.
+    let nice: i64 = rest
+        .split_whitespace()
+        .nth(19 - 3)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    Ok(CFS_WEIGHT[(nice.clamp(-20, 19) + 20) as usize])
+}
+
+impl Local {
+    pub(super) fn dom_scheduler_type(&self, dom: &DomainRef) -> Result<(String, i32)> {
+        match self.source() {
+            // libvirt's test driver: a "fair" scheduler with a weight.
+            Source::Test => {
+                self.domain_is_active(dom)?;
+                Ok(("fair".into(), 1))
+            }
+            Source::Kernel => {
+                self.domain_is_active(dom)?;
+                Ok(("posix".into(), 1))
+            }
+            Source::None => Err(Error::api(
+                ErrorCode::NO_SUPPORT,
+                "virDomainGetSchedulerType",
+            )),
+        }
+    }
+
+    pub(super) fn dom_scheduler_parameters(
+        &self,
+        dom: &DomainRef,
+        flags: u32,
+    ) -> Result<Vec<(String, StatValue)>> {
+        match self.source() {
+            Source::Test => {
+                self.domain_is_active(dom)?;
+                if flags != 0 {
+                    return Err(crate::connect::invalid_arg(&format!(
+                        "unsupported flags (0x{flags:x}) in function \
+                         testDomainGetSchedulerParametersFlags"
+                    )));
+                }
+                Ok(vec![("weight".into(), StatValue::UInt(50))])
+            }
+            // The running VMM's CFS weight, which is what cpu_shares weighs
+            // against; there is no cgroup of the guest's own.
+            Source::Kernel => {
+                if !self.domain_is_active(dom)? {
+                    return Err(not_running());
+                }
+                if flags & 2 != 0 {
+                    return Err(Error::api(
+                        ErrorCode::OPERATION_UNSUPPORTED,
+                        "the kvm driver keeps no scheduler parameters in the definition",
+                    ));
+                }
+                let weight = cfs_weight(self.vmm_pid(dom)?)?;
+                Ok(vec![("cpu_shares".into(), StatValue::ULLong(weight))])
+            }
+            Source::None => Err(Error::api(
+                ErrorCode::NO_SUPPORT,
+                "virDomainGetSchedulerParameters",
+            )),
+        }
+    }
+
+    pub(super) fn dom_set_scheduler_parameters(
+        &self,
+        dom: &DomainRef,
+        params: &[(String, StatValue)],
+        flags: Option<u32>,
+    ) -> Result<()> {
+        match self.source() {
+            // libvirt's test driver checks the parameters and keeps nothing.
+            Source::Test => {
+                self.domain_is_active(dom)?;
+                if let Some(f) = flags.filter(|&f| f != 0) {
+                    return Err(crate::connect::invalid_arg(&format!(
+                        "unsupported flags (0x{f:x}) in function testDomainSetSchedulerParametersFlags"
+                    )));
+                }
+                for (name, value) in params {
+                    if name != "weight" {
+                        return Err(Error::api(
+                            ErrorCode::ARGUMENT_UNSUPPORTED,
+                            format!("parameter '{name}' not supported"),
+                        ));
+                    }
+                    if !matches!(value, StatValue::UInt(_)) {
+                        return Err(Error::api(
+                            ErrorCode::INVALID_ARG,
+                            format!("invalid type for parameter '{name}', expected 'uint'"),
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            Source::Kernel => Err(Error::api(
+                ErrorCode::OPERATION_UNSUPPORTED,
+                "setting scheduler parameters is not supported by the kvm driver",
+            )),
+            Source::None => Err(Error::api(
+                ErrorCode::NO_SUPPORT,
+                "virDomainSetSchedulerParameters",
+            )),
+        }
+    }
 }
 
 #[cfg(test)]

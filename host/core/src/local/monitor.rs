@@ -6,7 +6,8 @@
 
 use super::Local;
 use crate::connect::{
-    BlockInfo, CpuMap, DomainRef, Error, MonitorBackend, NodeStat, Result, VcpuInfo, cpu_models_of,
+    BlockInfo, CpuMap, DomainRef, Error, MonitorBackend, NodeStat, Result, StatValue, VcpuInfo,
+    cpu_models_of,
 };
 use crate::error::ErrorCode;
 
@@ -157,6 +158,27 @@ impl MonitorBackend for Local {
 
     fn domain_vcpu_pin_info(&self, dom: &DomainRef, flags: u32) -> Result<Vec<Vec<bool>>> {
         self.dom_vcpu_pin_info(dom, flags)
+    }
+
+    fn domain_scheduler_type(&self, dom: &DomainRef) -> Result<(String, i32)> {
+        self.dom_scheduler_type(dom)
+    }
+
+    fn domain_scheduler_parameters(
+        &self,
+        dom: &DomainRef,
+        flags: u32,
+    ) -> Result<Vec<(String, StatValue)>> {
+        self.dom_scheduler_parameters(dom, flags)
+    }
+
+    fn domain_set_scheduler_parameters(
+        &self,
+        dom: &DomainRef,
+        params: &[(String, StatValue)],
+        flags: Option<u32>,
+    ) -> Result<()> {
+        self.dom_set_scheduler_parameters(dom, params, flags)
     }
 
     fn domain_pin_vcpu(&self, dom: &DomainRef, vcpu: u32, cpus: &[bool], flags: u32) -> Result<()> {

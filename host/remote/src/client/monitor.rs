@@ -2,7 +2,8 @@
 //! memory per NUMA cell, the CPU map and the CPU model names.
 
 use wirt::connect::{
-    BlockInfo, CpuMap, DomainRef, HostBackend, MonitorBackend, NodeStat, Result, VcpuInfo,
+    BlockInfo, CpuMap, DomainRef, HostBackend, MonitorBackend, NodeStat, Result, StatValue,
+    VcpuInfo,
 };
 
 use super::RemoteConn;
@@ -175,6 +176,80 @@ impl MonitorBackend for RemoteConn {
             flags,
         };
         self.call::<_, ()>(REMOTE_PROC_DOMAIN_PIN_VCPU_FLAGS, &args)?;
+        Ok(())
+    }
+
+    fn domain_scheduler_type(&self, dom: &DomainRef) -> Result<(String, i32)> {
+        let args = DomainGetSchedulerTypeArgs {
+            dom: wire_domain(dom),
+        };
+        let r: DomainGetSchedulerTypeRet =
+            self.call(REMOTE_PROC_DOMAIN_GET_SCHEDULER_TYPE, &args)?;
+        Ok((r.r#type, r.nparams))
+    }
+
+    fn domain_scheduler_parameters(
+        &self,
+        dom: &DomainRef,
+        flags: u32,
+    ) -> Result<Vec<(String, StatValue)>> {
+        let nparams = REMOTE_DOMAIN_SCHEDULER_PARAMETERS_MAX as i32;
+        let params = if flags == 0 {
+            let args = DomainGetSchedulerParametersArgs {
+                dom: wire_domain(dom),
+                nparams,
+            };
+            let r: DomainGetSchedulerParametersRet =
+                self.call(REMOTE_PROC_DOMAIN_GET_SCHEDULER_PARAMETERS, &args)?;
+            r.params
+        } else {
+            let args = DomainGetSchedulerParametersFlagsArgs {
+                dom: wire_domain(dom),
+                nparams,
+                flags,
+            };
+            let r: DomainGetSchedulerParametersFlagsRet =
+                self.call(REMOTE_PROC_DOMAIN_GET_SCHEDULER_PARAMETERS_FLAGS, &args)?;
+            r.params
+        };
+        Ok(super::stats::values(params))
+    }
+
+    fn domain_set_scheduler_parameters(
+        &self,
+        dom: &DomainRef,
+        params: &[(String, StatValue)],
+        flags: Option<u32>,
+    ) -> Result<()> {
+        let params: Vec<TypedParam> = params
+            .iter()
+            .map(|(field, v)| TypedParam {
+                field: field.clone(),
+                value: match v {
+                    StatValue::Int(v) => TypedParamValue::Int(*v),
+                    StatValue::UInt(v) => TypedParamValue::Uint(*v),
+                    StatValue::ULLong(v) => TypedParamValue::Ullong(*v),
+                    StatValue::String(v) => TypedParamValue::String(v.clone()),
+                },
+            })
+            .collect();
+        match flags {
+            None => {
+                let args = DomainSetSchedulerParametersArgs {
+                    dom: wire_domain(dom),
+                    params,
+                };
+                self.call::<_, ()>(REMOTE_PROC_DOMAIN_SET_SCHEDULER_PARAMETERS, &args)?;
+            }
+            Some(flags) => {
+                let args = DomainSetSchedulerParametersFlagsArgs {
+                    dom: wire_domain(dom),
+                    params,
+                    flags,
+                };
+                self.call::<_, ()>(REMOTE_PROC_DOMAIN_SET_SCHEDULER_PARAMETERS_FLAGS, &args)?;
+            }
+        }
         Ok(())
     }
 }

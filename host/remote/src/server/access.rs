@@ -184,6 +184,11 @@ pub(super) fn served(procedure: i32) -> bool {
             | REMOTE_PROC_DOMAIN_GET_VCPU_PIN_INFO
             | REMOTE_PROC_DOMAIN_PIN_VCPU
             | REMOTE_PROC_DOMAIN_PIN_VCPU_FLAGS
+            | REMOTE_PROC_DOMAIN_GET_SCHEDULER_TYPE
+            | REMOTE_PROC_DOMAIN_GET_SCHEDULER_PARAMETERS
+            | REMOTE_PROC_DOMAIN_GET_SCHEDULER_PARAMETERS_FLAGS
+            | REMOTE_PROC_DOMAIN_SET_SCHEDULER_PARAMETERS
+            | REMOTE_PROC_DOMAIN_SET_SCHEDULER_PARAMETERS_FLAGS
     )
 }
 
@@ -218,6 +223,9 @@ pub(super) fn read_only_allowed(call: &Call) -> bool {
         | DomainGetBlockInfo(_)
         | DomainGetVcpus(_)
         | DomainGetVcpuPinInfo(_)
+        | DomainGetSchedulerType(_)
+        | DomainGetSchedulerParameters(_)
+        | DomainGetSchedulerParametersFlags(_)
         | AuthList(_)
         | AuthPolkit(_)
         | ConnectRegisterCloseCallback(_)

@@ -5,7 +5,7 @@
 use super::handles::domain;
 use super::wire::Routed;
 use crate::protocol::*;
-use wirt::connect::{Connect, CpuMap, Error, NodeStat, Result};
+use wirt::connect::{Connect, CpuMap, Error, NodeStat, Result, StatValue};
 use wirt::error::ErrorCode;
 
 pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
@@ -123,9 +123,87 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
         Call::DomainPinVcpuFlags(a) => domain(conn, a.dom)
             .pin_vcpu(a.vcpu, &from_map(&a.cpumap), a.flags)
             .map(Reply::DomainPinVcpuFlags),
+        Call::DomainGetSchedulerType(a) => domain(conn, a.dom).scheduler_type().map(|(t, n)| {
+            Reply::DomainGetSchedulerType(DomainGetSchedulerTypeRet {
+                r#type: t,
+                nparams: n,
+            })
+        }),
+        Call::DomainGetSchedulerParameters(a) => scheduler_nparams(a.nparams).and_then(|n| {
+            let params = domain(conn, a.dom).scheduler_parameters()?;
+            Ok(Reply::DomainGetSchedulerParameters(
+                DomainGetSchedulerParametersRet {
+                    params: typed(params, n),
+                },
+            ))
+        }),
+        Call::DomainGetSchedulerParametersFlags(a) => {
+            scheduler_nparams(a.nparams).and_then(|n| {
+                // The client's library added VIR_TYPED_PARAM_STRING_OKAY.
+                let params =
+                    domain(conn, a.dom).scheduler_parameters_flags(a.flags & !STRING_OKAY)?;
+                Ok(Reply::DomainGetSchedulerParametersFlags(
+                    DomainGetSchedulerParametersFlagsRet {
+                        params: typed(params, n),
+                    },
+                ))
+            })
+        }
+        Call::DomainSetSchedulerParameters(a) => domain(conn, a.dom)
+            .set_scheduler_parameters(&values(a.params), None)
+            .map(Reply::DomainSetSchedulerParameters),
+        Call::DomainSetSchedulerParametersFlags(a) => domain(conn, a.dom)
+            .set_scheduler_parameters(&values(a.params), Some(a.flags & !STRING_OKAY))
+            .map(Reply::DomainSetSchedulerParametersFlags),
         other => return Routed::Pass(other),
     };
     Routed::Done(result)
+}
+
+/// `VIR_TYPED_PARAM_STRING_OKAY`, which libvirt's library adds to flags.
+const STRING_OKAY: u32 = 4;
+
+fn scheduler_nparams(n: i32) -> Result<usize> {
+    if n < 0 || n as u32 > REMOTE_DOMAIN_SCHEDULER_PARAMETERS_MAX {
+        return Err(Error::api(ErrorCode::RPC, "nparams too large"));
+    }
+    Ok(n as usize)
+}
+
+fn typed(params: Vec<(String, StatValue)>, max: usize) -> Vec<TypedParam> {
+    params
+        .into_iter()
+        .take(max)
+        .map(|(field, v)| TypedParam {
+            field,
+            value: match v {
+                StatValue::Int(v) => TypedParamValue::Int(v),
+                StatValue::UInt(v) => TypedParamValue::Uint(v),
+                StatValue::ULLong(v) => TypedParamValue::Ullong(v),
+                StatValue::String(v) => TypedParamValue::String(v),
+            },
+        })
+        .collect()
+}
+
+/// Typed parameters as the API's values; types it has no variant for
+/// cross as text, which a driver then refuses by type.
+fn values(params: Vec<TypedParam>) -> Vec<(String, StatValue)> {
+    params
+        .into_iter()
+        .map(|p| {
+            let v = match p.value {
+                TypedParamValue::Int(v) => StatValue::Int(v),
+                TypedParamValue::Uint(v) => StatValue::UInt(v),
+                TypedParamValue::Ullong(v) => StatValue::ULLong(v),
+                TypedParamValue::Llong(v) => StatValue::String(v.to_string()),
+                TypedParamValue::Double(v) => StatValue::String(v.to_string()),
+                TypedParamValue::Boolean(v) => StatValue::String(v.to_string()),
+                TypedParamValue::String(v) => StatValue::String(v),
+            };
+            (p.field, v)
+        })
+        .collect()
 }
 
 /// A CPU map as libvirt's bytes of `maplen`: bit `n % 8` of byte `n / 8`.
