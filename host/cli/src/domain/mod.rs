@@ -507,6 +507,22 @@ pub static COMMANDS: &[Command] = &[
         ],
     },
     Command {
+        name: "emulatorpin",
+        group: G,
+        help: "control or query domain emulator affinity",
+        run: monitor::emulatorpin,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            data_opt(
+                "cpulist",
+                "host cpu number(s) to set, or omit option to query",
+            ),
+            flag("config", "affect next boot"),
+            flag("live", "affect running domain"),
+            flag("current", "affect current domain"),
+        ],
+    },
+    Command {
         name: "schedinfo",
         group: G,
         help: "show/set scheduler parameters",

@@ -386,6 +386,30 @@ pub(super) fn schedinfo(ctx: &mut Ctx, args: &Args) -> CmdResult {
     Ok(Reply::text(text, serde_json::Value::Object(obj)))
 }
 
+pub(super) fn emulatorpin(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let flags = affect_flags(args)?;
+    let none_given = !args.has("live") && !args.has("config") && !args.has("current");
+    let d = dom(ctx, args)?;
+    let maxcpu = host_cpu_count(ctx)?;
+    let bare = |e: Error| CmdError::bare(&e);
+    if let Some(list) = args.get("cpulist") {
+        let cpus = parse_cpu_list(list, maxcpu)?;
+        // As virsh: with no option, pinning is of the running domain.
+        let flags = if none_given { df::AFFECT_LIVE } else { flags };
+        d.pin_emulator(&cpus, flags).map_err(bare)?;
+        return Ok(Reply::empty());
+    }
+    let pins = d.emulator_pin_info(flags).map_err(bare)?;
+    let shown: Vec<bool> = (0..maxcpu.div_ceil(8) * 8)
+        .map(|c| pins.get(c).copied().unwrap_or(false))
+        .collect();
+    let list = format_cpu_list(&shown);
+    Ok(Reply::text(
+        format!("emulator: CPU Affinity\n----------------------------------\n       *: {list}\n"),
+        json!({"affinity": list}),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -417,6 +417,20 @@ fn kvm_guest_figures_are_measured_and_pinning_is_real() {
         ),
         last
     );
+    // The emulator threads are every other VMM thread: the vCPU keeps its pin.
+    k.ok("emulatorpin mon 0");
+    assert_eq!(
+        status_field(&format!("/proc/{pid}/status"), "Cpus_allowed_list:"),
+        "0"
+    );
+    assert_eq!(
+        status_field(
+            &format!("/proc/{pid}/task/{tid}/status"),
+            "Cpus_allowed_list:"
+        ),
+        last
+    );
+    assert!(k.ok("emulatorpin mon").contains("       *: 0\n"));
     // cpu_shares is the VMM's CFS weight: renice it and read it back.
     let shares = |k: &super::kvm::Kvm| -> u64 {
         k.ok("schedinfo mon")

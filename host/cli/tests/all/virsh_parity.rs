@@ -364,3 +364,22 @@ fn scheduler_parameters() {
         "error: unsupported flags (0x5) in function testDomainGetSchedulerParametersFlags\n",
     );
 }
+
+#[test]
+fn emulator_pinning() {
+    let shown = |list: &str| {
+        format!("emulator: CPU Affinity\n----------------------------------\n       *: {list}\n")
+    };
+    same("emulatorpin test", &shown("0-7"), "");
+    same("emulatorpin test 2; emulatorpin test", &shown("2"), "");
+    same(
+        "emulatorpin test 3 --config; emulatorpin test --config; emulatorpin test --live",
+        &(shown("3") + &shown("0-7")),
+        "",
+    );
+    same(
+        "emulatorpin test 9",
+        "",
+        "error: CPU 9 in cpulist '9' exceed the maxcpu 8\n",
+    );
+}

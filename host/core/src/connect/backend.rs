@@ -414,6 +414,14 @@ pub trait MonitorBackend {
     ) -> Result<()> {
         unsupported("virDomainPinVcpuFlags")
     }
+    /// The emulator threads' allowed host CPUs.
+    fn domain_emulator_pin_info(&self, _dom: &DomainRef, _flags: u32) -> Result<Vec<bool>> {
+        unsupported("virDomainGetEmulatorPinInfo")
+    }
+    /// Pins the emulator threads.
+    fn domain_pin_emulator(&self, _dom: &DomainRef, _cpus: &[bool], _flags: u32) -> Result<()> {
+        unsupported("virDomainPinEmulator")
+    }
     /// The scheduler's name and parameter count.
     fn domain_scheduler_type(&self, _dom: &DomainRef) -> Result<(String, i32)> {
         unsupported("virDomainGetSchedulerType")

@@ -83,6 +83,31 @@ impl Domain {
             .domain_pin_vcpu(self.reference(), vcpu, cpus, flags)
     }
 
+    /// The host CPUs the domain's emulator threads may run on (libvirt's
+    /// `virDomainGetEmulatorPinInfo`).
+    pub fn emulator_pin_info(&self, flags: u32) -> Result<Vec<bool>> {
+        check_flags(flags, AFFECT, "virDomainGetEmulatorPinInfo")?;
+        self.connect()
+            .backend()
+            .domain_emulator_pin_info(self.reference(), flags)
+    }
+
+    /// Pins the emulator threads to the host CPUs set in `cpus` (libvirt's
+    /// `virDomainPinEmulator`).
+    pub fn pin_emulator(&self, cpus: &[bool], flags: u32) -> Result<()> {
+        self.connect().check_writable()?;
+        check_flags(flags, AFFECT, "virDomainPinEmulator")?;
+        if !cpus.iter().any(|&b| b) {
+            return Err(Error::api(
+                ErrorCode::INVALID_ARG,
+                "Empty cpu list for pinning",
+            ));
+        }
+        self.connect()
+            .backend()
+            .domain_pin_emulator(self.reference(), cpus, flags)
+    }
+
     /// The scheduler's name and how many parameters it has (libvirt's
     /// `virDomainGetSchedulerType`).
     pub fn scheduler_type(&self) -> Result<(String, i32)> {

@@ -571,6 +571,132 @@ impl Local {
     }
 }
 
+/// The emulator threads' allowed CPUs by the definition: its
+/// `<emulatorpin>`, else the `<vcpu cpuset>`, else every host CPU.
+fn emulator_pin_of(def: &DomainDef, host_cpus: usize) -> Vec<bool> {
+    def.extra
+        .iter()
+        .find(|e| e.name == "cputune")
+        .and_then(|t| t.child("emulatorpin"))
+        .and_then(|p| p.attr("cpuset"))
+        .or_else(|| {
+            def.vcpu_attrs
+                .iter()
+                .find(|(k, _)| k == "cpuset")
+                .map(|(_, v)| v.as_str())
+        })
+        .and_then(|c| cpus_of(c, host_cpus))
+        .unwrap_or_else(|| vec![true; host_cpus])
+}
+
+/// Records `<cputune><emulatorpin cpuset=.../>`.
+fn set_emulator_pin(def: &mut DomainDef, cpus: &[bool]) {
+    let at = match def.extra.iter().position(|e| e.name == "cputune") {
+        Some(at) => at,
+        None => {
+            def.extra.push(Element::new("cputune"));
+            def.extra.len() - 1
+        }
+    };
+    let tune = &mut def.extra[at];
+    tune.children
+        .retain(|n| !matches!(n, Node::Element(e) if e.name == "emulatorpin"));
+    tune.children.push(Node::Element(
+        Element::new("emulatorpin").with_attr("cpuset", format_cpu_list(cpus)),
+    ));
+}
+
+/// Sets the affinity of every VMM thread that is not a vCPU's.
+fn pin_emulator_threads(pid: u32, cpus: &[bool]) -> Result<()> {
+    let vcpus: Vec<i32> = vcpu_threads(pid)?.into_iter().map(|(_, t)| t).collect();
+    let dir = format!("/proc/{pid}/task");
+    let tids: Vec<i32> = std::fs::read_dir(&dir)
+        .map_err(|source| Error::Io {
+            what: format!("cannot read {dir}"),
+            source,
+        })?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|t| !vcpus.contains(t))
+        .collect();
+    let mut set = CpuSet::new();
+    for (c, _) in cpus.iter().enumerate().filter(|(_, b)| **b) {
+        set.set(c).map_err(|e| {
+            Error::api(
+                ErrorCode::INVALID_ARG,
+                format!("CPU {c} is out of range: {e}"),
+            )
+        })?;
+    }
+    for tid in tids {
+        sched_setaffinity(Pid::from_raw(tid), &set).map_err(|e| {
+            Error::api(
+                ErrorCode::SYSTEM_ERROR,
+                format!("cannot set CPU affinity on process {tid}: {e}"),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+impl Local {
+    pub(super) fn dom_emulator_pin_info(&self, dom: &DomainRef, flags: u32) -> Result<Vec<bool>> {
+        let host = self.host_cpus();
+        self.with(dom, |reg, uuid| {
+            let obj = reg.domain(uuid).expect("checked");
+            let (live, config) = affected(obj, flags)?;
+            if live && config {
+                return Err(Error::api(
+                    ErrorCode::INVALID_ARG,
+                    "Flags 'VIR_DOMAIN_AFFECT_LIVE' and 'VIR_DOMAIN_AFFECT_CONFIG' are mutually exclusive",
+                ));
+            }
+            let def = if live { obj.def() } else { obj.inactive_def() };
+            Ok(emulator_pin_of(def, host))
+        })
+    }
+
+    pub(super) fn dom_pin_emulator(
+        &self,
+        dom: &DomainRef,
+        cpus: &[bool],
+        flags: u32,
+    ) -> Result<()> {
+        let host = self.host_cpus();
+        let mut cpus = cpus.to_vec();
+        cpus.resize(host, false);
+        if !cpus.iter().any(|&b| b) {
+            return Err(Error::api(
+                ErrorCode::INVALID_ARG,
+                "Invalid CPU map: no host CPU of this host is set",
+            ));
+        }
+        let pid = if self.source() == Source::Kernel && self.domain_is_active(dom)? {
+            Some(self.vmm_pid(dom)?)
+        } else {
+            None
+        };
+        self.with(dom, |reg, uuid| {
+            let obj = reg.domain_mut(uuid).expect("checked");
+            let (live, config) = affected(obj, flags)?;
+            if live {
+                if let Some(pid) = pid {
+                    pin_emulator_threads(pid, &cpus)?;
+                }
+                if let Some(def) = obj.live.as_mut() {
+                    set_emulator_pin(def, &cpus);
+                }
+            }
+            if config {
+                let def = obj.config.as_mut().expect("affected() checked persistence");
+                set_emulator_pin(def, &cpus);
+            }
+            persist(&self.state, reg, uuid)?;
+            Ok(reg.record_runtime(uuid)?)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

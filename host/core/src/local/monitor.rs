@@ -160,6 +160,14 @@ impl MonitorBackend for Local {
         self.dom_vcpu_pin_info(dom, flags)
     }
 
+    fn domain_emulator_pin_info(&self, dom: &DomainRef, flags: u32) -> Result<Vec<bool>> {
+        self.dom_emulator_pin_info(dom, flags)
+    }
+
+    fn domain_pin_emulator(&self, dom: &DomainRef, cpus: &[bool], flags: u32) -> Result<()> {
+        self.dom_pin_emulator(dom, cpus, flags)
+    }
+
     fn domain_scheduler_type(&self, dom: &DomainRef) -> Result<(String, i32)> {
         self.dom_scheduler_type(dom)
     }

@@ -179,6 +179,27 @@ impl MonitorBackend for RemoteConn {
         Ok(())
     }
 
+    fn domain_emulator_pin_info(&self, dom: &DomainRef, flags: u32) -> Result<Vec<bool>> {
+        let args = DomainGetEmulatorPinInfoArgs {
+            dom: wire_domain(dom),
+            maplen: self.maplen(),
+            flags,
+        };
+        let r: DomainGetEmulatorPinInfoRet =
+            self.call(REMOTE_PROC_DOMAIN_GET_EMULATOR_PIN_INFO, &args)?;
+        Ok(from_map(&r.cpumaps))
+    }
+
+    fn domain_pin_emulator(&self, dom: &DomainRef, cpus: &[bool], flags: u32) -> Result<()> {
+        let args = DomainPinEmulatorArgs {
+            dom: wire_domain(dom),
+            cpumap: to_map(cpus),
+            flags,
+        };
+        self.call::<_, ()>(REMOTE_PROC_DOMAIN_PIN_EMULATOR, &args)?;
+        Ok(())
+    }
+
     fn domain_scheduler_type(&self, dom: &DomainRef) -> Result<(String, i32)> {
         let args = DomainGetSchedulerTypeArgs {
             dom: wire_domain(dom),

@@ -185,6 +185,8 @@ pub(super) fn served(procedure: i32) -> bool {
             | REMOTE_PROC_DOMAIN_PIN_VCPU
             | REMOTE_PROC_DOMAIN_PIN_VCPU_FLAGS
             | REMOTE_PROC_DOMAIN_GET_SCHEDULER_TYPE
+            | REMOTE_PROC_DOMAIN_GET_EMULATOR_PIN_INFO
+            | REMOTE_PROC_DOMAIN_PIN_EMULATOR
             | REMOTE_PROC_DOMAIN_GET_SCHEDULER_PARAMETERS
             | REMOTE_PROC_DOMAIN_GET_SCHEDULER_PARAMETERS_FLAGS
             | REMOTE_PROC_DOMAIN_SET_SCHEDULER_PARAMETERS
@@ -224,6 +226,7 @@ pub(super) fn read_only_allowed(call: &Call) -> bool {
         | DomainGetVcpus(_)
         | DomainGetVcpuPinInfo(_)
         | DomainGetSchedulerType(_)
+        | DomainGetEmulatorPinInfo(_)
         | DomainGetSchedulerParameters(_)
         | DomainGetSchedulerParametersFlags(_)
         | AuthList(_)

@@ -123,6 +123,20 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
         Call::DomainPinVcpuFlags(a) => domain(conn, a.dom)
             .pin_vcpu(a.vcpu, &from_map(&a.cpumap), a.flags)
             .map(Reply::DomainPinVcpuFlags),
+        Call::DomainGetEmulatorPinInfo(a) => {
+            check_maps(1, a.maplen, 1, "maplen").and_then(|(_, maplen)| {
+                let pins = domain(conn, a.dom).emulator_pin_info(a.flags)?;
+                Ok(Reply::DomainGetEmulatorPinInfo(
+                    DomainGetEmulatorPinInfoRet {
+                        cpumaps: to_map(&pins, maplen),
+                        ret: 1,
+                    },
+                ))
+            })
+        }
+        Call::DomainPinEmulator(a) => domain(conn, a.dom)
+            .pin_emulator(&from_map(&a.cpumap), a.flags)
+            .map(Reply::DomainPinEmulator),
         Call::DomainGetSchedulerType(a) => domain(conn, a.dom).scheduler_type().map(|(t, n)| {
             Reply::DomainGetSchedulerType(DomainGetSchedulerTypeRet {
                 r#type: t,
