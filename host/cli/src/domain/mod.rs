@@ -523,6 +523,18 @@ pub static COMMANDS: &[Command] = &[
         ],
     },
     Command {
+        name: "cpu-stats",
+        group: M,
+        help: "show domain cpu statistics",
+        run: monitor::cpu_stats,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            flag("total", "Show total statistics only"),
+            named("start", "Show statistics from this CPU"),
+            named("count", "Number of shown CPUs at most"),
+        ],
+    },
+    Command {
         name: "schedinfo",
         group: G,
         help: "show/set scheduler parameters",

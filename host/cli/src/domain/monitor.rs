@@ -410,6 +410,108 @@ pub(super) fn emulatorpin(ctx: &mut Ctx, args: &Args) -> CmdResult {
     ))
 }
 
+/// `%9lld.%09lld seconds` of a time in ns, else the value itself.
+fn cpu_line(field: &str, v: &StatValue) -> String {
+    match v {
+        StatValue::ULLong(ns) => format!(
+            "\t{field:<12} {:>9}.{:09} seconds\n",
+            ns / 1_000_000_000,
+            ns % 1_000_000_000
+        ),
+        other => format!("\t{field:<12} {other}\n"),
+    }
+}
+
+pub(super) fn cpu_stats(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let int = |name: &str| -> Result<Option<i32>, CmdError> {
+        args.get(name)
+            .map(|v| {
+                v.parse::<i32>().map_err(|_| {
+                    CmdError::msg(format!(
+                        "Numeric value '{v}' for <{name}> option is malformed or out of range"
+                    ))
+                })
+            })
+            .transpose()
+    };
+    let start = int("start")?;
+    let count = int("count")?;
+    let mut cpu = start.unwrap_or(0);
+    if cpu < 0 {
+        return Err(CmdError::msg("Invalid value for start CPU"));
+    }
+    if count.is_some_and(|c| c < 0) {
+        return Err(CmdError::msg("Invalid value for number of CPUs to show"));
+    }
+    let mut show_total = args.has("total");
+    let mut show_per_cpu = start.is_some() || count.is_some();
+    if !show_total && !show_per_cpu {
+        show_total = true;
+        show_per_cpu = true;
+    }
+    let d = dom(ctx, args)?;
+    let failed = |e: Error| CmdError {
+        lines: vec![
+            format!(
+                "Failed to retrieve CPU statistics for domain '{}'",
+                d.name()
+            ),
+            e.message(),
+        ],
+        code: Some(e.code()),
+    };
+    let mut text = String::new();
+    let mut rows = Vec::new();
+    if show_per_cpu {
+        match d.cpu_stats_count() {
+            // A host that keeps no per-CPU times: the total only, as virsh.
+            Err(e) if e.code() == wirt::ErrorCode::NO_SUPPORT => {}
+            Err(e) => return Err(failed(e)),
+            Ok(max) => {
+                let max = max as i32;
+                if cpu >= max {
+                    return Err(CmdError::msg(format!(
+                        "Start CPU {cpu} is out of range (min: 0, max: {})",
+                        max - 1
+                    )));
+                }
+                let mut show = count.unwrap_or(-1);
+                if show < 0 || show > max {
+                    if show > max {
+                        text.push_str(&format!("Only {max} CPUs available to show\n"));
+                    }
+                    show = max - cpu;
+                }
+                while show > 0 {
+                    let n = show.min(128);
+                    let records = d.cpu_stats(cpu, n as u32, 0).map_err(failed)?;
+                    for (i, r) in records.iter().enumerate() {
+                        text.push_str(&format!("CPU{}:\n", cpu + i as i32));
+                        for (field, v) in r {
+                            text.push_str(&cpu_line(field, v));
+                        }
+                        rows.push(json!({"cpu": cpu + i as i32,
+                            "stats": r.iter().map(|(f, v)| (f.clone(), json!(v.to_string())))
+                                .collect::<serde_json::Map<_, _>>()}));
+                    }
+                    cpu += n;
+                    show -= n;
+                }
+            }
+        }
+    }
+    let mut total = serde_json::Map::new();
+    if show_total {
+        let records = d.cpu_stats(-1, 1, 0).map_err(failed)?;
+        text.push_str("Total:\n");
+        for (field, v) in records.first().map(Vec::as_slice).unwrap_or_default() {
+            text.push_str(&cpu_line(field, v));
+            total.insert(field.clone(), json!(v.to_string()));
+        }
+    }
+    Ok(Reply::text(text, json!({"cpus": rows, "total": total})))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

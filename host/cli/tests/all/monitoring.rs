@@ -233,7 +233,7 @@ fn virsh_guest_statistics_through_the_daemon() {
         return;
     }
     let script = "dommemstat test; domblkinfo test --all --human; vcpupin test 1 3; vcpupin test; \
-                  schedinfo test; schedinfo test --set weight=7";
+                  schedinfo test; schedinfo test --set weight=7; cpu-stats test; emulatorpin test";
     let d = Daemon::start();
     let remote = run("virsh", &d.uri(), script).unwrap();
     let local = run("virsh", "test:///default", script).unwrap();
@@ -416,6 +416,39 @@ fn kvm_guest_figures_are_measured_and_pinning_is_real() {
             "Cpus_allowed_list:"
         ),
         last
+    );
+    // cpu-stats: the VMM's own time on CPU, bracketed by its schedstat
+    // sums read before and after (no per-CPU times without a cgroup).
+    let on_cpu = || -> u64 {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                std::fs::read_to_string(e.path().join("schedstat"))
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .next()
+                    .map_or(0, |v| v.parse::<u64>().unwrap())
+            })
+            .sum()
+    };
+    let before = on_cpu();
+    let stats = k.ok("cpu-stats mon");
+    let after = on_cpu();
+    assert!(stats.starts_with("Total:\n\tcpu_time"), "{stats}");
+    let secs: f64 = stats
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let ns = (secs * 1e9) as u64;
+    assert!(
+        before > 0 && ns + 1000 >= before && ns <= after + 1000,
+        "cpu_time {ns} vs schedstat {before}..{after}"
     );
     // The emulator threads are every other VMM thread: the vCPU keeps its pin.
     k.ok("emulatorpin mon 0");

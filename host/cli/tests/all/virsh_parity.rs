@@ -383,3 +383,34 @@ fn emulator_pinning() {
         "error: CPU 9 in cpulist '9' exceed the maxcpu 8\n",
     );
 }
+
+#[test]
+fn domain_cpu_statistics() {
+    let cpu0 = "CPU0:\n\tcpu_time            24.386308517 seconds\n\tvcpu_time           23.151740627 seconds\n";
+    let cpu1 = "CPU1:\n\tcpu_time            24.386308518 seconds\n\tvcpu_time           23.151740628 seconds\n";
+    let total = "Total:\n\tcpu_time            48.772617035 seconds\n\tuser_time            5.540000000 seconds\n\tsystem_time          6.460000000 seconds\n";
+    same("cpu-stats test", &format!("{cpu0}{cpu1}{total}"), "");
+    same("cpu-stats test --total", total, "");
+    same("cpu-stats test --start 1", cpu1, "");
+    same(
+        "cpu-stats test --count 5",
+        &format!("Only 2 CPUs available to show\n{cpu0}{cpu1}"),
+        "",
+    );
+    same(
+        "cpu-stats test --start 2",
+        "",
+        "error: Start CPU 2 is out of range (min: 0, max: 1)\n",
+    );
+    same(
+        "cpu-stats test --start -1",
+        "",
+        "error: Invalid value for start CPU\n",
+    );
+    same(
+        "destroy test; cpu-stats test",
+        "Domain 'test' destroyed\n",
+        "error: Failed to retrieve CPU statistics for domain 'test'\n\
+         error: Requested operation is not valid: domain is not running\n",
+    );
+}

@@ -422,6 +422,19 @@ pub trait MonitorBackend {
     fn domain_pin_emulator(&self, _dom: &DomainRef, _cpus: &[bool], _flags: u32) -> Result<()> {
         unsupported("virDomainPinEmulator")
     }
+    /// How many host CPUs the per-CPU statistics cover.
+    fn domain_cpu_count(&self, _dom: &DomainRef) -> Result<u32> {
+        unsupported("virDomainGetCPUStats")
+    }
+    /// Per-CPU statistics from `start_cpu`, or the total for -1.
+    fn domain_cpu_stats(
+        &self,
+        _dom: &DomainRef,
+        _start_cpu: i32,
+        _ncpus: u32,
+    ) -> Result<Vec<Vec<(String, super::StatValue)>>> {
+        unsupported("virDomainGetCPUStats")
+    }
     /// The scheduler's name and parameter count.
     fn domain_scheduler_type(&self, _dom: &DomainRef) -> Result<(String, i32)> {
         unsupported("virDomainGetSchedulerType")

@@ -108,6 +108,33 @@ impl Domain {
             .domain_pin_emulator(self.reference(), cpus, flags)
     }
 
+    /// How many host CPUs `cpu_stats` reports on (libvirt's
+    /// `virDomainGetCPUStats` with no parameters and no CPUs).
+    pub fn cpu_stats_count(&self) -> Result<u32> {
+        self.connect().backend().domain_cpu_count(self.reference())
+    }
+
+    /// CPU time of the running domain: per host CPU from `start_cpu` for
+    /// `ncpus` CPUs, or its total for `start_cpu` -1 (libvirt's
+    /// `virDomainGetCPUStats`).
+    pub fn cpu_stats(
+        &self,
+        start_cpu: i32,
+        ncpus: u32,
+        flags: u32,
+    ) -> Result<Vec<Vec<(String, StatValue)>>> {
+        check_flags(flags, STRING_OKAY, "virDomainGetCPUStats")?;
+        if start_cpu < -1 || (start_cpu == -1 && ncpus != 1) {
+            return Err(Error::api(
+                ErrorCode::INVALID_ARG,
+                "start_cpu -1 asks for the total, with ncpus 1",
+            ));
+        }
+        self.connect()
+            .backend()
+            .domain_cpu_stats(self.reference(), start_cpu, ncpus)
+    }
+
     /// The scheduler's name and how many parameters it has (libvirt's
     /// `virDomainGetSchedulerType`).
     pub fn scheduler_type(&self) -> Result<(String, i32)> {

@@ -168,6 +168,19 @@ impl MonitorBackend for Local {
         self.dom_pin_emulator(dom, cpus, flags)
     }
 
+    fn domain_cpu_count(&self, dom: &DomainRef) -> Result<u32> {
+        self.dom_cpu_count(dom)
+    }
+
+    fn domain_cpu_stats(
+        &self,
+        dom: &DomainRef,
+        start_cpu: i32,
+        ncpus: u32,
+    ) -> Result<Vec<Vec<(String, StatValue)>>> {
+        self.dom_cpu_stats(dom, start_cpu, ncpus)
+    }
+
     fn domain_scheduler_type(&self, dom: &DomainRef) -> Result<(String, i32)> {
         self.dom_scheduler_type(dom)
     }

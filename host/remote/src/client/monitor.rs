@@ -200,6 +200,49 @@ impl MonitorBackend for RemoteConn {
         Ok(())
     }
 
+    fn domain_cpu_count(&self, dom: &DomainRef) -> Result<u32> {
+        let args = DomainGetCpuStatsArgs {
+            dom: wire_domain(dom),
+            nparams: 0,
+            start_cpu: 0,
+            ncpus: 0,
+            flags: 0,
+        };
+        let r: DomainGetCpuStatsRet = self.call(REMOTE_PROC_DOMAIN_GET_CPU_STATS, &args)?;
+        Ok(u32::try_from(r.nparams).unwrap_or(0))
+    }
+
+    /// Asks for the count of parameters per record first, as libvirt's
+    /// client does, then the records, split by that stride.
+    fn domain_cpu_stats(
+        &self,
+        dom: &DomainRef,
+        start_cpu: i32,
+        ncpus: u32,
+    ) -> Result<Vec<Vec<(String, StatValue)>>> {
+        let ask = |nparams: u32, ncpus: u32| -> Result<DomainGetCpuStatsRet> {
+            let args = DomainGetCpuStatsArgs {
+                dom: wire_domain(dom),
+                nparams,
+                start_cpu,
+                ncpus,
+                flags: 0,
+            };
+            Ok(self.call(REMOTE_PROC_DOMAIN_GET_CPU_STATS, &args)?)
+        };
+        let per = ask(0, 1)?.nparams.max(0) as u32;
+        if per == 0 {
+            return Ok(Vec::new());
+        }
+        let ncpus = ncpus.min(REMOTE_DOMAIN_GET_CPU_STATS_NCPUS_MAX);
+        let r = ask(per.min(REMOTE_NODE_CPU_STATS_MAX), ncpus)?;
+        let stride = r.nparams.max(1) as usize;
+        Ok(super::stats::values(r.params)
+            .chunks(stride)
+            .map(|c| c.to_vec())
+            .collect())
+    }
+
     fn domain_scheduler_type(&self, dom: &DomainRef) -> Result<(String, i32)> {
         let args = DomainGetSchedulerTypeArgs {
             dom: wire_domain(dom),

@@ -185,6 +185,7 @@ pub(super) fn served(procedure: i32) -> bool {
             | REMOTE_PROC_DOMAIN_PIN_VCPU
             | REMOTE_PROC_DOMAIN_PIN_VCPU_FLAGS
             | REMOTE_PROC_DOMAIN_GET_SCHEDULER_TYPE
+            | REMOTE_PROC_DOMAIN_GET_CPU_STATS
             | REMOTE_PROC_DOMAIN_GET_EMULATOR_PIN_INFO
             | REMOTE_PROC_DOMAIN_PIN_EMULATOR
             | REMOTE_PROC_DOMAIN_GET_SCHEDULER_PARAMETERS
@@ -226,6 +227,7 @@ pub(super) fn read_only_allowed(call: &Call) -> bool {
         | DomainGetVcpus(_)
         | DomainGetVcpuPinInfo(_)
         | DomainGetSchedulerType(_)
+        | DomainGetCpuStats(_)
         | DomainGetEmulatorPinInfo(_)
         | DomainGetSchedulerParameters(_)
         | DomainGetSchedulerParametersFlags(_)
