@@ -2,9 +2,11 @@
 //! maxvcpus, and `conformance` (runs the `wirt-conformance` binary installed
 //! beside `wirt`).
 
+mod builtins;
 mod handlers;
 mod monitor;
 
+pub use builtins::BUILTINS;
 use handlers::*;
 use std::os::fd::AsFd;
 

@@ -414,3 +414,17 @@ fn domain_cpu_statistics() {
          error: Requested operation is not valid: domain is not running\n",
     );
 }
+
+#[test]
+fn shell_builtins() {
+    same("echo a   b", "a b\n", "");
+    same("echo --shell \"it's\" ''", "'it'\\''s' ''\n", "");
+    same("echo --xml '<&>'", "&lt;&amp;&gt;\n", "");
+    same("echo --split 'a,b'", "a\nb\n", "");
+    same("echo --err hi", "", "error: hi\n");
+    same(
+        "connect test:///default; uri; connect --name test:///default --readonly; uri",
+        "test:///default\ntest:///default\n",
+        "",
+    );
+}
