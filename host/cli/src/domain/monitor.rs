@@ -365,10 +365,7 @@ pub(super) fn schedinfo(ctx: &mut Ctx, args: &Args) -> CmdResult {
         }
     };
     let mut params = get(&d).map_err(|e| partial(&text, e))?;
-    let set = updates(args, &params).map_err(|e| {
-        print!("{text}");
-        e
-    })?;
+    let set = updates(args, &params).inspect_err(|_| print!("{text}"))?;
     if !set.is_empty() {
         d.set_scheduler_parameters(&set, with_flags.then_some(flags))
             .map_err(|e| partial(&text, e))?;
