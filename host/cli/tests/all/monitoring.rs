@@ -193,6 +193,18 @@ fn kvm_host_figures_are_the_kernels() {
         out.stderr
     );
 
+    // --percent: two samples a second apart; shares of a real interval.
+    let out = kvm_host("nodecpustats --percent");
+    assert!(out.ok, "{}", out.stderr);
+    let usage: f64 = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("usage:"))
+        .map(|v| v.trim().trim_end_matches('%').trim().parse().unwrap())
+        .unwrap();
+    assert!((0.0..=100.0).contains(&usage), "{}", out.stdout);
+    assert!(out.stdout.contains("idle:"), "{}", out.stdout);
+
     let out = kvm_host("nodememstats");
     assert!(out.ok, "{}", out.stderr);
     let mem = fields(&out.stdout);
@@ -487,5 +499,23 @@ fn kvm_guest_figures_are_measured_and_pinning_is_real() {
         "{}",
         set.stderr
     );
+    // The next boot applies the --config pins to the new VMM's threads.
+    k.ok(&format!(
+        "vcpupin mon 0 {last} --config; emulatorpin mon {last} --config"
+    ));
+    k.ok("destroy mon; start mon");
+    k.wait_console("mon", "guest: ready");
+    let pid = k.vmms()[0];
+    let tid = vcpu_thread(pid, 0);
+    for status in [
+        format!("/proc/{pid}/task/{tid}/status"),
+        format!("/proc/{pid}/status"),
+    ] {
+        assert_eq!(
+            status_field(&status, "Cpus_allowed_list:"),
+            last,
+            "{status}"
+        );
+    }
     k.ok("destroy mon");
 }

@@ -796,6 +796,40 @@ impl Local {
     }
 }
 
+impl Local {
+    /// Applies the definition's `<cputune>` pins and `<vcpu cpuset>` to a
+    /// kvm domain's threads once it runs, as libvirt does at start. A pin
+    /// that fails leaves the guest running unpinned, with a warning.
+    pub(super) fn apply_pins(&self, dom: &DomainRef) {
+        if self.source() != Source::Kernel {
+            return;
+        }
+        let host = self.host_cpus();
+        let Ok(Some((pins, emulator))) = self.with(dom, |reg, uuid| {
+            let def = reg.domain(uuid).expect("checked").def();
+            let tune = def.extra.iter().find(|e| e.name == "cputune");
+            let explicit = def.vcpu_attrs.iter().any(|(k, _)| k == "cpuset")
+                || tune.is_some_and(|t| {
+                    t.children_named("vcpupin").next().is_some() || t.child("emulatorpin").is_some()
+                });
+            Ok(explicit.then(|| (pins_of(def, host), emulator_pin_of(def, host))))
+        }) else {
+            return;
+        };
+        let applied = self.vmm_pid(dom).and_then(|pid| {
+            for (vcpu, cpus) in pins.iter().enumerate() {
+                if vcpu_threads(pid)?.iter().any(|(n, _)| *n == vcpu as u32) {
+                    pin_thread(pid, vcpu as u32, cpus)?;
+                }
+            }
+            pin_emulator_threads(pid, &emulator)
+        });
+        if let Err(e) = applied {
+            tracing::warn!(domain = %dom.name, error = %e, "cannot apply the CPU pinning");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -676,7 +676,9 @@ impl DomainBackend for Local {
                 None => hv.start(&config, if paused { driver::START_PAUSED } else { 0 })?,
             };
             Ok(Some(status))
-        })
+        })?;
+        self.apply_pins(dom);
+        Ok(())
     }
 
     fn domain_shutdown(&self, dom: &DomainRef) -> Result<()> {
