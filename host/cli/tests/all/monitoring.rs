@@ -65,6 +65,25 @@ fn virsh_host_statistics_through_the_daemon() {
         "{}",
         err.stderr
     );
+    // The read-only socket serves queries and refuses changes.
+    for (script, api) in [
+        ("vcpupin test 1 3", "virDomainPinVcpu"),
+        ("emulatorpin test 1", "virDomainPinEmulator"),
+        (
+            "schedinfo test --set weight=1",
+            "virDomainSetSchedulerParameters",
+        ),
+    ] {
+        let out = run("virsh", &d.ro_uri(), script).unwrap();
+        assert!(
+            !out.ok
+                && out
+                    .stderr
+                    .contains(&format!("read only access prevents {api}")),
+            "{script}: {}",
+            out.stderr
+        );
+    }
     // And wirt's own client, one more backend, prints the same.
     let wirt = run(env!("CARGO_BIN_EXE_wirt"), &d.uri(), HOST_SCRIPT).unwrap();
     assert!(wirt.ok, "{}", wirt.stderr);
