@@ -537,4 +537,23 @@ fn kvm_guest_figures_are_measured_and_pinning_is_real() {
         );
     }
     k.ok("destroy mon");
+    // A transient domain gets its <vcpu cpuset> at create.
+    let transient = std::fs::read_to_string(&xml)
+        .unwrap()
+        .replace("<name>mon</name>", "<name>once</name>")
+        .replace("<vcpu>1</vcpu>", &format!("<vcpu cpuset='{last}'>1</vcpu>"));
+    let file = k.dir.path().join("once.xml");
+    std::fs::write(&file, transient).unwrap();
+    k.ok(&format!("create {}", file.display()));
+    k.wait_console("once", "guest: ready");
+    let pid = k.vmms()[0];
+    let tid = vcpu_thread(pid, 0);
+    assert_eq!(
+        status_field(
+            &format!("/proc/{pid}/task/{tid}/status"),
+            "Cpus_allowed_list:"
+        ),
+        last
+    );
+    k.ok("destroy once");
 }

@@ -558,6 +558,7 @@ impl DomainBackend for Local {
         let handle = domain_ref(reg.domain(&uuid).expect("still there"));
         drop(reg);
         state.emit(events);
+        self.apply_pins(&handle);
         Ok(handle)
     }
 
