@@ -96,6 +96,22 @@ impl Ctx {
         Ok(self.conn.as_ref().expect("opened above"))
     }
 
+    /// virsh's `connect`: opens `uri` (None: the default) and, once open,
+    /// uses it from now on; a failure leaves the current one.
+    pub fn reconnect(&mut self, uri: Option<String>, read_only: bool) -> Result<(), CmdError> {
+        let target = uri.unwrap_or_else(default_uri);
+        let conn = if read_only {
+            Connect::open_read_only(&target)
+        } else {
+            Connect::open(&target)
+        };
+        let conn = conn.map_err(|e| CmdError::api("failed to connect to the hypervisor", &e))?;
+        self.uri = Some(target);
+        self.read_only = read_only;
+        self.conn = Some(conn);
+        Ok(())
+    }
+
     /// The URI given with `-c`, if any.
     pub fn uri(&self) -> Option<&str> {
         self.uri.as_deref()

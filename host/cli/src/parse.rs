@@ -93,6 +93,8 @@ pub enum Kind {
     Data,
     /// A value given only as `--name value`.
     Named,
+    /// Every positional word left over (virsh's `VSH_OT_ARGV`).
+    Argv,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -127,6 +129,14 @@ pub const fn data_opt(name: &'static str, help: &'static str) -> Opt {
         help,
     }
 }
+pub const fn argv(name: &'static str, help: &'static str) -> Opt {
+    Opt {
+        name,
+        kind: Kind::Argv,
+        required: false,
+        help,
+    }
+}
 pub const fn named(name: &'static str, help: &'static str) -> Opt {
     Opt {
         name,
@@ -141,6 +151,8 @@ pub const fn named(name: &'static str, help: &'static str) -> Opt {
 pub struct Args {
     values: HashMap<&'static str, String>,
     flags: Vec<&'static str>,
+    /// The words an `Argv` option collected, in order.
+    rest: Vec<String>,
 }
 
 impl Args {
@@ -151,6 +163,11 @@ impl Args {
     /// A required option (the parser has already checked it is present).
     pub fn req(&self, name: &str) -> &str {
         self.get(name).unwrap_or_default()
+    }
+
+    /// The words an `Argv` option collected.
+    pub fn rest(&self) -> &[String] {
+        &self.rest
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -222,9 +239,14 @@ pub fn parse_args(command: &str, opts: &'static [Opt], words: &[String]) -> Resu
         }
         let slot = opts
             .iter()
-            .find(|o| o.kind == Kind::Data && !args.values.contains_key(o.name))
-            .ok_or_else(|| format!("unexpected data '{word}'"))?;
-        args.values.insert(slot.name, word.clone());
+            .find(|o| o.kind == Kind::Data && !args.values.contains_key(o.name));
+        match slot {
+            Some(slot) => {
+                args.values.insert(slot.name, word.clone());
+            }
+            None if opts.iter().any(|o| o.kind == Kind::Argv) => args.rest.push(word.clone()),
+            None => return Err(format!("unexpected data '{word}'")),
+        }
     }
     for opt in opts {
         if opt.required && !args.values.contains_key(opt.name) {

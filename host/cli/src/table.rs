@@ -17,6 +17,7 @@ static HELP: Command = Command {
 
 pub fn commands() -> Vec<&'static Command> {
     let mut all: Vec<&'static Command> = vec![&HELP];
+    all.extend(host::BUILTINS.iter());
     all.extend(host::COMMANDS.iter());
     all.extend(domain::COMMANDS.iter());
     all.extend(snapshot::COMMANDS.iter());
@@ -47,6 +48,7 @@ fn help(_: &mut Ctx, args: &Args) -> CmdResult {
                 (Kind::Data, true) => format!(" <{}>", o.name),
                 (Kind::Data, false) => format!(" [<{}>]", o.name),
                 (Kind::Named, _) => format!(" [--{} <string>]", o.name),
+                (Kind::Argv, _) => format!(" [<{}>]...", o.name),
             });
         }
         text.push_str("\n\n  OPTIONS\n");

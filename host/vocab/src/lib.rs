@@ -14,6 +14,7 @@
 pub mod error;
 pub mod event;
 pub mod flags;
+pub mod monitor;
 pub mod state;
 
 pub use error::{ErrorCode, ErrorDomain};

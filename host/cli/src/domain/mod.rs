@@ -4,6 +4,7 @@ mod iface;
 mod info;
 mod lifecycle;
 mod migrate;
+mod monitor;
 mod settings;
 mod stats;
 
@@ -599,6 +600,100 @@ pub static COMMANDS: &[Command] = &[
             named("timeout", "timeout seconds"),
             flag("list", "list valid event types"),
             flag("timestamp", "show timestamp for each printed event"),
+        ],
+    },
+    Command {
+        name: "dommemstat",
+        group: M,
+        help: "get memory statistics for a domain",
+        run: monitor::dommemstat,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            flag("config", "affect next boot"),
+            flag("live", "affect running domain"),
+            flag("current", "affect current domain"),
+        ],
+    },
+    Command {
+        name: "domblkinfo",
+        group: M,
+        help: "domain block device size information",
+        run: monitor::domblkinfo,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            data_opt("device", "block device"),
+            flag("human", "Human readable output"),
+            flag("all", "display all block devices info"),
+        ],
+    },
+    Command {
+        name: "vcpuinfo",
+        group: G,
+        help: "detailed domain vcpu information",
+        run: monitor::vcpuinfo,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            flag("pretty", "return human readable output"),
+        ],
+    },
+    Command {
+        name: "vcpupin",
+        group: G,
+        help: "control or query domain vcpu affinity",
+        run: monitor::vcpupin,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            data_opt("vcpu", "vcpu number"),
+            data_opt(
+                "cpulist",
+                "host cpu number(s) to set, or omit option to query",
+            ),
+            flag("config", "affect next boot"),
+            flag("live", "affect running domain"),
+            flag("current", "affect current domain"),
+        ],
+    },
+    Command {
+        name: "emulatorpin",
+        group: G,
+        help: "control or query domain emulator affinity",
+        run: monitor::emulatorpin,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            data_opt(
+                "cpulist",
+                "host cpu number(s) to set, or omit option to query",
+            ),
+            flag("config", "affect next boot"),
+            flag("live", "affect running domain"),
+            flag("current", "affect current domain"),
+        ],
+    },
+    Command {
+        name: "cpu-stats",
+        group: M,
+        help: "show domain cpu statistics",
+        run: monitor::cpu_stats,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            flag("total", "Show total statistics only"),
+            named("start", "Show statistics from this CPU"),
+            named("count", "Number of shown CPUs at most"),
+        ],
+    },
+    Command {
+        name: "schedinfo",
+        group: G,
+        help: "show/set scheduler parameters",
+        run: monitor::schedinfo,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            named("weight", "weight for XEN_CREDIT"),
+            named("cap", "cap for XEN_CREDIT"),
+            flag("current", "get/set current scheduler info"),
+            flag("config", "get/set value to be used on next boot"),
+            flag("live", "get/set value from running domain"),
+            named("set", "parameter=value"),
         ],
     },
 ];

@@ -2,14 +2,17 @@
 //! maxvcpus, and `conformance` (runs the `wirt-conformance` binary installed
 //! beside `wirt`).
 
+mod builtins;
 mod handlers;
+mod monitor;
 
+pub use builtins::BUILTINS;
 use handlers::*;
 use std::os::fd::AsFd;
 
 use serde_json::json;
 
-use crate::parse::{Args, flag, named};
+use crate::parse::{Args, data, flag, named};
 use crate::{CmdError, CmdResult, Command, Ctx, Reply};
 
 pub static COMMANDS: &[Command] = &[
@@ -70,6 +73,47 @@ pub static COMMANDS: &[Command] = &[
         help: "connection vcpu maximum",
         opts: &[],
         run: maxvcpus,
+    },
+    Command {
+        name: "nodecpustats",
+        group: "Host and Hypervisor",
+        help: "Prints cpu stats of the node.",
+        opts: &[
+            named("cpu", "prints specified cpu statistics only."),
+            flag("percent", "prints by percentage during 1 second."),
+        ],
+        run: monitor::nodecpustats,
+    },
+    Command {
+        name: "nodememstats",
+        group: "Host and Hypervisor",
+        help: "Prints memory stats of the node.",
+        opts: &[named("cell", "prints specified cell statistics only.")],
+        run: monitor::nodememstats,
+    },
+    Command {
+        name: "freecell",
+        group: "Host and Hypervisor",
+        help: "NUMA free memory",
+        opts: &[
+            named("cellno", "NUMA cell number"),
+            flag("all", "show free memory for all NUMA cells"),
+        ],
+        run: monitor::freecell,
+    },
+    Command {
+        name: "nodecpumap",
+        group: "Host and Hypervisor",
+        help: "node cpu map",
+        opts: &[flag("pretty", "return human readable output")],
+        run: monitor::nodecpumap,
+    },
+    Command {
+        name: "cpu-models",
+        group: "Host and Hypervisor",
+        help: "CPU models",
+        opts: &[data("arch", "architecture")],
+        run: monitor::cpu_models,
     },
     Command {
         name: "conformance",

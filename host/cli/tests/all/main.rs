@@ -11,6 +11,7 @@ mod kvm;
 mod kvm_net;
 mod kvm_stats;
 mod migrate;
+mod monitoring;
 mod networks;
 mod plugins;
 mod races;

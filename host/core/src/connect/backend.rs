@@ -461,6 +461,108 @@ pub trait VolumeBackend {
     ) -> Result<u64>;
 }
 
+/// Host and guest monitoring (`connect/monitor.rs`): every call defaults
+/// to "not supported", so a backend serves what its host can measure.
+pub trait MonitorBackend {
+    /// CPU time counters (ns) of CPU `cpu`, or of all CPUs for -1.
+    fn node_cpu_stats(&self, _cpu: i32, _flags: u32) -> Result<Vec<super::NodeStat>> {
+        unsupported("virNodeGetCPUStats")
+    }
+    /// Memory counters (KiB) of NUMA cell `cell`, or of the host for -1.
+    fn node_memory_stats(&self, _cell: i32, _flags: u32) -> Result<Vec<super::NodeStat>> {
+        unsupported("virNodeGetMemoryStats")
+    }
+    /// Free bytes of up to `max` NUMA cells from `start`.
+    fn node_cells_free_memory(&self, _start: i32, _max: i32) -> Result<Vec<u64>> {
+        unsupported("virNodeGetCellsFreeMemory")
+    }
+    /// Free bytes of the host.
+    fn node_free_memory(&self) -> Result<u64> {
+        unsupported("virNodeGetFreeMemory")
+    }
+    /// Present and online CPUs.
+    fn node_cpu_map(&self, _flags: u32) -> Result<super::CpuMap> {
+        unsupported("virNodeGetCPUMap")
+    }
+    /// The CPU models of `arch`.
+    fn cpu_model_names(&self, _arch: &str, _flags: u32) -> Result<Vec<String>> {
+        unsupported("virConnectGetCPUModelNames")
+    }
+    /// The guest's memory figures as (tag, KiB).
+    fn domain_memory_stats(&self, _dom: &DomainRef, _flags: u32) -> Result<Vec<(u32, u64)>> {
+        unsupported("virDomainMemoryStats")
+    }
+    /// A disk's sizes.
+    fn domain_block_info(
+        &self,
+        _dom: &DomainRef,
+        _disk: &str,
+        _flags: u32,
+    ) -> Result<super::BlockInfo> {
+        unsupported("virDomainGetBlockInfo")
+    }
+    /// The running domain's vCPUs.
+    fn domain_vcpu_info(&self, _dom: &DomainRef) -> Result<Vec<super::VcpuInfo>> {
+        unsupported("virDomainGetVcpus")
+    }
+    /// Each vCPU's allowed host CPUs.
+    fn domain_vcpu_pin_info(&self, _dom: &DomainRef, _flags: u32) -> Result<Vec<Vec<bool>>> {
+        unsupported("virDomainGetVcpuPinInfo")
+    }
+    /// Pins a vCPU.
+    fn domain_pin_vcpu(
+        &self,
+        _dom: &DomainRef,
+        _vcpu: u32,
+        _cpus: &[bool],
+        _flags: u32,
+    ) -> Result<()> {
+        unsupported("virDomainPinVcpuFlags")
+    }
+    /// The emulator threads' allowed host CPUs.
+    fn domain_emulator_pin_info(&self, _dom: &DomainRef, _flags: u32) -> Result<Vec<bool>> {
+        unsupported("virDomainGetEmulatorPinInfo")
+    }
+    /// Pins the emulator threads.
+    fn domain_pin_emulator(&self, _dom: &DomainRef, _cpus: &[bool], _flags: u32) -> Result<()> {
+        unsupported("virDomainPinEmulator")
+    }
+    /// How many host CPUs the per-CPU statistics cover.
+    fn domain_cpu_count(&self, _dom: &DomainRef) -> Result<u32> {
+        unsupported("virDomainGetCPUStats")
+    }
+    /// Per-CPU statistics from `start_cpu`, or the total for -1.
+    fn domain_cpu_stats(
+        &self,
+        _dom: &DomainRef,
+        _start_cpu: i32,
+        _ncpus: u32,
+    ) -> Result<Vec<Vec<(String, super::StatValue)>>> {
+        unsupported("virDomainGetCPUStats")
+    }
+    /// The scheduler's name and parameter count.
+    fn domain_scheduler_type(&self, _dom: &DomainRef) -> Result<(String, i32)> {
+        unsupported("virDomainGetSchedulerType")
+    }
+    /// The scheduler's parameters; `flags` 0 is the call without flags.
+    fn domain_scheduler_parameters(
+        &self,
+        _dom: &DomainRef,
+        _flags: u32,
+    ) -> Result<Vec<(String, super::StatValue)>> {
+        unsupported("virDomainGetSchedulerParameters")
+    }
+    /// Sets scheduler parameters; None is the call without flags.
+    fn domain_set_scheduler_parameters(
+        &self,
+        _dom: &DomainRef,
+        _params: &[(String, super::StatValue)],
+        _flags: Option<u32>,
+    ) -> Result<()> {
+        unsupported("virDomainSetSchedulerParameters")
+    }
+}
+
 /// Everything a connection needs from what serves it.
 pub trait Backend:
     HostBackend
@@ -469,6 +571,7 @@ pub trait Backend:
     + NetworkBackend
     + PoolBackend
     + VolumeBackend
+    + MonitorBackend
     + Send
     + Sync
     + std::fmt::Debug
@@ -482,6 +585,7 @@ impl<T> Backend for T where
         + NetworkBackend
         + PoolBackend
         + VolumeBackend
+        + MonitorBackend
         + Send
         + Sync
         + std::fmt::Debug

@@ -7,10 +7,12 @@
 //! Connections are opened in `crate::open`.
 
 mod backend;
+mod dom_monitor;
 mod domain;
 mod error;
 mod ifaddr;
 mod migrate;
+mod monitor;
 mod network;
 mod pool;
 mod snapshot;
@@ -21,9 +23,10 @@ mod volume;
 use std::sync::Arc;
 
 pub use backend::{
-    Backend, DomainBackend, DomainRef, HostBackend, NetworkBackend, NetworkRef, PoolBackend,
-    PoolRef, Progress, SnapshotBackend, SnapshotRef, VolRef, VolumeBackend,
+    Backend, DomainBackend, DomainRef, HostBackend, MonitorBackend, NetworkBackend, NetworkRef,
+    PoolBackend, PoolRef, Progress, SnapshotBackend, SnapshotRef, VolRef, VolumeBackend,
 };
+pub use dom_monitor::{BlockInfo, VcpuInfo};
 pub use domain::{Domain, DomainInfo, domain_flags};
 pub use error::{Error, Result};
 pub use ifaddr::{DomainInterface, IpAddress, ifaddr_source};
@@ -49,6 +52,11 @@ pub struct Autostarted {
 pub use migrate::{
     Begun, JobStats, MigrateParams, Prepared, cookie_figures, job_flags, migrate_flags, param_names,
 };
+pub(crate) use monitor::invalid_arg;
+pub use monitor::{
+    CpuMap, NODE_CPU_STATS_ALL_CPUS, NODE_MEMORY_STATS_ALL_CELLS, NodeStat, cpu_models_of,
+    format_cpu_list,
+};
 pub use pool::{PoolInfo, StoragePool, pool_flags};
 pub use snapshot::{Snapshot, SnapshotInfo, snapshot_flags};
 pub use stats::{
@@ -56,6 +64,7 @@ pub use stats::{
 };
 pub use uri::ParsedUri;
 pub use volume::{StorageVol, VolInfo, read_full, volume_flags};
+pub use wirt_vocab::monitor::{memory_stat, vcpu_state};
 
 use crate::driver::{Capabilities, NodeInfo};
 use crate::error::ErrorCode;

@@ -1140,6 +1140,22 @@ impl HypervisorDriver for KvmDriver {
         self.set_link(uuid, index, up)
     }
 
+    /// The pid recorded at spawn beside the socket, checked to still be
+    /// that VMM (a re-attached VMM has no `Child` here).
+    fn process_id(&self, uuid: &str) -> Result<u32> {
+        let vm = self.vm(uuid)?;
+        let pid = std::fs::read(vm.socket.with_extension("json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .and_then(|v| v["pid"].as_u64())
+            .and_then(|p| i32::try_from(p).ok())
+            .filter(|&pid| is_vmm_serving(pid, &vm.socket))
+            .ok_or_else(|| {
+                Error::driver(ErrorCode::INTERNAL_ERROR, "cannot find the VMM process")
+            })?;
+        Ok(pid as u32)
+    }
+
     fn open_console(&self, uuid: &str) -> Result<ConsoleStream> {
         let vm = self.vm(uuid)?;
         let mut client =

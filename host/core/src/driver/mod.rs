@@ -291,6 +291,11 @@ pub trait HypervisorDriver: Send + Sync {
     fn migrate_abort(&self, _uuid: &str) -> Result<()> {
         unsupported("virDomainAbortJob")
     }
+    /// The host process running the guest, for what the host measures and
+    /// sets from outside it (memory, CPU time, vCPU thread affinity).
+    fn process_id(&self, _uuid: &str) -> Result<u32> {
+        unsupported("virDomainGetVcpus")
+    }
 }
 
 /// How to send a guest away.

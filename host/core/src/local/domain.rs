@@ -583,6 +583,7 @@ impl DomainBackend for Local {
         let handle = domain_ref(reg.domain(&uuid).expect("still there"));
         drop(reg);
         state.emit(events);
+        self.apply_pins(&handle);
         Ok(handle)
     }
 
@@ -701,7 +702,9 @@ impl DomainBackend for Local {
                 None => hv.start(&config, if paused { driver::START_PAUSED } else { 0 })?,
             };
             Ok(Some(status))
-        })
+        })?;
+        self.apply_pins(dom);
+        Ok(())
     }
 
     fn domain_shutdown(&self, dom: &DomainRef) -> Result<()> {

@@ -6,6 +6,7 @@
 mod autostart;
 mod convert;
 mod dirs;
+mod dom_monitor;
 mod domain;
 mod domain_config;
 mod domcaps;
@@ -14,6 +15,7 @@ mod ifaddr;
 #[cfg(feature = "kvm")]
 mod kvm;
 mod migrate;
+mod monitor;
 mod network;
 mod nic;
 mod pool;

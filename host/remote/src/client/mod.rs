@@ -14,6 +14,7 @@ mod console;
 mod domain;
 mod host;
 mod migrate;
+mod monitor;
 mod network;
 mod snapshot;
 mod stats;

@@ -189,6 +189,26 @@ pub(super) fn served(procedure: i32) -> bool {
             | REMOTE_PROC_DOMAIN_MIGRATE_SET_MAX_DOWNTIME
             | REMOTE_PROC_DOMAIN_MIGRATE_GET_MAX_SPEED
             | REMOTE_PROC_DOMAIN_MIGRATE_SET_MAX_SPEED
+            | REMOTE_PROC_NODE_GET_CPU_STATS
+            | REMOTE_PROC_NODE_GET_MEMORY_STATS
+            | REMOTE_PROC_NODE_GET_CELLS_FREE_MEMORY
+            | REMOTE_PROC_NODE_GET_FREE_MEMORY
+            | REMOTE_PROC_NODE_GET_CPU_MAP
+            | REMOTE_PROC_CONNECT_GET_CPU_MODEL_NAMES
+            | REMOTE_PROC_DOMAIN_MEMORY_STATS
+            | REMOTE_PROC_DOMAIN_GET_BLOCK_INFO
+            | REMOTE_PROC_DOMAIN_GET_VCPUS
+            | REMOTE_PROC_DOMAIN_GET_VCPU_PIN_INFO
+            | REMOTE_PROC_DOMAIN_PIN_VCPU
+            | REMOTE_PROC_DOMAIN_PIN_VCPU_FLAGS
+            | REMOTE_PROC_DOMAIN_GET_SCHEDULER_TYPE
+            | REMOTE_PROC_DOMAIN_GET_CPU_STATS
+            | REMOTE_PROC_DOMAIN_GET_EMULATOR_PIN_INFO
+            | REMOTE_PROC_DOMAIN_PIN_EMULATOR
+            | REMOTE_PROC_DOMAIN_GET_SCHEDULER_PARAMETERS
+            | REMOTE_PROC_DOMAIN_GET_SCHEDULER_PARAMETERS_FLAGS
+            | REMOTE_PROC_DOMAIN_SET_SCHEDULER_PARAMETERS
+            | REMOTE_PROC_DOMAIN_SET_SCHEDULER_PARAMETERS_FLAGS
     )
 }
 
@@ -213,6 +233,21 @@ pub(super) fn read_only_allowed(call: &Call) -> bool {
         | ConnectIsSecure(_)
         | NodeGetInfo(_)
         | NodeGetSecurityModel(_)
+        | NodeGetCpuStats(_)
+        | NodeGetMemoryStats(_)
+        | NodeGetCellsFreeMemory(_)
+        | NodeGetFreeMemory(_)
+        | NodeGetCpuMap(_)
+        | ConnectGetCpuModelNames(_)
+        | DomainMemoryStats(_)
+        | DomainGetBlockInfo(_)
+        | DomainGetVcpus(_)
+        | DomainGetVcpuPinInfo(_)
+        | DomainGetSchedulerType(_)
+        | DomainGetCpuStats(_)
+        | DomainGetEmulatorPinInfo(_)
+        | DomainGetSchedulerParameters(_)
+        | DomainGetSchedulerParametersFlags(_)
         | AuthList(_)
         | AuthPolkit(_)
         | ConnectRegisterCloseCallback(_)

@@ -20,6 +20,7 @@ mod events;
 mod handles;
 mod host;
 mod migrate;
+mod monitor;
 mod network;
 pub mod peer;
 mod session;

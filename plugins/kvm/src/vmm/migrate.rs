@@ -51,8 +51,7 @@ fn requester_gone() -> bool {
     // SAFETY: one pollfd, valid for the call; a 0 timeout never blocks.
     let n = unsafe { libc::poll(&mut p, 1, 0) };
     // POLLNVAL: the control loop already closed that connection.
-    n > 0
-        && p.revents & (libc::POLLHUP | libc::POLLRDHUP | libc::POLLERR | libc::POLLNVAL) != 0
+    n > 0 && p.revents & (libc::POLLHUP | libc::POLLRDHUP | libc::POLLERR | libc::POLLNVAL) != 0
 }
 
 impl Vmm {

@@ -24,6 +24,7 @@ const MAC1: &str = "52:54:00:00:00:11";
 fn nic(i: usize, mac: &str, link: Option<LinkState>, mtu: Option<u16>) -> NicRef {
     NicRef {
         fd: FdRef::Passed(i),
+        backend: Default::default(),
         mac: mac.into(),
         link,
         mtu,
