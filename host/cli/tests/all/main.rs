@@ -5,6 +5,7 @@ mod access;
 mod cli;
 mod console;
 mod daemon_conf;
+mod events;
 mod fuzz;
 mod hostile;
 mod kvm;

@@ -19,10 +19,11 @@ use wirt::connect::{Connect, Error, Result};
 use wirt::error::ErrorCode;
 use wirt::events::{DomainEvent, EventStream, NetworkEvent};
 
-/// `VIR_DOMAIN_EVENT_ID_LAST` in libvirt 9.0: `virsh event --all` registers
-/// every id below it. wirt emits lifecycle events only; the others are
-/// accepted and stay silent.
-const DOMAIN_EVENT_ID_LAST: i32 = 25;
+/// `VIR_DOMAIN_EVENT_ID_LAST` in libvirt 9.0 (after MEMORY_FAILURE, 25,
+/// and MEMORY_DEVICE_SIZE_CHANGE, 26): `virsh event --all` and
+/// python-libvirt's event-test.py register every id below it. wirt emits
+/// lifecycle events only; the others are accepted and stay silent.
+const DOMAIN_EVENT_ID_LAST: i32 = 27;
 
 /// How often an idle forwarder checks whether its client left.
 const POLL: Duration = Duration::from_millis(200);
