@@ -1,5 +1,6 @@
 //! Domain commands.
 
+mod devices;
 mod iface;
 mod info;
 mod lifecycle;
@@ -30,6 +31,8 @@ use wirt::{Domain, Error};
 const G: &str = "Domain Management";
 
 const M: &str = "Domain Monitoring";
+
+pub use devices::COMMANDS as DEVICE_COMMANDS;
 
 pub static COMMANDS: &[Command] = &[
     Command {

@@ -312,3 +312,121 @@ fn kvm_domain_capabilities_validate_and_reach_virsh_through_wirtd() {
             .contains("not supported by the connection driver: virConnectGetDomainCapabilities")
     );
 }
+
+/// `attach-disk`/`attach-interface`/`attach-device` and their `detach-`
+/// twins change the definition (`--config`, also through virsh and
+/// wirtd); a running guest's devices cannot change, which is refused
+/// naming the device, and the definition is untouched by a refusal.
+#[test]
+fn kvm_devices_attach_and_detach_in_the_definition_and_live_changes_are_refused() {
+    let Some(k) = crate::kvm::kvm() else { return };
+    let xml = k.dir.path().join("a1.xml");
+    std::fs::write(
+        &xml,
+        "<domain type='kvm'><name>a1</name><memory unit='MiB'>16</memory><vcpu>1</vcpu>\
+         <os><type>hvm</type></os></domain>",
+    )
+    .unwrap();
+    let img = k.dir.path().join("x.img");
+    std::fs::write(&img, vec![0u8; 1 << 20]).unwrap();
+    k.ok(&format!("define {}", xml.display()));
+    let out = k.ok(&format!(
+        "attach-disk a1 {} vdb --targetbus virtio --config",
+        img.display()
+    ));
+    assert_eq!(out.trim(), "Disk attached successfully");
+    let again = k.wirt(&format!("attach-disk a1 {} vdb --config", img.display()));
+    assert!(
+        !again.ok && again.stderr.contains("disk vdb already exists"),
+        "{}",
+        again.stderr
+    );
+    k.ok("attach-interface a1 ethernet tapx --model virtio --mac 52:54:00:ab:cd:ef --config");
+    let inactive = k.ok("dumpxml a1 --inactive");
+    assert!(
+        inactive.contains("<target dev='vdb' bus='virtio'/>"),
+        "{inactive}"
+    );
+    assert!(inactive.contains("52:54:00:ab:cd:ef"), "{inactive}");
+    // A bad device is refused before anything changes.
+    let bad = k.dir.path().join("bad.xml");
+    std::fs::write(
+        &bad,
+        "<interface type='network'><mac address='zz'/></interface>",
+    )
+    .unwrap();
+    assert!(
+        !k.wirt(&format!("attach-device a1 {} --config", bad.display()))
+            .ok
+    );
+    assert_eq!(k.ok("dumpxml a1 --inactive"), inactive);
+
+    k.ok("detach-interface a1 ethernet --config; detach-disk a1 vdb --config");
+    let none = k.ok("domblklist a1 --inactive");
+    assert!(!none.contains("vdb"), "{none}");
+    let out = k.wirt("detach-disk a1 vdb --config");
+    assert!(
+        !out.ok
+            && out
+                .stderr
+                .contains("No disk found whose source path or target is vdb")
+    );
+
+    // Running: live changes are refused, the definition still changes.
+    k.ok("start a1");
+    let live = k.wirt(&format!("attach-disk a1 {} vdc", img.display()));
+    assert!(
+        !live.ok
+            && live
+                .stderr
+                .contains("Operation not supported: cannot attach disk vdc on a running guest"),
+        "{}",
+        live.stderr
+    );
+    k.ok("destroy a1");
+
+    // Through wirtd, as virsh does it.
+    let d = crate::remote::Daemon::start();
+    let uri = format!("kvm+unix:///session?socket={}", d.sock().display());
+    let remote = |script: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_wirt"))
+            .args(["-c", &uri, script])
+            .output()
+            .unwrap()
+    };
+    assert!(
+        remote(&format!("define {}", xml.display()))
+            .status
+            .success()
+    );
+    let dev = k.dir.path().join("vdc.xml");
+    std::fs::write(
+        &dev,
+        format!(
+            "<disk type='file' device='disk'><source file='{}'/><target dev='vdc' bus='virtio'/></disk>",
+            img.display()
+        ),
+    )
+    .unwrap();
+    if wirt_testkit::have("virsh", "--version") {
+        let out = std::process::Command::new("virsh")
+            .args([
+                "-c",
+                &uri,
+                "attach-device",
+                "a1",
+                &dev.to_string_lossy(),
+                "--config",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Device attached successfully"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let list = remote("domblklist a1 --inactive");
+        assert!(String::from_utf8_lossy(&list.stdout).contains("vdc"));
+    }
+    assert!(remote("undefine a1").status.success());
+}

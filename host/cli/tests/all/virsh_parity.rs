@@ -481,3 +481,19 @@ fn shell_builtins() {
         "",
     );
 }
+
+#[test]
+fn the_test_driver_changes_no_devices() {
+    same(
+        "attach-interface test network default --config",
+        "",
+        "error: Failed to attach interface\n\
+         error: this function is not supported by the connection driver: virDomainAttachDeviceFlags\n",
+    );
+    same(
+        "detach-interface test network --config",
+        "",
+        "error: Failed to detach interface\n\
+         error: this function is not supported by the connection driver: virDomainDetachDeviceFlags\n",
+    );
+}

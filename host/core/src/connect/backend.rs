@@ -200,6 +200,14 @@ pub trait DomainBackend {
     fn domain_block_stats(&self, _dom: &DomainRef, _disk: &str) -> Result<BlockStats> {
         unsupported("virDomainBlockStats")
     }
+    /// Adds a device (`virDomainAttachDeviceFlags`).
+    fn domain_attach_device(&self, _dom: &DomainRef, _xml: &str, _flags: u32) -> Result<()> {
+        unsupported("virDomainAttachDeviceFlags")
+    }
+    /// Removes a device (`virDomainDetachDeviceFlags`).
+    fn domain_detach_device(&self, _dom: &DomainRef, _xml: &str, _flags: u32) -> Result<()> {
+        unsupported("virDomainDetachDeviceFlags")
+    }
     /// Changes a device in place.
     fn domain_update_device(&self, _dom: &DomainRef, _xml: &str, _flags: u32) -> Result<()> {
         unsupported("virDomainUpdateDeviceFlags")

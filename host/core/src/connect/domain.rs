@@ -323,6 +323,18 @@ impl Domain {
         self.writable()?.domain_rename(&self.r, new_name)
     }
 
+    /// Adds the device in `xml` (libvirt's `virDomainAttachDeviceFlags`;
+    /// flags: 1 live, 2 config, neither: the domain's current state).
+    pub fn attach_device(&self, xml: &str, flags: u32) -> Result<()> {
+        self.writable()?.domain_attach_device(&self.r, xml, flags)
+    }
+
+    /// Removes the device `xml` names (a disk by target, an interface by
+    /// MAC), as `virDomainDetachDeviceFlags`.
+    pub fn detach_device(&self, xml: &str, flags: u32) -> Result<()> {
+        self.writable()?.domain_detach_device(&self.r, xml, flags)
+    }
+
     /// Changes a device in place (libvirt's `virDomainUpdateDeviceFlags`;
     /// flags: 1 live, 2 config). wirt changes an `<interface>`'s link
     /// state, found by MAC address; other changes are refused.

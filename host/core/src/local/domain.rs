@@ -883,6 +883,14 @@ impl DomainBackend for Local {
         self.block_stats(dom, disk)
     }
 
+    fn domain_attach_device(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<()> {
+        self.change_device(dom, xml, flags, true)
+    }
+
+    fn domain_detach_device(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<()> {
+        self.change_device(dom, xml, flags, false)
+    }
+
     fn domain_update_device(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<()> {
         self.update_device(dom, xml, flags)
     }

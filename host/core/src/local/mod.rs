@@ -3,6 +3,7 @@
 //! supplies mechanism. `test:` URIs run the test driver plugin; `kvm:` URIs
 //! the local KVM host; other schemes an installed hypervisor plugin.
 
+mod attach;
 mod autostart;
 mod convert;
 mod dirs;

@@ -306,6 +306,24 @@ impl DomainBackend for RemoteConn {
         Ok(self.call(REMOTE_PROC_DOMAIN_SAVE_FLAGS, &args)?)
     }
 
+    fn domain_attach_device(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<()> {
+        let args = DomainAttachDeviceFlagsArgs {
+            dom: wire_domain(dom),
+            xml: xml.to_string(),
+            flags,
+        };
+        Ok(self.call(REMOTE_PROC_DOMAIN_ATTACH_DEVICE_FLAGS, &args)?)
+    }
+
+    fn domain_detach_device(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<()> {
+        let args = DomainDetachDeviceFlagsArgs {
+            dom: wire_domain(dom),
+            xml: xml.to_string(),
+            flags,
+        };
+        Ok(self.call(REMOTE_PROC_DOMAIN_DETACH_DEVICE_FLAGS, &args)?)
+    }
+
     fn domain_update_device(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<()> {
         let args = DomainUpdateDeviceFlagsArgs {
             dom: wire_domain(dom),

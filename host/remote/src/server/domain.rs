@@ -132,6 +132,18 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
             .and_then(|()| domain(conn, a.dom).destroy())
             .map(Reply::DomainDestroyFlags),
         Call::DomainSuspend(a) => domain(conn, a.dom).suspend().map(Reply::DomainSuspend),
+        Call::DomainAttachDevice(a) => domain(conn, a.dom)
+            .attach_device(&a.xml, 0)
+            .map(Reply::DomainAttachDevice),
+        Call::DomainAttachDeviceFlags(a) => domain(conn, a.dom)
+            .attach_device(&a.xml, a.flags)
+            .map(Reply::DomainAttachDeviceFlags),
+        Call::DomainDetachDevice(a) => domain(conn, a.dom)
+            .detach_device(&a.xml, 0)
+            .map(Reply::DomainDetachDevice),
+        Call::DomainDetachDeviceFlags(a) => domain(conn, a.dom)
+            .detach_device(&a.xml, a.flags)
+            .map(Reply::DomainDetachDeviceFlags),
         Call::DomainUpdateDeviceFlags(a) => domain(conn, a.dom)
             .update_device(&a.xml, a.flags)
             .map(Reply::DomainUpdateDeviceFlags),
