@@ -208,16 +208,21 @@ fn attach_disk(ctx: &mut Ctx, args: &Args) -> CmdResult {
         None => {}
     }
     xml.push_str("</disk>\n");
+    attach_built(ctx, args, &xml, "Disk", "disk")
+}
+
+/// The XML a shorthand built: printed with `--print-xml`, else attached.
+fn attach_built(ctx: &mut Ctx, args: &Args, xml: &str, what: &str, lower: &str) -> CmdResult {
     if args.has("print-xml") {
-        return Ok(Reply::text(xml.clone(), json!({"xml": xml})));
+        return Ok(Reply::text(xml.to_string(), json!({"xml": xml})));
     }
     change(
         ctx,
         args,
-        &xml,
+        xml,
         true,
-        "Failed to attach disk".into(),
-        "Disk attached successfully",
+        format!("Failed to attach {lower}"),
+        &format!("{what} attached successfully"),
     )
 }
 
@@ -275,17 +280,7 @@ fn attach_interface(ctx: &mut Ctx, args: &Args) -> CmdResult {
         xml.push_str(&format!("  <model type='{}'/>\n", xml_escape(m)));
     }
     xml.push_str("</interface>\n");
-    if args.has("print-xml") {
-        return Ok(Reply::text(xml.clone(), json!({"xml": xml})));
-    }
-    change(
-        ctx,
-        args,
-        &xml,
-        true,
-        "Failed to attach interface".into(),
-        "Interface attached successfully",
-    )
+    attach_built(ctx, args, &xml, "Interface", "interface")
 }
 
 fn detach_interface(ctx: &mut Ctx, args: &Args) -> CmdResult {
