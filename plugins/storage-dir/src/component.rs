@@ -60,6 +60,7 @@ fn volume_config(c: VolumeConfig) -> driver::VolumeConfig {
         capacity: c.capacity,
         allocation: c.allocation,
         format: c.format,
+        backing: c.backing.map(|b| (b.path, b.format)),
     }
 }
 

@@ -78,6 +78,17 @@ fn l1_entries(size: u64, cluster_bits: u32) -> u64 {
 /// Writes an empty qcow2 v3 image of virtual size `size` (rounded up to a
 /// multiple of 512) into `file`, replacing its content. Returns the size.
 pub fn create(file: &mut File, size: u64) -> Result<u64, Qcow2Error> {
+    create_overlay(file, size, None)
+}
+
+/// [`create`], with `backing` (path, format) written into the header: the
+/// backing format as a header extension (so no reader ever probes it) and
+/// the path after the extensions, both in cluster 0.
+pub fn create_overlay(
+    file: &mut File,
+    size: u64,
+    backing: Option<(&str, &str)>,
+) -> Result<u64, Qcow2Error> {
     let size = round_size(size)?;
     // At least one entry, so that even a 0-byte image can grow in place.
     let l1 = l1_entries(size, CLUSTER_BITS).max(1);
@@ -101,6 +112,23 @@ pub fn create(file: &mut File, size: u64) -> Result<u64, Qcow2Error> {
     // 60: snapshots, 64: snapshots offset, 72..96: feature bits: none
     put32(&mut header, 96, REFCOUNT_ORDER);
     put32(&mut header, 100, HEADER_V3_LEN);
+    if let Some((path, format)) = backing {
+        if path.is_empty() || path.len() > 1023 || format.is_empty() || format.len() > 16 {
+            return Err(Qcow2Error::Unsupported(format!(
+                "backing store '{path}' ({format}) cannot be written into a qcow2 header"
+            )));
+        }
+        // Backing format extension, padded to 8 bytes, then the end marker.
+        header.extend_from_slice(&0xE279_2ACAu32.to_be_bytes());
+        header.extend_from_slice(&(format.len() as u32).to_be_bytes());
+        header.extend_from_slice(format.as_bytes());
+        header.resize(header.len().next_multiple_of(8), 0);
+        header.extend_from_slice(&[0; 8]);
+        let at = header.len() as u64;
+        header.extend_from_slice(path.as_bytes());
+        put64(&mut header, 8, at);
+        put32(&mut header, 16, path.len() as u32);
+    }
     // The rest of cluster 0 reads as zeros: the header extensions' end marker.
 
     let mut refcounts = Vec::with_capacity(clusters as usize * 2);

@@ -30,6 +30,8 @@ pub struct VolumeConfig {
     pub capacity: u64,
     pub allocation: u64,
     pub format: String,
+    /// For a qcow2 overlay: (backing path, backing format).
+    pub backing: Option<(String, String)>,
 }
 
 /// Mirrors `types.volume-info`.

@@ -212,6 +212,10 @@ impl Pool {
         check_flags(flags, CREATE_PREALLOC_METADATA, "virStorageVolCreateXML")?;
         names::validate(&config.name)?;
         match config.format.as_str() {
+            "" | "raw" if config.backing.is_some() => Err(Error::NoSupport(format!(
+                "volume '{}': a backing store needs the qcow2 format",
+                config.name
+            ))),
             "" | "raw" => {
                 if flags & CREATE_PREALLOC_METADATA != 0 {
                     return Err(Error::NoSupport(
@@ -238,8 +242,12 @@ impl Pool {
                     ));
                 }
                 qcow2::round_size(config.capacity).map_err(|e| qcow2_error(e, &config.name))?;
+                let backing = config
+                    .backing
+                    .as_ref()
+                    .map(|(p, f)| (p.as_str(), f.as_str()));
                 self.create_with(&config.name, |file, _| {
-                    qcow2::create(file, config.capacity)
+                    qcow2::create_overlay(file, config.capacity, backing)
                         .map(drop)
                         .map_err(|e| qcow2_error(e, &config.name))
                 })

@@ -75,6 +75,26 @@ pub(super) fn vol_create_as(ctx: &mut Ctx, args: &Args) -> CmdResult {
             escape_attr(format)
         ));
     }
+    if let Some(backing) = args.get("backing-vol") {
+        // As virsh: a volume of the pool by name, else any volume by path.
+        let p = pool(ctx, args)?;
+        let path = match p.lookup_vol_by_name(backing) {
+            Ok(v) => v.path(),
+            Err(_) => ctx
+                .conn()?
+                .lookup_vol_by_path(backing)
+                .and_then(|v| v.path()),
+        }
+        .map_err(|_| CmdError::msg(format!("failed to get vol '{backing}'")))?;
+        xml.push_str(&format!(
+            "  <backingStore>\n    <path>{}</path>\n",
+            escape_text(&path)
+        ));
+        if let Some(f) = args.get("backing-vol-format") {
+            xml.push_str(&format!("    <format type='{}'/>\n", escape_attr(f)));
+        }
+        xml.push_str("  </backingStore>\n");
+    }
     xml.push_str("</volume>\n");
     if args.has("print-xml") {
         return Ok(Reply::text(xml.clone(), json!({"xml": xml})));

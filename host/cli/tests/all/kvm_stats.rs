@@ -430,3 +430,84 @@ fn kvm_devices_attach_and_detach_in_the_definition_and_live_changes_are_refused(
     }
     assert!(remote("undefine a1").status.success());
 }
+
+/// A qcow2 overlay made by the pool (`vol-create-as --backing-vol`) over a
+/// raw volume holding a pattern: vol-dumpxml shows the chain, a guest on
+/// the overlay reads the pattern through it, its writes stay in the
+/// overlay, and qemu-img agrees the image is clean.
+#[test]
+fn kvm_guest_boots_on_a_pool_overlay_of_a_raw_volume() {
+    let Some(k) = crate::kvm::kvm() else { return };
+    k.domain("base");
+    k.ok("vol-create-as pool top.qcow2 0 --format qcow2 --backing-vol base.raw --backing-vol-format raw");
+    let xml = k.ok("vol-dumpxml top.qcow2 --pool pool");
+    let base = k.dir.path().join("pool/base.raw");
+    assert!(
+        xml.contains(&format!(
+            "<backingStore>\n    <path>{}</path>\n    <format type='raw'/>",
+            base.display()
+        )),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<capacity unit='bytes'>1048576</capacity>"),
+        "{xml}"
+    );
+    let before = std::fs::read(&base).unwrap();
+    let dom = k.dir.path().join("ov.xml");
+    std::fs::write(
+        &dom,
+        "<domain type='kvm'><name>ov</name><memory unit='MiB'>16</memory><vcpu>1</vcpu>\
+         <os><type>hvm</type></os><devices><disk type='volume' device='disk'>\
+         <driver name='qemu' type='qcow2'/><source pool='pool' volume='top.qcow2'/>\
+         <target dev='vda' bus='virtio'/></disk></devices></domain>",
+    )
+    .unwrap();
+    k.ok(&format!("define {}; start ov", dom.display()));
+    let console = k.wait_console("ov", "guest: ready");
+    let sector0 = format!(
+        "blk: sector 0 sum {:016x}",
+        wirt_kvm::guest::range_checksum(&before[..512])
+    );
+    assert!(console.contains(&sector0), "{console}");
+    k.ok("destroy ov");
+    assert_eq!(
+        std::fs::read(&base).unwrap(),
+        before,
+        "the base is read-only"
+    );
+    if wirt_testkit::have("qemu-img", "--version") {
+        let check = std::process::Command::new("qemu-img")
+            .args(["check", "-f", "qcow2"])
+            .arg(k.dir.path().join("pool/top.qcow2"))
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "{}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+    }
+    // No format given for a file the host does not know as a volume: refused,
+    // never probed.
+    let stray = k.dir.path().join("stray.img");
+    std::fs::write(&stray, vec![0u8; 4096]).unwrap();
+    let vol = k.dir.path().join("bad.xml");
+    std::fs::write(
+        &vol,
+        format!(
+            "<volume><name>bad.qcow2</name><capacity>4096</capacity>\
+             <target><format type='qcow2'/></target>\
+             <backingStore><path>{}</path></backingStore></volume>",
+            stray.display()
+        ),
+    )
+    .unwrap();
+    let out = k.wirt(&format!("vol-create pool {}", vol.display()));
+    assert!(
+        !out.ok && out.stderr.contains("never guesses an image's format"),
+        "{}",
+        out.stderr
+    );
+    k.ok("undefine ov");
+}

@@ -19,9 +19,9 @@ use crate::plugin;
 
 /// The data types of the contract, shared with the WIT bindings.
 pub use crate::plugin::bindings::wirt::driver::types::{
-    Capabilities, DhcpHost, DhcpLease, DiskConfig, DnsHost, DomainConfig, DomainStatus,
-    GuestCapability, HypervisorInfo, InterfaceConfig, IpConfig, NetworkConfig, NodeInfo, OsConfig,
-    PoolConfig, PoolUsage, VolumeConfig, VolumeInfo,
+    BackingStore, Capabilities, DhcpHost, DhcpLease, DiskConfig, DnsHost, DomainConfig,
+    DomainStatus, GuestCapability, HypervisorInfo, InterfaceConfig, IpConfig, NetworkConfig,
+    NodeInfo, OsConfig, PoolConfig, PoolUsage, VolumeConfig, VolumeInfo,
 };
 
 /// A guest's serial console: its output to read, keyboard input to write.

@@ -417,6 +417,7 @@ impl Local {
                         capacity: v.capacity,
                         allocation: v.allocation,
                         format: v.format.clone(),
+                        backing: None,
                     };
                     st.volume_create(&p.def.uuid.to_string(), &config, 0)?;
                 }

@@ -5,6 +5,7 @@
 
 mod attach;
 mod autostart;
+mod backing;
 mod convert;
 mod dirs;
 mod dom_monitor;

@@ -394,11 +394,14 @@ impl PoolBackend for Local {
 
     /// Creates a volume from `<volume>` XML.
     fn create_volume_xml(&self, pool: &PoolRef, xml: &str, _flags: u32) -> Result<VolRef> {
-        let def = VolumeDef::parse(xml)?;
+        let mut def = VolumeDef::parse(xml)?;
         let driver = self.storage_driver()?;
         self.with_active_pool(pool, |reg, uuid| {
             check_new_volume(reg, uuid, &def)?;
-            let info = driver.volume_create(&uuid.to_string(), &volume_config(&def), 0)?;
+            let backing = super::backing::resolve(reg, &mut def)?;
+            let mut config = volume_config(&def);
+            config.backing = backing;
+            let info = driver.volume_create(&uuid.to_string(), &config, 0)?;
             reg.pools
                 .get_mut(uuid)
                 .expect("checked")
@@ -501,6 +504,7 @@ fn volume_config(def: &VolumeDef) -> VolumeConfig {
         capacity: def.capacity,
         allocation: def.allocation.unwrap_or(def.capacity),
         format: def.format.clone().unwrap_or_else(|| "raw".into()),
+        backing: None,
     }
 }
 

@@ -321,6 +321,7 @@ fn seed(
                 capacity: vol.capacity,
                 allocation: vol.allocation.unwrap_or(vol.capacity),
                 format: vol.format.clone().unwrap_or_else(|| "raw".into()),
+                backing: None,
             };
             driver.volume_create(&uuid, &config, 0)?;
         }

@@ -99,7 +99,7 @@ impl VolumeBackend for Local {
             .get(info.kind as usize)
             .copied()
             .unwrap_or("file");
-        Ok(VolumeDef::format_live(
+        let mut xml = VolumeDef::format_live(
             &info.name,
             &VolumeLive {
                 kind: kind.into(),
@@ -109,7 +109,16 @@ impl VolumeBackend for Local {
                 allocation: info.allocation,
                 format: info.format.clone(),
             },
-        ))
+        );
+        // An overlay's chain, from its header (the host reads it; the
+        // plugin's record has no place for it in this contract version).
+        if info.format == "qcow2"
+            && let Some(store) = super::backing::xml(&info.path)
+            && let Some(end) = xml.rfind("</volume>")
+        {
+            xml.insert_str(end, &store);
+        }
+        Ok(xml)
     }
 
     fn vol_delete(&self, vol: &VolRef, flags: u32) -> Result<()> {

@@ -574,9 +574,21 @@ void wirt_driver_types_pool_config_free(wirt_driver_types_pool_config_t *ptr) {
   storage_driver_option_u32_free(&ptr->mode);
 }
 
+void wirt_driver_types_backing_store_free(wirt_driver_types_backing_store_t *ptr) {
+  storage_driver_string_free(&ptr->path);
+  storage_driver_string_free(&ptr->format);
+}
+
+void wirt_driver_types_option_backing_store_free(wirt_driver_types_option_backing_store_t *ptr) {
+  if (ptr->is_some) {
+    wirt_driver_types_backing_store_free(&ptr->val);
+  }
+}
+
 void wirt_driver_types_volume_config_free(wirt_driver_types_volume_config_t *ptr) {
   storage_driver_string_free(&ptr->name);
   storage_driver_string_free(&ptr->format);
+  wirt_driver_types_option_backing_store_free(&ptr->backing);
 }
 
 void wirt_driver_types_volume_info_free(wirt_driver_types_volume_info_t *ptr) {
@@ -1022,18 +1034,34 @@ uint8_t * __wasm_export_exports_wirt_driver_storage_pool_refresh(uint8_t * arg, 
 }
 
 __attribute__((__export_name__("wirt:driver/storage@0.1.0#volume-create")))
-uint8_t * __wasm_export_exports_wirt_driver_storage_volume_create(uint8_t * arg, size_t arg0, uint8_t * arg1, size_t arg2, int64_t arg3, int64_t arg4, uint8_t * arg5, size_t arg6, int32_t arg7) {
-  storage_driver_string_t arg8 = (storage_driver_string_t) { (uint8_t*)(arg), (arg0) };
-  exports_wirt_driver_storage_volume_config_t arg9 = (wirt_driver_types_volume_config_t) {
+uint8_t * __wasm_export_exports_wirt_driver_storage_volume_create(uint8_t * arg, size_t arg0, uint8_t * arg1, size_t arg2, int64_t arg3, int64_t arg4, uint8_t * arg5, size_t arg6, int32_t arg7, uint8_t * arg8, size_t arg9, uint8_t * arg10, size_t arg11, int32_t arg12) {
+  wirt_driver_types_option_backing_store_t option;
+  switch (arg7) {
+    case 0: {
+      option.is_some = false;
+      break;
+    }
+    case 1: {
+      option.is_some = true;
+      option.val = (wirt_driver_types_backing_store_t) {
+        (storage_driver_string_t) (storage_driver_string_t) { (uint8_t*)(arg8), (arg9) },
+        (storage_driver_string_t) (storage_driver_string_t) { (uint8_t*)(arg10), (arg11) },
+      };
+      break;
+    }
+  }
+  storage_driver_string_t arg13 = (storage_driver_string_t) { (uint8_t*)(arg), (arg0) };
+  exports_wirt_driver_storage_volume_config_t arg14 = (wirt_driver_types_volume_config_t) {
     (storage_driver_string_t) (storage_driver_string_t) { (uint8_t*)(arg1), (arg2) },
     (uint64_t) (uint64_t) (arg3),
     (uint64_t) (uint64_t) (arg4),
     (storage_driver_string_t) (storage_driver_string_t) { (uint8_t*)(arg5), (arg6) },
+    (wirt_driver_types_option_backing_store_t) option,
   };
   exports_wirt_driver_storage_result_volume_info_error_t ret;
   exports_wirt_driver_storage_volume_info_t ok;
   exports_wirt_driver_storage_error_t err;
-  ret.is_err = !exports_wirt_driver_storage_volume_create(&arg8, &arg9, (uint32_t) (arg7), &ok, &err);
+  ret.is_err = !exports_wirt_driver_storage_volume_create(&arg13, &arg14, (uint32_t) (arg12), &ok, &err);
   if (ret.is_err) {
     ret.val.err = err;
   }
@@ -1042,10 +1070,10 @@ uint8_t * __wasm_export_exports_wirt_driver_storage_volume_create(uint8_t * arg,
   }
   uint8_t *ptr = (uint8_t *) &RET_AREA;
   if ((ret).is_err) {
-    const exports_wirt_driver_storage_error_t *payload10 = &(ret).val.err;*((int8_t*)(ptr + 0)) = 1;
-    *((int32_t*)(ptr + 8)) = (int32_t) ((*payload10).code);
-    *((size_t*)(ptr + (8+2*sizeof(void*)))) = ((*payload10).message).len;
-    *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) ((*payload10).message).ptr;
+    const exports_wirt_driver_storage_error_t *payload15 = &(ret).val.err;*((int8_t*)(ptr + 0)) = 1;
+    *((int32_t*)(ptr + 8)) = (int32_t) ((*payload15).code);
+    *((size_t*)(ptr + (8+2*sizeof(void*)))) = ((*payload15).message).len;
+    *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) ((*payload15).message).ptr;
   } else {
     const exports_wirt_driver_storage_volume_info_t *payload = &(ret).val.ok;*((int8_t*)(ptr + 0)) = 0;
     *((size_t*)(ptr + (8+1*sizeof(void*)))) = ((*payload).name).len;
@@ -1064,32 +1092,49 @@ uint8_t * __wasm_export_exports_wirt_driver_storage_volume_create(uint8_t * arg,
 }
 
 __attribute__((__export_name__("wirt:driver/storage@0.1.0#volume-clone")))
-uint8_t * __wasm_export_exports_wirt_driver_storage_volume_clone(uint8_t * arg, size_t arg0, uint8_t * arg1, size_t arg2, int64_t arg3, int64_t arg4, uint8_t * arg5, size_t arg6, uint8_t * arg7, size_t arg8, uint8_t * arg9, size_t arg10, int32_t arg11) {
-  storage_driver_string_t arg12 = (storage_driver_string_t) { (uint8_t*)(arg), (arg0) };
-  exports_wirt_driver_storage_volume_config_t arg13 = (wirt_driver_types_volume_config_t) {
-    (storage_driver_string_t) (storage_driver_string_t) { (uint8_t*)(arg1), (arg2) },
-    (uint64_t) (uint64_t) (arg3),
-    (uint64_t) (uint64_t) (arg4),
-    (storage_driver_string_t) (storage_driver_string_t) { (uint8_t*)(arg5), (arg6) },
+uint8_t * __wasm_export_exports_wirt_driver_storage_volume_clone(uint8_t * arg) {
+  wirt_driver_types_option_backing_store_t option;
+  switch ((int32_t) *((uint8_t*) (arg + (16+6*sizeof(void*))))) {
+    case 0: {
+      option.is_some = false;
+      break;
+    }
+    case 1: {
+      option.is_some = true;
+      option.val = (wirt_driver_types_backing_store_t) {
+        (storage_driver_string_t) (storage_driver_string_t) { (uint8_t*)(*((uint8_t **) (arg + (16+7*sizeof(void*))))), (*((size_t*) (arg + (16+8*sizeof(void*))))) },
+        (storage_driver_string_t) (storage_driver_string_t) { (uint8_t*)(*((uint8_t **) (arg + (16+9*sizeof(void*))))), (*((size_t*) (arg + (16+10*sizeof(void*))))) },
+      };
+      break;
+    }
+  }
+  storage_driver_string_t arg0 = (storage_driver_string_t) { (uint8_t*)(*((uint8_t **) (arg + 0))), (*((size_t*) (arg + sizeof(void*)))) };
+  exports_wirt_driver_storage_volume_config_t arg1 = (wirt_driver_types_volume_config_t) {
+    (storage_driver_string_t) (storage_driver_string_t) { (uint8_t*)(*((uint8_t **) (arg + (2*sizeof(void*))))), (*((size_t*) (arg + (3*sizeof(void*))))) },
+    (uint64_t) (uint64_t) (*((int64_t*) (arg + (4*sizeof(void*))))),
+    (uint64_t) (uint64_t) (*((int64_t*) (arg + (8+4*sizeof(void*))))),
+    (storage_driver_string_t) (storage_driver_string_t) { (uint8_t*)(*((uint8_t **) (arg + (16+4*sizeof(void*))))), (*((size_t*) (arg + (16+5*sizeof(void*))))) },
+    (wirt_driver_types_option_backing_store_t) option,
   };
-  storage_driver_string_t arg14 = (storage_driver_string_t) { (uint8_t*)(arg7), (arg8) };
-  storage_driver_string_t arg15 = (storage_driver_string_t) { (uint8_t*)(arg9), (arg10) };
+  storage_driver_string_t arg2 = (storage_driver_string_t) { (uint8_t*)(*((uint8_t **) (arg + (24+10*sizeof(void*))))), (*((size_t*) (arg + (24+11*sizeof(void*))))) };
+  storage_driver_string_t arg3 = (storage_driver_string_t) { (uint8_t*)(*((uint8_t **) (arg + (24+12*sizeof(void*))))), (*((size_t*) (arg + (24+13*sizeof(void*))))) };
   exports_wirt_driver_storage_result_volume_info_error_t ret;
   exports_wirt_driver_storage_volume_info_t ok;
   exports_wirt_driver_storage_error_t err;
-  ret.is_err = !exports_wirt_driver_storage_volume_clone(&arg12, &arg13, &arg14, &arg15, (uint32_t) (arg11), &ok, &err);
+  ret.is_err = !exports_wirt_driver_storage_volume_clone(&arg0, &arg1, &arg2, &arg3, (uint32_t) (*((int32_t*) (arg + (24+14*sizeof(void*))))), &ok, &err);
   if (ret.is_err) {
     ret.val.err = err;
   }
   if (!ret.is_err) {
     ret.val.ok = ok;
   }
+  free(arg);
   uint8_t *ptr = (uint8_t *) &RET_AREA;
   if ((ret).is_err) {
-    const exports_wirt_driver_storage_error_t *payload16 = &(ret).val.err;*((int8_t*)(ptr + 0)) = 1;
-    *((int32_t*)(ptr + 8)) = (int32_t) ((*payload16).code);
-    *((size_t*)(ptr + (8+2*sizeof(void*)))) = ((*payload16).message).len;
-    *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) ((*payload16).message).ptr;
+    const exports_wirt_driver_storage_error_t *payload4 = &(ret).val.err;*((int8_t*)(ptr + 0)) = 1;
+    *((int32_t*)(ptr + 8)) = (int32_t) ((*payload4).code);
+    *((size_t*)(ptr + (8+2*sizeof(void*)))) = ((*payload4).message).len;
+    *((uint8_t **)(ptr + (8+1*sizeof(void*)))) = (uint8_t *) ((*payload4).message).ptr;
   } else {
     const exports_wirt_driver_storage_volume_info_t *payload = &(ret).val.ok;*((int8_t*)(ptr + 0)) = 0;
     *((size_t*)(ptr + (8+1*sizeof(void*)))) = ((*payload).name).len;

@@ -270,12 +270,27 @@ typedef struct wirt_driver_types_pool_usage_t {
   uint64_t   available;
 } wirt_driver_types_pool_usage_t;
 
+// The image an overlay reads what it does not hold from.
+typedef struct wirt_driver_types_backing_store_t {
+  // The host path written into the overlay's header.
+  storage_driver_string_t   path;
+  // Its format, as the host knows it: never probed from content.
+  storage_driver_string_t   format;
+} wirt_driver_types_backing_store_t;
+
+typedef struct {
+  bool is_some;
+  wirt_driver_types_backing_store_t val;
+} wirt_driver_types_option_backing_store_t;
+
 typedef struct wirt_driver_types_volume_config_t {
   storage_driver_string_t   name;
   uint64_t   capacity;
   uint64_t   allocation;
   // "raw", "qcow2"...
   storage_driver_string_t   format;
+  // For a qcow2 overlay: its backing image.
+  wirt_driver_types_option_backing_store_t   backing;
 } wirt_driver_types_volume_config_t;
 
 typedef struct wirt_driver_types_volume_info_t {
@@ -454,6 +469,10 @@ void wirt_driver_types_network_config_free(wirt_driver_types_network_config_t *p
 void wirt_driver_types_dhcp_lease_free(wirt_driver_types_dhcp_lease_t *ptr);
 
 void wirt_driver_types_pool_config_free(wirt_driver_types_pool_config_t *ptr);
+
+void wirt_driver_types_backing_store_free(wirt_driver_types_backing_store_t *ptr);
+
+void wirt_driver_types_option_backing_store_free(wirt_driver_types_option_backing_store_t *ptr);
 
 void wirt_driver_types_volume_config_free(wirt_driver_types_volume_config_t *ptr);
 

@@ -93,6 +93,7 @@ pub fn vol(name: &str, capacity: u64, allocation: u64, format: &str) -> VolumeCo
         capacity,
         allocation,
         format: format.into(),
+        backing: None,
     }
 }
 

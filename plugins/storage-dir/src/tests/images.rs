@@ -225,3 +225,56 @@ fn refresh_detects_formats() {
         ]
     );
 }
+
+/// An overlay names its backing file and format in its header (the format
+/// as an extension, so qemu-img never probes it) and reads as its backing
+/// where it holds nothing; a raw volume cannot have a backing store.
+#[test]
+fn qcow2_overlays_name_their_backing_store() {
+    let env = Env::new();
+    let pool = env.driver.pool(UUID).unwrap();
+    pool.create(&vol("base.raw", 1 << 20, 1 << 20, "raw"), 0)
+        .unwrap();
+    let base = env.file("base.raw");
+    let mut data = vec![0u8; 1 << 20];
+    for (i, b) in data.iter_mut().enumerate() {
+        *b = (i % 251) as u8;
+    }
+    fs::write(&base, &data).unwrap();
+    let mut overlay = vol("top.qcow2", 1 << 20, 0, "qcow2");
+    overlay.backing = Some((base.to_string_lossy().into_owned(), "raw".into()));
+    pool.create(&overlay, 0).unwrap();
+    let mut raw = vol("top.raw", 1 << 20, 0, "raw");
+    raw.backing = overlay.backing.clone();
+    assert_eq!(pool.create(&raw, 0).unwrap_err().code(), code::NO_SUPPORT);
+
+    if !have("qemu-img") {
+        return;
+    }
+    let top = env.file("top.qcow2");
+    qemu_img_check(&top);
+    let out = std::process::Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(&top)
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        info["backing-filename"],
+        base.to_string_lossy().as_ref(),
+        "{info}"
+    );
+    assert_eq!(info["backing-filename-format"], "raw", "{info}");
+    // qemu-img sees the base's bytes through the overlay.
+    let cmp = std::process::Command::new("qemu-img")
+        .args(["compare", "-f", "qcow2", "-F", "raw"])
+        .arg(&top)
+        .arg(&base)
+        .output()
+        .unwrap();
+    assert!(
+        cmp.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cmp.stdout)
+    );
+}

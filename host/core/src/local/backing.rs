@@ -1,0 +1,133 @@
+//! Overlays' backing stores on the host's side: the `<backingStore>` of a
+//! new volume resolved (it must exist; its format is the one given or the
+//! one this host already knows for that volume — never probed from the
+//! image's content), and the backing store an existing qcow2 names, read
+//! from its header for `vol-dumpxml`.
+
+use std::io::Read;
+
+use crate::connect::{Error, Result};
+use crate::driver::BackingStore;
+use crate::error::ErrorCode;
+use crate::registry::Registry;
+use crate::xml::VolumeDef;
+
+/// The backing store a new volume names, checked, and the capacity it
+/// gets when it names none (the backing's virtual size).
+pub(super) fn resolve(reg: &Registry, def: &mut VolumeDef) -> Result<Option<BackingStore>> {
+    let Some(store) = def.extra.iter().find(|e| e.name == "backingStore") else {
+        return Ok(None);
+    };
+    let Some(path) = store.child("path").map(|p| p.text()) else {
+        return Err(Error::api(
+            ErrorCode::XML_ERROR,
+            "missing backing store path in volume XML",
+        ));
+    };
+    let known = reg
+        .pools
+        .values()
+        .flat_map(|p| p.volumes.values())
+        .find(|v| v.path == path);
+    let format = store
+        .child("format")
+        .and_then(|f| f.attr("type"))
+        .map(String::from)
+        .or_else(|| known.map(|v| v.format.clone()))
+        .ok_or_else(|| {
+            Error::api(
+                ErrorCode::CONFIG_UNSUPPORTED,
+                format!(
+                    "the format of backing store '{path}' must be given: wirt never guesses an image's format from its content"
+                ),
+            )
+        })?;
+    let meta = std::fs::metadata(&path).map_err(|e| {
+        Error::api(
+            ErrorCode::OPERATION_FAILED,
+            format!("cannot access backing store '{path}': {e}"),
+        )
+    })?;
+    if !meta.is_file() {
+        return Err(Error::api(
+            ErrorCode::OPERATION_FAILED,
+            format!("backing store '{path}' is not a regular file"),
+        ));
+    }
+    if def.capacity == 0 {
+        def.capacity = match format.as_str() {
+            "raw" => meta.len(),
+            "qcow2" => read_header(&path).map(|h| h.size).unwrap_or(0),
+            _ => 0,
+        };
+    }
+    Ok(Some(BackingStore { path, format }))
+}
+
+/// What a qcow2 header says of itself.
+pub(super) struct Header {
+    pub size: u64,
+    /// The backing path and, if written, its format.
+    pub backing: Option<(String, Option<String>)>,
+}
+
+/// Reads the header of the qcow2 image at `path`, if it is one.
+pub(super) fn read_header(path: &str) -> Option<Header> {
+    let mut head = Vec::with_capacity(4096);
+    std::fs::File::open(path)
+        .ok()?
+        .take(65536)
+        .read_to_end(&mut head)
+        .ok()?;
+    let be32 = |at: usize| Some(u32::from_be_bytes(head.get(at..at + 4)?.try_into().ok()?));
+    let be64 = |at: usize| Some(u64::from_be_bytes(head.get(at..at + 8)?.try_into().ok()?));
+    if head.get(..4)? != b"QFI\xfb" {
+        return None;
+    }
+    let size = be64(24)?;
+    let (offset, len) = (be64(8)? as usize, be32(16)? as usize);
+    if offset == 0 || len == 0 {
+        return Some(Header {
+            size,
+            backing: None,
+        });
+    }
+    let path = String::from_utf8(head.get(offset..offset + len)?.to_vec()).ok()?;
+    // Header extensions start after the header (version 3: its length at 100).
+    let mut at = if be32(4)? >= 3 {
+        be32(100)? as usize
+    } else {
+        72
+    };
+    let mut format = None;
+    while let (Some(kind), Some(n)) = (be32(at), be32(at + 4)) {
+        if kind == 0 {
+            break;
+        }
+        if kind == 0xE279_2ACA {
+            format = head
+                .get(at + 8..at + 8 + n as usize)
+                .and_then(|f| String::from_utf8(f.to_vec()).ok());
+        }
+        at += 8 + (n as usize).next_multiple_of(8);
+    }
+    Some(Header {
+        size,
+        backing: Some((path, format)),
+    })
+}
+
+/// `<backingStore>` for `vol-dumpxml` of the qcow2 volume at `path`.
+pub(super) fn xml(path: &str) -> Option<String> {
+    let (backing, format) = read_header(path)?.backing?;
+    let esc = crate::xml::tree::escape_text;
+    let mut s = format!("  <backingStore>\n    <path>{}</path>\n", esc(&backing));
+    if let Some(f) = format {
+        s.push_str(&format!(
+            "    <format type='{}'/>\n",
+            crate::xml::tree::escape_attr(&f)
+        ));
+    }
+    s.push_str("  </backingStore>\n");
+    Some(s)
+}
