@@ -551,10 +551,12 @@ impl KvmDriver {
                             bump(&resets);
                             // The connection closed: a VMM that was not being
                             // stopped died under the guest.
-                            if !stopping.load(Ordering::SeqCst) {
-                                if let Some(vm) = weak.upgrade() {
-                                    retire(&vms, &uuid, &vm);
-                                }
+                            // A VM already retired (stopped by another
+                            // process, maybe started again since) reports
+                            // nothing: its domain is not this VM's any more.
+                            let current = weak.upgrade().filter(|vm| is_current(&vms, &uuid, vm));
+                            if let (false, Some(vm)) = (stopping.load(Ordering::SeqCst), current) {
+                                retire(&vms, &uuid, &vm);
                                 sink(&uuid, shutoff(crate::lifecycle::reason::SHUTOFF_CRASHED));
                             }
                             return;
@@ -646,6 +648,13 @@ impl KvmDriver {
             self.stop(uuid, &vm);
             return Ok(());
         }
+        // Another process (a `wirt` beside this daemon) may have stopped it
+        // and removed its socket before this one heard of the stop: a VMM
+        // nobody can reach is not running here any more.
+        if std::os::unix::net::UnixStream::connect(&vm.socket).is_err() {
+            retire(&self.vms, uuid, &vm);
+            return Ok(());
+        }
         Err(Error::driver(
             ErrorCode::OPERATION_INVALID,
             "domain is already running",
@@ -707,15 +716,33 @@ fn is_vmm_serving(pid: i32, socket: &Path) -> bool {
 }
 
 fn retire(vms: &Mutex<HashMap<String, Arc<Vm>>>, uuid: &str, vm: &Arc<Vm>) {
-    vms.lock().unwrap_or_else(|p| p.into_inner()).remove(uuid);
     if let Some(mut child) = vm.child.lock().unwrap_or_else(|p| p.into_inner()).take() {
         // Reap it: the VMM exits right after `quit`.
         std::thread::spawn(move || {
             let _ = child.wait();
         });
     }
+    // A domain started again since has a VM of its own under the same
+    // uuid, socket and record: those are not this one's to remove.
+    let mut map = vms.lock().unwrap_or_else(|p| p.into_inner());
+    if map
+        .get(uuid)
+        .is_some_and(|current| !Arc::ptr_eq(current, vm))
+    {
+        return;
+    }
+    map.remove(uuid);
     let _ = std::fs::remove_file(&vm.socket);
     let _ = std::fs::remove_file(vm.socket.with_extension("json"));
+}
+
+/// Whether `vm` is still the VM this driver runs for `uuid` (not one
+/// retired and replaced by a new start).
+fn is_current(vms: &Mutex<HashMap<String, Arc<Vm>>>, uuid: &str, vm: &Arc<Vm>) -> bool {
+    vms.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(uuid)
+        .is_some_and(|current| Arc::ptr_eq(current, vm))
 }
 
 impl HypervisorDriver for KvmDriver {
