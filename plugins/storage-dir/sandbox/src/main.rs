@@ -244,6 +244,7 @@ fn vol(name: &str, capacity: u64, allocation: u64, format: &str) -> VolumeConfig
         capacity,
         allocation,
         format: format.into(),
+        backing: None,
     }
 }
 
