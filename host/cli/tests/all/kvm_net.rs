@@ -659,3 +659,75 @@ fn kvm_a_user_interface_runs_on_passt() {
     }
     k.assert_no_vmms_left();
 }
+
+/// Live migration between two wirtd in one namespace keeps a guest on the
+/// network: the destination makes its own tap on the same bridge, the
+/// guest keeps its lease and answers ping there, and the source's tap is
+/// gone.
+#[test]
+fn kvm_a_guest_keeps_its_network_across_live_migration() {
+    let Some(a) = kvm() else { return };
+    let Some(b) = kvm() else { return };
+    if !wirt_testkit::have("dnsmasq", "--version") {
+        wirt_testkit::require("dnsmasq", "the guest's DHCP needs it (dnsmasq-base)");
+        return;
+    }
+    let Some(ns) = NetNs::new() else { return };
+    ns.bridge("br0", "10.99.9.1/24");
+    let leases = tempfile::NamedTempFile::new().unwrap();
+    let _dhcp = Dnsmasq::on(&ns, "br0", "10.99.9.10,10.99.9.20", leases.path());
+    let src = Wirtd::start(&a, &ns);
+    let dst = Wirtd::start(&b, &ns);
+    a.define_with(
+        &ns,
+        "m1",
+        "<interface type='bridge'><mac address='52:54:00:66:00:01'/><source bridge='br0'/>\
+         <model type='virtio'/></interface>",
+    );
+    let remote = |uri: &str, script: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_wirt"))
+            .args(["-c", uri, script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "`{script}`: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    remote(&src.uri(), "start m1");
+    let console = a.wait_console("m1", "net0: lease ");
+    let ip = console
+        .lines()
+        .find_map(|l| l.strip_prefix("net0: lease "))
+        .and_then(|l| l.split('/').next())
+        .unwrap()
+        .to_string();
+    let answers = |what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !ns.ping(&ip) {
+            assert!(
+                Instant::now() < deadline,
+                "the guest does not answer ping {what}"
+            );
+        }
+    };
+    answers("before the migration");
+    assert_eq!(taps(&ns).len(), 1, "{:?}", taps(&ns));
+
+    remote(
+        &src.uri(),
+        &format!("migrate --live m1 {} tcp://127.0.0.1:0", dst.uri()),
+    );
+    assert_eq!(remote(&dst.uri(), "domstate m1").trim(), "running");
+    answers("after the migration");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while taps(&ns).len() != 1 {
+        assert!(Instant::now() < deadline, "taps: {:?}", taps(&ns));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    remote(&dst.uri(), "destroy m1");
+    assert_eq!(taps(&ns), Vec::<String>::new(), "destroy left a tap");
+    drop((src, dst));
+}
