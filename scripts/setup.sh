@@ -24,7 +24,7 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v dnsmasq >/dev/null 2>&1 || need+=(dnsmasq-base)
 # kvm: networks: the bridge network driver writes its firewall with nft.
 command -v nft >/dev/null 2>&1 || need+=(nftables)
-# ...and pings its guests from the host's side.
+# benches/compare-qemu-net.py pings the guests from the host's side.
 command -v ping >/dev/null 2>&1 || need+=(iputils-ping)
 # <interface type='user'> on kvm: runs on passt.
 command -v passt >/dev/null 2>&1 || need+=(passt)

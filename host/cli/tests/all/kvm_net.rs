@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 use crate::kvm::{Kvm, Out, kvm};
 
 /// A network namespace, deleted on drop (also when the test panics).
-struct NetNs {
-    name: String,
+pub(crate) struct NetNs {
+    pub(crate) name: String,
 }
 
 impl NetNs {
     /// None (skipping, with the reason) where namespaces are not possible.
-    fn new() -> Option<NetNs> {
+    pub(crate) fn new() -> Option<NetNs> {
         if !Path::new("/dev/net/tun").exists() || !wirt_testkit::have("ip", "-V") {
             wirt_testkit::skip("network namespaces need iproute2 and /dev/net/tun");
             return None;
@@ -46,7 +46,7 @@ impl NetNs {
     }
 
     /// `ip -n <ns> <args>`; its output.
-    fn ip(&self, args: &[&str]) -> String {
+    pub(crate) fn ip(&self, args: &[&str]) -> String {
         let out = Command::new("ip")
             .args(["-n", &self.name])
             .args(args)
@@ -61,7 +61,7 @@ impl NetNs {
     }
 
     /// The names of the namespace's links.
-    fn links(&self) -> Vec<String> {
+    pub(crate) fn links(&self) -> Vec<String> {
         self.ip(&["-o", "link", "show"])
             .lines()
             .filter_map(|l| l.split(": ").nth(1))
@@ -77,7 +77,7 @@ impl NetNs {
     }
 
     /// Sends ICMP echo from inside the namespace; whether `ip` answered.
-    fn ping(&self, ip: &str) -> bool {
+    pub(crate) fn ping(&self, ip: &str) -> bool {
         // A raw-socket ping in Python: no `ping` binary is needed.
         let script = "import socket,struct,sys\n\
             def ck(b):\n s=sum(struct.unpack('!%dH'%(len(b)//2),b))\n s=(s>>16)+(s&0xffff)\n s+=s>>16\n return ~s&0xffff\n\

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::kvm_net::NetNs;
+
 const NAT_XML: &str = "<network>\n  <name>nat1</name>\n  <forward mode='nat'/>\n  \
     <ip address='192.168.150.1' netmask='255.255.255.0'>\n    <dhcp>\n      \
     <range start='192.168.150.10' end='192.168.150.99'/>\n      \
@@ -29,21 +31,20 @@ fn unavailable() -> Option<&'static str> {
     None
 }
 
-/// A network namespace with `wirt`'s state in a temporary directory; the
-/// namespace (and anything left in it) is deleted on drop.
+/// A network namespace (`kvm_net`'s) with `wirt`'s state in a temporary
+/// directory; the namespace (and anything left in it) is deleted on drop.
 struct Ns {
+    net: NetNs,
     name: String,
     dir: tempfile::TempDir,
 }
 
 impl Ns {
-    fn new(tag: &str) -> Ns {
-        let name = format!("wirt-net-{tag}-{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        run(Command::new("ip").args(["netns", "add", &name]));
-        run(Command::new("ip").args(["-n", &name, "link", "set", "lo", "up"]));
+    fn new() -> Ns {
+        let net = NetNs::new().expect("a network namespace (root checked above)");
         Ns {
-            name,
+            name: net.name.clone(),
+            net,
             dir: tempfile::tempdir().unwrap(),
         }
     }
@@ -110,16 +111,7 @@ impl Ns {
     }
 
     fn links(&self) -> Vec<String> {
-        let out = Command::new("ip")
-            .args(["-n", &self.name, "-j", "link", "show"])
-            .output()
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["ifname"].as_str().unwrap().to_string())
-            .collect()
+        self.net.links()
     }
 
     fn nft_tables(&self) -> String {
@@ -189,13 +181,12 @@ impl Ns {
 }
 
 impl Drop for Ns {
+    /// A dnsmasq left behind would keep the namespace alive; the namespace
+    /// itself goes with `net`.
     fn drop(&mut self) {
         for pid in self.all_dnsmasq() {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
         }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
     }
 }
 
@@ -229,7 +220,7 @@ fn kvm_nat_network_gets_bridge_rules_and_dnsmasq_and_destroy_leaves_nothing() {
     if unavailable().is_some() {
         return;
     }
-    let ns = Ns::new("nat");
+    let ns = Ns::new();
     let uri = "kvm:///session";
     let xml = ns.dir.path().join("nat1.xml");
     std::fs::write(&xml, NAT_XML).unwrap();
@@ -299,7 +290,7 @@ fn kvm_nat_network_gets_bridge_rules_and_dnsmasq_and_destroy_leaves_nothing() {
 
     // A second network whose bridge exists but is not ours: refused, and
     // the foreign bridge is left alone.
-    run(Command::new("ip").args(["-n", &ns.name, "link", "add", "virbr7", "type", "bridge"]));
+    ns.net.ip(&["link", "add", "virbr7", "type", "bridge"]);
     let other = ns.dir.path().join("other.xml");
     std::fs::write(
         &other,
@@ -359,7 +350,7 @@ fn wirtd_restarts_dnsmasq_adopts_running_networks_after_sigkill_and_autostarts()
     if unavailable().is_some() {
         return;
     }
-    let ns = Ns::new("adopt");
+    let ns = Ns::new();
     let mut wirtd = ns.wirtd();
     let uri = ns.remote_uri();
     let xml = ns.dir.path().join("nat1.xml");
@@ -543,11 +534,7 @@ fn kvm_guests_on_network_default_get_leases_answer_ping_and_reach_each_other() {
     if !wirt_testkit::kvm_or_skip() || unavailable().is_some() {
         return;
     }
-    if !wirt_testkit::have("ping", "-V") {
-        wirt_testkit::require("ping", "the host pings its guests (iputils-ping)");
-        return;
-    }
-    let ns = Ns::new("guests");
+    let ns = Ns::new();
     let uri = "kvm:///session";
     let net = ns.dir.path().join("default.xml");
     std::fs::write(
@@ -605,15 +592,10 @@ fn kvm_guests_on_network_default_get_leases_answer_ping_and_reach_each_other() {
     assert!(shown.contains(&format!("ip {ip_b}/24")), "{shown}");
 
     for ip in [&ip_a, &ip_b] {
-        let out = ns
-            .command("ping")
-            .args(["-c", "2", "-W", "5", ip])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "ping {ip}: {}",
-            String::from_utf8_lossy(&out.stdout)
+        poll(
+            Duration::from_secs(10),
+            &format!("{ip} to answer ping"),
+            || ns.net.ping(ip),
         );
     }
     let echo = ns.guest(

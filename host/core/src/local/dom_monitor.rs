@@ -29,6 +29,19 @@ fn not_running() -> Error {
 const TEST_LAST_UPDATE: u64 = 627_319_920;
 
 /// A cpuset attribute as one bool per host CPU; None if it does not parse.
+/// The definition a pinning query reads: the live one or the next boot's,
+/// not both (libvirt's error).
+fn queried_def(obj: &crate::registry::DomainObj, flags: u32) -> Result<&DomainDef> {
+    let (live, config) = affected(obj, flags)?;
+    if live && config {
+        return Err(Error::api(
+            ErrorCode::INVALID_ARG,
+            "Flags 'VIR_DOMAIN_AFFECT_LIVE' and 'VIR_DOMAIN_AFFECT_CONFIG' are mutually exclusive",
+        ));
+    }
+    Ok(if live { obj.def() } else { obj.inactive_def() })
+}
+
 fn cpus_of(text: &str, host_cpus: usize) -> Option<Vec<bool>> {
     let set = CpuList::parse(text).ok()?;
     Some((0..host_cpus).map(|n| set.contains(n as u32)).collect())
@@ -307,15 +320,7 @@ impl Local {
     pub(super) fn dom_vcpu_pin_info(&self, dom: &DomainRef, flags: u32) -> Result<Vec<Vec<bool>>> {
         let host = self.host_cpus();
         self.with(dom, |reg, uuid| {
-            let obj = reg.domain(uuid).expect("checked");
-            let (live, config) = affected(obj, flags)?;
-            if live && config {
-                return Err(Error::api(
-                    ErrorCode::INVALID_ARG,
-                    "Flags 'VIR_DOMAIN_AFFECT_LIVE' and 'VIR_DOMAIN_AFFECT_CONFIG' are mutually exclusive",
-                ));
-            }
-            let def = if live { obj.def() } else { obj.inactive_def() };
+            let def = queried_def(reg.domain(uuid).expect("checked"), flags)?;
             Ok(pins_of(def, host))
         })
     }
@@ -643,15 +648,7 @@ impl Local {
     pub(super) fn dom_emulator_pin_info(&self, dom: &DomainRef, flags: u32) -> Result<Vec<bool>> {
         let host = self.host_cpus();
         self.with(dom, |reg, uuid| {
-            let obj = reg.domain(uuid).expect("checked");
-            let (live, config) = affected(obj, flags)?;
-            if live && config {
-                return Err(Error::api(
-                    ErrorCode::INVALID_ARG,
-                    "Flags 'VIR_DOMAIN_AFFECT_LIVE' and 'VIR_DOMAIN_AFFECT_CONFIG' are mutually exclusive",
-                ));
-            }
-            let def = if live { obj.def() } else { obj.inactive_def() };
+            let def = queried_def(reg.domain(uuid).expect("checked"), flags)?;
             Ok(emulator_pin_of(def, host))
         })
     }
