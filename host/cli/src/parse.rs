@@ -232,6 +232,11 @@ pub fn parse_args(command: &str, opts: &'static [Opt], words: &[String]) -> Resu
                     v.clone()
                 }
             };
+            // virsh's argv options may also be named, once per value.
+            if opt.kind == Kind::Argv {
+                args.rest.push(value);
+                continue;
+            }
             if args.values.insert(opt.name, value).is_some() {
                 return Err(format!("option --{name} already seen"));
             }

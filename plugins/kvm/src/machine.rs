@@ -701,7 +701,18 @@ impl Machine {
     pub fn save(&self, kvm: &Kvm, out: &mut std::fs::File) -> Result<(), MachineError> {
         // Holding the transports keeps the workers from touching queues or RAM.
         let frozen = self.freeze();
-        let state = self.capture(kvm, &frozen)?;
+        self.save_frozen(kvm, &frozen, out)
+    }
+
+    /// [`Machine::save`] under a hold the caller keeps for more (an external
+    /// snapshot moves the disks before the devices run again).
+    pub fn save_frozen(
+        &self,
+        kvm: &Kvm,
+        frozen: &Frozen<'_>,
+        out: &mut std::fs::File,
+    ) -> Result<(), MachineError> {
+        let state = self.capture(kvm, frozen)?;
         snapshot::write(out, &state, &self.mem)?;
         Ok(())
     }

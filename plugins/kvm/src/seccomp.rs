@@ -181,6 +181,10 @@ fn rules(profile: Profile, pid: u32) -> BTreeMap<i64, Vec<SeccompRule>> {
                 // Discard and write-zeroes: punching holes or zeroing
                 // ranges of the image (raw directly, qcow2 through imago).
                 libc::SYS_fallocate,
+                // imago grows a qcow2 image's file to the end of a cluster
+                // it allocates there (a guest's first write to a fresh
+                // volume; without it the VMM was killed).
+                libc::SYS_ftruncate,
             ] {
                 r.insert(nr, vec![]);
             }
@@ -213,6 +217,7 @@ fn rules(profile: Profile, pid: u32) -> BTreeMap<i64, Vec<SeccompRule>> {
                 libc::SYS_fsync,
                 // The disk workers' filter stacks on this one.
                 libc::SYS_fallocate,
+                libc::SYS_ftruncate,
                 // imago reads the file system's block size when it opens a
                 // writable qcow2 image (the alignment of zeroing and holes).
                 libc::SYS_fstatfs,
@@ -322,6 +327,20 @@ pub fn clone3_fallback() -> Result<BpfProgram, SeccompError> {
     filter.try_into().map_err(SeccompError::Build)
 }
 
+/// glibc's malloc opens `/proc/sys/vm/overcommit_memory` the first time it
+/// would shrink a thread arena's heap: a path the filter refuses, so in
+/// kill mode an unlucky `free` (a disk moving to a new image drops its
+/// caches) killed the VMM. Heaps shrink only past `M_TRIM_THRESHOLD`; with
+/// a threshold no heap reaches, malloc never asks. Large buffers are
+/// mmapped and still go back to the system when freed.
+pub fn keep_allocator_from_opening_files() {
+    // SAFETY: mallopt only sets a tunable of the C allocator; it is called
+    // before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_TRIM_THRESHOLD, libc::c_int::MAX);
+    }
+}
+
 /// Installs the filter for `profile` on the calling thread (and, for
 /// [`Profile::Process`], on every thread it creates afterwards).
 pub fn apply(profile: Profile, mode: Mode) -> Result<(), SeccompError> {
@@ -381,6 +400,7 @@ mod tests {
         // Discard and write-zeroes run on the disk worker, under both filters.
         for p in [Profile::Process, Profile::Worker] {
             assert!(rules(p, 1).contains_key(&libc::SYS_fallocate));
+            assert!(rules(p, 1).contains_key(&libc::SYS_ftruncate));
         }
         assert_eq!("trap".parse::<Mode>().unwrap(), Mode::Trap);
     }

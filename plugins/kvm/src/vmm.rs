@@ -28,6 +28,7 @@ use crate::snapshot::{self, MachineState, NicState, SnapshotError};
 use crate::tap::Tap;
 
 pub(crate) mod migrate;
+mod snapshot_disks;
 
 /// Errors of a request.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +62,15 @@ pub enum VmmError {
     /// Reading or writing a save file failed.
     #[error("save file failure")]
     Snapshot(#[from] SnapshotError),
+    /// A disk could not move onto its new image.
+    #[error("disk {index} cannot move to its new image")]
+    Replace {
+        /// Its index in the boot's `disks`.
+        index: usize,
+        /// Why.
+        #[source]
+        source: crate::devices::virtio::block::ReplaceError,
+    },
     /// A migration failed.
     #[error("migration failed")]
     Migrate(#[from] crate::migrate::MigrateError),
@@ -291,25 +301,32 @@ impl Vmm {
     ) -> Result<Vec<DiskSpec>, VmmError> {
         let mut disks = Vec::with_capacity(refs.len());
         for (i, d) in refs.iter().enumerate() {
-            let file = self.take_fd(d.fd, passed)?;
-            let backing = d
-                .backing
-                .iter()
-                .map(|b| self.take_fd(*b, passed))
-                .collect::<Result<Vec<_>, _>>()?;
-            let disk = Disk::open(d.format, file, backing, d.readonly, &d.serial).map_err(|e| {
-                VmmError::Disk {
-                    index: i,
-                    format: d.format.name(),
-                    source: e,
-                }
-            })?;
             disks.push(DiskSpec {
-                disk: Arc::new(disk),
+                disk: Arc::new(self.open_disk(i, d, passed)?),
                 id: d.serial.clone(),
             });
         }
         Ok(disks)
+    }
+
+    /// Opens disk `index` of a request from its passed descriptors.
+    fn open_disk(
+        &mut self,
+        index: usize,
+        d: &DiskRef,
+        passed: &mut [Option<OwnedFd>],
+    ) -> Result<Disk, VmmError> {
+        let file = self.take_fd(d.fd, passed)?;
+        let backing = d
+            .backing
+            .iter()
+            .map(|b| self.take_fd(*b, passed))
+            .collect::<Result<Vec<_>, _>>()?;
+        Disk::open(d.format, file, backing, d.readonly, &d.serial).map_err(|e| VmmError::Disk {
+            index,
+            format: d.format.name(),
+            source: e,
+        })
     }
 
     /// Takes the taps of `refs`; `saved` carries link and counters over a
@@ -580,6 +597,8 @@ impl Vmm {
                 "data": String::from_utf8_lossy(&self.ctx.console.history()),
             })),
             Request::SandboxCheck => Ok(self.sandbox_check()),
+            Request::Snapshot { memory, disks } => self.snapshot(memory, &disks, passed),
+            Request::Commit { index, top, base } => self.commit(index, top, &base, passed),
             Request::SetLink { nic, mac, link } => self.set_link(nic, mac.as_deref(), link),
         }
     }

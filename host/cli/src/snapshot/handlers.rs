@@ -8,15 +8,8 @@ pub(super) fn create(ctx: &mut Ctx, args: &Args) -> CmdResult {
         Some(f) => (common::read_file(f)?, Some(f.to_string())),
         None => ("<domainsnapshot/>".to_string(), None),
     };
-    let mut flags = 0;
-    if args.has("halt") {
-        flags |= sf::CREATE_HALT;
-    }
-    if args.has("atomic") {
-        flags |= sf::CREATE_ATOMIC;
-    }
     let snap = d
-        .snapshot_create_xml(&xml, flags)
+        .snapshot_create_xml(&xml, create_flags(args))
         .map_err(|e| CmdError::bare(&e))?;
     Ok(created(match from {
         Some(f) => format!("Domain snapshot {} created from '{f}'", snap.name()),
@@ -35,22 +28,136 @@ pub(super) fn create_as(ctx: &mut Ctx, args: &Args) -> CmdResult {
             escape_text(desc)
         ));
     }
+    if let Some(spec) = args.get("memspec") {
+        xml.push_str(&memspec_xml(spec).map_err(CmdError::msg)?);
+    }
+    if !args.rest().is_empty() {
+        xml.push_str("  <disks>\n");
+        for spec in args.rest() {
+            xml.push_str(&diskspec_xml(spec).map_err(CmdError::msg)?);
+        }
+        xml.push_str("  </disks>\n");
+    }
     xml.push_str("</domainsnapshot>\n");
     if args.has("print-xml") {
         return Ok(Reply::text(xml.clone(), json!({"xml": xml})));
     }
     let d = lookup::domain(ctx, args.req("domain"))?;
-    let mut flags = 0;
-    if args.has("halt") {
-        flags |= sf::CREATE_HALT;
-    }
-    if args.has("atomic") {
-        flags |= sf::CREATE_ATOMIC;
-    }
     let snap = d
-        .snapshot_create_xml(&xml, flags)
+        .snapshot_create_xml(&xml, create_flags(args))
         .map_err(|e| CmdError::bare(&e))?;
     Ok(created(format!("Domain snapshot {} created", snap.name())))
+}
+
+fn create_flags(args: &Args) -> u32 {
+    args.flags(&[
+        ("halt", sf::CREATE_HALT),
+        ("disk-only", sf::CREATE_DISK_ONLY),
+        ("reuse-external", sf::CREATE_REUSE_EXT),
+        ("atomic", sf::CREATE_ATOMIC),
+        ("live", sf::CREATE_LIVE),
+        ("validate", sf::CREATE_VALIDATE),
+    ])
+}
+
+/// Splits virsh's `key=value,...` spec; a leading bare word is `bare_key`.
+/// A doubled comma stands for a comma in a value, as in virsh.
+fn spec_fields(spec: &str, bare_key: &str) -> Vec<(String, String)> {
+    let mut fields = Vec::new();
+    let mut current = String::new();
+    let mut chars = spec.chars().peekable();
+    let mut parts = Vec::new();
+    while let Some(c) = chars.next() {
+        if c == ',' {
+            if chars.peek() == Some(&',') {
+                chars.next();
+                current.push(',');
+            } else {
+                parts.push(std::mem::take(&mut current));
+            }
+        } else {
+            current.push(c);
+        }
+    }
+    parts.push(current);
+    for (i, part) in parts.into_iter().enumerate() {
+        match part.split_once('=') {
+            Some((k, v)) => fields.push((k.to_string(), v.to_string())),
+            None if i == 0 => fields.push((bare_key.to_string(), part)),
+            None => fields.push((part, String::new())),
+        }
+    }
+    fields
+}
+
+/// `--memspec [file=]name[,snapshot=type]` as virsh writes it.
+fn memspec_xml(spec: &str) -> Result<String, String> {
+    let mut snapshot = None;
+    let mut file = None;
+    for (key, value) in spec_fields(spec, "file") {
+        match key.as_str() {
+            "file" => file = Some(value),
+            "snapshot" => snapshot = Some(value),
+            _ => return Err(format!("unable to parse memspec: {spec}")),
+        }
+    }
+    let mut xml = String::from("  <memory");
+    if let Some(s) = snapshot {
+        xml.push_str(&format!(" snapshot='{}'", escape_attr(&s)));
+    }
+    if let Some(f) = file {
+        xml.push_str(&format!(" file='{}'", escape_attr(&f)));
+    }
+    xml.push_str("/>\n");
+    Ok(xml)
+}
+
+/// `--diskspec disk[,snapshot=type][,driver=type][,stype=type][,file=name]`
+/// as virsh writes it.
+fn diskspec_xml(spec: &str) -> Result<String, String> {
+    let fields = spec_fields(spec, "name");
+    let get = |k: &str| {
+        fields
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    };
+    if let Some((bad, _)) = fields.iter().find(|(k, _)| {
+        !matches!(
+            k.as_str(),
+            "name" | "snapshot" | "driver" | "stype" | "file"
+        )
+    }) {
+        return Err(format!(
+            "unable to parse diskspec: {spec} (unknown '{bad}')"
+        ));
+    }
+    let name = get("name")
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| format!("unable to parse diskspec: {spec}"))?;
+    let mut xml = format!("    <disk name='{}'", escape_attr(name));
+    if let Some(s) = get("snapshot") {
+        xml.push_str(&format!(" snapshot='{}'", escape_attr(s)));
+    }
+    let stype = get("stype").unwrap_or("file");
+    if get("stype").is_some() {
+        xml.push_str(&format!(" type='{}'", escape_attr(stype)));
+    }
+    let (driver, file) = (get("driver"), get("file"));
+    if driver.is_none() && file.is_none() {
+        xml.push_str("/>\n");
+        return Ok(xml);
+    }
+    xml.push_str(">\n");
+    if let Some(d) = driver {
+        xml.push_str(&format!("      <driver type='{}'/>\n", escape_attr(d)));
+    }
+    if let Some(f) = file {
+        let attr = if stype == "block" { "dev" } else { "file" };
+        xml.push_str(&format!("      <source {attr}='{}'/>\n", escape_attr(f)));
+    }
+    xml.push_str("    </disk>\n");
+    Ok(xml)
 }
 
 /// virsh prints this message without a newline of its own; only the

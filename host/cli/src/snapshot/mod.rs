@@ -5,11 +5,11 @@ mod handlers;
 use handlers::*;
 use serde_json::json;
 
-use crate::parse::{Args, data, data_opt, flag, named};
+use crate::parse::{Args, argv, data, data_opt, flag, named};
 use crate::{CmdError, CmdResult, Command, Context, Ctx, Reply};
 use crate::{common, lookup};
 use wirt::connect::snapshot_flags as sf;
-use wirt::xml::tree::escape_text;
+use wirt::xml::tree::{escape_attr, escape_text};
 use wirt::{Domain, Snapshot};
 
 const G: &str = "Snapshot";
@@ -24,7 +24,10 @@ pub static COMMANDS: &[Command] = &[
             data("domain", "domain name, id or uuid"),
             data_opt("xmlfile", "domain snapshot XML"),
             flag("halt", "halt domain after snapshot is created"),
+            flag("disk-only", "capture disk state but not vm state"),
+            flag("reuse-external", "reuse any existing external files"),
             flag("atomic", "require atomic operation"),
+            flag("live", "take a live snapshot"),
             flag("validate", "validate the XML against the schema"),
         ],
     },
@@ -39,9 +42,16 @@ pub static COMMANDS: &[Command] = &[
             data_opt("description", "description of snapshot"),
             flag("print-xml", "print XML document rather than create"),
             flag("halt", "halt domain after snapshot is created"),
+            flag("disk-only", "capture disk state but not vm state"),
+            flag("reuse-external", "reuse any existing external files"),
             flag("atomic", "require atomic operation"),
             flag("live", "take a live snapshot"),
             flag("validate", "validate the XML against the schema"),
+            named("memspec", "memory attributes: [file=]name[,snapshot=type]"),
+            argv(
+                "diskspec",
+                "disk attributes: disk[,snapshot=type][,driver=type][,stype=type][,file=name]",
+            ),
         ],
     },
     Command {

@@ -347,7 +347,7 @@ fn kvm_vmm_death_is_a_crash_and_persisted_state_survives() {
 }
 
 #[test]
-fn kvm_snapshots_keep_machine_state_and_refuse_raw_disks() {
+fn kvm_snapshots_keep_machine_state_and_overlay_raw_disks() {
     let Some(k) = kvm() else { return };
     let diskless = k.dir.path().join("nodisk.xml");
     std::fs::write(
@@ -365,20 +365,21 @@ fn kvm_snapshots_keep_machine_state_and_refuse_raw_disks() {
     assert!(info.contains("State:          running"), "{info}");
     k.ok("snapshot-delete nd s1; destroy nd; undefine nd");
 
-    // A writable raw disk cannot be snapshotted with it: refused, as libvirt does.
+    // A writable raw disk has no room for snapshots: it gets a qcow2
+    // overlay (an external snapshot, as libvirt takes of raw disks), and
+    // deleting the snapshot merges the overlay back into the raw image.
     let xml = k.domain("withdisk");
     k.ok(&format!("define {}; start withdisk", xml.display()));
-    let err = k.wirt("snapshot-create-as withdisk s1");
-    assert!(!err.ok);
-    assert!(
-        err.stderr.contains("unsupported configuration"),
-        "{}",
-        err.stderr
-    );
-    assert!(
-        k.ok("snapshot-list withdisk --name").trim().is_empty(),
-        "nothing half-made is left"
-    );
+    k.wait_console("withdisk", "guest: ready");
+    k.ok("snapshot-create-as withdisk s1");
+    let overlay = k.dir.path().join("pool/withdisk.s1");
+    assert!(overlay.is_file());
+    let dump = k.ok("snapshot-dumpxml withdisk s1");
+    assert!(dump.contains("<memory snapshot='external'"), "{dump}");
+    k.ok("snapshot-delete withdisk s1");
+    assert!(!overlay.exists());
+    assert!(k.ok("domblklist withdisk").contains("withdisk.raw"));
+    assert!(k.ok("snapshot-list withdisk --name").trim().is_empty());
     k.ok("destroy withdisk");
 }
 

@@ -10,6 +10,7 @@ mod fuzz;
 mod hostile;
 mod kvm;
 mod kvm_net;
+mod kvm_snapshot;
 mod kvm_stats;
 mod migrate;
 mod monitoring;

@@ -17,6 +17,12 @@ pub mod snapshot_flags {
     pub const CREATE_NO_METADATA: u32 = SnapshotCreate::NO_METADATA.bits();
     /// `VIR_DOMAIN_SNAPSHOT_CREATE_HALT`.
     pub const CREATE_HALT: u32 = SnapshotCreate::HALT.bits();
+    /// `VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY`.
+    pub const CREATE_DISK_ONLY: u32 = SnapshotCreate::DISK_ONLY.bits();
+    /// `VIR_DOMAIN_SNAPSHOT_CREATE_REUSE_EXT`.
+    pub const CREATE_REUSE_EXT: u32 = SnapshotCreate::REUSE_EXT.bits();
+    /// `VIR_DOMAIN_SNAPSHOT_CREATE_LIVE`.
+    pub const CREATE_LIVE: u32 = SnapshotCreate::LIVE.bits();
     /// `VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC`.
     pub const CREATE_ATOMIC: u32 = SnapshotCreate::ATOMIC.bits();
     /// `VIR_DOMAIN_SNAPSHOT_CREATE_VALIDATE`.

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,18 +23,19 @@ use serde::Deserialize;
 use serde_json::Value;
 use wirt_kvm::control::client::{Client, ClientError};
 use wirt_kvm::control::protocol::{
-    BootRequest, DiskFormat, DiskRef, FdRef, KernelRef, LifecycleAction, Policies, Request,
-    RestoreRequest, StatusReply,
+    BootRequest, FdRef, KernelRef, LifecycleAction, Policies, Request, RestoreRequest, StatusReply,
 };
-use wirt_kvm::devices::virtio::block::chain::open_backing_chain;
 use wirt_kvm::launch::Launch;
 use wirt_vocab::{Reason, State};
 
 use super::*;
 use crate::plugin::StatusSink;
+use disks::OpenedDisk;
 
 mod devices;
+mod disks;
 mod nic;
+mod snapshot;
 // Live migration's host side.
 mod migrate;
 
@@ -263,15 +264,6 @@ fn policies(config: &DomainConfig) -> Policies {
 }
 
 /// A disk's files among [`Opened::fds`].
-struct OpenedDisk {
-    image: usize,
-    format: DiskFormat,
-    /// Nearest first.
-    backing: Vec<usize>,
-    readonly: bool,
-    serial: String,
-}
-
 /// The files a VM is started with, opened by the host.
 struct Opened {
     kvm: File,
@@ -338,76 +330,7 @@ impl KvmDriver {
         let mut fds: Vec<OwnedFd> = Vec::new();
         let mut disks = Vec::new();
         for disk in &config.disks {
-            if disk.device != "disk" {
-                return Err(Error::driver(
-                    ErrorCode::CONFIG_UNSUPPORTED,
-                    format!(
-                        "disk '{}': only device='disk' is supported by the KVM driver",
-                        disk.target_dev
-                    ),
-                ));
-            }
-            // The format is the definer's, never guessed from the content
-            // (no <driver type> means raw, as it does for libvirt's qemu).
-            let format = match disk.format.as_deref() {
-                None | Some("raw") => DiskFormat::Raw,
-                Some("qcow2") => DiskFormat::Qcow2,
-                Some(other) => {
-                    return Err(Error::driver(
-                        ErrorCode::CONFIG_UNSUPPORTED,
-                        format!(
-                            "disk '{}': format '{other}' is not supported, only raw and qcow2",
-                            disk.target_dev
-                        ),
-                    ));
-                }
-            };
-            let path = disk.source.as_deref().ok_or_else(|| {
-                Error::driver(
-                    ErrorCode(19),
-                    format!("disk '{}' has no source", disk.target_dev),
-                )
-            })?;
-            let file = OpenOptions::new()
-                .read(true)
-                .write(!disk.read_only)
-                .open(path)
-                .map_err(|e| io_error(format!("cannot open disk {path}"), e))?;
-            // The VMM opens no paths: a qcow2 disk's backing files go with
-            // it, opened read-only here.
-            // A header names its backing files: they may come from the
-            // directories of this domain's disks only (a pool's directory
-            // for pool volumes), never from wherever a header says.
-            let allowed: Vec<PathBuf> = config
-                .disks
-                .iter()
-                .filter_map(|d| d.source.as_deref())
-                .filter_map(|p| Path::new(p).parent().map(Path::to_path_buf))
-                .collect();
-            let chain = open_backing_chain(Path::new(path), format, &allowed).map_err(|e| {
-                Error::driver(
-                    ErrorCode::OPERATION_FAILED,
-                    format!(
-                        "disk '{}': backing chain of {path}: {}",
-                        disk.target_dev,
-                        crate::plugin::catalog::error_chain(&e)
-                    ),
-                )
-            })?;
-            let image = fds.len();
-            fds.push(file.into());
-            let mut backing = Vec::with_capacity(chain.len());
-            for b in chain {
-                backing.push(fds.len());
-                fds.push(b.file.into());
-            }
-            disks.push(OpenedDisk {
-                image,
-                format,
-                backing,
-                readonly: disk.read_only,
-                serial: disk.target_dev.clone(),
-            });
+            disks.push(disks::open_disk(config, disk, &mut fds)?);
         }
         let mut open_ro = |path: &Option<String>, what: &str| -> Result<Option<usize>> {
             let Some(path) = path else {
@@ -590,17 +513,7 @@ impl KvmDriver {
             cmdline: config.os.cmdline.clone(),
             memory_mib: config.memory_kib.div_ceil(1024).max(1),
             vcpus: config.vcpus.clamp(1, 255) as u8,
-            disks: opened
-                .disks
-                .iter()
-                .map(|d| DiskRef {
-                    fd: FdRef::Fd(numbers[d.image]),
-                    format: d.format,
-                    backing: d.backing.iter().map(|i| FdRef::Fd(numbers[*i])).collect(),
-                    readonly: d.readonly,
-                    serial: d.serial.clone(),
-                })
-                .collect(),
+            disks: opened.disks.iter().map(|d| d.disk_ref(numbers)).collect(),
             nics: nic::nic_refs(&opened.nics, numbers),
             paused,
             policies: policies(config),
@@ -1032,53 +945,8 @@ impl HypervisorDriver for KvmDriver {
         Ok(status)
     }
 
-    /// A snapshot keeps the machine's memory and device state, not the
-    /// disks: raw images cannot hold internal snapshots, so (as libvirt
-    /// does for raw disks) a domain with a writable disk is refused rather
-    /// than given a snapshot that would not restore its disks.
     fn snapshot_create(&self, uuid: &str, name: &str, _flags: u32) -> Result<()> {
-        let vm = self.lock().get(uuid).cloned().ok_or_else(|| {
-            Error::driver(
-                ErrorCode::CONFIG_UNSUPPORTED,
-                "snapshots of an inactive domain need disk snapshots, which raw images cannot hold",
-            )
-        })?;
-        if let Some(disk) = vm.config.disks.iter().find(|d| !d.read_only) {
-            return Err(Error::driver(
-                ErrorCode::CONFIG_UNSUPPORTED,
-                format!(
-                    "internal snapshot for disk {} unsupported for storage type {}",
-                    disk.target_dev,
-                    disk.format.as_deref().unwrap_or("raw")
-                ),
-            ));
-        }
-        let path = self.snapshot_path(uuid, name)?;
-        // Guest memory: the owner's only, as libvirt's images are.
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&path)
-            .and_then(|f| {
-                f.set_permissions(std::fs::Permissions::from_mode(0o600))
-                    .map(|()| f)
-            })
-            .map_err(|e| io_error(format!("cannot create {}", path.display()), e))?;
-        let answer = vm.call(
-            Request::Save {
-                to: FdRef::Passed(0),
-                stop: false,
-            },
-            &[file.as_raw_fd()],
-        );
-        if let Err(e) = answer {
-            let _ = std::fs::remove_file(&path);
-            return Err(vmm_error("snapshot", e));
-        }
-        file.sync_all()
-            .map_err(|e| io_error(format!("cannot write {}", path.display()), e))
+        self.snapshot_memory(uuid, name)
     }
 
     fn snapshot_revert(
@@ -1088,37 +956,41 @@ impl HypervisorDriver for KvmDriver {
         state: u32,
         _flags: u32,
     ) -> Result<DomainStatus> {
-        if let Some(vm) = self.lock().get(&config.uuid).cloned() {
-            self.stop(&config.uuid, &vm);
-        }
-        if state == 5 {
-            return Ok(shutoff(crate::lifecycle::reason::SHUTOFF_FROM_SNAPSHOT));
-        }
-        let path = self.snapshot_path(&config.uuid, name)?;
-        let mut file = File::open(&path)
-            .map_err(|e| io_error(format!("cannot read snapshot state {}", path.display()), e))?;
-        let size = file
-            .metadata()
-            .map_err(|e| io_error("snapshot state", e))?
-            .len();
-        let paused = if state == 3 { SAVE_PAUSED } else { 0 };
-        let mut status = self.restore(config, &mut file, size, paused)?;
-        status.reason = if status.state == 3 {
-            crate::lifecycle::reason::PAUSED_FROM_SNAPSHOT
-        } else {
-            crate::lifecycle::reason::RUNNING_FROM_SNAPSHOT
-        };
-        Ok(status)
+        self.revert_memory(config, name, state)
     }
 
     fn snapshot_delete(&self, uuid: &str, name: &str, _flags: u32) -> Result<()> {
-        let path = self.snapshot_path(uuid, name)?;
-        match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(io_error(format!("cannot remove {}", path.display()), e))
-            }
-            _ => Ok(()),
-        }
+        self.delete_memory(uuid, name)
+    }
+
+    fn external_snapshots(&self) -> bool {
+        true
+    }
+
+    fn create_overlay(&self, overlay: &str, backing: &str, format: &str) -> Result<()> {
+        snapshot::create_overlay(overlay, backing, format)
+    }
+
+    fn snapshot_external(
+        &self,
+        config: &DomainConfig,
+        snap: &ExternalSnapshot<'_>,
+    ) -> Result<Option<String>> {
+        self.snapshot_live(config, snap)
+    }
+
+    fn commit_overlay(
+        &self,
+        config: &DomainConfig,
+        top: &str,
+        base: &str,
+        base_format: &str,
+    ) -> Result<()> {
+        snapshot::commit_overlay(config, top, base, base_format)
+    }
+
+    fn commit_active(&self, config: &DomainConfig, index: usize, top: &str) -> Result<()> {
+        self.commit_live(config, index, top)
     }
 
     fn migrate_incoming(

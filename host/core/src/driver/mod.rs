@@ -159,6 +159,19 @@ fn unsupported<T>(operation: &'static str) -> Result<T> {
     Err(Error::Unsupported { operation })
 }
 
+/// An external snapshot of a running domain
+/// ([`HypervisorDriver::snapshot_external`]).
+#[derive(Debug)]
+pub struct ExternalSnapshot<'a> {
+    /// The snapshot's name.
+    pub name: &'a str,
+    /// Save the machine state: `Some(Some(path))` to that file (which must
+    /// not exist), `Some(None)` where the driver keeps snapshot states.
+    pub memory: Option<Option<&'a str>>,
+    /// Indexes into the config's disks of those moving onto new overlays.
+    pub disks: &'a [usize],
+}
+
 /// Runs domains: boot, pause, stop, report state.
 pub trait HypervisorDriver: Send + Sync {
     fn open(&self, uri: &str) -> Result<HypervisorInfo>;
@@ -227,6 +240,48 @@ pub trait HypervisorDriver: Send + Sync {
     }
     fn snapshot_delete(&self, _uuid: &str, _name: &str, _flags: u32) -> Result<()> {
         unsupported("virDomainSnapshotDelete")
+    }
+    /// Whether snapshots of this driver's domains keep their disks as
+    /// external snapshots (overlays), the host planning them.
+    fn external_snapshots(&self) -> bool {
+        false
+    }
+    /// Makes an empty qcow2 overlay at `overlay` over the image `backing`
+    /// (of `format`): the guest's view is unchanged until it writes.
+    /// `overlay` must not exist.
+    fn create_overlay(&self, _overlay: &str, _backing: &str, _format: &str) -> Result<()> {
+        unsupported("external disk snapshots")
+    }
+    /// Takes an external snapshot of the running domain: its machine state
+    /// goes to a file (when `snap.memory` says so) and the disks listed in
+    /// `snap.disks` move onto the images `config` names for them now
+    /// (overlays made by [`create_overlay`](Self::create_overlay)), all at
+    /// one instant. Returns the file the machine state went to.
+    fn snapshot_external(
+        &self,
+        _config: &DomainConfig,
+        _snap: &ExternalSnapshot<'_>,
+    ) -> Result<Option<String>> {
+        unsupported("external snapshots of a running domain")
+    }
+    /// Copies what the overlay `top` holds into `base` (of `base_format`),
+    /// the image it covers, so `top` can go without losing a write.
+    /// `config` is the domain (its disks' directories confine `base`'s
+    /// chain). The domain is not running on `top` when this is called.
+    fn commit_overlay(
+        &self,
+        _config: &DomainConfig,
+        _top: &str,
+        _base: &str,
+        _base_format: &str,
+    ) -> Result<()> {
+        unsupported("merging external snapshots")
+    }
+    /// The running domain's disk `index` moves from its overlay `top` down
+    /// onto `base`, the image it covers (which `config` names for it now),
+    /// after everything `top` holds is copied into `base`.
+    fn commit_active(&self, _config: &DomainConfig, _index: usize, _top: &str) -> Result<()> {
+        unsupported("merging the active layer of a running domain")
     }
     /// Attaches to the guest's serial console.
     fn open_console(&self, _uuid: &str) -> Result<ConsoleStream> {

@@ -25,6 +25,7 @@ mod restore;
 mod save_image;
 mod seed;
 mod snapshot;
+mod snapshot_disks;
 mod stats;
 mod volume;
 

@@ -2,6 +2,7 @@
 
 use super::Local;
 use super::domain::{apply_outcome, facts, persist};
+use super::snapshot_disks as disks;
 use crate::connect::snapshot_flags as flags;
 use crate::connect::{
     DomainRef, Error, Result, SnapshotBackend, SnapshotInfo, SnapshotRef, check_flags,
@@ -79,6 +80,12 @@ fn persist_snapshots(reg: &Registry, uuid: &uuid::Uuid) -> Result<()> {
     Ok(())
 }
 
+/// Whether a snapshot keeps its state outside the driver: overlays, or a
+/// machine state file of its own.
+fn is_external(snap: &SnapshotDef) -> bool {
+    !disks::external_disks(snap).is_empty() || disks::memory_file(snap).is_some()
+}
+
 fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -90,13 +97,14 @@ impl SnapshotBackend for Local {
     /// Takes a snapshot described by `xml` (`<domainsnapshot>`). flags: 8 halt.
     fn snapshot_create_xml(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<String> {
         let state = &self.state;
-        check_flags(
-            flags,
-            flags::CREATE_HALT | flags::CREATE_ATOMIC | flags::CREATE_VALIDATE,
-            "virDomainSnapshotCreateXML",
-        )?;
-        let request = SnapshotDef::parse_request(xml)?;
         let hv = state.drivers.hypervisor.clone();
+        let external = hv.external_snapshots();
+        let mut allowed = flags::CREATE_HALT | flags::CREATE_ATOMIC | flags::CREATE_VALIDATE;
+        if external {
+            allowed |= flags::CREATE_DISK_ONLY | flags::CREATE_REUSE_EXT | flags::CREATE_LIVE;
+        }
+        check_flags(flags, allowed, "virDomainSnapshotCreateXML")?;
+        let request = SnapshotDef::parse_request(xml)?;
         let (name, events) = self.with(dom, |reg, uuid| {
             self.restore_driver_state(reg)?;
             let obj = reg.domain(uuid).expect("checked");
@@ -114,7 +122,7 @@ impl SnapshotBackend for Local {
                 ));
             }
             let active = obj.is_active();
-            let snap = SnapshotDef {
+            let mut snap = SnapshotDef {
                 name: name.clone(),
                 description: request.description.clone(),
                 state: state_word(obj.state).to_string(),
@@ -128,7 +136,18 @@ impl SnapshotBackend for Local {
                 domain: Some(obj.def().clone()),
                 extra: request.extra.clone(),
             };
-            hv.snapshot_create(&uuid.to_string(), &name, 0)?;
+            let plan = if external {
+                let config = self.driver_config(reg, obj.def(), None)?;
+                Some(disks::plan(&request, &name, &config, active, flags)?)
+            } else {
+                None
+            };
+            match plan {
+                Some(plan) if !plan.disks.is_empty() || plan.memory != disks::Memory::Internal => {
+                    self.take_external(reg, uuid, &mut snap, &plan, flags)?;
+                }
+                _ => hv.snapshot_create(&uuid.to_string(), &name, 0)?,
+            }
             let obj = reg.domain_mut(uuid).expect("checked");
             obj.snapshots.push(snap);
             obj.current_snapshot = Some(name.clone());
@@ -252,8 +271,19 @@ impl SnapshotBackend for Local {
             // now: a revert restores state, not an old name.
             let mut def = snap.domain.clone().unwrap_or_else(|| obj.def().clone());
             def.name = obj.name().to_string();
-            let config = self.start_config(reg, &def, None)?;
-            let status = hv.snapshot_revert(&config, &snap.name, target as u32, 0)?;
+            let status = if is_external(&snap) {
+                // The guest stops before the disks it ran on can go.
+                if obj.is_active() {
+                    hv.destroy(&uuid.to_string(), 0)?;
+                }
+                let obj = reg.domain(uuid).expect("checked");
+                def = self.revert_overlays(reg, obj, &snap, def)?;
+                let config = self.start_config(reg, &def, None)?;
+                self.revert_external(&config, &snap, target)?
+            } else {
+                let config = self.start_config(reg, &def, None)?;
+                hv.snapshot_revert(&config, &snap.name, target as u32, 0)?
+            };
             let obj = reg.domain_mut(uuid).expect("checked");
             if obj.config.is_some() {
                 obj.config = Some(def.clone());
@@ -298,7 +328,36 @@ impl SnapshotBackend for Local {
                 doomed.push(snap.name.clone());
             }
             if flags & flags::DELETE_METADATA_ONLY == 0 {
-                for name in &doomed {
+                // Children before their parents: each merge leaves the
+                // domain on the image its parent's merge expects.
+                let mut order = doomed.clone();
+                order.reverse();
+                if let Some(i) = order.iter().position(|n| *n == snap.name) {
+                    let own = order.remove(i);
+                    order.push(own);
+                }
+                for name in &order {
+                    let obj = reg.domain(uuid).expect("checked");
+                    let doomed_snap = find(obj, name)?.clone();
+                    if is_external(&doomed_snap) {
+                        if let Some(child) = children(obj, name).find(|c| !doomed.contains(&c.name)) {
+                            return Err(Error::api(
+                                ErrorCode::OPERATION_UNSUPPORTED,
+                                format!(
+                                    "deletion of external snapshot '{name}' with children ('{}') is not supported; delete them first or use --children",
+                                    child.name
+                                ),
+                            ));
+                        }
+                        let (live, persistent) = self.merge_overlays(reg, obj, &doomed_snap)?;
+                        let obj = reg.domain_mut(uuid).expect("checked");
+                        obj.live = live;
+                        obj.config = persistent;
+                        reg.record_runtime(uuid)?;
+                        if let Some(file) = disks::memory_file(&doomed_snap) {
+                            let _ = std::fs::remove_file(file);
+                        }
+                    }
                     hv.snapshot_delete(&uuid.to_string(), name, 0)?;
                 }
             }

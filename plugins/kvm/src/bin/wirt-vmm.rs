@@ -129,6 +129,7 @@ fn run(a: Args) -> Result<(), String> {
     let events = EventSink::new().map_err(|e| e.to_string())?;
     // Still one thread: ids and capabilities are per thread and inherited.
     confine::drop_privileges(a.run_as).map_err(|e| error_chain(&e))?;
+    seccomp::keep_allocator_from_opening_files();
     // From here on the process can only use what it holds.
     seccomp::apply(Profile::Process, a.seccomp).map_err(|e| error_chain(&e))?;
 

@@ -115,6 +115,15 @@ pub struct DiskRef {
     pub serial: String,
 }
 
+/// A disk moving onto another image ([`Request::Snapshot`]).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DiskSwitch {
+    /// Index of the disk in the boot's (or restore's) `disks`.
+    pub index: usize,
+    /// The image it is served from afterwards.
+    pub disk: DiskRef,
+}
+
 /// A network card's link: cable plugged in or not.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
@@ -374,6 +383,33 @@ pub enum Request {
     /// Try to open a file from the control thread and from vCPU 0; report
     /// whether seccomp refused it.
     SandboxCheck,
+    /// An external snapshot, atomically: with the vCPUs parked and every
+    /// device worker held, the machine state goes to `memory` (if given)
+    /// and each disk of `disks` moves onto its new image (an overlay over
+    /// the image served so far); then the VM goes back to its state. Every
+    /// new image is opened before anything changes, so a bad one changes
+    /// nothing. Precondition: running or paused.
+    Snapshot {
+        /// Where to write the machine state (a save file), if anywhere.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        memory: Option<FdRef>,
+        /// Disks to move, by index in the boot's `disks`.
+        #[serde(default)]
+        disks: Vec<DiskSwitch>,
+    },
+    /// Merges disk `index`'s overlay down: what the image served now (the
+    /// overlay, passed again as `top` to be read alone) holds is copied into
+    /// `base`, the image below it (writable, with its own chain), and the
+    /// disk is served from `base` afterwards. The guest waits meanwhile.
+    /// Precondition: running or paused.
+    Commit {
+        /// Index of the disk in the boot's `disks`.
+        index: usize,
+        /// The overlay, read-only.
+        top: FdRef,
+        /// The image it covers.
+        base: DiskRef,
+    },
     /// Plug or unplug a network card, named by `nic` (index) or `mac`.
     SetLink {
         /// Index in the `nics` list of the boot or restore.

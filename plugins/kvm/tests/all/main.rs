@@ -14,6 +14,7 @@ mod lifecycle;
 mod migrate;
 mod net_tap;
 mod net_vmm;
+mod overlay;
 mod protocol;
 mod qemu_net;
 mod sandbox;

@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::os::fd::AsRawFd;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use imago::io_buffers::{IoVector, IoVectorMut};
 use imago::qcow2::Qcow2;
@@ -22,8 +22,8 @@ use super::stats::BlockStats;
 use super::{ID_BYTES, SECTOR};
 use crate::control::protocol::DiskFormat;
 
-type ImageFile = imago::file::File;
-type Image = FormatAccess<ImageFile>;
+pub(super) type ImageFile = imago::file::File;
+pub(super) type Image = FormatAccess<ImageFile>;
 
 /// Why a disk could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +75,29 @@ pub enum DiskError {
     /// An external data file (the VMM is not given one).
     #[error("{0} needs an external data file, which is not supported")]
     ExternalDataFile(String),
+}
+
+/// Why a disk could not move to another image.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplaceError {
+    /// The new image has another size than the one served.
+    #[error("the new image has {next} sectors, the disk {now}")]
+    Size {
+        /// Sectors of the disk served now.
+        now: u64,
+        /// Sectors of the new image.
+        next: u64,
+    },
+    /// One is read-only, the other not.
+    #[error("the new image must be writable exactly when the disk is")]
+    Mode,
+    /// The old image could not be made durable; the disk stays on it.
+    #[error("cannot flush the image served so far")]
+    Flush(#[source] IoError),
+    /// The overlay's data could not be copied into the image below it; the
+    /// disk stays on the overlay.
+    #[error("cannot copy the overlay's data into the image below it")]
+    Commit(#[source] IoError),
 }
 
 /// Why an I/O request on a disk failed.
@@ -171,7 +194,10 @@ impl std::fmt::Debug for Backend {
 /// A disk image, opened once and shared by the machines of one domain.
 #[derive(Debug)]
 pub struct Disk {
-    backend: Backend,
+    /// Behind a lock only so an external snapshot can move the disk onto a
+    /// new overlay while the VM lives ([`Disk::replace`]); requests take it
+    /// shared and uncontended.
+    backend: RwLock<Backend>,
     sectors: u64,
     readonly: bool,
     id: [u8; ID_BYTES],
@@ -183,7 +209,7 @@ impl Disk {
     pub fn raw(file: File, readonly: bool, id: &str) -> Result<Self, DiskError> {
         let len = file.metadata().map_err(DiskError::Size)?.len();
         Ok(Disk {
-            backend: Backend::Raw(file),
+            backend: RwLock::new(Backend::Raw(file)),
             sectors: len / SECTOR,
             readonly,
             id: id_bytes(id),
@@ -234,16 +260,82 @@ impl Disk {
                 };
                 Ok(Disk {
                     sectors: image.size() / SECTOR,
-                    backend: Backend::Image(ImageChain {
+                    backend: RwLock::new(Backend::Image(ImageChain {
                         image: Mutex::new(image),
                         files,
-                    }),
+                    })),
                     readonly,
                     id: id_bytes(id),
                     stats: BlockStats::default(),
                 })
             }
         }
+    }
+
+    fn backend(&self) -> RwLockReadGuard<'_, Backend> {
+        // A request that panicked left no backend half-replaced: `replace`
+        // swaps it in one assignment.
+        self.backend.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Serves the guest from `next` from now on (an external snapshot: a new
+    /// overlay whose backing file is the image served so far). What was
+    /// written to the old image is made durable first, since it becomes a
+    /// read-only backing file. Requests in flight finish on the old image.
+    pub fn replace(&self, next: Disk) -> Result<(), ReplaceError> {
+        self.can_replace(&next)?;
+        let next = next.backend.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut backend = self.backend.write().unwrap_or_else(|p| p.into_inner());
+        match &*backend {
+            Backend::Raw(file) => file.sync_data(),
+            Backend::Image(chain) => {
+                let image = lock(&chain.image);
+                image.flush().and_then(|()| image.sync())
+            }
+        }
+        .map_err(|e| ReplaceError::Flush(IoError::Io(e)))?;
+        *backend = next;
+        Ok(())
+    }
+
+    /// Copies what the qcow2 overlay on `top` holds (not what reads through
+    /// it) into this disk, the image below it: the first half of merging
+    /// an overlay down. The caller keeps the guest off both meanwhile.
+    pub fn commit_from(&self, top: File) -> Result<(), IoError> {
+        let top = super::overlay::open_file_alone(top).map_err(IoError::Io)?;
+        let size = (self.sectors * SECTOR).min(top.size());
+        let backend = self.backend();
+        super::overlay::for_each_piece(&top, size, |offset, piece| {
+            use super::overlay::Piece;
+            use std::os::unix::fs::FileExt;
+            match (&*backend, piece) {
+                (Backend::Raw(file), Piece::Data(data)) => file.write_all_at(data, offset),
+                (Backend::Raw(file), Piece::Zeroes(len)) => {
+                    raw_write_zeroes(file, offset, len, false).map_err(std::io::Error::other)
+                }
+                (Backend::Image(chain), Piece::Data(data)) => {
+                    lock(&chain.image).write(data, offset)
+                }
+                (Backend::Image(chain), Piece::Zeroes(len)) => {
+                    lock(&chain.image).write_zeroes(offset, len)
+                }
+            }
+        })
+        .map_err(IoError::Io)
+    }
+
+    /// Whether [`Disk::replace`] would take `next`: same size, same mode.
+    pub fn can_replace(&self, next: &Disk) -> Result<(), ReplaceError> {
+        if next.sectors != self.sectors {
+            return Err(ReplaceError::Size {
+                now: self.sectors,
+                next: next.sectors,
+            });
+        }
+        if next.readonly != self.readonly {
+            return Err(ReplaceError::Mode);
+        }
+        Ok(())
     }
 
     /// Capacity in sectors.
@@ -268,7 +360,7 @@ impl Disk {
 
     /// The format served.
     pub fn format(&self) -> DiskFormat {
-        match self.backend {
+        match *self.backend() {
             Backend::Raw(_) => DiskFormat::Raw,
             Backend::Image(_) => DiskFormat::Qcow2,
         }
@@ -277,7 +369,7 @@ impl Disk {
     /// Preferred granularity of discards, in bytes (the cluster size for
     /// qcow2: smaller discards only write zeroes).
     pub fn discard_granularity(&self) -> u64 {
-        match &self.backend {
+        match &*self.backend() {
             Backend::Raw(_) => 4096,
             Backend::Image(chain) => lock(&chain.image)
                 .inner()
@@ -294,7 +386,7 @@ impl Disk {
         buffers: &[(GuestAddress, u32)],
         offset: u64,
     ) -> Result<(), IoError> {
-        match &self.backend {
+        match &*self.backend() {
             Backend::Raw(file) => raw_io(file, mem, buffers, offset, false),
             Backend::Image(chain) => {
                 let image = lock(&chain.image);
@@ -320,7 +412,7 @@ impl Disk {
         buffers: &[(GuestAddress, u32)],
         offset: u64,
     ) -> Result<(), IoError> {
-        match &self.backend {
+        match &*self.backend() {
             Backend::Raw(file) => raw_io(file, mem, buffers, offset, true),
             Backend::Image(chain) => {
                 let image = lock(&chain.image);
@@ -342,7 +434,7 @@ impl Disk {
     /// Makes everything written so far durable: imago's cached metadata
     /// goes to the file, then the file to stable storage.
     pub fn flush(&self) -> Result<(), IoError> {
-        match &self.backend {
+        match &*self.backend() {
             Backend::Raw(file) => file.sync_data().map_err(IoError::Io),
             Backend::Image(chain) => {
                 let image = lock(&chain.image);
@@ -356,7 +448,7 @@ impl Disk {
     /// stopping machine does so the image is consistent for whoever opens
     /// it next.
     pub fn flush_metadata(&self) -> Result<(), IoError> {
-        match &self.backend {
+        match &*self.backend() {
             Backend::Raw(_) => Ok(()),
             Backend::Image(chain) => lock(&chain.image).flush().map_err(IoError::Io),
         }
@@ -366,7 +458,7 @@ impl Disk {
     /// reads back as zeroes afterwards, never as the backing file's older
     /// data; a raw one as the file system leaves it.
     pub fn discard(&self, offset: u64, len: u64) -> Result<(), IoError> {
-        match &self.backend {
+        match &*self.backend() {
             // A hint: a file system that cannot punch holes keeps the data.
             Backend::Raw(file) => match punch_hole(file, offset, len) {
                 Err(e) if unsupported(&e) => Ok(()),
@@ -381,7 +473,7 @@ impl Disk {
     /// `[offset, offset + len)` reads back as zeroes; with `unmap` the space
     /// may be freed.
     pub fn write_zeroes(&self, offset: u64, len: u64, unmap: bool) -> Result<(), IoError> {
-        match &self.backend {
+        match &*self.backend() {
             Backend::Raw(file) => raw_write_zeroes(file, offset, len, unmap),
             Backend::Image(chain) if unmap => lock(&chain.image)
                 .discard_to_zero(offset, len)
@@ -406,7 +498,7 @@ fn lock(image: &Mutex<Image>) -> MutexGuard<'_, Image> {
     image.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn storage(file: File, writable: bool, what: &str) -> Result<ImageFile, DiskError> {
+pub(super) fn storage(file: File, writable: bool, what: &str) -> Result<ImageFile, DiskError> {
     ImageFile::from_open_file(file, StorageOpenOptions::new().write(writable)).map_err(|source| {
         DiskError::Open {
             what: what.to_string(),
@@ -418,7 +510,7 @@ fn storage(file: File, writable: bool, what: &str) -> Result<ImageFile, DiskErro
 
 /// Opens the qcow2 image on `file` and, recursively, its backing chain from
 /// `backing` (read-only).
-fn open_qcow2(
+pub(super) fn open_qcow2(
     file: File,
     writable: bool,
     what: String,

@@ -1,0 +1,198 @@
+//! Issue 16: snapshots of kvm: guests with writable qcow2 disks. The guest
+//! writes known patterns, a snapshot is taken, it writes more, the revert
+//! brings the checksums of the snapshot point back; deleting a snapshot
+//! merges its overlay so nothing written is lost.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::kvm::{Kvm, kvm};
+
+/// A domain on a qcow2 volume of a dir pool; returns its XML file and the
+/// pool's directory.
+fn qcow2_domain(k: &Kvm, name: &str) -> (PathBuf, PathBuf) {
+    let pool = k.dir.path().join("pool");
+    if !pool.exists() {
+        k.ok(&format!(
+            "pool-define-as pool dir --target {}; pool-build pool; pool-start pool",
+            pool.display()
+        ));
+    }
+    k.ok(&format!(
+        "vol-create-as pool {name}.qcow2 1M --format qcow2"
+    ));
+    let xml = format!(
+        "<domain type='kvm'><name>{name}</name><memory unit='MiB'>16</memory><vcpu>1</vcpu>\
+         <os><type>hvm</type></os><devices><disk type='volume' device='disk'>\
+         <driver name='qemu' type='qcow2'/><source pool='pool' volume='{name}.qcow2'/>\
+         <target dev='vda' bus='virtio'/></disk></devices></domain>"
+    );
+    let file = k.dir.path().join(format!("{name}.xml"));
+    std::fs::write(&file, xml).unwrap();
+    (file, pool)
+}
+
+/// Fills sectors 16..24 of the guest's disk from `seed` and returns the
+/// checksum the guest reads back.
+fn fill_and_sum(k: &Kvm, dom: &str, seed: u32) -> String {
+    k.guest_command(dom, &format!("fill 0 16 8 {seed}"), "fill 0 16 8: ", |l| {
+        l.ends_with("ok")
+    });
+    sum(k, dom)
+}
+
+fn sum(k: &Kvm, dom: &str) -> String {
+    let line = k.guest_command(dom, "sum 0 16 8", "sum 0 16 8: ", |_| true);
+    line.rsplit(' ').next().unwrap().to_string()
+}
+
+fn qemu_img_check(path: &Path) {
+    if !wirt_testkit::have("qemu-img", "--version") {
+        wirt_testkit::require("qemu-img", "images are checked with qemu-img check");
+        return;
+    }
+    let out = Command::new("qemu-img")
+        .args(["check", "-f", "qcow2"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn kvm_running_guest_on_qcow2_is_snapshotted_reverted_and_merged() {
+    let Some(k) = kvm() else { return };
+    let (xml, pool) = qcow2_domain(&k, "sg");
+    k.ok(&format!("define {}; start sg", xml.display()));
+    k.wait_console("sg", "guest: ready");
+    let at_snapshot = fill_and_sum(&k, "sg", 1);
+
+    let out = k.ok("snapshot-create-as sg s1");
+    assert!(out.contains("Domain snapshot s1 created"), "{out}");
+    let overlay = pool.join("sg.s1");
+    assert!(overlay.is_file(), "no overlay {}", overlay.display());
+    assert_eq!(k.state("sg"), "running (booted)");
+    let blk = k.ok("domblklist sg");
+    assert!(blk.contains(&overlay.display().to_string()), "{blk}");
+    let dump = k.ok("snapshot-dumpxml sg s1");
+    assert!(dump.contains("<memory snapshot='external' file="), "{dump}");
+    assert!(
+        dump.contains("<disk name='vda' snapshot='external' type='file'>"),
+        "{dump}"
+    );
+    // The snapshot's domain is the guest as it was: on the volume.
+    assert!(dump.contains("volume='sg.qcow2'"), "{dump}");
+
+    let after = fill_and_sum(&k, "sg", 2);
+    assert_ne!(after, at_snapshot);
+
+    k.ok("snapshot-revert sg s1");
+    assert_eq!(k.state("sg"), "running (from snapshot)");
+    assert_eq!(sum(&k, "sg"), at_snapshot, "the revert restores the disk");
+    assert!(overlay.is_file(), "the guest runs on a fresh overlay");
+
+    // Deleting the snapshot while the guest runs merges the overlay down:
+    // what the guest wrote since stays, and the disk is the volume again.
+    let kept = fill_and_sum(&k, "sg", 3);
+    k.ok("snapshot-delete sg s1");
+    assert!(!overlay.exists(), "the merged overlay is gone");
+    assert_eq!(sum(&k, "sg"), kept, "nothing written is lost");
+    assert!(k.ok("domblklist sg").contains("sg.qcow2"));
+    assert!(k.ok("snapshot-list sg --name").trim().is_empty());
+    k.ok("destroy sg");
+    qemu_img_check(&pool.join("sg.qcow2"));
+    // The merged data is in the volume itself.
+    k.ok("start sg");
+    k.wait_console("sg", "guest: ready");
+    assert_eq!(sum(&k, "sg"), kept);
+    k.ok("destroy sg; undefine sg");
+    k.assert_no_vmms_left();
+}
+
+#[test]
+fn kvm_disk_only_snapshots_of_a_shut_off_guest_and_their_errors() {
+    let Some(k) = kvm() else { return };
+    let (xml, pool) = qcow2_domain(&k, "so");
+    k.ok(&format!("define {}; start so", xml.display()));
+    k.wait_console("so", "guest: ready");
+    let first = fill_and_sum(&k, "so", 7);
+    k.ok("destroy so");
+
+    // What cannot be taken is refused before anything is made.
+    for (args, error) in [
+        (
+            "--diskspec vda,snapshot=internal",
+            "internal snapshot for disk vda unsupported",
+        ),
+        (
+            "--diskspec vda,file=/tmp/elsewhere.qcow2",
+            "must be in the directory of",
+        ),
+        ("--diskspec vdz", "no disk named 'vdz'"),
+        ("--memspec /tmp/mem", "has no memory state"),
+    ] {
+        let out = k.wirt(&format!("snapshot-create-as so bad {args}"));
+        assert!(!out.ok, "{args}");
+        assert!(out.stderr.contains(error), "{args}: {}", out.stderr);
+    }
+    std::fs::write(pool.join("so.taken"), b"x").unwrap();
+    let out = k.wirt("snapshot-create-as so taken");
+    assert!(out.stderr.contains("already exists"), "{}", out.stderr);
+    assert_eq!(std::fs::read(pool.join("so.taken")).unwrap(), b"x");
+    assert!(k.ok("snapshot-list so --name").trim().is_empty());
+
+    let overlay = pool.join("so.one");
+    k.ok(&format!(
+        "snapshot-create-as so s1 --disk-only --diskspec vda,file={}",
+        overlay.display()
+    ));
+    let dump = k.ok("snapshot-dumpxml so s1");
+    assert!(dump.contains("<state>shutoff</state>"), "{dump}");
+    assert!(dump.contains("<memory snapshot='no'/>"), "{dump}");
+    qemu_img_check(&overlay);
+
+    k.ok("start so");
+    k.wait_console("so", "guest: ready");
+    assert_eq!(sum(&k, "so"), first, "the overlay reads through");
+    let second = fill_and_sum(&k, "so", 8);
+    // A disk-only snapshot of the running guest.
+    k.ok("snapshot-create-as so s2 --disk-only");
+    let dump = k.ok("snapshot-dumpxml so s2");
+    assert!(dump.contains("<state>disk-snapshot</state>"), "{dump}");
+    fill_and_sum(&k, "so", 9);
+    k.ok("destroy so");
+
+    // Back to s1: shut off, the disk as it was then.
+    k.ok("snapshot-revert so s1 --running");
+    assert_eq!(k.state("so"), "running (from snapshot)");
+    k.wait_console("so", "guest: ready");
+    assert_eq!(sum(&k, "so"), first);
+    k.ok("destroy so");
+    k.ok("snapshot-revert so s2");
+    assert_eq!(k.state("so"), "shut off (from snapshot)");
+
+    // s1 has a child: its overlay is s2's base and cannot merge away alone.
+    let out = k.wirt("snapshot-delete so s1");
+    assert!(!out.ok);
+    assert!(out.stderr.contains("with children"), "{}", out.stderr);
+    // Both go, children first; the volume ends up holding s2's point.
+    k.ok("snapshot-delete so s1 --children");
+    assert!(k.ok("snapshot-list so --name").trim().is_empty());
+    let left: Vec<String> = std::fs::read_dir(&pool)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("so.") && n != "so.qcow2" && n != "so.taken")
+        .collect();
+    assert!(left.is_empty(), "overlays left: {left:?}");
+    qemu_img_check(&pool.join("so.qcow2"));
+    k.ok("start so");
+    k.wait_console("so", "guest: ready");
+    assert_eq!(sum(&k, "so"), second);
+    k.ok("destroy so; undefine so");
+    k.assert_no_vmms_left();
+}

@@ -1,0 +1,129 @@
+//! `snapshot`: an external snapshot of a live VM. The host has made a new
+//! overlay per disk over the image served so far; the VMM writes the
+//! machine state (if asked) and moves the disks onto the overlays at one
+//! instant, so the memory image and the old images agree with each other.
+
+use std::os::fd::OwnedFd;
+
+use serde_json::Value;
+
+use super::{Vmm, VmmError};
+use crate::control::protocol::{DiskRef, DiskSwitch, FdRef, state};
+use crate::devices::virtio::block::ReplaceError;
+
+impl Vmm {
+    pub(super) fn snapshot(
+        &mut self,
+        memory: Option<FdRef>,
+        switches: &[DiskSwitch],
+        passed: &mut [Option<OwnedFd>],
+    ) -> Result<Value, VmmError> {
+        self.machine()?;
+        let served = self.setup.as_ref().map_or(0, |s| s.disks.len());
+        let mut seen = std::collections::HashSet::new();
+        for s in switches {
+            if s.index >= served || !seen.insert(s.index) {
+                return Err(VmmError::InvalidRequest(format!(
+                    "disk {} is not served or named twice ({served} disks)",
+                    s.index
+                )));
+            }
+        }
+        // Everything is opened and checked before the VM stops: a bad image
+        // or descriptor changes nothing.
+        let mut out = memory.map(|m| self.take_fd(m, passed)).transpose()?;
+        let mut next = Vec::with_capacity(switches.len());
+        for s in switches {
+            next.push((s.index, self.open_disk(s.index, &s.disk, passed)?));
+        }
+        let setup = self.setup.as_ref().expect("a machine has a setup");
+        for (index, disk) in &next {
+            setup.disks[*index]
+                .disk
+                .can_replace(disk)
+                .map_err(|source| VmmError::Replace {
+                    index: *index,
+                    source,
+                })?;
+        }
+        let machine = self.machine.as_ref().expect("checked above");
+        let running = self.state != state::PAUSED;
+        machine.pause();
+        let result = (|| {
+            let frozen = machine.freeze();
+            if let Some(out) = out.as_mut() {
+                machine.save_frozen(&self.kvm, &frozen, out)?;
+            }
+            // Every old image durable before any disk moves: a flush that
+            // fails leaves all disks where they were.
+            for (index, _) in &next {
+                setup.disks[*index]
+                    .disk
+                    .flush()
+                    .map_err(|e| VmmError::Replace {
+                        index: *index,
+                        source: ReplaceError::Flush(e),
+                    })?;
+            }
+            for (index, disk) in next {
+                setup.disks[index]
+                    .disk
+                    .replace(disk)
+                    .map_err(|source| VmmError::Replace { index, source })?;
+            }
+            drop(frozen);
+            Ok(())
+        })();
+        if running {
+            machine.resume();
+        }
+        result.map(|()| self.status())
+    }
+}
+
+impl Vmm {
+    pub(super) fn commit(
+        &mut self,
+        index: usize,
+        top: FdRef,
+        base: &DiskRef,
+        passed: &mut [Option<OwnedFd>],
+    ) -> Result<Value, VmmError> {
+        self.machine()?;
+        let served = self.setup.as_ref().map_or(0, |s| s.disks.len());
+        if index >= served {
+            return Err(VmmError::InvalidRequest(format!(
+                "disk {index} is not served ({served} disks)"
+            )));
+        }
+        let top = self.take_fd(top, passed)?;
+        let base = self.open_disk(index, base, passed)?;
+        let setup = self.setup.as_ref().expect("a machine has a setup");
+        let disk = &setup.disks[index].disk;
+        disk.can_replace(&base)
+            .map_err(|source| VmmError::Replace { index, source })?;
+        let machine = self.machine.as_ref().expect("checked above");
+        let running = self.state != state::PAUSED;
+        machine.pause();
+        let result = (|| {
+            let _frozen = machine.freeze();
+            let flush = |e| VmmError::Replace {
+                index,
+                source: ReplaceError::Flush(e),
+            };
+            let copy = |e| VmmError::Replace {
+                index,
+                source: ReplaceError::Commit(e),
+            };
+            disk.flush().map_err(flush)?;
+            base.commit_from(top).map_err(copy)?;
+            base.flush().map_err(copy)?;
+            disk.replace(base)
+                .map_err(|source| VmmError::Replace { index, source })
+        })();
+        if running {
+            machine.resume();
+        }
+        result.map(|()| self.status())
+    }
+}
