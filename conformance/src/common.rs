@@ -17,6 +17,7 @@ pub mod code {
     pub const NO_STORAGE_VOL: u32 = 50;
     pub const OPERATION_INVALID: u32 = 55;
     pub const NO_DOMAIN_SNAPSHOT: u32 = 72;
+    pub const OPERATION_UNSUPPORTED: u32 = 84;
     pub const STORAGE_VOL_EXIST: u32 = 90;
     pub const XML_INVALID_SCHEMA: u32 = 92;
     /// Not a libvirt number: "must fail, with a code the driver chooses".
@@ -38,6 +39,7 @@ pub mod code {
             NO_STORAGE_VOL => "no-storage-vol",
             OPERATION_INVALID => "operation-invalid",
             NO_DOMAIN_SNAPSHOT => "no-domain-snapshot",
+            OPERATION_UNSUPPORTED => "operation-unsupported",
             STORAGE_VOL_EXIST => "storage-vol-exist",
             XML_INVALID_SCHEMA => "xml-invalid-schema",
             ANY => "any error",

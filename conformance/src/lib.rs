@@ -16,6 +16,7 @@ pub mod error;
 pub mod network;
 pub mod report;
 pub mod runner;
+pub mod snapshot;
 pub mod storage;
 pub mod target;
 
@@ -28,7 +29,13 @@ use std::time::Instant;
 use runner::{Property, run_property};
 
 /// Every property, in the order they run.
-pub const PROPERTIES: &[&str] = &["domain-lifecycle", "storage", "network", "driver-contract"];
+pub const PROPERTIES: &[&str] = &[
+    "domain-lifecycle",
+    "storage",
+    "network",
+    "snapshots",
+    "driver-contract",
+];
 
 /// Runs every property that applies to `opts.target`.
 pub fn run(opts: &Options, cases: u32, seed: u64) -> Result<Report, Error> {
@@ -58,6 +65,13 @@ pub fn run(opts: &Options, cases: u32, seed: u64) -> Result<Report, Error> {
             &env,
             cases,
             property_seed(2),
+        ));
+    }
+    if wanted(snapshot::Snapshots::NAME) {
+        report.push(run_property::<snapshot::Snapshots>(
+            &env,
+            cases,
+            property_seed(4),
         ));
     }
     if wanted(contract::DriverContract::NAME) {

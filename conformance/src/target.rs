@@ -2,7 +2,7 @@
 //! its host, and the settings the reference models read.
 
 use std::cell::RefCell;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -40,6 +40,12 @@ pub struct Support {
     pub live_resize: bool,
     /// Snapshots of an inactive domain.
     pub inactive_snapshots: bool,
+    /// Snapshots at all (of a running domain).
+    pub snapshots: bool,
+    /// Writable disks are kept as external snapshots (qcow2 overlays):
+    /// a disk-only snapshot of a domain with a qcow2 disk works. Not an
+    /// operation every driver must offer, so not in [`Support::missing`].
+    pub external_snapshots: bool,
 }
 
 impl Default for Support {
@@ -47,6 +53,8 @@ impl Default for Support {
         Support {
             live_resize: true,
             inactive_snapshots: true,
+            snapshots: true,
+            external_snapshots: false,
         }
     }
 }
@@ -65,7 +73,7 @@ impl Support {
     }
 
     /// Tries each optional operation once on a scratch domain.
-    fn probe(conn: &Connect, domain_type: &str, os_type: &str) -> Support {
+    fn probe(conn: &Connect, domain_type: &str, os_type: &str, scratch: &Path) -> Support {
         let refuses = |e: &wirt::Error| matches!(e.code().0, 3 | 67);
         let xml = format!(
             "<domain type='{domain_type}'><name>wconf-probe</name><uuid>7ac0f000-0000-4000-8000-00000000ffff</uuid>\
@@ -77,19 +85,63 @@ impl Support {
         let snapshot =
             dom.snapshot_create_xml("<domainsnapshot><name>probe</name></domainsnapshot>", 0);
         let inactive_snapshots = !snapshot.as_ref().is_err_and(refuses);
-        let live_resize = match dom.start(0) {
+        let (live_resize, snapshots) = match dom.start(0) {
             Ok(()) => {
                 let vcpus = dom.set_vcpus_flags(1, 1);
+                let snapshot = dom.snapshot_create_xml(
+                    "<domainsnapshot><name>probe-live</name></domainsnapshot>",
+                    0,
+                );
                 let _ = dom.destroy();
-                !vcpus.as_ref().is_err_and(refuses)
+                (
+                    !vcpus.as_ref().is_err_and(refuses),
+                    !snapshot.as_ref().is_err_and(refuses),
+                )
             }
-            Err(_) => true,
+            Err(_) => (true, true),
         };
         let _ = dom.undefine(2);
         Support {
             live_resize,
             inactive_snapshots,
+            snapshots,
+            external_snapshots: Self::probe_external(conn, domain_type, os_type, scratch),
         }
+    }
+
+    /// Whether a disk-only snapshot of a domain with a qcow2 disk works (the
+    /// disk gets an overlay). Needs qemu-img for the image.
+    fn probe_external(conn: &Connect, domain_type: &str, os_type: &str, scratch: &Path) -> bool {
+        let dir = scratch.join("probe-disk");
+        let image = dir.join("probe.qcow2");
+        let made = std::fs::create_dir_all(&dir).is_ok()
+            && std::process::Command::new("qemu-img")
+                .args(["create", "-q", "-f", "qcow2"])
+                .arg(&image)
+                .arg("1M")
+                .status()
+                .is_ok_and(|s| s.success());
+        if !made {
+            return false;
+        }
+        let xml = format!(
+            "<domain type='{domain_type}'><name>wconf-probe-disk</name>\
+             <uuid>7ac0f000-0000-4000-8000-00000000fffe</uuid><memory unit='MiB'>16</memory>\
+             <vcpu>1</vcpu><os><type>{os_type}</type></os><devices><disk type='file' device='disk'>\
+             <driver name='qemu' type='qcow2'/><source file='{}'/><target dev='vda' bus='virtio'/>\
+             </disk></devices></domain>",
+            image.display()
+        );
+        let Ok(dom) = conn.define_domain_xml(&xml, 0) else {
+            return false;
+        };
+        // VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
+        let external = dom
+            .snapshot_create_xml("<domainsnapshot><name>probe</name></domainsnapshot>", 16)
+            .is_ok();
+        let _ = dom.undefine(2);
+        let _ = std::fs::remove_dir_all(&dir);
+        external
     }
 }
 
@@ -259,7 +311,8 @@ impl Env {
         env.has_storage = !conn.list_all_pools(0).as_ref().is_err_and(unsupported);
         env.has_network = !conn.list_all_networks(0).as_ref().is_err_and(unsupported);
         if env.has_hypervisor {
-            env.settings.support = Support::probe(&conn, &env.domain_type, &env.os_type);
+            env.settings.support =
+                Support::probe(&conn, &env.domain_type, &env.os_type, env._scratch.path());
         }
         Ok(env)
     }
@@ -316,6 +369,11 @@ impl Env {
                 path.display()
             ),
         }
+    }
+
+    /// The run's scratch directory.
+    pub fn scratch(&self) -> &Path {
+        self._scratch.path()
     }
 
     /// The target directory of pool slot `slot`.

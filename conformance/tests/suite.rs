@@ -30,7 +30,7 @@ fn test_driver_file(dir: &Path) -> PathBuf {
 fn the_test_driver_passes_through_its_uri() {
     let report = run(&Options::new(Target::Uri("test:///default".into())), 200);
     assert!(report.passed, "the real test driver must pass");
-    for name in ["domain-lifecycle", "storage", "network"] {
+    for name in ["domain-lifecycle", "storage", "network", "snapshots"] {
         let p = report.property(name).expect("property ran");
         assert_eq!(p.status, Status::Passed, "{name}");
         assert_eq!(p.cases_run, 200, "{name}");
@@ -161,7 +161,8 @@ fn kvm_session_conforms_where_available() {
     let dir = tempfile::tempdir().unwrap();
     let mut command = std::process::Command::new(&tool);
     command
-        .args(["--uri", "kvm:///session", "--property", "domain-lifecycle"])
+        .args(["--uri", "kvm:///session"])
+        .args(["--property", "domain-lifecycle", "--property", "snapshots"])
         .args(["--cases", "12", "--seed", &SEED.to_string()])
         .env("WIRT_STATE_DIR", dir.path().join("state"))
         .env("WIRT_RUNTIME_DIR", dir.path().join("run"))
@@ -186,7 +187,12 @@ fn kvm_session_conforms_where_available() {
     // /dev/kvm opens, so the driver must too: exit status 2 (the target did
     // not open) is a failure like any other.
     match out.status.code() {
-        Some(0) => println!("{stdout}"),
+        Some(0) => {
+            println!("{stdout}");
+            // The KVM driver keeps disks as external snapshots: the
+            // snapshot property checks their contents and images there.
+            assert!(stdout.contains("PASS  snapshots"), "{stdout}");
+        }
         Some(2) => panic!("kvm:///session does not open here:\n{stdout}{stderr}"),
         _ => panic!("kvm:///session does not conform:\n{stdout}{stderr}"),
     }

@@ -45,7 +45,7 @@ pub(crate) struct Out {
 
 impl Kvm {
     /// `program` with this test's state dir, runtime dir and VMM.
-    fn command(&self, program: &str) -> Command {
+    pub(crate) fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new(program);
         cmd.env("WIRT_STATE_DIR", self.dir.path().join("state"))
             .env("WIRT_RUNTIME_DIR", self.dir.path().join("run"))
@@ -153,7 +153,7 @@ impl Kvm {
         assert!(left.is_empty(), "VMMs left running: {left:?}");
     }
 
-    fn console(&self, dom: &str) -> String {
+    pub(crate) fn console(&self, dom: &str) -> String {
         let out = self
             .command(env!("CARGO_BIN_EXE_wirt"))
             .args(["-c", "kvm:///session", "console", dom])

@@ -160,6 +160,7 @@ pub(crate) fn store_domain(reg: &Registry, uuid: &Uuid) -> Result<()> {
             "reason": obj.reason,
             "autostart": obj.autostart,
             "current_snapshot": obj.current_snapshot,
+            "overlays": obj.overlays,
             "managed_save": matches!(obj.managed_save, Some(SaveImage::File(_))),
         });
         store.write("domains", uuid, "json", meta.to_string().as_bytes())?;

@@ -276,8 +276,9 @@ impl SnapshotBackend for Local {
                 if obj.is_active() {
                     hv.destroy(&uuid.to_string(), 0)?;
                 }
-                let obj = reg.domain(uuid).expect("checked");
-                def = self.revert_overlays(reg, obj, &snap, def)?;
+                let (moved, made) = self.revert_overlays(reg, &snap, def)?;
+                def = moved;
+                reg.domain_mut(uuid).expect("checked").overlays.extend(made);
                 let config = self.start_config(reg, &def, None)?;
                 self.revert_external(&config, &snap, target)?
             } else {
@@ -300,6 +301,9 @@ impl SnapshotBackend for Local {
             );
             if out.state.is_active() {
                 reg.domain_mut(uuid).expect("checked").live = Some(def);
+            }
+            if is_external(&snap) {
+                self.remove_unneeded_overlays(reg, uuid);
             }
             apply_outcome(state, reg, uuid, &out, Some(status))
         })?;
@@ -349,7 +353,8 @@ impl SnapshotBackend for Local {
                                 ),
                             ));
                         }
-                        let (live, persistent) = self.merge_overlays(reg, obj, &doomed_snap)?;
+                        let (live, persistent) =
+                            self.merge_overlays(reg, obj, &doomed_snap, &doomed)?;
                         let obj = reg.domain_mut(uuid).expect("checked");
                         obj.live = live;
                         obj.config = persistent;
@@ -379,6 +384,9 @@ impl SnapshotBackend for Local {
                 } else {
                     Some(snap.name.clone())
                 };
+            }
+            if flags & flags::DELETE_METADATA_ONLY == 0 {
+                self.remove_unneeded_overlays(reg, uuid);
             }
             persist_snapshots(reg, uuid)?;
             persist(state, reg, uuid)

@@ -11,6 +11,7 @@
 //! data down when the domain runs on it, so nothing the guest wrote is
 //! lost.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::Local;
@@ -182,7 +183,23 @@ pub(super) fn plan(
             )));
         };
         let base_format = disk.format.clone().unwrap_or_else(|| "raw".into());
-        let overlay = given_file.map_or_else(|| default_overlay(&base, name), String::from);
+        // libvirt's name unless a file is in the way (a snapshot deleted
+        // with --metadata keeps its overlay): then the first free `.N`.
+        let overlay = match given_file {
+            Some(file) => file.to_string(),
+            None => {
+                let name = default_overlay(&base, name);
+                (0..)
+                    .map(|n| match n {
+                        0 => name.clone(),
+                        n => format!("{name}.{n}"),
+                    })
+                    .find(|p| {
+                        !Path::new(p).exists() && disks.iter().all(|d: &DiskMove| d.overlay != *p)
+                    })
+                    .expect("a free name")
+            }
+        };
         // The chain of a disk may reach only the directories of the
         // domain's disks: an overlay elsewhere would leave its own backing
         // file out of bounds at the next start.
@@ -334,15 +351,65 @@ pub(super) fn disks_record(plan: &Plan) -> Element {
     disks
 }
 
-/// The disk sources (resolved) every snapshot of `obj` may return to.
-fn kept_images(local: &Local, reg: &Registry, obj: &DomainObj) -> Vec<PathBuf> {
-    obj.snapshots
-        .iter()
-        .filter_map(|s| s.domain.as_ref())
-        .filter_map(|d| local.driver_config(reg, d, None).ok())
-        .flat_map(|c| c.disks.into_iter().filter_map(|d| d.source))
-        .map(|p| resolved(&p))
-        .collect()
+/// The images a definition's disks stand on: each disk's image and its
+/// backing chain, resolved.
+fn chains(local: &Local, reg: &Registry, def: &DomainDef, into: &mut BTreeSet<PathBuf>) {
+    let Ok(config) = local.driver_config(reg, def, None) else {
+        return;
+    };
+    for disk in config.disks {
+        let mut next = disk.source.map(PathBuf::from);
+        // A loop in headers ends where an image repeats.
+        while let Some(path) = next.take() {
+            let path = resolved(&path.to_string_lossy());
+            if !into.insert(path.clone()) {
+                break;
+            }
+            next = super::backing::read_header(&path.to_string_lossy())
+                .and_then(|h| h.backing)
+                .map(|(name, _)| {
+                    let name = PathBuf::from(name);
+                    match path.parent() {
+                        Some(dir) if name.is_relative() => dir.join(name),
+                        _ => name,
+                    }
+                });
+        }
+    }
+}
+
+impl Local {
+    /// Removes the overlays wirt made for domain `uuid` that nothing stands
+    /// on any more: neither the domain's disks nor any of its snapshots.
+    /// What a revert discards and what a merge emptied goes this way.
+    pub(super) fn remove_unneeded_overlays(&self, reg: &mut Registry, uuid: &uuid::Uuid) {
+        let Some(obj) = reg.domain(uuid) else {
+            return;
+        };
+        let mut needed = BTreeSet::new();
+        for def in obj.live.iter().chain(obj.config.iter()) {
+            chains(self, reg, def, &mut needed);
+        }
+        for snap in &obj.snapshots {
+            if let Some(def) = &snap.domain {
+                chains(self, reg, def, &mut needed);
+            }
+        }
+        let mut kept = Vec::new();
+        for overlay in &obj.overlays {
+            if needed.contains(&resolved(overlay)) {
+                kept.push(overlay.clone());
+            } else if std::fs::remove_file(overlay)
+                .is_err_and(|e| e.kind() != std::io::ErrorKind::NotFound)
+            {
+                // Kept on the list: the next clean-up tries again.
+                kept.push(overlay.clone());
+            }
+        }
+        if let Some(obj) = reg.domain_mut(uuid) {
+            obj.overlays = kept;
+        }
+    }
 }
 
 impl Local {
@@ -403,6 +470,7 @@ impl Local {
         let obj = reg.domain_mut(uuid).expect("checked");
         obj.live = live;
         obj.config = persistent;
+        obj.overlays.extend(made);
         reg.record_runtime(uuid)?;
         Ok(())
     }
@@ -446,20 +514,18 @@ impl Local {
     }
 
     /// Fresh overlays over the images `snap` returns to, one per external
-    /// disk; the disks the domain ran on before are removed when nothing
-    /// else can need them. Returns `def` (the snapshot's domain) pointed at
-    /// the new overlays.
+    /// disk (what the domain ran on before goes afterwards, with
+    /// [`Local::remove_unneeded_overlays`]). Returns `def` (the snapshot's
+    /// domain) pointed at the new overlays.
     pub(super) fn revert_overlays(
         &self,
         reg: &Registry,
-        obj: &DomainObj,
         snap: &SnapshotDef,
         mut def: DomainDef,
-    ) -> Result<DomainDef> {
+    ) -> Result<(DomainDef, Vec<String>)> {
         let hv = self.hv();
         let then = self.driver_config(reg, &def, None)?;
-        let now = self.driver_config(reg, obj.def(), None)?;
-        let kept = kept_images(self, reg, obj);
+        let mut made = Vec::new();
         for (target, recorded) in external_disks(snap) {
             let Some(base) = then.disks.iter().find(|d| d.target_dev == target) else {
                 continue;
@@ -467,22 +533,6 @@ impl Local {
             let Some(base_path) = base.source.clone() else {
                 continue;
             };
-            // What the guest wrote since is what a revert discards.
-            if let Some(current) = now
-                .disks
-                .iter()
-                .find(|d| d.target_dev == target)
-                .and_then(|d| d.source.as_deref())
-            {
-                let current = resolved(current);
-                let overlay_now = now
-                    .disks
-                    .iter()
-                    .any(|d| d.target_dev == target && d.format.as_deref() == Some("qcow2"));
-                if overlay_now && current != resolved(&base_path) && !kept.contains(&current) {
-                    let _ = std::fs::remove_file(&current);
-                }
-            }
             let overlay = (0..)
                 .map(|n| match n {
                     0 => recorded.clone(),
@@ -490,25 +540,36 @@ impl Local {
                 })
                 .find(|p| !Path::new(p).exists())
                 .expect("a free name");
-            hv.create_overlay(
+            if let Err(e) = hv.create_overlay(
                 &overlay,
                 &base_path,
                 base.format.as_deref().unwrap_or("raw"),
-            )?;
+            ) {
+                remove_files(&made);
+                return Err(e.into());
+            }
             point_disk(&mut def, &target, &overlay);
+            made.push(overlay);
         }
-        Ok(def)
+        Ok((def, made))
     }
 
-    /// Removes the overlays of the external snapshot `snap` (a leaf): where
-    /// the domain runs on one, its data is merged into the image below
-    /// first and the disk moves there. Returns the definitions (live,
-    /// persistent) the domain has afterwards.
+    /// Merges away what the external snapshot `snap` (a leaf, once the
+    /// other snapshots in `doomed` are gone) put between
+    /// the domain and the images it recorded: where a disk runs on an
+    /// overlay wirt made directly over the snapshot's image (the snapshot's
+    /// own, or a revert's), that overlay's data is copied down into the
+    /// image and the disk moves there, so nothing written is lost and the
+    /// chain is as short as before the snapshot. An image another snapshot
+    /// stands on is left as it is (its chain stays). Returns the
+    /// definitions (live, persistent) the domain has afterwards; the
+    /// emptied overlays go with [`Local::remove_unneeded_overlays`].
     pub(super) fn merge_overlays(
         &self,
         reg: &Registry,
         obj: &DomainObj,
         snap: &SnapshotDef,
+        doomed: &[String],
     ) -> Result<(Option<DomainDef>, Option<DomainDef>)> {
         let hv = self.hv();
         let (mut live, mut persistent) = (obj.live.clone(), obj.config.clone());
@@ -516,40 +577,55 @@ impl Local {
             return Ok((live, persistent));
         };
         let then_config = self.driver_config(reg, then, None)?;
-        for (target, overlay) in external_disks(snap) {
+        // What the snapshots that stay stand on must not change under them.
+        let mut others = BTreeSet::new();
+        for other in obj.snapshots.iter().filter(|s| !doomed.contains(&s.name)) {
+            if let Some(def) = &other.domain {
+                chains(self, reg, def, &mut others);
+            }
+        }
+        let made: BTreeSet<PathBuf> = obj.overlays.iter().map(|o| resolved(o)).collect();
+        for (target, _) in external_disks(snap) {
             let Some(base) = then_config.disks.iter().find(|d| d.target_dev == target) else {
                 continue;
             };
             let Some(base_path) = base.source.clone() else {
                 continue;
             };
+            if others.contains(&resolved(&base_path)) {
+                continue;
+            }
             let base_format = base.format.clone().unwrap_or_else(|| "raw".into());
             let current_def = live.as_ref().or(persistent.as_ref()).expect("a definition");
             let now = self.driver_config(reg, current_def, None)?;
-            let on_it = now.disks.iter().position(|d| {
-                d.target_dev == target
-                    && d.source.as_deref().map(resolved) == Some(resolved(&overlay))
-            });
-            if let Some(index) = on_it {
-                if let Some(def) = live.as_mut() {
-                    disk_as_in(def, &target, then);
-                    let moved = self.driver_config(reg, def, None)?;
-                    hv.commit_active(&moved, index, &overlay)?;
-                } else {
-                    hv.commit_overlay(&now, &overlay, &base_path, &base_format)?;
-                }
-                if let Some(def) = persistent.as_mut() {
-                    disk_as_in(def, &target, then);
-                }
+            let Some((index, top)) = now.disks.iter().enumerate().find_map(|(i, d)| {
+                let top = d.source.as_deref().filter(|_| d.target_dev == target)?;
+                Some((i, top.to_string()))
+            }) else {
+                continue;
+            };
+            let over_base = super::backing::read_header(&top)
+                .and_then(|h| h.backing)
+                .map(|(name, _)| {
+                    let name = PathBuf::from(name);
+                    match Path::new(&top).parent() {
+                        Some(dir) if name.is_relative() => dir.join(name),
+                        _ => name,
+                    }
+                })
+                .is_some_and(|b| resolved(&b.to_string_lossy()) == resolved(&base_path));
+            if !over_base || !made.contains(&resolved(&top)) {
+                continue;
             }
-            match std::fs::remove_file(&overlay) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(Error::api(
-                        ErrorCode::OPERATION_FAILED,
-                        format!("cannot remove {overlay}: {e}"),
-                    ));
-                }
-                _ => {}
+            if let Some(def) = live.as_mut() {
+                disk_as_in(def, &target, then);
+                let moved = self.driver_config(reg, def, None)?;
+                hv.commit_active(&moved, index, &top)?;
+            } else {
+                hv.commit_overlay(&now, &top, &base_path, &base_format)?;
+            }
+            if let Some(def) = persistent.as_mut() {
+                disk_as_in(def, &target, then);
             }
         }
         Ok((live, persistent))

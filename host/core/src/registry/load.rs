@@ -53,6 +53,12 @@ impl Registry {
                 obj.autostart = m["autostart"].as_bool().unwrap_or(false);
                 obj.reason = m["reason"].as_u64().unwrap_or(0) as u32;
                 obj.current_snapshot = m["current_snapshot"].as_str().map(String::from);
+                obj.overlays = m["overlays"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|o| o.as_str().map(String::from))
+                    .collect();
                 let image = store.object_path("domains", &uuid, "save");
                 if m["managed_save"].as_bool().unwrap_or(false) && image.is_file() {
                     obj.managed_save = Some(SaveImage::File(image));

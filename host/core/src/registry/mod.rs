@@ -85,6 +85,10 @@ pub struct DomainObj {
     /// Snapshot metadata in creation order.
     pub snapshots: Vec<SnapshotDef>,
     pub current_snapshot: Option<String>,
+    /// Overlay images wirt made for this domain's external snapshots (and
+    /// reverts to them): removed once neither the domain nor a snapshot
+    /// stands on them. Images of the user's are never on this list.
+    pub overlays: Vec<String>,
     /// The driver's last report (CPU time, balloon, online vCPUs).
     pub status: DomainStatus,
 }
@@ -101,6 +105,7 @@ impl DomainObj {
             managed_save: None,
             snapshots: Vec::new(),
             current_snapshot: None,
+            overlays: Vec::new(),
             status: DomainStatus {
                 state: State::Shutoff as u32,
                 reason: 0,
