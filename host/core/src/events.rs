@@ -35,6 +35,47 @@ impl DomainEvent {
     }
 }
 
+/// A block job's progress, as libvirt's `VIR_DOMAIN_EVENT_ID_BLOCK_JOB`
+/// (disk by path) and `_BLOCK_JOB_2` (disk by target) deliver it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BlockJobEvent {
+    pub name: String,
+    pub uuid: Uuid,
+    pub id: i32,
+    /// The disk's target (`vda`).
+    pub target: String,
+    /// The disk's image when the job began.
+    pub path: String,
+    /// `virDomainBlockJobType`.
+    pub job_type: i32,
+    /// `virConnectDomainEventBlockJobStatus`.
+    pub status: i32,
+}
+
+impl BlockJobEvent {
+    /// virsh's `event --loop` line (`block-job-2`).
+    pub fn virsh_line(&self) -> String {
+        let job = match self.job_type {
+            1 => "Block Pull",
+            2 => "Block Copy",
+            3 => "Block Commit",
+            4 => "Active Block Commit",
+            _ => "unknown",
+        };
+        let status = match self.status {
+            0 => "completed",
+            1 => "failed",
+            2 => "canceled",
+            3 => "ready",
+            _ => "unknown",
+        };
+        format!(
+            "event 'block-job-2' for domain '{}': {job} for {} {status}",
+            self.name, self.target
+        )
+    }
+}
+
 /// What happened to a network (`virNetworkEventLifecycleType`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[repr(i32)]

@@ -599,6 +599,12 @@ impl Vmm {
             Request::SandboxCheck => Ok(self.sandbox_check()),
             Request::Snapshot { memory, disks } => self.snapshot(memory, &disks, passed),
             Request::Commit { index, top, base } => self.commit(index, top, &base, passed),
+            Request::Copy {
+                index,
+                dest,
+                top,
+                pivot,
+            } => self.copy(index, &dest, top, pivot, passed),
             Request::SetLink { nic, mac, link } => self.set_link(nic, mac.as_deref(), link),
         }
     }

@@ -1,5 +1,6 @@
 //! Domain commands.
 
+mod blockjob;
 mod devices;
 mod iface;
 mod info;
@@ -32,6 +33,7 @@ const G: &str = "Domain Management";
 
 const M: &str = "Domain Monitoring";
 
+pub use blockjob::COMMANDS as BLOCK_JOB_COMMANDS;
 pub use devices::COMMANDS as DEVICE_COMMANDS;
 
 pub static COMMANDS: &[Command] = &[

@@ -52,6 +52,7 @@ pub(super) fn create_as(ctx: &mut Ctx, args: &Args) -> CmdResult {
 fn create_flags(args: &Args) -> u32 {
     args.flags(&[
         ("halt", sf::CREATE_HALT),
+        ("no-metadata", sf::CREATE_NO_METADATA),
         ("disk-only", sf::CREATE_DISK_ONLY),
         ("reuse-external", sf::CREATE_REUSE_EXT),
         ("atomic", sf::CREATE_ATOMIC),

@@ -41,6 +41,7 @@ pub static COMMANDS: &[Command] = &[
             data_opt("name", "name of snapshot"),
             data_opt("description", "description of snapshot"),
             flag("print-xml", "print XML document rather than create"),
+            flag("no-metadata", "take snapshot but create no metadata"),
             flag("halt", "halt domain after snapshot is created"),
             flag("disk-only", "capture disk state but not vm state"),
             flag("reuse-external", "reuse any existing external files"),

@@ -235,3 +235,167 @@ fn kvm_disk_only_snapshots_of_a_shut_off_guest_and_their_errors() {
     k.ok("destroy so; undefine so");
     k.assert_no_vmms_left();
 }
+
+/// Block jobs as virsh users run them: an overlay taken without metadata
+/// and committed back with `blockcommit --active --pivot`, a copy kept
+/// beside the disk (`--finish`) and one pivoted to, job info and abort.
+#[test]
+fn kvm_block_commit_and_copy_keep_every_write() {
+    let Some(k) = kvm() else { return };
+    let (xml, pool) = qcow2_domain(&k, "bj");
+    k.ok(&format!("define {}; start bj", xml.display()));
+    k.wait_console("bj", "guest: ready");
+    fill_and_sum(&k, "bj", 1);
+    let top = pool.join("bj.tmp");
+    k.ok(&format!(
+        "snapshot-create-as bj tmp --disk-only --no-metadata --diskspec vda,file={}",
+        top.display()
+    ));
+    assert!(k.ok("snapshot-list bj --name").trim().is_empty());
+    let in_overlay = fill_and_sum(&k, "bj", 2);
+
+    // A job that is started, looked at and cancelled changes nothing.
+    let out = k.ok("blockcommit bj vda --active");
+    assert!(out.contains("Active Block Commit started"), "{out}");
+    let info = k.ok("blockjob bj vda --info");
+    assert!(info.contains("Active Block Commit: [100 %]"), "{info}");
+    let again = k.wirt("blockcopy bj vda /nonexistent --wait");
+    assert!(
+        again.stderr.contains("already in active block job"),
+        "{}",
+        again.stderr
+    );
+    k.ok("blockjob bj vda --abort");
+    assert!(
+        k.ok("blockjob bj vda --info")
+            .contains("No current block job for vda")
+    );
+    assert!(k.ok("domblklist bj").contains(&top.display().to_string()));
+
+    let out = k.ok("blockcommit bj vda --active --pivot --delete --verbose");
+    assert!(out.contains("Successfully pivoted"), "{out}");
+    assert!(!top.exists(), "--delete removes the committed overlay");
+    assert!(k.ok("domblklist bj").contains("bj.qcow2"));
+    assert_eq!(sum(&k, "bj"), in_overlay, "the commit keeps every write");
+
+    // A copy beside the disk, the guest staying where it is.
+    let beside = pool.join("beside.qcow2");
+    let out = k.ok(&format!(
+        "blockcopy bj vda {} --format qcow2 --finish",
+        beside.display()
+    ));
+    assert!(out.contains("Successfully copied"), "{out}");
+    assert!(k.ok("domblklist bj").contains("bj.qcow2"));
+    qemu_img_check(&beside);
+    // And one the guest moves to, raw this time.
+    let moved = pool.join("moved.raw");
+    let after = fill_and_sum(&k, "bj", 3);
+    let out = k.ok(&format!(
+        "blockcopy bj vda {} --format raw --pivot --verbose",
+        moved.display()
+    ));
+    assert!(out.contains("Successfully pivoted"), "{out}");
+    assert!(k.ok("domblklist bj").contains(&moved.display().to_string()));
+    assert_eq!(sum(&k, "bj"), after, "the copy holds every write");
+    let pull = k.wirt("blockpull bj vda");
+    assert!(
+        pull.stderr
+            .contains("block pull of disk 'vda' is not supported"),
+        "{}",
+        pull.stderr
+    );
+    k.ok("destroy bj");
+    qemu_img_check(&pool.join("bj.qcow2"));
+    if wirt_testkit::have("qemu-img", "--version") {
+        // The copy kept beside holds the disk as it was before seed 3.
+        let out = Command::new("qemu-img")
+            .args(["compare", "-q", "-f", "qcow2", "-F", "qcow2"])
+            .arg(&beside)
+            .arg(pool.join("bj.qcow2"))
+            .status()
+            .unwrap();
+        assert!(
+            !out.success(),
+            "the guest wrote after the copy was finished"
+        );
+    }
+    k.ok("undefine bj");
+    k.assert_no_vmms_left();
+}
+
+/// Real virsh drives the block jobs through wirtd, waiting on wirtd's
+/// block job events: `snapshot-create-as --disk-only --no-metadata`, then
+/// `blockcommit --active --pivot --wait --verbose`; `blockcopy --finish`
+/// (virDomainBlockCopy) and `blockcopy --pivot` (virDomainBlockRebase).
+#[test]
+fn virsh_runs_block_jobs_through_wirtd() {
+    if !wirt_testkit::kvm_or_skip() || !crate::remote::have_virsh() {
+        return;
+    }
+    if !wirt_testkit::have("qemu-img", "--version") {
+        wirt_testkit::require("qemu-img", "the guest's disk is made by qemu-img");
+        return;
+    }
+    let d = crate::remote::Daemon::start();
+    let uri = format!("kvm+unix:///session?socket={}", d.sock().display());
+    let images = d.dir.path().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    let base = images.join("vm.qcow2");
+    let made = Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&base)
+        .arg("1M")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let xml = images.join("vm.xml");
+    std::fs::write(
+        &xml,
+        format!(
+            "<domain type='kvm'><name>vm</name><memory unit='MiB'>16</memory><vcpu>1</vcpu>\
+             <os><type>hvm</type></os><devices><disk type='file' device='disk'>\
+             <driver name='qemu' type='qcow2'/><source file='{}'/>\
+             <target dev='vda' bus='virtio'/></disk></devices></domain>",
+            base.display()
+        ),
+    )
+    .unwrap();
+    let virsh = |script: &str| {
+        let out = Command::new("virsh")
+            .args(["-c", &uri])
+            .args(script.split(' '))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "virsh {script}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    virsh(&format!("define {}", xml.display()));
+    virsh("start vm");
+    let top = images.join("vm.top");
+    virsh(&format!(
+        "snapshot-create-as vm top --disk-only --no-metadata --atomic --diskspec vda,file={}",
+        top.display()
+    ));
+    assert!(virsh("domblklist vm").contains(&top.display().to_string()));
+    let out = virsh("blockcommit vm vda --active --pivot --wait --verbose --delete");
+    assert!(out.contains("Successfully pivoted"), "{out}");
+    assert!(!top.exists());
+    assert!(virsh("domblklist vm").contains(&base.display().to_string()));
+    let copy = images.join("copy.qcow2");
+    let out = virsh(&format!(
+        "blockcopy vm vda {} --format qcow2 --wait --finish",
+        copy.display()
+    ));
+    assert!(out.contains("Successfully copied"), "{out}");
+    let moved = images.join("moved.qcow2");
+    let out = virsh(&format!("blockcopy vm vda {} --pivot", moved.display()));
+    assert!(out.contains("Successfully pivoted"), "{out}");
+    assert!(virsh("domblklist vm").contains(&moved.display().to_string()));
+    assert!(virsh("blockjob vm vda --info").contains("No current block job for vda"));
+    virsh("destroy vm");
+}

@@ -575,6 +575,7 @@ pub trait MonitorBackend {
 pub trait Backend:
     HostBackend
     + DomainBackend
+    + super::BlockJobBackend
     + SnapshotBackend
     + NetworkBackend
     + PoolBackend
@@ -589,6 +590,7 @@ pub trait Backend:
 impl<T> Backend for T where
     T: HostBackend
         + DomainBackend
+        + super::BlockJobBackend
         + SnapshotBackend
         + NetworkBackend
         + PoolBackend

@@ -7,6 +7,7 @@
 //! Connections are opened in `crate::open`.
 
 mod backend;
+mod blockjob;
 mod dom_monitor;
 mod domain;
 mod error;
@@ -26,6 +27,7 @@ pub use backend::{
     Backend, DomainBackend, DomainRef, HostBackend, MonitorBackend, NetworkBackend, NetworkRef,
     PoolBackend, PoolRef, Progress, SnapshotBackend, SnapshotRef, VolRef, VolumeBackend,
 };
+pub use blockjob::{BlockJobBackend, BlockJobInfo, block_flags, block_job_status, block_job_type};
 pub use dom_monitor::{BlockInfo, VcpuInfo};
 pub use domain::{Domain, DomainInfo, domain_flags};
 pub use error::{Error, Result};

@@ -993,6 +993,21 @@ impl HypervisorDriver for KvmDriver {
         self.commit_live(config, index, top)
     }
 
+    fn create_image(&self, path: &str, format: &str, size: u64) -> Result<()> {
+        snapshot::create_image(path, format, size)
+    }
+
+    fn block_copy(
+        &self,
+        config: &DomainConfig,
+        index: usize,
+        dest: &DomainConfig,
+        shallow: bool,
+        pivot: bool,
+    ) -> Result<()> {
+        self.copy_live(config, index, dest, shallow, pivot)
+    }
+
     fn migrate_incoming(
         &self,
         config: &DomainConfig,

@@ -252,6 +252,25 @@ pub trait HypervisorDriver: Send + Sync {
     fn create_overlay(&self, _overlay: &str, _backing: &str, _format: &str) -> Result<()> {
         unsupported("external disk snapshots")
     }
+    /// Makes an empty image of `size` bytes at `path` (which must not
+    /// exist) in `format`.
+    fn create_image(&self, _path: &str, _format: &str, _size: u64) -> Result<()> {
+        unsupported("block copy")
+    }
+    /// Block copy on the running domain: disk `index` of `config` is
+    /// copied into the image `dest` names for it (whole, or with `shallow`
+    /// its top image only, `dest`'s being an overlay over the same backing
+    /// files); with `pivot` the disk moves there.
+    fn block_copy(
+        &self,
+        _config: &DomainConfig,
+        _index: usize,
+        _dest: &DomainConfig,
+        _shallow: bool,
+        _pivot: bool,
+    ) -> Result<()> {
+        unsupported("block copy")
+    }
     /// Takes an external snapshot of the running domain: its machine state
     /// goes to a file (when `snap.memory` says so) and the disks listed in
     /// `snap.disks` move onto the images `config` names for them now

@@ -86,6 +86,8 @@ pub(crate) fn apply_outcome(
     if !obj.state.is_active() {
         obj.id = None;
         obj.live = None;
+        // A block job ends with the guest (its new image stays).
+        obj.block_jobs.clear();
     } else if obj.live.is_none() {
         obj.live = obj.config.clone();
     }

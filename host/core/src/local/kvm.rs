@@ -91,6 +91,7 @@ pub(crate) fn open_kvm(uri: &str, system: bool) -> Result<Arc<ConnState>> {
         registry: Mutex::new(registry),
         events: EventBus::default(),
         network_events: EventBus::default(),
+        block_job_events: EventBus::default(),
         info,
         capabilities,
         node,
@@ -187,6 +188,7 @@ fn reattach(reg: &mut Registry, running: Vec<crate::registry::RuntimeRecord>, kv
                 }
                 let obj = reg.domain_mut(&record.uuid).expect("present");
                 obj.live = Some(record.live);
+                obj.block_jobs = record.block_jobs;
                 obj.id = Some(record.id);
                 obj.state = State::from_u32(status.state).unwrap_or(State::Running);
                 obj.reason = if status.state == record.state {

@@ -6,6 +6,7 @@
 mod attach;
 mod autostart;
 mod backing;
+mod blockjob;
 mod convert;
 mod dirs;
 mod dom_monitor;
@@ -205,6 +206,7 @@ pub(crate) struct ConnState {
     pub registry: Mutex<Registry>,
     pub events: EventBus,
     pub network_events: EventBus<crate::events::NetworkEvent>,
+    pub block_job_events: EventBus<crate::events::BlockJobEvent>,
     pub info: HypervisorInfo,
     pub capabilities: Capabilities,
     pub node: NodeInfo,

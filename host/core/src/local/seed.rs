@@ -167,6 +167,7 @@ fn open_with_plugin_grants(
         registry: Mutex::new(registry),
         events: EventBus::default(),
         network_events: EventBus::default(),
+        block_job_events: EventBus::default(),
         info,
         capabilities,
         node: node_info,

@@ -101,7 +101,10 @@ impl SnapshotBackend for Local {
         let external = hv.external_snapshots();
         let mut allowed = flags::CREATE_HALT | flags::CREATE_ATOMIC | flags::CREATE_VALIDATE;
         if external {
-            allowed |= flags::CREATE_DISK_ONLY | flags::CREATE_REUSE_EXT | flags::CREATE_LIVE;
+            allowed |= flags::CREATE_DISK_ONLY
+                | flags::CREATE_REUSE_EXT
+                | flags::CREATE_LIVE
+                | flags::CREATE_NO_METADATA;
         }
         check_flags(flags, allowed, "virDomainSnapshotCreateXML")?;
         let request = SnapshotDef::parse_request(xml)?;
@@ -144,7 +147,22 @@ impl SnapshotBackend for Local {
             };
             match plan {
                 Some(plan) if !plan.disks.is_empty() || plan.memory != disks::Memory::Internal => {
+                    if flags & flags::CREATE_NO_METADATA != 0 && plan.memory != disks::Memory::No {
+                        return Err(Error::api(
+                            ErrorCode::CONFIG_UNSUPPORTED,
+                            "a snapshot without metadata keeps no memory state: use --disk-only",
+                        ));
+                    }
                     self.take_external(reg, uuid, &mut snap, &plan, flags)?;
+                    if flags & flags::CREATE_NO_METADATA != 0 {
+                        // The overlays are the user's now: nothing records
+                        // them, so wirt never removes them.
+                        let obj = reg.domain_mut(uuid).expect("checked");
+                        obj.overlays
+                            .retain(|o| !plan.disks.iter().any(|d| d.overlay == *o));
+                        persist(state, reg, uuid)?;
+                        return Ok((name, Vec::new()));
+                    }
                 }
                 _ => hv.snapshot_create(&uuid.to_string(), &name, 0)?,
             }

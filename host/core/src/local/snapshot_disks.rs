@@ -273,6 +273,11 @@ pub(super) fn plan(
 
 /// Points disk `target` of `def` at the qcow2 image `path`.
 pub(super) fn point_disk(def: &mut DomainDef, target: &str, path: &str) {
+    point_disk_at(def, target, path, "qcow2");
+}
+
+/// Points disk `target` of `def` at the image `path` of `format`.
+pub(super) fn point_disk_at(def: &mut DomainDef, target: &str, path: &str, format: &str) {
     for device in def.devices.iter_mut().filter(|d| d.name == "disk") {
         let dev = device
             .child("target")
@@ -286,7 +291,7 @@ pub(super) fn point_disk(def: &mut DomainDef, target: &str, path: &str) {
             .child("driver")
             .cloned()
             .unwrap_or_else(|| Element::new("driver").with_attr("name", "qemu"));
-        driver.set_attr("type", "qcow2");
+        driver.set_attr("type", format);
         let source = Element::new("source").with_attr("file", path);
         let mut children = Vec::new();
         let (mut had_driver, mut had_source) = (false, false);
@@ -349,6 +354,17 @@ pub(super) fn disks_record(plan: &Plan) -> Element {
         );
     }
     disks
+}
+
+/// The images `obj`'s snapshots stand on (their disks' chains), resolved.
+pub(super) fn snapshot_images(local: &Local, reg: &Registry, obj: &DomainObj) -> BTreeSet<PathBuf> {
+    let mut images = BTreeSet::new();
+    for snap in &obj.snapshots {
+        if let Some(def) = &snap.domain {
+            chains(local, reg, def, &mut images);
+        }
+    }
+    images
 }
 
 /// The images a definition's disks stand on: each disk's image and its

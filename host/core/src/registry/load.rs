@@ -18,6 +18,8 @@ pub struct RuntimeRecord {
     /// know why its guest is in a state (a revert looks like a restore).
     pub state: u32,
     pub reason: u32,
+    /// Its block jobs.
+    pub block_jobs: Vec<super::BlockJob>,
 }
 
 fn meta(data: &[u8]) -> serde_json::Value {
@@ -132,6 +134,8 @@ impl Registry {
                         live,
                         state: m["state"].as_u64().unwrap_or(0) as u32,
                         reason: m["reason"].as_u64().unwrap_or(0) as u32,
+                        block_jobs: serde_json::from_value(m["block_jobs"].clone())
+                            .unwrap_or_default(),
                     });
                 }
             }
@@ -162,6 +166,7 @@ impl Registry {
                     "reason": obj.reason,
                     "name": obj.name(),
                     "live": obj.def().to_xml(crate::xml::FormatOptions::default()),
+                    "block_jobs": obj.block_jobs,
                 });
                 records.write("domains", uuid, "json", record.to_string().as_bytes())
             }

@@ -71,6 +71,34 @@ pub enum SaveImage {
     File(PathBuf),
 }
 
+/// A block job on one disk of a running domain. Jobs are ready as soon
+/// as they start (the copy happens when they finish): recorded with the
+/// running domain, so a later process can finish them.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BlockJob {
+    /// The disk's target.
+    pub target: String,
+    /// Its image when the job began.
+    pub path: String,
+    /// `virDomainBlockJobType`.
+    pub job_type: i32,
+    /// Active commit: the image below `path` the data goes into. Copy: the
+    /// new image.
+    pub dest: String,
+    /// The new image's format.
+    pub dest_format: String,
+    /// Copy the top image only.
+    pub shallow: bool,
+    /// Remove the committed image when done.
+    pub delete: bool,
+    /// The new image was made by the job (removed if it is cancelled).
+    pub made: bool,
+    /// Bytes per second, 0 for unlimited.
+    pub bandwidth: u64,
+    /// The disk's size: the job's `end`.
+    pub size: u64,
+}
+
 #[derive(Clone, Debug)]
 pub struct DomainObj {
     /// The persistent (next-boot) definition; None for a transient domain.
@@ -89,6 +117,8 @@ pub struct DomainObj {
     /// reverts to them): removed once neither the domain nor a snapshot
     /// stands on them. Images of the user's are never on this list.
     pub overlays: Vec<String>,
+    /// Block jobs on the running domain's disks.
+    pub block_jobs: Vec<BlockJob>,
     /// The driver's last report (CPU time, balloon, online vCPUs).
     pub status: DomainStatus,
 }
@@ -106,6 +136,7 @@ impl DomainObj {
             snapshots: Vec::new(),
             current_snapshot: None,
             overlays: Vec::new(),
+            block_jobs: Vec::new(),
             status: DomainStatus {
                 state: State::Shutoff as u32,
                 reason: 0,

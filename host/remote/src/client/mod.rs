@@ -10,6 +10,7 @@
 //! with event subscribers reconnects at once and registers again, so a
 //! listener outlives a daemon restart.
 
+mod blockjob;
 mod console;
 mod domain;
 mod host;

@@ -201,6 +201,13 @@ pub(super) fn served(procedure: i32) -> bool {
             | REMOTE_PROC_CONNECT_GET_CPU_MODEL_NAMES
             | REMOTE_PROC_DOMAIN_MEMORY_STATS
             | REMOTE_PROC_DOMAIN_GET_BLOCK_INFO
+            | REMOTE_PROC_DOMAIN_BLOCK_COMMIT
+            | REMOTE_PROC_DOMAIN_BLOCK_COPY
+            | REMOTE_PROC_DOMAIN_BLOCK_REBASE
+            | REMOTE_PROC_DOMAIN_BLOCK_PULL
+            | REMOTE_PROC_DOMAIN_GET_BLOCK_JOB_INFO
+            | REMOTE_PROC_DOMAIN_BLOCK_JOB_ABORT
+            | REMOTE_PROC_DOMAIN_BLOCK_JOB_SET_SPEED
             | REMOTE_PROC_DOMAIN_GET_VCPUS
             | REMOTE_PROC_DOMAIN_GET_VCPU_PIN_INFO
             | REMOTE_PROC_DOMAIN_PIN_VCPU
@@ -245,6 +252,7 @@ pub(super) fn read_only_allowed(call: &Call) -> bool {
         | ConnectGetCpuModelNames(_)
         | DomainMemoryStats(_)
         | DomainGetBlockInfo(_)
+        | DomainGetBlockJobInfo(_)
         | DomainGetVcpus(_)
         | DomainGetVcpuPinInfo(_)
         | DomainGetSchedulerType(_)

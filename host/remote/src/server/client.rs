@@ -172,6 +172,10 @@ impl Session {
             Routed::Done(r) => return r,
             Routed::Pass(c) => c,
         };
+        let call = match super::blockjob::dispatch(conn, call) {
+            Routed::Done(r) => return r,
+            Routed::Pass(c) => c,
+        };
         Err(Error::api(
             ErrorCode::NO_SUPPORT,
             access::api_name(call.procedure()),

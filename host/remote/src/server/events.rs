@@ -22,7 +22,8 @@ use wirt::events::{DomainEvent, EventStream, NetworkEvent};
 /// `VIR_DOMAIN_EVENT_ID_LAST` in libvirt 9.0 (after MEMORY_FAILURE, 25,
 /// and MEMORY_DEVICE_SIZE_CHANGE, 26): `virsh event --all` and
 /// python-libvirt's event-test.py register every id below it. wirt emits
-/// lifecycle events only; the others are accepted and stay silent.
+/// lifecycle and block job events; the others are accepted and stay
+/// silent.
 const DOMAIN_EVENT_ID_LAST: i32 = 27;
 
 /// How often an idle forwarder checks whether its client left.
@@ -44,6 +45,8 @@ pub(super) struct Events {
     ids: BTreeSet<i32>,
     next_id: i32,
     forwarder: Option<Arc<AtomicBool>>,
+    /// Block job callbacks (both event ids).
+    block_jobs: super::block_events::BlockJobCallbacks,
 }
 
 impl Events {
@@ -56,6 +59,7 @@ impl Events {
             ids: BTreeSet::new(),
             next_id: 0,
             forwarder: None,
+            block_jobs: Default::default(),
         }
     }
 
@@ -73,6 +77,15 @@ impl Events {
             ));
         }
         let id = self.new_id();
+        if event_id == super::block_events::BLOCK_JOB
+            || event_id == super::block_events::BLOCK_JOB_2
+        {
+            // A driver without block jobs has no such events: the callback
+            // stays registered and silent, as for the other ids.
+            let _ = self
+                .block_jobs
+                .register(conn, &self.writer, id, event_id, dom);
+        }
         if event_id == VIR_DOMAIN_EVENT_ID_LIFECYCLE {
             if self.forwarder.is_none() {
                 self.start(conn.events());
@@ -121,6 +134,7 @@ impl Events {
             ));
         }
         self.lock().retain(|(cb, _)| *cb != id);
+        self.block_jobs.deregister(id);
         self.network
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -137,6 +151,7 @@ impl Events {
             stop.store(true, Ordering::SeqCst);
         }
         self.lock().clear();
+        self.block_jobs.stop();
         self.network
             .lock()
             .unwrap_or_else(|p| p.into_inner())

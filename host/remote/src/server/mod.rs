@@ -13,6 +13,8 @@
 //! upload/download), and `events`.
 
 mod access;
+mod block_events;
+mod blockjob;
 mod client;
 pub mod conf;
 mod domain;

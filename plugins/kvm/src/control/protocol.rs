@@ -410,6 +410,24 @@ pub enum Request {
         /// The image it covers.
         base: DiskRef,
     },
+    /// Block copy: what the guest sees of disk `index` is copied into
+    /// `dest` (a new image of the same size); with `shallow`, only what
+    /// its top image (passed again as `top`, read alone) holds, `dest`
+    /// being an overlay over the same backing files. With `pivot` the disk
+    /// is served from `dest` afterwards. The guest waits meanwhile.
+    /// Precondition: running or paused.
+    Copy {
+        /// Index of the disk in the boot's `disks`.
+        index: usize,
+        /// The copy.
+        dest: DiskRef,
+        /// The top image alone, for a shallow copy.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        top: Option<FdRef>,
+        /// Serve the disk from `dest` afterwards.
+        #[serde(default)]
+        pivot: bool,
+    },
     /// Plug or unplug a network card, named by `nic` (index) or `mac`.
     SetLink {
         /// Index in the `nics` list of the boot or restore.

@@ -127,3 +127,53 @@ impl Vmm {
         result.map(|()| self.status())
     }
 }
+
+impl Vmm {
+    pub(super) fn copy(
+        &mut self,
+        index: usize,
+        dest: &DiskRef,
+        top: Option<FdRef>,
+        pivot: bool,
+        passed: &mut [Option<OwnedFd>],
+    ) -> Result<Value, VmmError> {
+        self.machine()?;
+        let served = self.setup.as_ref().map_or(0, |s| s.disks.len());
+        if index >= served {
+            return Err(VmmError::InvalidRequest(format!(
+                "disk {index} is not served ({served} disks)"
+            )));
+        }
+        let top = top.map(|t| self.take_fd(t, passed)).transpose()?;
+        let dest = self.open_disk(index, dest, passed)?;
+        let setup = self.setup.as_ref().expect("a machine has a setup");
+        let disk = &setup.disks[index].disk;
+        disk.can_replace(&dest)
+            .map_err(|source| VmmError::Replace { index, source })?;
+        let machine = self.machine.as_ref().expect("checked above");
+        let running = self.state != state::PAUSED;
+        machine.pause();
+        let result = (|| {
+            let _frozen = machine.freeze();
+            let copy = |e| VmmError::Replace {
+                index,
+                source: ReplaceError::Commit(e),
+            };
+            disk.flush().map_err(|e| VmmError::Replace {
+                index,
+                source: ReplaceError::Flush(e),
+            })?;
+            disk.copy_to(&dest, top).map_err(copy)?;
+            dest.flush().map_err(copy)?;
+            if pivot {
+                disk.replace(dest)
+                    .map_err(|source| VmmError::Replace { index, source })?;
+            }
+            Ok(())
+        })();
+        if running {
+            machine.resume();
+        }
+        result.map(|()| self.status())
+    }
+}

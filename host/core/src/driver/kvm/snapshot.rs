@@ -52,6 +52,11 @@ pub(super) fn create_overlay(overlay: &str, backing: &str, format: &str) -> Resu
     )
 }
 
+/// An empty image for a block copy.
+pub(super) fn create_image(path: &str, format: &str, size: u64) -> Result<()> {
+    overlay::create_image(Path::new(path), format_of(format)?, size).map_err(overlay_error)
+}
+
 /// Merges `top` into `base` with no VMM involved.
 pub(super) fn commit_overlay(
     config: &DomainConfig,
@@ -231,6 +236,52 @@ impl KvmDriver {
                 .map_err(|e| io_error("cannot write the memory state", e))?;
         }
         Ok(memory.map(|(path, _)| path.display().to_string()))
+    }
+
+    /// Disk `index` of the running domain copied into the image `dest`
+    /// names for it (and moved there with `pivot`).
+    pub(super) fn copy_live(
+        &self,
+        config: &DomainConfig,
+        index: usize,
+        dest: &DomainConfig,
+        shallow: bool,
+        pivot: bool,
+    ) -> Result<()> {
+        let vm = self.vm(&config.uuid)?;
+        let (Some(disk), Some(target)) = (config.disks.get(index), dest.disks.get(index)) else {
+            return Err(Error::driver(
+                ErrorCode::INTERNAL_ERROR,
+                format!("no disk #{index} to copy"),
+            ));
+        };
+        let mut fds: Vec<OwnedFd> = Vec::new();
+        let top = match (shallow, disk.source.as_deref()) {
+            (true, Some(path)) => {
+                let file = File::open(path)
+                    .map_err(|e| io_error(format!("cannot open disk {path}"), e))?;
+                fds.push(file.into());
+                Some(FdRef::Passed(0))
+            }
+            _ => None,
+        };
+        // The copy's chain may reach the source's directories too (a
+        // shallow copy stands on the source's backing files).
+        let mut reach = dest.clone();
+        reach.disks.extend(config.disks.iter().cloned());
+        let opened = open_disk(&reach, target, &mut fds)?;
+        let raw: Vec<i32> = fds.iter().map(AsRawFd::as_raw_fd).collect();
+        vm.call(
+            Request::Copy {
+                index,
+                dest: opened.disk_ref_passed(),
+                top,
+                pivot,
+            },
+            &raw,
+        )
+        .map(|_| ())
+        .map_err(|e| vmm_error("block copy", e))
     }
 
     /// Disk `index` of the running domain merges its overlay `top` down

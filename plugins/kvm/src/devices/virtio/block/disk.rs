@@ -94,9 +94,9 @@ pub enum ReplaceError {
     /// The old image could not be made durable; the disk stays on it.
     #[error("cannot flush the image served so far")]
     Flush(#[source] IoError),
-    /// The overlay's data could not be copied into the image below it; the
-    /// disk stays on the overlay.
-    #[error("cannot copy the overlay's data into the image below it")]
+    /// The data could not be copied into the other image (the image below
+    /// an overlay, or a block copy's); the disk stays where it was.
+    #[error("cannot copy the disk's data into the other image")]
     Commit(#[source] IoError),
 }
 
@@ -322,6 +322,61 @@ impl Disk {
             }
         })
         .map_err(IoError::Io)
+    }
+
+    /// Copies what the guest sees of this disk into `dest` (a new image of
+    /// the same size, reading as zeroes): block copy. With `shallow_top`
+    /// (this disk's top image, opened again), only what the top holds is
+    /// copied, `dest` being an overlay over the same backing files. The
+    /// caller keeps the guest off this disk meanwhile.
+    pub fn copy_to(&self, dest: &Disk, shallow_top: Option<File>) -> Result<(), IoError> {
+        use super::overlay::Piece;
+        let size = self.sectors * SECTOR;
+        if let Some(top) = shallow_top {
+            let top = super::overlay::open_file_alone(top).map_err(IoError::Io)?;
+            return super::overlay::for_each_piece(&top, size.min(top.size()), |at, piece| {
+                match piece {
+                    Piece::Data(data) => dest.write_bytes(data, at),
+                    Piece::Zeroes(len) => dest.zero_bytes(at, len),
+                }
+                .map_err(std::io::Error::other)
+            })
+            .map_err(IoError::Io);
+        }
+        let mut buf = vec![0u8; 1 << 20];
+        let mut at = 0;
+        while at < size {
+            let n = (size - at).min(buf.len() as u64) as usize;
+            self.read_bytes(&mut buf[..n], at)?;
+            // The new image reads as zeroes already: holes stay holes.
+            if buf[..n].iter().any(|b| *b != 0) {
+                dest.write_bytes(&buf[..n], at)?;
+            }
+            at += n as u64;
+        }
+        Ok(())
+    }
+
+    /// Reads `buf.len()` bytes at `offset` into host memory.
+    pub fn read_bytes(&self, buf: &mut [u8], offset: u64) -> Result<(), IoError> {
+        use std::os::unix::fs::FileExt;
+        match &*self.backend() {
+            Backend::Raw(file) => file.read_exact_at(buf, offset).map_err(IoError::Io),
+            Backend::Image(chain) => lock(&chain.image).read(buf, offset).map_err(IoError::Io),
+        }
+    }
+
+    /// Writes `buf` at `offset` from host memory.
+    pub fn write_bytes(&self, buf: &[u8], offset: u64) -> Result<(), IoError> {
+        use std::os::unix::fs::FileExt;
+        match &*self.backend() {
+            Backend::Raw(file) => file.write_all_at(buf, offset).map_err(IoError::Io),
+            Backend::Image(chain) => lock(&chain.image).write(buf, offset).map_err(IoError::Io),
+        }
+    }
+
+    fn zero_bytes(&self, offset: u64, len: u64) -> Result<(), IoError> {
+        self.write_zeroes(offset, len, false)
     }
 
     /// Whether [`Disk::replace`] would take `next`: same size, same mode.

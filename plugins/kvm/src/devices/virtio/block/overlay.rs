@@ -153,6 +153,43 @@ pub fn create_overlay(
     made
 }
 
+/// Creates an empty image of `size` bytes at `path` (which must not
+/// exist): a sparse raw file, or a qcow2 image without a backing file.
+pub fn create_image(path: &Path, format: DiskFormat, size: u64) -> Result<(), OverlayError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => OverlayError::Exists(path.to_path_buf()),
+            _ => OverlayError::File {
+                path: path.to_path_buf(),
+                source: e,
+            },
+        })?;
+    let made = match format {
+        DiskFormat::Raw => file.set_len(size).map_err(file_error(path)),
+        DiskFormat::Qcow2 => (|| {
+            let storage = ImageFile::from_open_file(
+                file.try_clone().map_err(file_error(path))?,
+                StorageOpenOptions::new().write(true),
+            )
+            .map_err(file_error(path))?;
+            Qcow2::<ImageFile>::create_builder(storage)
+                .size(size)
+                .create()
+                .map_err(image_error("cannot write a qcow2 image", path))
+        })(),
+    }
+    .and_then(|()| file.sync_all().map_err(file_error(path)));
+    if made.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    made
+}
+
 /// The backing file `top`'s header names (resolved against its
 /// directory), if any.
 pub fn backing_of(top: &Path) -> Result<Option<PathBuf>, OverlayError> {
