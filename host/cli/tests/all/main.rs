@@ -19,4 +19,5 @@ mod races;
 mod remote;
 mod storage;
 mod support;
+mod tls;
 mod virsh_parity;
