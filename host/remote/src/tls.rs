@@ -260,7 +260,7 @@ pub fn server_config(pki: &Pki, verify_client: bool) -> Result<Arc<ServerConfig>
 /// A client's TLS setup, as libvirt's: the server's certificate must chain
 /// to the CA and name the host (unless `verify_server` is false, libvirt's
 /// `no_verify=1`); the client's certificate and key are presented if both
-/// files exist (a server requiring one then refuses the client).
+/// files exist; with neither a server requiring one refuses the client.
 pub fn client_config(pki: &Pki, verify_server: bool) -> Result<Arc<ClientConfig>, TlsError> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
@@ -273,14 +273,23 @@ pub fn client_config(pki: &Pki, verify_server: bool) -> Result<Arc<ClientConfig>
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(Unverified(provider)))
     };
-    let config = if pki.cert.exists() && pki.key.exists() {
-        let certs = certificates("client certificate", &pki.cert)?;
-        let key = private_key("client key", &pki.key)?;
-        builder
-            .with_client_auth_cert(certs, key)
-            .map_err(TlsError::Credentials)?
-    } else {
-        builder.with_no_client_auth()
+    let missing = |what, path: &Path| TlsError::Read {
+        what,
+        path: path.to_path_buf(),
+        source: io::ErrorKind::NotFound.into(),
+    };
+    // As libvirt: neither file is an anonymous client, one alone an error.
+    let config = match (pki.cert.exists(), pki.key.exists()) {
+        (true, true) => {
+            let certs = certificates("client certificate", &pki.cert)?;
+            let key = private_key("client key", &pki.key)?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(TlsError::Credentials)?
+        }
+        (false, false) => builder.with_no_client_auth(),
+        (true, false) => return Err(missing("client key", &pki.key)),
+        (false, true) => return Err(missing("client certificate", &pki.cert)),
     };
     Ok(Arc::new(config))
 }
@@ -496,5 +505,56 @@ impl ClientCertVerifier for Unverified {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_are_where_libvirt_looks_for_them() {
+        let pki = Pki::in_dir(Path::new("/p"), Side::Client);
+        assert_eq!(pki.ca, Path::new("/p/cacert.pem"));
+        assert_eq!(pki.cert, Path::new("/p/clientcert.pem"));
+        assert_eq!(pki.key, Path::new("/p/clientkey.pem"));
+        let root = Pki::default_for(Side::Server, true);
+        assert_eq!(root.ca, Path::new("/etc/pki/CA/cacert.pem"));
+        assert_eq!(root.cert, Path::new("/etc/pki/libvirt/servercert.pem"));
+        assert_eq!(
+            root.key,
+            Path::new("/etc/pki/libvirt/private/serverkey.pem")
+        );
+    }
+
+    #[test]
+    fn missing_or_lone_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = Pki::in_dir(dir.path(), Side::Server);
+        let e = server_config(&pki, true).unwrap_err();
+        assert_eq!(e.code(), ErrorCode::SYSTEM_ERROR);
+        assert_eq!(
+            e.to_string(),
+            format!("cannot read server certificate '{}'", pki.cert.display())
+        );
+        // A client key without its certificate is a mistake, not anonymity.
+        let pki = Pki::in_dir(dir.path(), Side::Client);
+        std::fs::write(&pki.key, "").unwrap();
+        let e = client_config(&pki, false).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("cannot read client certificate '{}'", pki.cert.display())
+        );
+        std::fs::write(&pki.cert, "not PEM").unwrap();
+        let e = client_config(&pki, false).unwrap_err();
+        assert!(matches!(e, TlsError::Pem { .. }), "{e:?}");
+        assert_eq!(
+            server_name("[::1]").unwrap(),
+            ServerName::try_from("::1").unwrap()
+        );
+        assert!(matches!(
+            server_name("bad name!"),
+            Err(TlsError::ServerName(_))
+        ));
     }
 }
