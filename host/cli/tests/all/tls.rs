@@ -24,15 +24,17 @@ struct Ca {
     pem: String,
 }
 
-fn validity(params: &mut CertificateParams) {
-    // libvirt refuses certificates not yet active or expired.
+/// From yesterday for a month, or a month that ended yesterday: libvirt
+/// refuses certificates not yet active or expired.
+fn validity(params: &mut CertificateParams, expired: bool) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
     let at = |secs: i64| rcgen::date_time_ymd(1970, 1, 1) + Duration::from_secs(secs as u64);
-    params.not_before = at(now - 86_400);
-    params.not_after = at(now + 30 * 86_400);
+    let shift = if expired { 31 * 86_400 } else { 0 };
+    params.not_before = at(now - 86_400 - shift);
+    params.not_after = at(now + 30 * 86_400 - shift);
 }
 
 fn dn(cn: &str) -> DistinguishedName {
@@ -49,7 +51,7 @@ impl Ca {
         params.distinguished_name = dn(name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        validity(&mut params);
+        validity(&mut params, false);
         let key = KeyPair::generate().unwrap();
         let pem = params.self_signed(&key).unwrap().pem();
         Ca {
@@ -59,7 +61,13 @@ impl Ca {
     }
 
     /// A leaf certificate and its key, PEM.
-    fn sign(&self, cn: &str, sans: &[&str], usage: ExtendedKeyUsagePurpose) -> (String, String) {
+    fn sign(
+        &self,
+        cn: &str,
+        sans: &[&str],
+        usage: ExtendedKeyUsagePurpose,
+        expired: bool,
+    ) -> (String, String) {
         let sans: Vec<String> = sans.iter().map(|s| s.to_string()).collect();
         let mut params = CertificateParams::new(sans).unwrap();
         params.distinguished_name = dn(cn);
@@ -69,7 +77,7 @@ impl Ca {
             KeyUsagePurpose::KeyEncipherment,
         ];
         params.extended_key_usages = vec![usage];
-        validity(&mut params);
+        validity(&mut params, expired);
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         (cert.pem(), key.serialize_pem())
@@ -92,12 +100,13 @@ impl Ca {
             "localhost",
             &["127.0.0.1", "localhost"],
             ExtendedKeyUsagePurpose::ServerAuth,
+            false,
         );
         self.dir(root, "server", "server", Some(cert))
     }
 
     fn client(&self, root: &Path, name: &str, cn: &str) -> PathBuf {
-        let cert = self.sign(cn, &[], ExtendedKeyUsagePurpose::ClientAuth);
+        let cert = self.sign(cn, &[], ExtendedKeyUsagePurpose::ClientAuth, false);
         self.dir(root, name, "client", Some(cert))
     }
 }
@@ -207,7 +216,12 @@ fn clients_without_a_good_certificate_are_refused_and_others_still_served() {
     let mut foreign = other_ca.client(root.path(), "foreign", "client1");
     // Right CA for the server, but a client certificate it did not sign.
     std::fs::copy(good.join("cacert.pem"), foreign.join("cacert.pem")).unwrap();
-    for dir in [&no_cert, &foreign] {
+    let old = ca.sign("client1", &[], ExtendedKeyUsagePurpose::ClientAuth, true);
+    let expired = ca.dir(root.path(), "expired", "client", Some(old));
+    // A server certificate used as a client's: wrong extended key usage.
+    let server_cert = ca.sign("client1", &[], ExtendedKeyUsagePurpose::ServerAuth, false);
+    let misused = ca.dir(root.path(), "misused", "client", Some(server_cert));
+    for dir in [&no_cert, &foreign, &expired, &misused] {
         let out = wirt(&uri(port, dir), "list");
         assert!(!out.ok, "{}", out.stdout);
         assert!(out.stderr.contains("TLS"), "{}", out.stderr);
