@@ -333,9 +333,15 @@ pub fn connect(
                         .await
                         .map_err(TlsError::Handshake)?;
                     let mut byte = [0u8];
-                    tls.read_exact(&mut byte)
-                        .await
-                        .map_err(TlsError::Handshake)?;
+                    // A server that closes instead of confirming refused us
+                    // after the handshake (tls_allowed_dn_list, say).
+                    tls.read_exact(&mut byte).await.map_err(|e| {
+                        if e.kind() == io::ErrorKind::UnexpectedEof {
+                            TlsError::NotConfirmed
+                        } else {
+                            TlsError::Handshake(e)
+                        }
+                    })?;
                     if byte[0] != CONFIRMATION {
                         return Err(TlsError::NotConfirmed);
                     }
