@@ -1,6 +1,7 @@
 //! libvirt's RPC protocol for wirt. Call [`install`] once so that
 //! `wirt::Connect::open` reaches daemons (`test+unix:///default?socket=S`,
-//! `kvm+tcp://host/session`); the `server` feature adds wirtd's server.
+//! `kvm+tcp://host/session`, `test+tls://host/default`); the `server`
+//! feature adds wirtd's server.
 //!
 //! libvirt's RPC protocol on the wire: the XDR codec ([`xdr`]), packet framing
 //! and the error struct ([`packet`]), and the typed procedures of
@@ -30,7 +31,8 @@
 //! Built on these: [`server`], wirtd's dispatcher (the `wirtd` binary is a
 //! thin front to [`server::run`]), and [`client`], which `Connect::open`
 //! uses for URIs with a transport; [`socket`] is the byte stream both sides
-//! share, and `refs` maps wire references to API handles and back.
+//! share, [`tls`] libvirt's `+tls` transport for both, and `refs` maps
+//! wire references to API handles and back.
 
 #![warn(missing_docs)]
 
@@ -42,6 +44,7 @@ pub(crate) mod refs;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod socket;
+pub mod tls;
 pub mod xdr;
 
 /// Lets `wirt::Connect::open` open URIs with a transport through this

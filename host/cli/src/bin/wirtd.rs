@@ -1,21 +1,22 @@
 //! `wirtd`: serves wirt's drivers over libvirt's remote protocol, so virsh,
 //! python-libvirt and `wirt -c DRIVER+unix:///...` manage this host.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::Parser;
 use wirt_remote::client::default_socket;
-use wirt_remote::server::{self, Config, conf};
+use wirt_remote::server::{self, Config, TlsListen, conf};
+use wirt_remote::tls::{DEFAULT_TLS_PORT, Pki, Side};
 
-/// libvirtd's TCP port, for `--listen` without `--tcp`.
-const DEFAULT_TCP: &str = "127.0.0.1:16509";
+/// libvirtd's `listen_addr` default: every address.
+const DEFAULT_LISTEN_ADDR: &str = "0.0.0.0";
 
 #[derive(Parser, Debug)]
 #[command(
     name = "wirtd",
     version,
-    about = "wirt's daemon: libvirt's remote protocol on unix sockets"
+    about = "wirt's daemon: libvirt's remote protocol on unix sockets and TLS"
 )]
 struct Args {
     /// Serve the system instance: sockets in /run/wirt, default URI kvm:///system
@@ -46,9 +47,21 @@ struct Args {
     /// Serve no read-only socket.
     #[arg(long)]
     no_ro_socket: bool,
-    /// Also accept TCP connections, on --tcp or 127.0.0.1:16509.
+    /// Also accept TLS connections with client certificates, as libvirtd
+    /// --listen: on listen_addr:tls_port (default 0.0.0.0:16514) unless the
+    /// config file says listen_tls = 0.
     #[arg(long)]
     listen: bool,
+    /// Accept TLS connections on this address (overrides listen_addr and
+    /// tls_port; implies --listen).
+    #[arg(long, value_name = "ADDR")]
+    tls: Option<SocketAddr>,
+    /// TLS credentials in one directory, as libvirt's client pkipath:
+    /// cacert.pem, servercert.pem, serverkey.pem (default: key_file,
+    /// cert_file, ca_file, else /etc/pki/..., or ~/.pki/libvirt/ for
+    /// non-root).
+    #[arg(long, value_name = "DIR")]
+    pki_path: Option<PathBuf>,
     /// Loopback address for unauthenticated TCP (tests).
     #[arg(long, value_name = "ADDR")]
     tcp: Option<SocketAddr>,
@@ -134,11 +147,7 @@ fn main() {
         },
         None => conf::Settings::default(),
     };
-    let tcp = match (args.tcp, args.listen) {
-        (Some(addr), _) => Some(addr),
-        (None, true) => DEFAULT_TCP.parse().ok(),
-        (None, false) => None,
-    };
+    let tls = tls_listen(&args, &file);
     let group = args.unix_sock_group.or(file.unix_sock_group);
     let rw_group = match group.as_deref() {
         None => None,
@@ -184,7 +193,8 @@ fn main() {
             .or(file.unix_sock_ro_perms)
             .unwrap_or(server::DEFAULT_RO_PERMS),
         policy: server::peer::Policy { rw_group },
-        tcp,
+        tcp: args.tcp,
+        tls,
         default_uri: args.default_uri.unwrap_or_else(|| {
             if system {
                 "kvm:///system".into()
@@ -208,9 +218,52 @@ fn main() {
     if let Some(addr) = config.tcp {
         eprintln!("wirtd: listening on tcp {addr}");
     }
+    if let Some(tls) = &config.tls {
+        eprintln!("wirtd: listening on tls {}", tls.addr);
+    }
     if let Err(e) = server::run(config) {
         fail(&e);
     }
+}
+
+/// The TLS listener, if `--tls`, or `--listen` with `listen_tls` (on by
+/// default, as in libvirtd). Credentials as libvirtd finds them: the
+/// config file's `ca_file`, `cert_file` and `key_file` (all three, or
+/// none), else `--pki-path`, else libvirt's default locations.
+fn tls_listen(args: &Args, file: &conf::Settings) -> Option<TlsListen> {
+    let addr = match args.tls {
+        Some(addr) => addr,
+        None if args.listen && file.listen_tls != Some(false) => {
+            let host = file.listen_addr.as_deref().unwrap_or(DEFAULT_LISTEN_ADDR);
+            let Ok(ip) = host.parse::<IpAddr>() else {
+                eprintln!("wirtd: listen_addr: {host:?} is not an IP address");
+                std::process::exit(1);
+            };
+            SocketAddr::new(ip, file.tls_port.unwrap_or(DEFAULT_TLS_PORT))
+        }
+        None => return None,
+    };
+    let pki = match (&file.ca_file, &file.cert_file, &file.key_file) {
+        (Some(ca), Some(cert), Some(key)) => Pki {
+            ca: ca.clone(),
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        (None, None, None) => match &args.pki_path {
+            Some(dir) => Pki::in_dir(dir, Side::Server),
+            None => Pki::default_for(Side::Server, is_root()),
+        },
+        _ => {
+            eprintln!("wirtd: ca_file, cert_file and key_file must be set together");
+            std::process::exit(1);
+        }
+    };
+    Some(TlsListen {
+        addr,
+        pki,
+        verify_client: file.tls_no_verify_certificate != Some(true),
+        allowed_dn: file.tls_allowed_dn_list.clone(),
+    })
 }
 
 /// Starts the host's autostart networks and domains, as libvirtd does when

@@ -46,7 +46,7 @@ fn wirtd_takes_its_settings_from_the_file_and_flags_override_it() {
          unix_sock_rw_perms = \"0660\"\n\
          unix_sock_ro_perms = '0644'\n\
          auth_unix_rw = \"none\"\n\
-         listen_tls = 0\n",
+         listen_tcp = 0\n",
     );
     let mut d = Daemon::start_with(&["--config", &file], None);
     assert_eq!(mode(&d.sock()), 0o660);
@@ -58,7 +58,7 @@ fn wirtd_takes_its_settings_from_the_file_and_flags_override_it() {
     drop(first);
     let (_, stderr) = d.terminate();
     assert!(
-        stderr.contains(&format!("{file}:6: ignoring unknown setting listen_tls")),
+        stderr.contains(&format!("{file}:6: ignoring unknown setting listen_tcp")),
         "{stderr}"
     );
 

@@ -20,4 +20,5 @@ mod races;
 mod remote;
 mod storage;
 mod support;
+mod tls;
 mod virsh_parity;

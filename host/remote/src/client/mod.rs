@@ -29,7 +29,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
-pub use target::{Target, default_socket};
+pub use target::{Target, TlsTarget, default_socket};
 
 use super::packet::{
     Header, MessageError, MessageType, Packet, PacketError, encode_message, read_packet,
@@ -63,8 +63,11 @@ pub enum ClientError {
         target: String,
     },
     /// The URI names a transport wirt does not speak.
-    #[error("transport '{0}' is not supported (wirt speaks unix and tcp)")]
+    #[error("transport '{0}' is not supported (wirt speaks unix, tcp and tls)")]
     Transport(String),
+    /// TLS could not be set up, or the server or client was refused.
+    #[error("TLS connection failed")]
+    Tls(#[source] crate::tls::TlsError),
     /// The connection ended under a call.
     #[error("client socket is closed")]
     Closed,
@@ -87,6 +90,7 @@ impl ClientError {
             ClientError::Unreachable { .. } => ErrorCode::SYSTEM_ERROR,
             ClientError::Timeout { .. } => ErrorCode::OPERATION_TIMEOUT,
             ClientError::Transport(_) => ErrorCode::INVALID_ARG,
+            ClientError::Tls(e) => e.code(),
             ClientError::Closed => ErrorCode::INTERNAL_ERROR,
             ClientError::Protocol(_) => ErrorCode::RPC,
             ClientError::Auth(_) => ErrorCode(45),

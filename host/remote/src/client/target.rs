@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::{ClientError, Result};
 use crate::socket::Stream;
+use crate::tls::{self, DEFAULT_TLS_PORT, Pki, Side};
 use wirt::LocalDirs;
 use wirt::connect::ParsedUri;
 
@@ -36,6 +37,21 @@ pub enum Target {
     Unix(PathBuf),
     /// A TCP address (`host:port`).
     Tcp(String),
+    /// TLS over TCP, libvirt's `+tls`.
+    Tls(TlsTarget),
+}
+
+/// A `+tls` daemon and the credentials to reach it with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsTarget {
+    /// `host:port`.
+    pub addr: String,
+    /// The host the server's certificate must name.
+    pub host: String,
+    /// The CA, the client's certificate and key.
+    pub pki: Pki,
+    /// Check the server's certificate (libvirt's `no_verify=1` turns it off).
+    pub verify: bool,
 }
 
 impl std::fmt::Display for Target {
@@ -43,6 +59,7 @@ impl std::fmt::Display for Target {
         match self {
             Target::Unix(path) => write!(f, "{}", path.display()),
             Target::Tcp(addr) => f.write_str(addr),
+            Target::Tls(t) => f.write_str(&t.addr),
         }
     }
 }
@@ -60,25 +77,51 @@ impl Target {
             Target::Unix(path) => UnixStream::connect(path)
                 .map(Stream::Unix)
                 .map_err(unreachable),
-            Target::Tcp(addr) => {
-                let addrs: Vec<SocketAddr> = addr.to_socket_addrs().map_err(unreachable)?.collect();
-                let mut last = None;
-                for a in addrs {
-                    match TcpStream::connect_timeout(&a, timeout) {
-                        Ok(s) => return Ok(Stream::Tcp(s)),
-                        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                            return Err(ClientError::Timeout {
-                                target: self.to_string(),
-                            });
-                        }
-                        Err(e) => last = Some(e),
-                    }
-                }
-                Err(unreachable(last.unwrap_or_else(|| {
-                    std::io::Error::new(std::io::ErrorKind::NotFound, "no address")
-                })))
+            Target::Tcp(addr) => self.tcp(addr, timeout).map(Stream::Tcp),
+            Target::Tls(t) => {
+                // Credentials first: a missing file is reported as such,
+                // whether or not the daemon is up.
+                let config = tls::client_config(&t.pki, t.verify).map_err(ClientError::Tls)?;
+                let name = tls::server_name(&t.host).map_err(ClientError::Tls)?;
+                let tcp = self.tcp(&t.addr, timeout)?;
+                tls::connect(tcp, name, config, timeout)
+                    .map(Stream::Unix)
+                    .map_err(ClientError::Tls)
             }
         }
+    }
+
+    fn tcp(&self, addr: &str, timeout: Duration) -> Result<TcpStream> {
+        let unreachable = |source| ClientError::Unreachable {
+            target: self.to_string(),
+            source,
+        };
+        let addrs: Vec<SocketAddr> = addr.to_socket_addrs().map_err(unreachable)?.collect();
+        let mut last = None;
+        for a in addrs {
+            match TcpStream::connect_timeout(&a, timeout) {
+                Ok(s) => return Ok(s),
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    return Err(ClientError::Timeout {
+                        target: self.to_string(),
+                    });
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(unreachable(last.unwrap_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no address")
+        })))
+    }
+}
+
+/// `host:port`, with `port` if the URI names none.
+fn host_port(host: &str, port: u16) -> String {
+    let host = if host.is_empty() { "localhost" } else { host };
+    if host.contains(':') && !host.starts_with('[') || host.contains("]:") {
+        host.to_string()
+    } else {
+        format!("{host}:{port}")
     }
 }
 
@@ -121,17 +164,25 @@ pub(super) fn resolve(uri: &ParsedUri) -> Result<(Target, Option<String>)> {
                 default_socket(system, param("mode").as_deref() == Some("ro"))
             }
         }),
-        "tcp" => {
-            let host = if uri.host.is_empty() {
-                "localhost"
-            } else {
-                &uri.host
+        "tcp" => Target::Tcp(host_port(&uri.host, DEFAULT_TCP_PORT)),
+        "tls" => {
+            let addr = host_port(&uri.host, DEFAULT_TLS_PORT);
+            let host = match addr.rsplit_once(':') {
+                Some((host, _)) => host.to_string(),
+                None => addr.clone(),
             };
-            if host.contains(':') && !host.starts_with('[') {
-                Target::Tcp(host.to_string())
-            } else {
-                Target::Tcp(format!("{host}:{DEFAULT_TCP_PORT}"))
-            }
+            let pki = match param("pkipath") {
+                Some(dir) => Pki::in_dir(std::path::Path::new(&dir), Side::Client),
+                None => Pki::default_for(Side::Client, is_root()),
+            };
+            // libvirt: any value but 0 turns the check off.
+            let verify = param("no_verify").is_none_or(|v| v == "0");
+            Target::Tls(TlsTarget {
+                addr,
+                host,
+                pki,
+                verify,
+            })
         }
         other => return Err(ClientError::Transport(other.to_string())),
     };
@@ -175,6 +226,25 @@ mod tests {
         let (t, name) = resolved("kvm+unix:///session");
         assert_eq!(t, Target::Unix(default_socket(false, false)));
         assert_eq!(name.as_deref(), Some("kvm:///session"));
+        let (t, name) = resolved("test+tls://127.0.0.1:1234/default?pkipath=/p&no_verify=1");
+        assert_eq!(
+            t,
+            Target::Tls(TlsTarget {
+                addr: "127.0.0.1:1234".into(),
+                host: "127.0.0.1".into(),
+                pki: Pki::in_dir(std::path::Path::new("/p"), Side::Client),
+                verify: false,
+            })
+        );
+        assert_eq!(name.as_deref(), Some("test:///default"));
+        let (t, name) = resolved("qemu+tls://example.org/system");
+        let Target::Tls(t) = t else { panic!("{t:?}") };
+        assert_eq!(
+            (t.addr.as_str(), t.host.as_str()),
+            ("example.org:16514", "example.org")
+        );
+        assert!(t.verify);
+        assert_eq!(name.as_deref(), Some("qemu:///system"));
         assert!(matches!(
             resolve(&ParsedUri::parse("qemu+ssh://h/system").unwrap()),
             Err(ClientError::Transport(t)) if t == "ssh"

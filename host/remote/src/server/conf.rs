@@ -33,6 +33,24 @@ pub struct Settings {
     pub unix_sock_rw_perms: Option<u32>,
     /// `packet_timeout` (wirtd's own): seconds to finish a packet begun.
     pub packet_timeout: Option<u64>,
+    /// `listen_tls`: with `--listen`, serve TLS (libvirtd's default: 1).
+    pub listen_tls: Option<bool>,
+    /// `listen_addr`: the address TLS listens on.
+    pub listen_addr: Option<String>,
+    /// `tls_port` (a string, as libvirtd has it).
+    pub tls_port: Option<u16>,
+    /// `key_file`: the server's private key.
+    pub key_file: Option<PathBuf>,
+    /// `cert_file`: the server's certificate.
+    pub cert_file: Option<PathBuf>,
+    /// `ca_file`: the CA certificate clients' certificates must chain to.
+    pub ca_file: Option<PathBuf>,
+    /// `tls_allowed_dn_list`: patterns a client certificate's subject
+    /// must match one of.
+    pub tls_allowed_dn_list: Option<Vec<String>>,
+    /// `tls_no_verify_certificate`: admit clients whatever certificate
+    /// they show, or none (tests only).
+    pub tls_no_verify_certificate: Option<bool>,
     /// Keys wirtd does not know, with their lines: ignored, as libvirtd
     /// ignores them, for the caller to warn about.
     pub unknown: Vec<(usize, String)>,
@@ -157,7 +175,50 @@ pub fn parse(path: &Path, text: &str) -> Result<Settings, ConfError> {
                     .ok_or_else(|| bad("a mode in octal, in quotes, such as \"0770\""))
             })
         };
+        let flag = || match value {
+            Value::Int(n @ (0 | 1)) => Ok(n == 1),
+            _ => Err(bad("0 or 1")),
+        };
+        let file = || string().map(PathBuf::from);
         match key.as_str() {
+            "listen_tls" => s.listen_tls = Some(flag()?),
+            "listen_addr" => s.listen_addr = Some(string()?),
+            "tls_port" => {
+                let port = string()?
+                    .parse()
+                    .map_err(|_| bad("a port number in quotes, such as \"16514\""))?;
+                s.tls_port = Some(port);
+            }
+            "key_file" => s.key_file = Some(file()?),
+            "cert_file" => s.cert_file = Some(file()?),
+            "ca_file" => s.ca_file = Some(file()?),
+            "tls_no_verify_certificate" => s.tls_no_verify_certificate = Some(flag()?),
+            "tls_allowed_dn_list" => {
+                let Value::List(items) = &value else {
+                    return Err(bad("a list of strings"));
+                };
+                let patterns = items
+                    .iter()
+                    .map(|v| match v {
+                        Value::Str(p) => Ok(p.clone()),
+                        _ => Err(bad("a list of strings")),
+                    })
+                    .collect::<Result<_, _>>()?;
+                s.tls_allowed_dn_list = Some(patterns);
+            }
+            "auth_tls" => match string()?.as_str() {
+                "none" => {}
+                v => {
+                    return Err(ConfError::Unsupported {
+                        path: path.to_path_buf(),
+                        line,
+                        key: key.clone(),
+                        value: v.to_string(),
+                        why: "TLS clients are authenticated by their certificate only \
+                              (auth_tls = \"none\")",
+                    });
+                }
+            },
             "max_clients" => s.max_clients = Some(count(1)? as usize),
             "max_anonymous_clients" => s.max_anonymous_clients = Some(count(0)? as usize),
             "max_client_requests" => s.max_client_requests = Some(count(1)? as usize),
@@ -361,7 +422,15 @@ mod tests {
              auth_unix_rw = \"none\"\n\
              packet_timeout = 30\n\
              tls_allowed_dn_list = [\"DN1\",\n  \"DN2\", # second\n]\n\
-             listen_tls = 0\n",
+             listen_tls = 0\n\
+             listen_addr = \"192.0.2.1\"\n\
+             tls_port = \"16600\"\n\
+             key_file = \"/k.pem\"\n\
+             cert_file = \"/c.pem\"\n\
+             ca_file = \"/ca.pem\"\n\
+             tls_no_verify_certificate = 1\n\
+             auth_tls = \"none\"\n\
+             listen_tcp = 1\n",
         )
         .unwrap();
         assert_eq!(
@@ -377,10 +446,15 @@ mod tests {
                 unix_sock_ro_perms: Some(0o777),
                 unix_sock_rw_perms: Some(0o770),
                 packet_timeout: Some(30),
-                unknown: vec![
-                    (14, "tls_allowed_dn_list".into()),
-                    (17, "listen_tls".into())
-                ],
+                listen_tls: Some(false),
+                listen_addr: Some("192.0.2.1".into()),
+                tls_port: Some(16600),
+                key_file: Some("/k.pem".into()),
+                cert_file: Some("/c.pem".into()),
+                ca_file: Some("/ca.pem".into()),
+                tls_allowed_dn_list: Some(vec!["DN1".into(), "DN2".into()]),
+                tls_no_verify_certificate: Some(true),
+                unknown: vec![(25, "listen_tcp".into())],
             }
         );
         assert_eq!(parse_str("").unwrap(), Settings::default());
@@ -450,6 +524,20 @@ mod tests {
             parse_str("max_clients = x").unwrap_err().code(),
             ErrorCode::CONF_SYNTAX
         );
+        assert_eq!(
+            msg("tls_port = 16514"),
+            "/etc/wirt/wirtd.conf:1: tls_port must be a string in quotes"
+        );
+        assert_eq!(
+            msg("listen_tls = 2"),
+            "/etc/wirt/wirtd.conf:1: listen_tls must be 0 or 1"
+        );
+        assert_eq!(
+            msg("tls_allowed_dn_list = [\"a\", 1]"),
+            "/etc/wirt/wirtd.conf:1: tls_allowed_dn_list must be a list of strings"
+        );
+        let e = parse_str("auth_tls = \"sasl\"").unwrap_err();
+        assert_eq!(e.code(), ErrorCode::CONFIG_UNSUPPORTED);
         let e = load(Path::new("/nonexistent/wirtd.conf")).unwrap_err();
         assert_eq!(e.code(), ErrorCode::OPEN_FAILED);
         assert_eq!(e.to_string(), "cannot read /nonexistent/wirtd.conf");

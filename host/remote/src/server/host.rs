@@ -71,7 +71,7 @@ pub(super) fn dispatch(session: &mut Session, conn: &Connect, call: Call) -> Rou
                 capabilities: conn.capabilities_xml(),
             })
         }
-        // A unix socket is as safe as the host; TCP here is unencrypted.
+        // A unix socket is as safe as the host, TLS is encrypted; TCP is not.
         Call::ConnectIsSecure(()) => Reply::ConnectIsSecure(ConnectIsSecureRet {
             secure: i32::from(session.origin != Origin::Tcp),
         }),

@@ -1,5 +1,6 @@
-//! wirtd's server: libvirt's remote protocol over unix sockets (and TCP on
-//! loopback for tests), answering with the public API of [`wirt::connect`].
+//! wirtd's server: libvirt's remote protocol over unix sockets, TLS with
+//! client certificates (`tls`), and TCP on loopback for tests, answering
+//! with the public API of [`wirt::connect`].
 //!
 //! Tokio accepts connections and waits for SIGTERM; each client then gets a
 //! thread of its own that reads its calls and runs them, because the API is
@@ -32,6 +33,7 @@ mod storage;
 mod stream;
 #[cfg(test)]
 mod tests;
+mod tls;
 mod wire;
 
 use std::net::SocketAddr;
@@ -45,6 +47,8 @@ use std::time::Duration;
 use crate::socket::Stream;
 use peer::{Peer, Policy};
 use wirt::error::ErrorCode;
+
+pub use tls::TlsListen;
 
 /// What can stop the daemon from serving.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +79,9 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    /// The TLS credentials cannot be used.
+    #[error("cannot set up TLS")]
+    Tls(#[source] crate::tls::TlsError),
     /// The async runtime or a signal handler could not start.
     #[error("cannot start the daemon's runtime")]
     Runtime(#[source] std::io::Error),
@@ -86,6 +93,7 @@ impl ServerError {
         match self {
             ServerError::InUse(_) => ErrorCode::OPERATION_INVALID,
             ServerError::NotLoopback(_) => ErrorCode::OPERATION_DENIED,
+            ServerError::Tls(e) => e.code(),
             _ => ErrorCode::SYSTEM_ERROR,
         }
     }
@@ -107,6 +115,8 @@ pub struct Config {
     pub policy: Policy,
     /// TCP on a loopback address, read-write, no authentication.
     pub tcp: Option<SocketAddr>,
+    /// TLS with client certificates, on any address, read-write.
+    pub tls: Option<TlsListen>,
     /// What a client opening the default URI (no name) gets.
     pub default_uri: String,
     /// Log connections and refused calls on stderr.
@@ -242,8 +252,12 @@ impl Drop for Slot {
 /// Which listener a client came through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Origin {
-    Unix { read_only: bool },
+    Unix {
+        read_only: bool,
+    },
     Tcp,
+    /// A client whose certificate the TLS handshake verified.
+    Tls,
 }
 
 /// Serves until SIGTERM or SIGINT, then removes the sockets.
@@ -255,6 +269,26 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     }
     let mut sockets = Vec::new();
     let result = (|| {
+        let tls = match &config.tls {
+            Some(listen) => {
+                let acceptor = tls::Acceptor::new(listen)?;
+                let addr = listen.addr;
+                let listener = std::net::TcpListener::bind(addr)
+                    .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                    .map_err(|source| ServerError::Tcp { addr, source })?;
+                Some((listener, acceptor))
+            }
+            None => None,
+        };
+        let tcp = match config.tcp {
+            Some(addr) => Some(
+                std::net::TcpListener::bind(addr)
+                    .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                    .map_err(|source| ServerError::Tcp { addr, source })?,
+            ),
+            None => None,
+        };
+        // Unix sockets last: once they answer, every listener is up.
         let mut unix = Vec::new();
         for (path, read_only) in [(&config.socket, false), (&config.ro_socket, true)] {
             if let Some(path) = path {
@@ -267,14 +301,6 @@ pub fn run(config: Config) -> Result<(), ServerError> {
                 sockets.push(path.clone());
             }
         }
-        let tcp = match config.tcp {
-            Some(addr) => Some(
-                std::net::TcpListener::bind(addr)
-                    .and_then(|l| l.set_nonblocking(true).map(|()| l))
-                    .map_err(|source| ServerError::Tcp { addr, source })?,
-            ),
-            None => None,
-        };
         let shared = Arc::new(Shared {
             default_uri: config.default_uri.clone(),
             verbose: config.verbose,
@@ -294,7 +320,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
             .enable_time()
             .build()
             .map_err(ServerError::Runtime)?;
-        runtime.block_on(serve(unix, tcp, shared))
+        runtime.block_on(serve(unix, tcp, tls, shared))
     })();
     for path in &sockets {
         let _ = std::fs::remove_file(path);
@@ -305,6 +331,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
 async fn serve(
     unix: Vec<(UnixListener, bool)>,
     tcp: Option<std::net::TcpListener>,
+    tls: Option<(std::net::TcpListener, tls::Acceptor)>,
     shared: Arc<Shared>,
 ) -> Result<(), ServerError> {
     use tokio::signal::unix::{SignalKind, signal};
@@ -320,6 +347,11 @@ async fn serve(
         let listener = tokio::net::TcpListener::from_std(listener).map_err(ServerError::Runtime)?;
         tokio::spawn(listen(Listener::Tcp(listener), Origin::Tcp, shared.clone()));
     }
+    if let Some((listener, acceptor)) = tls {
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(ServerError::Runtime)?;
+        let tls = Listener::Tls(listener, acceptor);
+        tokio::spawn(listen(tls, Origin::Tls, shared.clone()));
+    }
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
@@ -330,13 +362,24 @@ async fn serve(
 enum Listener {
     Unix(tokio::net::UnixListener),
     Tcp(tokio::net::TcpListener),
+    Tls(tokio::net::TcpListener, tls::Acceptor),
+}
+
+/// A connection as accepted: ready to serve, or to handshake first.
+enum Accepted {
+    Ready(Stream),
+    Tls(tokio::net::TcpStream, Option<SocketAddr>, tls::Acceptor),
 }
 
 impl Listener {
-    async fn accept(&self) -> std::io::Result<Stream> {
+    async fn accept(&self) -> std::io::Result<Accepted> {
         Ok(match self {
-            Listener::Unix(l) => Stream::Unix(l.accept().await?.0.into_std()?),
-            Listener::Tcp(l) => Stream::Tcp(l.accept().await?.0.into_std()?),
+            Listener::Unix(l) => Accepted::Ready(Stream::Unix(l.accept().await?.0.into_std()?)),
+            Listener::Tcp(l) => Accepted::Ready(Stream::Tcp(l.accept().await?.0.into_std()?)),
+            Listener::Tls(l, acceptor) => {
+                let (tcp, from) = l.accept().await?;
+                Accepted::Tls(tcp, Some(from), acceptor.clone())
+            }
         })
     }
 }
@@ -348,9 +391,17 @@ async fn listen(listener: Listener, origin: Origin, shared: Arc<Shared>) {
     let mut backoff = ACCEPT_BACKOFF.0;
     loop {
         match listener.accept().await {
-            Ok(stream) => {
+            Ok(Accepted::Ready(stream)) => {
                 backoff = ACCEPT_BACKOFF.0;
                 hand_over(stream, origin, &shared);
+            }
+            Ok(Accepted::Tls(tcp, from, acceptor)) => {
+                backoff = ACCEPT_BACKOFF.0;
+                // The place is taken before the handshake, so that peers
+                // that never finish one count under max_clients too.
+                if let Some(slot) = take_slot(&shared) {
+                    tokio::spawn(tls::serve(tcp, from, acceptor, slot, shared.clone()));
+                }
             }
             Err(e) => {
                 eprintln!("wirtd: accept failed: {e}; retrying in {backoff:?}");
@@ -364,15 +415,25 @@ async fn listen(listener: Listener, origin: Origin, shared: Arc<Shared>) {
 /// Gives an accepted connection its own thread, in blocking mode, or
 /// closes it when `max_clients` are already served.
 fn hand_over(stream: Stream, origin: Origin, shared: &Arc<Shared>) {
-    let Some(slot) = Slot::take(shared) else {
-        if shared.verbose {
-            eprintln!(
-                "wirtd: refused a connection: {} clients",
-                shared.max_clients
-            );
-        }
-        return;
-    };
+    if let Some(slot) = take_slot(shared) {
+        start_client(stream, origin, slot, shared);
+    }
+}
+
+/// A place under `max_clients`, or None (logged) when all are taken.
+fn take_slot(shared: &Arc<Shared>) -> Option<Slot> {
+    let slot = Slot::take(shared);
+    if slot.is_none() && shared.verbose {
+        eprintln!(
+            "wirtd: refused a connection: {} clients",
+            shared.max_clients
+        );
+    }
+    slot
+}
+
+/// Serves a connection on a thread of its own, in blocking mode.
+fn start_client(stream: Stream, origin: Origin, slot: Slot, shared: &Arc<Shared>) {
     let blocking = match &stream {
         Stream::Unix(s) => s.set_nonblocking(false),
         Stream::Tcp(s) => s.set_nonblocking(false),
@@ -400,7 +461,8 @@ fn hand_over(stream: Stream, origin: Origin, shared: &Arc<Shared>) {
 /// make is refused and they are disconnected. A peer whose credentials
 /// cannot be read is refused too.
 fn admit(stream: &Stream, origin: Origin, shared: &Shared) -> (Option<Peer>, Option<String>) {
-    let Stream::Unix(unix) = stream else {
+    // TLS clients were checked by their certificate; TCP is loopback only.
+    let (Stream::Unix(unix), Origin::Unix { .. }) = (stream, origin) else {
         return (None, None);
     };
     let peer = Peer::of(unix);
