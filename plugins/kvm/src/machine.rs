@@ -683,6 +683,14 @@ impl Machine {
         Some(changed)
     }
 
+    /// Disk `index`'s configuration (its capacity) changed: the guest gets
+    /// a configuration interrupt. Disks hold the first virtio slots.
+    pub fn disk_config_changed(&self, index: usize) {
+        if let Some(t) = self.transports.get(index) {
+            t.lock().expect("virtio transport").config_changed();
+        }
+    }
+
     /// Masked CPUID features the host turned back on.
     pub fn forced_cpuid(&self) -> &[&'static str] {
         &self.forced_cpuid

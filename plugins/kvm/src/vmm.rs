@@ -71,6 +71,15 @@ pub enum VmmError {
         #[source]
         source: crate::devices::virtio::block::ReplaceError,
     },
+    /// A disk could not be resized.
+    #[error("disk {index} cannot be resized")]
+    Resize {
+        /// Its index in the boot's `disks`.
+        index: usize,
+        /// Why.
+        #[source]
+        source: crate::devices::virtio::block::ResizeError,
+    },
     /// A migration failed.
     #[error("migration failed")]
     Migrate(#[from] crate::migrate::MigrateError),
@@ -599,6 +608,7 @@ impl Vmm {
             Request::SandboxCheck => Ok(self.sandbox_check()),
             Request::Snapshot { memory, disks } => self.snapshot(memory, &disks, passed),
             Request::Commit { index, top, base } => self.commit(index, top, &base, passed),
+            Request::Resize { index, bytes } => self.resize(index, bytes),
             Request::Copy {
                 index,
                 dest,

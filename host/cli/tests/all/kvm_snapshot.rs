@@ -297,6 +297,19 @@ fn kvm_block_commit_and_copy_keep_every_write() {
     assert!(out.contains("Successfully pivoted"), "{out}");
     assert!(k.ok("domblklist bj").contains(&moved.display().to_string()));
     assert_eq!(sum(&k, "bj"), after, "the copy holds every write");
+    // Grown while it runs: the image and what the host reports.
+    let out = k.ok("blockresize bj vda 2M");
+    assert!(out.contains("Block device 'vda' is resized"), "{out}");
+    let info = k.ok("domblkinfo bj vda");
+    assert!(info.contains("Capacity:       2097152"), "{info}");
+    let shrink = k.wirt("blockresize bj vda 1M");
+    assert!(
+        shrink.stderr.contains("can't shrink disk 'vda'"),
+        "{}",
+        shrink.stderr
+    );
+    assert_eq!(std::fs::metadata(&moved).unwrap().len(), 2 << 20);
+    assert_eq!(sum(&k, "bj"), after, "the data stays");
     let pull = k.wirt("blockpull bj vda");
     assert!(
         pull.stderr

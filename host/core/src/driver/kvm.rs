@@ -993,6 +993,13 @@ impl HypervisorDriver for KvmDriver {
         self.commit_live(config, index, top)
     }
 
+    fn block_resize(&self, config: &DomainConfig, index: usize, bytes: u64) -> Result<()> {
+        let vm = self.vm(&config.uuid)?;
+        vm.call(Request::Resize { index, bytes }, &[])
+            .map(|_| ())
+            .map_err(|e| vmm_error("block resize", e))
+    }
+
     fn create_image(&self, path: &str, format: &str, size: u64) -> Result<()> {
         snapshot::create_image(path, format, size)
     }

@@ -271,6 +271,10 @@ pub trait HypervisorDriver: Send + Sync {
     ) -> Result<()> {
         unsupported("block copy")
     }
+    /// Grows disk `index` of the running domain to `bytes`.
+    fn block_resize(&self, _config: &DomainConfig, _index: usize, _bytes: u64) -> Result<()> {
+        unsupported("virDomainBlockResize")
+    }
     /// Takes an external snapshot of the running domain: its machine state
     /// goes to a file (when `snap.memory` says so) and the disks listed in
     /// `snap.disks` move onto the images `config` names for them now

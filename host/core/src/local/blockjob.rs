@@ -47,6 +47,10 @@ fn job_of<'a>(obj: &'a DomainObj, target: &str) -> Option<&'a BlockJob> {
     obj.block_jobs.iter().find(|j| j.target == target)
 }
 
+fn obj_has_job(obj: &DomainObj, target: &str) -> bool {
+    job_of(obj, target).is_some()
+}
+
 fn resolved(path: &str) -> std::path::PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| path.into())
 }
@@ -489,6 +493,57 @@ impl BlockJobBackend for Local {
                 bandwidth << 20
             };
             reg.record_runtime(uuid)?;
+            Ok(())
+        })
+    }
+
+    fn domain_block_resize(
+        &self,
+        dom: &DomainRef,
+        disk: &str,
+        size: u64,
+        flags: u32,
+    ) -> Result<()> {
+        check_flags(flags, block_flags::RESIZE_BYTES, "virDomainBlockResize")?;
+        let bytes = if flags & block_flags::RESIZE_BYTES != 0 {
+            size
+        } else {
+            size.checked_mul(1024).ok_or_else(|| {
+                Error::api(
+                    ErrorCode::INVALID_ARG,
+                    format!("size {size} KiB is too large"),
+                )
+            })?
+        };
+        // As libvirt's qemu driver does, a size in bytes is rounded up to
+        // whole sectors.
+        let bytes = bytes.div_ceil(512) * 512;
+        let hv = self.hv();
+        self.with(dom, |reg, uuid| {
+            let config = self.running(reg, uuid)?;
+            let index = find_disk(&config, disk)?;
+            let d = &config.disks[index];
+            let path = d.source.clone().unwrap_or_default();
+            let now = match d.format.as_deref() {
+                Some("qcow2") => super::backing::read_header(&path).map_or(0, |h| h.size),
+                _ => std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+            };
+            if bytes < now {
+                return Err(Error::api(
+                    ErrorCode::INVALID_ARG,
+                    format!(
+                        "invalid argument: can't shrink disk '{}' from {now} to {bytes} bytes",
+                        d.target_dev
+                    ),
+                ));
+            }
+            if obj_has_job(reg.domain(uuid).expect("checked"), &d.target_dev) {
+                return Err(invalid(format!(
+                    "disk '{}' already in active block job",
+                    d.target_dev
+                )));
+            }
+            hv.block_resize(&config, index, bytes)?;
             Ok(())
         })
     }

@@ -127,6 +127,32 @@ fn run(g: &mut Guest, text: &str) {
                 None => error("no such disk"),
             }
         }
+        "randio" => {
+            let (Some(d), Some(count), Some(span), Some(seed), rw) = (
+                num(words.next()),
+                num(words.next()),
+                num(words.next()),
+                num(words.next()),
+                words.next(),
+            ) else {
+                return line("randio: usage: randio <disk> <count> <span-sectors> <seed> r|w");
+            };
+            let write = rw == Some("w");
+            echo(name, &[d, count, span, seed]);
+            match g
+                .devices
+                .disk(d)
+                .map(|disk| disk.random_io(count, span, seed, write))
+            {
+                Some(Ok(ns)) => {
+                    puts("ns/op ");
+                    dec(ns);
+                    puts("\n");
+                }
+                Some(Err(e)) => error(e),
+                None => error("no such disk"),
+            }
+        }
         "flush" => {
             let Some(d) = num(words.next()) else {
                 return line("flush: usage: flush <disk>");

@@ -428,6 +428,15 @@ pub enum Request {
         #[serde(default)]
         pivot: bool,
     },
+    /// Grows disk `index` to `bytes` while the guest runs; the guest hears
+    /// of it with a configuration interrupt. Precondition: running or
+    /// paused.
+    Resize {
+        /// Index of the disk in the boot's `disks`.
+        index: usize,
+        /// The new size, a whole number of sectors, not below the current.
+        bytes: u64,
+    },
     /// Plug or unplug a network card, named by `nic` (index) or `mac`.
     SetLink {
         /// Index in the `nics` list of the boot or restore.

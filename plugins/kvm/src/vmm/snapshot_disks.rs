@@ -177,3 +177,19 @@ impl Vmm {
         result.map(|()| self.status())
     }
 }
+
+impl Vmm {
+    pub(super) fn resize(&mut self, index: usize, bytes: u64) -> Result<Value, VmmError> {
+        let machine = self.machine()?;
+        let disk = self
+            .setup
+            .as_ref()
+            .and_then(|s| s.disks.get(index))
+            .ok_or_else(|| VmmError::InvalidRequest(format!("disk {index} is not served")))?;
+        disk.disk
+            .resize(bytes)
+            .map_err(|source| VmmError::Resize { index, source })?;
+        machine.disk_config_changed(index);
+        Ok(self.status())
+    }
+}

@@ -9,6 +9,7 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use imago::io_buffers::{IoVector, IoVectorMut};
@@ -98,6 +99,28 @@ pub enum ReplaceError {
     /// an overlay, or a block copy's); the disk stays where it was.
     #[error("cannot copy the disk's data into the other image")]
     Commit(#[source] IoError),
+}
+
+/// Why a disk could not be resized.
+#[derive(Debug, thiserror::Error)]
+pub enum ResizeError {
+    /// The size is not a whole number of sectors.
+    #[error("{0} bytes is not a whole number of 512-byte sectors")]
+    NotSectors(u64),
+    /// The size is below the current one.
+    #[error("shrinking the disk from {now} to {bytes} bytes is not supported")]
+    Shrink {
+        /// The current size.
+        now: u64,
+        /// The size asked for.
+        bytes: u64,
+    },
+    /// The disk is read-only.
+    #[error("the disk is read-only")]
+    ReadOnly,
+    /// The image could not grow.
+    #[error("cannot grow the image")]
+    Io(#[source] std::io::Error),
 }
 
 /// Why an I/O request on a disk failed.
@@ -198,7 +221,8 @@ pub struct Disk {
     /// new overlay while the VM lives ([`Disk::replace`]); requests take it
     /// shared and uncontended.
     backend: RwLock<Backend>,
-    sectors: u64,
+    /// Atomic: a live resize changes it while requests read it.
+    sectors: AtomicU64,
     readonly: bool,
     id: [u8; ID_BYTES],
     stats: BlockStats,
@@ -210,7 +234,7 @@ impl Disk {
         let len = file.metadata().map_err(DiskError::Size)?.len();
         Ok(Disk {
             backend: RwLock::new(Backend::Raw(file)),
-            sectors: len / SECTOR,
+            sectors: AtomicU64::new(len / SECTOR),
             readonly,
             id: id_bytes(id),
             stats: BlockStats::default(),
@@ -259,7 +283,7 @@ impl Disk {
                     Vec::new()
                 };
                 Ok(Disk {
-                    sectors: image.size() / SECTOR,
+                    sectors: AtomicU64::new(image.size() / SECTOR),
                     backend: RwLock::new(Backend::Image(ImageChain {
                         image: Mutex::new(image),
                         files,
@@ -303,7 +327,7 @@ impl Disk {
     /// an overlay down. The caller keeps the guest off both meanwhile.
     pub fn commit_from(&self, top: File) -> Result<(), IoError> {
         let top = super::overlay::open_file_alone(top).map_err(IoError::Io)?;
-        let size = (self.sectors * SECTOR).min(top.size());
+        let size = (self.sectors() * SECTOR).min(top.size());
         let backend = self.backend();
         super::overlay::for_each_piece(&top, size, |offset, piece| {
             use super::overlay::Piece;
@@ -331,7 +355,7 @@ impl Disk {
     /// caller keeps the guest off this disk meanwhile.
     pub fn copy_to(&self, dest: &Disk, shallow_top: Option<File>) -> Result<(), IoError> {
         use super::overlay::Piece;
-        let size = self.sectors * SECTOR;
+        let size = self.sectors() * SECTOR;
         if let Some(top) = shallow_top {
             let top = super::overlay::open_file_alone(top).map_err(IoError::Io)?;
             return super::overlay::for_each_piece(&top, size.min(top.size()), |at, piece| {
@@ -381,10 +405,10 @@ impl Disk {
 
     /// Whether [`Disk::replace`] would take `next`: same size, same mode.
     pub fn can_replace(&self, next: &Disk) -> Result<(), ReplaceError> {
-        if next.sectors != self.sectors {
+        if next.sectors() != self.sectors() {
             return Err(ReplaceError::Size {
-                now: self.sectors,
-                next: next.sectors,
+                now: self.sectors(),
+                next: next.sectors(),
             });
         }
         if next.readonly != self.readonly {
@@ -393,9 +417,38 @@ impl Disk {
         Ok(())
     }
 
+    /// Grows the disk to `bytes` (whole sectors), as the guest will see it
+    /// after a configuration change: a raw file is extended (a hole), a
+    /// qcow2 image gets a larger virtual size. Shrinking is refused: data
+    /// the guest may still use would go.
+    pub fn resize(&self, bytes: u64) -> Result<(), ResizeError> {
+        if !bytes.is_multiple_of(SECTOR) {
+            return Err(ResizeError::NotSectors(bytes));
+        }
+        let now = self.sectors() * SECTOR;
+        if bytes < now {
+            return Err(ResizeError::Shrink { now, bytes });
+        }
+        if self.readonly {
+            return Err(ResizeError::ReadOnly);
+        }
+        if bytes == now {
+            return Ok(());
+        }
+        match &*self.backend() {
+            Backend::Raw(file) => file.set_len(bytes),
+            Backend::Image(chain) => {
+                lock(&chain.image).resize_grow(bytes, imago::format::PreallocateMode::None)
+            }
+        }
+        .map_err(ResizeError::Io)?;
+        self.sectors.store(bytes / SECTOR, Ordering::Release);
+        Ok(())
+    }
+
     /// Capacity in sectors.
     pub fn sectors(&self) -> u64 {
-        self.sectors
+        self.sectors.load(Ordering::Acquire)
     }
 
     /// Whether writes are refused.

@@ -17,7 +17,7 @@ use std::time::Instant;
 use virtio_queue::{Queue, QueueT};
 use vm_memory::{Bytes, GuestMemory};
 
-pub use self::disk::{Disk, DiskError, ReplaceError};
+pub use self::disk::{Disk, DiskError, ReplaceError, ResizeError};
 use self::request::{Request, S_IOERR, S_OK};
 use super::{F_EVENT_IDX, F_VERSION_1, Processed, VirtioDevice};
 use crate::memory::GuestMemoryMmap;
