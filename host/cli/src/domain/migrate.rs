@@ -1,6 +1,7 @@
 //! `migrate` and the migration settings, as virsh has them: the client
 //! opens the destination itself and drives libvirt's v3 protocol
-//! (`Domain::migrate`).
+//! (`Domain::migrate`), or with `--p2p` the source's host does
+//! (`Domain::migrate_to_uri`).
 
 use super::dom;
 use crate::parse::Args;
@@ -10,13 +11,7 @@ use wirt::connect::{MigrateParams, migrate_flags as mf};
 pub(super) fn migrate(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let d = dom(ctx, args)?;
     let desturi = args.req("desturi");
-    for unsupported in [
-        "p2p",
-        "direct",
-        "tunnelled",
-        "copy-storage-all",
-        "copy-storage-inc",
-    ] {
+    for unsupported in ["direct", "copy-storage-all", "copy-storage-inc"] {
         if args.has(unsupported) {
             return Err(CmdError::msg(format!(
                 "unsupported configuration: --{unsupported} is not supported yet"
@@ -26,6 +21,8 @@ pub(super) fn migrate(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let flags = args.flags(&[
         ("live", mf::LIVE),
         ("offline", mf::OFFLINE),
+        ("p2p", mf::PEER2PEER),
+        ("tunnelled", mf::TUNNELLED),
         ("persistent", mf::PERSIST_DEST),
         ("undefinesource", mf::UNDEFINE_SOURCE),
         ("suspend", mf::PAUSED),
@@ -45,10 +42,16 @@ pub(super) fn migrate(ctx: &mut Ctx, args: &Args) -> CmdResult {
         bandwidth_mib_s: bandwidth,
         ..Default::default()
     };
-    let dest = wirt::Connect::open(desturi)
-        .map_err(|e| CmdError::api("failed to connect to the hypervisor", &e))?;
-    d.migrate(&dest, &params, flags)
-        .map_err(|e| CmdError::bare(&e))?;
+    if flags & mf::PEER2PEER != 0 {
+        // The source's host opens the destination itself.
+        d.migrate_to_uri(desturi, &params, flags)
+            .map_err(|e| CmdError::bare(&e))?;
+    } else {
+        let dest = wirt::Connect::open(desturi)
+            .map_err(|e| CmdError::api("failed to connect to the hypervisor", &e))?;
+        d.migrate(&dest, &params, flags)
+            .map_err(|e| CmdError::bare(&e))?;
+    }
     if args.has("verbose") {
         // virsh draws its progress on stderr.
         eprintln!("\rMigration: [100 %]");

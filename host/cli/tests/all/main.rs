@@ -12,6 +12,7 @@ mod kvm;
 mod kvm_net;
 mod kvm_stats;
 mod migrate;
+mod migrate_p2p;
 mod monitoring;
 mod networks;
 mod plugins;

@@ -287,6 +287,26 @@ pub trait HypervisorDriver: Send + Sync {
     fn migrate_out(&self, _uuid: &str, _out: &MigrateOut) -> Result<MigrationStats> {
         unsupported("virDomainMigratePerform3Params")
     }
+    /// As `migrate_incoming`, with the data arriving through `tunnel` (one
+    /// end of a stream socket pair) instead of a connection to a listener.
+    fn migrate_incoming_tunnel(
+        &self,
+        _config: &DomainConfig,
+        _tunnel: std::os::unix::net::UnixStream,
+        _paused: bool,
+    ) -> Result<()> {
+        unsupported("virDomainMigratePrepareTunnel3Params")
+    }
+    /// As `migrate_out`, sending into `tunnel` instead of connecting to
+    /// `out.uri`.
+    fn migrate_out_tunnel(
+        &self,
+        _uuid: &str,
+        _out: &MigrateOut,
+        _tunnel: std::os::unix::net::UnixStream,
+    ) -> Result<MigrationStats> {
+        unsupported("virDomainMigratePerform3Params")
+    }
     /// Makes a `migrate_out` under way fail at once; the guest stays.
     fn migrate_abort(&self, _uuid: &str) -> Result<()> {
         unsupported("virDomainAbortJob")

@@ -20,6 +20,7 @@ mod snapshot;
 mod stats;
 mod storage;
 mod target;
+mod tunnel;
 
 use std::collections::HashMap;
 use std::io::BufReader;

@@ -30,6 +30,7 @@ mod storage;
 mod stream;
 #[cfg(test)]
 mod tests;
+mod tunnel;
 mod wire;
 
 use std::net::SocketAddr;

@@ -1,0 +1,365 @@
+//! Peer-to-peer migration (`--p2p`: the source's wirtd opens the
+//! destination's and drives the steps there) and tunnelled migration
+//! (`--p2p --tunnelled`: the guest's memory goes through the daemons'
+//! connection), between two wirtd on this machine, with `wirt` and with
+//! Debian's virsh.
+
+use std::process::{Command, Stdio};
+
+use wirt::ErrorCode;
+use wirt::connect::MigrateParams;
+use wirt::connect::migrate_flags as mf;
+use wirt::lifecycle::{Event, State, detail, reason};
+
+use crate::migrate::{
+    KvmHosts, events_of, gone, run, state, two_hosts, until, vmms_under, wirt, xml,
+};
+
+#[test]
+fn p2p_and_tunnelled_migrations_of_test_guests() {
+    let (a, b, ca, cb) = two_hosts();
+    let (ea, eb) = (ca.events(), cb.events());
+    ca.create_domain_xml(&xml("vm1", "1c8cff5b-3228-4065-bb12-66f7d48d4f1a"), 0)
+        .unwrap();
+    // wirt: one call, Perform with the destination's URI, to A's daemon.
+    let out = wirt(
+        &a.uri(),
+        &format!("migrate --live --p2p --verbose vm1 {}", b.uri()),
+    );
+    assert!(out.ok, "{}", out.stderr);
+    assert_eq!(out.stderr.trim(), "Migration: [100 %]");
+    assert!(gone(&ca, "vm1"));
+    assert_eq!(
+        state(&cb, "vm1"),
+        (State::Running, reason::RUNNING_MIGRATED)
+    );
+    assert_eq!(
+        events_of(&ea, "vm1", 3),
+        [
+            (Event::Started, detail::STARTED_BOOTED),
+            (Event::Suspended, detail::SUSPENDED_MIGRATED),
+            (Event::Stopped, detail::STOPPED_MIGRATED),
+        ]
+    );
+    assert_eq!(
+        events_of(&eb, "vm1", 2),
+        [
+            (Event::Started, detail::STARTED_MIGRATED),
+            (Event::Resumed, detail::RESUMED_MIGRATED),
+        ]
+    );
+    // Back through the tunnel, persistent this time.
+    let out = wirt(
+        &b.uri(),
+        &format!(
+            "migrate --live --p2p --tunnelled --persistent vm1 {}",
+            a.uri()
+        ),
+    );
+    assert!(out.ok, "{}", out.stderr);
+    assert!(gone(&cb, "vm1"));
+    let back = ca.lookup_domain_by_name("vm1").unwrap();
+    assert_eq!(
+        back.state().unwrap(),
+        (State::Running, reason::RUNNING_MIGRATED)
+    );
+    assert!(back.is_persistent().unwrap());
+
+    // libvirt's refusals: a tunnel needs --p2p; the same host is refused
+    // by the destination; a destination that cannot be reached fails the
+    // Perform. The guest stays where it was each time.
+    let out = wirt(
+        &a.uri(),
+        &format!("migrate --live --tunnelled vm1 {}", b.uri()),
+    );
+    assert!(!out.ok);
+    assert!(
+        out.stderr.contains(
+            "argument unsupported: cannot perform tunnelled migration without using peer2peer flag"
+        ),
+        "{}",
+        out.stderr
+    );
+    let out = wirt(&a.uri(), &format!("migrate --live --p2p vm1 {}", a.uri()));
+    assert!(!out.ok);
+    assert!(
+        out.stderr
+            .contains("Attempt to migrate guest to the same host"),
+        "{}",
+        out.stderr
+    );
+    let nowhere = format!(
+        "test+unix:///default?socket={}",
+        a.dir.path().join("nowhere").display()
+    );
+    let out = wirt(&a.uri(), &format!("migrate --live --p2p vm1 {nowhere}"));
+    assert!(!out.ok);
+    assert!(
+        out.stderr
+            .contains("Failed to connect to remote libvirt URI test+unix:///default"),
+        "{}",
+        out.stderr
+    );
+    // The destination has another domain of that name: its Prepare refuses.
+    cb.define_domain_xml(&xml("vm1", "9c8cff5b-3228-4065-bb12-66f7d48d4f1a"), 0)
+        .unwrap();
+    let e = back
+        .migrate_to_uri(
+            &b.uri(),
+            &MigrateParams::default(),
+            mf::LIVE | mf::PEER2PEER,
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::OPERATION_FAILED, "{e}");
+    assert_eq!(
+        back.state().unwrap(),
+        (State::Running, reason::RUNNING_MIGRATED)
+    );
+    assert_eq!(
+        cb.lookup_domain_by_name("vm1").unwrap().uuid_string(),
+        "9c8cff5b-3228-4065-bb12-66f7d48d4f1a"
+    );
+    // Without --p2p a URI alone is libvirt's "direct" migration.
+    let e = back
+        .migrate_to_uri(&b.uri(), &MigrateParams::default(), mf::LIVE)
+        .unwrap_err();
+    assert_eq!(e.code(), ErrorCode::ARGUMENT_UNSUPPORTED, "{e}");
+}
+
+#[test]
+fn virsh_migrates_p2p_and_tunnelled_between_two_daemons() {
+    if !crate::remote::have_virsh() {
+        return;
+    }
+    let (a, b, ca, cb) = two_hosts();
+    let eb = cb.events();
+    ca.create_domain_xml(&xml("vm1", "1c8cff5b-3228-4065-bb12-66f7d48d4f1a"), 0)
+        .unwrap();
+    let out = run(Command::new("virsh").args([
+        "-c",
+        &a.uri(),
+        "migrate",
+        "--live",
+        "--p2p",
+        "vm1",
+        &b.uri(),
+    ]));
+    assert!(out.ok, "{}", out.stderr);
+    assert!(gone(&ca, "vm1"));
+    assert_eq!(
+        state(&cb, "vm1"),
+        (State::Running, reason::RUNNING_MIGRATED)
+    );
+    assert_eq!(
+        events_of(&eb, "vm1", 2),
+        [
+            (Event::Started, detail::STARTED_MIGRATED),
+            (Event::Resumed, detail::RESUMED_MIGRATED),
+        ]
+    );
+    let out = run(Command::new("virsh").args([
+        "-c",
+        &b.uri(),
+        "migrate",
+        "--live",
+        "--p2p",
+        "--tunnelled",
+        "--verbose",
+        "vm1",
+        &a.uri(),
+    ]));
+    assert!(out.ok, "{}", out.stderr);
+    assert!(out.stderr.contains("Migration: [100 %]"), "{}", out.stderr);
+    assert!(gone(&cb, "vm1"));
+    assert_eq!(
+        state(&ca, "vm1"),
+        (State::Running, reason::RUNNING_MIGRATED)
+    );
+    // libvirt's client refuses a tunnel without --p2p before any call.
+    let out = run(Command::new("virsh").args([
+        "-c",
+        &a.uri(),
+        "migrate",
+        "--live",
+        "--tunnelled",
+        "vm1",
+        &b.uri(),
+    ]));
+    assert!(!out.ok);
+    assert_eq!(
+        state(&ca, "vm1"),
+        (State::Running, reason::RUNNING_MIGRATED)
+    );
+}
+
+#[test]
+fn kvm_guest_migrates_p2p_and_tunnelled_and_its_counter_goes_on() {
+    let Some(mut h) = KvmHosts::start() else {
+        return;
+    };
+    let (ua, ub) = (KvmHosts::uri(&h.a), KvmHosts::uri(&h.b));
+    let ca = crate::support::open(&ua).unwrap();
+    let cb = crate::support::open(&ub).unwrap();
+    let (ea, eb) = (ca.events(), cb.events());
+    h.guest(&ca, "g1");
+    KvmHosts::guest_command(&ua, "g1", "dirty 4 20", "dirty: ", |l| {
+        l.starts_with("dirty: on")
+    });
+    let before = KvmHosts::counter(&ua, "g1", 0);
+    let virsh = crate::remote::have_virsh();
+    // A to B peer-to-peer, the data on a direct TCP connection.
+    let out = if virsh {
+        run(Command::new("virsh").args([
+            "-c",
+            &ua,
+            "migrate",
+            "--live",
+            "--p2p",
+            "g1",
+            &ub,
+            "--migrateuri",
+            "tcp://127.0.0.1:0",
+        ]))
+    } else {
+        wirt(
+            &ua,
+            &format!("migrate --live --p2p g1 {ub} --migrateuri tcp://127.0.0.1:0"),
+        )
+    };
+    assert!(out.ok, "{}", out.stderr);
+    assert!(gone(&ca, "g1"));
+    assert_eq!(state(&cb, "g1"), (State::Running, reason::RUNNING_MIGRATED));
+    let middle = KvmHosts::counter(&ub, "g1", before);
+    // B to A through the daemons' connection.
+    let out = if virsh {
+        run(Command::new("virsh").args([
+            "-c",
+            &ub,
+            "migrate",
+            "--live",
+            "--p2p",
+            "--tunnelled",
+            "g1",
+            &ua,
+        ]))
+    } else {
+        wirt(&ub, &format!("migrate --live --p2p --tunnelled g1 {ua}"))
+    };
+    assert!(out.ok, "{}", out.stderr);
+    assert!(gone(&cb, "g1"));
+    assert_eq!(state(&ca, "g1"), (State::Running, reason::RUNNING_MIGRATED));
+    KvmHosts::counter(&ua, "g1", middle);
+    until("B's VMM to go", || vmms_under(h.b.dir.path()).is_empty());
+    assert_eq!(vmms_under(h.a.dir.path()).len(), 1);
+    assert_eq!(
+        events_of(&ea, "g1", 5),
+        [
+            (Event::Started, detail::STARTED_BOOTED),
+            (Event::Suspended, detail::SUSPENDED_MIGRATED),
+            (Event::Stopped, detail::STOPPED_MIGRATED),
+            (Event::Started, detail::STARTED_MIGRATED),
+            (Event::Resumed, detail::RESUMED_MIGRATED),
+        ]
+    );
+    assert_eq!(
+        events_of(&eb, "g1", 4),
+        [
+            (Event::Started, detail::STARTED_MIGRATED),
+            (Event::Resumed, detail::RESUMED_MIGRATED),
+            (Event::Suspended, detail::SUSPENDED_MIGRATED),
+            (Event::Stopped, detail::STOPPED_MIGRATED),
+        ]
+    );
+    ca.lookup_domain_by_name("g1").unwrap().destroy().unwrap();
+    until("every VMM to go", || {
+        vmms_under(h.a.dir.path()).is_empty() && vmms_under(h.b.dir.path()).is_empty()
+    });
+    // The guest's memory (64 MiB, zero pages skipped) came to A through
+    // the tunnel, and A's answers went back on it.
+    drop((ca, cb, ea, eb));
+    let (_, log_a) = h.a.terminate();
+    let line = log_a
+        .lines()
+        .find(|l| l.contains("migration tunnel closed: "))
+        .unwrap_or_else(|| panic!("no tunnel in A's log: {log_a}"));
+    let figures: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(figures[0] > 1 << 20 && figures[1] > 0, "{line}");
+}
+
+#[test]
+fn kvm_destination_killed_mid_tunnelled_migration_leaves_the_source_running() {
+    let Some(mut h) = KvmHosts::start() else {
+        return;
+    };
+    let (ua, ub) = (KvmHosts::uri(&h.a), KvmHosts::uri(&h.b));
+    let ca = crate::support::open(&ua).unwrap();
+    h.guest(&ca, "g1");
+    // 1 MiB dirtied over and over, sent at 2 MiB/s: the migration lasts
+    // long enough to kill the destination in the middle.
+    KvmHosts::guest_command(&ua, "g1", "dirty 1 1", "dirty: ", |l| {
+        l.starts_with("dirty: on")
+    });
+    let before = KvmHosts::counter(&ua, "g1", 0);
+    let out = wirt(&ua, "migrate-setmaxdowntime g1 600; migrate-setspeed g1 2");
+    assert!(out.ok, "{}", out.stderr);
+    let migrating = Command::new(env!("CARGO_BIN_EXE_wirt"))
+        .args([
+            "-c",
+            &ua,
+            "migrate",
+            "--live",
+            "--p2p",
+            "--tunnelled",
+            "g1",
+            &ub,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let received = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/io"))
+            .ok()
+            .and_then(|io| {
+                io.lines()
+                    .find_map(|l| l.strip_prefix("rchar: ")?.trim().parse::<u64>().ok())
+            })
+            .unwrap_or(0)
+    };
+    until("the destination's VMM to receive", || {
+        vmms_under(h.b.dir.path())
+            .first()
+            .is_some_and(|&pid| received(pid) > 256 << 10)
+    });
+    h.b.kill9();
+    let out = migrating.wait_with_output().unwrap();
+    assert!(!out.status.success(), "the migration succeeded");
+    let dom = ca.lookup_domain_by_name("g1").unwrap();
+    assert_eq!(dom.state().unwrap().0, State::Running);
+    KvmHosts::counter(&ua, "g1", before);
+    until("the destination's VMM to go", || {
+        vmms_under(h.b.dir.path()).is_empty()
+    });
+    h.b.spawn();
+    let cb = crate::support::open(&ub).unwrap();
+    assert!(gone(&cb, "g1"));
+    // And it can still go, through the tunnel.
+    let out = wirt(
+        &ua,
+        &format!("migrate-setspeed g1 0; migrate --live --p2p --tunnelled g1 {ub}"),
+    );
+    assert!(out.ok, "{}", out.stderr);
+    let moved = cb.lookup_domain_by_name("g1").unwrap();
+    assert_eq!(
+        moved.state().unwrap(),
+        (State::Running, reason::RUNNING_MIGRATED)
+    );
+    moved.destroy().unwrap();
+    until("every VMM to go", || {
+        vmms_under(h.a.dir.path()).is_empty() && vmms_under(h.b.dir.path()).is_empty()
+    });
+}
