@@ -5,10 +5,11 @@
 //! Debian's virsh.
 
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use wirt::ErrorCode;
-use wirt::connect::MigrateParams;
 use wirt::connect::migrate_flags as mf;
+use wirt::connect::{MigrateParams, StatValue, job_flags};
 use wirt::lifecycle::{Event, State, detail, reason};
 
 use crate::migrate::{
@@ -19,6 +20,10 @@ use crate::migrate::{
 fn p2p_and_tunnelled_migrations_of_test_guests() {
     let (a, b, ca, cb) = two_hosts();
     let (ea, eb) = (ca.events(), cb.events());
+    let (ja, jb) = (
+        ca.job_completed_events().unwrap(),
+        cb.job_completed_events().unwrap(),
+    );
     ca.create_domain_xml(&xml("vm1", "1c8cff5b-3228-4065-bb12-66f7d48d4f1a"), 0)
         .unwrap();
     // wirt: one call, Perform with the destination's URI, to A's daemon.
@@ -47,6 +52,42 @@ fn p2p_and_tunnelled_migrations_of_test_guests() {
             (Event::Started, detail::STARTED_MIGRATED),
             (Event::Resumed, detail::RESUMED_MIGRATED),
         ]
+    );
+    // The job-completed event on both hosts, with what `domjobinfo
+    // --completed` shows: an outgoing migration at A, an incoming one at B.
+    let job = |stream: &wirt::events::EventStream<wirt::connect::JobCompletedEvent>| {
+        let e = stream
+            .next_timeout(Duration::from_secs(20))
+            .expect("a job-completed event");
+        assert_eq!(e.name, "vm1");
+        e.params
+    };
+    let operation = |params: &[(String, StatValue)]| {
+        params
+            .iter()
+            .find(|(k, _)| k == "operation")
+            .map(|(_, v)| v.clone())
+    };
+    let (out_params, in_params) = (job(&ja), job(&jb));
+    assert_eq!(operation(&out_params), Some(StatValue::Int(5)));
+    assert_eq!(operation(&in_params), Some(StatValue::Int(4)));
+    assert!(in_params.iter().any(|(k, _)| k == "time_elapsed"));
+    let completed = cb
+        .lookup_domain_by_name("vm1")
+        .unwrap()
+        .job_stats(job_flags::COMPLETED)
+        .unwrap();
+    assert_eq!(completed.job_type, 3);
+    assert_eq!(
+        completed.params.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+        in_params.iter().map(|(k, _)| k).collect::<Vec<_>>()
+    );
+    let out = wirt(&b.uri(), "domjobinfo vm1 --completed");
+    assert!(out.ok, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("Operation:        Incoming migration"),
+        "{}",
+        out.stdout
     );
     // Back through the tunnel, persistent this time.
     let out = wirt(
@@ -249,6 +290,19 @@ fn kvm_guest_migrates_p2p_and_tunnelled_and_its_counter_goes_on() {
     assert!(gone(&cb, "g1"));
     assert_eq!(state(&ca, "g1"), (State::Running, reason::RUNNING_MIGRATED));
     KvmHosts::counter(&ua, "g1", middle);
+    // The tunnelled migration's figures at the destination, as virsh
+    // shows them too.
+    let job = wirt(&ua, "domjobinfo g1 --completed");
+    assert!(job.ok, "{}", job.stderr);
+    for line in ["Operation:        Incoming migration", "Total downtime:"] {
+        assert!(job.stdout.contains(line), "{}", job.stdout);
+    }
+    if virsh {
+        let theirs =
+            run(Command::new("virsh").args(["-c", &ua, "domjobinfo", "g1", "--completed"]));
+        assert!(theirs.ok, "{}", theirs.stderr);
+        assert_eq!(job.stdout.trim_end(), theirs.stdout.trim_end());
+    }
     until("B's VMM to go", || vmms_under(h.b.dir.path()).is_empty());
     assert_eq!(vmms_under(h.a.dir.path()).len(), 1);
     assert_eq!(
@@ -362,4 +416,51 @@ fn kvm_destination_killed_mid_tunnelled_migration_leaves_the_source_running() {
     until("every VMM to go", || {
         vmms_under(h.a.dir.path()).is_empty() && vmms_under(h.b.dir.path()).is_empty()
     });
+}
+
+/// python-libvirt: a job-completed callback on each daemon, then one
+/// peer-to-peer tunnelled migration by `migrateToURI3`.
+const JOB_EVENTS: &str = r#"
+import sys, threading, time
+import libvirt
+libvirt.virEventRegisterDefaultImpl()
+src, dst = libvirt.open(sys.argv[1]), libvirt.open(sys.argv[2])
+got = []
+def job(conn, dom, params, host):
+    got.append((host, dom.name(), params))
+src.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, job, "src")
+dst.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, job, "dst")
+def loop():
+    while True:
+        libvirt.virEventRunDefaultImpl()
+threading.Thread(target=loop, daemon=True).start()
+dom = src.lookupByName("vm1")
+dom.migrateToURI3(sys.argv[2], {},
+    libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER | libvirt.VIR_MIGRATE_TUNNELLED)
+deadline = time.time() + 20
+while len(got) < 2 and time.time() < deadline:
+    time.sleep(0.01)
+for host, name, params in sorted(got, key=lambda g: g[0]):
+    print(host, name, params["operation"], "time_elapsed" in params)
+print(dst.lookupByName("vm1").state())
+"#;
+
+#[test]
+fn python_libvirt_sees_job_completed_events_of_a_p2p_migration() {
+    let Some(python) = crate::remote::python_libvirt() else {
+        return;
+    };
+    let (a, b, ca, _cb) = two_hosts();
+    ca.create_domain_xml(&xml("vm1", "1c8cff5b-3228-4065-bb12-66f7d48d4f1a"), 0)
+        .unwrap();
+    let out = run(Command::new(python).args(["-c", JOB_EVENTS, &a.uri(), &b.uri()]));
+    assert!(out.ok, "{}{}", out.stdout, out.stderr);
+    // VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN (4) / _OUT (5); running: migrated.
+    assert_eq!(
+        out.stdout.trim(),
+        "dst vm1 4 True\nsrc vm1 5 True\n[1, 2]",
+        "{}",
+        out.stderr
+    );
+    assert!(gone(&ca, "vm1"));
 }

@@ -310,6 +310,10 @@ pub trait DomainBackend {
     ) -> Result<()> {
         unsupported("virDomainMigrateConfirm3Params")
     }
+    /// A subscription to job-completed events.
+    fn job_completed_events(&self) -> Result<EventStream<super::JobCompletedEvent>> {
+        unsupported("virConnectDomainEventRegisterAny")
+    }
     /// Aborts the domain's current job (`virDomainAbortJob`).
     fn domain_abort_job(&self, _dom: &DomainRef) -> Result<()> {
         unsupported("virDomainAbortJob")

@@ -411,6 +411,39 @@ pub struct JobStats {
     pub params: Vec<(String, super::StatValue)>,
 }
 
+/// A domain's job ended (libvirt's `VIR_DOMAIN_EVENT_ID_JOB_COMPLETED`):
+/// a migration, on the source and on the destination, with the figures
+/// `virDomainGetJobStats` gives with `job_flags::COMPLETED`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobCompletedEvent {
+    /// The domain's name.
+    pub name: String,
+    /// The domain's UUID.
+    pub uuid: uuid::Uuid,
+    /// Its id when the job ended (-1 if it is not running).
+    pub id: i32,
+    /// The job's statistics, in libvirt's names (`operation`, ...).
+    pub params: Vec<(String, super::StatValue)>,
+}
+
+impl JobCompletedEvent {
+    /// virsh's `event --event job-completed` lines.
+    pub fn virsh_lines(&self) -> String {
+        let mut out = format!("event 'job-completed' for domain '{}':\n", self.name);
+        for (k, v) in &self.params {
+            out += &format!("\t{k}: {v}\n");
+        }
+        out
+    }
+}
+
+impl Connect {
+    /// Job-completed events of this connection's host, from now on.
+    pub fn job_completed_events(&self) -> Result<crate::events::EventStream<JobCompletedEvent>> {
+        self.backend().job_completed_events()
+    }
+}
+
 /// `virDomainGetJobStats` flags.
 pub mod job_flags {
     /// `VIR_DOMAIN_JOB_STATS_COMPLETED`: the last completed job.

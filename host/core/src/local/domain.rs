@@ -988,6 +988,12 @@ impl DomainBackend for Local {
         self.migrate_p2p(dom, dconnuri, params, flags)
     }
 
+    fn job_completed_events(
+        &self,
+    ) -> Result<crate::events::EventStream<crate::connect::JobCompletedEvent>> {
+        Ok(Local::job_completed_events(self))
+    }
+
     fn domain_abort_job(&self, dom: &DomainRef) -> Result<()> {
         self.abort_job(dom)
     }

@@ -24,11 +24,12 @@ use super::domain::{apply_outcome, check_unique, domain_ref, persist};
 use super::{Local, no_domain};
 use crate::connect::migrate_flags as mf;
 use crate::connect::{
-    Begun, DomainRef, Error, MigrateParams, Prepared, Result, check_flags, local_hostname,
+    Begun, DomainRef, Error, JobCompletedEvent, MigrateParams, Prepared, Result, check_flags,
+    local_hostname,
 };
 use crate::driver::{self, MigrateOut, MigrationStats};
 use crate::error::ErrorCode;
-use crate::events::DomainEvent;
+use crate::events::{DomainEvent, EventBus};
 use crate::lifecycle::{self, Event, Outcome, State, detail, reason};
 use crate::registry::DomainObj;
 use crate::xml::{DomainDef, FormatOptions};
@@ -52,6 +53,8 @@ pub(crate) struct Jobs {
     completed: HashMap<Uuid, Completed>,
     max_downtime_ms: HashMap<Uuid, u64>,
     max_speed_mib_s: HashMap<Uuid, u64>,
+    /// Where job-completed events go.
+    job_events: EventBus<JobCompletedEvent>,
 }
 
 /// Where a tunnelled migration's destination says the data goes: through
@@ -592,14 +595,20 @@ impl Local {
         let r = domain_ref(reg.domain(&uuid).expect("still there"));
         drop(reg);
         state.emit(events);
-        self.jobs().completed.insert(
+        let completed = Completed {
+            incoming: true,
+            elapsed_ms: incoming.began.elapsed().as_millis() as u64,
+            stats: source.stats,
+        };
+        let mut jobs = self.jobs();
+        jobs.job_events.emit(JobCompletedEvent {
+            name: r.name.clone(),
             uuid,
-            Completed {
-                incoming: true,
-                elapsed_ms: incoming.began.elapsed().as_millis() as u64,
-                stats: source.stats,
-            },
-        );
+            id: r.id,
+            params: completed.params(),
+        });
+        jobs.completed.insert(uuid, completed);
+        drop(jobs);
         Ok((r, Vec::new()))
     }
 
@@ -656,6 +665,9 @@ impl Local {
         let Some(obj) = reg.domain(&uuid) else {
             // Gone already: a real VMM stops once the destination took over
             // and a transient domain goes with it.
+            if was_out && !cancelled {
+                self.job_completed(&uuid, &dom.name, dom.id);
+            }
             return Ok(());
         };
         let persistent = obj.persistent();
@@ -742,6 +754,10 @@ impl Local {
                     ));
                 }
             }
+        }
+        if was_out && !cancelled && flags & mf::OFFLINE == 0 {
+            let obj = reg.domain(&uuid).expect("checked");
+            self.job_completed(&uuid, obj.name(), obj.id_or_minus_one());
         }
         let Some((out, status)) = out else {
             return Ok(());

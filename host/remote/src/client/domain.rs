@@ -533,6 +533,12 @@ impl DomainBackend for RemoteConn {
         self.migrate_p2p(dom, dconnuri, params, flags)
     }
 
+    fn job_completed_events(
+        &self,
+    ) -> Result<wirt::events::EventStream<wirt::connect::JobCompletedEvent>> {
+        Ok(self.subscribe_jobs()?)
+    }
+
     fn domain_abort_job(&self, dom: &DomainRef) -> Result<()> {
         self.abort_job(dom)
     }

@@ -1,13 +1,19 @@
 //! Migration jobs as the API reports them: the last completed one
-//! (`domjobinfo --completed`), the one under way (`domjobinfo`,
-//! `domjobabort`), and the per-domain max-downtime and speed settings.
+//! (`domjobinfo --completed`) and its job-completed event, the one under
+//! way (`domjobinfo`, `domjobabort`), and the per-domain max-downtime and
+//! speed settings.
 
 use std::time::Instant;
 
+use uuid::Uuid;
+
 use super::{DEFAULT_MAX_DOWNTIME_MS, invalid};
-use crate::connect::{DomainRef, Error, JobStats, Result, StatValue, check_flags, job_flags};
+use crate::connect::{
+    DomainRef, Error, JobCompletedEvent, JobStats, Result, StatValue, check_flags, job_flags,
+};
 use crate::driver::MigrationStats;
 use crate::error::ErrorCode;
+use crate::events::EventStream;
 use crate::local::Local;
 
 /// A finished migration, for `domjobinfo --completed`.
@@ -60,6 +66,24 @@ impl Completed {
 }
 
 impl Local {
+    /// The source's migration out of `uuid` is over: its job-completed
+    /// event, with the figures Perform recorded.
+    pub(super) fn job_completed(&self, uuid: &Uuid, name: &str, id: i32) {
+        let jobs = self.jobs();
+        if let Some(c) = jobs.completed.get(uuid) {
+            jobs.job_events.emit(JobCompletedEvent {
+                name: name.to_string(),
+                uuid: *uuid,
+                id,
+                params: c.params(),
+            });
+        }
+    }
+
+    pub(crate) fn job_completed_events(&self) -> EventStream<JobCompletedEvent> {
+        self.jobs().job_events.subscribe()
+    }
+
     pub(crate) fn migrate_max_downtime(&self, dom: &DomainRef) -> Result<u64> {
         self.with(dom, |_, uuid| {
             Ok(self
