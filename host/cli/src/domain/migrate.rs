@@ -5,6 +5,8 @@
 
 use super::dom;
 use crate::parse::Args;
+use std::sync::mpsc::RecvTimeoutError;
+
 use crate::{CmdError, CmdResult, Ctx, Reply};
 use wirt::connect::{MigrateParams, migrate_flags as mf};
 
@@ -35,6 +37,23 @@ pub(super) fn migrate(ctx: &mut Ctx, args: &Args) -> CmdResult {
         ));
     }
     let bandwidth = args.u64("bandwidth").map_err(CmdError::msg)?;
+    let timeout = args.u64("timeout").map_err(CmdError::msg)?;
+    if let Some(t) = timeout {
+        // virsh's checks and wording.
+        if t == 0 {
+            return Err(CmdError::msg("migrate: Invalid timeout"));
+        }
+        if !args.has("live") {
+            return Err(CmdError::msg(
+                "migrate: Unexpected timeout for offline migration",
+            ));
+        }
+    }
+    if args.has("timeout-postcopy") {
+        return Err(CmdError::msg(
+            "unsupported configuration: --timeout-postcopy: post-copy migration is not supported",
+        ));
+    }
     let params = MigrateParams {
         uri: args.get("migrateuri").map(str::to_string),
         dest_name: args.get("dname").map(str::to_string),
@@ -42,16 +61,41 @@ pub(super) fn migrate(ctx: &mut Ctx, args: &Args) -> CmdResult {
         bandwidth_mib_s: bandwidth,
         ..Default::default()
     };
-    if flags & mf::PEER2PEER != 0 {
+    // virsh's --timeout: once it passes, the guest is suspended (from a
+    // connection of its own: a daemon answers one connection's calls in
+    // turn) so that the migration converges.
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watcher = timeout.map(|secs| {
+        let (uri, uuid) = (
+            ctx.uri()
+                .map_or_else(crate::command::default_uri, str::to_string),
+            d.uuid(),
+        );
+        std::thread::spawn(move || {
+            let wait = std::time::Duration::from_secs(secs);
+            if finished.recv_timeout(wait) != Err(RecvTimeoutError::Timeout) {
+                return;
+            }
+            if let Ok(dom) = wirt::Connect::open(&uri).and_then(|c| c.lookup_domain_by_uuid(&uuid))
+            {
+                // As virsh: a guest that cannot be suspended migrates on.
+                let _ = dom.suspend();
+            }
+        })
+    });
+    let result = if flags & mf::PEER2PEER != 0 {
         // The source's host opens the destination itself.
         d.migrate_to_uri(desturi, &params, flags)
-            .map_err(|e| CmdError::bare(&e))?;
     } else {
         let dest = wirt::Connect::open(desturi)
             .map_err(|e| CmdError::api("failed to connect to the hypervisor", &e))?;
-        d.migrate(&dest, &params, flags)
-            .map_err(|e| CmdError::bare(&e))?;
+        d.migrate(&dest, &params, flags).map(|_| ())
+    };
+    drop(done);
+    if let Some(w) = watcher {
+        let _ = w.join();
     }
+    result.map_err(|e| CmdError::bare(&e))?;
     if args.has("verbose") {
         // virsh draws its progress on stderr.
         eprintln!("\rMigration: [100 %]");

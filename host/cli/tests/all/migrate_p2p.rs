@@ -464,3 +464,66 @@ fn python_libvirt_sees_job_completed_events_of_a_p2p_migration() {
     );
     assert!(gone(&ca, "vm1"));
 }
+
+#[test]
+fn kvm_timeout_suspend_makes_a_migration_that_never_converges_finish() {
+    let Some(h) = KvmHosts::start() else {
+        return;
+    };
+    let (ua, ub) = (KvmHosts::uri(&h.a), KvmHosts::uri(&h.b));
+    let ca = crate::support::open(&ua).unwrap();
+    let cb = crate::support::open(&ub).unwrap();
+    let eb = cb.events();
+    h.guest(&ca, "g1");
+    // 1 MiB dirtied over and over, sent at 2 MiB/s, with 1 ms allowed:
+    // pre-copy would never converge and pause only after its 30 rounds.
+    KvmHosts::guest_command(&ua, "g1", "dirty 1 1", "dirty: ", |l| {
+        l.starts_with("dirty: on")
+    });
+    let before = KvmHosts::counter(&ua, "g1", 0);
+    let out = wirt(&ua, "migrate-setmaxdowntime g1 1; migrate-setspeed g1 2");
+    assert!(out.ok, "{}", out.stderr);
+    // After 2 s the guest is suspended, so the next round is the last.
+    let out = wirt(
+        &ua,
+        &format!("migrate --live --p2p --timeout 2 --timeout-suspend g1 {ub}"),
+    );
+    assert!(out.ok, "{}", out.stderr);
+    assert!(gone(&ca, "g1"));
+    assert_eq!(state(&cb, "g1"), (State::Running, reason::RUNNING_MIGRATED));
+    assert_eq!(
+        events_of(&eb, "g1", 2),
+        [
+            (Event::Started, detail::STARTED_MIGRATED),
+            (Event::Resumed, detail::RESUMED_MIGRATED),
+        ]
+    );
+    let job = wirt(&ub, "domjobinfo g1 --completed");
+    assert!(job.ok, "{}", job.stderr);
+    let rounds: u32 = job
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Iteration:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no iterations in {}", job.stdout));
+    assert!(rounds < 30, "{}", job.stdout);
+    KvmHosts::counter(&ub, "g1", before);
+    // --timeout is for live migrations only, and post-copy is not built.
+    let out = wirt(&ub, &format!("migrate --timeout 2 g1 {ua}"));
+    assert!(!out.ok);
+    assert!(
+        out.stderr
+            .contains("migrate: Unexpected timeout for offline migration"),
+        "{}",
+        out.stderr
+    );
+    let out = wirt(
+        &ub,
+        &format!("migrate --live --timeout 2 --timeout-postcopy g1 {ua}"),
+    );
+    assert!(!out.ok);
+    cb.lookup_domain_by_name("g1").unwrap().destroy().unwrap();
+    until("every VMM to go", || {
+        vmms_under(h.a.dir.path()).is_empty() && vmms_under(h.b.dir.path()).is_empty()
+    });
+}

@@ -1160,6 +1160,10 @@ impl HypervisorDriver for KvmDriver {
         self.migrate_cancel(uuid)
     }
 
+    fn migrate_converge(&self, uuid: &str) -> Result<()> {
+        self.converge_now(uuid)
+    }
+
     fn guest_stats(&self, uuid: &str) -> Result<GuestStats> {
         let vm = self.vm(uuid)?;
         stats_from(&self.request(&vm, "status", Request::Status)?)

@@ -307,6 +307,11 @@ pub trait HypervisorDriver: Send + Sync {
     ) -> Result<MigrationStats> {
         unsupported("virDomainMigratePerform3Params")
     }
+    /// Makes a `migrate_out` under way pause the guest after its current
+    /// round and send the rest: it converges whatever the guest writes.
+    fn migrate_converge(&self, _uuid: &str) -> Result<()> {
+        unsupported("virDomainSuspend")
+    }
     /// Makes a `migrate_out` under way fail at once; the guest stays.
     fn migrate_abort(&self, _uuid: &str) -> Result<()> {
         unsupported("virDomainAbortJob")

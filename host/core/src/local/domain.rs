@@ -739,6 +739,9 @@ impl DomainBackend for Local {
     }
 
     fn domain_suspend(&self, dom: &DomainRef) -> Result<()> {
+        if self.converge_migration(dom) {
+            return Ok(());
+        }
         let hv = self.hv();
         self.transition(dom, Op::Suspend, |reg, uuid| {
             if reg.domain(uuid).expect("checked").state == State::Paused {

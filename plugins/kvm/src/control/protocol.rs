@@ -252,6 +252,11 @@ pub struct MigrateSendRequest {
     /// Pre-copy rounds after which the guest is paused whatever is left.
     #[serde(default = "default_max_rounds")]
     pub max_rounds: u32,
+    /// The read end of a pipe: once it is readable (the host wrote to it)
+    /// the guest is paused after the current round and the rest sent, as
+    /// if it had converged (virsh's `--timeout-suspend`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub converge: Option<FdRef>,
 }
 
 /// How a migration went, on the source (libvirt's domjobinfo fields).
@@ -581,6 +586,7 @@ mod tests {
                 max_downtime_ms: 300,
                 bandwidth_mib_s: None,
                 max_rounds: 30,
+                converge: None,
             })
         );
         let e: Envelope =

@@ -2,6 +2,7 @@
 //! and the wait for the destination's acknowledgement.
 
 use std::io::Write;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use kvm_ioctls::Kvm;
@@ -19,7 +20,7 @@ use crate::snapshot::page_is_zero;
 
 /// How to migrate.
 #[derive(Clone, Copy, Debug)]
-pub struct Options {
+pub struct Options<'a> {
     /// Pause for the last round once what is left would go within this.
     pub max_downtime: Duration,
     /// Bytes per second at most; none: as fast as the connection goes.
@@ -28,6 +29,22 @@ pub struct Options {
     pub max_rounds: u32,
     /// How long to wait for the destination's acknowledgement.
     pub ack_timeout: Duration,
+    /// Pause after the current round once this is readable (the host's
+    /// "converge now": virsh's `--timeout-suspend`).
+    pub converge: Option<BorrowedFd<'a>>,
+}
+
+/// Whether `fd` is readable now (the host asked to converge).
+fn readable(fd: BorrowedFd<'_>) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call; a 0 timeout
+    // never blocks.
+    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+    n > 0 && pfd.revents & libc::POLLIN != 0
 }
 
 /// Written to the connection in batches this big: few system calls, and
@@ -195,7 +212,10 @@ fn run(
             Duration::from_secs_f64((pages * PAGE) as f64 / stats.rate_bytes_s as f64)
         };
         stats.expected_downtime_ms = ms(expected);
-        if expected <= opts.max_downtime || stats.rounds >= opts.max_rounds {
+        if expected <= opts.max_downtime
+            || stats.rounds >= opts.max_rounds
+            || opts.converge.is_some_and(readable)
+        {
             break dirty;
         }
         stats.rounds += 1;

@@ -1,7 +1,7 @@
 //! `migrate-send` and `migrate-receive`: the controller's side of a live
 //! migration ([`crate::migrate`] moves the bytes).
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -100,11 +100,13 @@ impl Vmm {
         }
         let conn = stream::Conn::new(self.take_fd(m.to, passed)?, STALL_TIMEOUT)
             .map_err(MigrateError::Connection)?;
+        let converge = m.converge.map(|r| self.take_fd(r, passed)).transpose()?;
         let opts = send::Options {
             max_downtime: Duration::from_millis(m.max_downtime_ms),
             bandwidth: m.bandwidth_mib_s.map(|b| b.saturating_mul(1 << 20)),
             max_rounds: m.max_rounds.max(1),
             ack_timeout: ACK_TIMEOUT,
+            converge: converge.as_ref().map(|fd| fd.as_fd()),
         };
         let machine = self.machine()?;
         match send::send(&self.kvm, machine, conn, &opts) {

@@ -62,10 +62,17 @@ impl Conn {
     }
 }
 
-/// Outgoing migrations' connections, by VMM socket path: a copy the host
-/// keeps only to shut the connection down when the job is aborted.
-fn outgoing() -> MutexGuard<'static, HashMap<PathBuf, Conn>> {
-    static MAP: OnceLock<Mutex<HashMap<PathBuf, Conn>>> = OnceLock::new();
+/// What the host keeps of an outgoing migration.
+struct Outgoing {
+    /// A copy of the connection, to shut it down when the job is aborted.
+    conn: Option<Conn>,
+    /// The write end of the VMM's `converge` pipe.
+    converge: std::io::PipeWriter,
+}
+
+/// Outgoing migrations by VMM socket path.
+fn outgoing() -> MutexGuard<'static, HashMap<PathBuf, Outgoing>> {
+    static MAP: OnceLock<Mutex<HashMap<PathBuf, Outgoing>>> = OnceLock::new();
     MAP.get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -277,21 +284,28 @@ impl KvmDriver {
         conn: Conn,
     ) -> Result<MigrationStats> {
         let vm = self.vm(uuid)?;
+        let (converge, converge_tx) =
+            std::io::pipe().map_err(|e| io_error("cannot make the migration's pipe", e))?;
         let request = Request::MigrateSend(MigrateSendRequest {
             to: FdRef::Passed(0),
             max_downtime_ms: out.max_downtime_ms,
             bandwidth_mib_s: out.bandwidth_mib_s,
             max_rounds: MAX_ROUNDS,
+            converge: Some(FdRef::Passed(1)),
         });
         let key = self.socket_path(uuid);
-        if let Ok(copy) = conn.try_clone() {
-            outgoing().insert(key.clone(), copy);
-        }
+        outgoing().insert(
+            key.clone(),
+            Outgoing {
+                conn: conn.try_clone().ok(),
+                converge: converge_tx,
+            },
+        );
         let mut client = vm.client.lock().unwrap_or_else(|p| p.into_inner());
         let reply = client
-            .send_with_fds(request, &[conn.as_raw_fd()])
+            .send_with_fds(request, &[conn.as_raw_fd(), converge.as_raw_fd()])
             .and_then(|id| {
-                drop(conn);
+                drop((conn, converge));
                 client.wait_response(id, REQUEST_TIMEOUT)
             });
         drop(client);
@@ -313,14 +327,35 @@ impl KvmDriver {
     /// Shuts the outgoing connection of `uuid` down: its VMM's sending
     /// fails, and it resumes the guest (libvirt's `virDomainAbortJob`).
     pub(super) fn migrate_cancel(&self, uuid: &str) -> Result<()> {
-        let conn = outgoing().remove(&self.socket_path(uuid)).ok_or_else(|| {
+        let conn = outgoing()
+            .remove(&self.socket_path(uuid))
+            .and_then(|o| o.conn)
+            .ok_or_else(|| {
+                Error::driver(
+                    ErrorCode::OPERATION_INVALID,
+                    "no job is active on the domain",
+                )
+            })?;
+        conn.shutdown()
+            .map_err(|e| io_error("cannot stop the migration", e))
+    }
+}
+
+impl KvmDriver {
+    /// Tells the VMM sending `uuid` away to pause the guest after its
+    /// current round and send the rest (virsh's `--timeout-suspend`).
+    pub(super) fn converge_now(&self, uuid: &str) -> Result<()> {
+        use std::io::Write;
+        let mut map = outgoing();
+        let job = map.get_mut(&self.socket_path(uuid)).ok_or_else(|| {
             Error::driver(
                 ErrorCode::OPERATION_INVALID,
                 "no job is active on the domain",
             )
         })?;
-        conn.shutdown()
-            .map_err(|e| io_error("cannot stop the migration", e))
+        job.converge
+            .write_all(b"!")
+            .map_err(|e| io_error("cannot ask the migration to converge", e))
     }
 }
 

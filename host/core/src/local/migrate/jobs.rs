@@ -121,6 +121,18 @@ impl Local {
         })
     }
 
+    /// A suspend while the domain migrates out (virsh's
+    /// `--timeout-suspend`) pauses it at the end of the current round and
+    /// sends the rest, as libvirt pauses vCPUs under a migration so it
+    /// converges; the state becomes paused: migration then, as at any
+    /// migration's end. False when no migration is under way.
+    pub(crate) fn converge_migration(&self, dom: &DomainRef) -> bool {
+        if self.simulated() || !self.jobs().outgoing.contains_key(&dom.uuid) {
+            return false;
+        }
+        self.hv().migrate_converge(&dom.uuid.to_string()).is_ok()
+    }
+
     pub(crate) fn abort_job(&self, dom: &DomainRef) -> Result<()> {
         self.with(dom, |_, uuid| {
             if !self.jobs().outgoing.contains_key(uuid) || self.simulated() {
