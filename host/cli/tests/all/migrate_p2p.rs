@@ -484,11 +484,42 @@ fn kvm_timeout_suspend_makes_a_migration_that_never_converges_finish() {
     let out = wirt(&ua, "migrate-setmaxdowntime g1 1; migrate-setspeed g1 2");
     assert!(out.ok, "{}", out.stderr);
     // After 2 s the guest is suspended, so the next round is the last.
-    let out = wirt(
-        &ua,
-        &format!("migrate --live --p2p --timeout 2 --timeout-suspend g1 {ub}"),
-    );
-    assert!(out.ok, "{}", out.stderr);
+    let migrating = Command::new(env!("CARGO_BIN_EXE_wirt"))
+        .args(["-c", &ua])
+        .arg(format!(
+            "migrate --live --p2p --verbose --timeout 2 --timeout-suspend g1 {ub}"
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Meanwhile the source reports the transfer as virsh's domjobinfo.
+    let mut during = String::new();
+    until("the job's figures at the source", || {
+        during = wirt(&ua, "domjobinfo g1").stdout;
+        during.contains("Data remaining:")
+    });
+    for line in [
+        "Job type:         Unbounded",
+        "Operation:        Outgoing migration",
+        "Memory total:     64.000 MiB",
+        "Iteration:",
+        "Expected downtime:",
+    ] {
+        assert!(during.contains(line), "{during}");
+    }
+    let out = migrating.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // --verbose: virsh's progress lines, the last one 100 %.
+    let shown: Vec<u32> = stderr
+        .split('\r')
+        .filter_map(|l| l.trim().strip_prefix("Migration: [")?.strip_suffix("%]"))
+        .map(|n| n.trim().parse().unwrap())
+        .collect();
+    assert_eq!(shown.last(), Some(&100), "{stderr}");
+    assert!(shown.iter().any(|&p| p < 100), "{stderr}");
     assert!(gone(&ca, "g1"));
     assert_eq!(state(&cb, "g1"), (State::Running, reason::RUNNING_MIGRATED));
     assert_eq!(

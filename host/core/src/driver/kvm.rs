@@ -1164,6 +1164,10 @@ impl HypervisorDriver for KvmDriver {
         self.converge_now(uuid)
     }
 
+    fn migrate_progress(&self, uuid: &str) -> Option<MigrateProgress> {
+        self.progress_of(uuid)
+    }
+
     fn guest_stats(&self, uuid: &str) -> Result<GuestStats> {
         let vm = self.vm(uuid)?;
         stats_from(&self.request(&vm, "status", Request::Status)?)

@@ -13,7 +13,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::OnceLock;
 use std::thread::JoinHandle;
 
-use wirt_kvm::control::protocol::MigrateSendRequest;
+use wirt_kvm::control::protocol::{MigrateSendRequest, MigrationProgress};
 
 use super::*;
 
@@ -68,6 +68,8 @@ struct Outgoing {
     conn: Option<Conn>,
     /// The write end of the VMM's `converge` pipe.
     converge: std::io::PipeWriter,
+    /// The last progress line the VMM wrote.
+    progress: Arc<Mutex<Option<MigrateProgress>>>,
 }
 
 /// Outgoing migrations by VMM socket path.
@@ -284,32 +286,50 @@ impl KvmDriver {
         conn: Conn,
     ) -> Result<MigrationStats> {
         let vm = self.vm(uuid)?;
-        let (converge, converge_tx) =
-            std::io::pipe().map_err(|e| io_error("cannot make the migration's pipe", e))?;
+        let pipe = || std::io::pipe().map_err(|e| io_error("cannot make the migration's pipe", e));
+        let (converge, converge_tx) = pipe()?;
+        let (progress_rx, progress_tx) = pipe()?;
         let request = Request::MigrateSend(MigrateSendRequest {
             to: FdRef::Passed(0),
             max_downtime_ms: out.max_downtime_ms,
             bandwidth_mib_s: out.bandwidth_mib_s,
             max_rounds: MAX_ROUNDS,
             converge: Some(FdRef::Passed(1)),
+            progress: Some(FdRef::Passed(2)),
         });
         let key = self.socket_path(uuid);
+        let progress = Arc::new(Mutex::new(None));
+        // Reads the VMM's progress lines until it closes its end.
+        let reader = {
+            let progress = progress.clone();
+            std::thread::Builder::new()
+                .name("wirt-migrate-progress".into())
+                .spawn(move || read_progress(progress_rx, &progress))
+                .ok()
+        };
         outgoing().insert(
             key.clone(),
             Outgoing {
                 conn: conn.try_clone().ok(),
                 converge: converge_tx,
+                progress,
             },
         );
         let mut client = vm.client.lock().unwrap_or_else(|p| p.into_inner());
-        let reply = client
-            .send_with_fds(request, &[conn.as_raw_fd(), converge.as_raw_fd()])
-            .and_then(|id| {
-                drop((conn, converge));
-                client.wait_response(id, REQUEST_TIMEOUT)
-            });
+        let fds = [
+            conn.as_raw_fd(),
+            converge.as_raw_fd(),
+            progress_tx.as_raw_fd(),
+        ];
+        let reply = client.send_with_fds(request, &fds).and_then(|id| {
+            drop((conn, converge, progress_tx));
+            client.wait_response(id, REQUEST_TIMEOUT)
+        });
         drop(client);
         outgoing().remove(&key);
+        if let Some(r) = reader {
+            let _ = r.join();
+        }
         let reply = reply.map_err(|e| vmm_error("migrate-send", e))?;
         let sent = &reply["sent"];
         let num = |k: &str| sent[k].as_u64().unwrap_or(0);
@@ -356,6 +376,37 @@ impl KvmDriver {
         job.converge
             .write_all(b"!")
             .map_err(|e| io_error("cannot ask the migration to converge", e))
+    }
+}
+
+/// Keeps the last of the VMM's progress lines in `into`.
+fn read_progress(from: std::io::PipeReader, into: &Mutex<Option<MigrateProgress>>) {
+    use std::io::BufRead;
+    for line in std::io::BufReader::new(from).lines() {
+        let Ok(line) = line else { return };
+        let Ok(p) = serde_json::from_str::<MigrationProgress>(&line) else {
+            continue;
+        };
+        *into.lock().unwrap_or_else(|p| p.into_inner()) = Some(MigrateProgress {
+            memory_bytes: p.memory_bytes,
+            bytes_sent: p.bytes_sent,
+            remaining_bytes: p.remaining_bytes,
+            rounds: u64::from(p.rounds),
+            dirty_rate_pages_s: p.dirty_rate_pages_s,
+            expected_downtime_ms: p.expected_downtime_ms.ceil() as u64,
+        });
+    }
+}
+
+impl KvmDriver {
+    /// The last progress the VMM sending `uuid` away reported.
+    pub(super) fn progress_of(&self, uuid: &str) -> Option<MigrateProgress> {
+        let map = outgoing();
+        let job = map.get(&self.socket_path(uuid))?;
+        job.progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 

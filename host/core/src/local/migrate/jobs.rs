@@ -11,7 +11,7 @@ use super::{DEFAULT_MAX_DOWNTIME_MS, invalid};
 use crate::connect::{
     DomainRef, Error, JobCompletedEvent, JobStats, Result, StatValue, check_flags, job_flags,
 };
-use crate::driver::MigrationStats;
+use crate::driver::{MigrateProgress, MigrationStats};
 use crate::error::ErrorCode;
 use crate::events::EventStream;
 use crate::local::Local;
@@ -63,6 +63,24 @@ impl Completed {
         }
         p
     }
+}
+
+/// libvirt's statistics of a migration under way.
+fn progress_params(p: &MigrateProgress) -> Vec<(String, StatValue)> {
+    let ull = |k: &str, v: u64| (k.to_string(), StatValue::ULLong(v));
+    let processed = p.bytes_sent;
+    vec![
+        ull("data_total", p.memory_bytes),
+        ull("data_processed", processed),
+        ull("data_remaining", p.remaining_bytes),
+        ull("memory_total", p.memory_bytes),
+        ull("memory_processed", processed),
+        ull("memory_remaining", p.remaining_bytes),
+        ull("memory_dirty_rate", p.dirty_rate_pages_s),
+        ull("memory_iteration", p.rounds),
+        // Expected, while the job runs.
+        ull("downtime", p.expected_downtime_ms),
+    ]
 }
 
 impl Local {
@@ -172,7 +190,11 @@ impl Local {
                 ],
             };
             if let Some(began) = jobs.outgoing.get(uuid) {
-                return Ok(running(OPERATION_MIGRATION_OUT, began));
+                let mut job = running(OPERATION_MIGRATION_OUT, began);
+                if let Some(p) = self.hv().migrate_progress(&uuid.to_string()) {
+                    job.params.extend(progress_params(&p));
+                }
+                return Ok(job);
             }
             if let Some(inc) = jobs.incoming.get(uuid) {
                 return Ok(running(OPERATION_MIGRATION_IN, &inc.began));
