@@ -13,6 +13,7 @@ pub mod common;
 pub mod contract;
 pub mod domain;
 pub mod error;
+pub mod migration;
 pub mod network;
 pub mod report;
 pub mod runner;
@@ -35,6 +36,7 @@ pub const PROPERTIES: &[&str] = &[
     "network",
     "snapshots",
     "driver-contract",
+    "migration",
 ];
 
 /// Runs every property that applies to `opts.target`.
@@ -79,6 +81,13 @@ pub fn run(opts: &Options, cases: u32, seed: u64) -> Result<Report, Error> {
             &env,
             cases,
             property_seed(3),
+        ));
+    }
+    if wanted(migration::Migration::NAME) {
+        report.push(run_property::<migration::Migration>(
+            &env,
+            cases,
+            property_seed(4),
         ));
     }
     report.duration_ms = started.elapsed().as_millis() as u64;

@@ -42,7 +42,7 @@ struct Cli {
     #[arg(long)]
     shared: bool,
     /// Run only this property (repeatable): domain-lifecycle, storage,
-    /// network, snapshots, driver-contract.
+    /// network, snapshots, driver-contract, migration.
     #[arg(long = "property", value_name = "NAME",
           value_parser = clap::builder::PossibleValuesParser::new(wirt_conformance::PROPERTIES))]
     properties: Vec<String>,

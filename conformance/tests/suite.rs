@@ -30,7 +30,13 @@ fn test_driver_file(dir: &Path) -> PathBuf {
 fn the_test_driver_passes_through_its_uri() {
     let report = run(&Options::new(Target::Uri("test:///default".into())), 200);
     assert!(report.passed, "the real test driver must pass");
-    for name in ["domain-lifecycle", "storage", "network", "snapshots"] {
+    for name in [
+        "domain-lifecycle",
+        "storage",
+        "network",
+        "snapshots",
+        "migration",
+    ] {
         let p = report.property(name).expect("property ran");
         assert_eq!(p.status, Status::Passed, "{name}");
         assert_eq!(p.cases_run, 200, "{name}");

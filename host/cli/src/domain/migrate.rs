@@ -1,22 +1,23 @@
 //! `migrate` and the migration settings, as virsh has them: the client
 //! opens the destination itself and drives libvirt's v3 protocol
-//! (`Domain::migrate`).
+//! (`Domain::migrate`), or with `--p2p` the source's host does
+//! (`Domain::migrate_to_uri`); `--verbose` and `--timeout` watch the job
+//! from a second connection.
+
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
 use super::dom;
 use crate::parse::Args;
 use crate::{CmdError, CmdResult, Ctx, Reply};
-use wirt::connect::{MigrateParams, migrate_flags as mf};
+use wirt::connect::{MigrateParams, StatValue, migrate_flags as mf};
 
 pub(super) fn migrate(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let d = dom(ctx, args)?;
     let desturi = args.req("desturi");
-    for unsupported in [
-        "p2p",
-        "direct",
-        "tunnelled",
-        "copy-storage-all",
-        "copy-storage-inc",
-    ] {
+    for unsupported in ["direct", "copy-storage-all", "copy-storage-inc"] {
         if args.has(unsupported) {
             return Err(CmdError::msg(format!(
                 "unsupported configuration: --{unsupported} is not supported yet"
@@ -26,6 +27,8 @@ pub(super) fn migrate(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let flags = args.flags(&[
         ("live", mf::LIVE),
         ("offline", mf::OFFLINE),
+        ("p2p", mf::PEER2PEER),
+        ("tunnelled", mf::TUNNELLED),
         ("persistent", mf::PERSIST_DEST),
         ("undefinesource", mf::UNDEFINE_SOURCE),
         ("suspend", mf::PAUSED),
@@ -38,6 +41,23 @@ pub(super) fn migrate(ctx: &mut Ctx, args: &Args) -> CmdResult {
         ));
     }
     let bandwidth = args.u64("bandwidth").map_err(CmdError::msg)?;
+    let timeout = args.u64("timeout").map_err(CmdError::msg)?;
+    if let Some(t) = timeout {
+        // virsh's checks and wording.
+        if t == 0 {
+            return Err(CmdError::msg("migrate: Invalid timeout"));
+        }
+        if !args.has("live") {
+            return Err(CmdError::msg(
+                "migrate: Unexpected timeout for offline migration",
+            ));
+        }
+    }
+    if args.has("timeout-postcopy") {
+        return Err(CmdError::msg(
+            "unsupported configuration: --timeout-postcopy: post-copy migration is not supported",
+        ));
+    }
     let params = MigrateParams {
         uri: args.get("migrateuri").map(str::to_string),
         dest_name: args.get("dname").map(str::to_string),
@@ -45,15 +65,121 @@ pub(super) fn migrate(ctx: &mut Ctx, args: &Args) -> CmdResult {
         bandwidth_mib_s: bandwidth,
         ..Default::default()
     };
-    let dest = wirt::Connect::open(desturi)
-        .map_err(|e| CmdError::api("failed to connect to the hypervisor", &e))?;
-    d.migrate(&dest, &params, flags)
-        .map_err(|e| CmdError::bare(&e))?;
+    let dest = if flags & mf::PEER2PEER != 0 {
+        None
+    } else {
+        Some(
+            wirt::Connect::open(desturi)
+                .map_err(|e| CmdError::api("failed to connect to the hypervisor", &e))?,
+        )
+    };
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watcher = (timeout.is_some() || args.has("verbose")).then(|| {
+        let source = ctx
+            .uri()
+            .map_or_else(crate::command::default_uri, str::to_string);
+        let watch = Watch {
+            source,
+            uuid: d.uuid(),
+            timeout: timeout.map(Duration::from_secs),
+            verbose: args.has("verbose"),
+        };
+        std::thread::spawn(move || watch.run(&finished))
+    });
+    let result = match &dest {
+        // The source's host opens the destination itself.
+        None => d.migrate_to_uri(desturi, &params, flags),
+        Some(dest) => d.migrate(dest, &params, flags).map(|_| ()),
+    };
+    drop(done);
+    if let Some(w) = watcher {
+        let _ = w.join();
+    }
+    result.map_err(|e| CmdError::bare(&e))?;
     if args.has("verbose") {
         // virsh draws its progress on stderr.
         eprintln!("\rMigration: [100 %]");
     }
     Ok(Reply::empty())
+}
+
+/// What virsh does beside a migration, from a connection of its own to
+/// the source (a daemon answers one connection's calls in turn, and the
+/// first is busy with the migration): `--verbose` draws the progress of
+/// the job, `--timeout` suspends the guest once it has run that long so
+/// that the migration converges.
+struct Watch {
+    source: String,
+    uuid: uuid::Uuid,
+    timeout: Option<Duration>,
+    verbose: bool,
+}
+
+/// How often the progress is redrawn (virsh's 500 ms).
+const POLL: Duration = Duration::from_millis(500);
+
+impl Watch {
+    /// Until `finished` says the migration is over.
+    fn run(self, finished: &Receiver<()>) {
+        let started = Instant::now();
+        // The command's thread holds stderr's lock: a copy of the
+        // descriptor writes beside it.
+        let mut stderr = std::io::stderr()
+            .as_fd()
+            .try_clone_to_owned()
+            .map(std::fs::File::from)
+            .ok();
+        let mut dom = None;
+        let mut suspended = false;
+        loop {
+            let wait = match self.timeout.filter(|_| !suspended) {
+                Some(t) => POLL.min(t.saturating_sub(started.elapsed())),
+                None => POLL,
+            };
+            if finished.recv_timeout(wait) != Err(RecvTimeoutError::Timeout) {
+                return;
+            }
+            if dom.is_none() {
+                dom = wirt::Connect::open(&self.source)
+                    .and_then(|c| c.lookup_domain_by_uuid(&self.uuid))
+                    .ok();
+            }
+            let Some(dom) = &dom else { continue };
+            if !suspended && self.timeout.is_some_and(|t| started.elapsed() >= t) {
+                suspended = true;
+                // As virsh: a guest that cannot be suspended migrates on.
+                let _ = dom.suspend();
+            }
+            if self.verbose
+                && let Ok(job) = dom.job_stats(0)
+            {
+                let get = |name: &str| {
+                    job.params
+                        .iter()
+                        .find(|(k, _)| k == name)
+                        .and_then(|(_, v)| match v {
+                            StatValue::ULLong(n) => Some(*n),
+                            _ => None,
+                        })
+                };
+                if let (Some(total), Some(left)) = (get("data_total"), get("data_remaining"))
+                    && total > 0
+                    && let Some(err) = &mut stderr
+                {
+                    let _ = write!(err, "\rMigration: [{:>3} %]", progress(left, total));
+                }
+            }
+        }
+    }
+}
+
+/// virsh's `virshPrintJobProgress`: 100 only once nothing is left.
+fn progress(remaining: u64, total: u64) -> u64 {
+    if remaining == 0 {
+        return 100;
+    }
+    let done = (100.0 - remaining as f64 * 100.0 / total as f64) as u64;
+    done.min(99)
 }
 
 pub(super) fn migrate_setmaxdowntime(ctx: &mut Ctx, args: &Args) -> CmdResult {

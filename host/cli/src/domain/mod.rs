@@ -338,6 +338,12 @@ pub static COMMANDS: &[Command] = &[
                 "rename to new name during migration (if supported)",
             ),
             named("bandwidth", "migration bandwidth limit in MiB/s"),
+            named(
+                "timeout",
+                "run action specified by --timeout-* option (suspend by default) if live migration exceeds timeout (in seconds)",
+            ),
+            flag("timeout-suspend", "suspend the guest after timeout"),
+            flag("timeout-postcopy", "switch to post-copy after timeout"),
         ],
     },
     Command {

@@ -13,6 +13,7 @@ mod kvm_net;
 mod kvm_snapshot;
 mod kvm_stats;
 mod migrate;
+mod migrate_p2p;
 mod monitoring;
 mod networks;
 mod plugins;

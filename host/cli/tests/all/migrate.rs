@@ -13,13 +13,13 @@ use wirt::lifecycle::{Event, State, detail, reason};
 
 use crate::remote::Daemon;
 
-struct Out {
-    stdout: String,
-    stderr: String,
-    ok: bool,
+pub(crate) struct Out {
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+    pub(crate) ok: bool,
 }
 
-fn run(cmd: &mut Command) -> Out {
+pub(crate) fn run(cmd: &mut Command) -> Out {
     let out = cmd.stdin(Stdio::null()).output().expect("run client");
     Out {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -28,11 +28,11 @@ fn run(cmd: &mut Command) -> Out {
     }
 }
 
-fn wirt(uri: &str, script: &str) -> Out {
+pub(crate) fn wirt(uri: &str, script: &str) -> Out {
     run(Command::new(env!("CARGO_BIN_EXE_wirt")).args(["-c", uri, script]))
 }
 
-fn xml(name: &str, uuid: &str) -> String {
+pub(crate) fn xml(name: &str, uuid: &str) -> String {
     format!(
         "<domain type='test'><name>{name}</name><uuid>{uuid}</uuid>\
          <memory unit='MiB'>128</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>"
@@ -41,7 +41,7 @@ fn xml(name: &str, uuid: &str) -> String {
 
 /// The lifecycle events of `name` the stream brings until `want` of them
 /// came (or 20 s went by), as (event, detail).
-fn events_of(stream: &EventStream, name: &str, want: usize) -> Vec<(Event, u32)> {
+pub(crate) fn events_of(stream: &EventStream, name: &str, want: usize) -> Vec<(Event, u32)> {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut seen = Vec::new();
     while seen.len() < want {
@@ -60,18 +60,18 @@ fn events_of(stream: &EventStream, name: &str, want: usize) -> Vec<(Event, u32)>
     seen
 }
 
-fn state(conn: &Connect, name: &str) -> (State, u32) {
+pub(crate) fn state(conn: &Connect, name: &str) -> (State, u32) {
     conn.lookup_domain_by_name(name).unwrap().state().unwrap()
 }
 
-fn gone(conn: &Connect, name: &str) -> bool {
+pub(crate) fn gone(conn: &Connect, name: &str) -> bool {
     conn.lookup_domain_by_name(name)
         .is_err_and(|e| e.code() == ErrorCode::NO_DOMAIN)
 }
 
 /// Two test hosts; the connections held here keep each `test:///default`
 /// alive between the clients' own connections.
-fn two_hosts() -> (Daemon, Daemon, Connect, Connect) {
+pub(crate) fn two_hosts() -> (Daemon, Daemon, Connect, Connect) {
     let a = Daemon::start();
     let b = Daemon::start();
     let ca = crate::support::open(&a.uri()).unwrap();
@@ -351,7 +351,7 @@ fn virsh_migrates_between_two_daemons() {
 }
 
 /// VMM processes whose command line names `dir` (their sockets live there).
-fn vmms_under(dir: &std::path::Path) -> Vec<u32> {
+pub(crate) fn vmms_under(dir: &std::path::Path) -> Vec<u32> {
     let needle = dir.to_string_lossy().into_owned();
     std::fs::read_dir("/proc")
         .unwrap()
@@ -365,7 +365,7 @@ fn vmms_under(dir: &std::path::Path) -> Vec<u32> {
         .collect()
 }
 
-fn until(what: &str, mut f: impl FnMut() -> bool) {
+pub(crate) fn until(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !f() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -375,13 +375,13 @@ fn until(what: &str, mut f: impl FnMut() -> bool) {
 
 /// Two daemons serving `kvm:///session`; their VMMs are killed when the
 /// test ends, however it ends.
-struct KvmHosts {
-    a: Daemon,
-    b: Daemon,
+pub(crate) struct KvmHosts {
+    pub(crate) a: Daemon,
+    pub(crate) b: Daemon,
 }
 
 impl KvmHosts {
-    fn start() -> Option<KvmHosts> {
+    pub(crate) fn start() -> Option<KvmHosts> {
         if !wirt_testkit::kvm_or_skip() {
             return None;
         }
@@ -396,13 +396,13 @@ impl KvmHosts {
         })
     }
 
-    fn uri(d: &Daemon) -> String {
+    pub(crate) fn uri(d: &Daemon) -> String {
         format!("kvm+unix:///session?socket={}", d.sock().display())
     }
 
     /// A guest on host A whose disk (shared storage: one path for both)
     /// lives in A's directory.
-    fn guest(&self, conn: &Connect, name: &str) {
+    pub(crate) fn guest(&self, conn: &Connect, name: &str) {
         let disk = self.a.dir.path().join(format!("{name}.img"));
         std::fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
         let xml = format!(
@@ -416,7 +416,7 @@ impl KvmHosts {
 
     /// Types `!line` on the guest's console (through the daemon) until a
     /// line starting with `answer` that `accept` takes comes back.
-    fn guest_command(
+    pub(crate) fn guest_command(
         uri: &str,
         dom: &str,
         line: &str,
@@ -456,7 +456,7 @@ impl KvmHosts {
     }
 
     /// The guest's dirtying counter ("dirty: on counter N").
-    fn counter(uri: &str, dom: &str, above: u64) -> u64 {
+    pub(crate) fn counter(uri: &str, dom: &str, above: u64) -> u64 {
         let line = Self::guest_command(uri, dom, "dirty", "dirty: on counter ", |l| {
             l["dirty: on counter ".len()..]
                 .trim()

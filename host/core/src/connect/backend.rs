@@ -14,6 +14,7 @@
 //! a time and a client falls back as it does with an older libvirtd.
 
 use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use uuid::Uuid;
@@ -243,6 +244,18 @@ pub trait DomainBackend {
     ) -> Result<Prepared> {
         unsupported("virDomainMigratePrepare3Params")
     }
+    /// Prepare for a tunnelled migration: the data arrives through
+    /// `tunnel` (one end of a stream socket pair the caller holds the other
+    /// end of) instead of a connection the source makes.
+    fn domain_migrate_prepare_tunnel(
+        &self,
+        _params: &MigrateParams,
+        _cookie: &[u8],
+        _flags: u32,
+        _tunnel: UnixStream,
+    ) -> Result<Prepared> {
+        unsupported("virDomainMigratePrepareTunnel3Params")
+    }
     /// Migration's Perform step, on the source; returns the cookie for Finish.
     fn domain_migrate_perform(
         &self,
@@ -252,6 +265,28 @@ pub trait DomainBackend {
         _flags: u32,
     ) -> Result<Vec<u8>> {
         unsupported("virDomainMigratePerform3Params")
+    }
+    /// Perform for a tunnelled migration: the data goes into `tunnel`.
+    fn domain_migrate_perform_tunnel(
+        &self,
+        _dom: &DomainRef,
+        _params: &MigrateParams,
+        _cookie: &[u8],
+        _flags: u32,
+        _tunnel: UnixStream,
+    ) -> Result<Vec<u8>> {
+        unsupported("virDomainMigratePerform3Params")
+    }
+    /// A peer-to-peer migration: this backend's host connects to
+    /// `dconnuri` and runs all five steps itself.
+    fn domain_migrate_p2p(
+        &self,
+        _dom: &DomainRef,
+        _dconnuri: &str,
+        _params: &MigrateParams,
+        _flags: u32,
+    ) -> Result<()> {
+        unsupported("virDomainMigrateToURI3")
     }
     /// Migration's Finish step, on the destination; returns the domain and
     /// the cookie for Confirm.
@@ -274,6 +309,10 @@ pub trait DomainBackend {
         _cancelled: bool,
     ) -> Result<()> {
         unsupported("virDomainMigrateConfirm3Params")
+    }
+    /// A subscription to job-completed events.
+    fn job_completed_events(&self) -> Result<EventStream<super::JobCompletedEvent>> {
+        unsupported("virConnectDomainEventRegisterAny")
     }
     /// Aborts the domain's current job (`virDomainAbortJob`).
     fn domain_abort_job(&self, _dom: &DomainRef) -> Result<()> {

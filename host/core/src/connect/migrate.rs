@@ -8,7 +8,9 @@
 //! [`Domain::migrate`] is `virDomainMigrateVersion3Full`; the steps are
 //! public so the daemon can serve them one procedure at a time.
 
-use super::{Connect, Domain, DomainRef, Error, Result};
+use std::os::unix::net::UnixStream;
+
+use super::{Connect, Domain, DomainBackend, DomainRef, Error, Result};
 use crate::error::ErrorCode;
 
 /// libvirt's `VIR_MIGRATE_*` flag bits.
@@ -43,8 +45,15 @@ pub mod migrate_flags {
     pub const AUTO_CONVERGE: u32 = Migrate::AUTO_CONVERGE.bits();
     /// The bits wirt acts on (others are refused as libvirt refuses a
     /// flag its driver does not know).
-    pub const SUPPORTED: u32 =
-        LIVE | PERSIST_DEST | UNDEFINE_SOURCE | PAUSED | UNSAFE | OFFLINE | ABORT_ON_ERROR;
+    pub const SUPPORTED: u32 = LIVE
+        | PEER2PEER
+        | TUNNELLED
+        | PERSIST_DEST
+        | UNDEFINE_SOURCE
+        | PAUSED
+        | UNSAFE
+        | OFFLINE
+        | ABORT_ON_ERROR;
 }
 
 /// libvirt's migration parameter names (`VIR_MIGRATE_PARAM_*`).
@@ -113,88 +122,153 @@ impl Domain {
             ));
         }
         if flags & migrate_flags::TUNNELLED != 0 {
-            return Err(Error::api(
-                ErrorCode::ARGUMENT_UNSUPPORTED,
-                "cannot perform tunnelled migration without using peer2peer flag",
-            ));
+            return Err(no_tunnel_without_p2p());
         }
-        let src = self.connect().backend();
-        let dst = dest.backend();
-        let mut params = params.clone();
-        let begun = src.domain_migrate_begin(self.reference(), &params, flags)?;
-        let mut flags = flags;
-        if flags & migrate_flags::OFFLINE == 0
-            && matches!(self.state(), Ok((crate::lifecycle::State::Paused, _)))
-        {
-            flags |= migrate_flags::PAUSED;
-        }
-        let dest_flags = flags & !(migrate_flags::ABORT_ON_ERROR | migrate_flags::AUTO_CONVERGE);
-        params.dest_xml = Some(begun.xml);
-        // Nothing to undo on the source yet: without change protection,
-        // Begin starts no job there.
-        let prepared = dst.domain_migrate_prepare(&params, &begun.cookie, dest_flags)?;
-        if let Some(uri) = prepared.uri {
-            params.uri = Some(uri);
-        }
-        let mut first_error = None;
-        let mut notify_source = true;
-        let cookie = if params.uri.is_none() {
-            first_error = Some(Error::api(
-                ErrorCode::INTERNAL_ERROR,
-                "domainMigratePrepare3 did not set uri",
-            ));
-            Vec::new()
-        } else if flags & migrate_flags::OFFLINE != 0 {
-            Vec::new()
-        } else {
-            match src.domain_migrate_perform(self.reference(), &params, &prepared.cookie, flags) {
-                Ok(cookie) => cookie,
-                Err(e) => {
-                    // Perform failed: the source already knows.
-                    notify_source = false;
-                    first_error = Some(e);
-                    Vec::new()
-                }
-            }
-        };
-        if params.dest_name.is_none() {
-            params.dest_name = Some(self.name().to_string());
-        }
-        let finished =
-            dst.domain_migrate_finish(&params, &cookie, dest_flags, first_error.is_some());
-        let (arrived, cookie) = match finished {
-            Ok((r, cookie)) if first_error.is_none() => (Some(r), cookie),
-            Ok(_) => (None, Vec::new()),
-            Err(e) => {
-                first_error.get_or_insert(e);
-                (None, Vec::new())
-            }
-        };
-        if notify_source {
-            let confirmed = src.domain_migrate_confirm(
-                self.reference(),
-                &params,
-                &cookie,
-                flags,
-                arrived.is_none(),
-            );
-            if let Err(e) = confirmed {
-                tracing::warn!(domain = self.name(), error = %e, "confirming the migration failed");
-                if arrived.is_none() {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        match (arrived, first_error) {
-            (Some(r), _) => Ok(dest.domain(r)),
-            (None, Some(e)) => Err(e),
-            (None, None) => Err(Error::api(
-                ErrorCode::OPERATION_FAILED,
-                "migration unexpectedly failed",
-            )),
-        }
+        let r = run_v3(
+            self.connect().backend(),
+            self.reference(),
+            dest.backend(),
+            params,
+            flags,
+        )?;
+        Ok(dest.domain(r))
     }
 
+    /// Peer-to-peer migration (libvirt's `virDomainMigrateToURI3` with
+    /// `VIR_MIGRATE_PEER2PEER`): the source's host itself connects to
+    /// `dconnuri` and drives the steps there; with `TUNNELLED` the data
+    /// goes through that connection. On failure the domain keeps running
+    /// here and nothing is left there.
+    pub fn migrate_to_uri(&self, dconnuri: &str, params: &MigrateParams, flags: u32) -> Result<()> {
+        self.connect().check_writable()?;
+        if flags & migrate_flags::PEER2PEER == 0 {
+            // Without it libvirt hands the URI to the hypervisor ("direct").
+            return Err(Error::api(
+                ErrorCode::ARGUMENT_UNSUPPORTED,
+                "direct migration is not supported: use VIR_MIGRATE_PEER2PEER",
+            ));
+        }
+        self.connect()
+            .backend()
+            .domain_migrate_p2p(self.reference(), dconnuri, params, flags)
+    }
+}
+
+fn no_tunnel_without_p2p() -> Error {
+    Error::api(
+        ErrorCode::ARGUMENT_UNSUPPORTED,
+        "cannot perform tunnelled migration without using peer2peer flag",
+    )
+}
+
+/// libvirt's `virDomainMigrateVersion3Full`: the five steps between the
+/// source `src` and the destination `dst`, whoever drives them (a client
+/// holding both connections, or the source's host for a peer-to-peer
+/// migration). With `TUNNELLED` the data goes through a socket pair whose
+/// ends the two backends are given instead of a TCP connection between
+/// the hosts. Returns the domain on the destination.
+pub fn run_v3(
+    src: &dyn DomainBackend,
+    dom: &DomainRef,
+    dst: &dyn DomainBackend,
+    params: &MigrateParams,
+    flags: u32,
+) -> Result<DomainRef> {
+    let tunnelled = flags & migrate_flags::TUNNELLED != 0;
+    if tunnelled && flags & migrate_flags::PEER2PEER == 0 {
+        return Err(no_tunnel_without_p2p());
+    }
+    let mut params = params.clone();
+    let begun = src.domain_migrate_begin(dom, &params, flags)?;
+    let mut flags = flags;
+    if flags & migrate_flags::OFFLINE == 0
+        && matches!(
+            src.domain_state(dom),
+            Ok((crate::lifecycle::State::Paused, _))
+        )
+    {
+        flags |= migrate_flags::PAUSED;
+    }
+    let dest_flags = flags & !(migrate_flags::ABORT_ON_ERROR | migrate_flags::AUTO_CONVERGE);
+    params.dest_xml = Some(begun.xml);
+    // Nothing to undo on the source yet: without change protection,
+    // Begin starts no job there.
+    let (prepared, tunnel) = if tunnelled && flags & migrate_flags::OFFLINE == 0 {
+        let (here, there) = UnixStream::pair().map_err(|e| {
+            Error::api(
+                ErrorCode::SYSTEM_ERROR,
+                format!("cannot make the migration tunnel: {e}"),
+            )
+        })?;
+        let prepared =
+            dst.domain_migrate_prepare_tunnel(&params, &begun.cookie, dest_flags, there)?;
+        (prepared, Some(here))
+    } else {
+        (
+            dst.domain_migrate_prepare(&params, &begun.cookie, dest_flags)?,
+            None,
+        )
+    };
+    if let Some(uri) = prepared.uri {
+        params.uri = Some(uri);
+    }
+    let mut first_error = None;
+    let mut notify_source = true;
+    let cookie = if params.uri.is_none() && tunnel.is_none() {
+        first_error = Some(Error::api(
+            ErrorCode::INTERNAL_ERROR,
+            "domainMigratePrepare3 did not set uri",
+        ));
+        Vec::new()
+    } else if flags & migrate_flags::OFFLINE != 0 {
+        Vec::new()
+    } else {
+        let performed = match tunnel {
+            Some(t) => src.domain_migrate_perform_tunnel(dom, &params, &prepared.cookie, flags, t),
+            None => src.domain_migrate_perform(dom, &params, &prepared.cookie, flags),
+        };
+        match performed {
+            Ok(cookie) => cookie,
+            Err(e) => {
+                // Perform failed: the source already knows.
+                notify_source = false;
+                first_error = Some(e);
+                Vec::new()
+            }
+        }
+    };
+    if params.dest_name.is_none() {
+        params.dest_name = Some(dom.name.clone());
+    }
+    let finished = dst.domain_migrate_finish(&params, &cookie, dest_flags, first_error.is_some());
+    let (arrived, cookie) = match finished {
+        Ok((r, cookie)) if first_error.is_none() => (Some(r), cookie),
+        Ok(_) => (None, Vec::new()),
+        Err(e) => {
+            first_error.get_or_insert(e);
+            (None, Vec::new())
+        }
+    };
+    if notify_source {
+        let confirmed = src.domain_migrate_confirm(dom, &params, &cookie, flags, arrived.is_none());
+        if let Err(e) = confirmed {
+            tracing::warn!(domain = %dom.name, error = %e, "confirming the migration failed");
+            if arrived.is_none() {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match (arrived, first_error) {
+        (Some(r), _) => Ok(r),
+        (None, Some(e)) => Err(e),
+        (None, None) => Err(Error::api(
+            ErrorCode::OPERATION_FAILED,
+            "migration unexpectedly failed",
+        )),
+    }
+}
+
+impl Domain {
     /// Begin (source): checks the domain can go; returns its definition and
     /// the cookie for Prepare.
     pub fn migrate_begin(&self, params: &MigrateParams, flags: u32) -> Result<Begun> {
@@ -248,6 +322,21 @@ impl Connect {
     ) -> Result<Prepared> {
         self.check_writable()?;
         self.backend().domain_migrate_prepare(params, cookie, flags)
+    }
+
+    /// Prepare (destination) for a tunnelled migration: the data arrives
+    /// through `tunnel`, one end of a socket pair whose other end the
+    /// caller carries from the source.
+    pub fn migrate_prepare_tunnel(
+        &self,
+        params: &MigrateParams,
+        cookie: &[u8],
+        flags: u32,
+        tunnel: UnixStream,
+    ) -> Result<Prepared> {
+        self.check_writable()?;
+        self.backend()
+            .domain_migrate_prepare_tunnel(params, cookie, flags, tunnel)
     }
 
     /// Finish (destination): the domain runs here, or, `cancelled`, what
@@ -320,6 +409,39 @@ pub struct JobStats {
     pub job_type: i32,
     /// The values, in libvirt's names.
     pub params: Vec<(String, super::StatValue)>,
+}
+
+/// A domain's job ended (libvirt's `VIR_DOMAIN_EVENT_ID_JOB_COMPLETED`):
+/// a migration, on the source and on the destination, with the figures
+/// `virDomainGetJobStats` gives with `job_flags::COMPLETED`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobCompletedEvent {
+    /// The domain's name.
+    pub name: String,
+    /// The domain's UUID.
+    pub uuid: uuid::Uuid,
+    /// Its id when the job ended (-1 if it is not running).
+    pub id: i32,
+    /// The job's statistics, in libvirt's names (`operation`, ...).
+    pub params: Vec<(String, super::StatValue)>,
+}
+
+impl JobCompletedEvent {
+    /// virsh's `event --event job-completed` lines.
+    pub fn virsh_lines(&self) -> String {
+        let mut out = format!("event 'job-completed' for domain '{}':\n", self.name);
+        for (k, v) in &self.params {
+            out += &format!("\t{k}: {v}\n");
+        }
+        out
+    }
+}
+
+impl Connect {
+    /// Job-completed events of this connection's host, from now on.
+    pub fn job_completed_events(&self) -> Result<crate::events::EventStream<JobCompletedEvent>> {
+        self.backend().job_completed_events()
+    }
 }
 
 /// `virDomainGetJobStats` flags.

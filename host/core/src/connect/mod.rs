@@ -52,7 +52,8 @@ pub struct Autostarted {
     pub failed: Vec<(String, Error)>,
 }
 pub use migrate::{
-    Begun, JobStats, MigrateParams, Prepared, cookie_figures, job_flags, migrate_flags, param_names,
+    Begun, JobCompletedEvent, JobStats, MigrateParams, Prepared, cookie_figures, job_flags,
+    migrate_flags, param_names, run_v3,
 };
 pub(crate) use monitor::invalid_arg;
 pub use monitor::{

@@ -1032,8 +1032,34 @@ impl HypervisorDriver for KvmDriver {
         self.migrate_send(uuid, out)
     }
 
+    fn migrate_incoming_tunnel(
+        &self,
+        config: &DomainConfig,
+        tunnel: std::os::unix::net::UnixStream,
+        paused: bool,
+    ) -> Result<()> {
+        self.migrate_prepare_tunnel(config, tunnel, paused)
+    }
+
+    fn migrate_out_tunnel(
+        &self,
+        uuid: &str,
+        out: &MigrateOut,
+        tunnel: std::os::unix::net::UnixStream,
+    ) -> Result<MigrationStats> {
+        self.migrate_send_on(uuid, out, migrate::Conn::Unix(tunnel))
+    }
+
     fn migrate_abort(&self, uuid: &str) -> Result<()> {
         self.migrate_cancel(uuid)
+    }
+
+    fn migrate_converge(&self, uuid: &str) -> Result<()> {
+        self.converge_now(uuid)
+    }
+
+    fn migrate_progress(&self, uuid: &str) -> Option<MigrateProgress> {
+        self.progress_of(uuid)
     }
 
     fn guest_stats(&self, uuid: &str) -> Result<GuestStats> {

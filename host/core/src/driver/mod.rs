@@ -365,6 +365,35 @@ pub trait HypervisorDriver: Send + Sync {
     fn migrate_out(&self, _uuid: &str, _out: &MigrateOut) -> Result<MigrationStats> {
         unsupported("virDomainMigratePerform3Params")
     }
+    /// As `migrate_incoming`, with the data arriving through `tunnel` (one
+    /// end of a stream socket pair) instead of a connection to a listener.
+    fn migrate_incoming_tunnel(
+        &self,
+        _config: &DomainConfig,
+        _tunnel: std::os::unix::net::UnixStream,
+        _paused: bool,
+    ) -> Result<()> {
+        unsupported("virDomainMigratePrepareTunnel3Params")
+    }
+    /// As `migrate_out`, sending into `tunnel` instead of connecting to
+    /// `out.uri`.
+    fn migrate_out_tunnel(
+        &self,
+        _uuid: &str,
+        _out: &MigrateOut,
+        _tunnel: std::os::unix::net::UnixStream,
+    ) -> Result<MigrationStats> {
+        unsupported("virDomainMigratePerform3Params")
+    }
+    /// How far a `migrate_out` under way has come, if the driver knows.
+    fn migrate_progress(&self, _uuid: &str) -> Option<MigrateProgress> {
+        None
+    }
+    /// Makes a `migrate_out` under way pause the guest after its current
+    /// round and send the rest: it converges whatever the guest writes.
+    fn migrate_converge(&self, _uuid: &str) -> Result<()> {
+        unsupported("virDomainSuspend")
+    }
     /// Makes a `migrate_out` under way fail at once; the guest stays.
     fn migrate_abort(&self, _uuid: &str) -> Result<()> {
         unsupported("virDomainAbortJob")
@@ -385,6 +414,23 @@ pub struct MigrateOut {
     pub max_downtime_ms: u64,
     /// Bandwidth cap, MiB/s; none: unlimited.
     pub bandwidth_mib_s: Option<u64>,
+}
+
+/// How far a migration out has come.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MigrateProgress {
+    /// Guest memory, bytes.
+    pub memory_bytes: u64,
+    /// Bytes sent so far.
+    pub bytes_sent: u64,
+    /// Bytes of the current round not sent yet.
+    pub remaining_bytes: u64,
+    /// The current pre-copy round.
+    pub rounds: u64,
+    /// Pages the guest dirtied per second in the last round.
+    pub dirty_rate_pages_s: u64,
+    /// The pause the dirty pages would cause at the measured rate, ms.
+    pub expected_downtime_ms: u64,
 }
 
 /// Figures of a finished migration, as the source measured them.

@@ -742,6 +742,9 @@ impl DomainBackend for Local {
     }
 
     fn domain_suspend(&self, dom: &DomainRef) -> Result<()> {
+        if self.converge_migration(dom) {
+            return Ok(());
+        }
         let hv = self.hv();
         self.transition(dom, Op::Suspend, |reg, uuid| {
             if reg.domain(uuid).expect("checked").state == State::Paused {
@@ -926,7 +929,7 @@ impl DomainBackend for Local {
         cookie: &[u8],
         flags: u32,
     ) -> Result<Prepared> {
-        self.migrate_prepare(params, cookie, flags)
+        self.migrate_prepare(params, cookie, flags, None)
     }
 
     fn domain_migrate_perform(
@@ -936,7 +939,7 @@ impl DomainBackend for Local {
         cookie: &[u8],
         flags: u32,
     ) -> Result<Vec<u8>> {
-        self.migrate_perform(dom, params, cookie, flags)
+        self.migrate_perform(dom, params, cookie, flags, None)
     }
 
     fn domain_migrate_finish(
@@ -958,6 +961,43 @@ impl DomainBackend for Local {
         cancelled: bool,
     ) -> Result<()> {
         self.migrate_confirm(dom, params, cookie, flags, cancelled)
+    }
+
+    fn domain_migrate_prepare_tunnel(
+        &self,
+        params: &MigrateParams,
+        cookie: &[u8],
+        flags: u32,
+        tunnel: std::os::unix::net::UnixStream,
+    ) -> Result<Prepared> {
+        self.migrate_prepare(params, cookie, flags, Some(tunnel))
+    }
+
+    fn domain_migrate_perform_tunnel(
+        &self,
+        dom: &DomainRef,
+        params: &MigrateParams,
+        cookie: &[u8],
+        flags: u32,
+        tunnel: std::os::unix::net::UnixStream,
+    ) -> Result<Vec<u8>> {
+        self.migrate_perform(dom, params, cookie, flags, Some(tunnel))
+    }
+
+    fn domain_migrate_p2p(
+        &self,
+        dom: &DomainRef,
+        dconnuri: &str,
+        params: &MigrateParams,
+        flags: u32,
+    ) -> Result<()> {
+        self.migrate_p2p(dom, dconnuri, params, flags)
+    }
+
+    fn job_completed_events(
+        &self,
+    ) -> Result<crate::events::EventStream<crate::connect::JobCompletedEvent>> {
+        Ok(Local::job_completed_events(self))
     }
 
     fn domain_abort_job(&self, dom: &DomainRef) -> Result<()> {

@@ -12,6 +12,7 @@
 //! refuse a migration to itself, as libvirt does.
 
 use std::collections::HashMap;
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -23,15 +24,19 @@ use super::domain::{apply_outcome, check_unique, domain_ref, persist};
 use super::{Local, no_domain};
 use crate::connect::migrate_flags as mf;
 use crate::connect::{
-    Begun, DomainRef, Error, JobStats, MigrateParams, Prepared, Result, StatValue, check_flags,
-    job_flags, local_hostname,
+    Begun, DomainRef, Error, JobCompletedEvent, MigrateParams, Prepared, Result, check_flags,
+    local_hostname,
 };
 use crate::driver::{self, MigrateOut, MigrationStats};
 use crate::error::ErrorCode;
-use crate::events::DomainEvent;
+use crate::events::{DomainEvent, EventBus};
 use crate::lifecycle::{self, Event, Outcome, State, detail, reason};
 use crate::registry::DomainObj;
 use crate::xml::{DomainDef, FormatOptions};
+
+mod jobs;
+
+use jobs::Completed;
 
 /// libvirt's default for the longest pause of a live migration, ms.
 const DEFAULT_MAX_DOWNTIME_MS: u64 = 300;
@@ -48,55 +53,20 @@ pub(crate) struct Jobs {
     completed: HashMap<Uuid, Completed>,
     max_downtime_ms: HashMap<Uuid, u64>,
     max_speed_mib_s: HashMap<Uuid, u64>,
+    /// Where job-completed events go.
+    job_events: EventBus<JobCompletedEvent>,
 }
 
-/// A finished migration, for `domjobinfo --completed`.
-struct Completed {
-    incoming: bool,
-    elapsed_ms: u64,
-    /// The transfer's figures (none when simulated).
-    stats: Option<MigrationStats>,
-}
+/// Where a tunnelled migration's destination says the data goes: through
+/// the connection between the hosts.
+const TUNNEL_URI: &str = "tunnel:";
 
-/// `VIR_DOMAIN_JOB_*` types.
-const JOB_NONE: i32 = 0;
-const JOB_UNBOUNDED: i32 = 2;
-const JOB_COMPLETED: i32 = 3;
-/// `VIR_DOMAIN_JOB_OPERATION_MIGRATION_IN` / `_OUT`.
-const OPERATION_MIGRATION_IN: i32 = 4;
-const OPERATION_MIGRATION_OUT: i32 = 5;
-
-impl Completed {
-    /// libvirt's job statistics for it.
-    fn params(&self) -> Vec<(String, StatValue)> {
-        let operation = if self.incoming {
-            OPERATION_MIGRATION_IN
-        } else {
-            OPERATION_MIGRATION_OUT
-        };
-        let mut p = vec![
-            ("operation".to_string(), StatValue::Int(operation)),
-            (
-                "time_elapsed".to_string(),
-                StatValue::ULLong(self.elapsed_ms),
-            ),
-        ];
-        if let Some(s) = &self.stats {
-            let ull = |k: &str, v: u64| (k.to_string(), StatValue::ULLong(v));
-            p.extend([
-                // libvirt counts whole milliseconds; a pause is never 0.
-                ull("downtime", s.downtime_ms.ceil() as u64),
-                ull("data_total", s.memory_bytes),
-                ull("data_processed", s.bytes_sent),
-                ull("data_remaining", 0),
-                ull("memory_total", s.memory_bytes),
-                ull("memory_processed", s.bytes_sent),
-                ull("memory_remaining", 0),
-                ull("memory_iteration", s.rounds),
-            ]);
-        }
-        p
-    }
+/// Where Perform sends the guest.
+enum To {
+    /// A connection to the destination's URI.
+    Uri(String),
+    /// A tunnel's end (the other end goes through the daemons).
+    Tunnel(UnixStream),
 }
 
 /// A domain Prepare made ready to arrive.
@@ -275,11 +245,14 @@ impl Local {
         })
     }
 
+    /// Prepare; with `tunnel` the data arrives through it instead of a
+    /// connection the source makes.
     pub(crate) fn migrate_prepare(
         &self,
         params: &MigrateParams,
         cookie: &[u8],
         flags: u32,
+        tunnel: Option<UnixStream>,
     ) -> Result<Prepared> {
         check_flags(flags, mf::SUPPORTED, "virDomainMigratePrepare3Params")?;
         let source = Cookie::decode(cookie)?;
@@ -336,11 +309,18 @@ impl Local {
             format!("tcp://{}", local_hostname())
         } else {
             let config = self.start_config(&reg, &def, None)?;
-            let paused = flags & mf::PAUSED != 0;
             let uri = if self.simulated() {
+                // Nothing flows in a simulated migration: the tunnel
+                // closes, and with it the caller's end.
+                drop(tunnel);
                 self.hv().start(&config, driver::START_PAUSED)?;
                 format!("tcp://{}", local_hostname())
+            } else if let Some(tunnel) = tunnel {
+                let paused = flags & mf::PAUSED != 0;
+                self.hv().migrate_incoming_tunnel(&config, tunnel, paused)?;
+                TUNNEL_URI.to_string()
             } else {
+                let paused = flags & mf::PAUSED != 0;
                 let listen = params
                     .uri
                     .clone()
@@ -382,18 +362,26 @@ impl Local {
         })
     }
 
+    /// Perform; with `tunnel` the data goes into it instead of a
+    /// connection to the URI Prepare gave.
     pub(crate) fn migrate_perform(
         &self,
         dom: &DomainRef,
         params: &MigrateParams,
         _cookie: &[u8],
         flags: u32,
+        tunnel: Option<UnixStream>,
     ) -> Result<Vec<u8>> {
         check_flags(flags, mf::SUPPORTED, "virDomainMigratePerform3Params")?;
-        let uri = params
-            .uri
-            .clone()
-            .ok_or_else(|| Error::api(ErrorCode::INVALID_ARG, "no migration URI"))?;
+        let to = match tunnel {
+            Some(t) => To::Tunnel(t),
+            None => To::Uri(
+                params
+                    .uri
+                    .clone()
+                    .ok_or_else(|| Error::api(ErrorCode::INVALID_ARG, "no migration URI"))?,
+            ),
+        };
         self.with(dom, |reg, uuid| {
             let obj = reg.domain(uuid).expect("checked");
             if !obj.is_active() {
@@ -410,7 +398,7 @@ impl Local {
                 .push(*uuid);
             Ok(())
         })?;
-        let result = self.perform_transfer(dom, uri, params);
+        let result = self.perform_transfer(dom, to, params);
         if result.is_err() {
             self.jobs().outgoing.remove(&dom.uuid);
             self.performed
@@ -438,7 +426,7 @@ impl Local {
     fn perform_transfer(
         &self,
         dom: &DomainRef,
-        uri: String,
+        to: To,
         params: &MigrateParams,
     ) -> Result<Option<MigrationStats>> {
         let uuid = dom.uuid;
@@ -455,12 +443,22 @@ impl Local {
                     jobs.max_speed_mib_s.get(&uuid).copied(),
                 )
             };
-            let out = MigrateOut {
-                uri,
+            let mut out = MigrateOut {
+                uri: String::new(),
                 max_downtime_ms: downtime,
                 bandwidth_mib_s: params.bandwidth_mib_s.or(speed).filter(|&b| b > 0),
             };
-            Some(self.hv().migrate_out(&uuid.to_string(), &out)?)
+            let hv = self.hv();
+            Some(match to {
+                To::Uri(uri) => {
+                    out.uri = uri;
+                    hv.migrate_out(&uuid.to_string(), &out)?
+                }
+                To::Tunnel(t) => {
+                    out.uri = TUNNEL_URI.to_string();
+                    hv.migrate_out_tunnel(&uuid.to_string(), &out, t)?
+                }
+            })
         };
         // The final phase: the guest waits, paused, for the destination.
         let hv = self.hv();
@@ -597,14 +595,20 @@ impl Local {
         let r = domain_ref(reg.domain(&uuid).expect("still there"));
         drop(reg);
         state.emit(events);
-        self.jobs().completed.insert(
+        let completed = Completed {
+            incoming: true,
+            elapsed_ms: incoming.began.elapsed().as_millis() as u64,
+            stats: source.stats,
+        };
+        let mut jobs = self.jobs();
+        jobs.job_events.emit(JobCompletedEvent {
+            name: r.name.clone(),
             uuid,
-            Completed {
-                incoming: true,
-                elapsed_ms: incoming.began.elapsed().as_millis() as u64,
-                stats: source.stats,
-            },
-        );
+            id: r.id,
+            params: completed.params(),
+        });
+        jobs.completed.insert(uuid, completed);
+        drop(jobs);
         Ok((r, Vec::new()))
     }
 
@@ -661,6 +665,9 @@ impl Local {
         let Some(obj) = reg.domain(&uuid) else {
             // Gone already: a real VMM stops once the destination took over
             // and a transient domain goes with it.
+            if was_out && !cancelled {
+                self.job_completed(&uuid, &dom.name, dom.id);
+            }
             return Ok(());
         };
         let persistent = obj.persistent();
@@ -748,6 +755,10 @@ impl Local {
                 }
             }
         }
+        if was_out && !cancelled && flags & mf::OFFLINE == 0 {
+            let obj = reg.domain(&uuid).expect("checked");
+            self.job_completed(&uuid, obj.name(), obj.id_or_minus_one());
+        }
         let Some((out, status)) = out else {
             return Ok(());
         };
@@ -758,43 +769,6 @@ impl Local {
         }
         state.emit(events);
         Ok(())
-    }
-
-    pub(crate) fn migrate_max_downtime(&self, dom: &DomainRef) -> Result<u64> {
-        self.with(dom, |_, uuid| {
-            Ok(self
-                .jobs()
-                .max_downtime_ms
-                .get(uuid)
-                .copied()
-                .unwrap_or(DEFAULT_MAX_DOWNTIME_MS))
-        })
-    }
-
-    pub(crate) fn migrate_set_max_downtime(&self, dom: &DomainRef, ms: u64) -> Result<()> {
-        if ms == 0 {
-            return Err(Error::api(
-                ErrorCode::INVALID_ARG,
-                "migration downtime must be greater than 0",
-            ));
-        }
-        self.with(dom, |_, uuid| {
-            self.jobs().max_downtime_ms.insert(*uuid, ms);
-            Ok(())
-        })
-    }
-
-    pub(crate) fn migrate_max_speed(&self, dom: &DomainRef) -> Result<u64> {
-        self.with(dom, |_, uuid| {
-            Ok(self.jobs().max_speed_mib_s.get(uuid).copied().unwrap_or(0))
-        })
-    }
-
-    pub(crate) fn migrate_set_max_speed(&self, dom: &DomainRef, mib_s: u64) -> Result<()> {
-        self.with(dom, |_, uuid| {
-            self.jobs().max_speed_mib_s.insert(*uuid, mib_s);
-            Ok(())
-        })
     }
 
     /// Removes what Prepare made for `uuid`: nothing of the guest stays.
@@ -886,56 +860,5 @@ impl Local {
                 tracing::warn!(domain = %r.name, error = %e, "cannot confirm an abandoned migration");
             }
         }
-    }
-
-    pub(crate) fn abort_job(&self, dom: &DomainRef) -> Result<()> {
-        self.with(dom, |_, uuid| {
-            if !self.jobs().outgoing.contains_key(uuid) || self.simulated() {
-                // A simulated migration has nothing under way to abort.
-                return Err(invalid("no job is active on the domain"));
-            }
-            Ok(())
-        })?;
-        Ok(self.hv().migrate_abort(&dom.uuid.to_string())?)
-    }
-
-    pub(crate) fn job_stats(&self, dom: &DomainRef, flags: u32) -> Result<JobStats> {
-        check_flags(
-            flags,
-            job_flags::COMPLETED | job_flags::KEEP_COMPLETED,
-            "virDomainGetJobStats",
-        )?;
-        self.with(dom, |_, uuid| {
-            let jobs = self.jobs();
-            if flags & job_flags::COMPLETED != 0 {
-                return Ok(match jobs.completed.get(uuid) {
-                    Some(c) => JobStats {
-                        job_type: JOB_COMPLETED,
-                        params: c.params(),
-                    },
-                    None => JobStats::default(),
-                });
-            }
-            let running = |op: i32, began: &Instant| JobStats {
-                job_type: JOB_UNBOUNDED,
-                params: vec![
-                    ("operation".to_string(), StatValue::Int(op)),
-                    (
-                        "time_elapsed".to_string(),
-                        StatValue::ULLong(began.elapsed().as_millis() as u64),
-                    ),
-                ],
-            };
-            if let Some(began) = jobs.outgoing.get(uuid) {
-                return Ok(running(OPERATION_MIGRATION_OUT, began));
-            }
-            if let Some(inc) = jobs.incoming.get(uuid) {
-                return Ok(running(OPERATION_MIGRATION_IN, &inc.began));
-            }
-            Ok(JobStats {
-                job_type: JOB_NONE,
-                params: Vec::new(),
-            })
-        })
     }
 }

@@ -18,6 +18,7 @@ mod ifaddr;
 #[cfg(feature = "kvm")]
 mod kvm;
 mod migrate;
+mod migrate_p2p;
 mod monitor;
 mod network;
 mod nic;

@@ -513,6 +513,32 @@ impl DomainBackend for RemoteConn {
         self.migrate_confirm(dom, params, cookie, flags, cancelled)
     }
 
+    fn domain_migrate_prepare_tunnel(
+        &self,
+        params: &MigrateParams,
+        cookie: &[u8],
+        flags: u32,
+        tunnel: std::os::unix::net::UnixStream,
+    ) -> Result<Prepared> {
+        self.migrate_prepare_tunnel(params, cookie, flags, tunnel)
+    }
+
+    fn domain_migrate_p2p(
+        &self,
+        dom: &DomainRef,
+        dconnuri: &str,
+        params: &MigrateParams,
+        flags: u32,
+    ) -> Result<()> {
+        self.migrate_p2p(dom, dconnuri, params, flags)
+    }
+
+    fn job_completed_events(
+        &self,
+    ) -> Result<wirt::events::EventStream<wirt::connect::JobCompletedEvent>> {
+        Ok(self.subscribe_jobs()?)
+    }
+
     fn domain_abort_job(&self, dom: &DomainRef) -> Result<()> {
         self.abort_job(dom)
     }

@@ -65,6 +65,27 @@ impl RemoteConn {
         Ok(ret.cookie_out)
     }
 
+    /// A peer-to-peer migration: one Perform naming the destination; the
+    /// daemon drives the rest itself.
+    pub(super) fn migrate_p2p(
+        &self,
+        dom: &DomainRef,
+        dconnuri: &str,
+        params: &MigrateParams,
+        flags: u32,
+    ) -> Result<()> {
+        let args = DomainMigratePerform3ParamsArgs {
+            dom: wire_domain(dom),
+            dconnuri: Some(dconnuri.to_string()),
+            params: to_wire(params),
+            cookie_in: Vec::new(),
+            flags,
+        };
+        let _: DomainMigratePerform3ParamsRet =
+            self.call(REMOTE_PROC_DOMAIN_MIGRATE_PERFORM3_PARAMS, &args)?;
+        Ok(())
+    }
+
     pub(super) fn migrate_finish(
         &self,
         params: &MigrateParams,

@@ -21,6 +21,7 @@ mod snapshot;
 mod stats;
 mod storage;
 mod target;
+mod tunnel;
 
 use std::collections::HashMap;
 use std::io::BufReader;
@@ -37,7 +38,7 @@ use super::packet::{
 use super::protocol::*;
 use super::socket::Stream;
 use super::xdr::{XdrDecode, XdrEncode};
-use wirt::connect::ParsedUri;
+use wirt::connect::{JobCompletedEvent, ParsedUri};
 use wirt::error::{ErrorCode, ErrorDomain};
 use wirt::events::{DomainEvent, EventBus, EventStream, NetworkEvent, NetworkLifecycle};
 
@@ -169,6 +170,8 @@ struct Session {
     callback: Mutex<Option<i32>>,
     /// The network lifecycle callback registered on this session, if any.
     net_callback: Mutex<Option<i32>>,
+    /// The job-completed callback registered on this session, if any.
+    job_callback: Mutex<Option<i32>>,
     /// Whether the daemon sends callback-style events (feature 14).
     callback_events: AtomicBool,
 }
@@ -278,6 +281,8 @@ pub struct RemoteConn {
     events_wanted: AtomicBool,
     net_bus: Arc<EventBus<NetworkEvent>>,
     net_events_wanted: AtomicBool,
+    job_bus: Arc<EventBus<JobCompletedEvent>>,
+    job_events_wanted: AtomicBool,
     cache: Cache,
     this: Weak<RemoteConn>,
 }
@@ -309,6 +314,8 @@ impl RemoteConn {
             events_wanted: AtomicBool::new(false),
             net_bus: Arc::new(EventBus::default()),
             net_events_wanted: AtomicBool::new(false),
+            job_bus: Arc::new(EventBus::default()),
+            job_events_wanted: AtomicBool::new(false),
             cache: Cache::default(),
             this: this.clone(),
         });
@@ -345,11 +352,13 @@ impl RemoteConn {
             serial: AtomicU32::new(0),
             callback: Mutex::new(None),
             net_callback: Mutex::new(None),
+            job_callback: Mutex::new(None),
             callback_events: AtomicBool::new(false),
         });
         let buses = Buses {
             domain: self.bus.clone(),
             network: self.net_bus.clone(),
+            jobs: self.job_bus.clone(),
         };
         spawn_reader(session.clone(), reader, buses, self.this.clone());
         let target = self.target.to_string();
@@ -389,6 +398,9 @@ impl RemoteConn {
             if self.net_events_wanted.load(Ordering::Relaxed) {
                 register_network_events(&session)?;
             }
+            if self.job_events_wanted.load(Ordering::Relaxed) {
+                register_job_events(&session)?;
+            }
             Ok(())
         })();
         if let Err(e) = result {
@@ -417,6 +429,22 @@ impl RemoteConn {
                 .and_then(|session| register_network_events(&session));
             if let Err(e) = registered {
                 self.net_events_wanted.store(false, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+        Ok(stream)
+    }
+
+    /// Subscribes to job-completed events, registering with the daemon
+    /// once; a daemon that refuses fails the call.
+    pub(crate) fn subscribe_jobs(&self) -> Result<EventStream<JobCompletedEvent>> {
+        let stream = self.job_bus.subscribe();
+        if !self.job_events_wanted.swap(true, Ordering::Relaxed) {
+            let registered = self
+                .session()
+                .and_then(|session| register_job_events(&session));
+            if let Err(e) = registered {
+                self.job_events_wanted.store(false, Ordering::Relaxed);
                 return Err(e);
             }
         }
@@ -479,6 +507,28 @@ fn register_events(session: &Session) -> Result<()> {
     Ok(())
 }
 
+/// Registers this session's job-completed callback, once.
+fn register_job_events(session: &Session) -> Result<()> {
+    let mut callback = session
+        .job_callback
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if callback.is_some() {
+        return Ok(());
+    }
+    let args = ConnectDomainEventCallbackRegisterAnyArgs {
+        event_id: VIR_DOMAIN_EVENT_ID_JOB_COMPLETED,
+        dom: None,
+    };
+    let ret: ConnectDomainEventCallbackRegisterAnyRet = session.call(
+        REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY,
+        &args,
+        None,
+    )?;
+    *callback = Some(ret.callback_id);
+    Ok(())
+}
+
 /// Registers this session's network lifecycle callback, once.
 fn register_network_events(session: &Session) -> Result<()> {
     let mut callback = session
@@ -502,6 +552,7 @@ fn register_network_events(session: &Session) -> Result<()> {
 struct Buses {
     domain: Arc<EventBus>,
     network: Arc<EventBus<NetworkEvent>>,
+    jobs: Arc<EventBus<JobCompletedEvent>>,
 }
 
 fn spawn_reader(session: Arc<Session>, stream: Stream, buses: Buses, conn: Weak<RemoteConn>) {
@@ -533,14 +584,22 @@ fn route(session: &Session, buses: &Buses, packet: Packet) {
                 let _ = tx.send(packet);
             }
         }
-        // The session registers one lifecycle callback, so every lifecycle
-        // message is for it (one may even overtake the registration's reply).
+        // The session registers one callback of each kind, so every message
+        // of a kind is for it (one may even overtake the registration's reply).
         MessageType::Message if h.program == REMOTE_PROGRAM => {
             match Event::decode(h.procedure, &packet.payload) {
                 Ok(Event::DomainEventCallbackLifecycle(m)) => {
                     if let Some(event) = domain_event(m.msg) {
                         buses.domain.emit(event);
                     }
+                }
+                Ok(Event::DomainEventCallbackJobCompleted(m)) => {
+                    buses.jobs.emit(JobCompletedEvent {
+                        name: m.dom.name,
+                        uuid: uuid::Uuid::from_bytes(m.dom.uuid),
+                        id: m.dom.id,
+                        params: stats::values(m.params),
+                    });
                 }
                 Ok(Event::NetworkEventLifecycle(m)) => {
                     let event = match m.event {
@@ -581,6 +640,7 @@ fn reconnect(conn: &Weak<RemoteConn>) {
         let Some(conn) = conn.upgrade() else { return };
         if !conn.events_wanted.load(Ordering::Relaxed)
             && !conn.net_events_wanted.load(Ordering::Relaxed)
+            && !conn.job_events_wanted.load(Ordering::Relaxed)
         {
             return;
         }

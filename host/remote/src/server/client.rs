@@ -124,6 +124,9 @@ impl Session {
             Call::StorageVolUpload(args) => super::stream::upload(self, reader, &conn, h, args),
             Call::StorageVolDownload(args) => super::stream::download(self, reader, &conn, h, args),
             Call::DomainOpenConsole(args) => super::stream::console(self, reader, &conn, h, args),
+            Call::DomainMigratePrepareTunnel3Params(args) => {
+                super::tunnel::prepare(self, reader, &conn, h, args)
+            }
             Call::ConnectClose(()) => {
                 self.events.stop();
                 self.conn = None;

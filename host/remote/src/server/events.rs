@@ -15,15 +15,15 @@ use uuid::Uuid;
 use super::wire::Writer;
 use crate::packet::{Header, encode_message};
 use crate::protocol::*;
-use wirt::connect::{Connect, Error, Result};
+use wirt::connect::{Connect, Error, JobCompletedEvent, Result};
 use wirt::error::ErrorCode;
 use wirt::events::{DomainEvent, EventStream, NetworkEvent};
 
 /// `VIR_DOMAIN_EVENT_ID_LAST` in libvirt 9.0 (after MEMORY_FAILURE, 25,
 /// and MEMORY_DEVICE_SIZE_CHANGE, 26): `virsh event --all` and
 /// python-libvirt's event-test.py register every id below it. wirt emits
-/// lifecycle and block job events; the others are accepted and stay
-/// silent.
+/// lifecycle, block job and job-completed events; the others are accepted
+/// and stay silent.
 const DOMAIN_EVENT_ID_LAST: i32 = 27;
 
 /// How often an idle forwarder checks whether its client left.
@@ -41,6 +41,9 @@ pub(super) struct Events {
     /// Network lifecycle callbacks and the network each is limited to.
     network: Callbacks,
     network_forwarder: Option<Arc<AtomicBool>>,
+    /// Job-completed callbacks and the domain each is limited to.
+    jobs: Callbacks,
+    jobs_forwarder: Option<Arc<AtomicBool>>,
     /// Every registered id, of any kind, for deregistration.
     ids: BTreeSet<i32>,
     next_id: i32,
@@ -56,6 +59,8 @@ impl Events {
             lifecycle: Arc::default(),
             network: Arc::default(),
             network_forwarder: None,
+            jobs: Arc::default(),
+            jobs_forwarder: None,
             ids: BTreeSet::new(),
             next_id: 0,
             forwarder: None,
@@ -75,6 +80,18 @@ impl Events {
                 ErrorCode::INVALID_ARG,
                 format!("unsupported event ID {event_id}"),
             ));
+        }
+        if event_id == VIR_DOMAIN_EVENT_ID_JOB_COMPLETED {
+            if self.jobs_forwarder.is_none() {
+                let stream = conn.job_completed_events()?;
+                self.jobs_forwarder = spawn_forwarder(stream, &self.jobs, &self.writer);
+            }
+            let id = self.new_id();
+            self.jobs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((id, dom));
+            return Ok(id);
         }
         let id = self.new_id();
         if event_id == super::block_events::BLOCK_JOB
@@ -135,27 +152,32 @@ impl Events {
         }
         self.lock().retain(|(cb, _)| *cb != id);
         self.block_jobs.deregister(id);
-        self.network
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|(cb, _)| *cb != id);
+        for callbacks in [&self.network, &self.jobs] {
+            callbacks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|(cb, _)| *cb != id);
+        }
         Ok(())
     }
 
     /// Drops every callback and ends the forwarder.
     pub(super) fn stop(&mut self) {
-        for stop in [self.forwarder.take(), self.network_forwarder.take()]
-            .into_iter()
-            .flatten()
+        for stop in [
+            self.forwarder.take(),
+            self.network_forwarder.take(),
+            self.jobs_forwarder.take(),
+        ]
+        .into_iter()
+        .flatten()
         {
             stop.store(true, Ordering::SeqCst);
         }
         self.lock().clear();
         self.block_jobs.stop();
-        self.network
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        for callbacks in [&self.network, &self.jobs] {
+            callbacks.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        }
         self.ids.clear();
     }
 
@@ -213,6 +235,37 @@ impl Forwarded for NetworkEvent {
             detail: 0,
         };
         encode_message(&Header::event(REMOTE_PROC_NETWORK_EVENT_LIFECYCLE), &msg)
+    }
+}
+
+impl Forwarded for JobCompletedEvent {
+    fn uuid(&self) -> Uuid {
+        self.uuid
+    }
+    fn message(
+        &self,
+        callback_id: i32,
+    ) -> std::result::Result<Vec<u8>, crate::packet::PacketError> {
+        let msg = DomainEventCallbackJobCompletedMsg {
+            callback_id,
+            dom: NonnullDomain {
+                name: self.name.clone(),
+                uuid: *self.uuid.as_bytes(),
+                id: self.id,
+            },
+            params: self
+                .params
+                .iter()
+                .map(|(field, v)| TypedParam {
+                    field: field.clone(),
+                    value: super::stats::wire_value(v.clone()),
+                })
+                .collect(),
+        };
+        encode_message(
+            &Header::event(REMOTE_PROC_DOMAIN_EVENT_CALLBACK_JOB_COMPLETED),
+            &msg,
+        )
     }
 }
 

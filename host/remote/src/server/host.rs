@@ -17,6 +17,7 @@ fn supports(feature: i32) -> bool {
         VIR_DRV_FEATURE_PROGRAM_KEEPALIVE
             | VIR_DRV_FEATURE_REMOTE_EVENT_CALLBACK
             | VIR_DRV_FEATURE_REMOTE_CLOSE_CALLBACK
+            | super::migrate::FEATURE_MIGRATION_P2P
             | super::migrate::FEATURE_MIGRATION_V3
             | super::migrate::FEATURE_MIGRATION_PARAMS
             | super::migrate::FEATURE_MIGRATION_OFFLINE

@@ -1,16 +1,18 @@
 //! Migration procedures: the v3 protocol with parameters (Begin, Prepare,
 //! Perform, Finish, Confirm) as a client-managed migration drives them,
-//! and the max-downtime and max-speed settings.
+//! Perform with a destination URI (peer-to-peer: this daemon drives the
+//! steps), and the max-downtime and max-speed settings. Prepare for a
+//! tunnelled migration is a stream: `tunnel.rs`.
 
 use super::handles::{domain, wire_domain};
 use super::wire::Routed;
 use crate::migrate_params::from_wire;
 use crate::protocol::*;
-use wirt::connect::{Connect, Error, Result};
-use wirt::error::ErrorCode;
+use wirt::connect::{Connect, Result};
 
 /// libvirt's `virConnectSupportsFeature` numbers for migration
 /// (`libvirt_internal.h`).
+pub(super) const FEATURE_MIGRATION_P2P: i32 = 4;
 pub(super) const FEATURE_MIGRATION_V3: i32 = 6;
 pub(super) const FEATURE_TYPED_PARAM_STRING: i32 = 9;
 pub(super) const FEATURE_XML_MIGRATABLE: i32 = 11;
@@ -40,15 +42,17 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
             ))
         })(),
         Call::DomainMigratePerform3Params(a) => (|| {
-            if a.dconnuri.is_some() {
-                // Only peer-to-peer migrations name the destination here.
-                return Err(Error::api(
-                    ErrorCode::ARGUMENT_UNSUPPORTED,
-                    "peer-to-peer migration is not supported",
-                ));
-            }
             let params = from_wire(&a.params)?;
             let dom = domain(conn, a.dom);
+            if let Some(dconnuri) = &a.dconnuri {
+                // Peer-to-peer: this daemon drives the migration itself.
+                dom.migrate_to_uri(dconnuri, &params, a.flags)?;
+                return Ok(Reply::DomainMigratePerform3Params(
+                    DomainMigratePerform3ParamsRet {
+                        cookie_out: Vec::new(),
+                    },
+                ));
+            }
             let cookie = dom.migrate_perform(&params, &a.cookie_in, a.flags)?;
             if let Some(f) = wirt::connect::cookie_figures(&cookie) {
                 eprintln!(

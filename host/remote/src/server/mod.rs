@@ -34,6 +34,7 @@ mod stream;
 #[cfg(test)]
 mod tests;
 mod tls;
+mod tunnel;
 mod wire;
 
 use std::net::SocketAddr;

@@ -27,7 +27,7 @@ use wirt::error::ErrorCode;
 
 /// Stream data per packet: libvirt's legacy payload limit, which every
 /// client accepts.
-const CHUNK: usize = 256 * 1024 - 24;
+pub(super) const CHUNK: usize = 256 * 1024 - 24;
 /// Calls a client may queue behind a stream before it is cut off.
 const MAX_DEFERRED: usize = 64;
 
@@ -50,7 +50,7 @@ impl Reply<'_> {
 }
 
 /// What a client sent while a stream was open.
-enum Incoming {
+pub(super) enum Incoming {
     Data(Vec<u8>),
     Hole(u64),
     Finished,
@@ -59,7 +59,7 @@ enum Incoming {
 
 /// Reads until the next packet of stream `call`, answering keepalive and
 /// queueing calls. `None` when the client hung up.
-fn next_stream_packet(
+pub(super) fn next_stream_packet(
     reader: &mut Reader,
     writer: &Writer,
     deferred: &mut VecDeque<Packet>,
@@ -368,7 +368,7 @@ pub(super) fn console(
     alive
 }
 
-fn finish(writer: &Writer, call: &Header) -> bool {
+pub(super) fn finish(writer: &Writer, call: &Header) -> bool {
     Packet::stream_finish(call)
         .to_bytes()
         .is_ok_and(|b| writer.send(&b).is_ok())

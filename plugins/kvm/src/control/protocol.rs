@@ -261,6 +261,33 @@ pub struct MigrateSendRequest {
     /// Pre-copy rounds after which the guest is paused whatever is left.
     #[serde(default = "default_max_rounds")]
     pub max_rounds: u32,
+    /// The read end of a pipe: once it is readable (the host wrote to it)
+    /// the guest is paused after the current round and the rest sent, as
+    /// if it had converged (virsh's `--timeout-suspend`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub converge: Option<FdRef>,
+    /// The write end of a pipe: the source writes a line of JSON
+    /// ([`MigrationProgress`]) at each round and at most every 100 ms
+    /// within one; a line the pipe has no room for is dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<FdRef>,
+}
+
+/// How far a migration out has come (a line on the `progress` pipe).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct MigrationProgress {
+    /// Guest RAM, bytes.
+    pub memory_bytes: u64,
+    /// Bytes written to the connection so far.
+    pub bytes_sent: u64,
+    /// Bytes of the current round not sent yet.
+    pub remaining_bytes: u64,
+    /// The current round (1: all of RAM).
+    pub rounds: u32,
+    /// Pages dirtied per second during the last round.
+    pub dirty_rate_pages_s: u64,
+    /// Downtime the dirty pages would take at the measured rate, ms.
+    pub expected_downtime_ms: f64,
 }
 
 /// How a migration went, on the source (libvirt's domjobinfo fields).
@@ -644,6 +671,8 @@ mod tests {
                 max_downtime_ms: 300,
                 bandwidth_mib_s: None,
                 max_rounds: 30,
+                converge: None,
+                progress: None,
             })
         );
         let e: Envelope =

@@ -2,6 +2,7 @@
 //! and the wait for the destination's acknowledgement.
 
 use std::io::Write;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use kvm_ioctls::Kvm;
@@ -12,14 +13,14 @@ use super::stream::{
     TAG_ZERO, read_ack, read_mark, write_mark,
 };
 use super::{MigrateError, count, runs};
-use crate::control::protocol::MigrationStats;
+use crate::control::protocol::{MigrationProgress, MigrationStats};
 use crate::machine::Machine;
 use crate::memory::{self, GuestMemoryMmap, PAGE};
 use crate::snapshot::page_is_zero;
 
 /// How to migrate.
 #[derive(Clone, Copy, Debug)]
-pub struct Options {
+pub struct Options<'a> {
     /// Pause for the last round once what is left would go within this.
     pub max_downtime: Duration,
     /// Bytes per second at most; none: as fast as the connection goes.
@@ -28,6 +29,71 @@ pub struct Options {
     pub max_rounds: u32,
     /// How long to wait for the destination's acknowledgement.
     pub ack_timeout: Duration,
+    /// Pause after the current round once this is readable (the host's
+    /// "converge now": virsh's `--timeout-suspend`).
+    pub converge: Option<BorrowedFd<'a>>,
+    /// Where progress lines go (the host's `domjobinfo` during the job).
+    pub progress: Option<BorrowedFd<'a>>,
+}
+
+/// Writes progress lines: at each round, and within one at most every
+/// [`REPORT_EVERY`].
+struct Reporter<'a> {
+    fd: Option<BorrowedFd<'a>>,
+    last: Option<Instant>,
+    /// Pages the current round goes through, and the pages sent (or
+    /// skipped) before it began.
+    round_pages: u64,
+    round_base: u64,
+}
+
+const REPORT_EVERY: Duration = Duration::from_millis(100);
+
+impl Reporter<'_> {
+    fn round(&mut self, pages: u64, stats: &MigrationStats, sent: u64) {
+        self.round_pages = pages;
+        self.round_base = stats.pages_sent + stats.zero_pages;
+        self.last = None;
+        self.tick(stats, sent);
+    }
+
+    fn tick(&mut self, stats: &MigrationStats, sent: u64) {
+        let Some(fd) = self.fd else { return };
+        if self.last.is_some_and(|t| t.elapsed() < REPORT_EVERY) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        let done = stats.pages_sent + stats.zero_pages - self.round_base;
+        let line = MigrationProgress {
+            memory_bytes: stats.memory_bytes,
+            bytes_sent: sent,
+            remaining_bytes: self.round_pages.saturating_sub(done) * PAGE,
+            rounds: stats.rounds,
+            dirty_rate_pages_s: stats.dirty_rate_pages_s,
+            expected_downtime_ms: stats.expected_downtime_ms,
+        };
+        let Ok(mut bytes) = serde_json::to_vec(&line) else {
+            return;
+        };
+        bytes.push(b'\n');
+        // SAFETY: writes from a live buffer to a descriptor the request
+        // owns; non-blocking, and a line under PIPE_BUF goes whole or not
+        // at all (then it is dropped).
+        let _ = unsafe { libc::write(fd.as_raw_fd(), bytes.as_ptr().cast(), bytes.len()) };
+    }
+}
+
+/// Whether `fd` is readable now (the host asked to converge).
+fn readable(fd: BorrowedFd<'_>) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the duration of the call; a 0 timeout
+    // never blocks.
+    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+    n > 0 && pfd.revents & libc::POLLIN != 0
 }
 
 /// Written to the connection in batches this big: few system calls, and
@@ -82,6 +148,7 @@ fn send_pages(
     skip_zero: bool,
     stats: &mut MigrationStats,
     scratch: &mut [u8],
+    report: &mut Reporter<'_>,
 ) -> Result<(), MigrateError> {
     for ((start, len), map) in memory::regions(mem).into_iter().zip(maps) {
         let base = start / PAGE;
@@ -111,6 +178,7 @@ fn send_pages(
                 }
                 at = end;
             }
+            report.tick(stats, out.sent);
         }
     }
     Ok(())
@@ -158,6 +226,12 @@ fn run(
         limit: opts.bandwidth,
     };
     let mut scratch = vec![0u8; (u64::from(MAX_RUN) * PAGE) as usize];
+    let mut report = Reporter {
+        fd: opts.progress,
+        last: None,
+        round_pages: 0,
+        round_base: 0,
+    };
     let memory_bytes = memory::size(mem);
     let mut stats = MigrationStats {
         memory_bytes,
@@ -174,7 +248,16 @@ fn run(
     out.record(TAG_ROUND, 1, memory_bytes / PAGE)?;
     let mut round_start = Instant::now();
     let mut round_from = out.sent + out.buf.len() as u64;
-    send_pages(&mut out, mem, &all, true, &mut stats, &mut scratch)?;
+    report.round(memory_bytes / PAGE, &stats, out.sent);
+    send_pages(
+        &mut out,
+        mem,
+        &all,
+        true,
+        &mut stats,
+        &mut scratch,
+        &mut report,
+    )?;
     out.flush()?;
 
     // Later rounds: what was written meanwhile, until it fits the downtime.
@@ -195,14 +278,26 @@ fn run(
             Duration::from_secs_f64((pages * PAGE) as f64 / stats.rate_bytes_s as f64)
         };
         stats.expected_downtime_ms = ms(expected);
-        if expected <= opts.max_downtime || stats.rounds >= opts.max_rounds {
+        if expected <= opts.max_downtime
+            || stats.rounds >= opts.max_rounds
+            || opts.converge.is_some_and(readable)
+        {
             break dirty;
         }
         stats.rounds += 1;
         out.record(TAG_ROUND, stats.rounds, pages)?;
         round_start = Instant::now();
         round_from = out.sent + out.buf.len() as u64;
-        send_pages(&mut out, mem, &dirty, false, &mut stats, &mut scratch)?;
+        report.round(pages, &stats, out.sent);
+        send_pages(
+            &mut out,
+            mem,
+            &dirty,
+            false,
+            &mut stats,
+            &mut scratch,
+            &mut report,
+        )?;
         out.flush()?;
     };
 
@@ -229,7 +324,16 @@ fn run(
         .map(|(m, (_, len))| count(m, len / PAGE))
         .sum();
     stats.remaining_bytes = pages * PAGE;
-    send_pages(&mut out, mem, &last, false, &mut stats, &mut scratch)?;
+    report.round(pages, &stats, out.sent);
+    send_pages(
+        &mut out,
+        mem,
+        &last,
+        false,
+        &mut stats,
+        &mut scratch,
+        &mut report,
+    )?;
     let state = machine.capture(kvm, &frozen)?;
     let json = serde_json::to_vec(&state).map_err(MigrateError::Json)?;
     out.record(TAG_STATE, 0, json.len() as u64)?;

@@ -1,7 +1,7 @@
 //! `migrate-send` and `migrate-receive`: the controller's side of a live
 //! migration ([`crate::migrate`] moves the bytes).
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -100,11 +100,23 @@ impl Vmm {
         }
         let conn = stream::Conn::new(self.take_fd(m.to, passed)?, STALL_TIMEOUT)
             .map_err(MigrateError::Connection)?;
+        let converge = m.converge.map(|r| self.take_fd(r, passed)).transpose()?;
+        let progress = m.progress.map(|r| self.take_fd(r, passed)).transpose()?;
+        if let Some(fd) = &progress {
+            // A host that reads slowly must never hold the migration up.
+            // SAFETY: F_GETFL/F_SETFL on a descriptor this request owns.
+            unsafe {
+                let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+                libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+            }
+        }
         let opts = send::Options {
             max_downtime: Duration::from_millis(m.max_downtime_ms),
             bandwidth: m.bandwidth_mib_s.map(|b| b.saturating_mul(1 << 20)),
             max_rounds: m.max_rounds.max(1),
             ack_timeout: ACK_TIMEOUT,
+            converge: converge.as_ref().map(|fd| fd.as_fd()),
+            progress: progress.as_ref().map(|fd| fd.as_fd()),
         };
         let machine = self.machine()?;
         match send::send(&self.kvm, machine, conn, &opts) {

@@ -27,6 +27,8 @@ fn send_request(max_downtime_ms: u64, bandwidth_mib_s: Option<u64>, max_rounds: 
         max_downtime_ms,
         bandwidth_mib_s,
         max_rounds,
+        converge: None,
+        progress: None,
     })
 }
 

@@ -5,13 +5,15 @@
 //! `migrate-receive`; the source connects and gives its VMM the other end
 //! with `migrate-send`. Both requests answer when the migration is over;
 //! the hosts close their own copies as soon as the VMMs have them, so each
-//! VMM sees its peer go away.
+//! VMM sees its peer go away. A tunnelled migration gives each VMM one
+//! end of a socket pair instead, whose other end the daemons carry.
 
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::os::unix::net::UnixStream;
 use std::sync::OnceLock;
 use std::thread::JoinHandle;
 
-use wirt_kvm::control::protocol::MigrateSendRequest;
+use wirt_kvm::control::protocol::{MigrateSendRequest, MigrationProgress};
 
 use super::*;
 
@@ -30,10 +32,49 @@ struct Incoming {
     receiver: JoinHandle<Result<Value>>,
 }
 
-/// Outgoing migrations' connections, by VMM socket path: a copy the host
-/// keeps only to shut the connection down when the job is aborted.
-fn outgoing() -> MutexGuard<'static, HashMap<PathBuf, TcpStream>> {
-    static MAP: OnceLock<Mutex<HashMap<PathBuf, TcpStream>>> = OnceLock::new();
+/// A migration connection between two VMMs: TCP between the hosts, or
+/// one end of a tunnel through the daemons.
+pub(super) enum Conn {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Conn {
+    fn try_clone(&self) -> std::io::Result<Conn> {
+        Ok(match self {
+            Conn::Tcp(s) => Conn::Tcp(s.try_clone()?),
+            Conn::Unix(s) => Conn::Unix(s.try_clone()?),
+        })
+    }
+
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        match self {
+            Conn::Tcp(s) => s.as_raw_fd(),
+            Conn::Unix(s) => s.as_raw_fd(),
+        }
+    }
+
+    fn shutdown(&self) -> std::io::Result<()> {
+        match self {
+            Conn::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
+            Conn::Unix(s) => s.shutdown(std::net::Shutdown::Both),
+        }
+    }
+}
+
+/// What the host keeps of an outgoing migration.
+struct Outgoing {
+    /// A copy of the connection, to shut it down when the job is aborted.
+    conn: Option<Conn>,
+    /// The write end of the VMM's `converge` pipe.
+    converge: std::io::PipeWriter,
+    /// The last progress line the VMM wrote.
+    progress: Arc<Mutex<Option<MigrateProgress>>>,
+}
+
+/// Outgoing migrations by VMM socket path.
+fn outgoing() -> MutexGuard<'static, HashMap<PathBuf, Outgoing>> {
+    static MAP: OnceLock<Mutex<HashMap<PathBuf, Outgoing>>> = OnceLock::new();
     MAP.get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -114,6 +155,24 @@ impl KvmDriver {
         listener
             .set_nonblocking(true)
             .map_err(|e| io_error("cannot set up the listening socket", e))?;
+        self.receive_from(config, Source::Listener(listener), paused)?;
+        Ok(format_uri(&advertised, port))
+    }
+
+    /// As `migrate_prepare`, the data coming through `tunnel`.
+    pub(super) fn migrate_prepare_tunnel(
+        &self,
+        config: &DomainConfig,
+        tunnel: UnixStream,
+        paused: bool,
+    ) -> Result<()> {
+        self.check_not_running(&config.uuid)?;
+        self.receive_from(config, Source::Tunnel(tunnel), paused)
+    }
+
+    /// Spawns a VMM for `config` and lets it take the migration from
+    /// `from` in the background.
+    fn receive_from(&self, config: &DomainConfig, from: Source, paused: bool) -> Result<()> {
         // The guest's cards come along: taps (or passt) made here, as for a
         // start, on this host's bridges and networks.
         let opened = self.open_with_nics(config)?;
@@ -135,7 +194,7 @@ impl KvmDriver {
             let cancel = cancel.clone();
             std::thread::Builder::new()
                 .name(format!("wirt-migrate-in-{}", config.name))
-                .spawn(move || receive(&vm, &listener, &cancel, request))
+                .spawn(move || receive(&vm, from, &cancel, request))
                 .map_err(|e| io_error("cannot start a migration thread", e))
         };
         let receiver = match receiver {
@@ -153,7 +212,7 @@ impl KvmDriver {
                 receiver,
             },
         );
-        Ok(format_uri(&advertised, port))
+        Ok(())
     }
 
     /// Waits for the incoming migration of `uuid` to end (`cancelled`: stops
@@ -189,7 +248,6 @@ impl KvmDriver {
     /// Connects to the destination and sends the guest; on success its
     /// VMM here has stopped (shut off, migrated).
     pub(super) fn migrate_send(&self, uuid: &str, out: &MigrateOut) -> Result<MigrationStats> {
-        let vm = self.vm(uuid)?;
         let (host, port) = parse_tcp(&out.uri)?;
         if port == 0 {
             return Err(bad_uri(&out.uri));
@@ -216,25 +274,62 @@ impl KvmDriver {
             )
         })?;
         let _ = stream.set_nodelay(true);
+        self.migrate_send_on(uuid, out, Conn::Tcp(stream))
+    }
+
+    /// Sends the guest over `conn`, a connection to the destination's VMM
+    /// (TCP, or a tunnel's end).
+    pub(super) fn migrate_send_on(
+        &self,
+        uuid: &str,
+        out: &MigrateOut,
+        conn: Conn,
+    ) -> Result<MigrationStats> {
+        let vm = self.vm(uuid)?;
+        let pipe = || std::io::pipe().map_err(|e| io_error("cannot make the migration's pipe", e));
+        let (converge, converge_tx) = pipe()?;
+        let (progress_rx, progress_tx) = pipe()?;
         let request = Request::MigrateSend(MigrateSendRequest {
             to: FdRef::Passed(0),
             max_downtime_ms: out.max_downtime_ms,
             bandwidth_mib_s: out.bandwidth_mib_s,
             max_rounds: MAX_ROUNDS,
+            converge: Some(FdRef::Passed(1)),
+            progress: Some(FdRef::Passed(2)),
         });
         let key = self.socket_path(uuid);
-        if let Ok(copy) = stream.try_clone() {
-            outgoing().insert(key.clone(), copy);
-        }
+        let progress = Arc::new(Mutex::new(None));
+        // Reads the VMM's progress lines until it closes its end.
+        let reader = {
+            let progress = progress.clone();
+            std::thread::Builder::new()
+                .name("wirt-migrate-progress".into())
+                .spawn(move || read_progress(progress_rx, &progress))
+                .ok()
+        };
+        outgoing().insert(
+            key.clone(),
+            Outgoing {
+                conn: conn.try_clone().ok(),
+                converge: converge_tx,
+                progress,
+            },
+        );
         let mut client = vm.client.lock().unwrap_or_else(|p| p.into_inner());
-        let reply = client
-            .send_with_fds(request, &[stream.as_raw_fd()])
-            .and_then(|id| {
-                drop(stream);
-                client.wait_response(id, REQUEST_TIMEOUT)
-            });
+        let fds = [
+            conn.as_raw_fd(),
+            converge.as_raw_fd(),
+            progress_tx.as_raw_fd(),
+        ];
+        let reply = client.send_with_fds(request, &fds).and_then(|id| {
+            drop((conn, converge, progress_tx));
+            client.wait_response(id, REQUEST_TIMEOUT)
+        });
         drop(client);
         outgoing().remove(&key);
+        if let Some(r) = reader {
+            let _ = r.join();
+        }
         let reply = reply.map_err(|e| vmm_error("migrate-send", e))?;
         let sent = &reply["sent"];
         let num = |k: &str| sent[k].as_u64().unwrap_or(0);
@@ -252,25 +347,96 @@ impl KvmDriver {
     /// Shuts the outgoing connection of `uuid` down: its VMM's sending
     /// fails, and it resumes the guest (libvirt's `virDomainAbortJob`).
     pub(super) fn migrate_cancel(&self, uuid: &str) -> Result<()> {
-        let conn = outgoing().remove(&self.socket_path(uuid)).ok_or_else(|| {
+        let conn = outgoing()
+            .remove(&self.socket_path(uuid))
+            .and_then(|o| o.conn)
+            .ok_or_else(|| {
+                Error::driver(
+                    ErrorCode::OPERATION_INVALID,
+                    "no job is active on the domain",
+                )
+            })?;
+        conn.shutdown()
+            .map_err(|e| io_error("cannot stop the migration", e))
+    }
+}
+
+impl KvmDriver {
+    /// Tells the VMM sending `uuid` away to pause the guest after its
+    /// current round and send the rest (virsh's `--timeout-suspend`).
+    pub(super) fn converge_now(&self, uuid: &str) -> Result<()> {
+        use std::io::Write;
+        let mut map = outgoing();
+        let job = map.get_mut(&self.socket_path(uuid)).ok_or_else(|| {
             Error::driver(
                 ErrorCode::OPERATION_INVALID,
                 "no job is active on the domain",
             )
         })?;
-        conn.shutdown(std::net::Shutdown::Both)
-            .map_err(|e| io_error("cannot stop the migration", e))
+        job.converge
+            .write_all(b"!")
+            .map_err(|e| io_error("cannot ask the migration to converge", e))
     }
 }
 
-/// Accepts the source's connection (until `cancel` or the timeout) and
-/// hands it to the VMM; returns the VMM's answer.
-fn receive(
-    vm: &Vm,
-    listener: &TcpListener,
-    cancel: &AtomicBool,
-    request: Request,
-) -> Result<Value> {
+/// Keeps the last of the VMM's progress lines in `into`.
+fn read_progress(from: std::io::PipeReader, into: &Mutex<Option<MigrateProgress>>) {
+    use std::io::BufRead;
+    for line in std::io::BufReader::new(from).lines() {
+        let Ok(line) = line else { return };
+        let Ok(p) = serde_json::from_str::<MigrationProgress>(&line) else {
+            continue;
+        };
+        *into.lock().unwrap_or_else(|p| p.into_inner()) = Some(MigrateProgress {
+            memory_bytes: p.memory_bytes,
+            bytes_sent: p.bytes_sent,
+            remaining_bytes: p.remaining_bytes,
+            rounds: u64::from(p.rounds),
+            dirty_rate_pages_s: p.dirty_rate_pages_s,
+            expected_downtime_ms: p.expected_downtime_ms.ceil() as u64,
+        });
+    }
+}
+
+impl KvmDriver {
+    /// The last progress the VMM sending `uuid` away reported.
+    pub(super) fn progress_of(&self, uuid: &str) -> Option<MigrateProgress> {
+        let map = outgoing();
+        let job = map.get(&self.socket_path(uuid))?;
+        job.progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// Where an incoming migration's data comes from.
+enum Source {
+    /// The source connects here.
+    Listener(TcpListener),
+    /// A tunnel's end, already connected.
+    Tunnel(UnixStream),
+}
+
+/// Accepts the source's connection (until `cancel` or the timeout), or
+/// takes the tunnel, and hands it to the VMM; returns the VMM's answer.
+fn receive(vm: &Vm, from: Source, cancel: &AtomicBool, request: Request) -> Result<Value> {
+    let conn = match from {
+        Source::Tunnel(t) => Conn::Unix(t),
+        Source::Listener(listener) => Conn::Tcp(accept(&listener, cancel)?),
+    };
+    let mut client = vm.client.lock().unwrap_or_else(|p| p.into_inner());
+    let id = client
+        .send_with_fds(request, &[conn.as_raw_fd()])
+        .map_err(|e| vmm_error("migrate-receive", e))?;
+    // The VMM holds the connection now: its end closing must reach the source.
+    drop(conn);
+    client
+        .wait_response(id, REQUEST_TIMEOUT)
+        .map_err(|e| vmm_error("migrate-receive", e))
+}
+
+fn accept(listener: &TcpListener, cancel: &AtomicBool) -> Result<TcpStream> {
     let deadline = Instant::now() + ACCEPT_TIMEOUT;
     let stream = loop {
         match listener.accept() {
@@ -296,13 +462,5 @@ fn receive(
     };
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_nodelay(true);
-    let mut client = vm.client.lock().unwrap_or_else(|p| p.into_inner());
-    let id = client
-        .send_with_fds(request, &[stream.as_raw_fd()])
-        .map_err(|e| vmm_error("migrate-receive", e))?;
-    // The VMM holds the connection now: its end closing must reach the source.
-    drop(stream);
-    client
-        .wait_response(id, REQUEST_TIMEOUT)
-        .map_err(|e| vmm_error("migrate-receive", e))
+    Ok(stream)
 }
