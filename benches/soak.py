@@ -5,7 +5,12 @@ For MINUTES minutes: CLIENTS threads mix reads and lifecycle calls on
 kvm:///session (defines, starts, destroys, undefines of small test guests,
 lists and XML reads); one subscriber counts lifecycle events; every
 --kill-every seconds wirtd is SIGKILLed and started again (clients
-reconnect; what was in flight is simply not acknowledged). At the end,
+reconnect; what was in flight is simply not acknowledged). With --fixture
+(plugins/fixtures' misbehaving driver, installed as the `fixture` plugin),
+a crasher thread makes that plugin panic every --crash-every seconds
+through the same wirtd (`fixture+unix://`): each crash must fail its own
+call with the plugin named, and wirtd must not die of it (only of our
+SIGKILLs). At the end,
 against a fresh wirtd: every domain whose define was acknowledged and whose
 undefine was not is there, nothing else is; every running domain has
 exactly one VMM and no VMM runs for anything else; and wirtd's descriptor
@@ -13,6 +18,7 @@ count and RSS, sampled through each life, stay flat.
 
 Usage (scripts/soak.sh builds and calls this):
   soak.py --wirtd PATH --vmm PATH [--minutes N] [--clients N] [--kill-every S]
+          [--fixture WASM --wirt PATH [--crash-every S]]
 Prints one summary; exits 1 if an invariant broke.
 """
 
@@ -34,6 +40,7 @@ libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
 class Daemon:
     def __init__(self, wirtd, vmm, root):
         self.wirtd, self.vmm, self.root = wirtd, vmm, root
+        self.expected_exits = 0
         self.sock = os.path.join(root, "rw.sock")
         self.proc = None
         self.lives = []  # per life: list of (fds, rss_kib) samples
@@ -42,14 +49,23 @@ class Daemon:
     def uri(self):
         return f"kvm+unix:///session?socket={self.sock}"
 
-    def start(self):
+    def env(self):
         env = dict(os.environ)
         env.update(
             XDG_CONFIG_HOME=os.path.join(self.root, "config"),
             WIRT_STATE_DIR=os.path.join(self.root, "state"),
             WIRT_RUNTIME_DIR=os.path.join(self.root, "run"),
+            WIRT_PLUGIN_PATH=os.path.join(self.root, "plugins"),
             WIRT_VMM=self.vmm,
         )
+        return env
+
+    def died_by_itself(self):
+        """Whether wirtd exited without our SIGKILL (a crash)."""
+        return self.proc.poll() is not None
+
+    def start(self):
+        env = self.env()
         self.proc = subprocess.Popen(
             [self.wirtd, "--session", "--socket", self.sock,
              "--ro-socket", os.path.join(self.root, "ro.sock"),
@@ -67,6 +83,9 @@ class Daemon:
         raise SystemExit("wirtd did not come up")
 
     def kill9(self):
+        if self.proc.poll() is not None:
+            raise SystemExit(f"wirtd died by itself (status {self.proc.returncode}); "
+                             f"see {self.root}/wirtd.log")
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
 
@@ -156,6 +175,58 @@ def client(n, daemon, ledger, stop):
             time.sleep(0.05)
 
 
+FIXTURE_MANIFEST = """name = "fixture"
+version = "0.1.0"
+world = "hypervisor-driver"
+wit = "wirt:driver@0.1.0"
+
+[serves]
+uri-schemes = ["fixture"]
+"""
+
+
+def install_fixture(daemon, wirt, wasm):
+    manifest = os.path.join(daemon.root, "fixture.toml")
+    with open(manifest, "w") as f:
+        f.write(FIXTURE_MANIFEST)
+    os.makedirs(os.path.join(daemon.root, "plugins"), exist_ok=True)
+    subprocess.run([wirt, "plugin-install", wasm, "--manifest", manifest],
+                   env=daemon.env(), check=True, capture_output=True)
+
+
+def crasher(daemon, every, tally, stop):
+    """Makes the fixture plugin panic, then checks that the host answers."""
+    uri = f"fixture+unix:///soak?socket={daemon.sock}"
+    serial = 0
+    while not stop.wait(every):
+        serial += 1
+        try:
+            conn = libvirt.open(uri)
+        except libvirt.libvirtError:
+            tally["down"] += 1  # a SIGKILL window, or the plugin quarantined
+            continue
+        try:
+            conn.createXML(domain_xml(f"panic{serial}").replace("'kvm'", "'test'"), 0)
+            tally["no crash"] += 1
+        except libvirt.libvirtError as e:
+            msg = e.get_error_message() or ""
+            if "plugin fixture" in msg and "crashed" in msg:
+                tally["crashes"] += 1
+            elif "quarantine" in msg:
+                tally["quarantined"] += 1
+            else:
+                tally["other: " + msg[:50]] += 1
+        try:
+            conn.listAllDomains(0)
+            tally["answered after"] += 1
+        except libvirt.libvirtError:
+            tally["refused after"] += 1
+        try:
+            conn.close()
+        except libvirt.libvirtError:
+            pass
+
+
 def subscriber(daemon, counts, stop):
     while not stop.is_set():
         try:
@@ -191,6 +262,9 @@ def main():
     ap.add_argument("--minutes", type=float, default=5)
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--kill-every", type=float, default=60)
+    ap.add_argument("--fixture", help="plugins/fixtures' wirt_fixture_driver.wasm")
+    ap.add_argument("--wirt", help="the wirt CLI (installs the fixture)")
+    ap.add_argument("--crash-every", type=float, default=5)
     args = ap.parse_args()
 
     libvirt.virEventRegisterDefaultImpl()
@@ -198,6 +272,8 @@ def main():
     libvirt.virEventAddTimeout(200, lambda *_: None, None)
     root = tempfile.mkdtemp(prefix="wirt-soak-")
     daemon = Daemon(args.wirtd, args.vmm, root)
+    if args.fixture:
+        install_fixture(daemon, args.wirt, args.fixture)
     daemon.start()
     ledger = Ledger()
     stop = threading.Event()
@@ -205,6 +281,11 @@ def main():
     threads = [threading.Thread(target=client, args=(i, daemon, ledger, stop))
                for i in range(args.clients)]
     threads.append(threading.Thread(target=subscriber, args=(daemon, counts, stop)))
+    import collections
+    tally = collections.Counter()
+    if args.fixture:
+        threads.append(threading.Thread(target=crasher,
+                                        args=(daemon, args.crash_every, tally, stop)))
     for t in threads:
         t.start()
     end = time.time() + args.minutes * 60
@@ -212,6 +293,9 @@ def main():
     kills = 0
     while time.time() < end:
         time.sleep(1)
+        if daemon.died_by_itself():
+            raise SystemExit(f"wirtd died by itself (status {daemon.proc.returncode}); "
+                             f"see {root}/wirtd.log")
         daemon.sample()
         if time.time() >= next_kill and time.time() + 5 < end:
             daemon.kill9()
@@ -258,6 +342,9 @@ def main():
     print(f"  running {len(running)}, VMMs {len(vmms)}, leaked {leaked}")
     print(f"  wirtd peak fds {peak_fds}, peak RSS {peak_rss} KiB; "
           f"growth within a life: fds {fd_growth}, RSS {rss_growth} KiB")
+    if args.fixture:
+        print("  plugin crashes injected: " + ", ".join(f"{k} {v}" for k, v in sorted(tally.items())))
+        ok = ok and tally["crashes"] > 0 and tally["no crash"] == 0
     if lost:
         print(f"  LOST: {lost[:10]}")
     # Clean up: destroy what runs, stop the daemon.
