@@ -380,9 +380,14 @@ fn blockjob(ctx: &mut Ctx, args: &Args) -> CmdResult {
 
 fn blockpull(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let d = lookup::domain(ctx, args.req("domain"))?;
-    d.block_rebase(args.req("path"), args.get("base"), bandwidth(args)?, 0)
+    let path = args.req("path");
+    d.block_rebase(path, args.get("base"), bandwidth(args)?, 0)
         .map_err(api)?;
-    Ok(Reply::message("Block Pull started"))
+    if !args.has("wait") {
+        return Ok(Reply::message("Block Pull started"));
+    }
+    wait_ready(ctx, &d, path, "Block Pull", args.has("verbose"))?;
+    Ok(Reply::message("\nPull complete"))
 }
 
 fn blockresize(ctx: &mut Ctx, args: &Args) -> CmdResult {

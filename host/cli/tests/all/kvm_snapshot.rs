@@ -310,14 +310,34 @@ fn kvm_block_commit_and_copy_keep_every_write() {
     );
     assert_eq!(std::fs::metadata(&moved).unwrap().len(), 2 << 20);
     assert_eq!(sum(&k, "bj"), after, "the data stays");
-    let pull = k.wirt("blockpull bj vda");
+    // A pull makes the top image stand alone, under its own name.
+    let top = pool.join("bj.pulled");
+    k.ok(&format!(
+        "snapshot-create-as bj p --disk-only --no-metadata --diskspec vda,file={}",
+        top.display()
+    ));
+    let pulled = fill_and_sum(&k, "bj", 4);
+    let out = k.ok("blockpull bj vda --wait");
+    assert!(out.contains("Pull complete"), "{out}");
+    assert!(k.ok("domblklist bj").contains(&top.display().to_string()));
+    assert_eq!(sum(&k, "bj"), pulled);
+    let partial = k.wirt(&format!("blockpull bj vda --base {}", moved.display()));
     assert!(
-        pull.stderr
-            .contains("block pull of disk 'vda' is not supported"),
+        partial.stderr.contains("partial block pull"),
         "{}",
-        pull.stderr
+        partial.stderr
     );
     k.ok("destroy bj");
+    if wirt_testkit::have("qemu-img", "--version") {
+        let info = Command::new("qemu-img")
+            .args(["info", "-U"])
+            .arg(&top)
+            .output()
+            .unwrap();
+        let info = String::from_utf8_lossy(&info.stdout);
+        assert!(!info.contains("backing file"), "{info}");
+        qemu_img_check(&top);
+    }
     qemu_img_check(&pool.join("bj.qcow2"));
     if wirt_testkit::have("qemu-img", "--version") {
         // The copy kept beside holds the disk as it was before seed 3.

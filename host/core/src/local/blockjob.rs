@@ -346,17 +346,66 @@ impl BlockJobBackend for Local {
             }
             return self.domain_block_copy(dom, disk, &xml, &[], copy_flags);
         }
+        if base.is_some() {
+            return Err(Error::api(
+                ErrorCode::OPERATION_UNSUPPORTED,
+                "a partial block pull (--base) is not supported: pull the whole chain",
+            ));
+        }
+        check_flags(flags, 0, "virDomainBlockRebase")?;
+        let hv = self.hv();
         self.with(dom, |reg, uuid| {
             let config = self.running(reg, uuid)?;
             let index = find_disk(&config, disk)?;
-            Err(Error::api(
-                ErrorCode::OPERATION_UNSUPPORTED,
-                format!(
-                    "block pull of disk '{}' is not supported: this driver commits overlays \
-                     down (blockcommit --active) or copies disks (blockcopy)",
-                    config.disks[index].target_dev
-                ),
-            ))
+            let d = &config.disks[index];
+            let target = d.target_dev.clone();
+            if job_of(reg.domain(uuid).expect("checked"), &target).is_some() {
+                return Err(invalid(format!(
+                    "disk '{target}' already in active block job"
+                )));
+            }
+            let path = d.source.clone().unwrap_or_default();
+            if backing_of(&path).is_none() {
+                // Nothing below the image: nothing to pull.
+                return Ok(());
+            }
+            // The chain's data copied into a new image of its own, which
+            // then takes the top image's place (same path, no backing
+            // file): what a pull leaves, in one copy with the guest held.
+            let size = super::backing::read_header(&path).map_or(0, |h| h.size);
+            let staged = format!("{path}.pull-{}", std::process::id());
+            hv.create_image(&staged, "qcow2", size)?;
+            let obj = reg.domain(uuid).expect("checked");
+            let mut dest = obj.live.clone().expect("active");
+            super::snapshot_disks::point_disk_at(&mut dest, &target, &staged, "qcow2");
+            let dest_config = self.driver_config(reg, &dest, obj.id)?;
+            if let Err(e) = hv.block_copy(&config, index, &dest_config, false, true) {
+                let _ = std::fs::remove_file(&staged);
+                return Err(e.into());
+            }
+            // The guest runs on the staged image now; its name becomes the
+            // top's, whose old image nothing reads any more.
+            std::fs::rename(&staged, &path).map_err(|e| {
+                Error::api(
+                    ErrorCode::OPERATION_FAILED,
+                    format!("cannot move {staged} to {path}: {e}"),
+                )
+            })?;
+            let job = BlockJob {
+                target,
+                path,
+                job_type: block_job_type::PULL,
+                dest: String::new(),
+                dest_format: "qcow2".into(),
+                shallow: false,
+                delete: false,
+                made: false,
+                bandwidth: 0,
+                size,
+            };
+            let obj = reg.domain(uuid).expect("checked");
+            self.emit_block_job(obj, uuid, &job, block_job_status::COMPLETED);
+            Ok(())
         })
     }
 
