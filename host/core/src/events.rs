@@ -76,6 +76,43 @@ impl BlockJobEvent {
     }
 }
 
+/// What happened to a storage pool (`virStoragePoolEventLifecycleType`),
+/// or `Refreshed` (`VIR_STORAGE_POOL_EVENT_ID_REFRESH`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[repr(i32)]
+pub enum PoolLifecycle {
+    Defined = 0,
+    Undefined = 1,
+    Started = 2,
+    Stopped = 3,
+    /// Built (`pool-build`).
+    Created = 4,
+    /// Its storage removed (`pool-delete`).
+    Deleted = 5,
+    /// Rescanned: the refresh event, not a lifecycle one.
+    Refreshed = -1,
+}
+
+/// A storage pool event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PoolEvent {
+    pub name: String,
+    pub uuid: Uuid,
+    pub event: PoolLifecycle,
+}
+
+impl PoolEvent {
+    /// virsh's `pool-event --loop` line.
+    pub fn virsh_line(&self) -> String {
+        match self.event {
+            PoolLifecycle::Refreshed => {
+                format!("event 'refresh' for storage pool {}", self.name)
+            }
+            e => format!("event 'lifecycle' for storage pool {}: {:?}", self.name, e),
+        }
+    }
+}
+
 /// What happened to a network (`virNetworkEventLifecycleType`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[repr(i32)]

@@ -412,6 +412,10 @@ pub trait NetworkBackend {
 
 /// Storage pools, and the volumes made in them.
 pub trait PoolBackend {
+    /// Storage pool events of this connection's host, from now on.
+    fn pool_events(&self) -> Result<EventStream<crate::events::PoolEvent>> {
+        unsupported("virConnectStoragePoolEventRegisterAny")
+    }
     /// The pool named `name`.
     fn lookup_pool_by_name(&self, name: &str) -> Result<PoolRef>;
     /// The pool with UUID `uuid`.

@@ -263,6 +263,12 @@ impl Connect {
         self.backend.network_events()
     }
 
+    /// Storage pool events (lifecycle and refresh) of this connection's
+    /// host, from now on.
+    pub fn pool_events(&self) -> Result<EventStream<crate::events::PoolEvent>> {
+        self.backend.pool_events()
+    }
+
     pub fn events(&self) -> EventStream {
         self.backend.events()
     }

@@ -208,6 +208,7 @@ pub(crate) struct ConnState {
     pub events: EventBus,
     pub network_events: EventBus<crate::events::NetworkEvent>,
     pub block_job_events: EventBus<crate::events::BlockJobEvent>,
+    pub pool_events: EventBus<crate::events::PoolEvent>,
     pub info: HypervisorInfo,
     pub capabilities: Capabilities,
     pub node: NodeInfo,

@@ -14,6 +14,7 @@ use crate::connect::{
 };
 use crate::driver::{StorageDriver, VolumeConfig, VolumeInfo};
 use crate::error::ErrorCode;
+use crate::events::{PoolEvent, PoolLifecycle};
 use crate::registry::{PoolObj, Registry};
 use crate::xml::pool::{PoolSizes, check_volume_name};
 use crate::xml::{PoolDef, VolumeDef};
@@ -68,6 +69,16 @@ impl Local {
             }
             f(reg, uuid)
         })
+    }
+}
+
+impl Local {
+    fn pool_event(&self, pool: &PoolRef, event: PoolLifecycle) {
+        self.state.pool_events.emit(PoolEvent {
+            name: pool.name.clone(),
+            uuid: pool.uuid,
+            event,
+        });
     }
 }
 
@@ -161,7 +172,9 @@ impl PoolBackend for Local {
             }
         }
         persist_pool(&reg, &uuid)?;
-        Ok(pool_ref(&reg.pools[&uuid]))
+        let made = pool_ref(&reg.pools[&uuid]);
+        self.pool_event(&made, PoolLifecycle::Defined);
+        Ok(made)
     }
 
     /// Creates and starts a transient pool.
@@ -191,7 +204,9 @@ impl PoolBackend for Local {
                 volumes,
             },
         );
-        Ok(pool_ref(&reg.pools[&uuid]))
+        let made = pool_ref(&reg.pools[&uuid]);
+        self.pool_event(&made, PoolLifecycle::Started);
+        Ok(made)
     }
     fn pool_is_active(&self, pool: &PoolRef) -> Result<bool> {
         self.with_pool(pool, |reg, uuid| Ok(reg.pools[uuid].active))
@@ -256,7 +271,9 @@ impl PoolBackend for Local {
             }
             driver.pool_build(&convert::pool_config(&p.def), flags)?;
             Ok(())
-        })
+        })?;
+        self.pool_event(pool, PoolLifecycle::Created);
+        Ok(())
     }
 
     /// Starts the pool and scans its volumes.
@@ -282,7 +299,9 @@ impl PoolBackend for Local {
             p.active = true;
             p.volumes = volumes;
             Ok(())
-        })
+        })?;
+        self.pool_event(pool, PoolLifecycle::Started);
+        Ok(())
     }
 
     fn pool_destroy(&self, pool: &PoolRef) -> Result<()> {
@@ -296,7 +315,9 @@ impl PoolBackend for Local {
                 reg.pools.remove(uuid);
             }
             Ok(())
-        })
+        })?;
+        self.pool_event(pool, PoolLifecycle::Stopped);
+        Ok(())
     }
 
     /// Removes the pool's backing; the pool must be inactive.
@@ -312,7 +333,9 @@ impl PoolBackend for Local {
             }
             driver.pool_delete(&convert::pool_config(&p.def), flags)?;
             Ok(())
-        })
+        })?;
+        self.pool_event(pool, PoolLifecycle::Deleted);
+        Ok(())
     }
 
     fn pool_undefine(&self, pool: &PoolRef) -> Result<()> {
@@ -326,7 +349,9 @@ impl PoolBackend for Local {
             }
             reg.pools.remove(uuid);
             persist_pool(reg, uuid)
-        })
+        })?;
+        self.pool_event(pool, PoolLifecycle::Undefined);
+        Ok(())
     }
 
     /// Rescans the pool: external changes appear only now.
@@ -336,7 +361,13 @@ impl PoolBackend for Local {
             let volumes = refresh_volumes(driver.as_ref(), uuid)?;
             reg.pools.get_mut(uuid).expect("checked").volumes = volumes;
             Ok(())
-        })
+        })?;
+        self.pool_event(pool, PoolLifecycle::Refreshed);
+        Ok(())
+    }
+
+    fn pool_events(&self) -> Result<crate::events::EventStream<PoolEvent>> {
+        Ok(self.state.pool_events.subscribe())
     }
 
     fn pool_set_autostart(&self, pool: &PoolRef, autostart: bool) -> Result<()> {

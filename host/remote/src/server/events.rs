@@ -50,6 +50,8 @@ pub(super) struct Events {
     forwarder: Option<Arc<AtomicBool>>,
     /// Block job callbacks (both event ids).
     block_jobs: super::block_events::BlockJobCallbacks,
+    /// Storage pool callbacks (lifecycle and refresh).
+    pools: super::pool_events::PoolCallbacks,
 }
 
 impl Events {
@@ -65,6 +67,7 @@ impl Events {
             next_id: 0,
             forwarder: None,
             block_jobs: Default::default(),
+            pools: Default::default(),
         }
     }
 
@@ -137,9 +140,26 @@ impl Events {
         Ok(id)
     }
 
-    /// Pool callbacks: accepted, never fired.
-    pub(super) fn register_other(&mut self) -> i32 {
-        self.new_id()
+    /// `CONNECT_STORAGE_POOL_EVENT_REGISTER_ANY`.
+    pub(super) fn register_pool(
+        &mut self,
+        conn: &Connect,
+        event_id: i32,
+        pool: Option<Uuid>,
+    ) -> Result<i32> {
+        use super::pool_events::{LIFECYCLE, REFRESH};
+        if event_id != LIFECYCLE && event_id != REFRESH {
+            return Err(Error::api(
+                ErrorCode::INVALID_ARG,
+                format!("unsupported event ID {event_id}"),
+            ));
+        }
+        let id = self.new_id();
+        if let Err(e) = self.pools.register(conn, &self.writer, id, event_id, pool) {
+            self.ids.remove(&id);
+            return Err(e);
+        }
+        Ok(id)
     }
 
     /// Any `*_DEREGISTER_ANY`.
@@ -152,6 +172,7 @@ impl Events {
         }
         self.lock().retain(|(cb, _)| *cb != id);
         self.block_jobs.deregister(id);
+        self.pools.deregister(id);
         for callbacks in [&self.network, &self.jobs] {
             callbacks
                 .lock()
@@ -175,6 +196,7 @@ impl Events {
         }
         self.lock().clear();
         self.block_jobs.stop();
+        self.pools.stop();
         for callbacks in [&self.network, &self.jobs] {
             callbacks.lock().unwrap_or_else(|p| p.into_inner()).clear();
         }

@@ -129,10 +129,15 @@ pub(super) fn dispatch(session: &mut Session, conn: &Connect, call: Call) -> Rou
                 },
             ));
         }
-        Call::ConnectStoragePoolEventRegisterAny(_) => {
-            Reply::ConnectStoragePoolEventRegisterAny(ConnectStoragePoolEventRegisterAnyRet {
-                callback_id: session.events.register_other(),
-            })
+        Call::ConnectStoragePoolEventRegisterAny(a) => {
+            let pool = a.pool.map(|p| Uuid::from_bytes(p.uuid));
+            return Routed::Done(session.events.register_pool(conn, a.event_id, pool).map(
+                |callback_id| {
+                    Reply::ConnectStoragePoolEventRegisterAny(
+                        ConnectStoragePoolEventRegisterAnyRet { callback_id },
+                    )
+                },
+            ));
         }
         Call::ConnectNetworkEventDeregisterAny(a) => {
             return Routed::Done(

@@ -26,6 +26,7 @@ mod migrate;
 mod monitor;
 mod network;
 pub mod peer;
+mod pool_events;
 mod session;
 mod snapshot;
 mod stats;
