@@ -5,6 +5,7 @@
 # Targets (each a test that calls wirt_testkit::fuzz::run):
 #   xml-{domain,network,pool,volume,snapshot}  host/core/tests/all/fuzz.rs
 #   vmm-control                                 plugins/kvm/tests/all/fuzz.rs
+#   virtio-blk, virtio-net                      plugins/kvm/tests/all/fuzz_virtio.rs
 #   wirtd-dispatch                              host/cli/tests/all/fuzz.rs
 # A failure prints the shrunk input and WIRT_FUZZ_SEED to replay it.
 set -euo pipefail
@@ -19,4 +20,6 @@ run() {
 }
 run wirt fuzz::fuzz_xml_parsers
 run wirt-kvm fuzz::fuzz_vmm_control_protocol
+run wirt-kvm fuzz_virtio::fuzz_virtio_blk_chains
+run wirt-kvm fuzz_virtio::fuzz_virtio_net_chains
 run wirt-cli fuzz::fuzz_wirtd_dispatcher
