@@ -367,3 +367,35 @@ fn write_step() {
         std::fs::write(allowed.join(IMAGO_PANICKED), b"").unwrap();
     }
 }
+
+/// Found by this target: a chain that loops (an image naming itself, with
+/// a large L1 table) was walked 256 times over, loading the same tables
+/// each time (seconds of host CPU per open). Refused at the first repeat,
+/// hard links included.
+#[test]
+fn a_backing_chain_that_loops_is_refused_at_once() {
+    use wirt_kvm::devices::virtio::block::chain::ChainError;
+    let dir = tempfile::tempdir().unwrap();
+    let d = std::fs::canonicalize(dir.path()).unwrap();
+    make(
+        &d.join("self.qcow2"),
+        512,
+        16,
+        Some(("self.qcow2", "qcow2")),
+    );
+    make(&d.join("a.qcow2"), 512, 16, Some(("b.qcow2", "qcow2")));
+    make(&d.join("b.qcow2"), 512, 16, Some(("a.qcow2", "qcow2")));
+    make(&d.join("c.qcow2"), 512, 16, Some(("link.qcow2", "qcow2")));
+    std::fs::hard_link(d.join("c.qcow2"), d.join("link.qcow2")).unwrap();
+    for (top, again) in [
+        ("self.qcow2", "self.qcow2"),
+        ("a.qcow2", "a.qcow2"),
+        ("c.qcow2", "link.qcow2"),
+    ] {
+        let got = open_backing_chain(&d.join(top), DiskFormat::Qcow2, std::slice::from_ref(&d));
+        match got {
+            Err(ChainError::Loop { again: a, .. }) => assert_eq!(a, d.join(again), "{top}"),
+            other => panic!("{top}: {other:?}"),
+        }
+    }
+}
