@@ -139,6 +139,15 @@ fn seeds(allowed: &Path, scratch: &Path) -> Vec<Vec<u8>> {
     add(512, 16, Some(("/etc/passwd", "raw")));
     add(512, 16, Some(("top.qcow2", "qcow2")));
     add(512, 16, Some(("base.raw", "vmdk")));
+    // Kept inputs (tests/corpus/qcow2).
+    let kept = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/qcow2");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&kept)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "qcow2"))
+        .collect();
+    files.sort();
+    seeds.extend(files.iter().map(|p| std::fs::read(p).unwrap()));
     if wirt_testkit::have("qemu-img", "--version") {
         let raw = scratch.join("pattern.raw");
         std::fs::write(&raw, [[0x11u8; 4096], [0u8; 4096]].concat().repeat(8)).unwrap();
