@@ -10,6 +10,8 @@ mod block;
 mod boot;
 mod commands;
 mod fuzz;
+mod fuzz_qcow2;
+mod fuzz_virtio;
 mod lifecycle;
 mod migrate;
 mod net_tap;

@@ -107,6 +107,21 @@ pub trait VirtioDevice: Send + std::fmt::Debug {
 /// VIRTQ_AVAIL_F_NO_INTERRUPT.
 const AVAIL_F_NO_INTERRUPT: u16 = 1;
 
+/// Re-enables the driver's notifications; whether chains the device can
+/// take arrived meanwhile. A ring whose available index runs more than a
+/// queue's worth ahead of the device is broken: virtio-queue takes no chain
+/// from it, and a device that went round again on `enable_notification`'s
+/// word alone would spin on it for ever (a guest could pin a host CPU and
+/// wedge the worker). The ring stays unserved until the driver resets it.
+pub fn more_available<M: GuestMemory>(queue: &mut Queue, mem: &M) -> bool {
+    if !queue.enable_notification(mem).unwrap_or(false) {
+        return false;
+    }
+    queue
+        .avail_idx(mem, std::sync::atomic::Ordering::Acquire)
+        .is_ok_and(|idx| idx.0.wrapping_sub(queue.next_avail()) <= queue.size())
+}
+
 /// Whether the driver wants an interrupt for the buffers used since the last
 /// call: virtio-queue's EVENT_IDX check, or, without EVENT_IDX, the avail
 /// ring's NO_INTERRUPT flag (which virtio-queue does not look at).

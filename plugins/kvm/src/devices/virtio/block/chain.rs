@@ -12,7 +12,7 @@
 //! device.
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use imago::StorageOpenOptions;
@@ -75,11 +75,19 @@ pub enum ChainError {
         /// The file.
         path: PathBuf,
     },
-    /// The chain is longer than [`MAX_CHAIN_DEPTH`] (or loops).
-    #[error("the backing chain of {} is longer than {MAX_CHAIN_DEPTH} images (a loop?)", path.display())]
+    /// The chain is longer than [`MAX_CHAIN_DEPTH`].
+    #[error("the backing chain of {} is longer than {MAX_CHAIN_DEPTH} images", path.display())]
     TooDeep {
         /// The top image.
         path: PathBuf,
+    },
+    /// The chain comes back to an image already in it.
+    #[error("the backing chain of {} loops back to {}", path.display(), again.display())]
+    Loop {
+        /// The top image.
+        path: PathBuf,
+        /// The image named a second time, resolved.
+        again: PathBuf,
     },
 }
 
@@ -108,6 +116,10 @@ pub fn open_backing_chain(
         .filter_map(|d| std::fs::canonicalize(d).ok())
         .collect();
     let mut chain: Vec<BackingFile> = Vec::new();
+    // (device, inode) of every image so far.
+    let mut seen: Vec<(u64, u64)> = std::fs::metadata(top)
+        .map(|m| vec![(m.dev(), m.ino())])
+        .unwrap_or_default();
     let mut current = top.to_path_buf();
     let mut current_format = format;
     while current_format == DiskFormat::Qcow2 {
@@ -134,8 +146,20 @@ pub fn open_backing_chain(
             })?;
         let next = resolve(&current, name);
         let next = confine(&next, &current, &allowed)?;
+        let file = open_image(&next)?;
+        // A loop would otherwise be walked MAX_CHAIN_DEPTH times, opening
+        // (and loading the tables of) the same images again each time.
+        // Files, not names: a hard link is the same image.
+        let this = file.metadata().ok().map(|m| (m.dev(), m.ino()));
+        if this.is_some_and(|id| seen.contains(&id)) {
+            return Err(ChainError::Loop {
+                path: top.to_path_buf(),
+                again: next,
+            });
+        }
+        seen.extend(this);
         chain.push(BackingFile {
-            file: open_image(&next)?,
+            file,
             path: next.clone(),
             format: next_format,
         });

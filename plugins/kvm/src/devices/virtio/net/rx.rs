@@ -23,7 +23,7 @@ use super::{
     F_GUEST_CSUM, F_GUEST_TSO4, F_GUEST_TSO6, F_MRG_RXBUF, HDR_LEN, MAX_GSO_FRAME, Net, add, fatal,
     gather,
 };
-use crate::devices::virtio::{Processed, needs_interrupt};
+use crate::devices::virtio::{Processed, more_available, needs_interrupt};
 
 /// Frames per pass: bounds how long the transport lock is held (vCPUs take
 /// it to read the interrupt status) and lets transmit run in between; epoll
@@ -188,7 +188,7 @@ impl RxBuffers {
             // Out of buffers: ask for a kick, then look again, for buffers
             // added before the driver could see the request.
             self.kicks = true;
-            if !q.enable_notification(mem).unwrap_or(false) {
+            if !more_available(q, mem) {
                 self.stalled = true;
                 return (false, returned);
             }

@@ -9,7 +9,7 @@ use super::{
     ChainError, F_CSUM, F_HOST_TSO4, F_HOST_TSO6, F_HOST_UFO, HDR_LEN, MAX_GSO_FRAME, Net,
     NetConfig, NetShared, QUEUE_SIZE, add, fatal, gather,
 };
-use crate::devices::virtio::{Processed, needs_interrupt};
+use crate::devices::virtio::{Processed, more_available, needs_interrupt};
 use crate::memory::GuestMemoryMmap;
 
 /// Chains per pass; then the worker comes back after other ready work.
@@ -165,7 +165,7 @@ impl<B: NetBackend> Net<B> {
                     };
                 }
             }
-            if !q.enable_notification(mem).unwrap_or(false) {
+            if !more_available(q, mem) {
                 break;
             }
         }
