@@ -986,7 +986,7 @@ impl HypervisorDriver for KvmDriver {
         base: &str,
         base_format: &str,
     ) -> Result<()> {
-        snapshot::commit_overlay(config, top, base, base_format)
+        self.commit_offline(config, top, base, base_format)
     }
 
     fn commit_active(&self, config: &DomainConfig, index: usize, top: &str) -> Result<()> {

@@ -147,7 +147,45 @@ fn run(a: Args) -> Result<(), String> {
         .map_err(|e| format!("{name}: control loop failed: {e}"))
 }
 
+/// `wirt-vmm --commit TOP BASE FORMAT [DIR]...`: the host's offline merge
+/// of an overlay into the image below, in a process of its own. imago can
+/// recurse without bound on a corrupt image's refcounts (a stack overflow,
+/// which aborts the process): it must not take the daemon with it.
+fn commit(args: &[String]) -> ExitCode {
+    use wirt_kvm::control::protocol::DiskFormat;
+    use wirt_kvm::devices::virtio::block::overlay;
+    let [top, base, format, dirs @ ..] = args else {
+        eprintln!("wirt-vmm: usage: wirt-vmm --commit TOP BASE raw|qcow2 [DIR]...");
+        return ExitCode::from(2);
+    };
+    let format = match format.as_str() {
+        "raw" => DiskFormat::Raw,
+        "qcow2" => DiskFormat::Qcow2,
+        other => {
+            eprintln!("wirt-vmm: format '{other}' is not supported, only raw and qcow2");
+            return ExitCode::from(2);
+        }
+    };
+    let dirs: Vec<std::path::PathBuf> = dirs.iter().map(Into::into).collect();
+    match overlay::commit(
+        std::path::Path::new(top),
+        std::path::Path::new(base),
+        format,
+        &dirs,
+    ) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{}", error_chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    if all.first().map(String::as_str) == Some("--commit") {
+        return commit(&all[1..]);
+    }
     let args = match parse() {
         Ok(a) => a,
         Err(e) => {

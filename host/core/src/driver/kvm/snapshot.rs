@@ -57,20 +57,41 @@ pub(super) fn create_image(path: &str, format: &str, size: u64) -> Result<()> {
     overlay::create_image(Path::new(path), format_of(format)?, size).map_err(overlay_error)
 }
 
-/// Merges `top` into `base` with no VMM involved.
-pub(super) fn commit_overlay(
-    config: &DomainConfig,
-    top: &str,
-    base: &str,
-    base_format: &str,
-) -> Result<()> {
-    overlay::commit(
-        Path::new(top),
-        Path::new(base),
-        format_of(base_format)?,
-        &allowed_dirs(config),
-    )
-    .map_err(overlay_error)
+impl KvmDriver {
+    /// Merges `top` into `base` with no guest running on them, in a
+    /// `wirt-vmm --commit` process: imago can overflow its stack on a
+    /// corrupt image, which must end that process, not this one.
+    pub(super) fn commit_offline(
+        &self,
+        config: &DomainConfig,
+        top: &str,
+        base: &str,
+        base_format: &str,
+    ) -> Result<()> {
+        format_of(base_format)?;
+        let out = std::process::Command::new(&self.paths.vmm)
+            .arg("--commit")
+            .args([top, base, base_format])
+            .args(allowed_dirs(config))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| io_error(format!("cannot run {}", self.paths.vmm.display()), e))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        let why = match (out.status.code(), why.is_empty()) {
+            (Some(_), false) => why,
+            _ => format!(
+                "the merging process ended with {} (is one of the images corrupt?)",
+                out.status
+            ),
+        };
+        Err(Error::driver(
+            ErrorCode::OPERATION_FAILED,
+            format!("cannot merge {top} into {base}: {why}"),
+        ))
+    }
 }
 
 /// Creates a file for guest memory: the owner's only, as libvirt's images
