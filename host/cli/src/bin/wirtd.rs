@@ -210,6 +210,9 @@ fn main() {
         packet_timeout,
         keepalive,
         max_workers: file.max_workers.unwrap_or(server::DEFAULT_MAX_WORKERS),
+        max_client_requests: file
+            .max_client_requests
+            .unwrap_or(server::DEFAULT_MAX_CLIENT_REQUESTS),
     };
     autostart(&config.default_uri);
     for path in config.socket.iter().chain(&config.ro_socket) {

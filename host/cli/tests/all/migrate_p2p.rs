@@ -558,3 +558,63 @@ fn kvm_timeout_suspend_makes_a_migration_that_never_converges_finish() {
         vmms_under(h.a.dir.path()).is_empty() && vmms_under(h.b.dir.path()).is_empty()
     });
 }
+
+/// Real virsh's `--timeout --timeout-suspend --verbose` through wirtd: its
+/// progress polls and its suspend go on the connection busy with the
+/// migration, which wirtd answers meanwhile (the Perform runs on a thread
+/// of its own, as in libvirtd's worker pool).
+#[test]
+fn virsh_timeout_suspend_and_progress_work_through_wirtd() {
+    if !crate::remote::have_virsh() {
+        return;
+    }
+    let Some(h) = KvmHosts::start() else {
+        return;
+    };
+    let (ua, ub) = (KvmHosts::uri(&h.a), KvmHosts::uri(&h.b));
+    let ca = crate::support::open(&ua).unwrap();
+    let cb = crate::support::open(&ub).unwrap();
+    h.guest(&ca, "g1");
+    KvmHosts::guest_command(&ua, "g1", "dirty 1 1", "dirty: ", |l| {
+        l.starts_with("dirty: on")
+    });
+    let out = wirt(&ua, "migrate-setmaxdowntime g1 1; migrate-setspeed g1 2");
+    assert!(out.ok, "{}", out.stderr);
+    let out = Command::new("virsh")
+        .args(["-c", &ua, "migrate", "--live", "--p2p", "--verbose"])
+        .args(["--timeout", "2", "--timeout-suspend", "g1", &ub])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    let shown: Vec<u32> = text
+        .split(['\r', '\n'])
+        .filter_map(|l| l.trim().strip_prefix("Migration: [")?.strip_suffix("%]"))
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    let progressed = shown.iter().any(|&p| p < 100);
+    assert!(gone(&ca, "g1"));
+    assert_eq!(state(&cb, "g1"), (State::Running, reason::RUNNING_MIGRATED));
+    let job = wirt(&ub, "domjobinfo g1 --completed");
+    let rounds: u32 = job
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Iteration:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no iterations in {}", job.stdout));
+    assert!(
+        rounds < 30,
+        "virsh's suspend made it converge: {}",
+        job.stdout
+    );
+    assert!(progressed, "progress while it ran: {text}");
+    cb.lookup_domain_by_name("g1").unwrap().destroy().unwrap();
+    until("every VMM to go", || {
+        vmms_under(h.a.dir.path()).is_empty() && vmms_under(h.b.dir.path()).is_empty()
+    });
+}

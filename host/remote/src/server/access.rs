@@ -202,6 +202,7 @@ pub(super) fn served(procedure: i32) -> bool {
             | REMOTE_PROC_CONNECT_GET_CPU_MODEL_NAMES
             | REMOTE_PROC_DOMAIN_MEMORY_STATS
             | REMOTE_PROC_DOMAIN_GET_BLOCK_INFO
+            | REMOTE_PROC_DOMAIN_GET_JOB_INFO
             | REMOTE_PROC_DOMAIN_BLOCK_COMMIT
             | REMOTE_PROC_DOMAIN_BLOCK_COPY
             | REMOTE_PROC_DOMAIN_BLOCK_REBASE
@@ -255,6 +256,7 @@ pub(super) fn read_only_allowed(call: &Call) -> bool {
         | DomainMemoryStats(_)
         | DomainGetBlockInfo(_)
         | DomainGetBlockJobInfo(_)
+        | DomainGetJobInfo(_)
         | DomainGetVcpus(_)
         | DomainGetVcpuPinInfo(_)
         | DomainGetSchedulerType(_)

@@ -132,6 +132,7 @@ impl Session {
                 self.conn = None;
                 self.answer(&h, Ok(Reply::ConnectClose(())))
             }
+            call if long_running(&call) && self.start_long(&h, &conn, &call) => true,
             call => {
                 let shared = self.shared.clone();
                 let turn = shared.workers.turn();
@@ -142,11 +143,78 @@ impl Session {
         }
     }
 
+    /// Runs a long call on a thread of its own, so that this client's
+    /// other calls (a migration's progress, a suspend that makes it
+    /// converge, keepalive) are answered meanwhile, as libvirtd's worker
+    /// pool does. False when the client has `max_client_requests` running
+    /// already: the call then runs here and the next ones wait.
+    fn start_long(&self, h: &Header, conn: &Connect, call: &Call) -> bool {
+        let in_flight = self.in_flight.clone();
+        let max = self.shared.max_client_requests;
+        if in_flight
+            .fetch_update(
+                std::sync::atomic::Ordering::AcqRel,
+                std::sync::atomic::Ordering::Acquire,
+                |n| (n < max).then_some(n + 1),
+            )
+            .is_err()
+        {
+            return false;
+        }
+        let (h, conn, call) = (*h, conn.clone(), call.clone());
+        let (shared, writer) = (self.shared.clone(), self.writer.clone());
+        let done = in_flight.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("wirtd-call-{}", self.id))
+            .spawn(move || {
+                let turn = shared.workers.turn();
+                let result = route_call(&conn, call);
+                drop(turn);
+                super::session::answer_on(&writer, Some(&conn), &h, result);
+                done.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+            });
+        if spawned.is_err() {
+            in_flight.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
     fn route(&mut self, conn: &Connect, call: Call) -> wirt::connect::Result<Reply> {
         let call = match super::host::dispatch(self, conn, call) {
             Routed::Done(r) => return r,
             Routed::Pass(c) => c,
         };
+        route_call(conn, call)
+    }
+}
+
+/// Calls that may take long (a migration, a save or restore, a block
+/// job's end, a snapshot of a large guest) and need nothing of the
+/// session but its connection.
+fn long_running(call: &Call) -> bool {
+    matches!(
+        call,
+        Call::DomainMigratePerform3Params(_)
+            | Call::DomainMigratePerform3(_)
+            | Call::DomainMigratePerform(_)
+            | Call::DomainSave(_)
+            | Call::DomainSaveFlags(_)
+            | Call::DomainManagedSave(_)
+            | Call::DomainRestore(_)
+            | Call::DomainRestoreFlags(_)
+            | Call::DomainSnapshotCreateXml(_)
+            | Call::DomainRevertToSnapshot(_)
+            | Call::DomainSnapshotDelete(_)
+            | Call::DomainBlockJobAbort(_)
+            | Call::DomainBlockRebase(_)
+            | Call::DomainBlockPull(_)
+    )
+}
+
+/// The call families that need only the connection.
+fn route_call(conn: &Connect, call: Call) -> wirt::connect::Result<Reply> {
+    {
         let call = match super::domain::dispatch(conn, call) {
             Routed::Done(r) => return r,
             Routed::Pass(c) => c,
@@ -184,7 +252,9 @@ impl Session {
             access::api_name(call.procedure()),
         ))
     }
+}
 
+impl Session {
     fn open(&mut self, args: &ConnectOpenArgs) -> wirt::connect::Result<Reply> {
         if self.conn.is_some() {
             return Err(Error::api(
@@ -306,6 +376,7 @@ pub(super) fn serve(
         refused,
         keepalive: false,
         unanswered: 0,
+        in_flight: Arc::default(),
     };
     match peer {
         Some(p) => {

@@ -112,6 +112,34 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
                     .collect(),
             })
         }),
+        // virsh's `migrate --verbose` polls this older call for its bar.
+        Call::DomainGetJobInfo(a) => domain(conn, a.dom).job_stats(0).map(|j| {
+            let get = |name: &str| {
+                j.params
+                    .iter()
+                    .find(|(field, _)| field == name)
+                    .map_or(0, |(_, v)| match v {
+                        wirt::connect::StatValue::ULLong(n) => *n,
+                        wirt::connect::StatValue::UInt(n) => u64::from(*n),
+                        wirt::connect::StatValue::Int(n) => u64::try_from(*n).unwrap_or(0),
+                        wirt::connect::StatValue::String(_) => 0,
+                    })
+            };
+            Reply::DomainGetJobInfo(DomainGetJobInfoRet {
+                r#type: j.job_type,
+                time_elapsed: get("time_elapsed"),
+                time_remaining: get("time_remaining"),
+                data_total: get("data_total"),
+                data_processed: get("data_processed"),
+                data_remaining: get("data_remaining"),
+                mem_total: get("memory_total"),
+                mem_processed: get("memory_processed"),
+                mem_remaining: get("memory_remaining"),
+                file_total: get("disk_total"),
+                file_processed: get("disk_processed"),
+                file_remaining: get("disk_remaining"),
+            })
+        }),
         Call::DomainMigrateGetMaxDowntime(a) => (|| {
             check(a.flags)?;
             let downtime = domain(conn, a.dom).migrate_max_downtime()?;

@@ -134,6 +134,10 @@ pub struct Config {
     /// Most calls running at once, all clients together (libvirtd's
     /// `max_workers`); more wait for one to finish.
     pub max_workers: usize,
+    /// Most long calls (a migration, a save, a block job's end) one client
+    /// has running while its other calls are answered (libvirtd's
+    /// `max_client_requests`); past it, calls wait their turn.
+    pub max_client_requests: usize,
 }
 
 /// libvirtd's keepalive: a client that asked about
@@ -156,6 +160,8 @@ pub const DEFAULT_KEEPALIVE: Keepalive = Keepalive {
 };
 /// libvirtd's default `max_workers`.
 pub const DEFAULT_MAX_WORKERS: usize = 20;
+/// libvirtd's default `max_client_requests`.
+pub const DEFAULT_MAX_CLIENT_REQUESTS: usize = 5;
 
 /// The read-write socket's default mode: the daemon's user only.
 pub const DEFAULT_RW_PERMS: u32 = 0o600;
@@ -178,6 +184,8 @@ pub(crate) struct Shared {
     pub packet_timeout: Duration,
     pub keepalive: Option<Keepalive>,
     pub workers: Workers,
+    /// Long calls one client may have running at once.
+    pub max_client_requests: usize,
     policy: Policy,
     /// The daemon's effective uid, always admitted to the read-write socket.
     owner: u32,
@@ -309,6 +317,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
             packet_timeout: config.packet_timeout,
             keepalive: config.keepalive,
             workers: Workers::new(config.max_workers),
+            max_client_requests: config.max_client_requests.max(1),
             policy: config.policy.clone(),
             owner: peer::daemon_uid(),
             max_clients: config.max_clients,

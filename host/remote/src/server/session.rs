@@ -28,6 +28,8 @@ pub(super) struct Session {
     pub keepalive: bool,
     /// PINGs sent since the client last sent anything.
     pub unanswered: u32,
+    /// Long calls of this client running on threads of their own.
+    pub in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Session {
@@ -44,24 +46,35 @@ impl Session {
 
     /// Sends the answer to `call`; false once the client is gone.
     pub(super) fn answer(&self, call: &Header, result: Result<Reply>) -> bool {
+        answer_on(&self.writer, self.conn.as_ref(), call, result)
+    }
+
+    pub(super) fn answer_error(&self, call: &Header, err: &MessageError) -> bool {
+        match Packet::error_reply(call, err).and_then(|p| p.to_bytes()) {
+            Ok(bytes) => self.writer.send(&bytes).is_ok(),
+            Err(_) => false,
+        }
+    }
+}
+
+/// Sends the answer to `call` on `writer` (from any thread).
+pub(super) fn answer_on(
+    writer: &Writer,
+    conn: Option<&Connect>,
+    call: &Header,
+    result: Result<Reply>,
+) -> bool {
+    {
         let bytes = match result {
             Ok(reply) => encode_message(&call.reply(), &reply).or_else(|e| {
                 // A reply over a protocol limit (say, a list too long).
                 let err = rpc_error(ErrorCode::RPC, &format!("{e}: {}", source_text(&e)));
                 Packet::error_reply(call, &err).and_then(|p| p.to_bytes())
             }),
-            Err(e) => Packet::error_reply(call, &wire_error(&e, self.conn.as_ref()))
-                .and_then(|p| p.to_bytes()),
+            Err(e) => Packet::error_reply(call, &wire_error(&e, conn)).and_then(|p| p.to_bytes()),
         };
         match bytes {
-            Ok(bytes) => self.writer.send(&bytes).is_ok(),
-            Err(_) => false,
-        }
-    }
-
-    pub(super) fn answer_error(&self, call: &Header, err: &MessageError) -> bool {
-        match Packet::error_reply(call, err).and_then(|p| p.to_bytes()) {
-            Ok(bytes) => self.writer.send(&bytes).is_ok(),
+            Ok(bytes) => writer.send(&bytes).is_ok(),
             Err(_) => false,
         }
     }

@@ -25,6 +25,7 @@ fn shared() -> Arc<Shared> {
         packet_timeout: super::DEFAULT_PACKET_TIMEOUT,
         keepalive: Some(super::DEFAULT_KEEPALIVE),
         workers: super::Workers::new(super::DEFAULT_MAX_WORKERS),
+        max_client_requests: super::DEFAULT_MAX_CLIENT_REQUESTS,
         policy: Default::default(),
         owner: super::peer::daemon_uid(),
         max_clients: super::DEFAULT_MAX_CLIENTS,
