@@ -30,9 +30,12 @@ pub fn check_type(args: &Args) -> Result<Option<Reply>, CmdError> {
     Ok(None)
 }
 
-/// Waits for the events `wanted` accepts and prints each as `line` does.
+/// Waits for the events `wanted` accepts and prints each as `line` does:
+/// at once when `live` (as virsh does, so a watcher sees events while it
+/// loops), else all in the reply (`--json`).
 pub fn run<T: Serialize>(
     args: &Args,
+    live: bool,
     stream: EventStream<T>,
     wanted: impl Fn(&T) -> bool,
     line: impl Fn(&T) -> String,
@@ -74,6 +77,13 @@ pub fn run<T: Serialize>(
         }
         text.push_str(&line(&e));
         text.push('\n');
+        if live {
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+            text.clear();
+        }
         received.push(e);
         if !args.has("loop") {
             break;

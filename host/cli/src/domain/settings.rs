@@ -163,6 +163,7 @@ pub(super) fn event(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let stream = ctx.conn()?.events();
     crate::event_loop::run(
         args,
+        !ctx.json,
         stream,
         |e| filter.is_none_or(|u| u == e.uuid),
         |e| e.virsh_line(),

@@ -229,6 +229,7 @@ pub(super) fn net_event(ctx: &mut Ctx, args: &Args) -> CmdResult {
         .ctx(|| "failed to register network event callback".into())?;
     crate::event_loop::run(
         args,
+        !ctx.json,
         stream,
         |e| filter.is_none_or(|u| u == e.uuid),
         |e| e.virsh_line(),

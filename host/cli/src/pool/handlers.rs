@@ -293,3 +293,43 @@ pub(super) fn pool_name(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let p = pool(ctx, args)?;
     Ok(Reply::value("name", p.name()))
 }
+
+/// virsh's `pool-event`: lifecycle and refresh events of storage pools.
+pub(super) fn pool_event(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    use wirt::events::PoolLifecycle;
+    if args.has("list") {
+        return Ok(Reply::text(
+            "lifecycle\nrefresh\n",
+            json!(["lifecycle", "refresh"]),
+        ));
+    }
+    let refresh = match (args.get("event"), args.has("all")) {
+        (Some("lifecycle"), _) => Some(false),
+        (Some("refresh"), _) => Some(true),
+        (Some(other), _) => return Err(CmdError::msg(format!("unknown event type {other}"))),
+        (None, true) => None,
+        (None, false) => {
+            return Err(CmdError::msg(
+                "one of --list, --all, or --event <type> is required",
+            ));
+        }
+    };
+    let filter = match args.get("pool") {
+        Some(arg) => Some(lookup::pool(ctx, arg)?.uuid()),
+        None => None,
+    };
+    let stream = ctx
+        .conn()?
+        .pool_events()
+        .map_err(|e| CmdError::api("failed to register storage pool event callback", &e))?;
+    crate::event_loop::run(
+        args,
+        !ctx.json,
+        stream,
+        |e| {
+            filter.is_none_or(|u| u == e.uuid)
+                && refresh.is_none_or(|r| r == (e.event == PoolLifecycle::Refreshed))
+        },
+        |e| e.virsh_line(),
+    )
+}

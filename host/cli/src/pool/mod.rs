@@ -18,6 +18,24 @@ const P: &str = "Storage Pool";
 
 pub static COMMANDS: &[Command] = &[
     Command {
+        name: "pool-event",
+        group: P,
+        help: "Storage Pool Events",
+        run: pool_event,
+        opts: &[
+            named("pool", "filter by storage pool name or uuid"),
+            named("event", "which event type to wait for"),
+            flag("all", "wait for all events instead of just one type"),
+            flag(
+                "loop",
+                "loop until timeout or interrupt, rather than one-shot",
+            ),
+            named("timeout", "timeout seconds"),
+            flag("list", "list valid event types"),
+            flag("timestamp", "show timestamp for each printed event"),
+        ],
+    },
+    Command {
         name: "pool-list",
         group: P,
         help: "list pools",

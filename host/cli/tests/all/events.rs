@@ -104,3 +104,98 @@ fn storage_pool_events_arrive_through_wirtd() {
         "evp:0 evp:4 evp:2 evp:refresh evp:3 evp:5 evp:1"
     );
 }
+
+/// `wirt pool-event --all --loop` through wirtd prints virsh's lines for
+/// what another client does to a pool.
+#[test]
+fn wirt_pool_event_loop_prints_what_happens_through_wirtd() {
+    use std::io::BufRead as _;
+    let d = crate::remote::Daemon::start();
+    let uri = d.uri();
+    let mut watcher = Command::new(env!("CARGO_BIN_EXE_wirt"))
+        .args(["-c", &uri, "pool-event --all --loop --timeout 60"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = watcher.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let pool_xml = |name: &str| {
+        let xml = d.dir.path().join(format!("{name}.xml"));
+        std::fs::write(
+            &xml,
+            format!(
+                "<pool type='dir'><name>{name}</name><target><path>{}</path></target></pool>",
+                d.dir.path().join(name).display()
+            ),
+        )
+        .unwrap();
+        xml
+    };
+    let wirt = |script: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_wirt"))
+            .args(["-c", &uri, script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // The watcher registers on its own time: poke until it has heard one.
+    let probe = pool_xml("probe");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    'registered: loop {
+        wirt(&format!(
+            "pool-define {}; pool-undefine probe",
+            probe.display()
+        ));
+        while let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            if line.contains("storage pool probe") {
+                break 'registered;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watcher heard nothing"
+        );
+    }
+    let xml = pool_xml("evw");
+    wirt(&format!(
+        "pool-define {}; pool-build evw; pool-start evw; pool-refresh evw; pool-destroy evw; pool-undefine evw",
+        xml.display()
+    ));
+    let mut expected = vec![
+        "event 'lifecycle' for storage pool evw: Defined",
+        "event 'lifecycle' for storage pool evw: Created",
+        "event 'lifecycle' for storage pool evw: Started",
+        "event 'refresh' for storage pool evw",
+        "event 'lifecycle' for storage pool evw: Stopped",
+        "event 'lifecycle' for storage pool evw: Undefined",
+    ];
+    let mut seen = Vec::new();
+    while !expected.is_empty() {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("missing {expected:?}; seen {seen:?}"));
+        if line.contains("storage pool evw") {
+            // In order: the first one still expected.
+            assert_eq!(line.trim(), expected[0], "after {seen:?}");
+            expected.remove(0);
+            seen.push(line);
+        }
+    }
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+}

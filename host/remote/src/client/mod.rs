@@ -40,7 +40,9 @@ use super::socket::Stream;
 use super::xdr::{XdrDecode, XdrEncode};
 use wirt::connect::{JobCompletedEvent, ParsedUri};
 use wirt::error::{ErrorCode, ErrorDomain};
-use wirt::events::{DomainEvent, EventBus, EventStream, NetworkEvent, NetworkLifecycle};
+use wirt::events::{
+    DomainEvent, EventBus, EventStream, NetworkEvent, NetworkLifecycle, PoolEvent, PoolLifecycle,
+};
 
 /// `VIR_CONNECT_RO`, the flag of `CONNECT_OPEN` asking for read-only access.
 pub const VIR_CONNECT_RO: u32 = 1;
@@ -170,6 +172,8 @@ struct Session {
     callback: Mutex<Option<i32>>,
     /// The network lifecycle callback registered on this session, if any.
     net_callback: Mutex<Option<i32>>,
+    /// Storage pool callbacks (lifecycle, refresh), registered once.
+    pool_callbacks: Mutex<bool>,
     /// The job-completed callback registered on this session, if any.
     job_callback: Mutex<Option<i32>>,
     /// Whether the daemon sends callback-style events (feature 14).
@@ -281,6 +285,8 @@ pub struct RemoteConn {
     events_wanted: AtomicBool,
     net_bus: Arc<EventBus<NetworkEvent>>,
     net_events_wanted: AtomicBool,
+    pool_bus: Arc<EventBus<PoolEvent>>,
+    pool_events_wanted: AtomicBool,
     job_bus: Arc<EventBus<JobCompletedEvent>>,
     job_events_wanted: AtomicBool,
     cache: Cache,
@@ -314,6 +320,8 @@ impl RemoteConn {
             events_wanted: AtomicBool::new(false),
             net_bus: Arc::new(EventBus::default()),
             net_events_wanted: AtomicBool::new(false),
+            pool_bus: Arc::new(EventBus::default()),
+            pool_events_wanted: AtomicBool::new(false),
             job_bus: Arc::new(EventBus::default()),
             job_events_wanted: AtomicBool::new(false),
             cache: Cache::default(),
@@ -352,12 +360,14 @@ impl RemoteConn {
             serial: AtomicU32::new(0),
             callback: Mutex::new(None),
             net_callback: Mutex::new(None),
+            pool_callbacks: Mutex::new(false),
             job_callback: Mutex::new(None),
             callback_events: AtomicBool::new(false),
         });
         let buses = Buses {
             domain: self.bus.clone(),
             network: self.net_bus.clone(),
+            pools: self.pool_bus.clone(),
             jobs: self.job_bus.clone(),
         };
         spawn_reader(session.clone(), reader, buses, self.this.clone());
@@ -398,6 +408,9 @@ impl RemoteConn {
             if self.net_events_wanted.load(Ordering::Relaxed) {
                 register_network_events(&session)?;
             }
+            if self.pool_events_wanted.load(Ordering::Relaxed) {
+                register_pool_events(&session)?;
+            }
             if self.job_events_wanted.load(Ordering::Relaxed) {
                 register_job_events(&session)?;
             }
@@ -429,6 +442,22 @@ impl RemoteConn {
                 .and_then(|session| register_network_events(&session));
             if let Err(e) = registered {
                 self.net_events_wanted.store(false, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+        Ok(stream)
+    }
+
+    /// Subscribes to storage pool events, registering with the daemon once;
+    /// a daemon that refuses fails the call.
+    pub(crate) fn subscribe_pools(&self) -> Result<EventStream<PoolEvent>> {
+        let stream = self.pool_bus.subscribe();
+        if !self.pool_events_wanted.swap(true, Ordering::Relaxed) {
+            let registered = self
+                .session()
+                .and_then(|session| register_pool_events(&session));
+            if let Err(e) = registered {
+                self.pool_events_wanted.store(false, Ordering::Relaxed);
                 return Err(e);
             }
         }
@@ -548,10 +577,37 @@ fn register_network_events(session: &Session) -> Result<()> {
     Ok(())
 }
 
+/// Registers this session's storage pool callbacks (lifecycle and
+/// refresh), once.
+fn register_pool_events(session: &Session) -> Result<()> {
+    let mut done = session
+        .pool_callbacks
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if *done {
+        return Ok(());
+    }
+    // VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE and _REFRESH.
+    for event_id in [0, 1] {
+        let args = ConnectStoragePoolEventRegisterAnyArgs {
+            event_id,
+            pool: None,
+        };
+        let _: ConnectStoragePoolEventRegisterAnyRet = session.call(
+            REMOTE_PROC_CONNECT_STORAGE_POOL_EVENT_REGISTER_ANY,
+            &args,
+            None,
+        )?;
+    }
+    *done = true;
+    Ok(())
+}
+
 /// Where the reader delivers each kind of event.
 struct Buses {
     domain: Arc<EventBus>,
     network: Arc<EventBus<NetworkEvent>>,
+    pools: Arc<EventBus<PoolEvent>>,
     jobs: Arc<EventBus<JobCompletedEvent>>,
 }
 
@@ -615,6 +671,27 @@ fn route(session: &Session, buses: &Buses, packet: Packet) {
                         event,
                     });
                 }
+                Ok(Event::StoragePoolEventLifecycle(m)) => {
+                    let event = match m.event {
+                        0 => PoolLifecycle::Defined,
+                        1 => PoolLifecycle::Undefined,
+                        2 => PoolLifecycle::Started,
+                        3 => PoolLifecycle::Stopped,
+                        4 => PoolLifecycle::Created,
+                        5 => PoolLifecycle::Deleted,
+                        _ => return,
+                    };
+                    buses.pools.emit(PoolEvent {
+                        name: m.pool.name,
+                        uuid: uuid::Uuid::from_bytes(m.pool.uuid),
+                        event,
+                    });
+                }
+                Ok(Event::StoragePoolEventRefresh(m)) => buses.pools.emit(PoolEvent {
+                    name: m.pool.name,
+                    uuid: uuid::Uuid::from_bytes(m.pool.uuid),
+                    event: PoolLifecycle::Refreshed,
+                }),
                 _ => {}
             }
         }
@@ -640,6 +717,7 @@ fn reconnect(conn: &Weak<RemoteConn>) {
         let Some(conn) = conn.upgrade() else { return };
         if !conn.events_wanted.load(Ordering::Relaxed)
             && !conn.net_events_wanted.load(Ordering::Relaxed)
+            && !conn.pool_events_wanted.load(Ordering::Relaxed)
             && !conn.job_events_wanted.load(Ordering::Relaxed)
         {
             return;

@@ -43,6 +43,10 @@ fn io_error(what: String) -> impl FnOnce(std::io::Error) -> Error {
 }
 
 impl PoolBackend for RemoteConn {
+    fn pool_events(&self) -> Result<wirt::events::EventStream<wirt::events::PoolEvent>> {
+        Ok(self.subscribe_pools()?)
+    }
+
     fn lookup_pool_by_name(&self, name: &str) -> Result<PoolRef> {
         let args = StoragePoolLookupByNameArgs {
             name: name.to_string(),
