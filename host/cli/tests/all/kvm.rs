@@ -396,6 +396,13 @@ fn kvm_reboot_is_done_when_it_returns() {
     // poll rather than read once.
     k.ok("reboot g4");
     k.wait_console("g4", "guest: rebooting");
+    // Booted again and obeying the power-control port: a reboot asked for
+    // during boot would be a Ctrl-Alt-Del the save carries along.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while k.console("g4").matches("guest: ready").count() < 2 {
+        assert!(Instant::now() < deadline, "g4 did not boot again");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // One process, so no process start-up between the steps.
     let out = k.ok("reboot g4; managedsave g4; start g4; domstate g4 --reason");
     assert!(out.contains("running (restored)"), "{out}");
