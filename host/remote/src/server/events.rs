@@ -49,9 +49,9 @@ pub(super) struct Events {
     next_id: i32,
     forwarder: Option<Arc<AtomicBool>>,
     /// Block job callbacks (both event ids).
-    block_jobs: super::block_events::BlockJobCallbacks,
+    block_jobs: super::keyed_events::KeyedCallbacks<wirt::events::BlockJobEvent>,
     /// Storage pool callbacks (lifecycle and refresh).
-    pools: super::pool_events::PoolCallbacks,
+    pools: super::keyed_events::KeyedCallbacks<wirt::events::PoolEvent>,
 }
 
 impl Events {
@@ -102,9 +102,13 @@ impl Events {
         {
             // A driver without block jobs has no such events: the callback
             // stays registered and silent, as for the other ids.
-            let _ = self
-                .block_jobs
-                .register(conn, &self.writer, id, event_id, dom);
+            let _ = self.block_jobs.register(
+                || conn.block_job_events(),
+                &self.writer,
+                id,
+                event_id,
+                dom,
+            );
         }
         if event_id == VIR_DOMAIN_EVENT_ID_LIFECYCLE {
             if self.forwarder.is_none() {
@@ -155,7 +159,10 @@ impl Events {
             ));
         }
         let id = self.new_id();
-        if let Err(e) = self.pools.register(conn, &self.writer, id, event_id, pool) {
+        if let Err(e) = self
+            .pools
+            .register(|| conn.pool_events(), &self.writer, id, event_id, pool)
+        {
             self.ids.remove(&id);
             return Err(e);
         }

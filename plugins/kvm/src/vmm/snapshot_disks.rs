@@ -3,13 +3,14 @@
 //! machine state (if asked) and moves the disks onto the overlays at one
 //! instant, so the memory image and the old images agree with each other.
 
+use std::fs::File;
 use std::os::fd::OwnedFd;
 
 use serde_json::Value;
 
 use super::{Vmm, VmmError};
 use crate::control::protocol::{DiskRef, DiskSwitch, FdRef, state};
-use crate::devices::virtio::block::ReplaceError;
+use crate::devices::virtio::block::{Disk, ReplaceError};
 
 impl Vmm {
     pub(super) fn snapshot(
@@ -81,6 +82,15 @@ impl Vmm {
     }
 }
 
+/// What a disk request does with the guest held.
+enum Move {
+    /// Copy the overlay on this file into the new image, then serve it.
+    Commit(File),
+    /// Copy the guest's view (or, with a top image, what it holds) into
+    /// the new image; serve it if `pivot`.
+    Copy { top: Option<File>, pivot: bool },
+}
+
 impl Vmm {
     pub(super) fn commit(
         &mut self,
@@ -89,46 +99,12 @@ impl Vmm {
         base: &DiskRef,
         passed: &mut [Option<OwnedFd>],
     ) -> Result<Value, VmmError> {
-        self.machine()?;
-        let served = self.setup.as_ref().map_or(0, |s| s.disks.len());
-        if index >= served {
-            return Err(VmmError::InvalidRequest(format!(
-                "disk {index} is not served ({served} disks)"
-            )));
-        }
+        self.check_disk(index)?;
         let top = self.take_fd(top, passed)?;
         let base = self.open_disk(index, base, passed)?;
-        let setup = self.setup.as_ref().expect("a machine has a setup");
-        let disk = &setup.disks[index].disk;
-        disk.can_replace(&base)
-            .map_err(|source| VmmError::Replace { index, source })?;
-        let machine = self.machine.as_ref().expect("checked above");
-        let running = self.state != state::PAUSED;
-        machine.pause();
-        let result = (|| {
-            let _frozen = machine.freeze();
-            let flush = |e| VmmError::Replace {
-                index,
-                source: ReplaceError::Flush(e),
-            };
-            let copy = |e| VmmError::Replace {
-                index,
-                source: ReplaceError::Commit(e),
-            };
-            disk.flush().map_err(flush)?;
-            base.commit_from(top).map_err(copy)?;
-            base.flush().map_err(copy)?;
-            disk.replace(base)
-                .map_err(|source| VmmError::Replace { index, source })
-        })();
-        if running {
-            machine.resume();
-        }
-        result.map(|()| self.status())
+        self.move_disk(index, base, Move::Commit(top))
     }
-}
 
-impl Vmm {
     pub(super) fn copy(
         &mut self,
         index: usize,
@@ -137,6 +113,14 @@ impl Vmm {
         pivot: bool,
         passed: &mut [Option<OwnedFd>],
     ) -> Result<Value, VmmError> {
+        self.check_disk(index)?;
+        let top = top.map(|t| self.take_fd(t, passed)).transpose()?;
+        let dest = self.open_disk(index, dest, passed)?;
+        self.move_disk(index, dest, Move::Copy { top, pivot })
+    }
+
+    /// A running or paused machine serves disk `index`.
+    fn check_disk(&self, index: usize) -> Result<(), VmmError> {
         self.machine()?;
         let served = self.setup.as_ref().map_or(0, |s| s.disks.len());
         if index >= served {
@@ -144,30 +128,37 @@ impl Vmm {
                 "disk {index} is not served ({served} disks)"
             )));
         }
-        let top = top.map(|t| self.take_fd(t, passed)).transpose()?;
-        let dest = self.open_disk(index, dest, passed)?;
+        Ok(())
+    }
+
+    /// With the vCPUs parked and the device workers held: disk `index` is
+    /// flushed, its data moved into `next` as `how` says, `next` flushed,
+    /// and (commit, or copy with pivot) served from then on.
+    fn move_disk(&self, index: usize, next: Disk, how: Move) -> Result<Value, VmmError> {
         let setup = self.setup.as_ref().expect("a machine has a setup");
         let disk = &setup.disks[index].disk;
-        disk.can_replace(&dest)
-            .map_err(|source| VmmError::Replace { index, source })?;
-        let machine = self.machine.as_ref().expect("checked above");
+        let replace = |source| VmmError::Replace { index, source };
+        disk.can_replace(&next).map_err(replace)?;
+        let machine = self.machine.as_ref().expect("checked by check_disk");
         let running = self.state != state::PAUSED;
         machine.pause();
         let result = (|| {
             let _frozen = machine.freeze();
-            let copy = |e| VmmError::Replace {
-                index,
-                source: ReplaceError::Commit(e),
+            let copy = |e| replace(ReplaceError::Commit(e));
+            disk.flush().map_err(|e| replace(ReplaceError::Flush(e)))?;
+            let serve = match how {
+                Move::Commit(top) => {
+                    next.commit_from(top).map_err(copy)?;
+                    true
+                }
+                Move::Copy { top, pivot } => {
+                    disk.copy_to(&next, top).map_err(copy)?;
+                    pivot
+                }
             };
-            disk.flush().map_err(|e| VmmError::Replace {
-                index,
-                source: ReplaceError::Flush(e),
-            })?;
-            disk.copy_to(&dest, top).map_err(copy)?;
-            dest.flush().map_err(copy)?;
-            if pivot {
-                disk.replace(dest)
-                    .map_err(|source| VmmError::Replace { index, source })?;
+            next.flush().map_err(copy)?;
+            if serve {
+                disk.replace(next).map_err(replace)?;
             }
             Ok(())
         })();
