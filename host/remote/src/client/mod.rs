@@ -432,52 +432,47 @@ impl RemoteConn {
         self.session()?.call(procedure, args, None)
     }
 
-    /// Subscribes to network lifecycle events, registering with the daemon
-    /// once; a daemon that refuses (no networks there) fails the call.
+    /// Subscribes to one kind of event on `bus`, registering with the
+    /// daemon (`register`) the first time `wanted` is set; a daemon that
+    /// refuses fails the call and leaves `wanted` unset.
+    fn subscribe_kind<T: Clone>(
+        &self,
+        bus: &EventBus<T>,
+        wanted: &AtomicBool,
+        register: fn(&Session) -> Result<()>,
+    ) -> Result<EventStream<T>> {
+        let stream = bus.subscribe();
+        if !wanted.swap(true, Ordering::Relaxed) {
+            let registered = self.session().and_then(|session| register(&session));
+            if let Err(e) = registered {
+                wanted.store(false, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+        Ok(stream)
+    }
+
+    /// Network lifecycle events (a daemon without networks refuses).
     pub(crate) fn subscribe_networks(&self) -> Result<EventStream<NetworkEvent>> {
-        let stream = self.net_bus.subscribe();
-        if !self.net_events_wanted.swap(true, Ordering::Relaxed) {
-            let registered = self
-                .session()
-                .and_then(|session| register_network_events(&session));
-            if let Err(e) = registered {
-                self.net_events_wanted.store(false, Ordering::Relaxed);
-                return Err(e);
-            }
-        }
-        Ok(stream)
+        self.subscribe_kind(
+            &self.net_bus,
+            &self.net_events_wanted,
+            register_network_events,
+        )
     }
 
-    /// Subscribes to storage pool events, registering with the daemon once;
-    /// a daemon that refuses fails the call.
+    /// Storage pool lifecycle and refresh events.
     pub(crate) fn subscribe_pools(&self) -> Result<EventStream<PoolEvent>> {
-        let stream = self.pool_bus.subscribe();
-        if !self.pool_events_wanted.swap(true, Ordering::Relaxed) {
-            let registered = self
-                .session()
-                .and_then(|session| register_pool_events(&session));
-            if let Err(e) = registered {
-                self.pool_events_wanted.store(false, Ordering::Relaxed);
-                return Err(e);
-            }
-        }
-        Ok(stream)
+        self.subscribe_kind(
+            &self.pool_bus,
+            &self.pool_events_wanted,
+            register_pool_events,
+        )
     }
 
-    /// Subscribes to job-completed events, registering with the daemon
-    /// once; a daemon that refuses fails the call.
+    /// Job-completed events.
     pub(crate) fn subscribe_jobs(&self) -> Result<EventStream<JobCompletedEvent>> {
-        let stream = self.job_bus.subscribe();
-        if !self.job_events_wanted.swap(true, Ordering::Relaxed) {
-            let registered = self
-                .session()
-                .and_then(|session| register_job_events(&session));
-            if let Err(e) = registered {
-                self.job_events_wanted.store(false, Ordering::Relaxed);
-                return Err(e);
-            }
-        }
-        Ok(stream)
+        self.subscribe_kind(&self.job_bus, &self.job_events_wanted, register_job_events)
     }
 
     /// Subscribes to lifecycle events, registering with the daemon once.
