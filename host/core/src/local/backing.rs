@@ -117,6 +117,27 @@ pub(super) fn read_header(path: &str) -> Option<Header> {
     })
 }
 
+/// The backing file the qcow2 image at `path` names (relative names taken
+/// against its directory, as qemu does) and the format it records.
+pub(super) fn backing_file(path: &str) -> Option<(std::path::PathBuf, Option<String>)> {
+    let (name, format) = read_header(path)?.backing?;
+    let name = std::path::Path::new(&name);
+    let resolved = match std::path::Path::new(path).parent() {
+        Some(dir) if name.is_relative() => dir.join(name),
+        _ => name.to_path_buf(),
+    };
+    Some((resolved, format))
+}
+
+/// The size the guest sees of the image at `path` in `format`: a qcow2
+/// header's virtual size, else the file's length (0 when unreadable).
+pub(super) fn virtual_size(path: &str, format: Option<&str>) -> u64 {
+    match format {
+        Some("qcow2") => read_header(path).map_or(0, |h| h.size),
+        _ => std::fs::metadata(path).map_or(0, |m| m.len()),
+    }
+}
+
 /// `<backingStore>` for `vol-dumpxml` of the qcow2 volume at `path`.
 pub(super) fn xml(path: &str) -> Option<String> {
     let (backing, format) = read_header(path)?.backing?;

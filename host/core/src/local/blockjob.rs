@@ -15,6 +15,7 @@ use std::path::Path;
 
 use super::Local;
 use super::domain::persist;
+use super::snapshot_disks::resolved;
 use crate::connect::{
     BlockJobBackend, BlockJobInfo, DomainRef, Error, Result, StatValue, block_flags,
     block_job_status, block_job_type, check_flags,
@@ -51,19 +52,9 @@ fn obj_has_job(obj: &DomainObj, target: &str) -> bool {
     job_of(obj, target).is_some()
 }
 
-fn resolved(path: &str) -> std::path::PathBuf {
-    std::fs::canonicalize(path).unwrap_or_else(|_| path.into())
-}
-
 /// The image `top`'s qcow2 header names below it, resolved.
 fn backing_of(top: &str) -> Option<(String, Option<String>)> {
-    let (name, format) = super::backing::read_header(top)?.backing?;
-    let name = Path::new(&name);
-    let path = match Path::new(top).parent() {
-        Some(dir) if name.is_relative() => dir.join(name),
-        _ => name.to_path_buf(),
-    };
-    Some((path.display().to_string(), format))
+    super::backing::backing_file(top).map(|(path, format)| (path.display().to_string(), format))
 }
 
 impl Local {
@@ -177,7 +168,7 @@ impl BlockJobBackend for Local {
                     obj.name()
                 )));
             }
-            let size = super::backing::read_header(&path).map_or(0, |h| h.size);
+            let size = super::backing::virtual_size(&path, Some("qcow2"));
             self.start_job(
                 reg,
                 uuid,
@@ -245,10 +236,7 @@ impl BlockJobBackend for Local {
                     "a shallow copy needs a qcow2 destination (an overlay over the same backing file)",
                 ));
             }
-            let size = match d.format.as_deref() {
-                Some("qcow2") => super::backing::read_header(&path).map_or(0, |h| h.size),
-                _ => std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
-            };
+            let size = super::backing::virtual_size(&path, d.format.as_deref());
             let exists = Path::new(&dest_path).exists();
             match (reuse, exists) {
                 (false, true) => {
@@ -372,7 +360,7 @@ impl BlockJobBackend for Local {
             // The chain's data copied into a new image of its own, which
             // then takes the top image's place (same path, no backing
             // file): what a pull leaves, in one copy with the guest held.
-            let size = super::backing::read_header(&path).map_or(0, |h| h.size);
+            let size = super::backing::virtual_size(&path, Some("qcow2"));
             let staged = format!("{path}.pull-{}", std::process::id());
             hv.create_image(&staged, "qcow2", size)?;
             let obj = reg.domain(uuid).expect("checked");
@@ -573,10 +561,7 @@ impl BlockJobBackend for Local {
             let index = find_disk(&config, disk)?;
             let d = &config.disks[index];
             let path = d.source.clone().unwrap_or_default();
-            let now = match d.format.as_deref() {
-                Some("qcow2") => super::backing::read_header(&path).map_or(0, |h| h.size),
-                _ => std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
-            };
+            let now = super::backing::virtual_size(&path, d.format.as_deref());
             if bytes < now {
                 return Err(Error::api(
                     ErrorCode::INVALID_ARG,

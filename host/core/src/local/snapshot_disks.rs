@@ -77,7 +77,9 @@ fn parent_dir(path: &str) -> Option<PathBuf> {
     std::fs::canonicalize(parent).ok()
 }
 
-fn resolved(path: &str) -> PathBuf {
+/// `path` with symbolic links resolved (as given if it does not exist):
+/// how images are compared.
+pub(super) fn resolved(path: &str) -> PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| PathBuf::from(path))
 }
 
@@ -381,15 +383,7 @@ fn chains(local: &Local, reg: &Registry, def: &DomainDef, into: &mut BTreeSet<Pa
             if !into.insert(path.clone()) {
                 break;
             }
-            next = super::backing::read_header(&path.to_string_lossy())
-                .and_then(|h| h.backing)
-                .map(|(name, _)| {
-                    let name = PathBuf::from(name);
-                    match path.parent() {
-                        Some(dir) if name.is_relative() => dir.join(name),
-                        _ => name,
-                    }
-                });
+            next = super::backing::backing_file(&path.to_string_lossy()).map(|(below, _)| below);
         }
     }
 }
@@ -620,16 +614,8 @@ impl Local {
             }) else {
                 continue;
             };
-            let over_base = super::backing::read_header(&top)
-                .and_then(|h| h.backing)
-                .map(|(name, _)| {
-                    let name = PathBuf::from(name);
-                    match Path::new(&top).parent() {
-                        Some(dir) if name.is_relative() => dir.join(name),
-                        _ => name,
-                    }
-                })
-                .is_some_and(|b| resolved(&b.to_string_lossy()) == resolved(&base_path));
+            let over_base = super::backing::backing_file(&top)
+                .is_some_and(|(b, _)| resolved(&b.to_string_lossy()) == resolved(&base_path));
             if !over_base || !made.contains(&resolved(&top)) {
                 continue;
             }
