@@ -93,7 +93,7 @@ impl ExitGuest {
                 IrqLine::new().map_err(io)?,
                 PvCtlState::default(),
             )),
-            virtio: Vec::new(),
+            virtio: Default::default(),
             events: EventSink::new().map_err(io)?,
         });
         let ctx = VcpuContext {

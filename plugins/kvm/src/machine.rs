@@ -2,8 +2,10 @@
 //! virtio workers and the vCPU threads. Built fresh for a boot, a reset or a
 //! restore; stopping it joins every thread it started.
 //!
-//! virtio-mmio slots: the disks first, in request order, then the network
-//! cards, in request order.
+//! virtio-mmio slots: at boot the disks first, in request order, then the
+//! network cards, in request order. Devices plugged in later take the
+//! lowest free slot; a save records each device's slot, so a restored or
+//! migrated guest finds its devices where it left them.
 
 use std::sync::{Arc, Mutex};
 
@@ -19,8 +21,8 @@ use crate::devices::virtio::block::{Block, Disk};
 use crate::devices::virtio::mmio::{self, MmioTransport};
 use crate::devices::virtio::net::NicBackend;
 use crate::devices::virtio::net::{self, Net, NetConfig, NetShared, NetStats};
-use crate::devices::virtio::worker::Worker;
-use crate::devices::{Bus, EventSink, IrqLine};
+use crate::devices::virtio::worker::{Worker, WorkerError};
+use crate::devices::{Bus, EventSink, IrqLine, SharedTransport, VirtioSlots};
 use crate::layout::{self, irq};
 use crate::memory::{self, GuestMemoryMmap};
 use crate::snapshot::{self, DiskInfo, MachineState, NicState, VmState};
@@ -172,13 +174,15 @@ pub struct MachineContext {
 pub struct Machine {
     // Field order is drop order: threads stop before the VM and RAM go.
     vcpus: Vec<VcpuHandle>,
-    workers: Vec<Worker>,
+    disk_worker: Option<Worker>,
+    /// One per network card, in `nics` order.
+    nic_workers: Vec<Worker>,
     bus: Arc<Bus>,
-    transports: Vec<Arc<Mutex<MmioTransport>>>,
+    disks: Vec<DiskDevice>,
+    nics: Vec<Nic>,
     vm: VmFd,
     mem: GuestMemoryMmap,
-    disks: Vec<DiskInfo>,
-    nics: Vec<Nic>,
+    hooks: ThreadHooks,
     builtin_kernel: Option<String>,
     cmdline: String,
     forced_cpuid: Vec<&'static str>,
@@ -193,6 +197,14 @@ impl std::fmt::Debug for Machine {
     }
 }
 
+/// A disk of a built machine.
+#[derive(Debug)]
+struct DiskDevice {
+    info: DiskInfo,
+    slot: usize,
+    transport: SharedTransport,
+}
+
 /// Every virtio transport of a machine, locked (see [`Machine::freeze`]).
 pub struct Frozen<'a>(Vec<std::sync::MutexGuard<'a, MmioTransport>>);
 
@@ -203,14 +215,14 @@ struct Nic {
     config: NetConfig,
     tap: String,
     shared: Arc<NetShared>,
+    transport: SharedTransport,
 }
 
 struct Parts {
     vm: VmFd,
     mem: GuestMemoryMmap,
     bus: Arc<Bus>,
-    transports: Vec<Arc<Mutex<MmioTransport>>>,
-    disks: Vec<DiskInfo>,
+    disks: Vec<DiskDevice>,
     nics: Vec<Nic>,
 }
 
@@ -296,6 +308,7 @@ fn build_parts(
             disks.len() + nics.len()
         )));
     }
+    let slots = device_slots(saved, disks.len() + nics.len())?;
     let Prepared { vm, mem } = base;
 
     let writer = ConsoleWriter(ctx.console.clone());
@@ -313,45 +326,80 @@ fn build_parts(
         saved.map_or_else(PvCtlState::default, |s| s.pvctl),
     );
 
-    let mut transports = Vec::new();
-    let mut infos = Vec::new();
-    for (slot, d) in disks.into_iter().enumerate() {
-        infos.push(DiskInfo {
+    let virtio = VirtioSlots::default();
+    let mut device_states = saved.map(|s| s.virtio.iter());
+    let mut slots = slots.into_iter();
+    let mut next = |vm: &VmFd, device: Box<dyn crate::devices::virtio::VirtioDevice>| {
+        let slot = slots.next().expect("one slot per device");
+        let state = device_states.as_mut().and_then(Iterator::next);
+        let t = transport(vm, &mem, slot, device, state)?;
+        virtio.set(slot, Some(t.clone()));
+        Ok::<_, MachineError>((slot, t))
+    };
+    let mut disk_parts = Vec::new();
+    for d in disks {
+        let info = DiskInfo {
             readonly: d.disk.readonly(),
             id: d.id,
             sectors: d.disk.sectors(),
+        };
+        let (slot, transport) = next(&vm, Box::new(Block::new(d.disk)))?;
+        disk_parts.push(DiskDevice {
+            info,
+            slot,
+            transport,
         });
-        let t = transport(&vm, &mem, slot, Box::new(Block::new(d.disk)), saved)?;
-        transports.push(t);
     }
     let mut nic_parts = Vec::new();
     for n in nics {
-        let slot = transports.len();
         let tap = n.tap.name().to_string();
         let dev = Net::new(n.tap, mem.clone(), n.config, n.shared.clone());
-        transports.push(transport(&vm, &mem, slot, Box::new(dev), saved)?);
+        let (slot, transport) = next(&vm, Box::new(dev))?;
         nic_parts.push(Nic {
             slot,
             config: n.config,
             tap,
             shared: n.shared,
+            transport,
         });
     }
     let bus = Arc::new(Bus {
         serial: Mutex::new(serial),
         i8042: Mutex::new(i8042),
         pvctl: Mutex::new(pvctl),
-        virtio: transports.clone(),
+        virtio,
         events: ctx.events.clone(),
     });
     Ok(Parts {
         vm,
         mem,
         bus,
-        transports,
-        disks: infos,
+        disks: disk_parts,
         nics: nic_parts,
     })
+}
+
+/// The slot of each device (disks, then network cards): as saved, or, for
+/// a boot and for files from before hotplug, one after the other.
+fn device_slots(saved: Option<&MachineState>, count: usize) -> Result<Vec<usize>, MachineError> {
+    let Some(slots) = saved.map(|s| &s.slots).filter(|s| !s.is_empty()) else {
+        return Ok((0..count).collect());
+    };
+    let mut seen = [false; layout::VIRTIO_MMIO_SLOTS];
+    if slots.len() != count {
+        return Err(MachineError::Mismatch(format!(
+            "{} virtio slots saved for {count} devices",
+            slots.len()
+        )));
+    }
+    for &slot in slots {
+        if slot >= layout::VIRTIO_MMIO_SLOTS || std::mem::replace(&mut seen[slot], true) {
+            return Err(MachineError::Mismatch(format!(
+                "virtio slot {slot} saved twice or out of range"
+            )));
+        }
+    }
+    Ok(slots.clone())
 }
 
 /// A transport for `device` in `slot`, with its queue ioeventfds registered.
@@ -360,12 +408,12 @@ fn transport(
     mem: &GuestMemoryMmap,
     slot: usize,
     device: Box<dyn crate::devices::virtio::VirtioDevice>,
-    saved: Option<&MachineState>,
-) -> Result<Arc<Mutex<MmioTransport>>, MachineError> {
+    saved: Option<&crate::devices::virtio::mmio::MmioSnapshot>,
+) -> Result<SharedTransport, MachineError> {
     let irq = irq_line(vm, layout::virtio_irq(slot))?;
     let mut t = MmioTransport::new(device, mem.clone(), irq)?;
     if let Some(s) = saved {
-        t.restore(&s.virtio[slot])?;
+        t.restore(s)?;
     }
     let notify = IoEventAddress::Mmio(layout::virtio_mmio_addr(slot) + mmio::QUEUE_NOTIFY);
     for (q, evt) in t.queue_evts().iter().enumerate() {
@@ -373,6 +421,18 @@ fn transport(
             .map_err(|e| MachineError::Kvm("register a queue ioeventfd", e))?;
     }
     Ok(Arc::new(Mutex::new(t)))
+}
+
+/// Takes an unplugged transport's interrupt and queue eventfds back from
+/// KVM, so the slot can take another device.
+fn release_transport(vm: &VmFd, slot: usize, t: &MmioTransport) -> Result<(), MachineError> {
+    let notify = IoEventAddress::Mmio(layout::virtio_mmio_addr(slot) + mmio::QUEUE_NOTIFY);
+    for (q, evt) in t.queue_evts().iter().enumerate() {
+        vm.unregister_ioevent(evt, &notify, q as u32)
+            .map_err(|e| MachineError::Kvm("unregister a queue ioeventfd", e))?;
+    }
+    vm.unregister_irqfd(t.irq().eventfd(), layout::virtio_irq(slot))
+        .map_err(|e| MachineError::Kvm("unregister an irqfd", e))
 }
 
 /// The most vCPUs a machine boots with (its MP table's limit); the host
@@ -504,10 +564,10 @@ impl Machine {
         }
         let parts = build_parts(base, disks, nics, ctx, Some(saved))?;
         for (given, was) in parts.disks.iter().zip(&saved.disks) {
-            if given.sectors != was.sectors {
+            if given.info.sectors != was.sectors {
                 return Err(MachineError::Mismatch(format!(
                     "disk {:?} has {} sectors, {} when saved",
-                    was.id, given.sectors, was.sectors
+                    was.id, given.info.sectors, was.sectors
                 )));
             }
         }
@@ -540,7 +600,7 @@ impl Machine {
         // Kicks made before the save went to the old process's ioeventfds,
         // and restored cards must configure their new taps: the workers do
         // both when asked for service.
-        for t in &machine.transports {
+        for t in machine.transports() {
             t.lock().expect("virtio transport").request_service();
         }
         Ok(machine)
@@ -557,32 +617,24 @@ impl Machine {
     ) -> Result<Machine, MachineError> {
         // One worker for the disks, one per network card: a disk flush must
         // not hold up packets, and only network workers may touch a tap.
-        let mut workers = Vec::new();
         let hook = ctx.hooks.worker.clone();
-        let disks = parts.transports[..parts.disks.len()].to_vec();
-        workers.push(Worker::spawn(
-            "virtio-blk",
-            disks,
-            Box::new(move || hook()),
-        )?);
-        for (i, n) in parts.nics.iter().enumerate() {
-            let hook = ctx.hooks.net.clone();
-            let t = vec![parts.transports[n.slot].clone()];
-            workers.push(Worker::spawn(
-                &format!("virtio-net{i}"),
-                t,
-                Box::new(move || hook()),
-            )?);
-        }
+        let disks = parts.disks.iter().map(|d| d.transport.clone()).collect();
+        let disk_worker = Worker::spawn("virtio-blk", disks, Box::new(move || hook()))?;
+        let nic_workers = parts
+            .nics
+            .iter()
+            .map(|n| nic_worker(&ctx.hooks, n))
+            .collect::<Result<_, _>>()?;
         let mut machine = Machine {
             vcpus: Vec::new(),
-            workers,
+            disk_worker: Some(disk_worker),
+            nic_workers,
             bus: parts.bus,
-            transports: parts.transports,
-            vm: parts.vm,
-            mem: parts.mem,
             disks: parts.disks,
             nics: parts.nics,
+            vm: parts.vm,
+            mem: parts.mem,
+            hooks: ctx.hooks.clone(),
             builtin_kernel,
             cmdline,
             forced_cpuid,
@@ -668,6 +720,122 @@ impl Machine {
             .collect()
     }
 
+    /// Every virtio transport: the disks', then the network cards'.
+    fn transports(&self) -> impl Iterator<Item = &SharedTransport> {
+        let disks = self.disks.iter().map(|d| &d.transport);
+        disks.chain(self.nics.iter().map(|n| &n.transport))
+    }
+
+    fn free_slot(&self) -> Result<usize, MachineError> {
+        self.bus.virtio.free().ok_or_else(|| {
+            MachineError::Unsupported(format!(
+                "all {} virtio slots are in use",
+                layout::VIRTIO_MMIO_SLOTS
+            ))
+        })
+    }
+
+    /// Plugs a disk into the lowest free slot of the running machine; it
+    /// becomes the last of its disks. A guest that speaks the power-control
+    /// protocol is asked to rescan. Returns the slot.
+    pub fn plug_disk(&mut self, d: DiskSpec) -> Result<usize, MachineError> {
+        let slot = self.free_slot()?;
+        let info = DiskInfo {
+            readonly: d.disk.readonly(),
+            id: d.id,
+            sectors: d.disk.sectors(),
+        };
+        let t = transport(
+            &self.vm,
+            &self.mem,
+            slot,
+            Box::new(Block::new(d.disk)),
+            None,
+        )?;
+        let worker = self.disk_worker.as_ref().ok_or(WorkerError::Gone)?;
+        if let Err(e) = worker.add(t.clone()) {
+            let _ = release_transport(&self.vm, slot, &t.lock().expect("virtio transport"));
+            return Err(e.into());
+        }
+        self.bus.virtio.set(slot, Some(t.clone()));
+        self.disks.push(DiskDevice {
+            info,
+            slot,
+            transport: t,
+        });
+        self.bus.pvctl.lock().expect("pvctl").request_rescan();
+        Ok(slot)
+    }
+
+    /// Unplugs disk `index` at once (as a surprise removal): the guest's
+    /// accesses to the slot read zeros from then on, and the image is no
+    /// longer touched when this returns. Later disks move down one index.
+    pub fn unplug_disk(&mut self, index: usize) -> Result<(), MachineError> {
+        if index >= self.disks.len() {
+            return Err(MachineError::Unsupported(format!("no disk {index}")));
+        }
+        let d = self.disks.remove(index);
+        self.bus.virtio.set(d.slot, None);
+        if let Some(w) = &self.disk_worker {
+            w.remove(d.transport.clone())?;
+        }
+        release_transport(
+            &self.vm,
+            d.slot,
+            &d.transport.lock().expect("virtio transport"),
+        )?;
+        self.bus.pvctl.lock().expect("pvctl").request_rescan();
+        Ok(())
+    }
+
+    /// Plugs a network card into the lowest free slot, with a worker of its
+    /// own; it becomes the last card. Returns the slot.
+    pub fn plug_nic(&mut self, n: NicSpec) -> Result<usize, MachineError> {
+        let slot = self.free_slot()?;
+        let tap = n.tap.name().to_string();
+        let dev = Net::new(n.tap, self.mem.clone(), n.config, n.shared.clone());
+        let t = transport(&self.vm, &self.mem, slot, Box::new(dev), None)?;
+        let nic = Nic {
+            slot,
+            config: n.config,
+            tap,
+            shared: n.shared,
+            transport: t.clone(),
+        };
+        let worker = match nic_worker(&self.hooks, &nic) {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = release_transport(&self.vm, slot, &t.lock().expect("virtio transport"));
+                return Err(e);
+            }
+        };
+        self.bus.virtio.set(slot, Some(t));
+        self.nics.push(nic);
+        self.nic_workers.push(worker);
+        self.bus.pvctl.lock().expect("pvctl").request_rescan();
+        Ok(slot)
+    }
+
+    /// Unplugs network card `index`: its worker stops and the tap closes.
+    /// Later cards move down one index.
+    pub fn unplug_nic(&mut self, index: usize) -> Result<(), MachineError> {
+        if index >= self.nics.len() {
+            return Err(MachineError::Unsupported(format!(
+                "no network card {index}"
+            )));
+        }
+        let n = self.nics.remove(index);
+        self.bus.virtio.set(n.slot, None);
+        self.nic_workers.remove(index).stop();
+        release_transport(
+            &self.vm,
+            n.slot,
+            &n.transport.lock().expect("virtio transport"),
+        )?;
+        self.bus.pvctl.lock().expect("pvctl").request_rescan();
+        Ok(())
+    }
+
     /// Plugs (`up`) or unplugs network card `index`: the guest sees the
     /// status change with a configuration interrupt. Returns whether it
     /// changed.
@@ -675,7 +843,7 @@ impl Machine {
         let n = self.nics.get(index)?;
         let changed = n.shared.set_link(up);
         if changed {
-            let mut t = self.transports[n.slot].lock().expect("virtio transport");
+            let mut t = n.transport.lock().expect("virtio transport");
             t.config_changed();
             // The worker starts or stops reading the tap.
             t.request_service();
@@ -684,10 +852,13 @@ impl Machine {
     }
 
     /// Disk `index`'s configuration (its capacity) changed: the guest gets
-    /// a configuration interrupt. Disks hold the first virtio slots.
+    /// a configuration interrupt.
     pub fn disk_config_changed(&self, index: usize) {
-        if let Some(t) = self.transports.get(index) {
-            t.lock().expect("virtio transport").config_changed();
+        if let Some(d) = self.disks.get(index) {
+            d.transport
+                .lock()
+                .expect("virtio transport")
+                .config_changed();
         }
     }
 
@@ -729,8 +900,7 @@ impl Machine {
     /// processes a queue, so neither queues nor RAM change under a capture.
     pub fn freeze(&self) -> Frozen<'_> {
         Frozen(
-            self.transports
-                .iter()
+            self.transports()
                 .map(|t| t.lock().expect("virtio transport"))
                 .collect(),
         )
@@ -752,7 +922,7 @@ impl Machine {
         }
         Ok(MachineState {
             memory_bytes: memory::size(&self.mem),
-            disks: self.disks.clone(),
+            disks: self.disks.iter().map(|d| d.info.clone()).collect(),
             builtin_kernel: self.builtin_kernel.clone(),
             cmdline: self.cmdline.clone(),
             vm: VmState::capture(&self.vm)?,
@@ -761,6 +931,12 @@ impl Machine {
             i8042: self.bus.i8042.lock().expect("i8042").state(),
             pvctl: self.bus.pvctl.lock().expect("pvctl").state(),
             virtio: frozen.0.iter().map(|g| g.snapshot()).collect(),
+            slots: self
+                .disks
+                .iter()
+                .map(|d| d.slot)
+                .chain(self.nics.iter().map(|n| n.slot))
+                .collect(),
             nics: self
                 .nics
                 .iter()
@@ -793,7 +969,12 @@ impl Machine {
     fn stop_threads(&mut self) -> u64 {
         let ns = self.vcpus.iter_mut().map(VcpuHandle::stop).sum();
         self.vcpus.clear();
-        for mut w in self.workers.drain(..) {
+        for mut w in self
+            .disk_worker
+            .take()
+            .into_iter()
+            .chain(self.nic_workers.drain(..))
+        {
             w.stop();
         }
         ns
@@ -804,6 +985,17 @@ impl Drop for Machine {
     fn drop(&mut self) {
         self.stop_threads();
     }
+}
+
+/// The worker of network card `n`.
+fn nic_worker(hooks: &ThreadHooks, n: &Nic) -> Result<Worker, MachineError> {
+    let hook = hooks.net.clone();
+    let name = format!("virtio-net{}", n.slot);
+    Ok(Worker::spawn(
+        &name,
+        vec![n.transport.clone()],
+        Box::new(move || hook()),
+    )?)
 }
 
 /// The status of a network card.

@@ -185,6 +185,9 @@ fn rules(profile: Profile, pid: u32) -> BTreeMap<i64, Vec<SeccompRule>> {
                 // it allocates there (a guest's first write to a fresh
                 // volume; without it the VMM was killed).
                 libc::SYS_ftruncate,
+                // A disk plugged into or out of a running guest joins or
+                // leaves the worker's epoll set.
+                libc::SYS_epoll_ctl,
             ] {
                 r.insert(nr, vec![]);
             }

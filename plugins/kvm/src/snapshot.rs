@@ -157,8 +157,12 @@ pub struct MachineState {
     pub i8042: I8042State,
     /// Power-control port.
     pub pvctl: PvCtlState,
-    /// virtio-mmio transports, by slot (disks, then network cards).
+    /// virtio-mmio transports: the disks', then the network cards'.
     pub virtio: Vec<MmioSnapshot>,
+    /// The slot of each of `virtio`; empty in files from before hotplug,
+    /// whose devices sat in slots 0, 1, 2, ... in that order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slots: Vec<usize>,
     /// Network cards (absent from files of wirt before network support).
     #[serde(default)]
     pub nics: Vec<NicState>,

@@ -27,6 +27,7 @@ use crate::machine::{
 use crate::snapshot::{self, MachineState, NicState, SnapshotError};
 use crate::tap::Tap;
 
+mod hotplug;
 pub(crate) mod migrate;
 mod snapshot_disks;
 
@@ -616,6 +617,10 @@ impl Vmm {
                 pivot,
             } => self.copy(index, &dest, top, pivot, passed),
             Request::SetLink { nic, mac, link } => self.set_link(nic, mac.as_deref(), link),
+            Request::AttachDisk { disk } => self.attach_disk(&disk, passed),
+            Request::DetachDisk { index } => self.detach_disk(index),
+            Request::AttachNic { nic } => self.attach_nic(&nic, passed),
+            Request::DetachNic { index } => self.detach_nic(index),
         }
     }
 
@@ -664,6 +669,7 @@ impl Vmm {
             .iter()
             .enumerate()
             .map(|(i, n)| {
+                // Not running: the slot it gets at the next boot.
                 let slot = setup.disks.len() + i;
                 crate::machine::nic_status(slot, &n.config, n.tap.name(), &n.shared)
             })

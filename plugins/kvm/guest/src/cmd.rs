@@ -186,12 +186,7 @@ fn run(g: &mut Guest, text: &str) {
                 }
             }
         },
-        "rescan" => {
-            let n = g.devices.scan();
-            puts("rescan: ");
-            dec(n as u64);
-            puts(" devices\n");
-        }
+        "rescan" => rescan(g),
         "net" => {
             let mut any = false;
             for nic in g.devices.nics.iter().flatten() {
@@ -290,4 +285,13 @@ fn probe<'a>(g: &mut Guest, name: &str, words: &mut impl Iterator<Item = &'a str
         dst,
         sent_us: t0,
     });
+}
+
+/// Probes the virtio slots again and says what changed, then how many
+/// devices there are (`!rescan`, and a hotplug notification).
+pub fn rescan(g: &mut Guest) {
+    let n = g.devices.scan();
+    puts("rescan: ");
+    dec(n as u64);
+    puts(" devices\n");
 }

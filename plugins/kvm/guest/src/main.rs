@@ -33,6 +33,7 @@ const PVCTL_PANIC: u8 = 0x04;
 const PVCTL_HELLO: u8 = 0x10;
 const PVCTL_REQ_POWEROFF: u8 = 1;
 const PVCTL_REQ_REBOOT: u8 = 2;
+const PVCTL_REQ_RESCAN: u8 = 4;
 /// QEMU's isa-debug-exit, used instead of PVCTL after a PVH boot: QEMU
 /// exits with status (value << 1) | 1.
 const DEBUG_EXIT: u16 = 0xf4;
@@ -129,7 +130,12 @@ fn main_loop(g: &mut Guest) -> ! {
         let pending = arch::take_pending();
         if pending & (1 << arch::IRQ_PVCTL) != 0 {
             // Reading takes the pending request.
-            match arch::inb(PVCTL) {
+            let req = arch::inb(PVCTL);
+            // A device was plugged in or out: look again, as `!rescan`.
+            if req & PVCTL_REQ_RESCAN != 0 {
+                cmd::rescan(g);
+            }
+            match req & !PVCTL_REQ_RESCAN {
                 PVCTL_REQ_POWEROFF => power_off(),
                 PVCTL_REQ_REBOOT => reboot(),
                 _ => {}

@@ -475,6 +475,33 @@ pub enum Request {
         /// The new state.
         link: LinkState,
     },
+    /// Plugs a disk into the running machine (the lowest free virtio
+    /// slot); it becomes the last of the `disks`. A guest that speaks the
+    /// power-control protocol is asked to rescan its slots; Linux, which
+    /// has no virtio-mmio hotplug, sees it at its next boot. Answers
+    /// `{"index", "slot"}`. Precondition: running or paused.
+    AttachDisk {
+        /// The disk, its files passed with the request.
+        disk: DiskRef,
+    },
+    /// Pulls disk `index` out (a surprise removal); later disks move down
+    /// one index. Its image is flushed and no longer touched when the
+    /// answer comes. Precondition: running or paused.
+    DetachDisk {
+        /// Index in the current `disks`.
+        index: usize,
+    },
+    /// Plugs a network card in, as [`Request::AttachDisk`] a disk; it
+    /// becomes the last of the `nics`.
+    AttachNic {
+        /// The card, its tap or socket passed with the request.
+        nic: NicRef,
+    },
+    /// Pulls network card `index` out; its tap closes.
+    DetachNic {
+        /// Index in the current `nics`.
+        index: usize,
+    },
 }
 
 /// A request line: the request plus an optional correlation id.

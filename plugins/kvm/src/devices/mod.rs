@@ -9,7 +9,7 @@ pub mod pvctl;
 pub mod serial;
 pub mod virtio;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
 
@@ -102,7 +102,7 @@ pub struct Bus {
     /// wirt's power-control port.
     pub pvctl: Mutex<pvctl::PvCtl>,
     /// virtio-mmio transports, by slot.
-    pub virtio: Vec<Arc<Mutex<virtio::mmio::MmioTransport>>>,
+    pub virtio: VirtioSlots,
     /// Where device-raised events go.
     pub events: Arc<EventSink>,
 }
@@ -154,27 +154,62 @@ impl Bus {
         }
     }
 
-    fn virtio_slot(&self, addr: u64) -> Option<(usize, u64)> {
+    fn virtio_slot(addr: u64) -> Option<(usize, u64)> {
         if addr < layout::VIRTIO_MMIO_BASE {
             return None;
         }
         let off = addr - layout::VIRTIO_MMIO_BASE;
         let slot = (off / layout::VIRTIO_MMIO_SIZE) as usize;
-        (slot < self.virtio.len()).then_some((slot, off % layout::VIRTIO_MMIO_SIZE))
+        (slot < layout::VIRTIO_MMIO_SLOTS).then_some((slot, off % layout::VIRTIO_MMIO_SIZE))
     }
 
-    /// Handles an MMIO read.
+    /// Handles an MMIO read; an empty slot reads as zeros (no virtio magic).
     pub fn mmio_read(&self, addr: u64, data: &mut [u8]) {
-        match self.virtio_slot(addr) {
-            Some((slot, off)) => self.virtio[slot].lock().expect("virtio").read(off, data),
+        let slots = self.virtio.0.read().expect("virtio slots");
+        match Self::virtio_slot(addr).and_then(|(s, off)| Some((slots[s].as_ref()?, off))) {
+            Some((t, off)) => t.lock().expect("virtio").read(off, data),
             None => data.fill(0),
         }
     }
 
     /// Handles an MMIO write.
     pub fn mmio_write(&self, addr: u64, data: &[u8]) {
-        if let Some((slot, off)) = self.virtio_slot(addr) {
-            self.virtio[slot].lock().expect("virtio").write(off, data);
+        let slots = self.virtio.0.read().expect("virtio slots");
+        if let Some((t, off)) =
+            Self::virtio_slot(addr).and_then(|(s, off)| Some((slots[s].as_ref()?, off)))
+        {
+            t.lock().expect("virtio").write(off, data);
         }
+    }
+}
+
+/// A virtio transport shared by the bus, the machine and a worker.
+pub type SharedTransport = Arc<Mutex<virtio::mmio::MmioTransport>>;
+
+/// The virtio-mmio slots. Devices come and go while the vCPUs run
+/// (hotplug), so the bus reads them under a lock the vCPUs share; a plug
+/// or unplug takes it for writing only for the swap.
+#[derive(Debug)]
+pub struct VirtioSlots(RwLock<Vec<Option<SharedTransport>>>);
+
+impl Default for VirtioSlots {
+    fn default() -> Self {
+        VirtioSlots(RwLock::new(vec![None; layout::VIRTIO_MMIO_SLOTS]))
+    }
+}
+
+impl VirtioSlots {
+    /// Puts `transport` in `slot` (or empties it).
+    pub fn set(&self, slot: usize, transport: Option<SharedTransport>) {
+        self.0.write().expect("virtio slots")[slot] = transport;
+    }
+
+    /// The lowest empty slot.
+    pub fn free(&self) -> Option<usize> {
+        self.0
+            .read()
+            .expect("virtio slots")
+            .iter()
+            .position(Option::is_none)
     }
 }

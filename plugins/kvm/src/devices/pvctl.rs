@@ -1,8 +1,9 @@
 //! wirt's power-control port (I/O port 0x500, IRQ 3): the test guest's
 //! protocol for cooperative shutdown and reboot. See GUEST.md.
 //!
-//! - Guest reads the port: takes the pending request (0 none, 1 power off,
-//!   2 reboot); the VMM raises IRQ 3 whenever it posts one.
+//! - Guest reads the port: takes the pending requests (0 none, 1 power off,
+//!   2 reboot, bit 4 rescan the virtio slots: a device was plugged in or
+//!   out); the VMM raises IRQ 3 whenever it posts one.
 //! - Guest writes the port: 0x01 power off now, 0x02 reset now, 0x04 panic,
 //!   0x10 hello (the guest obeys requests; otherwise the VMM falls back to
 //!   Ctrl-Alt-Del on the i8042).
@@ -17,6 +18,9 @@ pub const REQ_NONE: u8 = 0;
 pub const REQ_POWEROFF: u8 = 1;
 /// Request: reboot.
 pub const REQ_REBOOT: u8 = 2;
+/// Request bit: the virtio slots changed (hotplug); kept beside a power
+/// request, which replaces only another power request.
+pub const REQ_RESCAN: u8 = 4;
 /// Guest write: power off now.
 pub const GUEST_POWEROFF: u8 = 0x01;
 /// Guest write: reset now.
@@ -60,15 +64,27 @@ impl PvCtl {
 
     /// Posts a request and interrupts the guest.
     pub fn request(&mut self, req: u8) {
-        self.state.pending = req;
+        self.latch(req);
         self.irq.trigger();
+    }
+
+    /// Tells a guest that speaks this protocol that virtio devices came or
+    /// went. Other guests (Linux has no virtio-mmio hotplug) see them at
+    /// their next boot.
+    pub fn request_rescan(&mut self) {
+        if self.state.hello {
+            self.request(REQ_RESCAN);
+        }
     }
 
     /// Keeps a request for a guest that has not said hello yet: it is
     /// delivered when it does. A guest still booting when the user asks for
     /// a shutdown would otherwise never learn of it.
     pub fn latch(&mut self, req: u8) {
-        self.state.pending = req;
+        self.state.pending = match req {
+            REQ_RESCAN => self.state.pending | REQ_RESCAN,
+            power => (self.state.pending & REQ_RESCAN) | power,
+        };
     }
 
     /// Port read: hands over the pending request.
@@ -112,6 +128,27 @@ mod tests {
         assert_eq!(pending_irqs(&d), 1, "interrupted at hello");
         assert_eq!(d.read(), REQ_POWEROFF);
         assert_eq!(d.read(), REQ_NONE, "taken once");
+    }
+
+    #[test]
+    fn a_rescan_and_a_power_request_are_both_delivered() {
+        let mut d = PvCtl::new(IrqLine::new().unwrap(), PvCtlState::default());
+        d.request_rescan();
+        assert_eq!(
+            pending_irqs(&d),
+            0,
+            "a guest that never said hello is not told"
+        );
+        d.write(GUEST_HELLO);
+        d.request_rescan();
+        d.request(REQ_REBOOT);
+        d.request(REQ_POWEROFF);
+        assert_eq!(
+            d.read(),
+            REQ_RESCAN | REQ_POWEROFF,
+            "the later power request wins"
+        );
+        assert_eq!(d.read(), REQ_NONE);
     }
 
     #[test]

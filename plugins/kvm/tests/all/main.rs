@@ -12,6 +12,7 @@ mod commands;
 mod fuzz;
 mod fuzz_qcow2;
 mod fuzz_virtio;
+mod hotplug;
 mod lifecycle;
 mod migrate;
 mod net_tap;
