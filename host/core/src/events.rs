@@ -76,6 +76,34 @@ impl BlockJobEvent {
     }
 }
 
+/// A device plugged into (libvirt's `VIR_DOMAIN_EVENT_ID_DEVICE_ADDED`) or
+/// pulled out of (`_DEVICE_REMOVED`) a running domain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeviceEvent {
+    pub name: String,
+    pub uuid: Uuid,
+    pub id: i32,
+    /// The device's alias (`virtio-disk1`, `net0`).
+    pub alias: String,
+    /// Added, else removed.
+    pub added: bool,
+}
+
+impl DeviceEvent {
+    /// virsh's `event --loop` line.
+    pub fn virsh_line(&self) -> String {
+        let kind = if self.added {
+            "device-added"
+        } else {
+            "device-removed"
+        };
+        format!(
+            "event '{kind}' for domain '{}': {}",
+            self.name, self.alias
+        )
+    }
+}
+
 /// What happened to a storage pool (`virStoragePoolEventLifecycleType`),
 /// or `Refreshed` (`VIR_STORAGE_POOL_EVENT_ID_REFRESH`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -70,7 +70,7 @@ impl NetNs {
     }
 
     /// A bridge with `addr` on it, up.
-    fn bridge(&self, name: &str, addr: &str) {
+    pub(crate) fn bridge(&self, name: &str, addr: &str) {
         self.ip(&["link", "add", name, "type", "bridge"]);
         self.ip(&["addr", "add", addr, "dev", name]);
         self.ip(&["link", "set", name, "up"]);
@@ -134,7 +134,7 @@ impl Drop for Dnsmasq {
 
 impl Kvm {
     /// `wirt script` inside the namespace.
-    fn wirt_in(&self, ns: &NetNs, script: &str) -> Out {
+    pub(crate) fn wirt_in(&self, ns: &NetNs, script: &str) -> Out {
         let out = Command::new("ip")
             .args(["netns", "exec", &ns.name, env!("CARGO_BIN_EXE_wirt")])
             .args(["-c", "kvm:///session", script])
@@ -150,7 +150,7 @@ impl Kvm {
         }
     }
 
-    fn ok_in(&self, ns: &NetNs, script: &str) -> String {
+    pub(crate) fn ok_in(&self, ns: &NetNs, script: &str) -> String {
         let out = self.wirt_in(ns, script);
         assert!(out.ok, "`{script}` failed: {}", out.stderr);
         out.stdout
@@ -169,7 +169,7 @@ impl Kvm {
 }
 
 /// The namespace's links other than loopback and the bridges the test made.
-fn taps(ns: &NetNs) -> Vec<String> {
+pub(crate) fn taps(ns: &NetNs) -> Vec<String> {
     ns.links()
         .into_iter()
         .filter(|l| l != "lo" && !l.starts_with("br"))

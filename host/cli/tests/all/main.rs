@@ -9,6 +9,7 @@ mod events;
 mod fuzz;
 mod hostile;
 mod kvm;
+mod kvm_hotplug;
 mod kvm_net;
 mod kvm_snapshot;
 mod kvm_stats;

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::{Connect, Domain, DomainRef, Result, StatValue};
-use crate::events::{BlockJobEvent, EventStream};
+use crate::events::{BlockJobEvent, DeviceEvent, EventStream};
 
 fn unsupported<T>(function: &str) -> Result<T> {
     Err(super::Error::api(
@@ -158,6 +158,10 @@ pub trait BlockJobBackend {
     fn block_job_events(&self) -> Result<EventStream<BlockJobEvent>> {
         unsupported("virConnectDomainEventRegisterAny")
     }
+    /// Device added / removed events of this connection's host, from now on.
+    fn device_events(&self) -> Result<EventStream<DeviceEvent>> {
+        unsupported("virConnectDomainEventRegisterAny")
+    }
 }
 
 impl Domain {
@@ -252,5 +256,11 @@ impl Connect {
     /// connection's host, from now on.
     pub fn block_job_events(&self) -> Result<EventStream<BlockJobEvent>> {
         self.backend().block_job_events()
+    }
+
+    /// Devices plugged into or out of running domains
+    /// (`VIR_DOMAIN_EVENT_ID_DEVICE_ADDED`, `_DEVICE_REMOVED`), from now on.
+    pub fn device_events(&self) -> Result<EventStream<DeviceEvent>> {
+        self.backend().device_events()
     }
 }

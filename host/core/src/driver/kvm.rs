@@ -1071,6 +1071,28 @@ impl HypervisorDriver for KvmDriver {
         true
     }
 
+    fn hotplugs(&self) -> bool {
+        true
+    }
+
+    fn attach_disk(&self, config: &DomainConfig, index: usize) -> Result<()> {
+        self.plug_disk(config, index)
+    }
+
+    fn detach_disk(&self, uuid: &str, index: usize) -> Result<()> {
+        let request = Request::DetachDisk { index };
+        let vm = self.vm(uuid)?;
+        self.request(&vm, "detach-disk", request).map(drop)
+    }
+
+    fn attach_interface(&self, config: &DomainConfig, index: usize, host: &HostNic) -> Result<String> {
+        self.plug_interface(config, index, host)
+    }
+
+    fn detach_interface(&self, uuid: &str, index: usize, target: Option<&str>) -> Result<()> {
+        self.unplug_interface(uuid, index, target)
+    }
+
     fn refuses_device(&self, device: &crate::xml::Element) -> Option<String> {
         devices::refuses(device)
     }

@@ -322,6 +322,32 @@ pub trait HypervisorDriver: Send + Sync {
     fn host_interfaces(&self) -> bool {
         false
     }
+    /// Whether disks and interfaces can be plugged into and out of a
+    /// running guest ([`attach_disk`](Self::attach_disk) and the others).
+    fn hotplugs(&self) -> bool {
+        false
+    }
+    /// Plugs disk `index` of `config` (the running domain's live
+    /// definition, the new disk last) into the guest.
+    fn attach_disk(&self, _config: &DomainConfig, _index: usize) -> Result<()> {
+        unsupported("disk hotplug")
+    }
+    /// Pulls disk `index` (in `disk-config` order) out of the running
+    /// guest; what it wrote is on the image when this returns.
+    fn detach_disk(&self, _uuid: &str, _index: usize) -> Result<()> {
+        unsupported("disk hotplug")
+    }
+    /// Plugs interface `index` of `config` (the live definition, the new
+    /// interface last; `host` as [`prepare_interfaces`](Self::prepare_interfaces)
+    /// gets it) into the guest. Returns the host device it got, "" if none.
+    fn attach_interface(&self, _config: &DomainConfig, _index: usize, _host: &HostNic) -> Result<String> {
+        unsupported("interface hotplug")
+    }
+    /// Pulls interface `index` out of the running guest; `target` is its
+    /// host device, gone when this returns.
+    fn detach_interface(&self, _uuid: &str, _index: usize, _target: Option<&str>) -> Result<()> {
+        unsupported("interface hotplug")
+    }
     /// Why the driver cannot give a guest this `<devices>` child, if it
     /// cannot: the start is then refused, never run without it. `None`
     /// (the default): the driver takes what the contract carries and

@@ -1,9 +1,10 @@
 //! `attach-device` / `detach-device` (`virDomainAttachDeviceFlags`,
 //! `virDomainDetachDeviceFlags`): a device added to or removed from the
-//! persistent definition. No driver of wirt's can add a device to a running
-//! guest yet (wirt-vmm has no hotplug), so `--live` is refused naming the
-//! device, with libvirt's OPERATION_UNSUPPORTED; libvirt's test driver has
-//! neither, and neither has wirt's test: host.
+//! persistent definition, the running guest, or both. A driver that
+//! hotplugs (kvm:) takes disks and interfaces live; anything else live is
+//! refused naming the device, with libvirt's OPERATION_UNSUPPORTED.
+//! libvirt's test driver has no device changes, and neither has wirt's
+//! test: host. A live change emits DEVICE_ADDED / DEVICE_REMOVED.
 
 use super::Local;
 use super::domain::persist;
@@ -12,6 +13,8 @@ use crate::connect::domain_flags as flags;
 use crate::connect::{DomainRef, Error, Result, check_flags};
 use crate::error::ErrorCode;
 use crate::xml::tree::Element;
+use crate::events::DeviceEvent;
+use crate::xml::devices::Interface;
 use crate::xml::{DomainDef, FormatOptions, ParseOptions};
 
 /// What identifies a device among its kind (libvirt's matching rules,
@@ -54,6 +57,41 @@ fn describe(device: &Element) -> String {
     }
 }
 
+/// `def` with `device` added (`attach`) or its match removed, checked as a
+/// define would check it; with the device's position among its kind and
+/// the element added or removed.
+fn changed(def: &DomainDef, device: &Element, attach: bool) -> Result<(DomainDef, usize, Element)> {
+    let mut new = def.clone();
+    let existing = new.devices.iter().position(|d| same_device(d, device));
+    let (at, element) = match (attach, existing) {
+        (true, Some(_)) => {
+            return Err(Error::api(
+                ErrorCode::OPERATION_FAILED,
+                format!("{} already exists", describe(device)),
+            ));
+        }
+        (true, None) => {
+            new.devices.push(device.clone());
+            (new.devices.len() - 1, device.clone())
+        }
+        (false, Some(i)) => (i, new.devices.remove(i)),
+        (false, None) => {
+            return Err(Error::api(
+                ErrorCode::DEVICE_MISSING,
+                format!("no device matching {} was found", describe(device)),
+            ));
+        }
+    };
+    let of_kind = def.devices[..at.min(def.devices.len())]
+        .iter()
+        .filter(|d| d.name == device.name)
+        .count();
+    // The whole definition checked again, as a define would.
+    let text = new.to_xml(FormatOptions::default());
+    let checked = DomainDef::parse(&text, ParseOptions { validate: true })?;
+    Ok((checked, of_kind, element))
+}
+
 impl Local {
     pub(super) fn change_device(
         &self,
@@ -84,54 +122,117 @@ impl Local {
             device = d;
         }
         let state = &self.state;
+        let hv = self.hv();
+        let verb = if attach { "attach" } else { "detach" };
         self.with(dom, |reg, uuid| {
-            let obj = reg.domain_mut(uuid).expect("checked");
+            let obj = reg.domain(uuid).expect("checked");
             let (live, config) = affected(obj, flags)?;
             if live {
-                return Err(Error::api(
-                    ErrorCode::OPERATION_UNSUPPORTED,
-                    format!(
-                        "cannot {} {} on a running guest: this driver has no device hotplug; use --config",
-                        if attach { "attach" } else { "detach" },
-                        describe(&device)
-                    ),
-                ));
-            }
-            if !config {
-                return Ok(());
-            }
-            let def = obj.config.as_ref().ok_or_else(|| {
-                Error::api(
-                    ErrorCode::OPERATION_INVALID,
-                    "cannot change persistent config of a transient domain",
-                )
-            })?;
-            let mut new = def.clone();
-            let existing = new.devices.iter().position(|d| same_device(d, &device));
-            match (attach, existing) {
-                (true, Some(_)) => {
+                let pluggable = matches!(device.name.as_str(), "disk" | "interface");
+                if !hv.hotplugs() || !pluggable {
+                    let why = if hv.hotplugs() {
+                        "only disks and interfaces can be plugged in or out"
+                    } else {
+                        "this driver has no device hotplug"
+                    };
                     return Err(Error::api(
-                        ErrorCode::OPERATION_FAILED,
-                        format!("{} already exists", describe(&device)),
+                        ErrorCode::OPERATION_UNSUPPORTED,
+                        format!(
+                            "cannot {verb} {} on a running guest: {why}; use --config",
+                            describe(&device)
+                        ),
                     ));
                 }
-                (true, None) => new.devices.push(device),
-                (false, Some(i)) => {
-                    new.devices.remove(i);
-                }
-                (false, None) => {
-                    return Err(Error::api(
-                        ErrorCode::DEVICE_MISSING,
-                        format!("no device matching {} was found", describe(&device)),
-                    ));
+                if let Some(why) = attach.then(|| hv.refuses_device(&device)).flatten() {
+                    return Err(Error::api(ErrorCode::CONFIG_UNSUPPORTED, why));
                 }
             }
-            // The whole definition checked again, as a define would.
-            let text = new.to_xml(FormatOptions::default());
-            let checked = DomainDef::parse(&text, ParseOptions { validate: true })?;
-            obj.config = Some(checked);
-            persist(state, reg, uuid)
+            // Both sides checked before either changes.
+            let new_config = if config {
+                let def = obj.config.as_ref().ok_or_else(|| {
+                    Error::api(
+                        ErrorCode::OPERATION_INVALID,
+                        "cannot change persistent config of a transient domain",
+                    )
+                })?;
+                Some(changed(def, &device, attach)?.0)
+            } else {
+                None
+            };
+            let new_live = if live {
+                Some(changed(obj.def(), &device, attach)?)
+            } else {
+                None
+            };
+            if let Some((mut def, index, element)) = new_live {
+                let id = obj.id;
+                let uuid_text = uuid.to_string();
+                match (element.name.as_str(), attach) {
+                    ("disk", true) => {
+                        let config = self.driver_config(reg, &def, id)?;
+                        hv.attach_disk(&config, index)?;
+                    }
+                    ("disk", false) => hv.detach_disk(&uuid_text, index)?,
+                    ("interface", true) => {
+                        let config = self.driver_config(reg, &def, id)?;
+                        let host = super::nic::host_nics(reg, &def)?;
+                        let target = hv.attach_interface(&config, index, &host[index])?;
+                        if !target.is_empty() {
+                            let iface = def
+                                .devices
+                                .iter_mut()
+                                .filter(|d| d.name == "interface")
+                                .nth(index)
+                                .expect("just added");
+                            crate::xml::devices::set_interface_target(iface, Some(&target));
+                        }
+                    }
+                    _ => {
+                        let target = Interface::from_element(&element).target_dev;
+                        hv.detach_interface(&uuid_text, index, target.as_deref())?;
+                    }
+                }
+                let obj = reg.domain_mut(uuid).expect("checked");
+                obj.live = Some(def);
+                reg.record_runtime(uuid)?;
+                state.device_events.emit(DeviceEvent {
+                    name: obj_name(reg, uuid),
+                    uuid: *uuid,
+                    id: id.map_or(-1, |i| i as i32),
+                    alias: alias(&element, index),
+                    added: attach,
+                });
+            }
+            if let Some(def) = new_config {
+                reg.domain_mut(uuid).expect("checked").config = Some(def);
+                persist(state, reg, uuid)?;
+            }
+            Ok(())
         })
+    }
+}
+
+fn obj_name(reg: &crate::registry::Registry, uuid: &uuid::Uuid) -> String {
+    reg.domain(uuid).map(|o| o.def().name.clone()).unwrap_or_default()
+}
+
+/// The device's `<alias name>`, or the one libvirt's QEMU driver would give
+/// it: `virtio-disk<N>` by target (`vdb` is 1), `net<N>` by position.
+fn alias(device: &Element, index: usize) -> String {
+    if let Some(a) = device.child("alias").and_then(|a| a.attr("name")) {
+        return a.to_string();
+    }
+    match device.name.as_str() {
+        "disk" => {
+            let target = device.child("target").and_then(|t| t.attr("dev")).unwrap_or("");
+            let n = target
+                .strip_prefix("vd")
+                .or_else(|| target.strip_prefix("sd"))
+                .map(|s| s.bytes().fold(0usize, |n, b| n * 26 + usize::from(b.wrapping_sub(b'a')) + 1))
+                .map_or(index, |n| n.saturating_sub(1));
+            format!("virtio-disk{n}")
+        }
+        _ => format!("net{index}"),
     }
 }
 

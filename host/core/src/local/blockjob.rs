@@ -585,4 +585,8 @@ impl BlockJobBackend for Local {
     fn block_job_events(&self) -> Result<EventStream<BlockJobEvent>> {
         Ok(self.state.block_job_events.subscribe())
     }
+
+    fn device_events(&self) -> Result<EventStream<crate::events::DeviceEvent>> {
+        Ok(self.state.device_events.subscribe())
+    }
 }

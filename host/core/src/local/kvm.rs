@@ -92,6 +92,7 @@ pub(crate) fn open_kvm(uri: &str, system: bool) -> Result<Arc<ConnState>> {
         events: EventBus::default(),
         network_events: EventBus::default(),
         block_job_events: EventBus::default(),
+        device_events: EventBus::default(),
         pool_events: EventBus::default(),
         info,
         capabilities,

@@ -208,6 +208,8 @@ pub(crate) struct ConnState {
     pub events: EventBus,
     pub network_events: EventBus<crate::events::NetworkEvent>,
     pub block_job_events: EventBus<crate::events::BlockJobEvent>,
+    /// Devices plugged in or out of running domains.
+    pub device_events: EventBus<crate::events::DeviceEvent>,
     pub pool_events: EventBus<crate::events::PoolEvent>,
     pub info: HypervisorInfo,
     pub capabilities: Capabilities,

@@ -168,6 +168,7 @@ fn open_with_plugin_grants(
         events: EventBus::default(),
         network_events: EventBus::default(),
         block_job_events: EventBus::default(),
+        device_events: EventBus::default(),
         pool_events: EventBus::default(),
         info,
         capabilities,

@@ -50,6 +50,7 @@ pub(super) struct Events {
     forwarder: Option<Arc<AtomicBool>>,
     /// Block job callbacks (both event ids).
     block_jobs: super::keyed_events::KeyedCallbacks<wirt::events::BlockJobEvent>,
+    devices: super::keyed_events::KeyedCallbacks<wirt::events::DeviceEvent>,
     /// Storage pool callbacks (lifecycle and refresh).
     pools: super::keyed_events::KeyedCallbacks<wirt::events::PoolEvent>,
 }
@@ -67,6 +68,7 @@ impl Events {
             next_id: 0,
             forwarder: None,
             block_jobs: Default::default(),
+            devices: Default::default(),
             pools: Default::default(),
         }
     }
@@ -104,6 +106,17 @@ impl Events {
             // stays registered and silent, as for the other ids.
             let _ = self.block_jobs.register(
                 || conn.block_job_events(),
+                &self.writer,
+                id,
+                event_id,
+                dom,
+            );
+        }
+        if event_id == super::device_events::DEVICE_ADDED
+            || event_id == super::device_events::DEVICE_REMOVED
+        {
+            let _ = self.devices.register(
+                || conn.device_events(),
                 &self.writer,
                 id,
                 event_id,
@@ -179,6 +192,7 @@ impl Events {
         }
         self.lock().retain(|(cb, _)| *cb != id);
         self.block_jobs.deregister(id);
+        self.devices.deregister(id);
         self.pools.deregister(id);
         for callbacks in [&self.network, &self.jobs] {
             callbacks
@@ -203,6 +217,7 @@ impl Events {
         }
         self.lock().clear();
         self.block_jobs.stop();
+        self.devices.stop();
         self.pools.stop();
         for callbacks in [&self.network, &self.jobs] {
             callbacks.lock().unwrap_or_else(|p| p.into_inner()).clear();

@@ -15,6 +15,7 @@
 
 mod access;
 mod block_events;
+mod device_events;
 mod blockjob;
 mod client;
 pub mod conf;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use wirt_kvm::control::protocol::{DiskFormat, DiskRef, FdRef};
 use wirt_kvm::devices::virtio::block::chain::open_backing_chain;
 
-use super::{DiskConfig, DomainConfig, Error, ErrorCode, Result, io_error};
+use super::{DiskConfig, DomainConfig, Error, ErrorCode, KvmDriver, Result, io_error};
 
 /// One disk's files, as indexes into the descriptors passed with a request.
 pub(super) struct OpenedDisk {
@@ -127,4 +127,28 @@ pub(super) fn open_disk(
         readonly: disk.read_only,
         serial: disk.target_dev.clone(),
     })
+}
+
+impl KvmDriver {
+    /// Plugs disk `index` of `config` (the running domain's live
+    /// definition, the new disk last) into its VMM, the image and its
+    /// backing chain opened here as for a start.
+    pub(super) fn plug_disk(&self, config: &DomainConfig, index: usize) -> Result<()> {
+        let vm = self.vm(&config.uuid)?;
+        let disk = config.disks.get(index).ok_or_else(|| {
+            Error::driver(
+                ErrorCode::INTERNAL_ERROR,
+                format!("no disk {index} to plug in"),
+            )
+        })?;
+        let mut fds = Vec::new();
+        let opened = open_disk(config, disk, &mut fds)?;
+        let raw: Vec<i32> = fds.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect();
+        let request = wirt_kvm::control::protocol::Request::AttachDisk {
+            disk: opened.disk_ref_passed(),
+        };
+        vm.call(request, &raw)
+            .map_err(|e| super::vmm_error("attach-disk", e))?;
+        Ok(())
+    }
 }

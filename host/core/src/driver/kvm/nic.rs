@@ -239,6 +239,27 @@ fn start_passt(spec: &NicSpec) -> Result<OwnedFd> {
     Ok(ours.into())
 }
 
+/// The tap (or passt connection) of `spec`, to be descriptor number `fd`
+/// of a request.
+fn open_nic(spec: &NicSpec, fd: usize) -> Result<(OpenedNic, OwnedFd)> {
+    let (file, tap, index, kind) = if spec.passt {
+        (start_passt(spec)?, String::new(), 0, NicKind::Stream)
+    } else {
+        let (file, tap, index) = create_tap(spec)?;
+        (file, tap, index, NicKind::Tap)
+    };
+    let nic = OpenedNic {
+        fd,
+        mac: format_mac(spec.mac),
+        link: spec.link,
+        mtu: spec.mtu,
+        tap,
+        index,
+        kind,
+    };
+    Ok((nic, file))
+}
+
 /// The VMM's `nics` for `opened`, with the descriptor numbers it got.
 pub(super) fn nic_refs(nics: &[OpenedNic], numbers: &[i32]) -> Vec<NicRef> {
     nics.iter()
@@ -297,25 +318,73 @@ impl KvmDriver {
             .collect::<Result<Vec<_>>>()?;
         let mut opened = Self::open_files(config)?;
         for spec in &specs {
-            let (fd, tap, index, kind) = if spec.passt {
-                let fd = start_passt(spec)?;
-                (fd, String::new(), 0, NicKind::Stream)
-            } else {
-                let (fd, tap, index) = create_tap(spec)?;
-                (fd, tap, index, NicKind::Tap)
-            };
-            opened.nics.push(OpenedNic {
-                fd: opened.fds.len(),
-                mac: format_mac(spec.mac),
-                link: spec.link,
-                mtu: spec.mtu,
-                tap,
-                index,
-                kind,
-            });
-            opened.fds.push(fd);
+            let nic = open_nic(spec, opened.fds.len())?;
+            opened.nics.push(nic.0);
+            opened.fds.push(nic.1);
         }
         Ok(opened)
+    }
+
+    /// Plugs interface `index` of `config` (the running domain's live
+    /// definition, the new interface last) into its VMM; returns the tap's
+    /// name ("" for passt).
+    pub(super) fn plug_interface(
+        &self,
+        config: &DomainConfig,
+        index: usize,
+        host: &HostNic,
+    ) -> Result<String> {
+        let vm = self.vm(&config.uuid)?;
+        let iface = config.interfaces.get(index).ok_or_else(|| {
+            Error::driver(
+                ErrorCode::INTERNAL_ERROR,
+                format!("no interface {index} to plug in"),
+            )
+        })?;
+        let (nic, fd) = open_nic(&spec(iface, host)?, 0)?;
+        let request = wirt_kvm::control::protocol::Request::AttachNic {
+            nic: NicRef {
+                fd: FdRef::Passed(0),
+                backend: nic.kind,
+                mac: nic.mac.clone(),
+                link: Some(nic.link),
+                mtu: nic.mtu,
+            },
+        };
+        vm.call(request, &[std::os::fd::AsRawFd::as_raw_fd(&fd)])
+            .map_err(|e| super::vmm_error("attach-nic", e))?;
+        if nic.kind == NicKind::Tap {
+            self.lock_taps()
+                .entry(config.uuid.clone())
+                .or_default()
+                .push((nic.tap.clone(), nic.index));
+        }
+        Ok(nic.tap)
+    }
+
+    /// Pulls interface `index` out of the running domain's VMM and waits
+    /// (briefly) until its tap is gone.
+    pub(super) fn unplug_interface(&self, uuid: &str, index: usize, tap: Option<&str>) -> Result<()> {
+        let vm = self.vm(uuid)?;
+        let request = wirt_kvm::control::protocol::Request::DetachNic { index };
+        vm.call(request, &[])
+            .map_err(|e| super::vmm_error("detach-nic", e))?;
+        let Some(tap) = tap else {
+            return Ok(());
+        };
+        let gone = {
+            let mut taps = self.lock_taps();
+            let list = taps.entry(uuid.to_string()).or_default();
+            let at = list.iter().position(|(name, _)| name == tap);
+            at.map(|at| list.remove(at))
+        };
+        if let Some((name, index)) = gone {
+            let deadline = Instant::now() + TAP_GONE_WAIT;
+            while netdev::index(&name).is_ok_and(|i| i == index) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        Ok(())
     }
 
     /// Remembers the taps a VM runs on, to wait for them at its stop.

@@ -1,0 +1,124 @@
+//! Device hotplug on kvm:, the way a virsh user does it: a disk and two
+//! network cards (passt and a bridge tap) plugged into a running test
+//! guest, which sees them at once and uses them; pulled out again, their
+//! files and taps are let go; the definition is untouched by live changes.
+
+use std::time::{Duration, Instant};
+
+use crate::kvm::kvm;
+use crate::kvm_net::{NetNs, taps};
+
+#[test]
+fn kvm_disks_and_interfaces_plug_into_a_running_guest() {
+    let Some(k) = kvm() else { return };
+    if !wirt_testkit::have("passt", "--version") {
+        wirt_testkit::require("passt", "a user card is plugged in on it");
+        return;
+    }
+    let Some(ns) = NetNs::new() else { return };
+    // passt copies the host's routable interface: one with a default route.
+    ns.bridge("br0", "10.51.0.2/24");
+    ns.ip(&["route", "add", "default", "via", "10.51.0.1"]);
+    let dir = k.dir.path();
+    let d0 = dir.join("d0.img");
+    let d1 = dir.join("d1.img");
+    std::fs::write(&d0, vec![0u8; 64 * 512]).unwrap();
+    std::fs::write(&d1, vec![0u8; 32 * 512]).unwrap();
+    let xml = dir.join("h1.xml");
+    std::fs::write(
+        &xml,
+        format!(
+            "<domain type='kvm'><name>h1</name><memory unit='MiB'>16</memory><vcpu>1</vcpu>\
+             <os><type>hvm</type></os><devices><disk type='file' device='disk'>\
+             <source file='{}'/><target dev='vda' bus='virtio'/></disk></devices></domain>",
+            d0.display()
+        ),
+    )
+    .unwrap();
+    k.ok_in(&ns, &format!("define {}", xml.display()));
+    k.ok_in(&ns, "start h1");
+    k.wait_console("h1", "guest: ready");
+    let inactive = k.ok_in(&ns, "dumpxml h1 --inactive");
+
+    // A disk: the guest sees it at once and writes to the file.
+    let out = k.ok_in(&ns, &format!("attach-disk h1 {} vdb --live", d1.display()));
+    assert_eq!(out.trim(), "Disk attached successfully");
+    k.wait_console("h1", "rescan: 2 devices");
+    let list = k.ok_in(&ns, "domblklist h1");
+    assert!(list.contains("vdb") && list.contains("d1.img"), "{list}");
+    let filled = k.guest_command("h1", "fill 1 4 2 9", "fill 1 4 2:", |_| true);
+    assert_eq!(filled, "fill 1 4 2: ok");
+    k.guest_command("h1", "flush 1", "flush 1:", |_| true);
+    let data = std::fs::read(&d1).unwrap();
+    assert_eq!(
+        &data[4 * 512..6 * 512],
+        &(4..6)
+            .flat_map(|s| wirt_kvm::guest::pattern_sector(9, s))
+            .collect::<Vec<_>>()[..]
+    );
+
+    // A user card on passt: the guest gets its lease through it.
+    let user = dir.join("user.xml");
+    std::fs::write(
+        &user,
+        "<interface type='user'><mac address='52:54:00:51:00:01'/><backend type='passt'/>\
+         <model type='virtio'/></interface>",
+    )
+    .unwrap();
+    let out = k.ok_in(&ns, &format!("attach-device h1 {} --live", user.display()));
+    assert!(out.contains("Device attached successfully"), "{out}");
+    let net = k.guest_command("h1", "net", "net0: mac", |l| l.contains(" ip 10."));
+    assert!(net.contains("ip 10.51.0.2/24 gw 10.51.0.1"), "{net}");
+
+    // A bridge card: its tap appears on the bridge, and goes with it.
+    k.ok_in(&ns, "attach-interface h1 bridge br0 --model virtio --mac 52:54:00:51:00:02 --live");
+    let list = k.ok_in(&ns, "domiflist h1");
+    assert!(list.contains("user") && list.contains("br0"), "{list}");
+    assert!(list.contains("vnet0"), "the tap's name is in the live XML: {list}");
+    assert_eq!(taps(&ns), vec!["vnet0".to_string()]);
+    k.wait_console("h1", "virtio: slot 3 net1");
+
+    // Out again: the tap is gone when detach returns, the disk's slot empties.
+    k.ok_in(&ns, "detach-interface h1 bridge --mac 52:54:00:51:00:02 --live");
+    assert!(taps(&ns).is_empty(), "{:?}", taps(&ns));
+    k.ok_in(&ns, &format!("detach-device h1 {} --live", user.display()));
+    k.wait_console("h1", "virtio: slot 2 gone (net0)");
+    let out = k.ok_in(&ns, "detach-disk h1 vdb --live");
+    assert_eq!(out.trim(), "Disk detached successfully");
+    k.wait_console("h1", "virtio: slot 1 gone (blk1)");
+    let list = k.ok_in(&ns, "domblklist h1");
+    assert!(!list.contains("vdb"), "{list}");
+    let gone = k.guest_command("h1", "sum 1 0 1", "sum 1 0 1:", |_| true);
+    assert_eq!(gone, "sum 1 0 1: error no such disk");
+
+    // What cannot go live is refused, naming it; the definition never moved.
+    let sound = dir.join("sound.xml");
+    std::fs::write(&sound, "<sound model='ich9'/>").unwrap();
+    let out = k.wirt_in(&ns, &format!("attach-device h1 {} --live", sound.display()));
+    assert!(
+        !out.ok
+            && out.stderr.contains(
+                "cannot attach sound on a running guest: only disks and interfaces can be plugged in or out"
+            ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(k.ok_in(&ns, "dumpxml h1 --inactive"), inactive);
+
+    // A plugged disk stays through a reboot (the guest boots with it).
+    k.ok_in(&ns, &format!("attach-disk h1 {} vdc --live", d1.display()));
+    k.ok_in(&ns, "reset h1");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let console = k.console("h1");
+        let last = &console[console.rfind("wirt test guest").unwrap_or(0)..];
+        if last.contains("guest: ready") {
+            assert!(last.contains("virtio: slot 1 blk1"), "{last}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no second boot: {console}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    k.ok_in(&ns, "destroy h1");
+    k.assert_no_vmms_left();
+}
