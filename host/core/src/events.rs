@@ -97,10 +97,7 @@ impl DeviceEvent {
         } else {
             "device-removed"
         };
-        format!(
-            "event '{kind}' for domain '{}': {}",
-            self.name, self.alias
-        )
+        format!("event '{kind}' for domain '{}': {}", self.name, self.alias)
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod blockjob;
 mod devices;
+mod event;
 mod iface;
 mod info;
 mod lifecycle;
@@ -599,7 +600,7 @@ pub static COMMANDS: &[Command] = &[
         name: "event",
         group: G,
         help: "Domain Events",
-        run: event,
+        run: event::event,
         opts: &[
             data_opt("domain", "filter by domain name, id or uuid"),
             named("event", "which event type to wait for"),

@@ -151,21 +151,3 @@ pub(super) fn console(ctx: &mut Ctx, args: &Args) -> CmdResult {
     crate::console::attach(d.name(), stream).map_err(|e| CmdError::msg(format!("console: {e}")))?;
     Ok(Reply::empty())
 }
-
-pub(super) fn event(ctx: &mut Ctx, args: &Args) -> CmdResult {
-    if let Some(done) = crate::event_loop::check_type(args)? {
-        return Ok(done);
-    }
-    let filter = match args.get("domain") {
-        Some(arg) => Some(lookup::domain(ctx, arg)?.uuid()),
-        None => None,
-    };
-    let stream = ctx.conn()?.events();
-    crate::event_loop::run(
-        args,
-        !ctx.json,
-        stream,
-        |e| filter.is_none_or(|u| u == e.uuid),
-        |e| e.virsh_line(),
-    )
-}

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use crate::kvm::kvm;
-use crate::kvm_net::{NetNs, taps};
+use crate::kvm_net::{NetNs, Wirtd, taps};
 
 #[test]
 fn kvm_disks_and_interfaces_plug_into_a_running_guest() {
@@ -71,15 +71,24 @@ fn kvm_disks_and_interfaces_plug_into_a_running_guest() {
     assert!(net.contains("ip 10.51.0.2/24 gw 10.51.0.1"), "{net}");
 
     // A bridge card: its tap appears on the bridge, and goes with it.
-    k.ok_in(&ns, "attach-interface h1 bridge br0 --model virtio --mac 52:54:00:51:00:02 --live");
+    k.ok_in(
+        &ns,
+        "attach-interface h1 bridge br0 --model virtio --mac 52:54:00:51:00:02 --live",
+    );
     let list = k.ok_in(&ns, "domiflist h1");
     assert!(list.contains("user") && list.contains("br0"), "{list}");
-    assert!(list.contains("vnet0"), "the tap's name is in the live XML: {list}");
+    assert!(
+        list.contains("vnet0"),
+        "the tap's name is in the live XML: {list}"
+    );
     assert_eq!(taps(&ns), vec!["vnet0".to_string()]);
     k.wait_console("h1", "virtio: slot 3 net1");
 
     // Out again: the tap is gone when detach returns, the disk's slot empties.
-    k.ok_in(&ns, "detach-interface h1 bridge --mac 52:54:00:51:00:02 --live");
+    k.ok_in(
+        &ns,
+        "detach-interface h1 bridge --mac 52:54:00:51:00:02 --live",
+    );
     assert!(taps(&ns).is_empty(), "{:?}", taps(&ns));
     k.ok_in(&ns, &format!("detach-device h1 {} --live", user.display()));
     k.wait_console("h1", "virtio: slot 2 gone (net0)");
@@ -120,5 +129,138 @@ fn kvm_disks_and_interfaces_plug_into_a_running_guest() {
         std::thread::sleep(Duration::from_millis(20));
     }
     k.ok_in(&ns, "destroy h1");
+    k.assert_no_vmms_left();
+}
+
+/// Through wirtd: python-libvirt plugs a disk in and out of a running
+/// guest and hears DEVICE_ADDED / DEVICE_REMOVED with libvirt's alias;
+/// real virsh's `attach-disk --live` works the same way.
+#[test]
+fn kvm_hotplug_through_wirtd_sends_device_events() {
+    let Some(k) = kvm() else { return };
+    let Some(python) = crate::remote::python_libvirt() else {
+        return;
+    };
+    let Some(ns) = NetNs::new() else { return };
+    let dir = k.dir.path();
+    let d1 = dir.join("e1.img");
+    std::fs::write(&d1, vec![0u8; 16 * 512]).unwrap();
+    let daemon = Wirtd::start(&k, &ns);
+    let uri = daemon.uri();
+    let conn = crate::support::open(&uri).unwrap();
+    let dom = conn
+        .define_domain_xml(
+            "<domain type='kvm'><name>e1</name><memory unit='MiB'>16</memory><vcpu>1</vcpu>\
+             <os><type>hvm</type></os></domain>",
+            0,
+        )
+        .unwrap();
+    dom.start(0).unwrap();
+    k.wait_console("e1", "guest: ready");
+    // `wirt event --all` through wirtd hears what python does below.
+    let mut watcher = std::process::Command::new(env!("CARGO_BIN_EXE_wirt"))
+        .args(["-c", &uri, "event e1 --all --loop --timeout 60"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = watcher.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // It registers on its own time: poke until it has heard one.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    'registered: loop {
+        dom.suspend().unwrap();
+        dom.resume().unwrap();
+        while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            if line.contains("event 'lifecycle' for domain 'e1'") {
+                break 'registered;
+            }
+        }
+        assert!(Instant::now() < deadline, "the watcher heard nothing");
+    }
+    let script = "import libvirt, sys, threading\n\
+        libvirt.virEventRegisterDefaultImpl()\n\
+        c = libvirt.open(sys.argv[1])\n\
+        d = c.lookupByName('e1')\n\
+        seen = []\n\
+        done = threading.Event()\n\
+        def added(conn, dom, alias, opaque): seen.append(('added', dom.name(), alias))\n\
+        def removed(conn, dom, alias, opaque):\n    seen.append(('removed', dom.name(), alias)); done.set()\n\
+        c.domainEventRegisterAny(d, libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_ADDED, added, None)\n\
+        c.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED, removed, None)\n\
+        def loop():\n    while not done.is_set(): libvirt.virEventRunDefaultImpl()\n\
+        t = threading.Thread(target=loop, daemon=True); t.start()\n\
+        xml = \"<disk type='file' device='disk'><source file='%s'/><target dev='vdb' bus='virtio'/></disk>\" % sys.argv[2]\n\
+        d.attachDeviceFlags(xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)\n\
+        print('live', 'vdb' in d.XMLDesc(0), 'vdb' in d.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))\n\
+        d.detachDeviceFlags(xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)\n\
+        done.wait(20)\n\
+        print(seen)\n";
+    let out = std::process::Command::new(python)
+        .args(["-c", script, &uri, &d1.to_string_lossy()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        text,
+        "live True False\n\
+         [('added', 'e1', 'virtio-disk1'), ('removed', 'e1', 'virtio-disk1')]\n"
+    );
+    k.wait_console("e1", "virtio: slot 0 gone (blk0)");
+    let mut heard = Vec::new();
+    while heard.len() < 2 {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("the watcher heard only {heard:?}"));
+        if line.contains("device") {
+            heard.push(line);
+        }
+    }
+    assert_eq!(
+        heard,
+        [
+            "event 'device-added' for domain 'e1': virtio-disk1",
+            "event 'device-removed' for domain 'e1': virtio-disk1"
+        ]
+    );
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+    if wirt_testkit::have("virsh", "--version") {
+        let out = std::process::Command::new("virsh")
+            .args(["-c", &uri])
+            .arg(format!(
+                "attach-disk e1 {} vdc --live; domblklist e1",
+                d1.display()
+            ))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("Disk attached successfully"),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("vdc"), "{text}");
+        k.wait_console("e1", "rescan: 1 devices");
+    }
+    dom.destroy().unwrap();
+    drop(conn);
+    drop(daemon);
     k.assert_no_vmms_left();
 }

@@ -433,13 +433,13 @@ fn kvm_ethernet_taps_take_the_given_name_mtu_and_link() {
 }
 
 /// `wirtd` serving `kvm:///session` from inside a namespace, killed on drop.
-struct Wirtd {
+pub(crate) struct Wirtd {
     child: Child,
     sock: std::path::PathBuf,
 }
 
 impl Wirtd {
-    fn start(k: &Kvm, ns: &NetNs) -> Wirtd {
+    pub(crate) fn start(k: &Kvm, ns: &NetNs) -> Wirtd {
         let sock = k.dir.path().join("wirt-sock");
         let _ = std::fs::remove_file(&sock);
         let child = Command::new("ip")
@@ -466,7 +466,7 @@ impl Wirtd {
         Wirtd { child, sock }
     }
 
-    fn uri(&self) -> String {
+    pub(crate) fn uri(&self) -> String {
         format!("kvm+unix:///session?socket={}", self.sock.display())
     }
 }

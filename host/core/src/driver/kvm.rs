@@ -1085,7 +1085,12 @@ impl HypervisorDriver for KvmDriver {
         self.request(&vm, "detach-disk", request).map(drop)
     }
 
-    fn attach_interface(&self, config: &DomainConfig, index: usize, host: &HostNic) -> Result<String> {
+    fn attach_interface(
+        &self,
+        config: &DomainConfig,
+        index: usize,
+        host: &HostNic,
+    ) -> Result<String> {
         self.plug_interface(config, index, host)
     }
 

@@ -340,7 +340,12 @@ pub trait HypervisorDriver: Send + Sync {
     /// Plugs interface `index` of `config` (the live definition, the new
     /// interface last; `host` as [`prepare_interfaces`](Self::prepare_interfaces)
     /// gets it) into the guest. Returns the host device it got, "" if none.
-    fn attach_interface(&self, _config: &DomainConfig, _index: usize, _host: &HostNic) -> Result<String> {
+    fn attach_interface(
+        &self,
+        _config: &DomainConfig,
+        _index: usize,
+        _host: &HostNic,
+    ) -> Result<String> {
         unsupported("interface hotplug")
     }
     /// Pulls interface `index` out of the running guest; `target` is its

@@ -12,9 +12,9 @@ use super::domain_config::affected;
 use crate::connect::domain_flags as flags;
 use crate::connect::{DomainRef, Error, Result, check_flags};
 use crate::error::ErrorCode;
-use crate::xml::tree::Element;
 use crate::events::DeviceEvent;
 use crate::xml::devices::Interface;
+use crate::xml::tree::Element;
 use crate::xml::{DomainDef, FormatOptions, ParseOptions};
 
 /// What identifies a device among its kind (libvirt's matching rules,
@@ -213,7 +213,9 @@ impl Local {
 }
 
 fn obj_name(reg: &crate::registry::Registry, uuid: &uuid::Uuid) -> String {
-    reg.domain(uuid).map(|o| o.def().name.clone()).unwrap_or_default()
+    reg.domain(uuid)
+        .map(|o| o.def().name.clone())
+        .unwrap_or_default()
 }
 
 /// The device's `<alias name>`, or the one libvirt's QEMU driver would give
@@ -224,11 +226,18 @@ fn alias(device: &Element, index: usize) -> String {
     }
     match device.name.as_str() {
         "disk" => {
-            let target = device.child("target").and_then(|t| t.attr("dev")).unwrap_or("");
+            let target = device
+                .child("target")
+                .and_then(|t| t.attr("dev"))
+                .unwrap_or("");
             let n = target
                 .strip_prefix("vd")
                 .or_else(|| target.strip_prefix("sd"))
-                .map(|s| s.bytes().fold(0usize, |n, b| n * 26 + usize::from(b.wrapping_sub(b'a')) + 1))
+                .map(|s| {
+                    s.bytes().fold(0usize, |n, b| {
+                        n * 26 + usize::from(b.wrapping_sub(b'a')) + 1
+                    })
+                })
                 .map_or(index, |n| n.saturating_sub(1));
             format!("virtio-disk{n}")
         }

@@ -141,4 +141,12 @@ impl BlockJobBackend for RemoteConn {
         self.call::<_, ()>(REMOTE_PROC_DOMAIN_BLOCK_RESIZE, &args)?;
         Ok(())
     }
+
+    fn device_events(&self) -> Result<wirt::events::EventStream<wirt::events::DeviceEvent>> {
+        Ok(self.subscribe_devices()?)
+    }
+
+    fn block_job_events(&self) -> Result<wirt::events::EventStream<wirt::events::BlockJobEvent>> {
+        Ok(self.subscribe_block_jobs()?)
+    }
 }

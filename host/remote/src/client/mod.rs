@@ -41,7 +41,8 @@ use super::xdr::{XdrDecode, XdrEncode};
 use wirt::connect::{JobCompletedEvent, ParsedUri};
 use wirt::error::{ErrorCode, ErrorDomain};
 use wirt::events::{
-    DomainEvent, EventBus, EventStream, NetworkEvent, NetworkLifecycle, PoolEvent, PoolLifecycle,
+    BlockJobEvent, DeviceEvent, DomainEvent, EventBus, EventStream, NetworkEvent, NetworkLifecycle,
+    PoolEvent, PoolLifecycle,
 };
 
 /// `VIR_CONNECT_RO`, the flag of `CONNECT_OPEN` asking for read-only access.
@@ -176,6 +177,10 @@ struct Session {
     pool_callbacks: Mutex<bool>,
     /// The job-completed callback registered on this session, if any.
     job_callback: Mutex<Option<i32>>,
+    /// Device added / removed callbacks, registered once.
+    device_callbacks: Mutex<bool>,
+    /// The BLOCK_JOB_2 callback, registered once.
+    block_callbacks: Mutex<bool>,
     /// Whether the daemon sends callback-style events (feature 14).
     callback_events: AtomicBool,
 }
@@ -289,6 +294,10 @@ pub struct RemoteConn {
     pool_events_wanted: AtomicBool,
     job_bus: Arc<EventBus<JobCompletedEvent>>,
     job_events_wanted: AtomicBool,
+    device_bus: Arc<EventBus<DeviceEvent>>,
+    device_events_wanted: AtomicBool,
+    block_bus: Arc<EventBus<BlockJobEvent>>,
+    block_events_wanted: AtomicBool,
     cache: Cache,
     this: Weak<RemoteConn>,
 }
@@ -324,6 +333,10 @@ impl RemoteConn {
             pool_events_wanted: AtomicBool::new(false),
             job_bus: Arc::new(EventBus::default()),
             job_events_wanted: AtomicBool::new(false),
+            device_bus: Arc::new(EventBus::default()),
+            device_events_wanted: AtomicBool::new(false),
+            block_bus: Arc::new(EventBus::default()),
+            block_events_wanted: AtomicBool::new(false),
             cache: Cache::default(),
             this: this.clone(),
         });
@@ -362,6 +375,8 @@ impl RemoteConn {
             net_callback: Mutex::new(None),
             pool_callbacks: Mutex::new(false),
             job_callback: Mutex::new(None),
+            device_callbacks: Mutex::new(false),
+            block_callbacks: Mutex::new(false),
             callback_events: AtomicBool::new(false),
         });
         let buses = Buses {
@@ -369,6 +384,8 @@ impl RemoteConn {
             network: self.net_bus.clone(),
             pools: self.pool_bus.clone(),
             jobs: self.job_bus.clone(),
+            devices: self.device_bus.clone(),
+            blocks: self.block_bus.clone(),
         };
         spawn_reader(session.clone(), reader, buses, self.this.clone());
         let target = self.target.to_string();
@@ -413,6 +430,12 @@ impl RemoteConn {
             }
             if self.job_events_wanted.load(Ordering::Relaxed) {
                 register_job_events(&session)?;
+            }
+            if self.device_events_wanted.load(Ordering::Relaxed) {
+                register_device_events(&session)?;
+            }
+            if self.block_events_wanted.load(Ordering::Relaxed) {
+                register_block_events(&session)?;
             }
             Ok(())
         })();
@@ -473,6 +496,24 @@ impl RemoteConn {
     /// Job-completed events.
     pub(crate) fn subscribe_jobs(&self) -> Result<EventStream<JobCompletedEvent>> {
         self.subscribe_kind(&self.job_bus, &self.job_events_wanted, register_job_events)
+    }
+
+    /// Device added / removed events.
+    pub(crate) fn subscribe_devices(&self) -> Result<EventStream<DeviceEvent>> {
+        self.subscribe_kind(
+            &self.device_bus,
+            &self.device_events_wanted,
+            register_device_events,
+        )
+    }
+
+    /// Block job events (BLOCK_JOB_2: the disk by target).
+    pub(crate) fn subscribe_block_jobs(&self) -> Result<EventStream<BlockJobEvent>> {
+        self.subscribe_kind(
+            &self.block_bus,
+            &self.block_events_wanted,
+            register_block_events,
+        )
     }
 
     /// Subscribes to lifecycle events, registering with the daemon once.
@@ -598,12 +639,46 @@ fn register_pool_events(session: &Session) -> Result<()> {
     Ok(())
 }
 
+/// Registers domain callbacks for `event_ids` on this session, once
+/// (`done` says whether they are).
+fn register_domain_ids(session: &Session, done: &Mutex<bool>, event_ids: &[i32]) -> Result<()> {
+    let mut done = done.lock().unwrap_or_else(|p| p.into_inner());
+    if *done {
+        return Ok(());
+    }
+    for &event_id in event_ids {
+        let args = ConnectDomainEventCallbackRegisterAnyArgs {
+            event_id,
+            dom: None,
+        };
+        let _: ConnectDomainEventCallbackRegisterAnyRet = session.call(
+            REMOTE_PROC_CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY,
+            &args,
+            None,
+        )?;
+    }
+    *done = true;
+    Ok(())
+}
+
+/// `VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED` and `_DEVICE_ADDED`.
+fn register_device_events(session: &Session) -> Result<()> {
+    register_domain_ids(session, &session.device_callbacks, &[15, 19])
+}
+
+/// `VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2`.
+fn register_block_events(session: &Session) -> Result<()> {
+    register_domain_ids(session, &session.block_callbacks, &[16])
+}
+
 /// Where the reader delivers each kind of event.
 struct Buses {
     domain: Arc<EventBus>,
     network: Arc<EventBus<NetworkEvent>>,
     pools: Arc<EventBus<PoolEvent>>,
     jobs: Arc<EventBus<JobCompletedEvent>>,
+    devices: Arc<EventBus<DeviceEvent>>,
+    blocks: Arc<EventBus<BlockJobEvent>>,
 }
 
 fn spawn_reader(session: Arc<Session>, stream: Stream, buses: Buses, conn: Weak<RemoteConn>) {
@@ -652,6 +727,29 @@ fn route(session: &Session, buses: &Buses, packet: Packet) {
                         params: stats::values(m.params),
                     });
                 }
+                Ok(Event::DomainEventCallbackDeviceAdded(m)) => buses.devices.emit(DeviceEvent {
+                    name: m.dom.name,
+                    uuid: uuid::Uuid::from_bytes(m.dom.uuid),
+                    id: m.dom.id,
+                    alias: m.dev_alias,
+                    added: true,
+                }),
+                Ok(Event::DomainEventCallbackDeviceRemoved(m)) => buses.devices.emit(DeviceEvent {
+                    name: m.msg.dom.name,
+                    uuid: uuid::Uuid::from_bytes(m.msg.dom.uuid),
+                    id: m.msg.dom.id,
+                    alias: m.msg.dev_alias,
+                    added: false,
+                }),
+                Ok(Event::DomainEventBlockJob2(m)) => buses.blocks.emit(BlockJobEvent {
+                    name: m.dom.name,
+                    uuid: uuid::Uuid::from_bytes(m.dom.uuid),
+                    id: m.dom.id,
+                    path: m.dst.clone(),
+                    target: m.dst,
+                    job_type: m.r#type,
+                    status: m.status,
+                }),
                 Ok(Event::NetworkEventLifecycle(m)) => {
                     let event = match m.event {
                         0 => NetworkLifecycle::Defined,

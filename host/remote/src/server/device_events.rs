@@ -20,7 +20,12 @@ impl Keyed for DeviceEvent {
     }
 
     fn heard_by(&self, event_id: i32) -> bool {
-        event_id == if self.added { DEVICE_ADDED } else { DEVICE_REMOVED }
+        event_id
+            == if self.added {
+                DEVICE_ADDED
+            } else {
+                DEVICE_REMOVED
+            }
     }
 
     fn message(&self, callback_id: i32, _event_id: i32) -> Result<Vec<u8>, PacketError> {

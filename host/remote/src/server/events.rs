@@ -115,13 +115,9 @@ impl Events {
         if event_id == super::device_events::DEVICE_ADDED
             || event_id == super::device_events::DEVICE_REMOVED
         {
-            let _ = self.devices.register(
-                || conn.device_events(),
-                &self.writer,
-                id,
-                event_id,
-                dom,
-            );
+            let _ = self
+                .devices
+                .register(|| conn.device_events(), &self.writer, id, event_id, dom);
         }
         if event_id == VIR_DOMAIN_EVENT_ID_LIFECYCLE {
             if self.forwarder.is_none() {

@@ -15,10 +15,10 @@
 
 mod access;
 mod block_events;
-mod device_events;
 mod blockjob;
 mod client;
 pub mod conf;
+mod device_events;
 mod domain;
 mod events;
 mod handles;

@@ -364,7 +364,12 @@ impl KvmDriver {
 
     /// Pulls interface `index` out of the running domain's VMM and waits
     /// (briefly) until its tap is gone.
-    pub(super) fn unplug_interface(&self, uuid: &str, index: usize, tap: Option<&str>) -> Result<()> {
+    pub(super) fn unplug_interface(
+        &self,
+        uuid: &str,
+        index: usize,
+        tap: Option<&str>,
+    ) -> Result<()> {
         let vm = self.vm(uuid)?;
         let request = wirt_kvm::control::protocol::Request::DetachNic { index };
         vm.call(request, &[])

@@ -40,6 +40,9 @@ enum Change {
     Remove(Shared),
 }
 
+/// A change waiting for the worker, with where its outcome goes.
+type Pending = (Change, mpsc::Sender<Result<(), WorkerError>>);
+
 /// A transport with its eventfds duplicated for the epoll set: done by the
 /// caller, since a worker's seccomp filter has no `fcntl`.
 struct Prepared {
@@ -75,7 +78,7 @@ impl Prepared {
 pub struct Worker {
     stop: EventFd,
     change: EventFd,
-    changes: Arc<Mutex<Vec<(Change, mpsc::Sender<Result<(), WorkerError>>)>>>,
+    changes: Arc<Mutex<Vec<Pending>>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -229,7 +232,7 @@ impl Loop {
         &mut self,
         stop: &EventFd,
         change: &EventFd,
-        changes: &Mutex<Vec<(Change, mpsc::Sender<Result<(), WorkerError>>)>>,
+        changes: &Mutex<Vec<Pending>>,
     ) {
         let mut events = vec![EpollEvent::default(); 64];
         loop {
