@@ -6,6 +6,7 @@ mod event;
 mod iface;
 mod info;
 mod lifecycle;
+mod media;
 mod migrate;
 mod monitor;
 mod settings;
@@ -36,6 +37,7 @@ const M: &str = "Domain Monitoring";
 
 pub use blockjob::COMMANDS as BLOCK_JOB_COMMANDS;
 pub use devices::COMMANDS as DEVICE_COMMANDS;
+pub use media::COMMANDS as MEDIA_COMMANDS;
 
 pub static COMMANDS: &[Command] = &[
     Command {

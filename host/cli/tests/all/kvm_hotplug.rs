@@ -264,3 +264,114 @@ fn kvm_hotplug_through_wirtd_sends_device_events() {
     drop(daemon);
     k.assert_no_vmms_left();
 }
+
+/// `change-media` and `update-device` as virsh has them: a cdrom's media
+/// ejected, inserted and swapped in the definition, with virsh's messages
+/// for what cannot be done; on test: both fail as libvirt's test driver
+/// does (compared with live virsh where it is installed).
+#[test]
+fn kvm_change_media_and_update_device_in_the_definition() {
+    let Some(k) = kvm() else { return };
+    let dir = k.dir.path();
+    let xml = dir.join("m1.xml");
+    std::fs::write(
+        &xml,
+        "<domain type='kvm'><name>m1</name><memory unit='MiB'>16</memory><vcpu>1</vcpu>\
+         <os><type>hvm</type></os><devices>\
+         <disk type='file' device='cdrom'><source file='/tmp/a.iso'/><target dev='hdc' bus='ide'/><readonly/></disk>\
+         <interface type='ethernet'><mac address='52:54:00:61:00:01'/><model type='virtio'/></interface>\
+         </devices></domain>",
+    )
+    .unwrap();
+    k.ok(&format!("define {}", xml.display()));
+    assert_eq!(
+        k.ok("change-media m1 hdc --eject --config").trim(),
+        "Successfully ejected media."
+    );
+    assert!(!k.ok("dumpxml m1 --inactive").contains("a.iso"));
+    let again = k.wirt("change-media m1 hdc --eject --config");
+    assert!(
+        !again.ok
+            && again
+                .stderr
+                .contains("The disk device 'hdc' doesn't have media"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(
+        k.ok("change-media m1 hdc /tmp/b.iso --insert --config")
+            .trim(),
+        "Successfully inserted media."
+    );
+    let printed = k.ok("change-media m1 /tmp/b.iso /tmp/c.iso --print-xml --config");
+    assert!(printed.contains("<source file='/tmp/c.iso'/>"), "{printed}");
+    assert!(
+        k.ok("dumpxml m1 --inactive").contains("/tmp/b.iso"),
+        "print-xml changed nothing"
+    );
+    assert_eq!(
+        k.ok("change-media m1 hdc /tmp/c.iso --config").trim(),
+        "Successfully updated media."
+    );
+    assert!(k.ok("dumpxml m1 --inactive").contains("/tmp/c.iso"));
+    let full = k.wirt("change-media m1 hdc /tmp/d.iso --insert --config");
+    assert!(
+        full.stderr
+            .contains("The disk device 'hdc' already has media")
+    );
+
+    // update-device: an interface's link, from a file.
+    let link = dir.join("link.xml");
+    std::fs::write(
+        &link,
+        "<interface type='ethernet'><mac address='52:54:00:61:00:01'/><model type='virtio'/>\
+         <link state='down'/></interface>",
+    )
+    .unwrap();
+    assert_eq!(
+        k.ok(&format!("update-device m1 {} --config", link.display()))
+            .trim(),
+        "Device updated successfully"
+    );
+    assert!(
+        k.ok("dumpxml m1 --inactive")
+            .contains("<link state='down'/>")
+    );
+    k.ok("undefine m1");
+
+    // test: has no device updates, like libvirt's test driver.
+    let wirt_test = std::process::Command::new(env!("CARGO_BIN_EXE_wirt"))
+        .args([
+            "-c",
+            "test:///default",
+            &format!(
+                "define {}; change-media m1 hdc --eject --config",
+                xml.display()
+            ),
+        ])
+        .output()
+        .unwrap();
+    let wirt_err = String::from_utf8_lossy(&wirt_test.stderr).into_owned();
+    assert!(
+        wirt_err.contains("error: Failed to complete action eject on media\n")
+            && wirt_err.contains(
+                "error: this function is not supported by the connection driver: virDomainUpdateDeviceFlags"
+            ),
+        "{wirt_err}"
+    );
+    if wirt_testkit::have("virsh", "--version") {
+        let virsh = std::process::Command::new("virsh")
+            .args([
+                "-c",
+                "test:///default",
+                &format!(
+                    "define {}; change-media m1 hdc --eject --config",
+                    xml.display()
+                ),
+            ])
+            .output()
+            .unwrap();
+        let virsh_err = String::from_utf8_lossy(&virsh.stderr).into_owned();
+        assert_eq!(wirt_err.trim(), virsh_err.trim());
+    }
+}

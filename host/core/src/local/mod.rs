@@ -17,6 +17,7 @@ mod host;
 mod ifaddr;
 #[cfg(feature = "kvm")]
 mod kvm;
+mod media;
 mod migrate;
 mod migrate_p2p;
 mod monitor;

@@ -228,12 +228,7 @@ struct Loop {
 }
 
 impl Loop {
-    fn run(
-        &mut self,
-        stop: &EventFd,
-        change: &EventFd,
-        changes: &Mutex<Vec<Pending>>,
-    ) {
+    fn run(&mut self, stop: &EventFd, change: &EventFd, changes: &Mutex<Vec<Pending>>) {
         let mut events = vec![EpollEvent::default(); 64];
         loop {
             let n = match self.epoll.wait(-1, &mut events) {
