@@ -81,6 +81,11 @@ impl Ctx {
         }
     }
 
+    /// The connection, if a command has opened it.
+    pub fn open_conn(&self) -> Option<&Connect> {
+        self.conn.as_ref()
+    }
+
     pub fn conn(&mut self) -> Result<&Connect, CmdError> {
         if self.conn.is_none() {
             let uri = self.uri.clone().unwrap_or_else(default_uri);

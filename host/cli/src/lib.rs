@@ -10,6 +10,7 @@
 
 mod command;
 mod common;
+mod complete;
 mod console;
 mod domain;
 mod event_loop;

@@ -409,3 +409,58 @@ fn domstats_without_device_counters() {
     assert!(!r.ok);
     assert!(r.stderr.contains("not supported"), "{}", r.stderr);
 }
+
+/// The interactive shell on a terminal edits lines as virsh's does: Tab
+/// completes a command and a domain name, Up recalls the last line, and
+/// the history is kept across sessions in a file only the user can read.
+#[test]
+fn the_shell_on_a_terminal_completes_and_keeps_history() {
+    let cache = tempfile::tempdir().unwrap();
+    // Python's pty module drives the shell as a user at a terminal would.
+    let script = r#"
+import os, pty, sys, time, select
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], [sys.argv[1], "-c", "test:///default"])
+seen = b""
+def until(needle, count=1, timeout=20):
+    global seen
+    end = time.time() + timeout
+    while seen.count(needle) < count:
+        if time.time() > end:
+            sys.exit("timed out waiting for %r x%d in %r" % (needle, count, seen))
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r:
+            seen += os.read(fd, 4096)
+until(b"virsh # ")
+os.write(fd, b"net-li\t\n")
+until(b" default ")
+os.write(fd, b"dominfo te\t\n")
+until(b"Name:           test")
+# Up, then Enter: the last line again.
+os.write(fd, b"\x1b[A\n")
+until(b"Name:           test", 2)
+os.write(fd, b"quit\n")
+os.waitpid(pid, 0)
+print("ok")
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, env!("CARGO_BIN_EXE_wirt")])
+        .env("XDG_CACHE_HOME", cache.path())
+        .env("TERM", "xterm")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let history = cache.path().join("wirt/history");
+    let text = std::fs::read_to_string(&history).unwrap();
+    assert!(text.contains("net-list"), "{text}");
+    assert!(text.contains("dominfo test"), "{text}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&history).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
