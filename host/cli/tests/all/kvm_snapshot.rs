@@ -432,3 +432,153 @@ fn virsh_runs_block_jobs_through_wirtd() {
     assert!(virsh("blockjob vm vda --info").contains("No current block job for vda"));
     virsh("destroy vm");
 }
+
+/// Bytes written by process `pid` so far (`wchar` of /proc/PID/io).
+fn written(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .ok()
+        .and_then(|io| {
+            io.lines()
+                .find_map(|l| l.strip_prefix("wchar: "))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The VMM killed (SIGKILL) in the middle of an active commit: the domain
+/// is left on its overlay, the chain opens clean under qemu-img and holds
+/// every acknowledged write, and the guest boots on it and reads them.
+#[test]
+fn kvm_vmm_killed_during_a_commit_leaves_a_chain_with_every_write() {
+    let Some(k) = kvm() else { return };
+    if !wirt_testkit::have("qemu-io", "--version") || !wirt_testkit::have("qemu-img", "--version") {
+        wirt_testkit::require("qemu-io", "the overlay is filled with qemu-io");
+        return;
+    }
+    const MIB: usize = 1 << 20;
+    let dir = k.dir.path().join("kc");
+    std::fs::create_dir(&dir).unwrap();
+    let base = dir.join("base.raw");
+    let overlay = dir.join("top.qcow2");
+    let base_data: Vec<u8> = (0..64 * MIB).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&base, &base_data).unwrap();
+    let run = |program: &str, args: &[&str]| {
+        let out = Command::new(program).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let overlay_s = overlay.to_string_lossy().into_owned();
+    run(
+        "qemu-img",
+        &[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-b",
+            &base.to_string_lossy(),
+            "-F",
+            "raw",
+            &overlay_s,
+        ],
+    );
+    // 48 MiB for the commit to copy: long enough to be caught in the middle.
+    run(
+        "qemu-io",
+        &["-f", "qcow2", "-c", "write -q -P 0x5a 0 48M", &overlay_s],
+    );
+    let xml = k.dir.path().join("kc.xml");
+    std::fs::write(
+        &xml,
+        format!(
+            "<domain type='kvm'><name>kc</name><memory unit='MiB'>16</memory><vcpu>1</vcpu>\
+             <os><type>hvm</type></os><devices><disk type='file' device='disk'>\
+             <driver name='qemu' type='qcow2'/><source file='{overlay_s}'/>\
+             <target dev='vda' bus='virtio'/></disk></devices></domain>"
+        ),
+    )
+    .unwrap();
+    k.ok(&format!("define {}; start kc", xml.display()));
+    k.wait_console("kc", "guest: ready");
+    let acknowledged = fill_and_sum(&k, "kc", 7);
+    let [vmm] = k.vmms()[..] else {
+        panic!("one VMM expected: {:?}", k.vmms())
+    };
+    let before = written(vmm);
+    let commit = k
+        .command(env!("CARGO_BIN_EXE_wirt"))
+        .args([
+            "-c",
+            "kvm:///session",
+            "blockcommit kc vda --active --pivot",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Killed once a quarter of the data is in the base.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while written(vmm) < before + 12 * MIB as u64 {
+        assert!(Instant::now() < deadline, "the commit wrote nothing");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let killed = Command::new("kill")
+        .args(["-9", &vmm.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = commit.wait_with_output().unwrap();
+    assert!(
+        !out.status.success(),
+        "the commit finished before the kill: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !k.state("kc").starts_with("shut off") {
+        assert!(Instant::now() < deadline, "kc is {}", k.state("kc"));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        k.ok("domblklist kc").contains(&overlay_s),
+        "the domain stays on its overlay"
+    );
+
+    // The chain: clean (leaked clusters at most), and what was written.
+    let check = Command::new("qemu-img")
+        .args(["check", "-f", "qcow2", &overlay_s])
+        .output()
+        .unwrap();
+    assert!(
+        matches!(check.status.code(), Some(0 | 3)),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let mut expected = base_data;
+    expected[..48 * MIB].fill(0x5a);
+    // The guest's boot self-test: sector 1 gets sector 0's complement.
+    expected[512..1024].fill(!0x5a);
+    for s in 16..24u64 {
+        let at = s as usize * 512;
+        expected[at..at + 512].copy_from_slice(&wirt_kvm::guest::pattern_sector(7, s));
+    }
+    let reference = dir.join("expected.raw");
+    std::fs::write(&reference, &expected).unwrap();
+    let compare = Command::new("qemu-img")
+        .args(["compare", "-f", "qcow2", "-F", "raw", &overlay_s])
+        .arg(&reference)
+        .output()
+        .unwrap();
+    assert!(
+        compare.status.success(),
+        "the chain lost data: {}",
+        String::from_utf8_lossy(&compare.stdout)
+    );
+    k.ok("start kc");
+    k.wait_console("kc", "guest: ready");
+    assert_eq!(sum(&k, "kc"), acknowledged);
+    k.ok("destroy kc");
+    k.assert_no_vmms_left();
+}
