@@ -905,6 +905,7 @@ impl HypervisorDriver for KvmDriver {
             kernel: opened.kernel.map(|i| KernelRef::Fd(numbers[i])),
             initrd: opened.initrd.map(|i| FdRef::Fd(numbers[i])),
             paused: flags & SAVE_PAUSED != 0,
+            copy_storage: false,
             policies: policies(config),
         });
         drop(opened);

@@ -228,6 +228,10 @@ pub struct RestoreRequest {
     /// Keep vCPUs parked (state paused).
     #[serde(default)]
     pub paused: bool,
+    /// `migrate-receive` only: the disks' contents come with the stream
+    /// (`disks` are this host's own images, of the source's sizes).
+    #[serde(default)]
+    pub copy_storage: bool,
     /// Lifecycle policies.
     #[serde(default, flatten)]
     pub policies: Policies,
@@ -271,6 +275,10 @@ pub struct MigrateSendRequest {
     /// within one; a line the pipe has no room for is dropped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<FdRef>,
+    /// Copy the disks' contents too (libvirt's `--copy-storage-all`): the
+    /// destination has images of its own, of the same sizes.
+    #[serde(default)]
+    pub copy_storage: bool,
 }
 
 /// How far a migration out has come (a line on the `progress` pipe).
@@ -320,6 +328,13 @@ pub struct MigrationStats {
     pub downtime_ms: f64,
     /// Whole migration, ms.
     pub total_ms: f64,
+    /// Disk data sent (a storage migration), bytes: each disk's chunks
+    /// holding data once, then those the guest wrote meanwhile.
+    #[serde(default)]
+    pub disk_bytes: u64,
+    /// Chunks sent again because the guest wrote them after they went.
+    #[serde(default)]
+    pub disk_chunks_resent: u64,
 }
 
 /// How an incoming migration went, on the destination.
@@ -333,6 +348,9 @@ pub struct IncomingStats {
     pub pages: u64,
     /// Pages received as zero runs.
     pub zero_pages: u64,
+    /// Disk data received (a storage migration), bytes.
+    #[serde(default)]
+    pub disk_bytes: u64,
     /// End of the stream to the guest running here, ms.
     pub restore_ms: f64,
     /// Whole incoming migration, ms.
@@ -700,6 +718,7 @@ mod tests {
                 max_rounds: 30,
                 converge: None,
                 progress: None,
+                copy_storage: false,
             })
         );
         let e: Envelope =

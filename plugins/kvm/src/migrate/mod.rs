@@ -9,6 +9,7 @@
 //! with the machine state and waits for the destination to say its copy is
 //! built. Only then does it stop; on any failure before, it resumes.
 
+mod disks;
 pub mod receive;
 pub mod send;
 pub mod stream;
@@ -46,6 +47,15 @@ pub enum MigrateError {
     /// Capturing the machine's state failed.
     #[error("cannot capture the machine state")]
     Machine(#[source] Box<crate::machine::MachineError>),
+    /// Reading or writing a disk of a storage migration failed.
+    #[error("disk {index}: cannot copy its data")]
+    Disk {
+        /// The disk's index.
+        index: usize,
+        /// Why.
+        #[source]
+        source: crate::devices::virtio::block::disk::IoError,
+    },
 }
 
 impl From<crate::machine::MachineError> for MigrateError {

@@ -8,13 +8,15 @@ use vm_memory::{Bytes, GuestAddress, GuestMemory};
 
 use super::MigrateError;
 use super::stream::{
-    Conn, Header, MAX_RUN, MAX_STATE, Record, TAG_END, TAG_PAGES, TAG_READY, TAG_ROUND, TAG_STATE,
-    TAG_ZERO, write_mark,
+    Conn, Header, MAX_RUN, MAX_STATE, Record, TAG_DISK, TAG_DISK_ZERO, TAG_DISKS, TAG_END,
+    TAG_PAGES, TAG_READY, TAG_ROUND, TAG_STATE, TAG_ZERO, write_mark,
 };
 use crate::control::protocol::IncomingStats;
+use crate::devices::virtio::block::Disk;
 use crate::machine::Prepared;
 use crate::memory::{GuestMemoryMmap, PAGE};
 use crate::snapshot::MachineState;
+use std::sync::Arc;
 
 /// The largest guest a stream may announce (as `boot` allows: 1 TiB).
 const MAX_MEMORY: u64 = 1 << 40;
@@ -54,16 +56,27 @@ fn range(mem: &GuestMemoryMmap, first: u64, count: u32) -> Result<GuestAddress, 
 
 /// Reads a whole stream: RAM into a VM prepared as soon as the header
 /// says its size, then the machine state.
+/// With `disks` (a storage migration) their contents come too: DISK
+/// records are refused otherwise, so a destination on shared storage never
+/// writes the source's images.
 pub fn receive(
     kvm: &Kvm,
     conn: &Conn,
+    disks: Option<&[Arc<Disk>]>,
     stats: &mut IncomingStats,
 ) -> Result<(MachineState, Prepared), MigrateError> {
     let mut input = Counting {
         inner: BufReader::with_capacity(1 << 20, conn),
         n: 0,
     };
-    let result = read_all(kvm, &mut input, conn, stats);
+    let result = read_all(kvm, &mut input, conn, disks, stats);
+    if let (Ok(_), Some(disks)) = (&result, disks) {
+        // What came is on stable storage before the guest may run here.
+        for (index, d) in disks.iter().enumerate() {
+            d.flush()
+                .map_err(|source| MigrateError::Disk { index, source })?;
+        }
+    }
     stats.bytes_received = input.n;
     result
 }
@@ -72,6 +85,7 @@ fn read_all(
     kvm: &Kvm,
     input: &mut impl Read,
     mut conn: &Conn,
+    disks: Option<&[Arc<Disk>]>,
     stats: &mut IncomingStats,
 ) -> Result<(MachineState, Prepared), MigrateError> {
     let header = Header::read(input)?;
@@ -87,9 +101,23 @@ fn read_all(
     let mut buf = vec![0u8; (u64::from(MAX_RUN) * PAGE) as usize];
     let zeros = vec![0u8; buf.len()];
     let mut state = None;
+    let mut announced = false;
+    let storage =
+        |what: &str| MigrateError::Format(format!("{what} in a migration without storage copy"));
     loop {
         let r = Record::read(input)?;
         match r.tag {
+            TAG_DISKS => {
+                let disks = disks.ok_or_else(|| storage("disks"))?;
+                super::disks::check_announced(input, r.count, disks)?;
+                announced = true;
+            }
+            TAG_DISK | TAG_DISK_ZERO => {
+                let disks = disks
+                    .filter(|_| announced)
+                    .ok_or_else(|| storage("disk data"))?;
+                stats.disk_bytes += super::disks::receive_chunk(input, r, disks, &mut buf)?;
+            }
             TAG_PAGES => {
                 if r.count == 0 || r.count > MAX_RUN {
                     return Err(MigrateError::Format(format!(
@@ -132,6 +160,11 @@ fn read_all(
                 let state = state.ok_or_else(|| {
                     MigrateError::Format("the stream ended without the machine state".into())
                 })?;
+                if disks.is_some() && !announced {
+                    return Err(MigrateError::Format(
+                        "a storage migration without the disks' contents".into(),
+                    ));
+                }
                 return Ok((state, base));
             }
             t => return Err(MigrateError::Format(format!("unknown record type {t}"))),

@@ -34,6 +34,9 @@ pub struct Options<'a> {
     pub converge: Option<BorrowedFd<'a>>,
     /// Where progress lines go (the host's `domjobinfo` during the job).
     pub progress: Option<BorrowedFd<'a>>,
+    /// The disks whose contents go too (a storage migration); empty when
+    /// the storage is shared.
+    pub disks: &'a [std::sync::Arc<crate::devices::virtio::block::Disk>],
 }
 
 /// Writes progress lines: at each round, and within one at most every
@@ -101,7 +104,7 @@ fn readable(fd: BorrowedFd<'_>) -> bool {
 const BATCH: usize = 1 << 20;
 
 /// The connection, buffered, counted and throttled.
-struct Out {
+pub(super) struct Out {
     conn: Conn,
     buf: Vec<u8>,
     sent: u64,
@@ -110,7 +113,7 @@ struct Out {
 }
 
 impl Out {
-    fn put(&mut self, bytes: &[u8]) -> Result<(), MigrateError> {
+    pub(super) fn put(&mut self, bytes: &[u8]) -> Result<(), MigrateError> {
         self.buf.extend_from_slice(bytes);
         if self.buf.len() >= BATCH {
             self.flush()?;
@@ -118,7 +121,7 @@ impl Out {
         Ok(())
     }
 
-    fn record(&mut self, tag: u32, count: u32, arg: u64) -> Result<(), MigrateError> {
+    pub(super) fn record(&mut self, tag: u32, count: u32, arg: u64) -> Result<(), MigrateError> {
         self.put(&Record { tag, count, arg }.encode())
     }
 
@@ -238,6 +241,13 @@ fn run(
         ..Default::default()
     };
     out.put(&Header { memory_bytes }.encode())?;
+    // The disks first, while the guest runs: what it writes meanwhile is
+    // tracked and goes with the rounds below.
+    let mut disks = (!opts.disks.is_empty()).then(|| super::disks::Sender::new(opts.disks));
+    if let Some(d) = disks.as_mut() {
+        d.announce(&mut out)?;
+        stats.disk_bytes += d.send_all(&mut out)?;
+    }
 
     // Round 1: everything.
     let all: Vec<Vec<u64>> = memory::regions(mem)
@@ -272,10 +282,12 @@ fn run(
         stats.dirty_pages.push(pages);
         stats.rate_bytes_s = ((out.sent - round_from) as f64 / elapsed.as_secs_f64()) as u64;
         stats.dirty_rate_pages_s = (pages as f64 / elapsed.as_secs_f64()) as u64;
+        // What the paused round would carry: dirty pages and disk chunks.
+        let left_bytes = pages * PAGE + disks.as_ref().map_or(0, |d| d.pending_bytes());
         let expected = if stats.rate_bytes_s == 0 {
             Duration::ZERO
         } else {
-            Duration::from_secs_f64((pages * PAGE) as f64 / stats.rate_bytes_s as f64)
+            Duration::from_secs_f64(left_bytes as f64 / stats.rate_bytes_s as f64)
         };
         stats.expected_downtime_ms = ms(expected);
         if expected <= opts.max_downtime
@@ -289,6 +301,11 @@ fn run(
         round_start = Instant::now();
         round_from = out.sent + out.buf.len() as u64;
         report.round(pages, &stats, out.sent);
+        if let Some(d) = disks.as_mut() {
+            let (bytes, chunks) = d.send_written(&mut out)?;
+            stats.disk_bytes += bytes;
+            stats.disk_chunks_resent += chunks;
+        }
         send_pages(
             &mut out,
             mem,
@@ -325,6 +342,13 @@ fn run(
         .sum();
     stats.remaining_bytes = pages * PAGE;
     report.round(pages, &stats, out.sent);
+    // The workers are held: no guest write is in flight or can follow.
+    if let Some(d) = disks.as_mut() {
+        stats.remaining_bytes += d.pending_bytes();
+        let (bytes, chunks) = d.send_written(&mut out)?;
+        stats.disk_bytes += bytes;
+        stats.disk_chunks_resent += chunks;
+    }
     send_pages(
         &mut out,
         mem,

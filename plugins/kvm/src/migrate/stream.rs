@@ -8,6 +8,9 @@
 //!   ROUND  count = round number, arg = dirty pages it carries, no payload
 //!   STATE  arg = JSON length, the MachineState as JSON
 //!   END    nothing more follows
+//!   DISKS  count disks; count * u64 sizes (a storage migration)
+//!   DISK   disk count, byte offset arg; one chunk of data
+//!   DISK_ZERO  disk count, byte offset arg; the chunk reads as zeros
 //! ack (destination to source): u32 ACK | u32 status (0 ok) | u64 length | message
 //! go  (source to destination):  u32 GO | u32 0 | u64 0
 //! ready (destination to source, once its VM exists): u32 READY | u32 0 | u64 0
@@ -49,6 +52,17 @@ pub const TAG_ACK: u32 = 6;
 pub const TAG_GO: u32 = 7;
 /// The destination's VM exists.
 pub const TAG_READY: u32 = 8;
+/// The disks of a storage migration: count disks, their sizes (u64 each).
+pub const TAG_DISKS: u32 = 9;
+/// One chunk of disk `count` at byte offset `arg`: [`CHUNK`] bytes (fewer
+/// at the disk's end).
+///
+/// [`CHUNK`]: crate::devices::virtio::block::written::CHUNK
+pub const TAG_DISK: u32 = 10;
+/// One chunk of disk `count` at byte offset `arg` reads as zeros now.
+pub const TAG_DISK_ZERO: u32 = 11;
+/// Most disks a stream carries.
+pub const MAX_DISKS: u32 = 64;
 /// Most pages in one PAGES record (1 MiB): bounds the receiver's buffer.
 pub const MAX_RUN: u32 = 256;
 /// Largest state section a receiver accepts.

@@ -87,8 +87,10 @@ impl Vmm {
         }
         // The destination opens its images before the source stops writing:
         // a qcow2 image's metadata would be read stale there. Raw only until
-        // the destination opens images at the switch-over.
+        // the destination opens images at the switch-over; with the storage
+        // copied, the destination's images are its own.
         if let Some(setup) = &self.setup
+            && !m.copy_storage
             && setup
                 .disks
                 .iter()
@@ -102,6 +104,10 @@ impl Vmm {
             .map_err(MigrateError::Connection)?;
         let converge = m.converge.map(|r| self.take_fd(r, passed)).transpose()?;
         let progress = m.progress.map(|r| self.take_fd(r, passed)).transpose()?;
+        let disks: Vec<_> = match (&self.setup, m.copy_storage) {
+            (Some(setup), true) => setup.disks.iter().map(|d| d.disk.clone()).collect(),
+            _ => Vec::new(),
+        };
         if let Some(fd) = &progress {
             // A host that reads slowly must never hold the migration up.
             // SAFETY: F_GETFL/F_SETFL on a descriptor this request owns.
@@ -117,6 +123,7 @@ impl Vmm {
             ack_timeout: ACK_TIMEOUT,
             converge: converge.as_ref().map(|fd| fd.as_fd()),
             progress: progress.as_ref().map(|fd| fd.as_fd()),
+            disks: &disks,
         };
         let machine = self.machine()?;
         match send::send(&self.kvm, machine, conn, &opts) {
@@ -142,7 +149,7 @@ impl Vmm {
         passed: &mut [Option<OwnedFd>],
     ) -> Result<Value, VmmError> {
         self.require_off()?;
-        if r.disks.iter().any(|d| d.format != DiskFormat::Raw) {
+        if !r.copy_storage && r.disks.iter().any(|d| d.format != DiskFormat::Raw) {
             return Err(VmmError::InvalidRequest(
                 "live migration of a guest with a qcow2 disk is not supported yet".into(),
             ));
@@ -152,7 +159,9 @@ impl Vmm {
             .map_err(MigrateError::Connection)?;
         let mut stats = IncomingStats::default();
         let built = self.claim_incoming(&r, passed).and_then(|inc| {
-            let (saved, base) = receive::receive(&self.kvm, &conn, &mut stats)?;
+            let disks: Vec<_> = inc.disks.iter().map(|d| d.disk.clone()).collect();
+            let copied = r.copy_storage.then_some(&disks[..]);
+            let (saved, base) = receive::receive(&self.kvm, &conn, copied, &mut stats)?;
             let end = Instant::now();
             // Built parked: the guest runs here only once the source knows.
             let machine = self.rebuild(&r, inc, &saved, base, true)?;

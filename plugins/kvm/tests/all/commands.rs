@@ -145,6 +145,7 @@ fn dirty_counter_continues_across_save_and_restore() {
                 kernel: None,
                 initrd: None,
                 paused: false,
+                copy_storage: false,
                 policies: Default::default(),
             }),
             &input,

@@ -180,6 +180,7 @@ fn disks_and_a_card_come_and_go_while_the_guest_runs() {
                 kernel: None,
                 initrd: None,
                 paused: false,
+                copy_storage: false,
                 policies: Default::default(),
             }),
             &input,

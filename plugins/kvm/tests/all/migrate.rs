@@ -29,6 +29,7 @@ fn send_request(max_downtime_ms: u64, bandwidth_mib_s: Option<u64>, max_rounds: 
         max_rounds,
         converge: None,
         progress: None,
+        copy_storage: false,
     })
 }
 
@@ -51,6 +52,7 @@ fn start(
         kernel: None,
         initrd: None,
         paused,
+        copy_storage: false,
         policies: Default::default(),
     });
     let r = dst.client.send_with_fds(receive, &[b.as_raw_fd()]).unwrap();
@@ -435,6 +437,7 @@ fn a_malformed_stream_is_refused_with_an_answer() {
         kernel: None,
         initrd: None,
         paused: false,
+        copy_storage: false,
         policies: Default::default(),
     });
     let id = dst
@@ -507,6 +510,7 @@ fn migration_requests_are_checked_first() {
         kernel: None,
         initrd: None,
         paused: false,
+        copy_storage: false,
         policies: Default::default(),
     });
     assert_eq!(kind(vmm.req_with_file(receive, &a)), "invalid-state");
@@ -522,4 +526,117 @@ fn migration_requests_are_checked_first() {
     vmm.input("p");
     vmm.wait_console("guest: pong 0000000000000001");
     vmm.quit();
+}
+
+/// A storage migration: the source's disk goes through the stream into
+/// the destination's own (empty) image while the guest writes to it; what
+/// it wrote after a chunk went is sent again, so the destination's image
+/// ends up identical and the guest there reads what it wrote.
+#[test]
+fn storage_is_copied_with_the_writes_made_meanwhile() {
+    require_kvm!();
+    let dir = tempfile::tempdir().unwrap();
+    let (src_disk, _) = make_disk(dir.path(), "src.img", 8192);
+    let dst_disk = dir.path().join("dst.img");
+    File::create(&dst_disk)
+        .unwrap()
+        .set_len(8192 * 512)
+        .unwrap();
+    let mut src = Vmm::spawn(&[&src_disk]);
+    let mut dst = Vmm::spawn(&[&dst_disk]);
+    src.boot(|_| {});
+    src.wait_console(READY);
+    // 1000 sectors written while the first chunks are on their way (1 MiB/s).
+    src.input("!fill 0 0 1000 5\n");
+    let send = Request::MigrateSend(MigrateSendRequest {
+        to: FdRef::Passed(0),
+        max_downtime_ms: 50,
+        bandwidth_mib_s: Some(1),
+        max_rounds: 30,
+        converge: None,
+        progress: None,
+        copy_storage: true,
+    });
+    let (a, b) = UnixStream::pair().unwrap();
+    let receive = Request::MigrateReceive(RestoreRequest {
+        from: FdRef::Passed(0),
+        disks: vec![DiskRef {
+            fd: FdRef::Fd(dst.disk_fds[0]),
+            format: Default::default(),
+            backing: Vec::new(),
+            readonly: false,
+            serial: "disk0".into(),
+        }],
+        nics: Vec::new(),
+        kernel: None,
+        initrd: None,
+        paused: false,
+        copy_storage: true,
+        policies: Default::default(),
+    });
+    let r = dst.client.send_with_fds(receive, &[b.as_raw_fd()]).unwrap();
+    let s = src.client.send_with_fds(send, &[a.as_raw_fd()]).unwrap();
+    drop((a, b));
+    let sent = wait(&mut src, s).expect("migrate-send").sent.unwrap();
+    let received = wait(&mut dst, r)
+        .expect("migrate-receive")
+        .received
+        .unwrap();
+    assert!(sent.disk_bytes >= 4 << 20, "{sent:?}");
+    assert!(sent.disk_chunks_resent > 0, "the fill overlapped: {sent:?}");
+    assert_eq!(received.disk_bytes, sent.disk_bytes);
+    // The fill goes on where the guest now runs; `sum` answers after it.
+    let expected: Vec<u8> = (0..1000)
+        .flat_map(|s| wirt_kvm::guest::pattern_sector(5, s))
+        .collect();
+    assert_eq!(
+        command(&mut dst, "sum 0 0 1000", "sum 0 0 1000: "),
+        format!(
+            "sum 0 0 1000: {:016x}",
+            wirt_kvm::guest::range_checksum(&expected)
+        )
+    );
+    src.quit();
+    dst.quit();
+    let (theirs, ours) = (
+        std::fs::read(&src_disk).unwrap(),
+        std::fs::read(&dst_disk).unwrap(),
+    );
+    assert!(theirs == ours, "the destination's image differs");
+
+    // Without the storage copy asked for, a destination takes no disk data.
+    let (x, y) = UnixStream::pair().unwrap();
+    let mut lone = Vmm::spawn(&[&dst_disk]);
+    let receive: Request = serde_json::from_value(serde_json::json!({
+        "op": "migrate-receive", "from": {"passed": 0},
+        "disks": [{"fd": {"fd": lone.disk_fds[0]}}]
+    }))
+    .unwrap();
+    let r = lone
+        .client
+        .send_with_fds(receive, &[y.as_raw_fd()])
+        .unwrap();
+    let mut x = x;
+    let mut stream = wirt_kvm::migrate::stream::Header {
+        memory_bytes: 16 << 20,
+    }
+    .encode()
+    .to_vec();
+    stream.extend(
+        wirt_kvm::migrate::stream::Record {
+            tag: wirt_kvm::migrate::stream::TAG_DISKS,
+            count: 1,
+            arg: 0,
+        }
+        .encode(),
+    );
+    stream.extend((8192u64 * 512).to_le_bytes());
+    x.write_all(&stream).unwrap();
+    let e = wait(&mut lone, r).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("disks in a migration without storage copy"),
+        "{e}"
+    );
+    lone.quit();
 }

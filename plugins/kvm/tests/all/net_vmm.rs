@@ -171,6 +171,7 @@ fn cards_follow_the_disks_report_counters_and_links_and_survive_save_restore() {
             kernel: None,
             initrd: None,
             paused: false,
+            copy_storage: false,
             policies: Default::default(),
         })
     };
@@ -483,6 +484,7 @@ fn a_guest_keeps_its_network_across_live_migration() {
         kernel: None,
         initrd: None,
         paused: false,
+        copy_storage: false,
         policies: Default::default(),
     });
     let r = dst

@@ -185,6 +185,7 @@ impl KvmDriver {
             kernel: opened.kernel.map(|i| KernelRef::Fd(numbers[i])),
             initrd: opened.initrd.map(|i| FdRef::Fd(numbers[i])),
             paused,
+            copy_storage: false,
             policies: policies(config),
         });
         drop(opened);
@@ -296,6 +297,7 @@ impl KvmDriver {
             max_rounds: MAX_ROUNDS,
             converge: Some(FdRef::Passed(1)),
             progress: Some(FdRef::Passed(2)),
+            copy_storage: out.copy_storage,
         });
         let key = self.socket_path(uuid);
         let progress = Arc::new(Mutex::new(None));

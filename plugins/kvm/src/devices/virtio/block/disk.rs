@@ -226,6 +226,8 @@ pub struct Disk {
     readonly: bool,
     id: [u8; ID_BYTES],
     stats: BlockStats,
+    /// What the guest wrote, while a storage migration copies the disk.
+    written: super::written::WriteLog,
 }
 
 impl Disk {
@@ -238,6 +240,7 @@ impl Disk {
             readonly,
             id: id_bytes(id),
             stats: BlockStats::default(),
+            written: Default::default(),
         })
     }
 
@@ -291,6 +294,7 @@ impl Disk {
                     readonly,
                     id: id_bytes(id),
                     stats: BlockStats::default(),
+                    written: Default::default(),
                 })
             }
         }
@@ -446,6 +450,27 @@ impl Disk {
         Ok(())
     }
 
+    /// Starts recording which chunks ([`super::written::CHUNK`]) the guest
+    /// writes, nothing recorded yet (a storage migration's first round).
+    pub fn track_writes(&self) {
+        self.written.start(self.sectors() * SECTOR);
+    }
+
+    /// Stops recording writes.
+    pub fn stop_tracking_writes(&self) {
+        self.written.stop();
+    }
+
+    /// The chunks the guest wrote since the last call, cleared.
+    pub fn take_written(&self) -> Vec<u64> {
+        self.written.take()
+    }
+
+    /// How many chunks are written and not yet taken.
+    pub fn written_pending(&self) -> u64 {
+        self.written.pending()
+    }
+
     /// Capacity in sectors.
     pub fn sectors(&self) -> u64 {
         self.sectors.load(Ordering::Acquire)
@@ -520,6 +545,18 @@ impl Disk {
         buffers: &[(GuestAddress, u32)],
         offset: u64,
     ) -> Result<(), IoError> {
+        let r = self.write_guest(mem, buffers, offset);
+        let len = buffers.iter().map(|(_, l)| u64::from(*l)).sum();
+        self.written.mark(offset, len);
+        r
+    }
+
+    fn write_guest<M: GuestMemory + ?Sized>(
+        &self,
+        mem: &M,
+        buffers: &[(GuestAddress, u32)],
+        offset: u64,
+    ) -> Result<(), IoError> {
         match &*self.backend() {
             Backend::Raw(file) => raw_io(file, mem, buffers, offset, true),
             Backend::Image(chain) => {
@@ -566,6 +603,12 @@ impl Disk {
     /// reads back as zeroes afterwards, never as the backing file's older
     /// data; a raw one as the file system leaves it.
     pub fn discard(&self, offset: u64, len: u64) -> Result<(), IoError> {
+        let r = self.discard_range(offset, len);
+        self.written.mark(offset, len);
+        r
+    }
+
+    fn discard_range(&self, offset: u64, len: u64) -> Result<(), IoError> {
         match &*self.backend() {
             // A hint: a file system that cannot punch holes keeps the data.
             Backend::Raw(file) => match punch_hole(file, offset, len) {
@@ -581,6 +624,12 @@ impl Disk {
     /// `[offset, offset + len)` reads back as zeroes; with `unmap` the space
     /// may be freed.
     pub fn write_zeroes(&self, offset: u64, len: u64, unmap: bool) -> Result<(), IoError> {
+        let r = self.zero_range(offset, len, unmap);
+        self.written.mark(offset, len);
+        r
+    }
+
+    fn zero_range(&self, offset: u64, len: u64, unmap: bool) -> Result<(), IoError> {
         match &*self.backend() {
             Backend::Raw(file) => raw_write_zeroes(file, offset, len, unmap),
             Backend::Image(chain) if unmap => lock(&chain.image)

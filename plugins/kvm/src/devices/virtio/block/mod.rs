@@ -10,6 +10,7 @@ pub mod disk;
 pub mod overlay;
 pub mod request;
 pub mod stats;
+pub mod written;
 
 use std::sync::Arc;
 use std::time::Instant;
