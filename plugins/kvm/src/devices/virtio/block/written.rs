@@ -13,22 +13,24 @@ pub const CHUNK: u64 = 64 << 10;
 #[derive(Debug, Default)]
 pub struct WriteLog {
     on: AtomicBool,
-    map: RwLock<Vec<AtomicU64>>,
+    /// The disk's chunk count, and one bit per chunk.
+    map: RwLock<(u64, Vec<AtomicU64>)>,
 }
 
 impl WriteLog {
     /// Starts tracking a disk of `bytes`, nothing written yet.
     pub fn start(&self, bytes: u64) {
-        let words = bytes.div_ceil(CHUNK).div_ceil(64) as usize;
+        let chunks = bytes.div_ceil(CHUNK);
+        let words = chunks.div_ceil(64) as usize;
         let mut map = self.map.write().expect("write log");
-        *map = (0..words).map(|_| AtomicU64::new(0)).collect();
+        *map = (chunks, (0..words).map(|_| AtomicU64::new(0)).collect());
         self.on.store(true, Ordering::Release);
     }
 
     /// Stops tracking and frees the bitmap.
     pub fn stop(&self) {
         self.on.store(false, Ordering::Release);
-        self.map.write().expect("write log").clear();
+        *self.map.write().expect("write log") = (0, Vec::new());
     }
 
     /// Records a completed write of `[offset, offset + len)`. Called after
@@ -39,11 +41,12 @@ impl WriteLog {
             return;
         }
         let map = self.map.read().expect("write log");
+        let (chunks, bits) = &*map;
         let first = offset / CHUNK;
-        let last = (offset + len - 1) / CHUNK;
+        let last = ((offset + len - 1) / CHUNK).min(chunks.saturating_sub(1));
         for chunk in first..=last {
-            if let Some(word) = map.get((chunk / 64) as usize) {
-                word.fetch_or(1 << (chunk % 64), Ordering::AcqRel);
+            if chunk < *chunks {
+                bits[(chunk / 64) as usize].fetch_or(1 << (chunk % 64), Ordering::AcqRel);
             }
         }
     }
@@ -53,7 +56,7 @@ impl WriteLog {
     pub fn take(&self) -> Vec<u64> {
         let map = self.map.read().expect("write log");
         let mut chunks = Vec::new();
-        for (i, word) in map.iter().enumerate() {
+        for (i, word) in map.1.iter().enumerate() {
             let mut bits = word.swap(0, Ordering::AcqRel);
             while bits != 0 {
                 let b = bits.trailing_zeros() as u64;
@@ -67,7 +70,8 @@ impl WriteLog {
     /// How many chunks are marked now.
     pub fn pending(&self) -> u64 {
         let map = self.map.read().expect("write log");
-        map.iter()
+        map.1
+            .iter()
             .map(|w| u64::from(w.load(Ordering::Acquire).count_ones()))
             .sum()
     }
