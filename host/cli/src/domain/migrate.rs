@@ -17,7 +17,7 @@ use wirt::connect::{MigrateParams, StatValue, migrate_flags as mf};
 pub(super) fn migrate(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let d = dom(ctx, args)?;
     let desturi = args.req("desturi");
-    for unsupported in ["direct", "copy-storage-all", "copy-storage-inc"] {
+    for unsupported in ["direct", "copy-storage-inc"] {
         if args.has(unsupported) {
             return Err(CmdError::msg(format!(
                 "unsupported configuration: --{unsupported} is not supported yet"
@@ -34,6 +34,7 @@ pub(super) fn migrate(ctx: &mut Ctx, args: &Args) -> CmdResult {
         ("suspend", mf::PAUSED),
         ("unsafe", mf::UNSAFE),
         ("abort-on-error", mf::ABORT_ON_ERROR),
+        ("copy-storage-all", mf::NON_SHARED_DISK),
     ]);
     if args.has("live") && args.has("offline") {
         return Err(CmdError::msg(
@@ -63,6 +64,7 @@ pub(super) fn migrate(ctx: &mut Ctx, args: &Args) -> CmdResult {
         dest_name: args.get("dname").map(str::to_string),
         listen_address: args.get("listen-address").map(str::to_string),
         bandwidth_mib_s: bandwidth,
+        dest_xml: args.get("xml").map(crate::common::read_file).transpose()?,
         ..Default::default()
     };
     let dest = if flags & mf::PEER2PEER != 0 {

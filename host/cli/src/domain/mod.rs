@@ -341,6 +341,7 @@ pub static COMMANDS: &[Command] = &[
                 "rename to new name during migration (if supported)",
             ),
             named("bandwidth", "migration bandwidth limit in MiB/s"),
+            named("xml", "filename containing updated XML for the target"),
             named(
                 "timeout",
                 "run action specified by --timeout-* option (suspend by default) if live migration exceeds timeout (in seconds)",

@@ -618,3 +618,127 @@ fn virsh_timeout_suspend_and_progress_work_through_wirtd() {
         vmms_under(h.a.dir.path()).is_empty() && vmms_under(h.b.dir.path()).is_empty()
     });
 }
+
+/// `--copy-storage-all` between two wirtd (virsh where installed): the
+/// destination makes its own images (`--xml` puts them in its directory:
+/// on one machine the same path would be the same file), the guest's raw
+/// and qcow2 disks arrive byte for byte, and the guest reads there what it
+/// wrote here. Copying into the source's own file is refused.
+#[test]
+fn kvm_copy_storage_all_moves_the_disks_to_the_destination() {
+    let Some(h) = KvmHosts::start() else {
+        return;
+    };
+    if !wirt_testkit::have("qemu-img", "--version") {
+        wirt_testkit::require("qemu-img", "the guest's second disk is a qcow2 image");
+        return;
+    }
+    let (ua, ub) = (KvmHosts::uri(&h.a), KvmHosts::uri(&h.b));
+    let ca = crate::support::open(&ua).unwrap();
+    let cb = crate::support::open(&ub).unwrap();
+    let (da, db) = (h.a.dir.path(), h.b.dir.path());
+    let raw = da.join("s1.img");
+    let data: Vec<u8> = (0..4u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    std::fs::write(&raw, &data).unwrap();
+    let qcow = da.join("s1-data.qcow2");
+    let made = Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&qcow)
+        .arg("2M")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let xml = |dir: &std::path::Path| {
+        format!(
+            "<domain type='kvm'><name>s1</name><uuid>5a1e0c7a-8c1b-4f0e-9a55-3b0f2f6f7d11</uuid>\
+             <memory unit='MiB'>64</memory><vcpu>1</vcpu><os><type>hvm</type></os><devices>\
+             <disk type='file' device='disk'><source file='{}'/><target dev='vda' bus='virtio'/></disk>\
+             <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>\
+             <source file='{}'/><target dev='vdb' bus='virtio'/></disk></devices></domain>",
+            dir.join("s1.img").display(),
+            dir.join("s1-data.qcow2").display()
+        )
+    };
+    ca.create_domain_xml(&xml(da), 0).unwrap();
+    let fill = |uri: &str, disk: u32, seed: u32| {
+        let line = format!("fill {disk} 16 8 {seed}");
+        let answer = format!("fill {disk} 16 8: ");
+        KvmHosts::guest_command(uri, "s1", &line, &answer, |l| l.ends_with("ok"));
+    };
+    let sum = |uri: &str, disk: u32| {
+        let line = format!("sum {disk} 0 64");
+        let answer = format!("sum {disk} 0 64: ");
+        KvmHosts::guest_command(uri, "s1", &line, &answer, |_| true)
+    };
+    fill(&ua, 0, 3);
+    fill(&ua, 1, 4);
+    let (before0, before1) = (sum(&ua, 0), sum(&ua, 1));
+    let dest_xml = db.join("s1-dest.xml");
+    std::fs::write(&dest_xml, xml(db)).unwrap();
+    let dest_xml = dest_xml.to_string_lossy().into_owned();
+    let virsh = crate::remote::have_virsh();
+    let args = [
+        "migrate",
+        "--live",
+        "--p2p",
+        "--copy-storage-all",
+        "--xml",
+        &dest_xml,
+        "s1",
+        &ub,
+    ];
+    let out = if virsh {
+        run(Command::new("virsh").args(["-c", &ua]).args(args))
+    } else {
+        wirt(&ua, &args.join(" "))
+    };
+    assert!(out.ok, "{}", out.stderr);
+    assert!(gone(&ca, "s1"));
+    assert_eq!(state(&cb, "s1"), (State::Running, reason::RUNNING_MIGRATED));
+    let list = wirt(&ub, "domblklist s1");
+    assert!(
+        list.stdout
+            .contains(&db.join("s1.img").display().to_string()),
+        "{}",
+        list.stdout
+    );
+    assert_eq!(sum(&ub, 0), before0, "the raw disk arrived");
+    assert_eq!(sum(&ub, 1), before1, "the qcow2 disk arrived");
+    // Byte for byte, once nothing writes: the source is gone, the
+    // destination paused.
+    cb.lookup_domain_by_name("s1").unwrap().suspend().unwrap();
+    assert!(
+        std::fs::read(&raw).unwrap() == std::fs::read(db.join("s1.img")).unwrap(),
+        "the raw image differs"
+    );
+    let compare = Command::new("qemu-img")
+        .args(["compare", "-q", "-f", "qcow2", "-F", "qcow2"])
+        .arg(&qcow)
+        .arg(db.join("s1-data.qcow2"))
+        .status()
+        .unwrap();
+    assert!(compare.success(), "the qcow2 image differs");
+    cb.lookup_domain_by_name("s1").unwrap().resume().unwrap();
+
+    // Back to A without --xml: A would write into B's own files.
+    let out = wirt(
+        &ub,
+        &format!("migrate --live --p2p --copy-storage-all s1 {ua}"),
+    );
+    assert!(!out.ok);
+    assert!(
+        out.stderr.contains(
+            "is the source's own image (shared storage): migrate without --copy-storage-all"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(state(&cb, "s1").0, State::Running, "the guest stays at B");
+    assert!(gone(&ca, "s1"), "nothing left at A");
+    cb.lookup_domain_by_name("s1").unwrap().destroy().unwrap();
+    until("every VMM to go", || {
+        vmms_under(da).is_empty() && vmms_under(db).is_empty()
+    });
+}

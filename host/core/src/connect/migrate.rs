@@ -53,7 +53,8 @@ pub mod migrate_flags {
         | PAUSED
         | UNSAFE
         | OFFLINE
-        | ABORT_ON_ERROR;
+        | ABORT_ON_ERROR
+        | NON_SHARED_DISK;
 }
 
 /// libvirt's migration parameter names (`VIR_MIGRATE_PARAM_*`).

@@ -1020,9 +1020,9 @@ impl HypervisorDriver for KvmDriver {
         &self,
         config: &DomainConfig,
         listen: Option<&str>,
-        paused: bool,
+        mode: IncomingMode,
     ) -> Result<String> {
-        self.migrate_prepare(config, listen, paused)
+        self.migrate_prepare(config, listen, mode)
     }
 
     fn migrate_incoming_finish(&self, uuid: &str, cancelled: bool) -> Result<DomainStatus> {
@@ -1037,9 +1037,9 @@ impl HypervisorDriver for KvmDriver {
         &self,
         config: &DomainConfig,
         tunnel: std::os::unix::net::UnixStream,
-        paused: bool,
+        mode: IncomingMode,
     ) -> Result<()> {
-        self.migrate_prepare_tunnel(config, tunnel, paused)
+        self.migrate_prepare_tunnel(config, tunnel, mode)
     }
 
     fn migrate_out_tunnel(

@@ -111,6 +111,16 @@ pub struct HostNic {
     pub backend: Option<String>,
 }
 
+/// How a guest migrating in is received.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IncomingMode {
+    /// It stays paused once it is here.
+    pub paused: bool,
+    /// Its disks' contents come with it (libvirt's `--copy-storage-all`),
+    /// into images of this host's own.
+    pub copy_storage: bool,
+}
+
 /// libvirt's `VIR_DOMAIN_START_PAUSED`.
 pub const START_PAUSED: u32 = 1;
 /// libvirt's `VIR_DOMAIN_SAVE_PAUSED` (restore paused).
@@ -381,7 +391,7 @@ pub trait HypervisorDriver: Send + Sync {
         &self,
         _config: &DomainConfig,
         _listen: Option<&str>,
-        _paused: bool,
+        _mode: IncomingMode,
     ) -> Result<String> {
         unsupported("virDomainMigratePrepare3Params")
     }
@@ -402,7 +412,7 @@ pub trait HypervisorDriver: Send + Sync {
         &self,
         _config: &DomainConfig,
         _tunnel: std::os::unix::net::UnixStream,
-        _paused: bool,
+        _mode: IncomingMode,
     ) -> Result<()> {
         unsupported("virDomainMigratePrepareTunnel3Params")
     }
@@ -445,6 +455,8 @@ pub struct MigrateOut {
     pub max_downtime_ms: u64,
     /// Bandwidth cap, MiB/s; none: unlimited.
     pub bandwidth_mib_s: Option<u64>,
+    /// Send the disks' contents too (libvirt's `--copy-storage-all`).
+    pub copy_storage: bool,
 }
 
 /// How far a migration out has come.

@@ -35,6 +35,7 @@ use crate::registry::DomainObj;
 use crate::xml::{DomainDef, FormatOptions};
 
 mod jobs;
+mod storage;
 
 use jobs::Completed;
 
@@ -76,6 +77,9 @@ struct Incoming {
     offline: bool,
     /// The definition stored with `PERSIST_DEST`.
     persist: Option<DomainDef>,
+    /// Images made for a storage migration, removed if the guest fails
+    /// to arrive.
+    created: Vec<std::path::PathBuf>,
 }
 
 /// What a host tells the other in its cookie.
@@ -88,6 +92,9 @@ struct Cookie {
     /// Figures of the transfer (Perform's cookie to Finish).
     #[serde(default)]
     stats: Option<MigrationStats>,
+    /// The disks a storage migration copies (Begin's cookie to Prepare).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    disks: Vec<storage::CopiedDisk>,
 }
 
 impl Cookie {
@@ -206,6 +213,7 @@ impl Local {
             hostuuid: Some(self.state.host_uuid),
             hostname: Some(local_hostname()),
             stats,
+            disks: Vec::new(),
         }
         .encode()
     }
@@ -213,7 +221,7 @@ impl Local {
     pub(crate) fn migrate_begin(
         &self,
         dom: &DomainRef,
-        _params: &MigrateParams,
+        params: &MigrateParams,
         flags: u32,
     ) -> Result<Begun> {
         check_flags(flags, mf::SUPPORTED, "virDomainMigrateBegin3Params")?;
@@ -223,7 +231,8 @@ impl Local {
                 "offline migration must be specified with the persistent flag set",
             ));
         }
-        let xml = self.with(dom, |reg, uuid| {
+        let copy_storage = flags & mf::NON_SHARED_DISK != 0 && !offline && !self.simulated();
+        let (xml, disks) = self.with(dom, |reg, uuid| {
             let obj = reg.domain(uuid).expect("checked");
             if self.jobs().outgoing.contains_key(uuid) {
                 return Err(invalid("domain has an active migration job"));
@@ -232,15 +241,44 @@ impl Local {
                 if !obj.persistent() {
                     return Err(invalid("cannot migrate a transient domain offline"));
                 }
-                return Ok(obj.inactive_def().to_xml(FormatOptions::default()));
+                return Ok((
+                    obj.inactive_def().to_xml(FormatOptions::default()),
+                    Vec::new(),
+                ));
             }
             if !obj.is_active() {
                 return Err(invalid("domain is not running"));
             }
-            Ok(obj.def().to_xml(FormatOptions::default()))
+            let disks = if copy_storage {
+                storage::source_disks(&self.driver_config(reg, obj.def(), obj.id)?)?
+            } else {
+                Vec::new()
+            };
+            Ok((obj.def().to_xml(FormatOptions::default()), disks))
         })?;
+        let mut cookie = Cookie::decode(&self.my_cookie(None))?;
+        cookie.disks = disks;
+        // A definition of the caller's for the destination (virsh's
+        // --xml: other disk paths there, say) replaces the domain's own; it
+        // must be the same domain.
+        let xml = match &params.dest_xml {
+            Some(theirs) => {
+                let given = self.parse_domain(theirs, false)?;
+                if given.uuid != dom.uuid {
+                    return Err(Error::api(
+                        ErrorCode::OPERATION_INVALID,
+                        format!(
+                            "Target domain uuid {} does not match source {}",
+                            given.uuid, dom.uuid
+                        ),
+                    ));
+                }
+                theirs.clone()
+            }
+            None => xml,
+        };
         Ok(Begun {
-            cookie: self.my_cookie(None),
+            cookie: cookie.encode(),
             xml,
         })
     }
@@ -299,35 +337,45 @@ impl Local {
                 def.name
             )));
         }
-        let incoming = Incoming {
+        let mut incoming = Incoming {
             name: def.name.clone(),
             began: Instant::now(),
             offline,
             persist,
+            created: Vec::new(),
+        };
+        let mode = driver::IncomingMode {
+            paused: flags & mf::PAUSED != 0,
+            copy_storage: flags & mf::NON_SHARED_DISK != 0,
         };
         let uri = if offline {
             format!("tcp://{}", local_hostname())
         } else {
             let config = self.start_config(&reg, &def, None)?;
-            let uri = if self.simulated() {
-                // Nothing flows in a simulated migration: the tunnel
-                // closes, and with it the caller's end.
-                drop(tunnel);
-                self.hv().start(&config, driver::START_PAUSED)?;
-                format!("tcp://{}", local_hostname())
-            } else if let Some(tunnel) = tunnel {
-                let paused = flags & mf::PAUSED != 0;
-                self.hv().migrate_incoming_tunnel(&config, tunnel, paused)?;
-                TUNNEL_URI.to_string()
-            } else {
-                let paused = flags & mf::PAUSED != 0;
-                let listen = params
-                    .uri
-                    .clone()
-                    .or_else(|| params.listen_address.as_ref().map(|a| format!("tcp://{a}")));
-                self.hv()
-                    .migrate_incoming(&config, listen.as_deref(), paused)?
-            };
+            if mode.copy_storage && !self.simulated() {
+                incoming.created = storage::prepare_images(&*self.hv(), &config, &source.disks)?;
+            }
+            let made = incoming.created.clone();
+            let transfer = (|| -> Result<String> {
+                Ok(if self.simulated() {
+                    // Nothing flows in a simulated migration: the tunnel
+                    // closes, and with it the caller's end.
+                    drop(tunnel);
+                    self.hv().start(&config, driver::START_PAUSED)?;
+                    format!("tcp://{}", local_hostname())
+                } else if let Some(tunnel) = tunnel {
+                    self.hv().migrate_incoming_tunnel(&config, tunnel, mode)?;
+                    TUNNEL_URI.to_string()
+                } else {
+                    let listen = params
+                        .uri
+                        .clone()
+                        .or_else(|| params.listen_address.as_ref().map(|a| format!("tcp://{a}")));
+                    self.hv()
+                        .migrate_incoming(&config, listen.as_deref(), mode)?
+                })
+            })();
+            let uri = transfer.inspect_err(|_| storage::remove(&made))?;
             let existed = reg.domain(&uuid).is_some();
             if !existed {
                 let mut obj = DomainObj::new_inactive(def.clone());
@@ -398,7 +446,7 @@ impl Local {
                 .push(*uuid);
             Ok(())
         })?;
-        let result = self.perform_transfer(dom, to, params);
+        let result = self.perform_transfer(dom, to, params, flags);
         if result.is_err() {
             self.jobs().outgoing.remove(&dom.uuid);
             self.performed
@@ -428,6 +476,7 @@ impl Local {
         dom: &DomainRef,
         to: To,
         params: &MigrateParams,
+        flags: u32,
     ) -> Result<Option<MigrationStats>> {
         let uuid = dom.uuid;
         let stats = if self.simulated() {
@@ -447,6 +496,7 @@ impl Local {
                 uri: String::new(),
                 max_downtime_ms: downtime,
                 bandwidth_mib_s: params.bandwidth_mib_s.or(speed).filter(|&b| b > 0),
+                copy_storage: flags & mf::NON_SHARED_DISK != 0,
             };
             let hv = self.hv();
             Some(match to {
@@ -547,6 +597,7 @@ impl Local {
             Ok(status) => status,
             Err(e) => {
                 self.drop_incoming(&mut reg, uuid)?;
+                storage::remove(&incoming.created);
                 return Err(e);
             }
         };

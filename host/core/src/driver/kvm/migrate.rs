@@ -130,7 +130,7 @@ impl KvmDriver {
         &self,
         config: &DomainConfig,
         listen: Option<&str>,
-        paused: bool,
+        mode: IncomingMode,
     ) -> Result<String> {
         self.check_not_running(&config.uuid)?;
         let (listener, advertised) = match listen {
@@ -155,7 +155,7 @@ impl KvmDriver {
         listener
             .set_nonblocking(true)
             .map_err(|e| io_error("cannot set up the listening socket", e))?;
-        self.receive_from(config, Source::Listener(listener), paused)?;
+        self.receive_from(config, Source::Listener(listener), mode)?;
         Ok(format_uri(&advertised, port))
     }
 
@@ -164,15 +164,15 @@ impl KvmDriver {
         &self,
         config: &DomainConfig,
         tunnel: UnixStream,
-        paused: bool,
+        mode: IncomingMode,
     ) -> Result<()> {
         self.check_not_running(&config.uuid)?;
-        self.receive_from(config, Source::Tunnel(tunnel), paused)
+        self.receive_from(config, Source::Tunnel(tunnel), mode)
     }
 
     /// Spawns a VMM for `config` and lets it take the migration from
     /// `from` in the background.
-    fn receive_from(&self, config: &DomainConfig, from: Source, paused: bool) -> Result<()> {
+    fn receive_from(&self, config: &DomainConfig, from: Source, mode: IncomingMode) -> Result<()> {
         // The guest's cards come along: taps (or passt) made here, as for a
         // start, on this host's bridges and networks.
         let opened = self.open_with_nics(config)?;
@@ -184,8 +184,8 @@ impl KvmDriver {
             nics: super::nic::nic_refs(&opened.nics, &numbers),
             kernel: opened.kernel.map(|i| KernelRef::Fd(numbers[i])),
             initrd: opened.initrd.map(|i| FdRef::Fd(numbers[i])),
-            paused,
-            copy_storage: false,
+            paused: mode.paused,
+            copy_storage: mode.copy_storage,
             policies: policies(config),
         });
         drop(opened);
