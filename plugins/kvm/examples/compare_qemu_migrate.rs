@@ -193,10 +193,25 @@ fn run_wirt(a: &Args, memory_mib: u64, rate: u64, dir: &Path) -> Result<Figures,
             .wait_response(s, TIMEOUT)
             .map_err(|e| format!("migrate-send: {e}"))
             .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()))?;
-        dst.wait_response(r, TIMEOUT)
-            .map_err(|e| format!("migrate-receive: {e}"))?;
+        let received: MigrateReply = dst
+            .wait_response(r, TIMEOUT)
+            .map_err(|e| format!("migrate-receive: {e}"))
+            .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()))?;
         let total = t0.elapsed();
         let stats = sent.sent.ok_or("no figures from the source")?;
+        if std::env::var_os("DETAIL").is_some() {
+            let inc = received.received.unwrap_or_default();
+            eprintln!(
+                "wirt {memory_mib} MiB rate {rate}: source total {:.1} ms, rounds {}, pages {} sent {} zero, downtime {:.1} ms; destination restore {:.1} ms total {:.1} ms",
+                stats.total_ms,
+                stats.rounds,
+                stats.pages_sent,
+                stats.zero_pages,
+                stats.downtime_ms,
+                inc.restore_ms,
+                inc.total_ms
+            );
+        }
         Ok(Figures {
             downtime: Duration::from_secs_f64(stats.downtime_ms / 1000.0),
             total,

@@ -42,7 +42,25 @@ pub fn create(size: u64) -> Result<GuestMemoryMmap, MemoryError> {
         .into_iter()
         .map(|(start, len)| (GuestAddress(start), len as usize))
         .collect();
-    GuestMemoryMmap::from_ranges(&ranges).map_err(MemoryError::Allocate)
+    let mem = GuestMemoryMmap::from_ranges(&ranges).map_err(MemoryError::Allocate)?;
+    for region in mem.iter() {
+        // Transparent huge pages where the host offers them on request (as
+        // QEMU asks): fewer TLB misses for the guest, and pages it never
+        // touched read as the huge zero page, one fault per 2 MiB instead
+        // of 512 (a migration or save reads all of RAM). Refused (no THP
+        // in this kernel) changes nothing.
+        // SAFETY: the range is exactly one mapping this function just
+        // made; MADV_HUGEPAGE only changes how it is backed, not its
+        // contents.
+        unsafe {
+            libc::madvise(
+                region.as_ptr().cast(),
+                region.len() as usize,
+                libc::MADV_HUGEPAGE,
+            );
+        }
+    }
+    Ok(mem)
 }
 
 /// Registers every region of `mem` as a KVM memory slot.
@@ -121,4 +139,26 @@ pub fn regions(mem: &GuestMemoryMmap) -> Vec<(u64, u64)> {
 pub fn low_end(mem: &GuestMemoryMmap) -> u64 {
     let end = mem.last_addr().raw_value() + 1;
     end.min(layout::MMIO_GAP_START)
+}
+
+/// Whether the guest page at `addr` (4 KiB, in `mem`) holds only zeros,
+/// read in place: a migration's first round looks at every page, and
+/// copying each out first would double the memory traffic. The guest (or
+/// a device worker) may write it meanwhile; what was read is then stale,
+/// and the page is dirty and sent again in a later round.
+pub fn guest_page_is_zero(mem: &GuestMemoryMmap, addr: GuestAddress) -> bool {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let Ok(slice) = mem.get_slice(addr, PAGE as usize) else {
+        return false;
+    };
+    let guard = slice.ptr_guard();
+    let base = guard.as_ptr().cast::<u64>().cast_mut();
+    (0..(PAGE / 8) as usize).all(|i| {
+        // SAFETY: the slice is PAGE bytes of mapped guest RAM, page aligned
+        // (so every u64 is aligned) and kept mapped by `guard`; other
+        // threads may write it, which relaxed atomic loads allow (a plain
+        // shared slice would not).
+        let word = unsafe { AtomicU64::from_ptr(base.add(i)) };
+        word.load(Ordering::Relaxed) == 0
+    })
 }

@@ -983,11 +983,11 @@ impl HypervisorDriver for KvmDriver {
     fn commit_overlay(
         &self,
         config: &DomainConfig,
-        top: &str,
+        layers: &[String],
         base: &str,
         base_format: &str,
     ) -> Result<()> {
-        self.commit_offline(config, top, base, base_format)
+        self.commit_offline(config, layers, base, base_format)
     }
 
     fn commit_active(&self, config: &DomainConfig, index: usize, top: &str) -> Result<()> {

@@ -297,14 +297,15 @@ pub trait HypervisorDriver: Send + Sync {
     ) -> Result<Option<String>> {
         unsupported("external snapshots of a running domain")
     }
-    /// Copies what the overlay `top` holds into `base` (of `base_format`),
-    /// the image it covers, so `top` can go without losing a write.
-    /// `config` is the domain (its disks' directories confine `base`'s
-    /// chain). The domain is not running on `top` when this is called.
+    /// Copies what the overlays `layers` hold (top first, each over the
+    /// next) into `base` (of `base_format`): the image right below the
+    /// last, so the layers can go without losing a write, or a fresh
+    /// overlay over that image. `config` is the domain (its disks'
+    /// directories confine `base`'s chain). No guest writes the layers.
     fn commit_overlay(
         &self,
         _config: &DomainConfig,
-        _top: &str,
+        _layers: &[String],
         _base: &str,
         _base_format: &str,
     ) -> Result<()> {

@@ -624,7 +624,7 @@ impl Local {
                 let moved = self.driver_config(reg, def, None)?;
                 hv.commit_active(&moved, index, &top)?;
             } else {
-                hv.commit_overlay(&now, &top, &base_path, &base_format)?;
+                hv.commit_overlay(&now, std::slice::from_ref(&top), &base_path, &base_format)?;
             }
             if let Some(def) = persistent.as_mut() {
                 disk_as_in(def, &target, then);

@@ -147,17 +147,28 @@ fn run(a: Args) -> Result<(), String> {
         .map_err(|e| format!("{name}: control loop failed: {e}"))
 }
 
-/// `wirt-vmm --commit TOP BASE FORMAT [DIR]...`: the host's offline merge
-/// of an overlay into the image below, in a process of its own. imago can
-/// recurse without bound on a corrupt image's refcounts (a stack overflow,
-/// which aborts the process): it must not take the daemon with it.
+/// `wirt-vmm --commit INTO FORMAT LAYER... [-- DIR...]`: the host's
+/// offline merge of overlays into the image below them (or into a fresh
+/// overlay over it), in a process of its own. imago can recurse without
+/// bound on a corrupt image's refcounts (a stack overflow, which aborts the
+/// process): it must not take the daemon with it.
 fn commit(args: &[String]) -> ExitCode {
     use wirt_kvm::control::protocol::DiskFormat;
     use wirt_kvm::devices::virtio::block::overlay;
-    let [top, base, format, dirs @ ..] = args else {
-        eprintln!("wirt-vmm: usage: wirt-vmm --commit TOP BASE raw|qcow2 [DIR]...");
-        return ExitCode::from(2);
+    let usage = || {
+        eprintln!("wirt-vmm: usage: wirt-vmm --commit INTO raw|qcow2 LAYER... [-- DIR...]");
+        ExitCode::from(2)
     };
+    let [into, format, rest @ ..] = args else {
+        return usage();
+    };
+    let (layers, dirs) = match rest.iter().position(|a| a == "--") {
+        Some(at) => (&rest[..at], &rest[at + 1..]),
+        None => (rest, &[][..]),
+    };
+    if layers.is_empty() {
+        return usage();
+    }
     let format = match format.as_str() {
         "raw" => DiskFormat::Raw,
         "qcow2" => DiskFormat::Qcow2,
@@ -166,13 +177,10 @@ fn commit(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let dirs: Vec<std::path::PathBuf> = dirs.iter().map(Into::into).collect();
-    match overlay::commit(
-        std::path::Path::new(top),
-        std::path::Path::new(base),
-        format,
-        &dirs,
-    ) {
+    let path = |s: &String| std::path::PathBuf::from(s);
+    let layers: Vec<_> = layers.iter().map(path).collect();
+    let dirs: Vec<_> = dirs.iter().map(path).collect();
+    match overlay::commit(&layers, std::path::Path::new(into), format, &dirs) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{}", error_chain(&e));

@@ -16,7 +16,6 @@ use super::{MigrateError, count, runs};
 use crate::control::protocol::{MigrationProgress, MigrationStats};
 use crate::machine::Machine;
 use crate::memory::{self, GuestMemoryMmap, PAGE};
-use crate::snapshot::page_is_zero;
 
 /// How to migrate.
 #[derive(Clone, Copy, Debug)]
@@ -156,16 +155,13 @@ fn send_pages(
     for ((start, len), map) in memory::regions(mem).into_iter().zip(maps) {
         let base = start / PAGE;
         for (first, n) in runs(map, len / PAGE, u64::from(MAX_RUN)) {
-            let bytes = (n * PAGE) as usize;
-            let buf = &mut scratch[..bytes];
-            mem.read_slice(buf, GuestAddress((base + first) * PAGE))
-                .map_err(MigrateError::GuestMemory)?;
-            let page = |i: u64| &buf[(i * PAGE) as usize..((i + 1) * PAGE) as usize];
+            let addr = |i: u64| GuestAddress((base + first + i) * PAGE);
+            // Zero pages are found in place; only pages with data are copied.
             let mut at = 0u64;
             while at < n {
-                let zero = page_is_zero(page(at));
+                let zero = memory::guest_page_is_zero(mem, addr(at));
                 let mut end = at + 1;
-                while end < n && page_is_zero(page(end)) == zero {
+                while end < n && memory::guest_page_is_zero(mem, addr(end)) == zero {
                     end += 1;
                 }
                 let pages = (end - at) as u32;
@@ -176,8 +172,11 @@ fn send_pages(
                     }
                 } else {
                     stats.pages_sent += end - at;
+                    let buf = &mut scratch[..((end - at) * PAGE) as usize];
+                    mem.read_slice(buf, addr(at))
+                        .map_err(MigrateError::GuestMemory)?;
                     out.record(TAG_PAGES, pages, base + first + at)?;
-                    out.put(&buf[(at * PAGE) as usize..(end * PAGE) as usize])?;
+                    out.put(buf)?;
                 }
                 at = end;
             }

@@ -274,7 +274,7 @@ fn fuzz_qcow2_reader() {
             });
             // commit writes into base.raw: only within its size.
             guard(&panics, &input, || {
-                let _ = overlay::commit(&top, &base, DiskFormat::Raw, &dirs);
+                let _ = overlay::commit(std::slice::from_ref(&top), &base, DiskFormat::Raw, &dirs);
             });
             assert_eq!(
                 std::fs::metadata(&base).unwrap().len(),

@@ -105,7 +105,13 @@ fn commit_copies_data_and_zeroes_and_leaves_the_rest() {
             "qemu-img",
             &["convert", "-f", "qcow2", "-O", "raw", s(&top), s(&expected)],
         );
-        overlay::commit(&top, &base, format, &[dir.path().to_path_buf()]).unwrap();
+        overlay::commit(
+            std::slice::from_ref(&top),
+            &base,
+            format,
+            &[dir.path().to_path_buf()],
+        )
+        .unwrap();
         run(
             "qemu-img",
             &[
@@ -137,10 +143,98 @@ fn commit_refuses_an_image_that_is_not_the_overlays_backing_file() {
     let top = dir.path().join("top.qcow2");
     overlay::create_overlay(&top, &base, DiskFormat::Raw).unwrap();
     io(&top, "qcow2", "write -P 0x22 0 64k");
-    let err = overlay::commit(&top, &other, DiskFormat::Raw, &[dir.path().to_path_buf()]);
+    let err = overlay::commit(
+        std::slice::from_ref(&top),
+        &other,
+        DiskFormat::Raw,
+        &[dir.path().to_path_buf()],
+    );
     assert!(
         matches!(err, Err(OverlayError::NotAnOverlay { .. })),
         "{err:?}"
     );
     assert_eq!(std::fs::read(&other).unwrap(), vec![2u8; 1 << 20]);
+}
+
+/// Two layers at once: committed into the image below them, or copied
+/// into a fresh overlay over it (what a partial pull makes); the result
+/// reads as the top layer did, by `qemu-img compare`. A chain given out of
+/// order is refused.
+#[test]
+fn layers_commit_into_the_image_below_or_a_fresh_overlay_over_it() {
+    if !tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(n);
+    let allowed = [dir.path().to_path_buf()];
+    let setup = || {
+        let base = p("base.raw");
+        std::fs::write(&base, vec![0x11u8; 4 << 20]).unwrap();
+        let _ = std::fs::remove_file(p("mid.qcow2"));
+        let _ = std::fs::remove_file(p("top.qcow2"));
+        overlay::create_overlay(&p("mid.qcow2"), &base, DiskFormat::Raw).unwrap();
+        io(&p("mid.qcow2"), "qcow2", "write -P 0x22 0 1M");
+        io(&p("mid.qcow2"), "qcow2", "write -z 3M 64k");
+        overlay::create_overlay(&p("top.qcow2"), &p("mid.qcow2"), DiskFormat::Qcow2).unwrap();
+        io(&p("top.qcow2"), "qcow2", "write -P 0x33 512k 1M");
+        run(
+            "qemu-img",
+            &[
+                "convert",
+                "-f",
+                "qcow2",
+                "-O",
+                "raw",
+                s(&p("top.qcow2")),
+                s(&p("expected.raw")),
+            ],
+        );
+    };
+    let layers = [p("top.qcow2"), p("mid.qcow2")];
+    // Into the image below both.
+    setup();
+    overlay::commit(&layers, &p("base.raw"), DiskFormat::Raw, &allowed).unwrap();
+    run(
+        "qemu-img",
+        &[
+            "compare",
+            "-f",
+            "raw",
+            "-F",
+            "raw",
+            s(&p("base.raw")),
+            s(&p("expected.raw")),
+        ],
+    );
+    // Into a fresh overlay over it: the base is untouched.
+    setup();
+    let fresh = p("fresh.qcow2");
+    overlay::create_overlay(&fresh, &p("base.raw"), DiskFormat::Raw).unwrap();
+    overlay::commit(&layers, &fresh, DiskFormat::Qcow2, &allowed).unwrap();
+    run(
+        "qemu-img",
+        &[
+            "compare",
+            "-f",
+            "qcow2",
+            "-F",
+            "raw",
+            s(&fresh),
+            s(&p("expected.raw")),
+        ],
+    );
+    run("qemu-img", &["check", "-f", "qcow2", s(&fresh)]);
+    assert_eq!(std::fs::read(p("base.raw")).unwrap(), vec![0x11u8; 4 << 20]);
+    // Out of order: refused.
+    let err = overlay::commit(
+        &[p("mid.qcow2"), p("top.qcow2")],
+        &p("base.raw"),
+        DiskFormat::Raw,
+        &allowed,
+    );
+    assert!(
+        matches!(err, Err(OverlayError::NotAnOverlay { .. })),
+        "{err:?}"
+    );
 }

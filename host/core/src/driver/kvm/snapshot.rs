@@ -58,20 +58,24 @@ pub(super) fn create_image(path: &str, format: &str, size: u64) -> Result<()> {
 }
 
 impl KvmDriver {
-    /// Merges `top` into `base` with no guest running on them, in a
-    /// `wirt-vmm --commit` process: imago can overflow its stack on a
-    /// corrupt image, which must end that process, not this one.
+    /// Merges the overlays `layers` (top first) into `base` (see
+    /// [`overlay::commit`]) with no guest writing them, in a `wirt-vmm
+    /// --commit` process: imago can overflow its stack on a corrupt image,
+    /// which must end that process, not this one.
     pub(super) fn commit_offline(
         &self,
         config: &DomainConfig,
-        top: &str,
+        layers: &[String],
         base: &str,
         base_format: &str,
     ) -> Result<()> {
         format_of(base_format)?;
+        let top = layers.first().map(String::as_str).unwrap_or_default();
         let out = std::process::Command::new(&self.paths.vmm)
             .arg("--commit")
-            .args([top, base, base_format])
+            .args([base, base_format])
+            .args(layers)
+            .arg("--")
             .args(allowed_dirs(config))
             .stdin(std::process::Stdio::null())
             .output()

@@ -206,63 +206,89 @@ pub fn backing_of(top: &Path) -> Result<Option<PathBuf>, OverlayError> {
     }))
 }
 
-/// Copies what the qcow2 overlay `top` holds (allocated data and explicit
-/// zeroes; not what reads through) into `base`, its backing file of
-/// `base_format`, and makes `base` durable. Afterwards `base` reads as
-/// `top` did, and `top` can go. `allowed` confines `base`'s own chain as
-/// for a disk ([`chain::open_backing_chain`]).
+/// Copies what the qcow2 overlays `layers` hold (top first, each over
+/// the next; allocated data and explicit zeroes, not what reads through)
+/// into `into`, lowest layer first, and makes `into` durable. `into` is
+/// the image right below the last layer (a commit: it then reads as the
+/// top layer did, and the layers can go) or a fresh overlay over that
+/// image (it then holds what the layers held: a partial pull). `into` is
+/// of `into_format`; `allowed` confines its own chain as for a disk
+/// ([`chain::open_backing_chain`]).
 pub fn commit(
-    top: &Path,
-    base: &Path,
-    base_format: DiskFormat,
+    layers: &[PathBuf],
+    into: &Path,
+    into_format: DiskFormat,
     allowed: &[PathBuf],
 ) -> Result<(), OverlayError> {
-    let names = backing_of(top)?;
-    let same = match (&names, std::fs::canonicalize(base)) {
-        (Some(named), Ok(base)) => std::fs::canonicalize(named).is_ok_and(|n| n == base),
+    let same = |a: &Path, b: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
         _ => false,
     };
-    if !same {
-        return Err(OverlayError::NotAnOverlay {
-            top: top.to_path_buf(),
-            base: base.to_path_buf(),
-        });
+    let not_over = |top: &Path, base: &Path| OverlayError::NotAnOverlay {
+        top: top.to_path_buf(),
+        base: base.to_path_buf(),
+    };
+    let Some(last) = layers.last() else {
+        return Ok(());
+    };
+    for pair in layers.windows(2) {
+        if !backing_of(&pair[0])?.is_some_and(|b| same(&b, &pair[1])) {
+            return Err(not_over(&pair[0], &pair[1]));
+        }
     }
-    let top_image = open_alone(top)?;
-    let below = chain::open_backing_chain(base, base_format, allowed)?;
+    let below = backing_of(last)?.ok_or_else(|| not_over(last, into))?;
+    let into_is_below = same(&below, into);
+    // Not the image below: then a qcow2 overlay over it, or refused.
+    let over_below = || {
+        backing_of(into)
+            .ok()
+            .flatten()
+            .is_some_and(|b| same(&b, &below))
+    };
+    if !into_is_below && !over_below() {
+        return Err(not_over(last, into));
+    }
+    let opened = layers
+        .iter()
+        .map(|l| open_alone(l))
+        .collect::<Result<Vec<_>, _>>()?;
+    let chain_below = chain::open_backing_chain(into, into_format, allowed)?;
     let base_file = OpenOptions::new()
         .read(true)
         .write(true)
-        .open(base)
-        .map_err(file_error(base))?;
+        .open(into)
+        .map_err(file_error(into))?;
     let open = |source| OverlayError::Open {
-        path: base.to_path_buf(),
+        path: into.to_path_buf(),
         source,
     };
-    let base_image: Image = match base_format {
+    let base_image: Image = match into_format {
         DiskFormat::Raw => FormatAccess::new(
             Raw::open_image(
                 disk::storage(base_file, true, "the base").map_err(open)?,
                 true,
             )
-            .map_err(image_error("cannot open", base))?,
+            .map_err(image_error("cannot open", into))?,
         ),
         DiskFormat::Qcow2 => {
-            let given = below.len();
-            let mut files: VecDeque<File> = below.into_iter().map(|b| b.file).collect();
+            let given = chain_below.len();
+            let mut files: VecDeque<File> = chain_below.into_iter().map(|b| b.file).collect();
             disk::open_qcow2(base_file, true, "the base".into(), &mut files, given).map_err(open)?
         }
     };
-    let size = top_image.size().min(base_image.size());
-    for_each_piece(&top_image, size, |offset, piece| match piece {
-        Piece::Data(data) => base_image.write(data, offset),
-        Piece::Zeroes(len) => base_image.write_zeroes(offset, len),
-    })
-    .map_err(image_error("cannot copy the overlay's data", top))?;
+    // Lowest first: what a higher layer holds overwrites what is below it.
+    for (layer, image) in layers.iter().zip(&opened).rev() {
+        let size = image.size().min(base_image.size());
+        for_each_piece(image, size, |offset, piece| match piece {
+            Piece::Data(data) => base_image.write(data, offset),
+            Piece::Zeroes(len) => base_image.write_zeroes(offset, len),
+        })
+        .map_err(image_error("cannot copy the overlay's data", layer))?;
+    }
     base_image
         .flush()
         .and_then(|()| base_image.sync())
-        .map_err(image_error("cannot flush", base))
+        .map_err(image_error("cannot flush", into))
 }
 
 /// What an overlay holds at an offset.
