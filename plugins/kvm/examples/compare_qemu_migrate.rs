@@ -319,7 +319,7 @@ fn run_qemu(
         let mut stdin = src.stdin.take().expect("piped");
         wait_for(&console, guest::READY)?;
         if rate > 0 {
-            write!(stdin, "!dirty 4 {rate}\n").map_err(|e| e.to_string())?;
+            writeln!(stdin, "!dirty 4 {rate}").map_err(|e| e.to_string())?;
             wait_for(&console, "dirty: on")?;
         }
         let _dst = Qmp::connect(&dst_qmp)?;

@@ -582,3 +582,125 @@ fn kvm_vmm_killed_during_a_commit_leaves_a_chain_with_every_write() {
     k.ok("destroy kc");
     k.assert_no_vmms_left();
 }
+
+/// The sum the guest reads over sectors `first..first + count` of disk 0.
+fn sum_range(k: &Kvm, dom: &str, first: u32, count: u32) -> String {
+    let line = ask(
+        k,
+        dom,
+        &format!("sum 0 {first} {count}"),
+        &format!("sum 0 {first} {count}: "),
+    );
+    line.rsplit(' ').next().unwrap().to_string()
+}
+
+fn fill_range(k: &Kvm, dom: &str, first: u32, seed: u32) {
+    let done = ask(
+        k,
+        dom,
+        &format!("fill 0 {first} 8 {seed}"),
+        &format!("fill 0 {first} 8: "),
+    );
+    assert!(done.ends_with("ok"), "{done}");
+}
+
+/// The image a qcow2 image's header names below it.
+fn backing(path: &Path) -> Option<String> {
+    let out = Command::new("qemu-img")
+        .args(["info", "--output=json", "-U"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    info["full-backing-filename"].as_str().map(str::to_string)
+}
+
+/// Layers out of the middle of a running guest's chain: a partial pull
+/// (`blockpull --base`) folds the layers above the base into the active
+/// image, a commit below the active layer (`blockcommit --top --base
+/// --delete`) folds them into the base; the guest reads the same data
+/// before and after, each chain is what libvirt would leave, and qemu-img
+/// finds every image clean.
+#[test]
+fn kvm_partial_pull_and_commit_below_the_active_layer() {
+    let Some(k) = kvm() else { return };
+    if !wirt_testkit::have("qemu-img", "--version") {
+        wirt_testkit::require("qemu-img", "the chains are read with qemu-img info");
+        return;
+    }
+    let (xml, pool) = qcow2_domain(&k, "rs");
+    let base = pool.join("rs.qcow2");
+    k.ok(&format!("define {}; start rs", xml.display()));
+    k.wait_console("rs", "guest: ready");
+    // base <- mid <- top, each holding sectors of its own.
+    fill_range(&k, "rs", 16, 1);
+    let (mid, top) = (pool.join("rs.mid"), pool.join("rs.top"));
+    for (file, first, seed) in [(&mid, 24, 2), (&top, 32, 3)] {
+        k.ok(&format!(
+            "snapshot-create-as rs s{seed} --disk-only --no-metadata --diskspec vda,file={}",
+            file.display()
+        ));
+        fill_range(&k, "rs", first, seed);
+    }
+    let all = sum_range(&k, "rs", 16, 24);
+    let b = base.display().to_string();
+
+    // Not in the chain, or the active image itself: refused.
+    let out = k.wirt("blockpull rs vda --base /nowhere.qcow2");
+    assert!(
+        out.stderr
+            .contains("could not find image '/nowhere.qcow2' beneath"),
+        "{}",
+        out.stderr
+    );
+    // Pull mid into top: top stands on the base, mid is out of the chain.
+    k.ok(&format!("blockpull rs vda --base {b} --wait"));
+    assert_eq!(backing(&top).as_deref(), Some(b.as_str()));
+    assert!(k.ok("domblklist rs").contains(&top.display().to_string()));
+    assert_eq!(
+        sum_range(&k, "rs", 16, 24),
+        all,
+        "the pull kept every write"
+    );
+    qemu_img_check(&top);
+
+    // base <- top <- active: commit top into the base, the active image
+    // then stands on the base, and top is deleted.
+    let active = pool.join("rs.active");
+    k.ok(&format!(
+        "snapshot-create-as rs s4 --disk-only --no-metadata --diskspec vda,file={}",
+        active.display()
+    ));
+    fill_range(&k, "rs", 40, 4);
+    let all = sum_range(&k, "rs", 16, 32);
+    let out = k.wirt(&format!(
+        "blockcommit rs vda --top {} --base {} --wait",
+        active.display(),
+        top.display()
+    ));
+    assert!(!out.ok, "a base above the top is refused");
+    let out = k.ok(&format!(
+        "blockcommit rs vda --top {} --base {b} --delete --wait --verbose",
+        top.display()
+    ));
+    assert!(out.contains("Commit complete"), "{out}");
+    assert!(!top.exists(), "--delete removes the committed image");
+    assert_eq!(backing(&active).as_deref(), Some(b.as_str()));
+    assert_eq!(
+        sum_range(&k, "rs", 16, 32),
+        all,
+        "the commit kept every write"
+    );
+    qemu_img_check(&active);
+    qemu_img_check(&base);
+    // The base alone now holds what the committed layers did.
+    let reboot_sum = {
+        k.ok("destroy rs");
+        k.ok("start rs");
+        k.wait_console("rs", "guest: ready");
+        sum_range(&k, "rs", 16, 32)
+    };
+    assert_eq!(reboot_sum, all);
+    k.ok("destroy rs");
+    k.assert_no_vmms_left();
+}

@@ -120,15 +120,23 @@ impl BlockJobBackend for Local {
             let index = find_disk(&config, disk)?;
             let d = &config.disks[index];
             let path = d.source.clone().unwrap_or_default();
-            if top.is_some_and(|t| resolved(t) != resolved(&path)) {
-                return Err(Error::api(
-                    ErrorCode::OPERATION_UNSUPPORTED,
-                    format!(
-                        "committing an image below the active layer of disk '{}' is not supported; \
-                         commit the active layer (--active)",
+            if let Some(top) = top.filter(|t| resolved(t) != resolved(&path)) {
+                // Below the active layer: done when the call returns.
+                if obj_has_job(reg.domain(uuid).expect("checked"), &d.target_dev) {
+                    return Err(invalid(format!(
+                        "disk '{}' already in active block job",
                         d.target_dev
-                    ),
-                ));
+                    )));
+                }
+                let commit = super::restack::CommitBelow {
+                    top,
+                    base,
+                    delete: flags & block_flags::COMMIT_DELETE != 0,
+                };
+                let job = self.commit_below_active(reg, uuid, &config, index, commit)?;
+                let obj = reg.domain(uuid).expect("checked");
+                self.emit_block_job(obj, uuid, &job, block_job_status::COMPLETED);
+                return Ok(());
             }
             if flags & block_flags::COMMIT_ACTIVE == 0 {
                 return Err(Error::api(
@@ -334,13 +342,23 @@ impl BlockJobBackend for Local {
             }
             return self.domain_block_copy(dom, disk, &xml, &[], copy_flags);
         }
-        if base.is_some() {
-            return Err(Error::api(
-                ErrorCode::OPERATION_UNSUPPORTED,
-                "a partial block pull (--base) is not supported: pull the whole chain",
-            ));
-        }
         check_flags(flags, 0, "virDomainBlockRebase")?;
+        if let Some(base) = base {
+            return self.with(dom, |reg, uuid| {
+                let config = self.running(reg, uuid)?;
+                let index = find_disk(&config, disk)?;
+                let target = config.disks[index].target_dev.clone();
+                if obj_has_job(reg.domain(uuid).expect("checked"), &target) {
+                    return Err(invalid(format!(
+                        "disk '{target}' already in active block job"
+                    )));
+                }
+                let job = self.pull_to_base(reg, uuid, &config, index, base)?;
+                let obj = reg.domain(uuid).expect("checked");
+                self.emit_block_job(obj, uuid, &job, block_job_status::COMPLETED);
+                Ok(())
+            });
+        }
         let hv = self.hv();
         self.with(dom, |reg, uuid| {
             let config = self.running(reg, uuid)?;

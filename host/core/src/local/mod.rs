@@ -24,6 +24,7 @@ mod monitor;
 mod network;
 mod nic;
 mod pool;
+mod restack;
 mod restore;
 mod save_image;
 mod seed;
