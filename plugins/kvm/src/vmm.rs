@@ -29,6 +29,7 @@ use crate::tap::Tap;
 
 mod hotplug;
 pub(crate) mod migrate;
+mod mirror;
 mod snapshot_disks;
 
 /// Errors of a request.
@@ -180,6 +181,8 @@ pub struct Vmm {
     /// Stopped machines whose VM and RAM are released after the answers and
     /// events about them are out: closing a VM costs ~10 ms on some hosts.
     retired: Vec<Machine>,
+    /// Block jobs copying disks beside the guest.
+    mirrors: mirror::Mirrors,
 }
 
 impl std::fmt::Debug for Vmm {
@@ -222,6 +225,7 @@ impl Vmm {
             retired: Vec::new(),
             claimable_fds: claimable_fds.into_iter().collect(),
             quit: false,
+            mirrors: Default::default(),
         }
     }
 
@@ -510,6 +514,7 @@ impl Vmm {
     }
 
     fn stop_machine(&mut self) {
+        self.stop_mirrors();
         if let Some(mut m) = self.machine.take() {
             // Its threads stop now: no guest code or disk I/O after this.
             self.finished_cpu_ns += m.halt();
@@ -607,20 +612,40 @@ impl Vmm {
                 "data": String::from_utf8_lossy(&self.ctx.console.history()),
             })),
             Request::SandboxCheck => Ok(self.sandbox_check()),
-            Request::Snapshot { memory, disks } => self.snapshot(memory, &disks, passed),
-            Request::Commit { index, top, base } => self.commit(index, top, &base, passed),
-            Request::Resize { index, bytes } => self.resize(index, bytes),
+            Request::Snapshot { memory, disks } => {
+                for d in &disks {
+                    self.check_no_mirror(d.index)?;
+                }
+                self.snapshot(memory, &disks, passed)
+            }
+            Request::Commit { index, top, base } => {
+                self.check_no_mirror(index)?;
+                self.commit(index, top, &base, passed)
+            }
+            Request::Resize { index, bytes } => {
+                self.check_no_mirror(index)?;
+                self.resize(index, bytes)
+            }
             Request::Copy {
                 index,
                 dest,
                 top,
                 pivot,
-            } => self.copy(index, &dest, top, pivot, passed),
+            } => {
+                self.check_no_mirror(index)?;
+                self.copy(index, &dest, top, pivot, passed)
+            }
             Request::SetLink { nic, mac, link } => self.set_link(nic, mac.as_deref(), link),
             Request::AttachDisk { disk } => self.attach_disk(&disk, passed),
             Request::DetachDisk { index } => self.detach_disk(index),
             Request::AttachNic { nic } => self.attach_nic(&nic, passed),
             Request::DetachNic { index } => self.detach_nic(index),
+            Request::MirrorStart { index, dest, top } => {
+                self.mirror_start(index, &dest, top, passed)
+            }
+            Request::MirrorStatus { index } => self.mirror_status(index),
+            Request::MirrorFinish { index, pivot } => self.mirror_finish(index, pivot),
+            Request::MirrorCancel { index } => self.mirror_cancel(index),
         }
     }
 

@@ -520,6 +520,44 @@ pub enum Request {
         /// Index in the current `nics`.
         index: usize,
     },
+    /// Starts a block job on disk `index` while the guest runs: its data
+    /// is copied into `dest` on a thread of its own, the guest's writes
+    /// tracked. Without `top`, what the guest sees (data only: `dest`
+    /// reads as zeroes); with `top` (the disk's top image, read alone),
+    /// only what it holds: an active commit when `dest` is the image below
+    /// it, a shallow copy when `dest` is an overlay over the same backing
+    /// files. Answers as `mirror-status`. One job per disk.
+    MirrorStart {
+        /// Index of the disk.
+        index: usize,
+        /// The copy, the same size as the disk.
+        dest: DiskRef,
+        /// The top image alone.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        top: Option<FdRef>,
+    },
+    /// How far disk `index`'s job is: `done` and `total` bytes of the first
+    /// pass, `ready` once it is over, `pending` bytes written since,
+    /// `error` if the pass failed.
+    MirrorStatus {
+        /// Index of the disk.
+        index: usize,
+    },
+    /// Ends disk `index`'s job: waits for the first pass, then with the
+    /// guest held copies what it wrote since; with `pivot` the disk is
+    /// served from the copy afterwards.
+    MirrorFinish {
+        /// Index of the disk.
+        index: usize,
+        /// Serve the disk from the copy.
+        #[serde(default)]
+        pivot: bool,
+    },
+    /// Stops disk `index`'s job; the copy stays as far as it got.
+    MirrorCancel {
+        /// Index of the disk.
+        index: usize,
+    },
 }
 
 /// A request line: the request plus an optional correlation id.

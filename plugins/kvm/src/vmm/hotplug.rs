@@ -39,6 +39,12 @@ impl Vmm {
 
     pub(super) fn detach_disk(&mut self, index: usize) -> Result<Value, VmmError> {
         self.machine_and_setup()?;
+        // Indexes above it would move under the jobs.
+        if self.mirrors.keys().any(|&i| i >= index) {
+            return Err(VmmError::InvalidRequest(format!(
+                "disk {index} (or one after it) has a block job running"
+            )));
+        }
         let setup = self.setup.as_mut().expect("checked");
         if index >= setup.disks.len() {
             return Err(VmmError::InvalidRequest(format!(

@@ -80,6 +80,11 @@ impl Vmm {
         if self.state != state::RUNNING && self.state != state::PAUSED {
             return Err(VmmError::InvalidState(state_name(self.state)));
         }
+        if !self.mirrors.is_empty() {
+            return Err(VmmError::InvalidRequest(
+                "a block job is running: finish or cancel it before migrating".into(),
+            ));
+        }
         if m.bandwidth_mib_s == Some(0) {
             return Err(VmmError::InvalidRequest(
                 "bandwidth_mib_s must not be 0".into(),

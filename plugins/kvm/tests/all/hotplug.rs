@@ -208,3 +208,103 @@ fn range_sum(path: &std::path::Path, first: usize, count: usize) -> u64 {
     let data = std::fs::read(path).unwrap();
     wirt_kvm::guest::range_checksum(&data[first * 512..(first + count) * 512])
 }
+
+/// A block job beside the running guest (`mirror-*`): the copy's first
+/// pass runs while the guest writes, the job reports its progress, and
+/// the pivot copies what the guest wrote meanwhile, so the new image is
+/// the old one byte for byte and the guest goes on there. A cancelled job
+/// leaves the disk where it was.
+#[test]
+fn a_mirror_copies_a_disk_while_the_guest_writes_and_pivots() {
+    require_kvm!();
+    let dir = tempfile::tempdir().unwrap();
+    let (src, _) = make_disk(dir.path(), "src.img", 8192);
+    let copy = dir.path().join("copy.img");
+    File::create(&copy).unwrap().set_len(8192 * 512).unwrap();
+    let other = dir.path().join("other.img");
+    File::create(&other).unwrap().set_len(8192 * 512).unwrap();
+    let mut vmm = Vmm::spawn(&[&src]);
+    vmm.boot(|_| {});
+    vmm.wait_console(READY);
+    let start = |vmm: &mut Vmm, path: &std::path::Path| {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .unwrap();
+        vmm.req_with_file(
+            Request::MirrorStart {
+                index: 0,
+                dest: disk("disk0"),
+                top: None,
+            },
+            &file,
+        )
+        .unwrap()
+    };
+    // Cancelled: nothing moves.
+    start(&mut vmm, &other);
+    let again = vmm
+        .client
+        .request_with_fds(
+            Request::MirrorStart {
+                index: 0,
+                dest: disk("disk0"),
+                top: None,
+            },
+            &[OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&other)
+                .unwrap()
+                .as_raw_fd()],
+            TIMEOUT,
+        )
+        .unwrap_err();
+    assert!(
+        again.to_string().contains("has a block job running"),
+        "{again}"
+    );
+    vmm.req(Request::MirrorCancel { index: 0 });
+
+    // The guest fills 1000 sectors while the first pass runs.
+    vmm.input("!fill 0 0 1000 9\n");
+    let first = start(&mut vmm, &copy);
+    assert_eq!(first["total"], 8192 * 512, "{first}");
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let status = loop {
+        let s = vmm.req(Request::MirrorStatus { index: 0 });
+        if s["ready"] == true {
+            break s;
+        }
+        assert!(s["error"].is_null(), "{s}");
+        assert!(std::time::Instant::now() < deadline, "never ready: {s}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    assert_eq!(status["done"], status["total"], "{status}");
+    // Once the fill is done, the pivot takes what it wrote since the pass.
+    vmm.wait_console("fill 0 0 1000: ok");
+    vmm.req(Request::MirrorFinish {
+        index: 0,
+        pivot: true,
+    });
+    assert!(
+        std::fs::read(&src).unwrap() == std::fs::read(&copy).unwrap(),
+        "the copy differs from the source"
+    );
+    // The guest now writes to the copy only.
+    assert_eq!(
+        command(&mut vmm, "fill 0 0 1 3", "fill 0 0 1: "),
+        "fill 0 0 1: ok"
+    );
+    assert_eq!(command(&mut vmm, "flush 0", "flush 0: "), "flush 0: ok");
+    assert_eq!(
+        &std::fs::read(&copy).unwrap()[..512],
+        &wirt_kvm::guest::pattern_sector(3, 0)[..]
+    );
+    assert_ne!(
+        &std::fs::read(&src).unwrap()[..512],
+        &wirt_kvm::guest::pattern_sector(3, 0)[..]
+    );
+    vmm.quit();
+}

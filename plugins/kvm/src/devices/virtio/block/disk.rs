@@ -358,18 +358,46 @@ impl Disk {
     /// copied, `dest` being an overlay over the same backing files. The
     /// caller keeps the guest off this disk meanwhile.
     pub fn copy_to(&self, dest: &Disk, shallow_top: Option<File>) -> Result<(), IoError> {
+        self.copy_to_reporting(dest, shallow_top, &mut |_, _| true)
+    }
+
+    /// [`Disk::copy_to`], telling `progress` how far it is (bytes done of
+    /// the total) after each piece; it stops (interrupted) when `progress`
+    /// answers false. Also the first pass of a mirror running beside the
+    /// guest: what the guest writes meanwhile is tracked and copied again.
+    pub fn copy_to_reporting(
+        &self,
+        dest: &Disk,
+        shallow_top: Option<File>,
+        progress: &mut dyn FnMut(u64, u64) -> bool,
+    ) -> Result<(), IoError> {
         use super::overlay::Piece;
         let size = self.sectors() * SECTOR;
+        let stopped = || IoError::Io(std::io::Error::from(std::io::ErrorKind::Interrupted));
         if let Some(top) = shallow_top {
             let top = super::overlay::open_file_alone(top).map_err(IoError::Io)?;
-            return super::overlay::for_each_piece(&top, size.min(top.size()), |at, piece| {
-                match piece {
-                    Piece::Data(data) => dest.write_bytes(data, at),
-                    Piece::Zeroes(len) => dest.zero_bytes(at, len),
+            let size = size.min(top.size());
+            return super::overlay::for_each_piece(&top, size, |at, piece| {
+                let len = match piece {
+                    Piece::Data(data) => {
+                        dest.write_bytes(data, at).map_err(std::io::Error::other)?;
+                        data.len() as u64
+                    }
+                    Piece::Zeroes(len) => {
+                        dest.zero_bytes(at, len).map_err(std::io::Error::other)?;
+                        len
+                    }
+                };
+                if progress(at + len, size) {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::from(std::io::ErrorKind::Interrupted))
                 }
-                .map_err(std::io::Error::other)
             })
-            .map_err(IoError::Io);
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::Interrupted => stopped(),
+                _ => IoError::Io(e),
+            });
         }
         let mut buf = vec![0u8; 1 << 20];
         let mut at = 0;
@@ -381,6 +409,9 @@ impl Disk {
                 dest.write_bytes(&buf[..n], at)?;
             }
             at += n as u64;
+            if !progress(at, size) {
+                return Err(stopped());
+            }
         }
         Ok(())
     }
