@@ -640,9 +640,12 @@ impl Vmm {
             Request::DetachDisk { index } => self.detach_disk(index),
             Request::AttachNic { nic } => self.attach_nic(&nic, passed),
             Request::DetachNic { index } => self.detach_nic(index),
-            Request::MirrorStart { index, dest, top } => {
-                self.mirror_start(index, &dest, top, passed)
-            }
+            Request::MirrorStart {
+                index,
+                dest,
+                top,
+                bandwidth,
+            } => self.mirror_start(index, &dest, top, bandwidth, passed),
             Request::MirrorStatus { index } => self.mirror_status(index),
             Request::MirrorFinish { index, pivot } => self.mirror_finish(index, pivot),
             Request::MirrorCancel { index } => self.mirror_cancel(index),

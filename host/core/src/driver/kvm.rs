@@ -1076,6 +1076,33 @@ impl HypervisorDriver for KvmDriver {
         true
     }
 
+    fn mirrors(&self) -> bool {
+        true
+    }
+
+    fn mirror_start(
+        &self,
+        config: &DomainConfig,
+        index: usize,
+        dest: &DomainConfig,
+        top: Option<&str>,
+        bandwidth: u64,
+    ) -> Result<()> {
+        self.mirror_begin(config, index, dest, top, bandwidth)
+    }
+
+    fn mirror_status(&self, uuid: &str, index: usize) -> Result<MirrorStatus> {
+        self.mirror_progress(uuid, index)
+    }
+
+    fn mirror_finish(&self, uuid: &str, index: usize, pivot: bool) -> Result<()> {
+        self.mirror_end(uuid, index, Some(pivot))
+    }
+
+    fn mirror_cancel(&self, uuid: &str, index: usize) -> Result<()> {
+        self.mirror_end(uuid, index, None)
+    }
+
     fn attach_disk(&self, config: &DomainConfig, index: usize) -> Result<()> {
         self.plug_disk(config, index)
     }

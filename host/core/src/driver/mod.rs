@@ -111,6 +111,19 @@ pub struct HostNic {
     pub backend: Option<String>,
 }
 
+/// How far a block job's copy is ([`HypervisorDriver::mirror_status`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MirrorStatus {
+    /// Bytes of the first pass done.
+    pub done: u64,
+    /// Bytes in all.
+    pub total: u64,
+    /// The first pass is over: only the guest's writes since remain.
+    pub ready: bool,
+    /// Why the copy failed, if it did.
+    pub error: Option<String>,
+}
+
 /// How a guest migrating in is received.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct IncomingMode {
@@ -280,6 +293,40 @@ pub trait HypervisorDriver: Send + Sync {
         _pivot: bool,
     ) -> Result<()> {
         unsupported("block copy")
+    }
+    /// Whether block jobs copy beside the running guest ([`mirror_start`](Self::mirror_start)
+    /// and the rest); else the data moves when a job ends
+    /// ([`commit_active`](Self::commit_active), [`block_copy`](Self::block_copy)).
+    fn mirrors(&self) -> bool {
+        false
+    }
+    /// Starts copying disk `index` of the running `config` into the image
+    /// `dest` names for it while the guest runs: what the guest sees, or
+    /// with `top` (the disk's top image) only what that image holds (an
+    /// active commit into the image below it, or a shallow copy), at most
+    /// `bandwidth` bytes per second (0: unlimited).
+    fn mirror_start(
+        &self,
+        _config: &DomainConfig,
+        _index: usize,
+        _dest: &DomainConfig,
+        _top: Option<&str>,
+        _bandwidth: u64,
+    ) -> Result<()> {
+        unsupported("block jobs beside the guest")
+    }
+    /// How far disk `index`'s copy is.
+    fn mirror_status(&self, _uuid: &str, _index: usize) -> Result<MirrorStatus> {
+        unsupported("block jobs beside the guest")
+    }
+    /// Ends disk `index`'s copy: what the guest wrote since goes too, with
+    /// the guest held; with `pivot` the disk is served from the copy.
+    fn mirror_finish(&self, _uuid: &str, _index: usize, _pivot: bool) -> Result<()> {
+        unsupported("block jobs beside the guest")
+    }
+    /// Stops disk `index`'s copy where it is.
+    fn mirror_cancel(&self, _uuid: &str, _index: usize) -> Result<()> {
+        unsupported("block jobs beside the guest")
     }
     /// Grows disk `index` of the running domain to `bytes`.
     fn block_resize(&self, _config: &DomainConfig, _index: usize, _bytes: u64) -> Result<()> {

@@ -80,20 +80,86 @@ impl Local {
         });
     }
 
-    /// Records a job that starts (ready at once) and tells subscribers.
-    fn start_job(&self, reg: &mut Registry, uuid: &uuid::Uuid, job: BlockJob) -> Result<()> {
-        let obj = reg.domain_mut(uuid).expect("checked");
+    /// Records a job that starts and tells subscribers. A driver that
+    /// copies beside the guest starts its copy now (ready once its first
+    /// pass is over); otherwise the job is ready at once and the data
+    /// moves when it ends.
+    fn start_job(&self, reg: &mut Registry, uuid: &uuid::Uuid, mut job: BlockJob) -> Result<()> {
+        let obj = reg.domain(uuid).expect("checked");
         if job_of(obj, &job.target).is_some() {
             return Err(invalid(format!(
                 "disk '{}' already in active block job",
                 job.target
             )));
         }
+        let hv = self.hv();
+        if hv.mirrors() {
+            let config = self.running(reg, uuid)?;
+            let index = find_disk(&config, &job.target)?;
+            let dest = self.moved_config(reg, uuid, &job)?;
+            let top = match job.job_type {
+                block_job_type::ACTIVE_COMMIT => Some(job.path.as_str()),
+                _ => job.shallow.then_some(job.path.as_str()),
+            };
+            hv.mirror_start(&config, index, &dest, top, job.bandwidth)?;
+            job.mirrored = true;
+        }
+        let obj = reg.domain_mut(uuid).expect("checked");
         obj.block_jobs.push(job.clone());
         reg.record_runtime(uuid)?;
-        let obj = reg.domain(uuid).expect("checked");
-        self.emit_block_job(obj, uuid, &job, block_job_status::READY);
+        if !job.mirrored {
+            let obj = reg.domain(uuid).expect("checked");
+            self.emit_block_job(obj, uuid, &job, block_job_status::READY);
+        }
         Ok(())
+    }
+
+    /// The running domain's driver view with `job`'s disk on its
+    /// destination (the image below, for a commit).
+    fn moved_config(
+        &self,
+        reg: &Registry,
+        uuid: &uuid::Uuid,
+        job: &BlockJob,
+    ) -> Result<DomainConfig> {
+        let obj = reg.domain(uuid).expect("checked");
+        let mut dest = obj.live.clone().expect("active");
+        super::snapshot_disks::point_disk_at(&mut dest, &job.target, &job.dest, &job.dest_format);
+        self.driver_config(reg, &dest, obj.id)
+    }
+
+    /// A mirrored job's progress: `(cur, end)`, the ready event sent the
+    /// first time it is seen ready. A copy that failed ends the job (the
+    /// failed event) and `None` is returned.
+    fn mirror_progress(
+        &self,
+        reg: &mut Registry,
+        uuid: &uuid::Uuid,
+        index: usize,
+        job: &BlockJob,
+    ) -> Result<Option<(u64, u64)>> {
+        let hv = self.hv();
+        let status = hv.mirror_status(&uuid.to_string(), index)?;
+        if let Some(why) = &status.error {
+            tracing::warn!(disk = %job.target, error = %why, "a block job failed");
+            let _ = hv.mirror_cancel(&uuid.to_string(), index);
+            let obj = reg.domain_mut(uuid).expect("checked");
+            obj.block_jobs.retain(|j| j.target != job.target);
+            reg.record_runtime(uuid)?;
+            let obj = reg.domain(uuid).expect("checked");
+            self.emit_block_job(obj, uuid, job, block_job_status::FAILED);
+            return Ok(None);
+        }
+        if status.ready && !job.ready {
+            let obj = reg.domain_mut(uuid).expect("checked");
+            if let Some(j) = obj.block_jobs.iter_mut().find(|j| j.target == job.target) {
+                j.ready = true;
+            }
+            reg.record_runtime(uuid)?;
+            let obj = reg.domain(uuid).expect("checked");
+            self.emit_block_job(obj, uuid, job, block_job_status::READY);
+        }
+        Ok(Some((status.done, status.total)))
     }
 }
 
@@ -189,8 +255,15 @@ impl BlockJobBackend for Local {
                     shallow: false,
                     delete: flags & block_flags::COMMIT_DELETE != 0,
                     made: false,
-                    bandwidth,
+                    // Recorded in bytes per second, as the job reports it.
+                    bandwidth: if flags & block_flags::COMMIT_BANDWIDTH_BYTES != 0 {
+                        bandwidth
+                    } else {
+                        bandwidth.saturating_mul(1 << 20)
+                    },
                     size,
+                    mirrored: false,
+                    ready: false,
                 },
             )
         })
@@ -201,9 +274,20 @@ impl BlockJobBackend for Local {
         dom: &DomainRef,
         disk: &str,
         dest_xml: &str,
-        _params: &[(String, StatValue)],
+        params: &[(String, StatValue)],
         flags: u32,
     ) -> Result<()> {
+        // VIR_DOMAIN_BLOCK_COPY_BANDWIDTH, bytes per second.
+        let bandwidth = params
+            .iter()
+            .find(|(k, _)| k == "bandwidth")
+            .map(|(_, v)| match v {
+                StatValue::ULLong(b) => *b,
+                StatValue::UInt(b) => u64::from(*b),
+                StatValue::Int(b) => u64::try_from(*b).unwrap_or(0),
+                StatValue::String(_) => 0,
+            })
+            .unwrap_or(0);
         check_flags(
             flags,
             block_flags::COPY_SHALLOW
@@ -283,8 +367,10 @@ impl BlockJobBackend for Local {
                     shallow,
                     delete: false,
                     made: !reuse,
-                    bandwidth: 0,
+                    bandwidth,
                     size,
+                    mirrored: false,
+                    ready: false,
                 },
             );
             if started.is_err() && !reuse {
@@ -408,6 +494,8 @@ impl BlockJobBackend for Local {
                 made: false,
                 bandwidth: 0,
                 size,
+                mirrored: false,
+                ready: false,
             };
             let obj = reg.domain(uuid).expect("checked");
             self.emit_block_job(obj, uuid, &job, block_job_status::COMPLETED);
@@ -430,19 +518,28 @@ impl BlockJobBackend for Local {
             let config = self.running(reg, uuid)?;
             let index = find_disk(&config, disk)?;
             let obj = reg.domain(uuid).expect("checked");
-            Ok(
-                job_of(obj, &config.disks[index].target_dev).map(|j| BlockJobInfo {
-                    job_type: j.job_type,
-                    bandwidth: if flags & block_flags::BANDWIDTH_BYTES != 0 {
-                        j.bandwidth
-                    } else {
-                        j.bandwidth >> 20
-                    },
-                    // Ready: the data moves when the job ends.
-                    cur: j.size,
-                    end: j.size,
-                }),
-            )
+            let Some(j) = job_of(obj, &config.disks[index].target_dev).cloned() else {
+                return Ok(None);
+            };
+            let (cur, end) = if j.mirrored {
+                match self.mirror_progress(reg, uuid, index, &j)? {
+                    Some(progress) => progress,
+                    None => return Ok(None),
+                }
+            } else {
+                // Ready: the data moves when the job ends.
+                (j.size, j.size)
+            };
+            Ok(Some(BlockJobInfo {
+                job_type: j.job_type,
+                bandwidth: if flags & block_flags::BANDWIDTH_BYTES != 0 {
+                    j.bandwidth
+                } else {
+                    j.bandwidth >> 20
+                },
+                cur,
+                end,
+            }))
         })
     }
 
@@ -464,12 +561,33 @@ impl BlockJobBackend for Local {
                 .ok_or_else(|| invalid(format!("disk '{target}' has no active block job")))?;
             let pivot = flags & block_flags::ABORT_PIVOT != 0;
             let (mut live, mut persistent) = (obj.live.clone(), obj.config.clone());
+            // A mirror ends by the driver: with the guest's last writes
+            // (finish) once ready, or where it is (cancel) before.
+            let mirror_ready = if job.mirrored {
+                let ready = hv.mirror_status(&uuid.to_string(), index)?.ready;
+                if pivot && !ready {
+                    return Err(invalid(format!(
+                        "block job on disk '{target}' is not ready yet: it cannot pivot"
+                    )));
+                }
+                if ready {
+                    hv.mirror_finish(&uuid.to_string(), index, pivot)?;
+                } else {
+                    hv.mirror_cancel(&uuid.to_string(), index)?;
+                }
+                Some(ready)
+            } else {
+                None
+            };
+            let obj = reg.domain(uuid).expect("checked");
             let status = match (job.job_type, pivot) {
                 (block_job_type::ACTIVE_COMMIT, true) => {
                     let def = live.as_mut().expect("active");
                     super::snapshot_disks::point_disk_at(def, &target, &job.dest, &job.dest_format);
-                    let moved = self.driver_config(reg, def, obj.id)?;
-                    hv.commit_active(&moved, index, &job.path)?;
+                    if mirror_ready.is_none() {
+                        let moved = self.driver_config(reg, def, obj.id)?;
+                        hv.commit_active(&moved, index, &job.path)?;
+                    }
                     if let Some(def) = persistent.as_mut() {
                         super::snapshot_disks::point_disk_at(
                             def,
@@ -483,6 +601,13 @@ impl BlockJobBackend for Local {
                     }
                     block_job_status::COMPLETED
                 }
+                // Cancelled before its first pass was over.
+                (block_job_type::COPY, _) if mirror_ready == Some(false) => {
+                    if job.made {
+                        let _ = std::fs::remove_file(&job.dest);
+                    }
+                    block_job_status::CANCELED
+                }
                 (block_job_type::COPY, _) => {
                     let mut dest = live.clone().expect("active");
                     super::snapshot_disks::point_disk_at(
@@ -491,8 +616,10 @@ impl BlockJobBackend for Local {
                         &job.dest,
                         &job.dest_format,
                     );
-                    let dest_config = self.driver_config(reg, &dest, obj.id)?;
-                    hv.block_copy(&config, index, &dest_config, job.shallow, pivot)?;
+                    if mirror_ready.is_none() {
+                        let dest_config = self.driver_config(reg, &dest, obj.id)?;
+                        hv.block_copy(&config, index, &dest_config, job.shallow, pivot)?;
+                    }
                     if pivot {
                         live = Some(dest);
                         // libvirt's copy jobs run on transient domains; a
@@ -509,12 +636,13 @@ impl BlockJobBackend for Local {
             reg.record_runtime(uuid)?;
             persist(state, reg, uuid)?;
             let obj = reg.domain(uuid).expect("checked");
-            let status = if job.job_type == block_job_type::COPY && !pivot {
-                // A copy ended without a pivot is complete: `--finish`.
-                block_job_status::COMPLETED
-            } else {
-                status
-            };
+            let status =
+                if job.job_type == block_job_type::COPY && !pivot && mirror_ready != Some(false) {
+                    // A copy ended without a pivot is complete: `--finish`.
+                    block_job_status::COMPLETED
+                } else {
+                    status
+                };
             self.emit_block_job(obj, uuid, &job, status);
             Ok(())
         })

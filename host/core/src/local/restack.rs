@@ -215,5 +215,7 @@ fn finished(target: String, path: String, job_type: i32) -> BlockJob {
         made: false,
         bandwidth: 0,
         size: 0,
+        mirrored: false,
+        ready: false,
     }
 }

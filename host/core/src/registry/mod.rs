@@ -97,6 +97,13 @@ pub struct BlockJob {
     pub bandwidth: u64,
     /// The disk's size: the job's `end`.
     pub size: u64,
+    /// The driver copies beside the guest (a mirror): progress comes from
+    /// it, and the job is ready once its first pass is over.
+    #[serde(default)]
+    pub mirrored: bool,
+    /// The ready event went out.
+    #[serde(default)]
+    pub ready: bool,
 }
 
 #[derive(Clone, Debug)]

@@ -535,6 +535,9 @@ pub enum Request {
         /// The top image alone.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         top: Option<FdRef>,
+        /// Bytes per second at most for the first pass; none: unlimited.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bandwidth: Option<u64>,
     },
     /// How far disk `index`'s job is: `done` and `total` bytes of the first
     /// pass, `ready` once it is over, `pending` bytes written since,

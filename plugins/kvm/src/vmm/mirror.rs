@@ -82,10 +82,14 @@ impl Vmm {
         index: usize,
         dest: &DiskRef,
         top: Option<FdRef>,
+        bandwidth: Option<u64>,
         passed: &mut [Option<OwnedFd>],
     ) -> Result<Value, VmmError> {
         self.machine()?;
         self.check_no_mirror(index)?;
+        if bandwidth == Some(0) {
+            return Err(VmmError::InvalidRequest("bandwidth must not be 0".into()));
+        }
         let source = self
             .setup
             .as_ref()
@@ -116,10 +120,21 @@ impl Vmm {
             std::thread::Builder::new()
                 .name(format!("mirror-{index}"))
                 .spawn(move || {
+                    let began = std::time::Instant::now();
                     let r = source
                         .copy_to_reporting(&dest, top, &mut |done, total| {
                             progress.done.store(done, Ordering::Relaxed);
                             progress.total.store(total, Ordering::Relaxed);
+                            // Throttled: never ahead of the bandwidth asked for.
+                            if let Some(rate) = bandwidth {
+                                let due =
+                                    std::time::Duration::from_secs_f64(done as f64 / rate as f64);
+                                if let Some(wait) = due.checked_sub(began.elapsed()) {
+                                    std::thread::sleep(
+                                        wait.min(std::time::Duration::from_millis(200)),
+                                    );
+                                }
+                            }
                             !cancel.load(Ordering::Relaxed)
                         })
                         .and_then(|()| dest.flush())
@@ -147,7 +162,7 @@ impl Vmm {
                 thread: Some(thread),
             },
         );
-        Ok(self.mirror_status(index)?)
+        self.mirror_status(index)
     }
 
     /// `done` and `total` bytes of the first pass, `ready` once it is over
@@ -165,7 +180,12 @@ impl Vmm {
             .max(m.source.sectors() * 512);
         let ready = matches!(outcome, Some(Ok(())));
         Ok(json!({
-            "done": if ready { total } else { m.progress.done.load(Ordering::Relaxed) },
+            // libvirt's clients take `cur == end` for ready: not before.
+            "done": if ready {
+                total
+            } else {
+                m.progress.done.load(Ordering::Relaxed).min(total.saturating_sub(1))
+            },
             "total": total,
             "ready": ready,
             "pending": m.source.written_pending() * CHUNK,

@@ -237,6 +237,7 @@ fn a_mirror_copies_a_disk_while_the_guest_writes_and_pivots() {
                 index: 0,
                 dest: disk("disk0"),
                 top: None,
+                bandwidth: None,
             },
             &file,
         )
@@ -251,6 +252,7 @@ fn a_mirror_copies_a_disk_while_the_guest_writes_and_pivots() {
                 index: 0,
                 dest: disk("disk0"),
                 top: None,
+                bandwidth: None,
             },
             &[OpenOptions::new()
                 .read(true)

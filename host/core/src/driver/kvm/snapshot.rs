@@ -336,3 +336,76 @@ impl KvmDriver {
         .map_err(|e| vmm_error("merging the overlay", e))
     }
 }
+
+impl KvmDriver {
+    /// Starts a mirror of disk `index` into the image `dest` names for it
+    /// (see [`HypervisorDriver::mirror_start`]).
+    pub(super) fn mirror_begin(
+        &self,
+        config: &DomainConfig,
+        index: usize,
+        dest: &DomainConfig,
+        top: Option<&str>,
+        bandwidth: u64,
+    ) -> Result<()> {
+        let vm = self.vm(&config.uuid)?;
+        let target = dest.disks.get(index).ok_or_else(|| {
+            Error::driver(
+                ErrorCode::INTERNAL_ERROR,
+                format!("no disk #{index} to copy"),
+            )
+        })?;
+        let mut fds: Vec<OwnedFd> = Vec::new();
+        let top = match top {
+            Some(path) => {
+                let file = File::open(path)
+                    .map_err(|e| io_error(format!("cannot open disk {path}"), e))?;
+                fds.push(file.into());
+                Some(FdRef::Passed(0))
+            }
+            None => None,
+        };
+        // The copy's chain may reach the source's directories (a shallow
+        // copy or a commit stands on the source's backing files).
+        let mut reach = dest.clone();
+        reach.disks.extend(config.disks.iter().cloned());
+        let opened = open_disk(&reach, target, &mut fds)?;
+        let raw: Vec<i32> = fds.iter().map(AsRawFd::as_raw_fd).collect();
+        vm.call(
+            Request::MirrorStart {
+                index,
+                dest: opened.disk_ref_passed(),
+                top,
+                bandwidth: (bandwidth > 0).then_some(bandwidth),
+            },
+            &raw,
+        )
+        .map(drop)
+        .map_err(|e| vmm_error("starting the block job", e))
+    }
+
+    pub(super) fn mirror_progress(
+        &self,
+        uuid: &str,
+        index: usize,
+    ) -> Result<crate::driver::MirrorStatus> {
+        let vm = self.vm(uuid)?;
+        let v = self.request(&vm, "block job status", Request::MirrorStatus { index })?;
+        let n = |k: &str| v[k].as_u64().unwrap_or(0);
+        Ok(crate::driver::MirrorStatus {
+            done: n("done"),
+            total: n("total"),
+            ready: v["ready"] == true,
+            error: v["error"].as_str().map(str::to_string),
+        })
+    }
+
+    pub(super) fn mirror_end(&self, uuid: &str, index: usize, pivot: Option<bool>) -> Result<()> {
+        let vm = self.vm(uuid)?;
+        let request = match pivot {
+            Some(pivot) => Request::MirrorFinish { index, pivot },
+            None => Request::MirrorCancel { index },
+        };
+        self.request(&vm, "ending the block job", request).map(drop)
+    }
+}
