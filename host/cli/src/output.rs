@@ -10,6 +10,9 @@ pub struct Reply {
     /// What `-q` prints instead of `text`, when it differs: messages are
     /// dropped, tables lose their header.
     pub quiet_text: Option<String>,
+    /// No empty line after the text: the few virsh commands that end
+    /// without one (`desc`).
+    pub bare: bool,
 }
 
 impl Reply {
@@ -18,6 +21,7 @@ impl Reply {
             text: String::new(),
             json: json!({"ok": true}),
             quiet_text: None,
+            bare: false,
         }
     }
 
@@ -28,6 +32,7 @@ impl Reply {
             json: json!({"ok": true, "message": msg}),
             text: format!("{msg}\n"),
             quiet_text: Some(String::new()),
+            bare: false,
         }
     }
 
@@ -41,6 +46,7 @@ impl Reply {
             text,
             json,
             quiet_text: None,
+            bare: false,
         }
     }
 
@@ -51,6 +57,7 @@ impl Reply {
             text: format!("{v}\n"),
             json: json!({ key: v }),
             quiet_text: None,
+            bare: false,
         }
     }
 
@@ -67,6 +74,7 @@ impl Reply {
             text,
             json: Value::Object(obj),
             quiet_text: None,
+            bare: false,
         }
     }
 
@@ -76,6 +84,7 @@ impl Reply {
             text: table(headers, rows),
             json: Value::Array(json_rows),
             quiet_text: Some(table(&[], rows)),
+            bare: false,
         }
     }
 }

@@ -50,9 +50,14 @@ pub(crate) fn run_words(
                         .as_bytes(),
                 )
             } else {
-                // virsh ends every command's output with an empty line.
-                out.write_all(reply.text.as_bytes())
-                    .and_then(|()| out.write_all(b"\n"))
+                // virsh ends nearly every command's output with an empty line.
+                out.write_all(reply.text.as_bytes()).and_then(|()| {
+                    if reply.bare {
+                        Ok(())
+                    } else {
+                        out.write_all(b"\n")
+                    }
+                })
             };
             let _ = out.flush();
             true

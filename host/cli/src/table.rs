@@ -22,6 +22,7 @@ pub fn commands() -> Vec<&'static Command> {
     all.extend(domain::COMMANDS.iter());
     all.extend(domain::DEVICE_COMMANDS.iter());
     all.extend(domain::MEDIA_COMMANDS.iter());
+    all.extend(domain::DESCRIBE_COMMANDS.iter());
     all.extend(domain::BLOCK_JOB_COMMANDS.iter());
     all.extend(snapshot::COMMANDS.iter());
     all.extend(network::COMMANDS.iter());

@@ -1,6 +1,7 @@
 //! Domain commands.
 
 mod blockjob;
+mod describe;
 mod devices;
 mod event;
 mod iface;
@@ -36,6 +37,7 @@ const G: &str = "Domain Management";
 const M: &str = "Domain Monitoring";
 
 pub use blockjob::COMMANDS as BLOCK_JOB_COMMANDS;
+pub use describe::COMMANDS as DESCRIBE_COMMANDS;
 pub use devices::COMMANDS as DEVICE_COMMANDS;
 pub use media::COMMANDS as MEDIA_COMMANDS;
 

@@ -279,6 +279,7 @@ pub(super) fn list(ctx: &mut Ctx, args: &Args) -> CmdResult {
         text: crate::output::table(headers, &rows),
         json,
         quiet_text: Some(crate::output::table(&[], &rows)),
+        bare: false,
     })
 }
 
@@ -293,6 +294,7 @@ pub(super) fn current(ctx: &mut Ctx, args: &Args) -> CmdResult {
         let name = snap.name().to_string();
         return Ok(Reply {
             quiet_text: Some(format!("{name}\n")),
+            bare: false,
             json: json!({ "name": name }),
             text: name,
         });

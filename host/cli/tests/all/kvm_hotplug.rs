@@ -375,3 +375,36 @@ fn kvm_change_media_and_update_device_in_the_definition() {
         assert_eq!(wirt_err.trim(), virsh_err.trim());
     }
 }
+
+/// `set-lifecycle-action --live` reaches the running VMM: with `on_reboot`
+/// set to destroy, the guest's reboot stops the domain; the definition
+/// keeps its own action.
+#[test]
+fn kvm_a_live_lifecycle_action_takes_effect() {
+    let Some(k) = kvm() else { return };
+    let xml = k.dir.path().join("lc.xml");
+    std::fs::write(
+        &xml,
+        "<domain type='kvm'><name>lc</name><memory unit='MiB'>16</memory><vcpu>1</vcpu>\
+         <os><type>hvm</type></os></domain>",
+    )
+    .unwrap();
+    k.ok(&format!("define {}; start lc", xml.display()));
+    k.wait_console("lc", "guest: ready");
+    k.ok("set-lifecycle-action lc reboot destroy --live");
+    assert!(
+        k.ok("dumpxml lc")
+            .contains("<on_reboot>destroy</on_reboot>")
+    );
+    assert!(
+        k.ok("dumpxml lc --inactive")
+            .contains("<on_reboot>restart</on_reboot>")
+    );
+    k.ok("reboot lc");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !k.state("lc").starts_with("shut off") {
+        assert!(Instant::now() < deadline, "lc is {}", k.state("lc"));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    k.assert_no_vmms_left();
+}

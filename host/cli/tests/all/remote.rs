@@ -951,3 +951,45 @@ fn a_silent_daemon_times_out() {
         "{waited:?}"
     );
 }
+
+/// python-libvirt through wirtd: a domain's description and application
+/// metadata set and read back (and a missing title is libvirt's
+/// NO_DOMAIN_METADATA, 80), a lifecycle action changed, the control
+/// channel's state; the same from a read-only connection, which may read
+/// but not set.
+#[test]
+fn python_libvirt_sets_metadata_and_lifecycle_actions_through_wirtd() {
+    let Some(python) = python_libvirt() else {
+        return;
+    };
+    let d = Daemon::start();
+    let script = "import libvirt, sys\n\
+        c = libvirt.open(sys.argv[1])\n\
+        d = c.lookupByName('test')\n\
+        d.setMetadata(libvirt.VIR_DOMAIN_METADATA_DESCRIPTION, 'web server', None, None, 0)\n\
+        print(d.metadata(libvirt.VIR_DOMAIN_METADATA_DESCRIPTION, None, 0))\n\
+        d.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, '<owner>ops</owner>', 'app', 'http://app/', 0)\n\
+        print(d.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, 'http://app/', 0))\n\
+        try:\n    d.metadata(libvirt.VIR_DOMAIN_METADATA_TITLE, None, 0)\n\
+        except libvirt.libvirtError as e:\n    print(e.get_error_code())\n\
+        d.setLifecycleAction(libvirt.VIR_DOMAIN_LIFECYCLE_POWEROFF, libvirt.VIR_DOMAIN_LIFECYCLE_ACTION_RESTART, 0)\n\
+        print('<on_poweroff>restart</on_poweroff>' in d.XMLDesc(0))\n\
+        print(d.controlInfo())\n\
+        r = libvirt.openReadOnly(sys.argv[2]).lookupByName('test')\n\
+        print(r.metadata(libvirt.VIR_DOMAIN_METADATA_DESCRIPTION, None, 0))\n\
+        try:\n    r.setMetadata(libvirt.VIR_DOMAIN_METADATA_TITLE, 'x', None, None, 0)\n\
+        except libvirt.libvirtError as e:\n    print(e.get_error_code() == libvirt.VIR_ERR_OPERATION_DENIED)\n";
+    let out = Command::new(python)
+        .args(["-c", script, &d.uri(), &d.ro_uri()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "web server\n<owner>ops</owner>\n80\nTrue\n[0, 0, 0]\nweb server\nTrue\n"
+    );
+}

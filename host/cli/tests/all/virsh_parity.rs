@@ -497,3 +497,29 @@ fn the_test_driver_changes_no_devices() {
          error: this function is not supported by the connection driver: virDomainDetachDeviceFlags\n",
     );
 }
+
+/// `desc`, `metadata`, `set-lifecycle-action` and `domcontrol`: the
+/// description, title and application metadata of a domain set and read
+/// back, blank lines and all, as virsh prints them.
+#[test]
+fn description_title_metadata_and_lifecycle_actions() {
+    let script = "desc test; desc test --new-desc hello --live; desc test --live; \
+                  desc test --title --new-desc T; desc test --title; \
+                  metadata test http://x/ --key app --set '<foo>bar</foo>'; metadata test http://x/; \
+                  metadata test http://x/ --remove; set-lifecycle-action test poweroff restart; \
+                  set-lifecycle-action test reboot coredump-destroy; domcontrol test";
+    same(
+        script,
+        "No description for domain: test\nDomain description updated successfully\nhello\n\
+         Domain title updated successfully\nT\nMetadata modified\n<foo>bar</foo>\nMetadata removed\nok\n",
+        "error: Unable to change lifecycle action.\n\
+         error: unsupported configuration: Lifecycle event 'reboot' doesn't support 'coredump-destroy' action\n",
+    );
+    // Exactly, blank lines included: `desc` ends without one.
+    if let (Some(w), Some(v)) = (
+        run(env!("CARGO_BIN_EXE_wirt"), script),
+        run("virsh", script),
+    ) {
+        assert_eq!(w.stdout, v.stdout);
+    }
+}

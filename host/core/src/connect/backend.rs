@@ -213,6 +213,42 @@ pub trait DomainBackend {
     fn domain_update_device(&self, _dom: &DomainRef, _xml: &str, _flags: u32) -> Result<()> {
         unsupported("virDomainUpdateDeviceFlags")
     }
+    /// The description, title or a `<metadata>` element.
+    fn domain_get_metadata(
+        &self,
+        _dom: &DomainRef,
+        _kind: i32,
+        _uri: Option<&str>,
+        _flags: u32,
+    ) -> Result<String> {
+        unsupported("virDomainGetMetadata")
+    }
+    /// Sets or removes the description, title or a `<metadata>` element.
+    fn domain_set_metadata(
+        &self,
+        _dom: &DomainRef,
+        _kind: i32,
+        _value: Option<&str>,
+        _key: Option<&str>,
+        _uri: Option<&str>,
+        _flags: u32,
+    ) -> Result<()> {
+        unsupported("virDomainSetMetadata")
+    }
+    /// Sets an `<on_*>` action.
+    fn domain_set_lifecycle_action(
+        &self,
+        _dom: &DomainRef,
+        _kind: u32,
+        _action: u32,
+        _flags: u32,
+    ) -> Result<()> {
+        unsupported("virDomainSetLifecycleAction")
+    }
+    /// The state of the domain's control channel.
+    fn domain_get_control_info(&self, _dom: &DomainRef) -> Result<super::ControlInfo> {
+        unsupported("virDomainGetControlInfo")
+    }
     /// Counters of a running domain's interface, by host device or MAC.
     fn domain_interface_stats(
         &self,

@@ -188,6 +188,12 @@ impl Domain {
         Ok(self.conn.backend())
     }
 
+    /// The backend, for a call that changes something (refused on a
+    /// read-only connection).
+    pub(super) fn writable_backend(&self) -> Result<&dyn super::Backend> {
+        self.writable()
+    }
+
     /// The id while active, -1 otherwise.
     pub fn id(&self) -> Result<i32> {
         self.conn.backend().domain_id(&self.r)

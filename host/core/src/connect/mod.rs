@@ -16,6 +16,7 @@ mod migrate;
 mod monitor;
 mod network;
 mod pool;
+mod settings;
 mod snapshot;
 mod stats;
 mod uri;
@@ -61,6 +62,7 @@ pub use monitor::{
     format_cpu_list,
 };
 pub use pool::{PoolInfo, StoragePool, pool_flags};
+pub use settings::{ControlInfo, LIFECYCLE_ACTIONS, lifecycle_type, metadata_type};
 pub use snapshot::{Snapshot, SnapshotInfo, snapshot_flags};
 pub use stats::{
     BlockStats, DomainStats, DomainStatsOf, InterfaceStats, StatValue, stats_flags, stats_groups,

@@ -1076,6 +1076,12 @@ impl HypervisorDriver for KvmDriver {
         true
     }
 
+    fn set_lifecycle_actions(&self, config: &DomainConfig) -> Result<()> {
+        let vm = self.vm(&config.uuid)?;
+        let request = Request::SetPolicies(policies(config));
+        self.request(&vm, "set-policies", request).map(drop)
+    }
+
     fn mirrors(&self) -> bool {
         true
     }

@@ -380,6 +380,11 @@ pub trait HypervisorDriver: Send + Sync {
     fn host_interfaces(&self) -> bool {
         false
     }
+    /// Applies the `<on_poweroff>`, `<on_reboot>` and `<on_crash>` actions
+    /// of `config` to its running guest.
+    fn set_lifecycle_actions(&self, _config: &DomainConfig) -> Result<()> {
+        unsupported("virDomainSetLifecycleAction")
+    }
     /// Whether disks and interfaces can be plugged into and out of a
     /// running guest ([`attach_disk`](Self::attach_disk) and the others).
     fn hotplugs(&self) -> bool {

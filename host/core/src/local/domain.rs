@@ -902,6 +902,42 @@ impl DomainBackend for Local {
         self.update_device(dom, xml, flags)
     }
 
+    fn domain_get_metadata(
+        &self,
+        dom: &DomainRef,
+        kind: i32,
+        uri: Option<&str>,
+        flags: u32,
+    ) -> Result<String> {
+        self.get_metadata(dom, kind, uri, flags)
+    }
+
+    fn domain_set_metadata(
+        &self,
+        dom: &DomainRef,
+        kind: i32,
+        value: Option<&str>,
+        key: Option<&str>,
+        uri: Option<&str>,
+        flags: u32,
+    ) -> Result<()> {
+        self.set_metadata(dom, kind, value, key, uri, flags)
+    }
+
+    fn domain_set_lifecycle_action(
+        &self,
+        dom: &DomainRef,
+        kind: u32,
+        action: u32,
+        flags: u32,
+    ) -> Result<()> {
+        self.set_lifecycle_action(dom, kind, action, flags)
+    }
+
+    fn domain_get_control_info(&self, dom: &DomainRef) -> Result<crate::connect::ControlInfo> {
+        self.control_info(dom)
+    }
+
     fn domain_interface_stats(
         &self,
         dom: &DomainRef,

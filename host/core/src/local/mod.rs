@@ -18,6 +18,7 @@ mod ifaddr;
 #[cfg(feature = "kvm")]
 mod kvm;
 mod media;
+mod metadata;
 mod migrate;
 mod migrate_p2p;
 mod monitor;

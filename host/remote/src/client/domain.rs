@@ -333,6 +333,72 @@ impl DomainBackend for RemoteConn {
         Ok(self.call(REMOTE_PROC_DOMAIN_UPDATE_DEVICE_FLAGS, &args)?)
     }
 
+    fn domain_get_metadata(
+        &self,
+        dom: &DomainRef,
+        kind: i32,
+        uri: Option<&str>,
+        flags: u32,
+    ) -> Result<String> {
+        let args = DomainGetMetadataArgs {
+            dom: wire_domain(dom),
+            r#type: kind,
+            uri: uri.map(str::to_string),
+            flags,
+        };
+        let ret: DomainGetMetadataRet = self.call(REMOTE_PROC_DOMAIN_GET_METADATA, &args)?;
+        Ok(ret.metadata)
+    }
+
+    fn domain_set_metadata(
+        &self,
+        dom: &DomainRef,
+        kind: i32,
+        value: Option<&str>,
+        key: Option<&str>,
+        uri: Option<&str>,
+        flags: u32,
+    ) -> Result<()> {
+        let args = DomainSetMetadataArgs {
+            dom: wire_domain(dom),
+            r#type: kind,
+            metadata: value.map(str::to_string),
+            key: key.map(str::to_string),
+            uri: uri.map(str::to_string),
+            flags,
+        };
+        Ok(self.call(REMOTE_PROC_DOMAIN_SET_METADATA, &args)?)
+    }
+
+    fn domain_set_lifecycle_action(
+        &self,
+        dom: &DomainRef,
+        kind: u32,
+        action: u32,
+        flags: u32,
+    ) -> Result<()> {
+        let args = DomainSetLifecycleActionArgs {
+            dom: wire_domain(dom),
+            r#type: kind,
+            action,
+            flags,
+        };
+        Ok(self.call(REMOTE_PROC_DOMAIN_SET_LIFECYCLE_ACTION, &args)?)
+    }
+
+    fn domain_get_control_info(&self, dom: &DomainRef) -> Result<wirt::connect::ControlInfo> {
+        let args = DomainGetControlInfoArgs {
+            dom: wire_domain(dom),
+            flags: 0,
+        };
+        let ret: DomainGetControlInfoRet = self.call(REMOTE_PROC_DOMAIN_GET_CONTROL_INFO, &args)?;
+        Ok(wirt::connect::ControlInfo {
+            state: ret.state,
+            details: ret.details,
+            state_time_ms: ret.state_time,
+        })
+    }
+
     fn domain_set_autostart(&self, dom: &DomainRef, autostart: bool) -> Result<()> {
         let args = DomainSetAutostartArgs {
             dom: wire_domain(dom),

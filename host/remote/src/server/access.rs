@@ -76,6 +76,10 @@ pub(super) fn served(procedure: i32) -> bool {
             | REMOTE_PROC_CONNECT_GET_ALL_DOMAIN_STATS
             | REMOTE_PROC_DOMAIN_GET_XML_DESC
             | REMOTE_PROC_DOMAIN_GET_AUTOSTART
+            | REMOTE_PROC_DOMAIN_GET_METADATA
+            | REMOTE_PROC_DOMAIN_SET_METADATA
+            | REMOTE_PROC_DOMAIN_SET_LIFECYCLE_ACTION
+            | REMOTE_PROC_DOMAIN_GET_CONTROL_INFO
             | REMOTE_PROC_DOMAIN_SET_AUTOSTART
             | REMOTE_PROC_DOMAIN_IS_ACTIVE
             | REMOTE_PROC_DOMAIN_IS_PERSISTENT
@@ -289,6 +293,8 @@ pub(super) fn read_only_allowed(call: &Call) -> bool {
         | DomainInterfaceStats(_)
         | ConnectGetAllDomainStats(_)
         | DomainGetAutostart(_)
+        | DomainGetMetadata(_)
+        | DomainGetControlInfo(_)
         | DomainIsActive(_)
         | DomainIsPersistent(_)
         | DomainIsUpdated(_)

@@ -147,6 +147,30 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
         Call::DomainUpdateDeviceFlags(a) => domain(conn, a.dom)
             .update_device(&a.xml, a.flags)
             .map(Reply::DomainUpdateDeviceFlags),
+        Call::DomainGetMetadata(a) => domain(conn, a.dom)
+            .metadata(a.r#type, a.uri.as_deref(), a.flags)
+            .map(|metadata| Reply::DomainGetMetadata(DomainGetMetadataRet { metadata })),
+        Call::DomainSetMetadata(a) => domain(conn, a.dom)
+            .set_metadata(
+                a.r#type,
+                a.metadata.as_deref(),
+                a.key.as_deref(),
+                a.uri.as_deref(),
+                a.flags,
+            )
+            .map(Reply::DomainSetMetadata),
+        Call::DomainSetLifecycleAction(a) => domain(conn, a.dom)
+            .set_lifecycle_action(a.r#type, a.action, a.flags)
+            .map(Reply::DomainSetLifecycleAction),
+        Call::DomainGetControlInfo(a) => check(a.flags, 0, "virDomainGetControlInfo")
+            .and_then(|()| domain(conn, a.dom).control_info())
+            .map(|c| {
+                Reply::DomainGetControlInfo(DomainGetControlInfoRet {
+                    state: c.state,
+                    details: c.details,
+                    state_time: c.state_time_ms,
+                })
+            }),
         Call::DomainResume(a) => domain(conn, a.dom).resume().map(Reply::DomainResume),
         Call::DomainGetState(a) => check(a.flags, 0, "virDomainGetState")
             .and_then(|()| domain(conn, a.dom).state())

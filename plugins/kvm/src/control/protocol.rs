@@ -561,6 +561,9 @@ pub enum Request {
         /// Index of the disk.
         index: usize,
     },
+    /// Changes what the VMM does when the guest powers off, reboots or
+    /// crashes (the `on_*` fields, as at boot). Precondition: a VM.
+    SetPolicies(Policies),
 }
 
 /// A request line: the request plus an optional correlation id.
