@@ -23,6 +23,7 @@ mod plugins;
 mod pool;
 mod progress;
 mod run;
+mod secret;
 mod shell;
 mod snapshot;
 mod table;

@@ -19,6 +19,7 @@ mod networks;
 mod plugins;
 mod races;
 mod remote;
+mod secrets;
 mod storage;
 mod support;
 mod tls;

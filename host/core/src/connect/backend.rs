@@ -624,6 +624,7 @@ pub trait Backend:
     + PoolBackend
     + VolumeBackend
     + MonitorBackend
+    + super::SecretBackend
     + Send
     + Sync
     + std::fmt::Debug
@@ -639,6 +640,7 @@ impl<T> Backend for T where
         + PoolBackend
         + VolumeBackend
         + MonitorBackend
+        + super::SecretBackend
         + Send
         + Sync
         + std::fmt::Debug

@@ -16,6 +16,7 @@ mod migrate;
 mod monitor;
 mod network;
 mod pool;
+mod secret;
 mod snapshot;
 mod stats;
 mod uri;
@@ -61,6 +62,7 @@ pub use monitor::{
     format_cpu_list,
 };
 pub use pool::{PoolInfo, StoragePool, pool_flags};
+pub use secret::{Secret, SecretBackend, SecretRef, SecretValue, secret_flags};
 pub use snapshot::{Snapshot, SnapshotInfo, snapshot_flags};
 pub use stats::{
     BlockStats, DomainStats, DomainStatsOf, InterfaceStats, StatValue, stats_flags, stats_groups,

@@ -93,6 +93,10 @@ pub(crate) fn open_kvm(uri: &str, system: bool) -> Result<Arc<ConnState>> {
         network_events: EventBus::default(),
         block_job_events: EventBus::default(),
         pool_events: EventBus::default(),
+        secrets: Mutex::new(super::secret::SecretStore::on_disk(
+            dirs.state.join("secrets"),
+        )),
+        secret_events: EventBus::default(),
         info,
         capabilities,
         node,

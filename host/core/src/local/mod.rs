@@ -25,6 +25,7 @@ mod nic;
 mod pool;
 mod restore;
 mod save_image;
+mod secret;
 mod seed;
 mod snapshot;
 mod snapshot_disks;
@@ -209,6 +210,9 @@ pub(crate) struct ConnState {
     pub network_events: EventBus<crate::events::NetworkEvent>,
     pub block_job_events: EventBus<crate::events::BlockJobEvent>,
     pub pool_events: EventBus<crate::events::PoolEvent>,
+    /// The host's secrets (`local/secret.rs`), beside the registry.
+    pub secrets: Mutex<secret::SecretStore>,
+    pub secret_events: EventBus<crate::events::SecretEvent>,
     pub info: HypervisorInfo,
     pub capabilities: Capabilities,
     pub node: NodeInfo,

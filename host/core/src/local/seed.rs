@@ -169,6 +169,8 @@ fn open_with_plugin_grants(
         network_events: EventBus::default(),
         block_job_events: EventBus::default(),
         pool_events: EventBus::default(),
+        secrets: Default::default(),
+        secret_events: EventBus::default(),
         info,
         capabilities,
         node: node_info,

@@ -10,6 +10,7 @@ mod domain_checks;
 pub mod network;
 pub mod node;
 pub mod pool;
+pub mod secret;
 pub mod snapshot;
 pub mod tree;
 pub mod units;

@@ -223,6 +223,16 @@ pub(super) fn served(procedure: i32) -> bool {
             | REMOTE_PROC_DOMAIN_GET_SCHEDULER_PARAMETERS_FLAGS
             | REMOTE_PROC_DOMAIN_SET_SCHEDULER_PARAMETERS
             | REMOTE_PROC_DOMAIN_SET_SCHEDULER_PARAMETERS_FLAGS
+            | REMOTE_PROC_CONNECT_LIST_ALL_SECRETS
+            | REMOTE_PROC_CONNECT_NUM_OF_SECRETS
+            | REMOTE_PROC_CONNECT_LIST_SECRETS
+            | REMOTE_PROC_SECRET_LOOKUP_BY_UUID
+            | REMOTE_PROC_SECRET_LOOKUP_BY_USAGE
+            | REMOTE_PROC_SECRET_DEFINE_XML
+            | REMOTE_PROC_SECRET_GET_XML_DESC
+            | REMOTE_PROC_SECRET_SET_VALUE
+            | REMOTE_PROC_SECRET_GET_VALUE
+            | REMOTE_PROC_SECRET_UNDEFINE
     )
 }
 
@@ -349,7 +359,15 @@ pub(super) fn read_only_allowed(call: &Call) -> bool {
         | StorageVolGetInfo(_)
         | StorageVolGetInfoFlags(_)
         | StorageVolGetXmlDesc(_)
-        | StorageVolGetPath(_) => true,
+        | StorageVolGetPath(_)
+        // A secret's definition is readable; its value is not
+        // (libvirt's ACL: `secret:read_secure`).
+        | ConnectListAllSecrets(_)
+        | ConnectNumOfSecrets(_)
+        | ConnectListSecrets(_)
+        | SecretLookupByUuid(_)
+        | SecretLookupByUsage(_)
+        | SecretGetXmlDesc(_) => true,
         _ => false,
     }
 }
@@ -388,6 +406,8 @@ pub(super) fn api_domain(procedure: i32) -> ErrorDomain {
         ErrorDomain::NETWORK
     } else if family.starts_with("STORAGE_") {
         ErrorDomain::STORAGE
+    } else if family.starts_with("SECRET_") {
+        ErrorDomain::SECRET
     } else {
         ErrorDomain::NONE
     }

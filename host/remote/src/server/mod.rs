@@ -28,6 +28,7 @@ mod monitor;
 mod network;
 pub mod peer;
 mod pool_events;
+mod secret;
 mod session;
 mod snapshot;
 mod stats;
