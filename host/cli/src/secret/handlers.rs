@@ -232,14 +232,12 @@ pub(super) fn event(ctx: &mut Ctx, args: &Args) -> CmdResult {
     if args.has("list") {
         return Ok(Reply::text(EVENT_TYPES.join("\n"), json!(EVENT_TYPES)));
     }
+    // virsh 9.0's secret-event has no --all: one type per watcher.
     let kind = match args.get("event") {
-        Some(ev) if EVENT_TYPES.contains(&ev) => Some(ev),
+        Some(ev) if EVENT_TYPES.contains(&ev) => ev,
         Some(ev) => return Err(CmdError::msg(format!("unknown event type {ev}"))),
-        None if args.has("all") => None,
         None => {
-            return Err(CmdError::msg(
-                "one of --list, --all, or --event <type> is required",
-            ));
+            return Err(CmdError::msg("either --list or --event <type> is required"));
         }
     };
     let filter = match args.get("secret") {
@@ -256,8 +254,7 @@ pub(super) fn event(ctx: &mut Ctx, args: &Args) -> CmdResult {
         stream,
         |e| {
             let value_changed = e.event == SecretLifecycle::ValueChanged;
-            filter.is_none_or(|u| u == e.uuid)
-                && kind.is_none_or(|k| (k == "value-changed") == value_changed)
+            filter.is_none_or(|u| u == e.uuid) && (kind == "value-changed") == value_changed
         },
         |e| e.virsh_line(),
     )

@@ -35,7 +35,6 @@ pub static COMMANDS: &[Command] = &[
         opts: &[
             named("secret", "filter by secret name or uuid"),
             named("event", "which event type to wait for"),
-            flag("all", "wait for all events instead of just one type"),
             flag(
                 "loop",
                 "loop until timeout or interrupt, rather than one-shot",

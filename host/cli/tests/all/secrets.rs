@@ -298,3 +298,113 @@ fn virsh_and_wirt_print_the_same_through_wirtd() {
         refused.stderr
     );
 }
+
+type Watcher = (
+    std::process::Child,
+    std::sync::mpsc::Receiver<String>,
+    &'static str,
+);
+
+/// `PROGRAM -c URI secret-event --event KIND --loop`: its stdout lines, as
+/// they come.
+fn watch(program: &str, uri: &str, kind: &'static str) -> Watcher {
+    use std::io::BufRead as _;
+    let mut watcher = Command::new(program)
+        .args([
+            "-c",
+            uri,
+            &format!("secret-event --event {kind} --loop --timeout 60"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = watcher.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    (watcher, rx, kind)
+}
+
+/// virsh's and wirt's `secret-event` through wirtd print libvirt's lines
+/// for what another client does to a secret, and never its value.
+#[test]
+fn secret_events_reach_virsh_and_wirt_through_wirtd() {
+    use std::time::{Duration, Instant};
+    let d = Daemon::start();
+    let uri = d.uri();
+    let xml = d.dir.path().join("s.xml");
+    std::fs::write(&xml, volume_secret(UUID, false, false, "/images/a.img")).unwrap();
+    let probe = d.dir.path().join("probe.xml");
+    std::fs::write(
+        &probe,
+        volume_secret(PRIVATE_UUID, false, false, "/images/probe.img"),
+    )
+    .unwrap();
+    let wirt_bin = env!("CARGO_BIN_EXE_wirt");
+    let mut watchers = vec![
+        watch(wirt_bin, &uri, "lifecycle"),
+        watch(wirt_bin, &uri, "value-changed"),
+    ];
+    if have_virsh() {
+        watchers.push(watch("virsh", &uri, "lifecycle"));
+        watchers.push(watch("virsh", &uri, "value-changed"));
+    }
+    let poke = |script: &str| {
+        let out = wirt(&uri, script);
+        assert!(out.ok, "{script}: {}", out.stderr);
+    };
+    // Each watcher registers on its own time: poke until each has heard one.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for (_, rx, _) in &watchers {
+        'registered: loop {
+            poke(&format!(
+                "secret-define {}; secret-set-value {PRIVATE_UUID} --base64 eA==; \
+                 secret-undefine {PRIVATE_UUID}",
+                probe.display()
+            ));
+            while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+                if line.contains(PRIVATE_UUID) {
+                    break 'registered;
+                }
+            }
+            assert!(Instant::now() < deadline, "a watcher heard nothing");
+        }
+    }
+    poke(&format!(
+        "secret-define {}; secret-set-value {UUID} --base64 c2VrcmV0; secret-undefine {UUID}",
+        xml.display()
+    ));
+    for (mut watcher, rx, kind) in watchers {
+        let mut expected = if kind == "lifecycle" {
+            vec![
+                format!("event 'lifecycle' for secret {UUID}: Defined"),
+                format!("event 'lifecycle' for secret {UUID}: Undefined"),
+            ]
+        } else {
+            vec![format!("event 'value-changed' for secret {UUID}")]
+        };
+        let mut seen = Vec::new();
+        while !expected.is_empty() {
+            let line = rx
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("missing {expected:?}; seen {seen:?}"));
+            assert!(!line.contains("c2VrcmV0"), "{line}");
+            if line.contains(UUID) {
+                assert_eq!(line.trim(), expected[0], "after {seen:?}");
+                expected.remove(0);
+                seen.push(line);
+            }
+        }
+        let _ = watcher.kill();
+        let _ = watcher.wait();
+    }
+}

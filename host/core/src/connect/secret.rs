@@ -238,3 +238,17 @@ impl Secret {
         self.conn.backend().secret_undefine(&self.r)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_never_shows_in_debug_output() {
+        let value = SecretValue::new(b"hunter2".to_vec());
+        let shown = format!("{value:?} {:?}", Some(&value));
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("7 bytes redacted"), "{shown}");
+        assert_eq!(value.expose(), b"hunter2");
+    }
+}

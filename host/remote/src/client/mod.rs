@@ -43,6 +43,7 @@ use wirt::connect::{JobCompletedEvent, ParsedUri};
 use wirt::error::{ErrorCode, ErrorDomain};
 use wirt::events::{
     DomainEvent, EventBus, EventStream, NetworkEvent, NetworkLifecycle, PoolEvent, PoolLifecycle,
+    SecretEvent, SecretLifecycle,
 };
 
 /// `VIR_CONNECT_RO`, the flag of `CONNECT_OPEN` asking for read-only access.
@@ -175,6 +176,8 @@ struct Session {
     net_callback: Mutex<Option<i32>>,
     /// Storage pool callbacks (lifecycle, refresh), registered once.
     pool_callbacks: Mutex<bool>,
+    /// Secret callbacks (lifecycle, value changed), registered once.
+    secret_callbacks: Mutex<bool>,
     /// The job-completed callback registered on this session, if any.
     job_callback: Mutex<Option<i32>>,
     /// Whether the daemon sends callback-style events (feature 14).
@@ -288,6 +291,8 @@ pub struct RemoteConn {
     net_events_wanted: AtomicBool,
     pool_bus: Arc<EventBus<PoolEvent>>,
     pool_events_wanted: AtomicBool,
+    secret_bus: Arc<EventBus<SecretEvent>>,
+    secret_events_wanted: AtomicBool,
     job_bus: Arc<EventBus<JobCompletedEvent>>,
     job_events_wanted: AtomicBool,
     cache: Cache,
@@ -323,6 +328,8 @@ impl RemoteConn {
             net_events_wanted: AtomicBool::new(false),
             pool_bus: Arc::new(EventBus::default()),
             pool_events_wanted: AtomicBool::new(false),
+            secret_bus: Arc::new(EventBus::default()),
+            secret_events_wanted: AtomicBool::new(false),
             job_bus: Arc::new(EventBus::default()),
             job_events_wanted: AtomicBool::new(false),
             cache: Cache::default(),
@@ -362,6 +369,7 @@ impl RemoteConn {
             callback: Mutex::new(None),
             net_callback: Mutex::new(None),
             pool_callbacks: Mutex::new(false),
+            secret_callbacks: Mutex::new(false),
             job_callback: Mutex::new(None),
             callback_events: AtomicBool::new(false),
         });
@@ -369,6 +377,7 @@ impl RemoteConn {
             domain: self.bus.clone(),
             network: self.net_bus.clone(),
             pools: self.pool_bus.clone(),
+            secrets: self.secret_bus.clone(),
             jobs: self.job_bus.clone(),
         };
         spawn_reader(session.clone(), reader, buses, self.this.clone());
@@ -411,6 +420,9 @@ impl RemoteConn {
             }
             if self.pool_events_wanted.load(Ordering::Relaxed) {
                 register_pool_events(&session)?;
+            }
+            if self.secret_events_wanted.load(Ordering::Relaxed) {
+                register_secret_events(&session)?;
             }
             if self.job_events_wanted.load(Ordering::Relaxed) {
                 register_job_events(&session)?;
@@ -468,6 +480,15 @@ impl RemoteConn {
             &self.pool_bus,
             &self.pool_events_wanted,
             register_pool_events,
+        )
+    }
+
+    /// Secret lifecycle and value-changed events.
+    pub(crate) fn subscribe_secrets(&self) -> Result<EventStream<SecretEvent>> {
+        self.subscribe_kind(
+            &self.secret_bus,
+            &self.secret_events_wanted,
+            register_secret_events,
         )
     }
 
@@ -599,11 +620,35 @@ fn register_pool_events(session: &Session) -> Result<()> {
     Ok(())
 }
 
+/// Registers this session's secret callbacks (lifecycle and value
+/// changed), once.
+fn register_secret_events(session: &Session) -> Result<()> {
+    let mut done = session
+        .secret_callbacks
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if *done {
+        return Ok(());
+    }
+    // VIR_SECRET_EVENT_ID_LIFECYCLE and _VALUE_CHANGED.
+    for event_id in [0, 1] {
+        let args = ConnectSecretEventRegisterAnyArgs {
+            event_id,
+            secret: None,
+        };
+        let _: ConnectSecretEventRegisterAnyRet =
+            session.call(REMOTE_PROC_CONNECT_SECRET_EVENT_REGISTER_ANY, &args, None)?;
+    }
+    *done = true;
+    Ok(())
+}
+
 /// Where the reader delivers each kind of event.
 struct Buses {
     domain: Arc<EventBus>,
     network: Arc<EventBus<NetworkEvent>>,
     pools: Arc<EventBus<PoolEvent>>,
+    secrets: Arc<EventBus<SecretEvent>>,
     jobs: Arc<EventBus<JobCompletedEvent>>,
 }
 
@@ -688,10 +733,30 @@ fn route(session: &Session, buses: &Buses, packet: Packet) {
                     uuid: uuid::Uuid::from_bytes(m.pool.uuid),
                     event: PoolLifecycle::Refreshed,
                 }),
+                Ok(Event::SecretEventLifecycle(m)) => {
+                    let event = match m.event {
+                        0 => SecretLifecycle::Defined,
+                        1 => SecretLifecycle::Undefined,
+                        _ => return,
+                    };
+                    buses.secrets.emit(secret_event(m.secret, event));
+                }
+                Ok(Event::SecretEventValueChanged(m)) => buses
+                    .secrets
+                    .emit(secret_event(m.secret, SecretLifecycle::ValueChanged)),
                 _ => {}
             }
         }
         _ => {}
+    }
+}
+
+fn secret_event(s: NonnullSecret, event: SecretLifecycle) -> SecretEvent {
+    SecretEvent {
+        uuid: uuid::Uuid::from_bytes(s.uuid),
+        usage_type: s.usage_type,
+        usage_id: s.usage_id,
+        event,
     }
 }
 
@@ -714,6 +779,7 @@ fn reconnect(conn: &Weak<RemoteConn>) {
         if !conn.events_wanted.load(Ordering::Relaxed)
             && !conn.net_events_wanted.load(Ordering::Relaxed)
             && !conn.pool_events_wanted.load(Ordering::Relaxed)
+            && !conn.secret_events_wanted.load(Ordering::Relaxed)
             && !conn.job_events_wanted.load(Ordering::Relaxed)
         {
             return;

@@ -81,4 +81,8 @@ impl SecretBackend for RemoteConn {
         };
         Ok(self.call(REMOTE_PROC_SECRET_UNDEFINE, &args)?)
     }
+
+    fn secret_events(&self) -> Result<wirt::events::EventStream<wirt::events::SecretEvent>> {
+        Ok(self.subscribe_secrets()?)
+    }
 }

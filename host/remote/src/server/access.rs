@@ -223,6 +223,8 @@ pub(super) fn served(procedure: i32) -> bool {
             | REMOTE_PROC_DOMAIN_GET_SCHEDULER_PARAMETERS_FLAGS
             | REMOTE_PROC_DOMAIN_SET_SCHEDULER_PARAMETERS
             | REMOTE_PROC_DOMAIN_SET_SCHEDULER_PARAMETERS_FLAGS
+            | REMOTE_PROC_CONNECT_SECRET_EVENT_REGISTER_ANY
+            | REMOTE_PROC_CONNECT_SECRET_EVENT_DEREGISTER_ANY
             | REMOTE_PROC_CONNECT_LIST_ALL_SECRETS
             | REMOTE_PROC_CONNECT_NUM_OF_SECRETS
             | REMOTE_PROC_CONNECT_LIST_SECRETS
@@ -362,6 +364,8 @@ pub(super) fn read_only_allowed(call: &Call) -> bool {
         | StorageVolGetPath(_)
         // A secret's definition is readable; its value is not
         // (libvirt's ACL: `secret:read_secure`).
+        | ConnectSecretEventRegisterAny(_)
+        | ConnectSecretEventDeregisterAny(_)
         | ConnectListAllSecrets(_)
         | ConnectNumOfSecrets(_)
         | ConnectListSecrets(_)

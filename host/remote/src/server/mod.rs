@@ -29,6 +29,7 @@ mod network;
 pub mod peer;
 mod pool_events;
 mod secret;
+mod secret_events;
 mod session;
 mod snapshot;
 mod stats;
