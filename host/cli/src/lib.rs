@@ -16,6 +16,7 @@ mod event_loop;
 mod host;
 mod lookup;
 mod network;
+mod nodedev;
 mod options;
 mod output;
 mod parse;

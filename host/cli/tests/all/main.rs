@@ -16,6 +16,7 @@ mod migrate;
 mod migrate_p2p;
 mod monitoring;
 mod networks;
+mod nodedevs;
 mod plugins;
 mod races;
 mod remote;

@@ -625,6 +625,7 @@ pub trait Backend:
     + VolumeBackend
     + MonitorBackend
     + super::SecretBackend
+    + super::NodeDevBackend
     + Send
     + Sync
     + std::fmt::Debug
@@ -641,6 +642,7 @@ impl<T> Backend for T where
         + VolumeBackend
         + MonitorBackend
         + super::SecretBackend
+        + super::NodeDevBackend
         + Send
         + Sync
         + std::fmt::Debug

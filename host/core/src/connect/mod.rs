@@ -15,6 +15,7 @@ mod ifaddr;
 mod migrate;
 mod monitor;
 mod network;
+mod nodedev;
 mod pool;
 mod secret;
 mod snapshot;
@@ -34,6 +35,7 @@ pub use domain::{Domain, DomainInfo, domain_flags};
 pub use error::{Error, Result};
 pub use ifaddr::{DomainInterface, IpAddress, ifaddr_source};
 pub use network::{DhcpLease, Network, network_flags};
+pub use nodedev::{NodeDevBackend, NodeDevice, nodedev_flags};
 
 /// The arguments of `virsh domcapabilities` (each narrows the answer).
 #[derive(Debug, Default)]

@@ -97,6 +97,7 @@ pub(crate) fn open_kvm(uri: &str, system: bool) -> Result<Arc<ConnState>> {
             dirs.state.join("secrets"),
         )),
         secret_events: EventBus::default(),
+        node_devices: None,
         info,
         capabilities,
         node,

@@ -14,6 +14,7 @@ mod domain;
 mod domain_config;
 mod domcaps;
 mod host;
+mod host_devices;
 mod ifaddr;
 #[cfg(feature = "kvm")]
 mod kvm;
@@ -22,6 +23,7 @@ mod migrate_p2p;
 mod monitor;
 mod network;
 mod nic;
+mod nodedev;
 mod pool;
 mod restore;
 mod save_image;
@@ -213,6 +215,8 @@ pub(crate) struct ConnState {
     /// The host's secrets (`local/secret.rs`), beside the registry.
     pub secrets: Mutex<secret::SecretStore>,
     pub secret_events: EventBus<crate::events::SecretEvent>,
+    /// A test host's node devices; `None`: the local host's, from sysfs.
+    pub node_devices: Option<Vec<crate::xml::nodedev::NodeDeviceDef>>,
     pub info: HypervisorInfo,
     pub capabilities: Capabilities,
     pub node: NodeInfo,

@@ -171,6 +171,7 @@ fn open_with_plugin_grants(
         pool_events: EventBus::default(),
         secrets: Default::default(),
         secret_events: EventBus::default(),
+        node_devices: Some(node.devices.clone()),
         info,
         capabilities,
         node: node_info,

@@ -9,6 +9,7 @@ pub mod domain;
 mod domain_checks;
 pub mod network;
 pub mod node;
+pub mod nodedev;
 pub mod pool;
 pub mod secret;
 pub mod snapshot;

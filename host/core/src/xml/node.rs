@@ -6,6 +6,7 @@ use super::Error;
 use super::ParseOptions;
 use super::domain::DomainDef;
 use super::network::NetworkDef;
+use super::nodedev::NodeDeviceDef;
 use super::pool::{PoolDef, VolumeDef};
 use super::tree::Element;
 
@@ -38,6 +39,8 @@ pub struct NodeDef {
     pub domains: Vec<NodeDomain>,
     pub networks: Vec<NetworkDef>,
     pub pools: Vec<(PoolDef, Vec<VolumeDef>)>,
+    /// Node devices (`<device>`), read-only.
+    pub devices: Vec<NodeDeviceDef>,
 }
 
 impl NodeDef {
@@ -127,6 +130,10 @@ impl NodeDef {
                 volumes.push(VolumeDef::parse(&v.to_xml())?);
             }
             node.pools.push((pool, volumes));
+        }
+        for d in root.children_named("device") {
+            let element = resolve(d, "device_definition")?;
+            node.devices.push(NodeDeviceDef::from_element(&element)?);
         }
         Ok(node)
     }

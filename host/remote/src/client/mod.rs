@@ -17,6 +17,7 @@ mod host;
 mod migrate;
 mod monitor;
 mod network;
+mod nodedev;
 mod secret;
 mod snapshot;
 mod stats;

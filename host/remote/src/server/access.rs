@@ -223,6 +223,14 @@ pub(super) fn served(procedure: i32) -> bool {
             | REMOTE_PROC_DOMAIN_GET_SCHEDULER_PARAMETERS_FLAGS
             | REMOTE_PROC_DOMAIN_SET_SCHEDULER_PARAMETERS
             | REMOTE_PROC_DOMAIN_SET_SCHEDULER_PARAMETERS_FLAGS
+            | REMOTE_PROC_CONNECT_LIST_ALL_NODE_DEVICES
+            | REMOTE_PROC_NODE_NUM_OF_DEVICES
+            | REMOTE_PROC_NODE_LIST_DEVICES
+            | REMOTE_PROC_NODE_DEVICE_LOOKUP_BY_NAME
+            | REMOTE_PROC_NODE_DEVICE_GET_XML_DESC
+            | REMOTE_PROC_NODE_DEVICE_GET_PARENT
+            | REMOTE_PROC_NODE_DEVICE_NUM_OF_CAPS
+            | REMOTE_PROC_NODE_DEVICE_LIST_CAPS
             | REMOTE_PROC_CONNECT_SECRET_EVENT_REGISTER_ANY
             | REMOTE_PROC_CONNECT_SECRET_EVENT_DEREGISTER_ANY
             | REMOTE_PROC_CONNECT_LIST_ALL_SECRETS
@@ -364,6 +372,14 @@ pub(super) fn read_only_allowed(call: &Call) -> bool {
         | StorageVolGetPath(_)
         // A secret's definition is readable; its value is not
         // (libvirt's ACL: `secret:read_secure`).
+        | ConnectListAllNodeDevices(_)
+        | NodeNumOfDevices(_)
+        | NodeListDevices(_)
+        | NodeDeviceLookupByName(_)
+        | NodeDeviceGetXmlDesc(_)
+        | NodeDeviceGetParent(_)
+        | NodeDeviceNumOfCaps(_)
+        | NodeDeviceListCaps(_)
         | ConnectSecretEventRegisterAny(_)
         | ConnectSecretEventDeregisterAny(_)
         | ConnectListAllSecrets(_)
@@ -410,6 +426,8 @@ pub(super) fn api_domain(procedure: i32) -> ErrorDomain {
         ErrorDomain::NETWORK
     } else if family.starts_with("STORAGE_") {
         ErrorDomain::STORAGE
+    } else if family.starts_with("NODE_DEVICE_") {
+        ErrorDomain::NODEDEV
     } else if family.starts_with("SECRET_") {
         ErrorDomain::SECRET
     } else {

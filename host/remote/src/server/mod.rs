@@ -26,6 +26,7 @@ mod keyed_events;
 mod migrate;
 mod monitor;
 mod network;
+mod nodedev;
 pub mod peer;
 mod pool_events;
 mod secret;
