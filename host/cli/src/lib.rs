@@ -14,6 +14,7 @@ mod console;
 mod domain;
 mod event_loop;
 mod host;
+mod iface;
 mod lookup;
 mod network;
 mod nodedev;

@@ -8,6 +8,7 @@ mod daemon_conf;
 mod events;
 mod fuzz;
 mod hostile;
+mod ifaces;
 mod kvm;
 mod kvm_net;
 mod kvm_snapshot;

@@ -626,6 +626,7 @@ pub trait Backend:
     + MonitorBackend
     + super::SecretBackend
     + super::NodeDevBackend
+    + super::IfaceBackend
     + Send
     + Sync
     + std::fmt::Debug
@@ -643,6 +644,7 @@ impl<T> Backend for T where
         + MonitorBackend
         + super::SecretBackend
         + super::NodeDevBackend
+        + super::IfaceBackend
         + Send
         + Sync
         + std::fmt::Debug

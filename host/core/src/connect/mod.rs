@@ -11,6 +11,7 @@ mod blockjob;
 mod dom_monitor;
 mod domain;
 mod error;
+mod iface;
 mod ifaddr;
 mod migrate;
 mod monitor;
@@ -33,6 +34,7 @@ pub use blockjob::{BlockJobBackend, BlockJobInfo, block_flags, block_job_status,
 pub use dom_monitor::{BlockInfo, VcpuInfo};
 pub use domain::{Domain, DomainInfo, domain_flags};
 pub use error::{Error, Result};
+pub use iface::{IfaceBackend, IfaceRef, Interface, iface_flags};
 pub use ifaddr::{DomainInterface, IpAddress, ifaddr_source};
 pub use network::{DhcpLease, Network, network_flags};
 pub use nodedev::{NodeDevBackend, NodeDevice, nodedev_flags};

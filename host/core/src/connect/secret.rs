@@ -151,10 +151,7 @@ impl Connect {
     /// `virSecretLookupByUUIDString` parses it.
     pub fn lookup_secret_by_uuid_string(&self, text: &str) -> Result<Secret> {
         let uuid = crate::xml::domain::parse_uuid(text).map_err(|_| {
-            Error::api(
-                ErrorCode::INVALID_ARG,
-                "uuidstr in virSecretLookupByUUIDString must be a valid UUID",
-            )
+            super::invalid_arg("uuidstr in virSecretLookupByUUIDString must be a valid UUID")
         })?;
         self.lookup_secret_by_uuid(&uuid)
     }

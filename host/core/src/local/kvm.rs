@@ -98,6 +98,7 @@ pub(crate) fn open_kvm(uri: &str, system: bool) -> Result<Arc<ConnState>> {
         )),
         secret_events: EventBus::default(),
         node_devices: None,
+        interfaces: None,
         info,
         capabilities,
         node,

@@ -15,6 +15,7 @@ mod domain_config;
 mod domcaps;
 mod host;
 mod host_devices;
+mod iface;
 mod ifaddr;
 #[cfg(feature = "kvm")]
 mod kvm;
@@ -217,6 +218,8 @@ pub(crate) struct ConnState {
     pub secret_events: EventBus<crate::events::SecretEvent>,
     /// A test host's node devices; `None`: the local host's, from sysfs.
     pub node_devices: Option<Vec<crate::xml::nodedev::NodeDeviceDef>>,
+    /// A test host's interfaces, in memory; `None`: the local host's.
+    pub interfaces: Option<Mutex<Vec<iface::IfaceObj>>>,
     pub info: HypervisorInfo,
     pub capabilities: Capabilities,
     pub node: NodeInfo,

@@ -172,6 +172,16 @@ fn open_with_plugin_grants(
         secrets: Default::default(),
         secret_events: EventBus::default(),
         node_devices: Some(node.devices.clone()),
+        // libvirt's test driver starts every interface of its node file.
+        interfaces: Some(Mutex::new(
+            node.interfaces
+                .iter()
+                .map(|def| super::iface::IfaceObj {
+                    def: def.clone(),
+                    active: true,
+                })
+                .collect(),
+        )),
         info,
         capabilities,
         node: node_info,

@@ -7,6 +7,7 @@ pub mod cpuset;
 pub mod devices;
 pub mod domain;
 mod domain_checks;
+pub mod iface;
 pub mod network;
 pub mod node;
 pub mod nodedev;

@@ -5,6 +5,7 @@
 use super::Error;
 use super::ParseOptions;
 use super::domain::DomainDef;
+use super::iface::IfaceDef;
 use super::network::NetworkDef;
 use super::nodedev::NodeDeviceDef;
 use super::pool::{PoolDef, VolumeDef};
@@ -41,6 +42,9 @@ pub struct NodeDef {
     pub pools: Vec<(PoolDef, Vec<VolumeDef>)>,
     /// Node devices (`<device>`), read-only.
     pub devices: Vec<NodeDeviceDef>,
+    /// Host interfaces (`<interface>`), active as libvirt's test driver
+    /// makes them.
+    pub interfaces: Vec<IfaceDef>,
 }
 
 impl NodeDef {
@@ -134,6 +138,10 @@ impl NodeDef {
         for d in root.children_named("device") {
             let element = resolve(d, "device_definition")?;
             node.devices.push(NodeDeviceDef::from_element(&element)?);
+        }
+        for i in root.children_named("interface") {
+            let element = resolve(i, "interface_definition")?;
+            node.interfaces.push(IfaceDef::from_element(&element)?);
         }
         Ok(node)
     }

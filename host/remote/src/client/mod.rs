@@ -14,6 +14,7 @@ mod blockjob;
 mod console;
 mod domain;
 mod host;
+mod iface;
 mod migrate;
 mod monitor;
 mod network;

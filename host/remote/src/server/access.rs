@@ -223,6 +223,19 @@ pub(super) fn served(procedure: i32) -> bool {
             | REMOTE_PROC_DOMAIN_GET_SCHEDULER_PARAMETERS_FLAGS
             | REMOTE_PROC_DOMAIN_SET_SCHEDULER_PARAMETERS
             | REMOTE_PROC_DOMAIN_SET_SCHEDULER_PARAMETERS_FLAGS
+            | REMOTE_PROC_CONNECT_LIST_ALL_INTERFACES
+            | REMOTE_PROC_CONNECT_NUM_OF_INTERFACES
+            | REMOTE_PROC_CONNECT_LIST_INTERFACES
+            | REMOTE_PROC_CONNECT_NUM_OF_DEFINED_INTERFACES
+            | REMOTE_PROC_CONNECT_LIST_DEFINED_INTERFACES
+            | REMOTE_PROC_INTERFACE_LOOKUP_BY_NAME
+            | REMOTE_PROC_INTERFACE_LOOKUP_BY_MAC_STRING
+            | REMOTE_PROC_INTERFACE_GET_XML_DESC
+            | REMOTE_PROC_INTERFACE_IS_ACTIVE
+            | REMOTE_PROC_INTERFACE_DEFINE_XML
+            | REMOTE_PROC_INTERFACE_UNDEFINE
+            | REMOTE_PROC_INTERFACE_CREATE
+            | REMOTE_PROC_INTERFACE_DESTROY
             | REMOTE_PROC_CONNECT_LIST_ALL_NODE_DEVICES
             | REMOTE_PROC_NODE_NUM_OF_DEVICES
             | REMOTE_PROC_NODE_LIST_DEVICES
@@ -372,6 +385,15 @@ pub(super) fn read_only_allowed(call: &Call) -> bool {
         | StorageVolGetPath(_)
         // A secret's definition is readable; its value is not
         // (libvirt's ACL: `secret:read_secure`).
+        | ConnectListAllInterfaces(_)
+        | ConnectNumOfInterfaces(_)
+        | ConnectListInterfaces(_)
+        | ConnectNumOfDefinedInterfaces(_)
+        | ConnectListDefinedInterfaces(_)
+        | InterfaceLookupByName(_)
+        | InterfaceLookupByMacString(_)
+        | InterfaceGetXmlDesc(_)
+        | InterfaceIsActive(_)
         | ConnectListAllNodeDevices(_)
         | NodeNumOfDevices(_)
         | NodeListDevices(_)
@@ -426,6 +448,8 @@ pub(super) fn api_domain(procedure: i32) -> ErrorDomain {
         ErrorDomain::NETWORK
     } else if family.starts_with("STORAGE_") {
         ErrorDomain::STORAGE
+    } else if family.starts_with("INTERFACE_") {
+        ErrorDomain::INTERFACE
     } else if family.starts_with("NODE_DEVICE_") {
         ErrorDomain::NODEDEV
     } else if family.starts_with("SECRET_") {

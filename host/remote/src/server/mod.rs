@@ -22,6 +22,7 @@ mod domain;
 mod events;
 mod handles;
 mod host;
+mod iface;
 mod keyed_events;
 mod migrate;
 mod monitor;
