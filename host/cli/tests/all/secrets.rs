@@ -197,9 +197,19 @@ fn kvm_secrets_persist_in_private_files_and_ephemeral_ones_do_not() {
 }
 
 const PYTHON_SECRETS: &str = r#"
-import sys, libvirt
+import sys, threading, time, libvirt
+libvirt.virEventRegisterDefaultImpl()
 uri, ro_uri, xml = sys.argv[1], sys.argv[2], open(sys.argv[3]).read()
 c = libvirt.open(uri)
+got = []
+life = c.secretEventRegisterAny(None, libvirt.VIR_SECRET_EVENT_ID_LIFECYCLE,
+    lambda conn, sec, event, detail, o: got.append(("lifecycle", sec.UUIDString(), event)), None)
+changed = c.secretEventRegisterAny(None, libvirt.VIR_SECRET_EVENT_ID_VALUE_CHANGED,
+    lambda conn, sec, o: got.append(("value", sec.UUIDString(), sec.usageID())), None)
+def loop():
+    while True:
+        libvirt.virEventRunDefaultImpl()
+threading.Thread(target=loop, daemon=True).start()
 s = c.secretDefineXML(xml)
 assert s.UUIDString() == "c7a5fdbd-edaf-9455-926a-d65c16db1809", s.UUIDString()
 assert s.usageType() == libvirt.VIR_SECRET_USAGE_TYPE_VOLUME
@@ -221,6 +231,15 @@ try:
 except libvirt.libvirtError as e:
     assert e.get_error_code() == libvirt.VIR_ERR_OPERATION_DENIED, e
 s.undefine()
+deadline = time.time() + 20
+while len(got) < 3 and time.time() < deadline:
+    time.sleep(0.01)
+u = s.UUIDString()
+assert got == [("lifecycle", u, libvirt.VIR_SECRET_EVENT_DEFINED),
+               ("value", u, "/images/a.img"),
+               ("lifecycle", u, libvirt.VIR_SECRET_EVENT_UNDEFINED)], got
+c.secretEventDeregisterAny(life)
+c.secretEventDeregisterAny(changed)
 try:
     c.secretLookupByUUIDString(s.UUIDString())
     raise SystemExit("undefined secret still found")
