@@ -181,6 +181,8 @@ fn kvm_secrets_persist_in_private_files_and_ephemeral_ones_do_not() {
         "{list}"
     );
     let dir = k.dir.path().join("state/secrets");
+    let dir_mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(dir_mode, 0o700);
     for file in std::fs::read_dir(&dir).unwrap() {
         let path = file.unwrap().path();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
