@@ -107,6 +107,12 @@ fn secret_errors_have_libvirts_wording() {
     .unwrap();
     let clash = dir.path().join("clash.xml");
     std::fs::write(&clash, volume_secret(UUID, false, false, "/images/p.img")).unwrap();
+    let public = dir.path().join("public.xml");
+    std::fs::write(
+        &public,
+        volume_secret(PRIVATE_UUID, false, false, "/images/p.img"),
+    )
+    .unwrap();
     let base = format!(
         "secret-define {}; secret-set-value {PRIVATE_UUID} --base64 eA==",
         private.display()
@@ -121,6 +127,13 @@ fn secret_errors_have_libvirts_wording() {
             &format!(
                 "error: Failed to set attributes from {}\nerror: internal error: a secret with UUID {PRIVATE_UUID} already defined for use with /images/p.img\n",
                 clash.display()
+            ),
+        ),
+        (
+            &format!("secret-define {}", public.display()),
+            &format!(
+                "error: Failed to set attributes from {}\nerror: internal error: cannot change private flag on existing secret\n",
+                public.display()
             ),
         ),
         (
@@ -196,6 +209,20 @@ fn kvm_secrets_persist_in_private_files_and_ephemeral_ones_do_not() {
     );
     k.ok(&format!("secret-undefine {UUID}"));
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    // Redefined ephemeral, a secret leaves the disk at once.
+    let now_ephemeral = k.dir.path().join("now-ephemeral.xml");
+    std::fs::write(
+        &now_ephemeral,
+        volume_secret(UUID, false, true, "/images/a.img"),
+    )
+    .unwrap();
+    k.ok(&format!(
+        "secret-define {}; secret-set-value {UUID} --base64 aHVudGVyMg==; secret-define {}",
+        xml.display(),
+        now_ephemeral.display()
+    ));
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    assert!(!k.ok("secret-list").contains(UUID));
 }
 
 const PYTHON_SECRETS: &str = r#"
