@@ -107,6 +107,9 @@ fn computer(sys: &Path) -> Element {
 fn pci(sys: &Path, address: &str) -> Option<Element> {
     let (domain, bus, slot, function) = pci_address(address)?;
     let link = sys.join("bus/pci/devices").join(address);
+    if !link.exists() {
+        return None;
+    }
     let real = std::fs::canonicalize(&link).unwrap_or_else(|_| link.clone());
     let mut e = device(&pci_name(address), Some(&real), Some(&parent_of(&real)));
     if let Some(driver) = std::fs::read_link(link.join("driver"))
@@ -189,6 +192,35 @@ pub(crate) fn scan(sys: &Path) -> Vec<NodeDeviceDef> {
         .collect()
 }
 
+/// Device `name` alone, reading only what it needs: `--tree` asks every
+/// device for its parent, and a host has hundreds of PCI functions.
+pub(crate) fn find(sys: &Path, name: &str) -> Option<NodeDeviceDef> {
+    let element = if name == "computer" {
+        Some(computer(sys))
+    } else if let Some(rest) = name.strip_prefix("pci_") {
+        // pci_DDDD_BB_SS_F → DDDD:BB:SS.F
+        let mut parts = rest.split('_');
+        let address = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(d), Some(b), Some(s), Some(f)) if parts.next().is_none() => {
+                format!("{d}:{b}:{s}.{f}")
+            }
+            _ => return None,
+        };
+        pci(sys, &address)
+    } else if name.starts_with("net_") {
+        // An interface's own name may hold underscores: match whole names.
+        names_in(sys.join("class/net"))
+            .iter()
+            .filter_map(|i| net(sys, i))
+            .find(|e| e.child_text("name").as_deref() == Some(name))
+    } else {
+        None
+    };
+    element
+        .and_then(|e| NodeDeviceDef::from_element(&e).ok())
+        .filter(|d| d.name == name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,5 +268,10 @@ mod tests {
         assert!(xml.contains("<link state='up'/>"), "{xml}");
         assert!(xml.contains("<capability type='80203'/>"), "{xml}");
         assert!(devices[1].to_xml().contains("<slot>3</slot>"));
+        for d in &devices {
+            assert_eq!(find(sys, &d.name).as_ref(), Some(d));
+        }
+        assert_eq!(find(sys, "pci_0000_00_09_0"), None);
+        assert_eq!(find(sys, "net_eth9_00_00_00_00_00_00"), None);
     }
 }

@@ -18,15 +18,16 @@ impl Local {
     }
 
     fn node_device_def(&self, name: &str) -> Result<NodeDeviceDef> {
-        self.node_devices()
-            .into_iter()
-            .find(|d| d.name == name)
-            .ok_or_else(|| {
-                Error::api(
-                    ErrorCode::NO_NODE_DEVICE,
-                    format!("no node device with matching name '{name}'"),
-                )
-            })
+        let found = match &self.state.node_devices {
+            Some(devices) => devices.iter().find(|d| d.name == name).cloned(),
+            None => super::host_devices::find(Path::new("/sys"), name),
+        };
+        found.ok_or_else(|| {
+            Error::api(
+                ErrorCode::NO_NODE_DEVICE,
+                format!("no node device with matching name '{name}'"),
+            )
+        })
     }
 }
 
