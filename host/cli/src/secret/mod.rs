@@ -45,6 +45,28 @@ pub static COMMANDS: &[Command] = &[
         ],
     },
     Command {
+        name: "secret-get-value",
+        group: G,
+        help: "Output a secret value",
+        run: get_value,
+        opts: &[
+            data("secret", "secret UUID"),
+            flag("plain", "get value without converting to base64"),
+        ],
+    },
+    Command {
+        name: "secret-list",
+        group: G,
+        help: "list secrets",
+        run: list,
+        opts: &[
+            flag("ephemeral", "list ephemeral secrets"),
+            flag("no-ephemeral", "list non-ephemeral secrets"),
+            flag("private", "list private secrets"),
+            flag("no-private", "list non-private secrets"),
+        ],
+    },
+    Command {
         name: "secret-set-value",
         group: G,
         help: "set a secret value",
@@ -61,32 +83,10 @@ pub static COMMANDS: &[Command] = &[
         ],
     },
     Command {
-        name: "secret-get-value",
-        group: G,
-        help: "Output a secret value",
-        run: get_value,
-        opts: &[
-            data("secret", "secret UUID"),
-            flag("plain", "get value without converting to base64"),
-        ],
-    },
-    Command {
         name: "secret-undefine",
         group: G,
         help: "undefine a secret",
         run: undefine,
         opts: &[data("secret", "secret UUID")],
-    },
-    Command {
-        name: "secret-list",
-        group: G,
-        help: "list secrets",
-        run: list,
-        opts: &[
-            flag("ephemeral", "list ephemeral secrets"),
-            flag("no-ephemeral", "list non-ephemeral secrets"),
-            flag("private", "list private secrets"),
-            flag("no-private", "list non-private secrets"),
-        ],
     },
 ];
