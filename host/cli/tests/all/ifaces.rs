@@ -32,6 +32,15 @@ fn wirt(uri: &str, script: &str) -> Out {
 fn script(dir: &std::path::Path) -> String {
     let xml = dir.join("eth2.xml");
     std::fs::write(&xml, ETH2).unwrap();
+    // libvirt writes an interface back in its own order.
+    let eth3 = dir.join("eth3.xml");
+    std::fs::write(
+        &eth3,
+        "<interface type='ethernet' name='eth3'>\n  <mac address='aa:bb:cc:dd:ee:03'/>\n  \
+         <mtu size='1500'/>\n  <start mode='none'/>\n  <protocol family='ipv4'>\n    <dhcp/>\n  \
+         </protocol>\n</interface>\n",
+    )
+    .unwrap();
     let bad = dir.join("bad.xml");
     std::fs::write(&bad, "<interface type='bridge'/>").unwrap();
     format!(
@@ -40,8 +49,9 @@ fn script(dir: &std::path::Path) -> String {
          iface-destroy eth2; iface-destroy eth2; iface-undefine eth2; iface-mac eth1; \
          iface-name aa:bb:cc:dd:ee:ff; iface-dumpxml nope; iface-name nope; iface-mac nope; \
          iface-define {bad}; iface-dumpxml eth1 --inactive; iface-destroy aa:bb:cc:dd:ee:ff; \
-         iface-list --all",
+         iface-list --all; iface-define {eth3}; iface-dumpxml eth3",
         xml = xml.display(),
+        eth3 = eth3.display(),
         bad = bad.display()
     )
 }

@@ -3,7 +3,12 @@
 //! and MAC address and keeps the rest as given.
 
 use super::Error;
-use super::tree::Element;
+use super::tree::{Element, Node, rank};
+
+/// libvirt's `virInterfaceDefDevFormat` order of an interface's children.
+const ORDER: &[&str] = &[
+    "start", "mtu", "protocol", "link", "mac", "bridge", "bond", "vlan",
+];
 
 /// A host interface's definition.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +44,13 @@ impl IfaceDef {
             .attr("name")
             .filter(|n| !n.is_empty())
             .ok_or_else(|| Error::Invalid("interface has no name".into()))?;
+        // Kept as given, in libvirt's order (it writes its own layout back).
+        let mut element = root.clone();
+        element.children.retain(|n| matches!(n, Node::Element(_)));
+        element.children.sort_by_key(|n| match n {
+            Node::Element(e) => rank(ORDER, &e.name),
+            _ => ORDER.len(),
+        });
         Ok(IfaceDef {
             name: name.to_string(),
             mac: root
@@ -46,7 +58,7 @@ impl IfaceDef {
                 .and_then(|m| m.attr("address"))
                 .unwrap_or_default()
                 .to_ascii_lowercase(),
-            element: root.clone(),
+            element,
         })
     }
 
