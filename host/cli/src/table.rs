@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::parse::{Args, Kind, data_opt};
 use crate::{CmdError, CmdResult, Command, Ctx, Reply};
-use crate::{domain, host, network, plugins, pool, snapshot, volume};
+use crate::{domain, host, iface, network, nodedev, plugins, pool, secret, snapshot, volume};
 
 /// `help`: the table itself, or one command's options.
 static HELP: Command = Command {
@@ -28,6 +28,9 @@ pub fn commands() -> Vec<&'static Command> {
     all.extend(network::COMMANDS.iter());
     all.extend(pool::COMMANDS.iter());
     all.extend(volume::COMMANDS.iter());
+    all.extend(secret::COMMANDS.iter());
+    all.extend(nodedev::COMMANDS.iter());
+    all.extend(iface::COMMANDS.iter());
     all.extend(plugins::COMMANDS.iter());
     all
 }

@@ -138,6 +138,39 @@ impl PoolEvent {
     }
 }
 
+/// What happened to a secret: `virSecretEventLifecycleType`, or
+/// `ValueChanged` (`VIR_SECRET_EVENT_ID_VALUE_CHANGED`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[repr(i32)]
+pub enum SecretLifecycle {
+    Defined = 0,
+    Undefined = 1,
+    /// Its value was set: the value-changed event, not a lifecycle one.
+    ValueChanged = -1,
+}
+
+/// A secret event. It names the secret, never its value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SecretEvent {
+    pub uuid: Uuid,
+    /// `virSecretUsageType`.
+    pub usage_type: i32,
+    pub usage_id: String,
+    pub event: SecretLifecycle,
+}
+
+impl SecretEvent {
+    /// virsh's `secret-event --loop` line.
+    pub fn virsh_line(&self) -> String {
+        match self.event {
+            SecretLifecycle::ValueChanged => {
+                format!("event 'value-changed' for secret {}", self.uuid)
+            }
+            e => format!("event 'lifecycle' for secret {}: {:?}", self.uuid, e),
+        }
+    }
+}
+
 /// What happened to a network (`virNetworkEventLifecycleType`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[repr(i32)]

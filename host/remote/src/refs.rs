@@ -3,9 +3,11 @@
 //! reports a missing object, as libvirt's `virGetDomain` handles do.
 
 use uuid::Uuid;
-use wirt::connect::{DomainRef, NetworkRef, PoolRef, VolRef};
+use wirt::connect::{DomainRef, NetworkRef, PoolRef, SecretRef, VolRef};
 
-use crate::protocol::{NonnullDomain, NonnullNetwork, NonnullStoragePool, NonnullStorageVol};
+use crate::protocol::{
+    NonnullDomain, NonnullNetwork, NonnullSecret, NonnullStoragePool, NonnullStorageVol,
+};
 
 pub(crate) fn wire_domain(dom: &DomainRef) -> NonnullDomain {
     NonnullDomain {
@@ -57,5 +59,21 @@ pub(crate) fn wire_vol(vol: &VolRef, key: String) -> NonnullStorageVol {
         pool: vol.pool.name.clone(),
         name: vol.name.clone(),
         key,
+    }
+}
+
+pub(crate) fn wire_secret(s: &SecretRef) -> NonnullSecret {
+    NonnullSecret {
+        uuid: *s.uuid.as_bytes(),
+        usage_type: s.usage_type,
+        usage_id: s.usage_id.clone(),
+    }
+}
+
+pub(crate) fn secret(s: NonnullSecret) -> SecretRef {
+    SecretRef {
+        uuid: Uuid::from_bytes(s.uuid),
+        usage_type: s.usage_type,
+        usage_id: s.usage_id,
     }
 }

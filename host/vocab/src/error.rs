@@ -169,6 +169,12 @@ const MESSAGES: &[(u32, &str, &str, &str)] = &[
         "Storage volume not found: %s",
     ),
     (
+        53,
+        "no-node-device",
+        "Node device not found",
+        "Node device not found: %s",
+    ),
+    (
         55,
         "operation-invalid",
         "Requested operation is not valid",
@@ -180,6 +186,8 @@ const MESSAGES: &[(u32, &str, &str, &str)] = &[
         "Interface not found",
         "Interface not found: %s",
     ),
+    (65, "invalid-secret", "Invalid secret", "Invalid secret: %s"),
+    (66, "no-secret", "Secret not found", "Secret not found: %s"),
     (
         67,
         "config-unsupported",
@@ -313,8 +321,16 @@ impl ErrorCode {
     pub const NO_STORAGE_POOL: Self = Self(49);
     /// `VIR_ERR_NO_STORAGE_VOL` (50).
     pub const NO_STORAGE_VOL: Self = Self(50);
+    /// `VIR_ERR_NO_NODE_DEVICE` (53).
+    pub const NO_NODE_DEVICE: Self = Self(53);
     /// `VIR_ERR_OPERATION_INVALID` (55).
     pub const OPERATION_INVALID: Self = Self(55);
+    /// `VIR_ERR_NO_INTERFACE` (57).
+    pub const NO_INTERFACE: Self = Self(57);
+    /// `VIR_ERR_INVALID_SECRET` (65).
+    pub const INVALID_SECRET: Self = Self(65);
+    /// `VIR_ERR_NO_SECRET` (66).
+    pub const NO_SECRET: Self = Self(66);
     /// `VIR_ERR_CONFIG_UNSUPPORTED` (67).
     pub const CONFIG_UNSUPPORTED: Self = Self(67);
     /// `VIR_ERR_OPERATION_TIMEOUT` (68).
@@ -395,6 +411,12 @@ impl ErrorDomain {
     pub const NETWORK: Self = Self(19);
     /// `VIR_FROM_DOMAIN` (20).
     pub const DOMAIN: Self = Self(20);
+    /// `VIR_FROM_NODEDEV` (22).
+    pub const NODEDEV: Self = Self(22);
+    /// `VIR_FROM_INTERFACE` (26).
+    pub const INTERFACE: Self = Self(26);
+    /// `VIR_FROM_SECRET` (30).
+    pub const SECRET: Self = Self(30);
     /// `VIR_FROM_DOMAIN_SNAPSHOT` (35).
     pub const DOMAIN_SNAPSHOT: Self = Self(35);
 }

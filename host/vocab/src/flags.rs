@@ -272,6 +272,19 @@ bitflags! {
         const NO_AUTOSTART = 32;
     }
 
+    /// `virConnectListAllSecretsFlags`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct ListSecrets: u32 {
+        /// Secrets kept only in memory.
+        const EPHEMERAL = 1;
+        /// Secrets also kept on disk.
+        const NO_EPHEMERAL = 2;
+        /// Secrets whose value is never revealed.
+        const PRIVATE = 4;
+        /// Secrets whose value may be read.
+        const NO_PRIVATE = 8;
+    }
+
     /// `virNetworkXMLFlags`.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     pub struct NetworkXml: u32 {

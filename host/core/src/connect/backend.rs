@@ -660,6 +660,9 @@ pub trait Backend:
     + PoolBackend
     + VolumeBackend
     + MonitorBackend
+    + super::SecretBackend
+    + super::NodeDevBackend
+    + super::IfaceBackend
     + Send
     + Sync
     + std::fmt::Debug
@@ -675,6 +678,9 @@ impl<T> Backend for T where
         + PoolBackend
         + VolumeBackend
         + MonitorBackend
+        + super::SecretBackend
+        + super::NodeDevBackend
+        + super::IfaceBackend
         + Send
         + Sync
         + std::fmt::Debug

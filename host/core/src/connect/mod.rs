@@ -11,11 +11,14 @@ mod blockjob;
 mod dom_monitor;
 mod domain;
 mod error;
+mod iface;
 mod ifaddr;
 mod migrate;
 mod monitor;
 mod network;
+mod nodedev;
 mod pool;
+mod secret;
 mod settings;
 mod snapshot;
 mod stats;
@@ -32,8 +35,10 @@ pub use blockjob::{BlockJobBackend, BlockJobInfo, block_flags, block_job_status,
 pub use dom_monitor::{BlockInfo, VcpuInfo};
 pub use domain::{Domain, DomainInfo, domain_flags};
 pub use error::{Error, Result};
+pub use iface::{IfaceBackend, IfaceRef, Interface, iface_flags};
 pub use ifaddr::{DomainInterface, IpAddress, ifaddr_source};
 pub use network::{DhcpLease, Network, network_flags};
+pub use nodedev::{NodeDevBackend, NodeDevice, nodedev_flags};
 
 /// The arguments of `virsh domcapabilities` (each narrows the answer).
 #[derive(Debug, Default)]
@@ -62,6 +67,7 @@ pub use monitor::{
     format_cpu_list,
 };
 pub use pool::{PoolInfo, StoragePool, pool_flags};
+pub use secret::{Secret, SecretBackend, SecretRef, SecretValue, secret_flags};
 pub use settings::{ControlInfo, LIFECYCLE_ACTIONS, lifecycle_type, metadata_type};
 pub use snapshot::{Snapshot, SnapshotInfo, snapshot_flags};
 pub use stats::{

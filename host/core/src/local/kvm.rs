@@ -94,6 +94,12 @@ pub(crate) fn open_kvm(uri: &str, system: bool) -> Result<Arc<ConnState>> {
         block_job_events: EventBus::default(),
         device_events: EventBus::default(),
         pool_events: EventBus::default(),
+        secrets: Mutex::new(super::secret::SecretStore::on_disk(
+            dirs.state.join("secrets"),
+        )),
+        secret_events: EventBus::default(),
+        node_devices: None,
+        interfaces: None,
         info,
         capabilities,
         node,

@@ -14,6 +14,8 @@ mod domain;
 mod domain_config;
 mod domcaps;
 mod host;
+mod host_devices;
+mod iface;
 mod ifaddr;
 #[cfg(feature = "kvm")]
 mod kvm;
@@ -24,10 +26,12 @@ mod migrate_p2p;
 mod monitor;
 mod network;
 mod nic;
+mod nodedev;
 mod pool;
 mod restack;
 mod restore;
 mod save_image;
+mod secret;
 mod seed;
 mod snapshot;
 mod snapshot_disks;
@@ -214,6 +218,13 @@ pub(crate) struct ConnState {
     /// Devices plugged in or out of running domains.
     pub device_events: EventBus<crate::events::DeviceEvent>,
     pub pool_events: EventBus<crate::events::PoolEvent>,
+    /// The host's secrets (`local/secret.rs`), beside the registry.
+    pub secrets: Mutex<secret::SecretStore>,
+    pub secret_events: EventBus<crate::events::SecretEvent>,
+    /// A test host's node devices; `None`: the local host's, from sysfs.
+    pub node_devices: Option<Vec<crate::xml::nodedev::NodeDeviceDef>>,
+    /// A test host's interfaces, in memory; `None`: the local host's.
+    pub interfaces: Option<Mutex<Vec<iface::IfaceObj>>>,
     pub info: HypervisorInfo,
     pub capabilities: Capabilities,
     pub node: NodeInfo,

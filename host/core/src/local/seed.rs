@@ -170,6 +170,19 @@ fn open_with_plugin_grants(
         block_job_events: EventBus::default(),
         device_events: EventBus::default(),
         pool_events: EventBus::default(),
+        secrets: Default::default(),
+        secret_events: EventBus::default(),
+        node_devices: Some(node.devices.clone()),
+        // libvirt's test driver starts every interface of its node file.
+        interfaces: Some(Mutex::new(
+            node.interfaces
+                .iter()
+                .map(|def| super::iface::IfaceObj {
+                    def: def.clone(),
+                    active: true,
+                })
+                .collect(),
+        )),
         info,
         capabilities,
         node: node_info,

@@ -99,7 +99,8 @@ impl StateLock {
 /// returns how many files were removed.
 pub fn clean_leftovers(root: &Path, runtime: Option<&Path>) -> usize {
     let mut removed = 0;
-    let mut dirs: Vec<PathBuf> = ["domains", "networks", "pools"]
+    // `secrets`: a dead writer's temporary may hold a secret's value.
+    let mut dirs: Vec<PathBuf> = ["domains", "networks", "pools", "secrets"]
         .iter()
         .map(|k| root.join(k))
         .collect();

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 pub use load::RuntimeRecord;
 pub use lock::{StateLock, clean_leftovers};
-pub use store::{StateDir, create_private_dir};
+pub use store::{StateDir, create_private_dir, write_atomic};
 
 use crate::driver::{DomainStatus, VolumeInfo};
 use crate::error::ErrorCode;

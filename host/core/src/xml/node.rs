@@ -5,7 +5,9 @@
 use super::Error;
 use super::ParseOptions;
 use super::domain::DomainDef;
+use super::iface::IfaceDef;
 use super::network::NetworkDef;
+use super::nodedev::NodeDeviceDef;
 use super::pool::{PoolDef, VolumeDef};
 use super::tree::Element;
 
@@ -38,6 +40,11 @@ pub struct NodeDef {
     pub domains: Vec<NodeDomain>,
     pub networks: Vec<NetworkDef>,
     pub pools: Vec<(PoolDef, Vec<VolumeDef>)>,
+    /// Node devices (`<device>`), read-only.
+    pub devices: Vec<NodeDeviceDef>,
+    /// Host interfaces (`<interface>`), active as libvirt's test driver
+    /// makes them.
+    pub interfaces: Vec<IfaceDef>,
 }
 
 impl NodeDef {
@@ -127,6 +134,14 @@ impl NodeDef {
                 volumes.push(VolumeDef::parse(&v.to_xml())?);
             }
             node.pools.push((pool, volumes));
+        }
+        for d in root.children_named("device") {
+            let element = resolve(d, "device_definition")?;
+            node.devices.push(NodeDeviceDef::from_element(&element)?);
+        }
+        for i in root.children_named("interface") {
+            let element = resolve(i, "interface_definition")?;
+            node.interfaces.push(IfaceDef::from_element(&element)?);
         }
         Ok(node)
     }

@@ -14,9 +14,12 @@ mod blockjob;
 mod console;
 mod domain;
 mod host;
+mod iface;
 mod migrate;
 mod monitor;
 mod network;
+mod nodedev;
+mod secret;
 mod snapshot;
 mod stats;
 mod storage;
@@ -42,7 +45,7 @@ use wirt::connect::{JobCompletedEvent, ParsedUri};
 use wirt::error::{ErrorCode, ErrorDomain};
 use wirt::events::{
     BlockJobEvent, DeviceEvent, DomainEvent, EventBus, EventStream, NetworkEvent, NetworkLifecycle,
-    PoolEvent, PoolLifecycle,
+    PoolEvent, PoolLifecycle, SecretEvent, SecretLifecycle,
 };
 
 /// `VIR_CONNECT_RO`, the flag of `CONNECT_OPEN` asking for read-only access.
@@ -175,6 +178,8 @@ struct Session {
     net_callback: Mutex<Option<i32>>,
     /// Storage pool callbacks (lifecycle, refresh), registered once.
     pool_callbacks: Mutex<bool>,
+    /// Secret callbacks (lifecycle, value changed), registered once.
+    secret_callbacks: Mutex<bool>,
     /// The job-completed callback registered on this session, if any.
     job_callback: Mutex<Option<i32>>,
     /// Device added / removed callbacks, registered once.
@@ -292,6 +297,8 @@ pub struct RemoteConn {
     net_events_wanted: AtomicBool,
     pool_bus: Arc<EventBus<PoolEvent>>,
     pool_events_wanted: AtomicBool,
+    secret_bus: Arc<EventBus<SecretEvent>>,
+    secret_events_wanted: AtomicBool,
     job_bus: Arc<EventBus<JobCompletedEvent>>,
     job_events_wanted: AtomicBool,
     device_bus: Arc<EventBus<DeviceEvent>>,
@@ -331,6 +338,8 @@ impl RemoteConn {
             net_events_wanted: AtomicBool::new(false),
             pool_bus: Arc::new(EventBus::default()),
             pool_events_wanted: AtomicBool::new(false),
+            secret_bus: Arc::new(EventBus::default()),
+            secret_events_wanted: AtomicBool::new(false),
             job_bus: Arc::new(EventBus::default()),
             job_events_wanted: AtomicBool::new(false),
             device_bus: Arc::new(EventBus::default()),
@@ -374,6 +383,7 @@ impl RemoteConn {
             callback: Mutex::new(None),
             net_callback: Mutex::new(None),
             pool_callbacks: Mutex::new(false),
+            secret_callbacks: Mutex::new(false),
             job_callback: Mutex::new(None),
             device_callbacks: Mutex::new(false),
             block_callbacks: Mutex::new(false),
@@ -383,6 +393,7 @@ impl RemoteConn {
             domain: self.bus.clone(),
             network: self.net_bus.clone(),
             pools: self.pool_bus.clone(),
+            secrets: self.secret_bus.clone(),
             jobs: self.job_bus.clone(),
             devices: self.device_bus.clone(),
             blocks: self.block_bus.clone(),
@@ -427,6 +438,9 @@ impl RemoteConn {
             }
             if self.pool_events_wanted.load(Ordering::Relaxed) {
                 register_pool_events(&session)?;
+            }
+            if self.secret_events_wanted.load(Ordering::Relaxed) {
+                register_secret_events(&session)?;
             }
             if self.job_events_wanted.load(Ordering::Relaxed) {
                 register_job_events(&session)?;
@@ -490,6 +504,15 @@ impl RemoteConn {
             &self.pool_bus,
             &self.pool_events_wanted,
             register_pool_events,
+        )
+    }
+
+    /// Secret lifecycle and value-changed events.
+    pub(crate) fn subscribe_secrets(&self) -> Result<EventStream<SecretEvent>> {
+        self.subscribe_kind(
+            &self.secret_bus,
+            &self.secret_events_wanted,
+            register_secret_events,
         )
     }
 
@@ -661,6 +684,29 @@ fn register_domain_ids(session: &Session, done: &Mutex<bool>, event_ids: &[i32])
     Ok(())
 }
 
+/// Registers this session's secret callbacks (lifecycle and value
+/// changed), once.
+fn register_secret_events(session: &Session) -> Result<()> {
+    let mut done = session
+        .secret_callbacks
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if *done {
+        return Ok(());
+    }
+    // VIR_SECRET_EVENT_ID_LIFECYCLE and _VALUE_CHANGED.
+    for event_id in [0, 1] {
+        let args = ConnectSecretEventRegisterAnyArgs {
+            event_id,
+            secret: None,
+        };
+        let _: ConnectSecretEventRegisterAnyRet =
+            session.call(REMOTE_PROC_CONNECT_SECRET_EVENT_REGISTER_ANY, &args, None)?;
+    }
+    *done = true;
+    Ok(())
+}
+
 /// `VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED` and `_DEVICE_ADDED`.
 fn register_device_events(session: &Session) -> Result<()> {
     register_domain_ids(session, &session.device_callbacks, &[15, 19])
@@ -676,6 +722,7 @@ struct Buses {
     domain: Arc<EventBus>,
     network: Arc<EventBus<NetworkEvent>>,
     pools: Arc<EventBus<PoolEvent>>,
+    secrets: Arc<EventBus<SecretEvent>>,
     jobs: Arc<EventBus<JobCompletedEvent>>,
     devices: Arc<EventBus<DeviceEvent>>,
     blocks: Arc<EventBus<BlockJobEvent>>,
@@ -785,10 +832,30 @@ fn route(session: &Session, buses: &Buses, packet: Packet) {
                     uuid: uuid::Uuid::from_bytes(m.pool.uuid),
                     event: PoolLifecycle::Refreshed,
                 }),
+                Ok(Event::SecretEventLifecycle(m)) => {
+                    let event = match m.event {
+                        0 => SecretLifecycle::Defined,
+                        1 => SecretLifecycle::Undefined,
+                        _ => return,
+                    };
+                    buses.secrets.emit(secret_event(m.secret, event));
+                }
+                Ok(Event::SecretEventValueChanged(m)) => buses
+                    .secrets
+                    .emit(secret_event(m.secret, SecretLifecycle::ValueChanged)),
                 _ => {}
             }
         }
         _ => {}
+    }
+}
+
+fn secret_event(s: NonnullSecret, event: SecretLifecycle) -> SecretEvent {
+    SecretEvent {
+        uuid: uuid::Uuid::from_bytes(s.uuid),
+        usage_type: s.usage_type,
+        usage_id: s.usage_id,
+        event,
     }
 }
 
@@ -811,6 +878,7 @@ fn reconnect(conn: &Weak<RemoteConn>) {
         if !conn.events_wanted.load(Ordering::Relaxed)
             && !conn.net_events_wanted.load(Ordering::Relaxed)
             && !conn.pool_events_wanted.load(Ordering::Relaxed)
+            && !conn.secret_events_wanted.load(Ordering::Relaxed)
             && !conn.job_events_wanted.load(Ordering::Relaxed)
         {
             return;

@@ -227,6 +227,39 @@ pub(super) fn served(procedure: i32) -> bool {
             | REMOTE_PROC_DOMAIN_GET_SCHEDULER_PARAMETERS_FLAGS
             | REMOTE_PROC_DOMAIN_SET_SCHEDULER_PARAMETERS
             | REMOTE_PROC_DOMAIN_SET_SCHEDULER_PARAMETERS_FLAGS
+            | REMOTE_PROC_CONNECT_LIST_ALL_INTERFACES
+            | REMOTE_PROC_CONNECT_NUM_OF_INTERFACES
+            | REMOTE_PROC_CONNECT_LIST_INTERFACES
+            | REMOTE_PROC_CONNECT_NUM_OF_DEFINED_INTERFACES
+            | REMOTE_PROC_CONNECT_LIST_DEFINED_INTERFACES
+            | REMOTE_PROC_INTERFACE_LOOKUP_BY_NAME
+            | REMOTE_PROC_INTERFACE_LOOKUP_BY_MAC_STRING
+            | REMOTE_PROC_INTERFACE_GET_XML_DESC
+            | REMOTE_PROC_INTERFACE_IS_ACTIVE
+            | REMOTE_PROC_INTERFACE_DEFINE_XML
+            | REMOTE_PROC_INTERFACE_UNDEFINE
+            | REMOTE_PROC_INTERFACE_CREATE
+            | REMOTE_PROC_INTERFACE_DESTROY
+            | REMOTE_PROC_CONNECT_LIST_ALL_NODE_DEVICES
+            | REMOTE_PROC_NODE_NUM_OF_DEVICES
+            | REMOTE_PROC_NODE_LIST_DEVICES
+            | REMOTE_PROC_NODE_DEVICE_LOOKUP_BY_NAME
+            | REMOTE_PROC_NODE_DEVICE_GET_XML_DESC
+            | REMOTE_PROC_NODE_DEVICE_GET_PARENT
+            | REMOTE_PROC_NODE_DEVICE_NUM_OF_CAPS
+            | REMOTE_PROC_NODE_DEVICE_LIST_CAPS
+            | REMOTE_PROC_CONNECT_SECRET_EVENT_REGISTER_ANY
+            | REMOTE_PROC_CONNECT_SECRET_EVENT_DEREGISTER_ANY
+            | REMOTE_PROC_CONNECT_LIST_ALL_SECRETS
+            | REMOTE_PROC_CONNECT_NUM_OF_SECRETS
+            | REMOTE_PROC_CONNECT_LIST_SECRETS
+            | REMOTE_PROC_SECRET_LOOKUP_BY_UUID
+            | REMOTE_PROC_SECRET_LOOKUP_BY_USAGE
+            | REMOTE_PROC_SECRET_DEFINE_XML
+            | REMOTE_PROC_SECRET_GET_XML_DESC
+            | REMOTE_PROC_SECRET_SET_VALUE
+            | REMOTE_PROC_SECRET_GET_VALUE
+            | REMOTE_PROC_SECRET_UNDEFINE
     )
 }
 
@@ -355,7 +388,34 @@ pub(super) fn read_only_allowed(call: &Call) -> bool {
         | StorageVolGetInfo(_)
         | StorageVolGetInfoFlags(_)
         | StorageVolGetXmlDesc(_)
-        | StorageVolGetPath(_) => true,
+        | StorageVolGetPath(_)
+        // A secret's definition is readable; its value is not
+        // (libvirt's ACL: `secret:read_secure`).
+        | ConnectListAllInterfaces(_)
+        | ConnectNumOfInterfaces(_)
+        | ConnectListInterfaces(_)
+        | ConnectNumOfDefinedInterfaces(_)
+        | ConnectListDefinedInterfaces(_)
+        | InterfaceLookupByName(_)
+        | InterfaceLookupByMacString(_)
+        | InterfaceGetXmlDesc(_)
+        | InterfaceIsActive(_)
+        | ConnectListAllNodeDevices(_)
+        | NodeNumOfDevices(_)
+        | NodeListDevices(_)
+        | NodeDeviceLookupByName(_)
+        | NodeDeviceGetXmlDesc(_)
+        | NodeDeviceGetParent(_)
+        | NodeDeviceNumOfCaps(_)
+        | NodeDeviceListCaps(_)
+        | ConnectSecretEventRegisterAny(_)
+        | ConnectSecretEventDeregisterAny(_)
+        | ConnectListAllSecrets(_)
+        | ConnectNumOfSecrets(_)
+        | ConnectListSecrets(_)
+        | SecretLookupByUuid(_)
+        | SecretLookupByUsage(_)
+        | SecretGetXmlDesc(_) => true,
         _ => false,
     }
 }
@@ -394,6 +454,12 @@ pub(super) fn api_domain(procedure: i32) -> ErrorDomain {
         ErrorDomain::NETWORK
     } else if family.starts_with("STORAGE_") {
         ErrorDomain::STORAGE
+    } else if family.starts_with("INTERFACE_") {
+        ErrorDomain::INTERFACE
+    } else if family.starts_with("NODE_DEVICE_") {
+        ErrorDomain::NODEDEV
+    } else if family.starts_with("SECRET_") {
+        ErrorDomain::SECRET
     } else {
         ErrorDomain::NONE
     }

@@ -247,6 +247,18 @@ fn route_call(conn: &Connect, call: Call) -> wirt::connect::Result<Reply> {
             Routed::Done(r) => return r,
             Routed::Pass(c) => c,
         };
+        let call = match super::secret::dispatch(conn, call) {
+            Routed::Done(r) => return r,
+            Routed::Pass(c) => c,
+        };
+        let call = match super::nodedev::dispatch(conn, call) {
+            Routed::Done(r) => return r,
+            Routed::Pass(c) => c,
+        };
+        let call = match super::iface::dispatch(conn, call) {
+            Routed::Done(r) => return r,
+            Routed::Pass(c) => c,
+        };
         Err(Error::api(
             ErrorCode::NO_SUPPORT,
             access::api_name(call.procedure()),

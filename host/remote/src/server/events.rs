@@ -53,6 +53,8 @@ pub(super) struct Events {
     devices: super::keyed_events::KeyedCallbacks<wirt::events::DeviceEvent>,
     /// Storage pool callbacks (lifecycle and refresh).
     pools: super::keyed_events::KeyedCallbacks<wirt::events::PoolEvent>,
+    /// Secret callbacks (lifecycle and value changed).
+    secrets: super::keyed_events::KeyedCallbacks<wirt::events::SecretEvent>,
 }
 
 impl Events {
@@ -70,6 +72,7 @@ impl Events {
             block_jobs: Default::default(),
             devices: Default::default(),
             pools: Default::default(),
+            secrets: Default::default(),
         }
     }
 
@@ -178,6 +181,31 @@ impl Events {
         Ok(id)
     }
 
+    /// `CONNECT_SECRET_EVENT_REGISTER_ANY`.
+    pub(super) fn register_secret(
+        &mut self,
+        conn: &Connect,
+        event_id: i32,
+        secret: Option<Uuid>,
+    ) -> Result<i32> {
+        use super::secret_events::{LIFECYCLE, VALUE_CHANGED};
+        if event_id != LIFECYCLE && event_id != VALUE_CHANGED {
+            return Err(Error::api(
+                ErrorCode::INVALID_ARG,
+                format!("unsupported event ID {event_id}"),
+            ));
+        }
+        let id = self.new_id();
+        if let Err(e) =
+            self.secrets
+                .register(|| conn.secret_events(), &self.writer, id, event_id, secret)
+        {
+            self.ids.remove(&id);
+            return Err(e);
+        }
+        Ok(id)
+    }
+
     /// Any `*_DEREGISTER_ANY`.
     pub(super) fn deregister(&mut self, id: i32) -> Result<()> {
         if !self.ids.remove(&id) {
@@ -190,6 +218,7 @@ impl Events {
         self.block_jobs.deregister(id);
         self.devices.deregister(id);
         self.pools.deregister(id);
+        self.secrets.deregister(id);
         for callbacks in [&self.network, &self.jobs] {
             callbacks
                 .lock()
@@ -215,6 +244,7 @@ impl Events {
         self.block_jobs.stop();
         self.devices.stop();
         self.pools.stop();
+        self.secrets.stop();
         for callbacks in [&self.network, &self.jobs] {
             callbacks.lock().unwrap_or_else(|p| p.into_inner()).clear();
         }

@@ -147,6 +147,27 @@ pub(super) fn dispatch(session: &mut Session, conn: &Connect, call: Call) -> Rou
                     .map(Reply::ConnectNetworkEventDeregisterAny),
             );
         }
+        Call::ConnectSecretEventRegisterAny(a) => {
+            let secret = a.secret.map(|s| Uuid::from_bytes(s.uuid));
+            return Routed::Done(
+                session
+                    .events
+                    .register_secret(conn, a.event_id, secret)
+                    .map(|callback_id| {
+                        Reply::ConnectSecretEventRegisterAny(ConnectSecretEventRegisterAnyRet {
+                            callback_id,
+                        })
+                    }),
+            );
+        }
+        Call::ConnectSecretEventDeregisterAny(a) => {
+            return Routed::Done(
+                session
+                    .events
+                    .deregister(a.callback_id)
+                    .map(Reply::ConnectSecretEventDeregisterAny),
+            );
+        }
         Call::ConnectStoragePoolEventDeregisterAny(a) => {
             return Routed::Done(
                 session

@@ -1,0 +1,53 @@
+//! Node devices over the wire.
+
+use super::RemoteConn;
+use crate::protocol::*;
+use wirt::connect::{NodeDevBackend, Result};
+
+impl NodeDevBackend for RemoteConn {
+    fn list_all_node_devices(&self, flags: u32) -> Result<Vec<String>> {
+        let args = ConnectListAllNodeDevicesArgs {
+            need_results: 1,
+            flags,
+        };
+        let ret: ConnectListAllNodeDevicesRet =
+            self.call(REMOTE_PROC_CONNECT_LIST_ALL_NODE_DEVICES, &args)?;
+        Ok(ret.devices.into_iter().map(|d| d.name).collect())
+    }
+
+    fn node_device_lookup(&self, name: &str) -> Result<()> {
+        let args = NodeDeviceLookupByNameArgs {
+            name: name.to_string(),
+        };
+        let _: NodeDeviceLookupByNameRet =
+            self.call(REMOTE_PROC_NODE_DEVICE_LOOKUP_BY_NAME, &args)?;
+        Ok(())
+    }
+
+    fn node_device_xml_desc(&self, name: &str, flags: u32) -> Result<String> {
+        let args = NodeDeviceGetXmlDescArgs {
+            name: name.to_string(),
+            flags,
+        };
+        let ret: NodeDeviceGetXmlDescRet =
+            self.call(REMOTE_PROC_NODE_DEVICE_GET_XML_DESC, &args)?;
+        Ok(ret.xml)
+    }
+
+    fn node_device_parent(&self, name: &str) -> Result<Option<String>> {
+        let args = NodeDeviceGetParentArgs {
+            name: name.to_string(),
+        };
+        let ret: NodeDeviceGetParentRet = self.call(REMOTE_PROC_NODE_DEVICE_GET_PARENT, &args)?;
+        Ok(ret.parent_name)
+    }
+
+    fn node_device_caps(&self, name: &str) -> Result<Vec<String>> {
+        let args = NodeDeviceListCapsArgs {
+            name: name.to_string(),
+            maxnames: REMOTE_NODE_DEVICE_CAPS_LIST_MAX as i32,
+        };
+        let ret: NodeDeviceListCapsRet = self.call(REMOTE_PROC_NODE_DEVICE_LIST_CAPS, &args)?;
+        Ok(ret.names)
+    }
+}
