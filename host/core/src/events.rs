@@ -16,11 +16,15 @@ use crate::lifecycle::Event;
 /// delivers it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DomainEvent {
+    /// The domain's name.
     pub name: String,
+    /// The domain's UUID.
     pub uuid: Uuid,
     /// The domain's id when the event happened, -1 when inactive.
     pub id: i32,
+    /// What happened (`virDomainEventType`).
     pub event: Event,
+    /// The `virDomainEvent*DetailType` number of `event`.
     pub detail: u32,
 }
 
@@ -39,8 +43,11 @@ impl DomainEvent {
 /// (disk by path) and `_BLOCK_JOB_2` (disk by target) deliver it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct BlockJobEvent {
+    /// The domain's name.
     pub name: String,
+    /// The domain's UUID.
     pub uuid: Uuid,
+    /// The domain's id, -1 when inactive.
     pub id: i32,
     /// The disk's target (`vda`).
     pub target: String,
@@ -80,8 +87,11 @@ impl BlockJobEvent {
 /// pulled out of (`_DEVICE_REMOVED`) a running domain.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DeviceEvent {
+    /// The domain's name.
     pub name: String,
+    /// The domain's UUID.
     pub uuid: Uuid,
+    /// The domain's id.
     pub id: i32,
     /// The device's alias (`virtio-disk1`, `net0`).
     pub alias: String,
@@ -106,9 +116,13 @@ impl DeviceEvent {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[repr(i32)]
 pub enum PoolLifecycle {
+    /// `VIR_STORAGE_POOL_EVENT_DEFINED`.
     Defined = 0,
+    /// `VIR_STORAGE_POOL_EVENT_UNDEFINED`.
     Undefined = 1,
+    /// `VIR_STORAGE_POOL_EVENT_STARTED`.
     Started = 2,
+    /// `VIR_STORAGE_POOL_EVENT_STOPPED`.
     Stopped = 3,
     /// Built (`pool-build`).
     Created = 4,
@@ -121,8 +135,11 @@ pub enum PoolLifecycle {
 /// A storage pool event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PoolEvent {
+    /// The pool's name.
     pub name: String,
+    /// The pool's UUID.
     pub uuid: Uuid,
+    /// What happened to it.
     pub event: PoolLifecycle,
 }
 
@@ -175,9 +192,13 @@ impl SecretEvent {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[repr(i32)]
 pub enum NetworkLifecycle {
+    /// `VIR_NETWORK_EVENT_DEFINED`.
     Defined = 0,
+    /// `VIR_NETWORK_EVENT_UNDEFINED`.
     Undefined = 1,
+    /// `VIR_NETWORK_EVENT_STARTED`.
     Started = 2,
+    /// `VIR_NETWORK_EVENT_STOPPED`.
     Stopped = 3,
 }
 
@@ -196,8 +217,11 @@ impl NetworkLifecycle {
 /// A network lifecycle event (`VIR_NETWORK_EVENT_ID_LIFECYCLE`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct NetworkEvent {
+    /// The network's name.
     pub name: String,
+    /// The network's UUID.
     pub uuid: Uuid,
+    /// What happened to it.
     pub event: NetworkLifecycle,
 }
 
@@ -235,12 +259,15 @@ impl<T> std::fmt::Debug for EventBus<T> {
 }
 
 impl<T: Clone> EventBus<T> {
+    /// A new subscriber, receiving every event emitted from now on.
     pub fn subscribe(&self) -> EventStream<T> {
         let (tx, rx) = sync_channel(QUEUE_LIMIT);
         self.lock().push(tx);
         EventStream { rx }
     }
 
+    /// Sends `event` to every subscriber, dropping the ones gone or
+    /// [`QUEUE_LIMIT`] events behind.
     pub fn emit(&self, event: T) {
         self.lock().retain(|tx| match tx.try_send(event.clone()) {
             Ok(()) => true,

@@ -19,6 +19,7 @@
 //! dom.undefine(0)?;
 //! # Ok::<(), wirt::Error>(())
 //! ```
+#![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod connect;

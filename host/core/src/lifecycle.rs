@@ -8,45 +8,72 @@ pub use wirt_vocab::{Event, State, detail, reason};
 /// What the rules need to know about a domain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Facts {
+    /// The domain's state.
     pub state: State,
+    /// It has a persistent configuration.
     pub persistent: bool,
+    /// It has a managed save image.
     pub managed_save: bool,
+    /// The number of its snapshots.
     pub snapshots: usize,
 }
 
 /// An operation on an existing domain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
+    /// `define`: a persistent configuration, new or replacing the current one.
     Define,
     /// `create` from XML whose UUID names this domain.
     Create,
+    /// `start` (`virDomainCreate`).
     Start {
+        /// Left paused (`--paused`).
         paused: bool,
     },
+    /// `shutdown`: asks the guest to power off.
     Shutdown,
+    /// `reboot`: asks the guest to reboot.
     Reboot,
+    /// `reset`: a hard reset, no guest cooperation.
     Reset,
+    /// `destroy`: stops the domain at once.
     Destroy,
+    /// `suspend`: pauses the vCPUs.
     Suspend,
+    /// `resume`: runs a paused domain again.
     Resume,
+    /// `undefine`: drops the persistent configuration.
     Undefine {
+        /// The managed save image goes too (`--managed-save`).
         managed_save: bool,
+        /// Its snapshots' metadata goes too (`--snapshots-metadata`).
         snapshots_metadata: bool,
     },
+    /// `managedsave`: saves the state to the domain's own image and stops it.
     ManagedSave,
+    /// `managedsave-remove`: deletes the managed save image.
     ManagedSaveRemove,
+    /// `save`: saves the state to a file and stops the domain.
     Save,
     /// Restore from a save image; `paused` when asked for (`--paused`)
     /// rather than because the image was saved paused.
     Restore {
+        /// Left paused.
         paused: bool,
     },
+    /// `autostart` on or off.
     SetAutostart,
+    /// A change to the running domain (`VIR_DOMAIN_AFFECT_LIVE`).
     SetLive,
+    /// A change to the persistent configuration (`VIR_DOMAIN_AFFECT_CONFIG`).
     SetConfig,
+    /// `domrename`.
     Rename,
+    /// `snapshot-create`.
     SnapshotCreate,
+    /// `snapshot-revert`.
     SnapshotRevert,
+    /// `snapshot-delete`.
     SnapshotDelete,
 }
 
@@ -56,6 +83,7 @@ pub enum Op {
 pub struct Denied(pub String);
 
 impl Denied {
+    /// libvirt's code for it: always `VIR_ERR_OPERATION_INVALID`.
     pub fn code(&self) -> ErrorCode {
         ErrorCode::OPERATION_INVALID
     }
@@ -134,6 +162,7 @@ pub const UNCHANGED: u32 = u32::MAX;
 /// What follows a successful operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outcome {
+    /// The new state.
     pub state: State,
     /// The new reason; `UNCHANGED` keeps the domain's current one (`facts`
     /// does not carry it).
@@ -142,7 +171,9 @@ pub struct Outcome {
     pub events: Vec<(Event, u32)>,
     /// The domain is gone from the connection afterwards.
     pub remove: bool,
+    /// The domain is persistent afterwards.
     pub persistent: bool,
+    /// The domain has a managed save image afterwards.
     pub managed_save: bool,
     /// The domain took a new id (it was started).
     pub new_id: bool,

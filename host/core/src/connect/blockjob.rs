@@ -78,6 +78,7 @@ pub struct BlockJobInfo {
     pub bandwidth: u64,
     /// Progress: `cur` of `end`; equal when the job is ready.
     pub cur: u64,
+    /// The job's total: the disk's size.
     pub end: u64,
 }
 

@@ -17,7 +17,9 @@ pub mod ifaddr_source {
 pub struct IpAddress {
     /// 0 IPv4, 1 IPv6 (`virIPAddrType`).
     pub addr_type: u32,
+    /// The address.
     pub addr: String,
+    /// Its prefix length.
     pub prefix: u32,
 }
 
@@ -26,7 +28,9 @@ pub struct IpAddress {
 pub struct DomainInterface {
     /// The host-side device (`vnet0`), as libvirt names it.
     pub name: String,
+    /// Its MAC address.
     pub hwaddr: Option<String>,
+    /// Its addresses.
     pub addrs: Vec<IpAddress>,
 }
 

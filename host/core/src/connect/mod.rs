@@ -43,16 +43,22 @@ pub use nodedev::{NodeDevBackend, NodeDevice, nodedev_flags};
 /// The arguments of `virsh domcapabilities` (each narrows the answer).
 #[derive(Debug, Default)]
 pub struct DomcapsQuery<'a> {
+    /// `--emulator`: the emulator's path.
     pub emulator: Option<&'a str>,
+    /// `--arch`: the guest architecture (`x86_64`).
     pub arch: Option<&'a str>,
+    /// `--machine`: the machine type (`q35`).
     pub machine: Option<&'a str>,
+    /// `--virttype`: the domain type (`kvm`).
     pub virttype: Option<&'a str>,
 }
 
 /// What [`Connect::run_autostart`] started, and what it could not.
 #[derive(Debug, Default)]
 pub struct Autostarted {
+    /// The networks started, by name.
     pub networks: Vec<String>,
+    /// The domains started, by name.
     pub domains: Vec<String>,
     /// ("network 'x'" or "domain 'y'", why).
     pub failed: Vec<(String, Error)>,
@@ -277,6 +283,8 @@ impl Connect {
         self.backend.pool_events()
     }
 
+    /// Domain lifecycle events of this connection's host
+    /// (`VIR_DOMAIN_EVENT_ID_LIFECYCLE`), from now on.
     pub fn events(&self) -> EventStream {
         self.backend.events()
     }

@@ -14,11 +14,17 @@ pub struct DhcpLease {
     pub expiry_time: i64,
     /// 0 IPv4, 1 IPv6 (`virIPAddrType`).
     pub addr_type: u32,
+    /// The client's MAC address (IPv4).
     pub mac: Option<String>,
+    /// The client's IAID (IPv6).
     pub iaid: Option<String>,
+    /// The address leased.
     pub ip: String,
+    /// Its prefix length.
     pub prefix: u32,
+    /// The hostname the client gave.
     pub hostname: Option<String>,
+    /// The client's DHCP client id (IPv4) or DUID (IPv6).
     pub client_id: Option<String>,
 }
 

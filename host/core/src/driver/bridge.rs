@@ -14,6 +14,8 @@ const GUEST_DIR: &str = "/net";
 /// The bridge names the plugin may create.
 pub const BRIDGE_PREFIX: &str = "virbr";
 
+/// The network driver of `kvm:` hosts: the network-bridge plugin, on bridges
+/// named [`BRIDGE_PREFIX`]`*`.
 #[derive(Debug)]
 pub struct BridgeNetworks {
     wasm: WasmDriver,

@@ -21,6 +21,8 @@ pub fn guest_path(uuid: &str) -> String {
 /// libvirt's default mode for a dir pool's directory.
 const DEFAULT_MODE: u32 = 0o711;
 
+/// The storage driver of "dir" pools: the storage-dir plugin, with the
+/// host's help.
 pub struct DirStorage {
     plugin: WasmDriver,
     /// Active pools by uuid: what the plugin is granted and told about.

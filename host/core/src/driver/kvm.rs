@@ -106,6 +106,7 @@ impl Vm {
     }
 }
 
+/// The KVM hypervisor driver of `kvm:` hosts: one `wirt-vmm` per running domain.
 pub struct KvmDriver {
     paths: KvmPaths,
     vms: Arc<Mutex<HashMap<String, Arc<Vm>>>>,
@@ -276,6 +277,8 @@ struct Opened {
 }
 
 impl KvmDriver {
+    /// The driver with its files where `paths` says, reporting the changes its
+    /// guests make on their own to `sink`.
     pub fn new(paths: KvmPaths, sink: StatusSink) -> Self {
         KvmDriver {
             paths,

@@ -26,7 +26,9 @@ pub use crate::plugin::bindings::wirt::driver::types::{
 
 /// A guest's serial console: its output to read, keyboard input to write.
 pub struct ConsoleStream {
+    /// The console's output.
     pub reader: Box<dyn Read + Send>,
+    /// Input for the console, as if typed.
     pub writer: Box<dyn Write + Send>,
 }
 
@@ -139,26 +141,40 @@ pub const START_PAUSED: u32 = 1;
 /// libvirt's `VIR_DOMAIN_SAVE_PAUSED` (restore paused).
 pub const SAVE_PAUSED: u32 = 4;
 
+/// A driver's failure.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The driver refused the operation, with libvirt's code.
     #[error("{message}")]
-    Driver { code: ErrorCode, message: String },
+    Driver {
+        /// libvirt's error code.
+        code: ErrorCode,
+        /// The driver's message.
+        message: String,
+    },
     /// The driver does not implement the operation.
     #[error("{operation}")]
-    Unsupported { operation: &'static str },
+    Unsupported {
+        /// libvirt's API the operation stands for (`virDomainReboot`).
+        operation: &'static str,
+    },
     /// The plugin itself failed (trap, timeout, memory cap, load failure).
     #[error(transparent)]
     Plugin(#[from] plugin::Error),
+    /// Reading or writing a stream failed.
     #[error("cannot transfer data for {what}")]
     Io {
+        /// What was being transferred.
         what: String,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
 }
 
 impl Error {
+    /// libvirt's error code: the driver's own, `VIR_ERR_NO_SUPPORT`,
+    /// the plugin's, or `VIR_ERR_SYSTEM_ERROR` for I/O.
     pub fn code(&self) -> ErrorCode {
         match self {
             Error::Driver { code, .. } => *code,
@@ -168,6 +184,7 @@ impl Error {
         }
     }
 
+    /// A refusal with libvirt's `code` and `message`.
     pub fn driver(code: ErrorCode, message: impl Into<String>) -> Self {
         Error::Driver {
             code,
@@ -176,6 +193,7 @@ impl Error {
     }
 }
 
+/// A driver call's result.
 pub type Result<T> = std::result::Result<T, Error>;
 
 fn unsupported<T>(operation: &'static str) -> Result<T> {
@@ -197,10 +215,15 @@ pub struct ExternalSnapshot<'a> {
 
 /// Runs domains: boot, pause, stop, report state.
 pub trait HypervisorDriver: Send + Sync {
+    /// Opens the hypervisor for the connection URI `uri`.
     fn open(&self, uri: &str) -> Result<HypervisorInfo>;
+    /// The host's CPUs and memory (`virNodeGetInfo`).
     fn node_info(&self) -> Result<NodeInfo>;
+    /// What the hypervisor runs (`virConnectGetCapabilities`).
     fn capabilities(&self) -> Result<Capabilities>;
 
+    /// Boots the domain `config` describes (`virDomainCreateWithFlags`;
+    /// `flags` may hold [`START_PAUSED`]).
     fn start(&self, config: &DomainConfig, flags: u32) -> Result<DomainStatus>;
     /// Take over a domain the host knows is active.
     fn adopt(&self, config: &DomainConfig, status: &DomainStatus) -> Result<()>;
@@ -209,21 +232,30 @@ pub trait HypervisorDriver: Send + Sync {
     /// that a host process that ends before recording the stop finds out
     /// how it stopped the next time instead of seeing a crash.
     fn release(&self, _uuid: &str) {}
+    /// The domain's current state (`virDomainGetState`).
     fn status(&self, uuid: &str) -> Result<DomainStatus>;
+    /// Asks the guest to power off (`virDomainShutdownFlags`).
     fn shutdown(&self, uuid: &str, flags: u32) -> Result<DomainStatus>;
+    /// Stops the domain at once (`virDomainDestroyFlags`).
     fn destroy(&self, uuid: &str, flags: u32) -> Result<DomainStatus>;
+    /// Pauses the domain's vCPUs (`virDomainSuspend`).
     fn suspend(&self, uuid: &str) -> Result<DomainStatus>;
+    /// Runs a paused domain again (`virDomainResume`).
     fn resume(&self, uuid: &str) -> Result<DomainStatus>;
 
+    /// Reboots the guest (`virDomainReboot`).
     fn reboot(&self, _uuid: &str, _flags: u32) -> Result<DomainStatus> {
         unsupported("virDomainReboot")
     }
+    /// Resets the guest at once, no guest cooperation (`virDomainReset`).
     fn reset(&self, _uuid: &str, _flags: u32) -> Result<DomainStatus> {
         unsupported("virDomainReset")
     }
+    /// Sets the running guest's memory, KiB (`virDomainSetMemoryFlags`).
     fn set_memory(&self, _uuid: &str, _memory_kib: u64) -> Result<DomainStatus> {
         unsupported("virDomainSetMemoryFlags")
     }
+    /// Sets the running guest's vCPU count (`virDomainSetVcpusFlags`).
     fn set_vcpus(&self, _uuid: &str, _vcpus: u32) -> Result<DomainStatus> {
         unsupported("virDomainSetVcpusFlags")
     }
@@ -249,9 +281,12 @@ pub trait HypervisorDriver: Send + Sync {
     ) -> Result<DomainStatus> {
         unsupported("virDomainRestoreFlags")
     }
+    /// Records the domain's state as snapshot `name` (`virDomainSnapshotCreateXML`).
     fn snapshot_create(&self, _uuid: &str, _name: &str, _flags: u32) -> Result<()> {
         unsupported("virDomainSnapshotCreateXML")
     }
+    /// Brings the domain back to snapshot `name`, taken while it was in
+    /// `state`, a `virDomainState` (`virDomainRevertToSnapshot`).
     fn snapshot_revert(
         &self,
         _config: &DomainConfig,
@@ -261,6 +296,7 @@ pub trait HypervisorDriver: Send + Sync {
     ) -> Result<DomainStatus> {
         unsupported("virDomainRevertToSnapshot")
     }
+    /// Forgets what the driver keeps for snapshot `name` (`virDomainSnapshotDelete`).
     fn snapshot_delete(&self, _uuid: &str, _name: &str, _flags: u32) -> Result<()> {
         unsupported("virDomainSnapshotDelete")
     }
@@ -585,18 +621,28 @@ impl HypervisorDriver for NoHypervisor {
 
 /// Pools of volumes.
 pub trait StorageDriver: Send + Sync {
+    /// The pool types the driver serves (`dir`).
     fn pool_types(&self) -> Result<Vec<String>>;
+    /// Makes the pool's storage (`virStoragePoolBuild`).
     fn pool_build(&self, _pool: &PoolConfig, _flags: u32) -> Result<()> {
         unsupported("virStoragePoolBuild")
     }
+    /// Activates the pool (`virStoragePoolCreate`).
     fn pool_start(&self, pool: &PoolConfig) -> Result<()>;
+    /// Deactivates the pool (`virStoragePoolDestroy`).
     fn pool_stop(&self, uuid: &str) -> Result<()>;
+    /// Removes the pool's storage (`virStoragePoolDelete`).
     fn pool_delete(&self, _pool: &PoolConfig, _flags: u32) -> Result<()> {
         unsupported("virStoragePoolDelete")
     }
+    /// The pool's capacity, allocation and free space (`virStoragePoolGetInfo`).
     fn pool_usage(&self, uuid: &str) -> Result<PoolUsage>;
+    /// The volumes the pool holds now (`virStoragePoolRefresh`).
     fn pool_refresh(&self, uuid: &str) -> Result<Vec<VolumeInfo>>;
+    /// Makes a volume in `pool` (`virStorageVolCreateXML`).
     fn volume_create(&self, pool: &str, config: &VolumeConfig, flags: u32) -> Result<VolumeInfo>;
+    /// Makes a volume in `pool` with the contents of `source` in
+    /// `source_pool` (`virStorageVolCreateXMLFrom`).
     fn volume_clone(
         &self,
         _pool: &str,
@@ -607,8 +653,11 @@ pub trait StorageDriver: Send + Sync {
     ) -> Result<VolumeInfo> {
         unsupported("virStorageVolCreateXMLFrom")
     }
+    /// Deletes volume `name` of `pool` (`virStorageVolDelete`).
     fn volume_delete(&self, pool: &str, name: &str, flags: u32) -> Result<()>;
+    /// Volume `name` of `pool` as it is now (`virStorageVolGetInfo`).
     fn volume_info(&self, pool: &str, name: &str) -> Result<VolumeInfo>;
+    /// Changes the volume's capacity to `capacity` bytes (`virStorageVolResize`).
     fn volume_resize(
         &self,
         _pool: &str,
@@ -618,9 +667,12 @@ pub trait StorageDriver: Send + Sync {
     ) -> Result<VolumeInfo> {
         unsupported("virStorageVolResize")
     }
+    /// Overwrites the volume's data with `algorithm`'s pattern
+    /// (`virStorageVolWipePattern`).
     fn volume_wipe(&self, _pool: &str, _name: &str, _algorithm: u32, _flags: u32) -> Result<()> {
         unsupported("virStorageVolWipe")
     }
+    /// Up to `max_len` bytes of the volume from `offset` (`virStorageVolDownload`).
     fn volume_read(
         &self,
         _pool: &str,
@@ -630,6 +682,7 @@ pub trait StorageDriver: Send + Sync {
     ) -> Result<Vec<u8>> {
         unsupported("virStorageVolDownload")
     }
+    /// Writes `data` into the volume at `offset` (`virStorageVolUpload`).
     fn volume_write(&self, _pool: &str, _name: &str, _offset: u64, _data: &[u8]) -> Result<()> {
         unsupported("virStorageVolUpload")
     }
@@ -637,11 +690,15 @@ pub trait StorageDriver: Send + Sync {
 
 /// Virtual networks.
 pub trait NetworkDriver: Send + Sync {
+    /// Activates the network (`virNetworkCreate`).
     fn network_start(&self, config: &NetworkConfig, flags: u32) -> Result<()>;
+    /// Deactivates the network (`virNetworkDestroy`).
     fn network_stop(&self, uuid: &str) -> Result<()>;
+    /// Applies a changed definition to the active network (`virNetworkUpdate`).
     fn network_update(&self, _config: &NetworkConfig, _flags: u32) -> Result<()> {
         unsupported("virNetworkUpdate")
     }
+    /// The leases the network's DHCP server gave (`virNetworkGetDHCPLeases`).
     fn network_dhcp_leases(&self, _uuid: &str) -> Result<Vec<DhcpLease>> {
         unsupported("virNetworkGetDHCPLeases")
     }

@@ -15,6 +15,8 @@ use crate::plugin::{HostState, PluginHandle};
 /// Bulk data moves in chunks of this size: bounded memory on both sides.
 pub const CHUNK: u32 = 4 << 20;
 
+/// A WASM plugin as a driver: every trait call becomes a call of the
+/// component's export, on the plugin's own thread.
 #[derive(Debug, Clone)]
 pub struct WasmDriver {
     handle: Arc<PluginHandle>,
@@ -30,10 +32,12 @@ fn driver_error(e: types::Error) -> Error {
 }
 
 impl WasmDriver {
+    /// The driver of the plugin `handle` runs.
     pub fn new(handle: Arc<PluginHandle>) -> Self {
         WasmDriver { handle }
     }
 
+    /// The plugin's handle.
     pub fn handle(&self) -> &Arc<PluginHandle> {
         &self.handle
     }

@@ -4,6 +4,10 @@
 //! every interface a plugin may export. Each export is loaded on its own
 //! through its `GuestIndices`, so a plugin exporting only `storage` binds
 //! just as well, and one importing only `host` links as before.
+//!
+//! The generated items carry the contract's own docs (`wit/`), where it has
+//! them; the bindings' plumbing is not documented here.
+#![allow(missing_docs)]
 
 wasmtime::component::bindgen!({
     world: "host-side",

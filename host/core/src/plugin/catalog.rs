@@ -13,37 +13,54 @@ use super::manifest::{self, Manifest};
 use super::policy::{Grant, Policy};
 use super::{Error as PluginError, Plugin, Preopen, Runtime, builtin};
 
+/// Why a plugin cannot be found, validated or installed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Its manifest is wrong.
     #[error(transparent)]
     Manifest(#[from] manifest::Error),
+    /// The host's plugin policy is wrong.
     #[error(transparent)]
     Policy(#[from] super::policy::Error),
+    /// Its component does not load.
     #[error(transparent)]
     Plugin(#[from] PluginError),
+    /// No plugin has this name.
     #[error("no plugin named '{0}' (see `wirt plugin-list`)")]
     NotFound(String),
+    /// Its component cannot be read.
     #[error("cannot read plugin component {path}")]
     Read {
+        /// The component's file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// Its component is not of the world its manifest declares.
     #[error("plugin {plugin} declares world {declared}, but its component {actual}")]
     WorldMismatch {
+        /// The plugin's name.
         plugin: String,
+        /// The world the manifest declares.
         declared: String,
+        /// What the component is instead.
         actual: String,
     },
+    /// Writing the plugin into the plugin directory failed.
     #[error("cannot install into {path}")]
     Install {
+        /// The file or directory.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
 }
 
 impl Error {
+    /// libvirt's code: the cause's own, `VIR_ERR_INVALID_ARG` for an unknown
+    /// name, `VIR_ERR_READ_FAILED`, `VIR_ERR_CONFIG_UNSUPPORTED` or `VIR_ERR_WRITE_FAILED`.
     pub fn code(&self) -> crate::ErrorCode {
         match self {
             Error::Manifest(e) => e.code(),
@@ -57,17 +74,20 @@ impl Error {
     }
 }
 
+/// A catalog call's result.
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Where a plugin comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
+    /// Compiled into the `wirt` binary.
     Builtin,
     /// The plugin's directory.
     Dir(PathBuf),
 }
 
 impl Source {
+    /// Where it comes from, for `plugin-list`: `built-in` or the directory.
     pub fn describe(&self) -> String {
         match self {
             Source::Builtin => "built-in".into(),
@@ -79,7 +99,9 @@ impl Source {
 /// A plugin found on this host.
 #[derive(Clone, Debug)]
 pub struct Entry {
+    /// What the plugin says about itself (`plugin.toml`).
     pub manifest: Manifest,
+    /// Where it comes from.
     pub source: Source,
 }
 
@@ -173,6 +195,7 @@ pub fn discover() -> (Vec<Entry>, Vec<(PathBuf, String)>) {
     (entries, problems)
 }
 
+/// The plugin named `name`.
 pub fn find(name: &str) -> Result<Entry> {
     discover()
         .0
@@ -191,8 +214,11 @@ pub fn for_scheme(scheme: &str) -> Option<Entry> {
 
 /// A plugin ready to instantiate, with what the policy granted it.
 pub struct Loaded {
+    /// The compiled plugin.
     pub plugin: Arc<Plugin>,
+    /// The filesystem grants the policy gave it.
     pub grants: Vec<Grant>,
+    /// The directories its instances see, from its grants.
     pub preopens: Vec<Preopen>,
     /// The bridge prefix of its host networking grant, if any.
     pub net_grant: Option<String>,
@@ -278,10 +304,13 @@ fn check_world(manifest: &Manifest, plugin: &Plugin) -> Result<()> {
 
 /// The names a component exports and imports, for `plugin-info`.
 pub struct Inspection {
+    /// The component's exports (`wirt:driver/hypervisor@0.1.0`).
     pub exports: Vec<String>,
+    /// The component's imports.
     pub imports: Vec<String>,
 }
 
+/// The exports and imports of component `wasm` of plugin `name`.
 pub fn inspect(wasm: &[u8], name: &str) -> Result<Inspection> {
     let runtime = Runtime::get()?;
     let component = Component::new(runtime.engine(), wasm).map_err(|e| PluginError::Compile {
@@ -302,6 +331,7 @@ pub fn inspect(wasm: &[u8], name: &str) -> Result<Inspection> {
 }
 
 impl Entry {
+    /// The exports and imports of this plugin's component.
     pub fn inspect(&self) -> Result<Inspection> {
         inspect(&self.wasm()?, &self.manifest.name)
     }

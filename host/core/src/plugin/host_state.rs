@@ -19,11 +19,16 @@ pub type StatusSink = Arc<dyn Fn(&str, types::DomainStatus) + Send + Sync>;
 /// it, and whether it may write.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Preopen {
+    /// The directory on the host.
     pub host: std::path::PathBuf,
+    /// Where the plugin sees it.
     pub guest: String,
+    /// The plugin may not write it.
     pub read_only: bool,
 }
 
+/// What a plugin instance's `Store` holds: its WASI context, limits,
+/// grants and log.
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,

@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+/// The worlds a manifest may declare (`world`).
 pub const WORLDS: &[&str] = &[
     "hypervisor-driver",
     "storage-driver",
@@ -34,25 +35,39 @@ pub const WORLDS: &[&str] = &[
     "test-driver",
 ];
 
+/// Why a manifest cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The file cannot be read.
     #[error("cannot read {path}")]
     Read {
+        /// The manifest's file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The file is not a manifest's TOML.
     #[error("{path} is not a valid plugin manifest")]
     Parse {
+        /// The manifest's file.
         path: PathBuf,
+        /// The TOML error.
         #[source]
         source: toml::de::Error,
     },
+    /// The manifest parses but says something wrong.
     #[error("{path}: {problem}")]
-    Invalid { path: PathBuf, problem: String },
+    Invalid {
+        /// The manifest's file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
 }
 
 impl Error {
+    /// libvirt's code: `VIR_ERR_READ_FAILED`, else `VIR_ERR_CONFIG_UNSUPPORTED`.
     pub fn code(&self) -> crate::ErrorCode {
         match self {
             Error::Read { .. } => crate::ErrorCode(31),
@@ -61,17 +76,23 @@ impl Error {
     }
 }
 
+/// How a filesystem grant may be used (`access`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Access {
+    /// `read-only`.
     ReadOnly,
+    /// `read-write`.
     ReadWrite,
 }
 
+/// A directory asked for (`[[capabilities.filesystem]]`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FsCapability {
+    /// The host directory (`path`).
     pub path: PathBuf,
+    /// How it may be used (`access`).
     pub access: Access,
 }
 
@@ -79,45 +100,64 @@ pub struct FsCapability {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct NetCapability {
+    /// `bridge-prefix`.
     pub bridge_prefix: String,
 }
 
+/// What a plugin asks the host to grant (`[capabilities]`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Capabilities {
+    /// Directories (`[[capabilities.filesystem]]`).
     #[serde(default)]
     pub filesystem: Vec<FsCapability>,
+    /// Host networking (`[capabilities.network]`).
     pub network: Option<NetCapability>,
 }
 
+/// What a plugin serves (`[serves]`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Serves {
+    /// The URI schemes of its connections (`uri-schemes`): hypervisor drivers.
     #[serde(default)]
     pub uri_schemes: Vec<String>,
+    /// Its pool types (`pool-types`): storage drivers.
     #[serde(default)]
     pub pool_types: Vec<String>,
 }
 
+/// The limits a plugin asks for (`[limits]`); the policy may lower them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RequestedLimits {
+    /// `memory-mib`.
     pub memory_mib: Option<u64>,
+    /// `call-timeout-secs`.
     pub call_timeout_secs: Option<u64>,
 }
 
+/// A plugin's `plugin.toml`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Manifest {
+    /// `name`: a file-name-safe word.
     pub name: String,
+    /// `version`.
     pub version: String,
+    /// `world`: one of [`WORLDS`].
     pub world: String,
+    /// `wit`: the contract it was built for (`wirt:driver@0.1.0`).
     pub wit: String,
+    /// `component`: the `.wasm` file, by default `<name>.wasm`.
     pub component: Option<String>,
+    /// `[serves]`.
     #[serde(default)]
     pub serves: Serves,
+    /// `[capabilities]`.
     #[serde(default)]
     pub capabilities: Capabilities,
+    /// `[limits]`.
     #[serde(default)]
     pub limits: RequestedLimits,
 }
@@ -133,6 +173,7 @@ pub fn valid_name(name: &str) -> bool {
 }
 
 impl Manifest {
+    /// Parses and validates the manifest `text` of file `path`.
     pub fn parse(text: &str, path: &Path) -> Result<Manifest, Error> {
         let manifest: Manifest = toml::from_str(text).map_err(|source| Error::Parse {
             path: path.to_path_buf(),
@@ -142,6 +183,7 @@ impl Manifest {
         Ok(manifest)
     }
 
+    /// Reads, parses and validates the manifest at `path`.
     pub fn load(path: &Path) -> Result<Manifest, Error> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
             path: path.to_path_buf(),

@@ -37,89 +37,135 @@ const PACKAGE: &str = "wirt:driver";
 
 type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// A plugin's failure, naming the plugin.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The wasmtime engine could not be made.
     #[error("cannot start the WASM runtime")]
     Runtime(#[source] BoxError),
+    /// The bytes are not a valid WebAssembly component.
     #[error("plugin {plugin}: not a valid WebAssembly component")]
     Compile {
+        /// The plugin's name.
         plugin: String,
+        /// The underlying error.
         #[source]
         source: BoxError,
     },
+    /// The plugin was built for a contract version this host does not support.
     #[error(
         "plugin {plugin} {version} was built for {package}@{found}, but this host supports {package}@{supported}"
     )]
     Version {
+        /// The plugin's name.
         plugin: String,
+        /// The plugin's version.
         version: String,
+        /// The contract's package (`wirt:driver`).
         package: &'static str,
+        /// The contract version the plugin was built for.
         found: String,
+        /// The contract versions this host supports.
         supported: String,
     },
+    /// The plugin exports none of the driver interfaces.
     #[error(
         "plugin {plugin} {version} exports none of the driver interfaces ({package}/hypervisor, storage or network)"
     )]
     NoDriverExports {
+        /// The plugin's name.
         plugin: String,
+        /// The plugin's version.
         version: String,
+        /// The contract's package (`wirt:driver`).
         package: &'static str,
     },
+    /// The plugin imports what this host does not provide.
     #[error("plugin {plugin} {version} needs imports this host does not provide: {missing}")]
     MissingImports {
+        /// The plugin's name.
         plugin: String,
+        /// The plugin's version.
         version: String,
+        /// The imports missing, by name.
         missing: String,
+        /// The underlying error.
         #[source]
         source: BoxError,
     },
+    /// The plugin does not export the interface a call needs.
     #[error("plugin {plugin} {version} does not implement {interface}")]
     NotExported {
+        /// The plugin's name.
         plugin: String,
+        /// The plugin's version.
         version: String,
+        /// The driver interface asked for (`hypervisor`, `storage`, `network`).
         interface: &'static str,
     },
+    /// Instantiating the plugin failed.
     #[error("plugin {plugin} {version} could not be instantiated")]
     Instantiate {
+        /// The plugin's name.
         plugin: String,
+        /// The plugin's version.
         version: String,
+        /// The underlying error.
         #[source]
         source: BoxError,
     },
+    /// A call ran past its time budget (`Limits::call_timeout`).
     #[error(
         "plugin {plugin} {version} did not answer within {seconds:.1}s; its instance was discarded"
     )]
     Timeout {
+        /// The plugin's name.
         plugin: String,
+        /// The plugin's version.
         version: String,
+        /// The call's time budget, s.
         seconds: f64,
     },
+    /// The plugin went past its memory cap (`Limits::memory_bytes`).
     #[error(
         "plugin {plugin} {version} went past its {limit_mib} MiB memory cap; its instance was discarded"
     )]
     MemoryCap {
+        /// The plugin's name.
         plugin: String,
+        /// The plugin's version.
         version: String,
+        /// The memory cap, MiB.
         limit_mib: usize,
     },
+    /// The plugin trapped (a panic, an out-of-bounds access).
     #[error("plugin {plugin} {version} crashed{detail}; its instance was discarded")]
     Trap {
+        /// The plugin's name.
         plugin: String,
+        /// The plugin's version.
         version: String,
         /// The guest's own last words (panic message), when it printed any.
         detail: String,
+        /// The underlying error.
         #[source]
         source: BoxError,
     },
+    /// The plugin failed too often in a row (`Limits::max_failures`) and gets no more calls.
     #[error("plugin {plugin} {version} is quarantined after {failures} consecutive failures")]
     Quarantined {
+        /// The plugin's name.
         plugin: String,
+        /// The plugin's version.
         version: String,
+        /// The failures in a row.
         failures: u32,
     },
 }
 
 impl Error {
+    /// libvirt's code: `VIR_ERR_OPERATION_TIMEOUT` for a timeout,
+    /// `VIR_ERR_NO_SUPPORT` for a missing interface, else `VIR_ERR_INTERNAL_ERROR`.
     pub fn code(&self) -> ErrorCode {
         match self {
             Error::Timeout { .. } => ErrorCode::OPERATION_TIMEOUT,
@@ -152,8 +198,11 @@ impl Default for Limits {
 
 /// A compiled, linked plugin: ready to instantiate any number of times.
 pub struct Plugin {
+    /// The plugin's name.
     pub name: String,
+    /// The plugin's version.
     pub version: String,
+    /// The limits of each of its instances.
     pub limits: Limits,
     pre: InstancePre<HostState>,
     hypervisor: Option<hypervisor::GuestIndices>,
@@ -244,14 +293,17 @@ impl Plugin {
         }))
     }
 
+    /// It exports the `hypervisor` interface.
     pub fn exports_hypervisor(&self) -> bool {
         self.hypervisor.is_some()
     }
 
+    /// It exports the `storage` interface.
     pub fn exports_storage(&self) -> bool {
         self.storage.is_some()
     }
 
+    /// It exports the `network` interface.
     pub fn exports_network(&self) -> bool {
         self.network.is_some()
     }

@@ -21,42 +21,58 @@ use serde::Deserialize;
 use super::manifest::{Access, FsCapability, Manifest};
 use super::{Limits, Preopen};
 
+/// Why the policy file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The file cannot be read.
     #[error("cannot read plugin policy {path}")]
     Read {
+        /// The policy's file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The file is not a policy's TOML.
     #[error("plugin policy {path} is not valid")]
     Parse {
+        /// The policy's file.
         path: PathBuf,
+        /// The TOML error.
         #[source]
         source: toml::de::Error,
     },
 }
 
 impl Error {
+    /// libvirt's code: always `VIR_ERR_CONFIG_UNSUPPORTED`.
     pub fn code(&self) -> crate::ErrorCode {
         crate::ErrorCode::CONFIG_UNSUPPORTED
     }
 }
 
+/// What one plugin may be granted (`[plugin.NAME]`).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PluginPolicy {
+    /// Directories it may have (`filesystem`).
     #[serde(default)]
     pub filesystem: Vec<FsCapability>,
+    /// The host networking it may have at most (`network`).
     pub network: Option<super::manifest::NetCapability>,
+    /// Cap on the memory its manifest may ask for (`memory-mib`).
     pub memory_mib: Option<u64>,
+    /// Cap on the call timeout its manifest may ask for (`call-timeout-secs`).
     pub call_timeout_secs: Option<u64>,
+    /// Consecutive failures before quarantine (`max-failures`).
     pub max_failures: Option<u32>,
 }
 
+/// The host's plugin policy (`plugins.toml`).
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
+    /// Each plugin's policy, by name (`[plugin.NAME]`).
     #[serde(default)]
     pub plugin: BTreeMap<String, PluginPolicy>,
     /// Where it was read from, if anywhere.
@@ -67,6 +83,7 @@ pub struct Policy {
 /// A capability request and what was decided about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Grant {
+    /// What the manifest asked for.
     pub requested: FsCapability,
     /// None: refused by the policy.
     pub granted: Option<Access>,
@@ -91,6 +108,7 @@ pub fn policy_paths() -> Vec<PathBuf> {
 }
 
 impl Policy {
+    /// Parses the policy `text` of file `path`.
     pub fn parse(text: &str, path: &Path) -> Result<Policy, Error> {
         let mut policy: Policy = toml::from_str(text).map_err(|source| Error::Parse {
             path: path.to_path_buf(),

@@ -12,6 +12,7 @@ use super::Error;
 /// How often the epoch advances; call deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// The process's wasmtime `Engine`, with its code cache and epoch ticker.
 pub struct Runtime {
     engine: Engine,
 }
@@ -77,6 +78,7 @@ impl Runtime {
         Ok(Runtime { engine })
     }
 
+    /// The wasmtime engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
     }

@@ -14,9 +14,13 @@ use super::{Error, Plugin};
 
 /// A live instance: its store and the interfaces it exports.
 pub struct Instance {
+    /// Its wasmtime store.
     pub store: Store<HostState>,
+    /// Its `hypervisor` export, if any.
     pub hypervisor: Option<hypervisor::Guest>,
+    /// Its `storage` export, if any.
     pub storage: Option<storage::Guest>,
+    /// Its `network` export, if any.
     pub network: Option<network::Guest>,
 }
 
@@ -38,6 +42,8 @@ struct Slot {
     retry_after: Option<Instant>,
 }
 
+/// A plugin's one instance at a time: made on demand, re-created after a
+/// failure, quarantined after too many.
 pub struct PluginHandle {
     plugin: Arc<Plugin>,
     status_sink: Option<StatusSink>,
@@ -92,6 +98,8 @@ impl std::fmt::Debug for PluginHandle {
 }
 
 impl PluginHandle {
+    /// A handle of `plugin`, whose status reports go to `status_sink`. No
+    /// instance runs until the first call.
     pub fn new(plugin: Arc<Plugin>, status_sink: Option<StatusSink>) -> Self {
         let output = super::log::GuestLog::new(log_path(&plugin.name).as_deref());
         PluginHandle {
@@ -118,6 +126,7 @@ impl PluginHandle {
             .push(Arc::downgrade(self));
     }
 
+    /// The plugin it runs.
     pub fn plugin(&self) -> &Arc<Plugin> {
         &self.plugin
     }

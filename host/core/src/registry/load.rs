@@ -11,12 +11,16 @@ use crate::xml::{DomainDef, NetworkDef, ParseOptions, PoolDef, SnapshotDef};
 /// A domain that was running: its id and the definition it runs with.
 #[derive(Debug)]
 pub struct RuntimeRecord {
+    /// The domain's UUID.
     pub uuid: Uuid,
+    /// Its id.
     pub id: u32,
+    /// The definition it runs with.
     pub live: DomainDef,
     /// State and reason as the host last recorded them: a driver may not
     /// know why its guest is in a state (a revert looks like a restore).
     pub state: u32,
+    /// The reason for `state` (`virDomain*Reason`).
     pub reason: u32,
     /// Its block jobs.
     pub block_jobs: Vec<super::BlockJob>,

@@ -59,6 +59,7 @@ impl StateLock {
         })
     }
 
+    /// Releases the lock.
     pub fn unlock(&self) {
         let _ = self.file.unlock();
     }

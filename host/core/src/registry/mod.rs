@@ -23,35 +23,50 @@ use crate::error::ErrorCode;
 use crate::lifecycle::State;
 use crate::xml::{DomainDef, NetworkDef, PoolDef, SnapshotDef};
 
+/// A failure of the registry's state directory.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Writing a stored object failed.
     #[error("cannot write {path}")]
     Write {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// Reading a stored object failed.
     #[error("cannot read {path}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// Taking the state directory's lock failed.
     #[error("cannot lock {path}")]
     Lock {
+        /// The lock file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// A stored object does not parse.
     #[error("stored object {path} is damaged")]
     Damaged {
+        /// The file.
         path: PathBuf,
+        /// Why it does not parse.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
 impl Error {
+    /// libvirt's code: `VIR_ERR_WRITE_FAILED`, `VIR_ERR_READ_FAILED`, or
+    /// `VIR_ERR_SYSTEM_ERROR` for the lock.
     pub fn code(&self) -> ErrorCode {
         match self {
             Error::Write { .. } => ErrorCode::WRITE_FAILED,
@@ -61,13 +76,16 @@ impl Error {
     }
 }
 
+/// A registry call's result.
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// A saved domain state: kept in memory for in-process test connections, in
 /// a file for connections with a state directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SaveImage {
+    /// The state's bytes.
     Memory(Vec<u8>),
+    /// The file holding the state.
     File(PathBuf),
 }
 
@@ -106,19 +124,26 @@ pub struct BlockJob {
     pub ready: bool,
 }
 
+/// A domain the connection knows: its definitions and runtime state.
 #[derive(Clone, Debug)]
 pub struct DomainObj {
     /// The persistent (next-boot) definition; None for a transient domain.
     pub config: Option<DomainDef>,
     /// The running definition while active.
     pub live: Option<DomainDef>,
+    /// Its state (`virDomainState`).
     pub state: State,
+    /// The reason for its state (`virDomain*Reason` of `state`).
     pub reason: u32,
+    /// Its id while active.
     pub id: Option<u32>,
+    /// It starts when the host does.
     pub autostart: bool,
+    /// Its managed save image, if it has one.
     pub managed_save: Option<SaveImage>,
     /// Snapshot metadata in creation order.
     pub snapshots: Vec<SnapshotDef>,
+    /// The name of its current snapshot.
     pub current_snapshot: Option<String>,
     /// Overlay images wirt made for this domain's external snapshots (and
     /// reverts to them): removed once neither the domain nor a snapshot
@@ -131,6 +156,7 @@ pub struct DomainObj {
 }
 
 impl DomainObj {
+    /// A persistent, inactive domain with `config` as its definition.
     pub fn new_inactive(config: DomainDef) -> Self {
         DomainObj {
             config: Some(config),
@@ -170,18 +196,22 @@ impl DomainObj {
             .expect("a domain has a definition")
     }
 
+    /// The domain's name.
     pub fn name(&self) -> &str {
         &self.def().name
     }
 
+    /// The domain's UUID.
     pub fn uuid(&self) -> Uuid {
         self.def().uuid
     }
 
+    /// It has a persistent definition.
     pub fn persistent(&self) -> bool {
         self.config.is_some()
     }
 
+    /// It is running, paused or in any other state but shut off.
     pub fn is_active(&self) -> bool {
         self.state.is_active()
     }
@@ -192,33 +222,45 @@ impl DomainObj {
     }
 }
 
+/// A virtual network the connection knows.
 #[derive(Clone, Debug)]
 pub struct NetworkObj {
+    /// The persistent definition; None for a transient network.
     pub config: Option<NetworkDef>,
+    /// The running definition while active.
     pub live: Option<NetworkDef>,
+    /// It starts when the host does.
     pub autostart: bool,
 }
 
 impl NetworkObj {
+    /// The definition in effect: the live one while active.
     pub fn def(&self) -> &NetworkDef {
         self.live
             .as_ref()
             .or(self.config.as_ref())
             .expect("a network has a definition")
     }
+    /// It is active.
     pub fn is_active(&self) -> bool {
         self.live.is_some()
     }
+    /// It has a persistent definition.
     pub fn persistent(&self) -> bool {
         self.config.is_some()
     }
 }
 
+/// A storage pool the connection knows.
 #[derive(Clone, Debug)]
 pub struct PoolObj {
+    /// Its definition.
     pub def: PoolDef,
+    /// It has a persistent definition.
     pub persistent: bool,
+    /// It is active.
     pub active: bool,
+    /// It starts when the host does.
     pub autostart: bool,
     /// Volumes as of the last refresh; external changes appear only after
     /// a refresh, as in libvirt.
@@ -232,12 +274,15 @@ pub struct Registry {
     domain_names: HashMap<String, Uuid>,
     /// Ids are never reused within a connection's lifetime.
     next_id: u32,
+    /// The networks, by UUID.
     pub networks: BTreeMap<Uuid, NetworkObj>,
+    /// The storage pools, by UUID.
     pub pools: BTreeMap<Uuid, PoolObj>,
     store: Option<StateDir>,
 }
 
 impl Registry {
+    /// An empty registry, persisted in `store` if given.
     pub fn new(store: Option<StateDir>) -> Self {
         Registry {
             next_id: 1,
@@ -246,42 +291,51 @@ impl Registry {
         }
     }
 
+    /// The state directory the registry persists in, if any.
     pub fn store(&self) -> Option<&StateDir> {
         self.store.as_ref()
     }
 
+    /// Sets the id the next started domain gets (at least 1).
     pub fn set_next_id(&mut self, next: u32) {
         self.next_id = next.max(1);
     }
 
+    /// Takes the next domain id.
     pub fn allocate_id(&mut self) -> u32 {
         let id = self.next_id;
         self.next_id += 1;
         id
     }
 
+    /// Every domain, in UUID order.
     pub fn domains(&self) -> impl Iterator<Item = &DomainObj> {
         self.domains.values()
     }
 
+    /// The domain with this UUID.
     pub fn domain(&self, uuid: &Uuid) -> Option<&DomainObj> {
         self.domains.get(uuid)
     }
 
+    /// The domain with this UUID, to change.
     pub fn domain_mut(&mut self, uuid: &Uuid) -> Option<&mut DomainObj> {
         self.domains.get_mut(uuid)
     }
 
+    /// The domain with this name.
     pub fn domain_by_name(&self, name: &str) -> Option<&DomainObj> {
         self.domain_names
             .get(name)
             .and_then(|u| self.domains.get(u))
     }
 
+    /// The active domain with this id.
     pub fn domain_by_id(&self, id: u32) -> Option<&DomainObj> {
         self.domains.values().find(|d| d.id == Some(id))
     }
 
+    /// Adds a domain, or replaces the one with its UUID.
     pub fn insert_domain(&mut self, obj: DomainObj) {
         let uuid = obj.uuid();
         if let Some(old) = self.domains.get(&uuid) {
@@ -308,14 +362,17 @@ impl Registry {
         Some(obj)
     }
 
+    /// The number of domains.
     pub fn domain_count(&self) -> usize {
         self.domains.len()
     }
 
+    /// The network with this name.
     pub fn network_by_name(&self, name: &str) -> Option<&NetworkObj> {
         self.networks.values().find(|n| n.def().name == name)
     }
 
+    /// The storage pool with this name.
     pub fn pool_by_name(&self, name: &str) -> Option<&PoolObj> {
         self.pools.values().find(|p| p.def.name == name)
     }

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::{Error, Result, StateLock};
 
+/// A state directory: where a connection's objects persist, one file each.
 #[derive(Clone, Debug)]
 pub struct StateDir {
     root: PathBuf,
@@ -80,6 +81,7 @@ pub fn write_atomic_mode(path: &Path, data: &[u8], mode: u32) -> Result<()> {
 }
 
 impl StateDir {
+    /// The state directory at `root`, with no runtime directory and no lock.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         StateDir {
             root: root.into(),
@@ -110,11 +112,13 @@ impl StateDir {
         }
     }
 
+    /// Records of running domains go to `runtime`.
     pub fn with_runtime(mut self, runtime: impl Into<PathBuf>) -> Self {
         self.runtime = Some(runtime.into());
         self
     }
 
+    /// Where records of running domains go, if anywhere.
     pub fn runtime(&self) -> Option<&Path> {
         self.runtime.as_deref()
     }
@@ -129,6 +133,7 @@ impl StateDir {
         write_atomic_mode(path, data, 0o644)
     }
 
+    /// The directory itself.
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -139,15 +144,19 @@ impl StateDir {
         self.root.join(kind).join(format!("{uuid}.{ext}"))
     }
 
+    /// Where the snapshots of domain `uuid` are kept.
     pub fn snapshot_dir(&self, uuid: &Uuid) -> PathBuf {
         self.root.join("snapshots").join(uuid.to_string())
     }
 
+    /// Stores object `uuid` of `kind` with extension `ext`, atomically.
     pub fn write(&self, kind: &str, uuid: &Uuid, ext: &str, data: &[u8]) -> Result<()> {
         self.announce();
         write_atomic(&self.object_path(kind, uuid, ext), data)
     }
 
+    /// Removes the file of object `uuid` of `kind` with extension `ext`, if
+    /// there is one.
     pub fn remove(&self, kind: &str, uuid: &Uuid, ext: &str) -> Result<()> {
         let path = self.object_path(kind, uuid, ext);
         if path.exists() {

@@ -95,6 +95,7 @@ impl CpuSet {
         }
     }
 
+    /// It holds no CPU.
     pub fn is_empty(&self) -> bool {
         self.ranges.is_empty()
     }
@@ -107,16 +108,19 @@ impl CpuSet {
         i.checked_sub(1).map(|i| self.ranges[i])
     }
 
+    /// It holds CPU `n`.
     pub fn contains(&self, n: u32) -> bool {
         self.range_at(n).is_some_and(|(_, e)| n <= e)
     }
 
+    /// It shares a CPU with `other`.
     pub fn overlaps(&self, other: &CpuSet) -> bool {
         self.ranges
             .iter()
             .any(|&(s, e)| other.range_at(e).is_some_and(|(_, oe)| oe >= s))
     }
 
+    /// Every CPU it holds is in `other`.
     pub fn is_subset_of(&self, other: &CpuSet) -> bool {
         // Ranges are non-adjacent: a run of members lies in a single one.
         self.ranges

@@ -83,14 +83,20 @@ const OS_ORDER: &[&str] = &[
     "bios",
 ];
 
+/// A domain definition: libvirt's `<domain>`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DomainDef {
     /// `<domain type=...>`: "kvm", "qemu", "test"...
     pub domain_type: String,
+    /// `<name>`.
     pub name: String,
+    /// `<uuid>`.
     pub uuid: Uuid,
+    /// `<title>`.
     pub title: Option<String>,
+    /// `<description>`.
     pub description: Option<String>,
+    /// `<metadata>`, verbatim.
     pub metadata: Option<Element>,
     /// `<memory>`: the maximum the guest may have, KiB.
     pub memory_kib: u64,
@@ -102,12 +108,17 @@ pub struct DomainDef {
     pub vcpus: u32,
     /// `<vcpu current=...>` when fewer vCPUs are online at boot.
     pub current_vcpus: Option<u32>,
+    /// `<vcpu placement>`: "static" or "auto".
     pub vcpu_placement: String,
     /// Other `<vcpu>` attributes (`cpuset`...).
     pub vcpu_attrs: Vec<(String, String)>,
+    /// `<os>`.
     pub os: Os,
+    /// `<on_poweroff>`: "destroy", "restart", "preserve"...
     pub on_poweroff: String,
+    /// `<on_reboot>`.
     pub on_reboot: String,
+    /// `<on_crash>`.
     pub on_crash: String,
     /// `<devices>` children in document order.
     pub devices: Vec<Element>,
@@ -117,16 +128,22 @@ pub struct DomainDef {
     pub root_attrs: Vec<(String, String)>,
 }
 
+/// The boot settings: libvirt's `<os>`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Os {
     /// `<type>`: "hvm", "linux", "xen", "exe".
     pub os_type: String,
+    /// `<type arch>`.
     pub arch: Option<String>,
+    /// `<type machine>`.
     pub machine: Option<String>,
     /// Other `<type>` attributes.
     pub type_attrs: Vec<(String, String)>,
+    /// `<kernel>`: a kernel to boot directly.
     pub kernel: Option<String>,
+    /// `<initrd>`.
     pub initrd: Option<String>,
+    /// `<cmdline>`: the kernel's command line.
     pub cmdline: Option<String>,
     /// `<boot dev=...>` in order.
     pub boot_devices: Vec<String>,
@@ -137,6 +154,7 @@ pub struct Os {
 }
 
 impl Os {
+    /// The firmware file of `<loader>`, if one is named.
     pub fn loader(&self) -> Option<String> {
         self.extra
             .iter()
@@ -167,6 +185,8 @@ pub fn check_object_name(name: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// A `<uuid>`: 32 hex digits, dashes anywhere or nowhere, as libvirt
+/// accepts them.
 pub fn parse_uuid(text: &str) -> Result<Uuid, Error> {
     // libvirt accepts the dashes anywhere (or nowhere); 32 hex digits count.
     let hex: String = text
@@ -215,11 +235,13 @@ impl DomainDef {
         }
     }
 
+    /// Parses and checks a `<domain>` document.
     pub fn parse(text: &str, options: ParseOptions) -> Result<Self, Error> {
         let root = Element::parse(text, "domain_definition")?;
         Self::from_element(&root, options)
     }
 
+    /// Reads and checks a parsed `<domain>` element.
     pub fn from_element(root: &Element, options: ParseOptions) -> Result<Self, Error> {
         if root.name != "domain" {
             return Err(Error::Invalid(format!(
@@ -476,6 +498,7 @@ impl DomainDef {
         }
     }
 
+    /// The definition as libvirt formats it (`dumpxml --security-info`).
     pub fn to_xml(&self, options: FormatOptions) -> String {
         self.to_element(options).to_xml()
     }
@@ -507,6 +530,7 @@ impl DomainDef {
         root
     }
 
+    /// The element of [`to_xml`](Self::to_xml).
     pub fn to_element(&self, options: FormatOptions) -> Element {
         let mut root = Element::new("domain").with_attr("type", &self.domain_type);
         if let Some(id) = options.id {
@@ -616,6 +640,7 @@ impl DomainDef {
             .collect()
     }
 
+    /// The `<interface>`s, as typed views.
     pub fn interfaces(&self) -> Vec<devices::Interface> {
         self.devices
             .iter()

@@ -34,24 +34,37 @@ pub enum Error {
     /// the column.
     #[error("({what}):{line}: {message}\n{snippet}\n{caret}^", caret = "-".repeat(column.saturating_sub(1)))]
     Syntax {
+        /// What was being read (`domain_definition`).
         what: String,
+        /// The line, from 1.
         line: usize,
+        /// The column, from 1.
         column: usize,
+        /// The parser's message.
         message: String,
+        /// The line quoted.
         snippet: String,
     },
+    /// Larger than a document may be.
     #[error("({what}): document of {size} bytes exceeds the {limit} byte limit")]
     TooLarge {
+        /// What was being read.
         what: String,
+        /// Its size, bytes.
         size: usize,
+        /// The limit, bytes.
         limit: usize,
     },
+    /// Nested deeper, or with more elements, than a document may be.
     #[error(
         "({what}): document nests deeper than {depth} levels or holds more than {elements} elements"
     )]
     TooDeep {
+        /// What was being read.
         what: String,
+        /// The nesting limit.
         depth: usize,
+        /// The element count limit.
         elements: usize,
     },
     /// A value libvirt refuses with VIR_ERR_XML_ERROR.
@@ -59,7 +72,11 @@ pub enum Error {
     Invalid(String),
     /// No `<name>`: libvirt says just "missing name information".
     #[error("")]
-    NoName { what: &'static str },
+    NoName {
+        /// What lacks it (`domain`, `network`...).
+        what: &'static str,
+    },
+    /// A device with no target: VIR_ERR_NO_TARGET.
     #[error("{0}")]
     NoTarget(String),
     /// An element or attribute the schema does not allow (`--validate`).
@@ -68,6 +85,7 @@ pub enum Error {
     /// libvirt reports some structural problems as internal errors.
     #[error("{0}")]
     Internal(String),
+    /// A configuration libvirt refuses with VIR_ERR_CONFIG_UNSUPPORTED.
     #[error("{0}")]
     Unsupported(String),
     /// A value libvirt refuses with VIR_ERR_INVALID_ARG.
@@ -80,6 +98,7 @@ pub enum Error {
 }
 
 impl Error {
+    /// libvirt's error class (`virErrorNumber`).
     pub fn code(&self) -> ErrorCode {
         match self {
             Error::Syntax { .. } | Error::TooLarge { .. } | Error::TooDeep { .. } => {

@@ -36,9 +36,12 @@ const FORWARD_MODES: &[&str] = &[
     "hostdev",
 ];
 
+/// A virtual network definition: libvirt's `<network>`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NetworkDef {
+    /// `<name>`.
     pub name: String,
+    /// `<uuid>`.
     pub uuid: Uuid,
     /// `ipv6='yes'` and other root attributes, verbatim.
     pub root_attrs: Vec<(String, String)>,
@@ -49,9 +52,13 @@ pub struct NetworkDef {
 /// One `<ip>` of a network, typed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IpDef {
+    /// `<ip address>`.
     pub address: String,
+    /// The prefix length: `<ip prefix>`, or from `<ip netmask>`.
     pub prefix: u32,
+    /// `<ip family>`: "ipv4" or "ipv6".
     pub family: String,
+    /// `<dhcp><range start end>`s.
     pub dhcp_ranges: Vec<(String, String)>,
     /// (mac, name, ip)
     pub dhcp_hosts: Vec<(Option<String>, Option<String>, String)>,
@@ -70,11 +77,13 @@ fn netmask_prefix(mask: &str) -> Option<u32> {
 }
 
 impl NetworkDef {
+    /// Parses and checks a `<network>` document.
     pub fn parse(text: &str) -> Result<Self, Error> {
         let root = Element::parse(text, "network_definition")?;
         Self::from_element(&root)
     }
 
+    /// Reads and checks a parsed `<network>` element.
     pub fn from_element(root: &Element) -> Result<Self, Error> {
         if root.name != "network" {
             return Err(Error::Invalid(format!(
@@ -176,10 +185,12 @@ impl NetworkDef {
         })
     }
 
+    /// The definition as libvirt formats it (`net-dumpxml`).
     pub fn to_xml(&self) -> String {
         self.to_element().to_xml()
     }
 
+    /// The element of [`to_xml`](Self::to_xml).
     pub fn to_element(&self) -> Element {
         let mut root = Element::new("network");
         root.attrs = self.root_attrs.clone();
@@ -198,6 +209,8 @@ impl NetworkDef {
         root
     }
 
+    /// `<forward mode>` ("nat" when `<forward>` names none); None for an
+    /// isolated network.
     pub fn forward_mode(&self) -> Option<String> {
         self.children
             .iter()
@@ -205,6 +218,7 @@ impl NetworkDef {
             .map(|f| f.attr("mode").unwrap_or("nat").to_string())
     }
 
+    /// `<bridge name>`.
     pub fn bridge(&self) -> Option<String> {
         self.children
             .iter()
@@ -286,6 +300,7 @@ impl NetworkDef {
         }
     }
 
+    /// `<mac address>`.
     pub fn mac(&self) -> Option<String> {
         self.children
             .iter()
@@ -294,6 +309,7 @@ impl NetworkDef {
             .map(String::from)
     }
 
+    /// The `<ip>`s, typed.
     pub fn ips(&self) -> Vec<IpDef> {
         self.children
             .iter()

@@ -13,32 +13,50 @@ use super::tree::Element;
 
 const TEST_NS: &str = "http://libvirt.org/schemas/domain/test/1.0";
 
+/// The host CPUs of a node file (`<cpu>`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NodeCpu {
+    /// `<mhz>`.
     pub mhz: Option<u32>,
+    /// `<model>`.
     pub model: Option<String>,
+    /// `<nodes>`: NUMA nodes.
     pub nodes: Option<u32>,
+    /// `<sockets>` per node.
     pub sockets: Option<u32>,
+    /// `<cores>` per socket.
     pub cores: Option<u32>,
+    /// `<threads>` per core.
     pub threads: Option<u32>,
+    /// `<active>`: CPUs online.
     pub active: Option<u32>,
 }
 
+/// A `<domain>` of a node file, with the test driver's extra elements.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NodeDomain {
+    /// The definition.
     pub def: DomainDef,
     /// libvirt `virDomainState` from `<test:runstate>`; running when absent.
     pub runstate: u32,
+    /// `<test:transient/>`: no persistent definition.
     pub transient: bool,
+    /// `<test:hasmanagedsave/>`: it has a managed save image.
     pub has_managed_save: bool,
 }
 
+/// A test-driver node file (`<node>`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NodeDef {
+    /// `<cpu>`.
     pub cpu: NodeCpu,
+    /// `<memory>`, KiB.
     pub memory_kib: Option<u64>,
+    /// The `<domain>`s.
     pub domains: Vec<NodeDomain>,
+    /// The `<network>`s.
     pub networks: Vec<NetworkDef>,
+    /// The `<pool>`s, each with its `<volume>`s.
     pub pools: Vec<(PoolDef, Vec<VolumeDef>)>,
     /// Node devices (`<device>`), read-only.
     pub devices: Vec<NodeDeviceDef>,

@@ -7,6 +7,7 @@ use super::domain::{check_object_name, parse_uuid};
 use super::tree::{Element, Node};
 pub use super::volume::{VOLUME_FORMATS, VolumeDef, VolumeLive, check_volume_name};
 
+/// The pool types libvirt knows (`<pool type>`).
 pub const POOL_TYPES: &[&str] = &[
     "dir",
     "fs",
@@ -24,13 +25,18 @@ pub const POOL_TYPES: &[&str] = &[
     "vstorage",
 ];
 
+/// A storage pool definition: libvirt's `<pool>`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PoolDef {
+    /// `<pool type>`: one of [`POOL_TYPES`].
     pub pool_type: String,
+    /// `<name>`.
     pub name: String,
+    /// `<uuid>`.
     pub uuid: Uuid,
     /// `<source>`, verbatim (an empty one when absent, as libvirt writes it).
     pub source: Element,
+    /// `<target><path>`.
     pub target_path: Option<String>,
     /// `<target>` children other than `<path>` (permissions...).
     pub target_extra: Vec<Element>,
@@ -43,12 +49,16 @@ pub struct PoolDef {
 /// The live figures `pool-dumpxml` prints.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PoolSizes {
+    /// `<capacity>`, bytes.
     pub capacity: u64,
+    /// `<allocation>`, bytes.
     pub allocation: u64,
+    /// `<available>`, bytes.
     pub available: u64,
 }
 
 impl PoolDef {
+    /// A `dir` pool named `name` over the directory `target`, with a new UUID.
     pub fn new_dir(name: &str, target: &str) -> Self {
         PoolDef {
             pool_type: "dir".into(),
@@ -62,11 +72,13 @@ impl PoolDef {
         }
     }
 
+    /// Parses and checks a `<pool>` document.
     pub fn parse(text: &str) -> Result<Self, Error> {
         let root = Element::parse(text, "pool_definition")?;
         Self::from_element(&root)
     }
 
+    /// Reads and checks a parsed `<pool>` element.
     pub fn from_element(root: &Element) -> Result<Self, Error> {
         if root.name != "pool" {
             return Err(Error::Invalid(format!(
@@ -169,6 +181,7 @@ impl PoolDef {
         })
     }
 
+    /// The definition as libvirt formats it (`pool-dumpxml`), with `sizes`.
     pub fn to_xml(&self, sizes: PoolSizes) -> String {
         let mut root = Element::new("pool").with_attr("type", &self.pool_type);
         root.attrs.extend(self.root_attrs.iter().cloned());

@@ -5,16 +5,22 @@ use super::ParseOptions;
 use super::domain::{DomainDef, FormatOptions};
 use super::tree::{Element, Node, rank};
 
+/// A domain snapshot definition: libvirt's `<domainsnapshot>`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SnapshotDef {
+    /// `<name>`.
     pub name: String,
+    /// `<description>`.
     pub description: Option<String>,
     /// The domain state when taken: "running", "paused", "shutoff"...
     pub state: String,
+    /// `<creationTime>`: seconds since the epoch.
     pub creation_time: u64,
+    /// `<parent><name>`: the snapshot it was taken on top of.
     pub parent: Option<String>,
     /// `<memory snapshot=...>`: "no", "internal", "external".
     pub memory: String,
+    /// `<domain>`: the definition the domain had when it was taken.
     pub domain: Option<DomainDef>,
     /// Other children (`<disks>`...), verbatim.
     pub extra: Vec<Element>,

@@ -21,22 +21,30 @@ pub const MAX_DEPTH: usize = 256;
 /// Most elements accepted in one document.
 pub const MAX_ELEMENTS: usize = 200_000;
 
+/// A child of an element.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Node {
+    /// A child element.
     Element(Element),
+    /// Text, unescaped.
     Text(String),
+    /// A comment's text.
     Comment(String),
 }
 
+/// An XML element: name, attributes in document order, children.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Element {
     /// The qualified name as written (`test:runstate` keeps its prefix).
     pub name: String,
+    /// The attributes, in document order, unescaped.
     pub attrs: Vec<(String, String)>,
+    /// Elements, text and comments, in document order.
     pub children: Vec<Node>,
 }
 
 impl Element {
+    /// An empty element named `name`.
     pub fn new(name: impl Into<String>) -> Self {
         Element {
             name: name.into(),
@@ -44,21 +52,25 @@ impl Element {
         }
     }
 
+    /// The element with attribute `name` set to `value`.
     pub fn with_attr(mut self, name: &str, value: impl Into<String>) -> Self {
         self.set_attr(name, value);
         self
     }
 
+    /// The element with `text` appended.
     pub fn with_text(mut self, text: impl Into<String>) -> Self {
         self.children.push(Node::Text(text.into()));
         self
     }
 
+    /// The element with `child` appended.
     pub fn with_child(mut self, child: Element) -> Self {
         self.children.push(Node::Element(child));
         self
     }
 
+    /// The value of attribute `name`.
     pub fn attr(&self, name: &str) -> Option<&str> {
         self.attrs
             .iter()
@@ -66,6 +78,7 @@ impl Element {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Sets attribute `name`, in place if it exists, else last.
     pub fn set_attr(&mut self, name: &str, value: impl Into<String>) {
         let value = value.into();
         match self.attrs.iter_mut().find(|(n, _)| n == name) {
@@ -74,11 +87,13 @@ impl Element {
         }
     }
 
+    /// Removes attribute `name`, returning its value.
     pub fn remove_attr(&mut self, name: &str) -> Option<String> {
         let pos = self.attrs.iter().position(|(n, _)| n == name)?;
         Some(self.attrs.remove(pos).1)
     }
 
+    /// The child elements, in order.
     pub fn elements(&self) -> impl Iterator<Item = &Element> {
         self.children.iter().filter_map(|n| match n {
             Node::Element(e) => Some(e),
@@ -86,10 +101,12 @@ impl Element {
         })
     }
 
+    /// The first child element named `name`.
     pub fn child(&self, name: &str) -> Option<&Element> {
         self.elements().find(|e| e.name == name)
     }
 
+    /// The child elements named `name`, in order.
     pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
         self.elements().filter(move |e| e.name == name)
     }
@@ -110,6 +127,7 @@ impl Element {
         self.child(name).map(|c| c.text().trim().to_string())
     }
 
+    /// It has a child element.
     pub fn has_element_children(&self) -> bool {
         self.children.iter().any(|n| matches!(n, Node::Element(_)))
     }
@@ -128,6 +146,7 @@ impl Element {
         out
     }
 
+    /// Appends the element to `out` in libvirt's layout, indented by `indent` spaces.
     pub fn write(&self, out: &mut String, indent: usize) {
         pad(out, indent);
         out.push('<');
@@ -189,6 +208,7 @@ fn pad(out: &mut String, indent: usize) {
     out.extend(std::iter::repeat_n(' ', indent));
 }
 
+/// `s` escaped for element text.
 pub fn escape_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -202,6 +222,7 @@ pub fn escape_text(s: &str) -> String {
     out
 }
 
+/// `s` escaped for a single-quoted attribute value.
 pub fn escape_attr(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {

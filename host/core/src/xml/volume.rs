@@ -48,8 +48,10 @@ const ORDER: &[&str] = &[
     "backingStore",
 ];
 
+/// A storage volume definition: libvirt's `<volume>`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VolumeDef {
+    /// `<name>`.
     pub name: String,
     /// `type` attribute: file, block, dir, network, netdir, ploop.
     pub kind: Option<String>,
@@ -69,11 +71,17 @@ pub struct VolumeDef {
 /// What the driver reports of a volume, for `vol-dumpxml`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VolumeLive {
+    /// `<volume type>`: file, block, dir...
     pub kind: String,
+    /// `<key>`.
     pub key: String,
+    /// `<target><path>`.
     pub path: String,
+    /// `<capacity>`, bytes.
     pub capacity: u64,
+    /// `<allocation>`, bytes.
     pub allocation: u64,
+    /// `<target><format type>`.
     pub format: String,
 }
 

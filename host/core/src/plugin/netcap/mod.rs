@@ -81,6 +81,7 @@ type Result<T> = std::result::Result<T, Error>;
 /// and where the host keeps the dnsmasq processes' pid files.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NetGrant {
+    /// The prefix of the bridge names the plugin may create.
     pub bridge_prefix: String,
     /// The host directory for pid files (the host's, not granted to the plugin).
     pub run_dir: PathBuf,
@@ -97,6 +98,7 @@ pub struct NetHost {
 }
 
 impl NetHost {
+    /// The host side of plugin `plugin`'s networking, within `grant`.
     pub fn new(plugin: &str, grant: NetGrant) -> Arc<NetHost> {
         Arc::new(NetHost {
             plugin: plugin.to_string(),
@@ -139,31 +141,38 @@ impl NetHost {
         }
     }
 
+    /// Creates bridge `name` (named within the grant), marked as the plugin's,
+    /// with `mtu` if given.
     pub fn bridge_create(&self, name: &str, mtu: Option<u32>) -> Result<()> {
         self.check_name(name)?;
         link::create_bridge(name, mtu, &link::marker(&self.plugin))
     }
 
+    /// Bridge `name` exists and the plugin created it.
     pub fn bridge_owned(&self, name: &str) -> bool {
         self.check_owned(name).is_ok()
     }
 
+    /// Deletes bridge `name`, one the plugin created.
     pub fn bridge_delete(&self, name: &str) -> Result<()> {
         self.check_owned(name)?;
         link::delete(name)
     }
 
+    /// Gives the plugin's bridge `name` the address `address/prefix`.
     pub fn address_add(&self, name: &str, address: &str, prefix: u32) -> Result<()> {
         self.check_owned(name)?;
         let cidr = firewall::Cidr::parse(&format!("{address}/{prefix}"))?;
         link::add_address(name, &cidr.host_text())
     }
 
+    /// Brings the plugin's bridge `name` up.
     pub fn link_up(&self, name: &str) -> Result<()> {
         self.check_owned(name)?;
         link::up(name)
     }
 
+    /// Replaces the firewall of the plugin's bridge `bridge` with `rules`.
     pub fn firewall_set(&self, bridge: &str, rules: &[netcap::FirewallRule]) -> Result<()> {
         self.check_owned(bridge)?;
         let rules = rules
@@ -179,6 +188,8 @@ impl NetHost {
         firewall::clear(bridge)
     }
 
+    /// Starts dnsmasq on the plugin's bridge `bridge` with the plugin's config
+    /// file `config` (a path in its `preopens`), once checked; returns its pid.
     pub fn dnsmasq_start(&self, bridge: &str, config: &str, preopens: &[Preopen]) -> Result<u32> {
         self.check_owned(bridge)?;
         let host_config = dnsmasq::map_path(preopens, config)?;
@@ -190,11 +201,13 @@ impl NetHost {
         self.dnsmasq.start(bridge, &checked)
     }
 
+    /// Sends the dnsmasq of `bridge` SIGHUP: it re-reads its hosts files.
     pub fn dnsmasq_reload(&self, bridge: &str) -> Result<()> {
         self.check_name(bridge)?;
         self.dnsmasq.reload(bridge)
     }
 
+    /// Stops the dnsmasq of `bridge` and waits for it.
     pub fn dnsmasq_stop(&self, bridge: &str) -> Result<()> {
         self.check_name(bridge)?;
         self.dnsmasq.stop(bridge)

@@ -45,6 +45,7 @@ pub const DEVICE_NAMES: &[&str] = &[
     "pstore",
 ];
 
+/// A typed view of a `<disk>`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Disk {
     /// `type`: file, block, dir, network, volume, nvme, vhostuser.
@@ -55,14 +56,20 @@ pub struct Disk {
     pub source: Option<String>,
     /// For `type='volume'`: (pool, volume).
     pub volume: Option<(String, String)>,
+    /// `<target dev>` (`vda`).
     pub target_dev: Option<String>,
+    /// `<target bus>` (`virtio`).
     pub target_bus: Option<String>,
+    /// `<driver type>`: the image format (`qcow2`).
     pub format: Option<String>,
+    /// `<readonly/>`.
     pub read_only: bool,
+    /// `<shareable/>`.
     pub shareable: bool,
 }
 
 impl Disk {
+    /// The view of `<disk>` element `e`, libvirt's defaults filled in.
     pub fn from_element(e: &Element) -> Self {
         let source = e.child("source");
         let volume =
@@ -98,14 +105,18 @@ impl Disk {
     }
 }
 
+/// A typed view of an `<interface>`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Interface {
     /// `type`: network, bridge, user, ethernet, direct, hostdev, vhostuser...
     pub kind: String,
+    /// `<mac address>`.
     pub mac: Option<String>,
     /// The network, bridge or device named by `<source>`.
     pub source: Option<String>,
+    /// `<model type>` (`virtio`).
     pub model: Option<String>,
+    /// `<target dev>`: the host device (`vnet0`).
     pub target_dev: Option<String>,
     /// `<link state='down'/>`: the cable is unplugged.
     pub link_down: bool,
@@ -116,6 +127,7 @@ pub struct Interface {
 }
 
 impl Interface {
+    /// The view of `<interface>` element `e`.
     pub fn from_element(e: &Element) -> Self {
         let source = e.child("source").and_then(|s| {
             s.attr("network")
