@@ -160,7 +160,9 @@ impl PoolEvent {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[repr(i32)]
 pub enum SecretLifecycle {
+    /// `VIR_SECRET_EVENT_DEFINED`.
     Defined = 0,
+    /// `VIR_SECRET_EVENT_UNDEFINED`.
     Undefined = 1,
     /// Its value was set: the value-changed event, not a lifecycle one.
     ValueChanged = -1,
@@ -169,10 +171,13 @@ pub enum SecretLifecycle {
 /// A secret event. It names the secret, never its value.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SecretEvent {
+    /// The secret's UUID.
     pub uuid: Uuid,
     /// `virSecretUsageType`.
     pub usage_type: i32,
+    /// Its usage's id (a volume path, a Ceph user, ...).
     pub usage_id: String,
+    /// What happened.
     pub event: SecretLifecycle,
 }
 

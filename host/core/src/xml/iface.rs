@@ -13,9 +13,11 @@ const ORDER: &[&str] = &[
 /// A host interface's definition.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IfaceDef {
+    /// `<interface name>`.
     pub name: String,
     /// The first `<mac address=...>`, empty when there is none.
     pub mac: String,
+    /// The whole `<interface>` element, as given.
     pub element: Element,
 }
 

@@ -41,6 +41,7 @@ pub fn cap_bit(name: &str) -> Option<u32> {
 /// One node device.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeDeviceDef {
+    /// `<name>` (`computer`, `pci_0000_00_02_0`).
     pub name: String,
     /// The parent device's name; `None` for the root (`computer`).
     pub parent: Option<String>,

@@ -86,12 +86,15 @@ impl UsageType {
 /// A secret's definition.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SecretDef {
+    /// `<uuid>`.
     pub uuid: Uuid,
     /// Kept only in memory, never written to disk.
     pub ephemeral: bool,
     /// The value may not be read back through the API.
     pub private: bool,
+    /// `<description>`.
     pub description: Option<String>,
+    /// `<usage type>`.
     pub usage_type: UsageType,
     /// The usage's id (a volume path, a Ceph user, an iSCSI target...);
     /// empty for [`UsageType::None`].
