@@ -62,6 +62,19 @@ pub static COMMANDS: &[Command] = &[
         ],
     },
     Command {
+        name: "detach-device-alias",
+        group: G,
+        help: "detach device from an alias",
+        run: detach_device_alias,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            data("alias", "device alias"),
+            flag("config", "affect next boot"),
+            flag("live", "affect running domain"),
+            flag("current", "affect current domain"),
+        ],
+    },
+    Command {
         name: "detach-disk",
         group: G,
         help: "detach disk device",
@@ -165,6 +178,15 @@ fn detach_device(ctx: &mut Ctx, args: &Args) -> CmdResult {
         failed,
         "Device detached successfully",
     )
+}
+
+fn detach_device_alias(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let alias = args.req("alias");
+    let d = dom(ctx, args)?;
+    let flags = affect(&d, args)?;
+    d.detach_device_alias(alias, flags)
+        .ctx(|| format!("Failed to detach device with alias {alias}"))?;
+    Ok(Reply::message("Device detach request sent successfully"))
 }
 
 fn attach_disk(ctx: &mut Ctx, args: &Args) -> CmdResult {

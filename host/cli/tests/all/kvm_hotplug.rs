@@ -203,14 +203,27 @@ fn kvm_hotplug_through_wirtd_sends_device_events() {
         t = threading.Thread(target=loop, daemon=True); t.start()\n\
         xml = \"<disk type='file' device='disk'><source file='%s'/><target dev='vdb' bus='virtio'/></disk>\" % sys.argv[2]\n\
         d.attachDeviceFlags(xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)\n\
-        print('live', 'vdb' in d.XMLDesc(0), 'vdb' in d.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))\n\
+        print('live', 'vdb' in d.XMLDesc(0), 'vdb' in d.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), flush=True)\n\
+        sys.stdin.readline()\n\
         d.detachDeviceFlags(xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)\n\
         done.wait(20)\n\
         print(seen)\n";
-    let out = std::process::Command::new(python)
+    // The detach waits until the guest has taken the disk in: one pulled
+    // out while the test guest still sets its driver up would leave it
+    // waiting for an answer from a device that is gone.
+    let mut child = std::process::Command::new(python)
         .args(["-c", script, &uri, &d1.to_string_lossy()])
-        .output()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    k.wait_console("e1", "rescan: 1 devices");
+    {
+        use std::io::Write as _;
+        child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -258,6 +271,20 @@ fn kvm_hotplug_through_wirtd_sends_device_events() {
         );
         assert!(text.contains("vdc"), "{text}");
         k.wait_console("e1", "rescan: 1 devices");
+        // Pulled out again by its alias (what virt-manager detaches by).
+        let out = std::process::Command::new("virsh")
+            .args(["-c", &uri])
+            .arg("detach-device-alias e1 virtio-disk2 --live; domblklist e1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("Device detach request sent successfully"),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!text.contains("vdc"), "{text}");
+        k.wait_console("e1", "virtio: slot 0 gone (blk0)\n");
     }
     dom.destroy().unwrap();
     drop(conn);

@@ -977,6 +977,9 @@ fn python_libvirt_sets_metadata_and_lifecycle_actions_through_wirtd() {
         print(d.controlInfo())\n\
         r = libvirt.openReadOnly(sys.argv[2]).lookupByName('test')\n\
         print(r.metadata(libvirt.VIR_DOMAIN_METADATA_DESCRIPTION, None, 0))\n\
+        print(c.storagePoolLookupByTargetPath('//default-pool/').name())\n\
+        try:\n    c.storagePoolLookupByTargetPath('/nowhere')\n\
+        except libvirt.libvirtError as e:\n    print(e.get_error_code(), e.get_error_message())\n\
         try:\n    r.setMetadata(libvirt.VIR_DOMAIN_METADATA_TITLE, 'x', None, None, 0)\n\
         except libvirt.libvirtError as e:\n    print(e.get_error_code() == libvirt.VIR_ERR_OPERATION_DENIED)\n";
     let out = Command::new(python)
@@ -990,6 +993,7 @@ fn python_libvirt_sets_metadata_and_lifecycle_actions_through_wirtd() {
     );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "web server\n<owner>ops</owner>\n80\nTrue\n[0, 0, 0]\nweb server\nTrue\n"
+        "web server\n<owner>ops</owner>\n80\nTrue\n[0, 0, 0]\nweb server\ndefault-pool\n\
+         49 Storage pool not found: no storage pool with matching target path '/nowhere'\nTrue\n"
     );
 }

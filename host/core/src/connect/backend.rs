@@ -245,6 +245,15 @@ pub trait DomainBackend {
     ) -> Result<()> {
         unsupported("virDomainSetLifecycleAction")
     }
+    /// Detaches the device with alias `alias` (`virDomainDetachDeviceAlias`).
+    fn domain_detach_device_alias(
+        &self,
+        _dom: &DomainRef,
+        _alias: &str,
+        _flags: u32,
+    ) -> Result<()> {
+        unsupported("virDomainDetachDeviceAlias")
+    }
     /// The state of the domain's control channel.
     fn domain_get_control_info(&self, _dom: &DomainRef) -> Result<super::ControlInfo> {
         unsupported("virDomainGetControlInfo")

@@ -69,6 +69,30 @@ impl Connect {
         Ok(self.pool(self.backend().lookup_pool_by_uuid(uuid)?))
     }
 
+    /// The pool whose `<target><path>` is `path`, duplicate and trailing
+    /// slashes aside (`virStoragePoolLookupByTargetPath`).
+    pub fn lookup_pool_by_target_path(&self, path: &str) -> Result<StoragePool> {
+        fn clean(p: &str) -> String {
+            let mut out = String::new();
+            for part in p.split('/').filter(|s| !s.is_empty()) {
+                out.push('/');
+                out.push_str(part);
+            }
+            if out.is_empty() { "/".into() } else { out }
+        }
+        let want = clean(path);
+        for pool in self.list_all_pools(0)? {
+            let def = crate::xml::PoolDef::parse(&pool.xml_desc(0)?)?;
+            if def.target_path.as_deref().map(clean).as_deref() == Some(want.as_str()) {
+                return Ok(pool);
+            }
+        }
+        Err(super::Error::api(
+            crate::error::ErrorCode::NO_STORAGE_POOL,
+            format!("no storage pool with matching target path '{path}'"),
+        ))
+    }
+
     /// Pools matching libvirt's `VIR_CONNECT_LIST_STORAGE_POOLS_*` flags, by name.
     pub fn list_all_pools(&self, flags: u32) -> Result<Vec<StoragePool>> {
         let mut refs = self.backend().list_all_pools(flags)?;

@@ -80,6 +80,14 @@ impl Domain {
             .domain_set_lifecycle_action(self.reference(), kind, action, flags)
     }
 
+    /// Detaches the device whose alias is `alias` (`virtio-disk1`,
+    /// `net0`, or its `<alias name>`), as [`Domain::detach_device`] would.
+    /// flags: 1 live, 2 config.
+    pub fn detach_device_alias(&self, alias: &str, flags: u32) -> Result<()> {
+        self.writable_backend()?
+            .domain_detach_device_alias(self.reference(), alias, flags)
+    }
+
     /// The state of the domain's control channel.
     pub fn control_info(&self) -> Result<ControlInfo> {
         self.connect()

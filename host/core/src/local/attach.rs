@@ -212,6 +212,50 @@ impl Local {
     }
 }
 
+impl Local {
+    /// `virDomainDetachDeviceAlias`: the device whose alias is `alias`
+    /// (its `<alias name>`, or the one wirt gives: `virtio-disk1`, `net0`)
+    /// detached as `detach-device` would.
+    pub(super) fn detach_device_alias(
+        &self,
+        dom: &DomainRef,
+        alias_name: &str,
+        flags: u32,
+    ) -> Result<()> {
+        check_flags(
+            flags,
+            flags::AFFECT_LIVE | flags::AFFECT_CONFIG,
+            "virDomainDetachDeviceAlias",
+        )?;
+        if self.state.info.type_name == "TEST" {
+            return Err(Error::api(
+                ErrorCode::NO_SUPPORT,
+                "virDomainDetachDeviceAlias",
+            ));
+        }
+        let xml = self.with(dom, |reg, uuid| {
+            let obj = reg.domain(uuid).expect("checked");
+            let (live, _) = affected(obj, flags)?;
+            let def = if live { obj.def() } else { obj.inactive_def() };
+            let mut seen = std::collections::HashMap::new();
+            for d in &def.devices {
+                let n = seen.entry(d.name.clone()).or_insert(0usize);
+                let index = *n;
+                *n += 1;
+                if matches!(d.name.as_str(), "disk" | "interface") && alias(d, index) == alias_name
+                {
+                    return Ok(d.to_xml());
+                }
+            }
+            Err(Error::api(
+                ErrorCode::DEVICE_MISSING,
+                format!("no device found with alias {alias_name}"),
+            ))
+        })?;
+        self.change_device(dom, &xml, flags, false)
+    }
+}
+
 fn obj_name(reg: &crate::registry::Registry, uuid: &uuid::Uuid) -> String {
     reg.domain(uuid)
         .map(|o| o.def().name.clone())
@@ -220,7 +264,7 @@ fn obj_name(reg: &crate::registry::Registry, uuid: &uuid::Uuid) -> String {
 
 /// The device's `<alias name>`, or the one libvirt's QEMU driver would give
 /// it: `virtio-disk<N>` by target (`vdb` is 1), `net<N>` by position.
-fn alias(device: &Element, index: usize) -> String {
+pub(super) fn alias(device: &Element, index: usize) -> String {
     if let Some(a) = device.child("alias").and_then(|a| a.attr("name")) {
         return a.to_string();
     }

@@ -934,6 +934,10 @@ impl DomainBackend for Local {
         self.set_lifecycle_action(dom, kind, action, flags)
     }
 
+    fn domain_detach_device_alias(&self, dom: &DomainRef, alias: &str, flags: u32) -> Result<()> {
+        self.detach_device_alias(dom, alias, flags)
+    }
+
     fn domain_get_control_info(&self, dom: &DomainRef) -> Result<crate::connect::ControlInfo> {
         self.control_info(dom)
     }

@@ -386,6 +386,15 @@ impl DomainBackend for RemoteConn {
         Ok(self.call(REMOTE_PROC_DOMAIN_SET_LIFECYCLE_ACTION, &args)?)
     }
 
+    fn domain_detach_device_alias(&self, dom: &DomainRef, alias: &str, flags: u32) -> Result<()> {
+        let args = DomainDetachDeviceAliasArgs {
+            dom: wire_domain(dom),
+            alias: alias.to_string(),
+            flags,
+        };
+        Ok(self.call(REMOTE_PROC_DOMAIN_DETACH_DEVICE_ALIAS, &args)?)
+    }
+
     fn domain_get_control_info(&self, dom: &DomainRef) -> Result<wirt::connect::ControlInfo> {
         let args = DomainGetControlInfoArgs {
             dom: wire_domain(dom),

@@ -76,6 +76,8 @@ pub(super) fn served(procedure: i32) -> bool {
             | REMOTE_PROC_CONNECT_GET_ALL_DOMAIN_STATS
             | REMOTE_PROC_DOMAIN_GET_XML_DESC
             | REMOTE_PROC_DOMAIN_GET_AUTOSTART
+            | REMOTE_PROC_STORAGE_POOL_LOOKUP_BY_TARGET_PATH
+            | REMOTE_PROC_DOMAIN_DETACH_DEVICE_ALIAS
             | REMOTE_PROC_DOMAIN_GET_METADATA
             | REMOTE_PROC_DOMAIN_SET_METADATA
             | REMOTE_PROC_DOMAIN_SET_LIFECYCLE_ACTION
@@ -327,6 +329,7 @@ pub(super) fn read_only_allowed(call: &Call) -> bool {
         | ConnectGetAllDomainStats(_)
         | DomainGetAutostart(_)
         | DomainGetMetadata(_)
+        | StoragePoolLookupByTargetPath(_)
         | DomainGetControlInfo(_)
         | DomainIsActive(_)
         | DomainIsPersistent(_)

@@ -147,6 +147,9 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
         Call::DomainUpdateDeviceFlags(a) => domain(conn, a.dom)
             .update_device(&a.xml, a.flags)
             .map(Reply::DomainUpdateDeviceFlags),
+        Call::DomainDetachDeviceAlias(a) => domain(conn, a.dom)
+            .detach_device_alias(&a.alias, a.flags)
+            .map(Reply::DomainDetachDeviceAlias),
         Call::DomainGetMetadata(a) => domain(conn, a.dom)
             .metadata(a.r#type, a.uri.as_deref(), a.flags)
             .map(|metadata| Reply::DomainGetMetadata(DomainGetMetadataRet { metadata })),

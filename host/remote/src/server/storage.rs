@@ -76,6 +76,13 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
                 Reply::ConnectListDefinedStoragePools(ConnectListDefinedStoragePoolsRet { names })
             })
         }
+        Call::StoragePoolLookupByTargetPath(a) => {
+            conn.lookup_pool_by_target_path(&a.path).map(|p| {
+                Reply::StoragePoolLookupByTargetPath(StoragePoolLookupByTargetPathRet {
+                    pool: wire_pool(&p),
+                })
+            })
+        }
         Call::StoragePoolLookupByName(a) => conn.lookup_pool_by_name(&a.name).map(|p| {
             Reply::StoragePoolLookupByName(StoragePoolLookupByNameRet {
                 pool: wire_pool(&p),
