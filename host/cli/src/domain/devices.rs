@@ -117,7 +117,7 @@ pub static COMMANDS: &[Command] = &[
 
 /// virsh's flags: `--current` (or nothing) is 0; `--persistent` is the
 /// definition, and the running domain too when it runs.
-fn affect(d: &Domain, args: &Args) -> Result<u32, CmdError> {
+pub(super) fn affect(d: &Domain, args: &Args) -> Result<u32, CmdError> {
     if args.has("current") && (args.has("live") || args.has("config")) {
         return Err(CmdError::msg(
             "Options --current and --live are mutually exclusive",

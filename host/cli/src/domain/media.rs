@@ -53,24 +53,10 @@ pub static COMMANDS: &[Command] = &[
     },
 ];
 
-/// The flags of `--current`, `--live`, `--config`, `--persistent`.
+/// The device commands' flags, with `--force`.
 fn affect(d: &Domain, args: &Args) -> Result<u32, CmdError> {
-    if args.has("current") && (args.has("live") || args.has("config")) {
-        return Err(CmdError::msg(
-            "Options --current and --live are mutually exclusive",
-        ));
-    }
-    let mut flags = 0;
-    if args.has("config") || args.has("persistent") {
-        flags |= df::AFFECT_CONFIG;
-    }
-    if args.has("live") || (args.has("persistent") && d.is_active().unwrap_or(false)) {
-        flags |= df::AFFECT_LIVE;
-    }
-    if args.has("force") {
-        flags |= MODIFY_FORCE;
-    }
-    Ok(flags)
+    let force = if args.has("force") { MODIFY_FORCE } else { 0 };
+    Ok(super::devices::affect(d, args)? | force)
 }
 
 fn update_device(ctx: &mut Ctx, args: &Args) -> CmdResult {

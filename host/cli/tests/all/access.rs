@@ -3,26 +3,12 @@
 //! advertises only the authentication it performs.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use wirt_remote::protocol::*;
 
 use crate::remote::{Daemon, Raw};
-
-struct Out {
-    stdout: String,
-    stderr: String,
-    ok: bool,
-}
-
-fn run(cmd: &mut Command) -> Out {
-    let out = cmd.stdin(Stdio::null()).output().expect("run client");
-    Out {
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        ok: out.status.success(),
-    }
-}
+use crate::support::{Out, run};
 
 fn have(tool: &str, why: &str) -> bool {
     let found = Command::new(tool).arg("--version").output().is_ok();

@@ -109,7 +109,6 @@ fn storage_pool_events_arrive_through_wirtd() {
 /// what another client does to a pool.
 #[test]
 fn wirt_pool_event_loop_prints_what_happens_through_wirtd() {
-    use std::io::BufRead as _;
     let d = crate::remote::Daemon::start();
     let uri = d.uri();
     let mut watcher = Command::new(env!("CARGO_BIN_EXE_wirt"))
@@ -118,18 +117,7 @@ fn wirt_pool_event_loop_prints_what_happens_through_wirtd() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stdout = watcher.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let rx = crate::support::stdout_lines(&mut watcher);
     let pool_xml = |name: &str| {
         let xml = d.dir.path().join(format!("{name}.xml"));
         std::fs::write(

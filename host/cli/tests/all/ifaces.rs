@@ -2,31 +2,13 @@
 //! own test driver through virsh), served by wirtd (python3-libvirt), and
 //! the local host's, read-only, on kvm:.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::remote::{Daemon, have_virsh, python_libvirt};
+use crate::support::{run, wirt};
 
 const ETH2: &str =
     "<interface type='ethernet' name='eth2'>\n  <mac address='aa:bb:cc:dd:ee:01'/>\n</interface>\n";
-
-struct Out {
-    stdout: String,
-    stderr: String,
-    ok: bool,
-}
-
-fn run(cmd: &mut Command) -> Out {
-    let out = cmd.stdin(Stdio::null()).output().expect("run client");
-    Out {
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        ok: out.status.success(),
-    }
-}
-
-fn wirt(uri: &str, script: &str) -> Out {
-    run(Command::new(env!("CARGO_BIN_EXE_wirt")).args(["-c", uri, script]))
-}
 
 /// Every iface command, with its failures, through both clients.
 fn script(dir: &std::path::Path) -> String {

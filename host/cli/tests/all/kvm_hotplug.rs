@@ -164,19 +164,7 @@ fn kvm_hotplug_through_wirtd_sends_device_events() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stdout = watcher.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        use std::io::BufRead as _;
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let rx = crate::support::stdout_lines(&mut watcher);
     // It registers on its own time: poke until it has heard one.
     let deadline = Instant::now() + Duration::from_secs(30);
     'registered: loop {

@@ -13,24 +13,7 @@ use wirt::lifecycle::{Event, State, detail, reason};
 
 use crate::remote::Daemon;
 
-pub(crate) struct Out {
-    pub(crate) stdout: String,
-    pub(crate) stderr: String,
-    pub(crate) ok: bool,
-}
-
-pub(crate) fn run(cmd: &mut Command) -> Out {
-    let out = cmd.stdin(Stdio::null()).output().expect("run client");
-    Out {
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        ok: out.status.success(),
-    }
-}
-
-pub(crate) fn wirt(uri: &str, script: &str) -> Out {
-    run(Command::new(env!("CARGO_BIN_EXE_wirt")).args(["-c", uri, script]))
-}
+pub(crate) use crate::support::{run, wirt};
 
 pub(crate) fn xml(name: &str, uuid: &str) -> String {
     format!(

@@ -2,28 +2,10 @@
 //! through python3-libvirt, and with virsh through wirtd) and the local
 //! host's, read from sysfs on kvm:.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::remote::{Daemon, have_virsh, python_libvirt};
-
-struct Out {
-    stdout: String,
-    stderr: String,
-    ok: bool,
-}
-
-fn run(cmd: &mut Command) -> Out {
-    let out = cmd.stdin(Stdio::null()).output().expect("run client");
-    Out {
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        ok: out.status.success(),
-    }
-}
-
-fn wirt(uri: &str, script: &str) -> Out {
-    run(Command::new(env!("CARGO_BIN_EXE_wirt")).args(["-c", uri, script]))
-}
+use crate::support::{run, wirt};
 
 /// What virsh 9.0 prints for libvirt's test driver (its `--tree` layout
 /// is `vshTreePrint`'s; the test driver itself refuses virsh's default

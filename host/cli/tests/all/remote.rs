@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::{Out, run, wirt};
 use wirt::ErrorCode;
 use wirt_remote::packet::{Header, MessageType, Packet, read_packet, write_packet};
 use wirt_remote::protocol::*;
@@ -138,21 +139,6 @@ impl Drop for Daemon {
     }
 }
 
-struct Out {
-    stdout: String,
-    stderr: String,
-    ok: bool,
-}
-
-fn run(cmd: &mut Command) -> Out {
-    let out = cmd.stdin(Stdio::null()).output().expect("run client");
-    Out {
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        ok: out.status.success(),
-    }
-}
-
 pub(crate) fn have_virsh() -> bool {
     let found = Command::new("virsh").arg("--version").output().is_ok();
     if !found {
@@ -166,10 +152,6 @@ pub(crate) fn have_virsh() -> bool {
 
 fn virsh(uri: &str, script: &str) -> Out {
     run(Command::new("virsh").args(["-c", uri, script]))
-}
-
-fn wirt(uri: &str, script: &str) -> Out {
-    run(Command::new(env!("CARGO_BIN_EXE_wirt")).args(["-c", uri, script]))
 }
 
 /// Debian's python3 with the libvirt module, if installed.

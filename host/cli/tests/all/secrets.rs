@@ -6,6 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
 use crate::remote::{Daemon, have_virsh, python_libvirt};
+use crate::support::{run, wirt};
 
 const UUID: &str = "c7a5fdbd-edaf-9455-926a-d65c16db1809";
 const PRIVATE_UUID: &str = "0a81f5b2-8403-7b23-c8d6-21ccc2f80d6f";
@@ -19,25 +20,6 @@ fn volume_secret(uuid: &str, private: bool, ephemeral: bool, path: &str) -> Stri
         yn(ephemeral),
         yn(private)
     )
-}
-
-struct Out {
-    stdout: String,
-    stderr: String,
-    ok: bool,
-}
-
-fn run(cmd: &mut Command) -> Out {
-    let out = cmd.stdin(Stdio::null()).output().expect("run client");
-    Out {
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        ok: out.status.success(),
-    }
-}
-
-fn wirt(uri: &str, script: &str) -> Out {
-    run(Command::new(env!("CARGO_BIN_EXE_wirt")).args(["-c", uri, script]))
 }
 
 #[test]
@@ -356,7 +338,6 @@ type Watcher = (
 /// `PROGRAM -c URI secret-event --event KIND --loop`: its stdout lines, as
 /// they come.
 fn watch(program: &str, uri: &str, kind: &'static str) -> Watcher {
-    use std::io::BufRead as _;
     let mut watcher = Command::new(program)
         .args([
             "-c",
@@ -367,18 +348,7 @@ fn watch(program: &str, uri: &str, kind: &'static str) -> Watcher {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stdout = watcher.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let rx = crate::support::stdout_lines(&mut watcher);
     (watcher, rx, kind)
 }
 
