@@ -937,8 +937,10 @@ fn a_silent_daemon_times_out() {
 /// python-libvirt through wirtd: a domain's description and application
 /// metadata set and read back (and a missing title is libvirt's
 /// NO_DOMAIN_METADATA, 80), a lifecycle action changed, the control
-/// channel's state; the same from a read-only connection, which may read
-/// but not set.
+/// channel's state, its messages (none), a save and restore by typed
+/// parameters (a replacement definition refused, 74), a pool found by its
+/// target path; the same from a read-only connection, which may read but
+/// not set.
 #[test]
 fn python_libvirt_sets_metadata_and_lifecycle_actions_through_wirtd() {
     let Some(python) = python_libvirt() else {
@@ -959,13 +961,26 @@ fn python_libvirt_sets_metadata_and_lifecycle_actions_through_wirtd() {
         print(d.controlInfo())\n\
         r = libvirt.openReadOnly(sys.argv[2]).lookupByName('test')\n\
         print(r.metadata(libvirt.VIR_DOMAIN_METADATA_DESCRIPTION, None, 0))\n\
+        print(d.messages(0))\n\
+        d.saveParams({libvirt.VIR_DOMAIN_SAVE_PARAM_FILE: sys.argv[3]}, 0)\n\
+        print(d.state())\n\
+        c.restoreParams({libvirt.VIR_DOMAIN_SAVE_PARAM_FILE: sys.argv[3]}, 0)\n\
+        print(d.state())\n\
+        try:\n    d.saveParams({libvirt.VIR_DOMAIN_SAVE_PARAM_FILE: sys.argv[3], libvirt.VIR_DOMAIN_SAVE_PARAM_DXML: '<domain/>'}, 0)\n\
+        except libvirt.libvirtError as e:\n    print(e.get_error_code())\n\
         print(c.storagePoolLookupByTargetPath('//default-pool/').name())\n\
         try:\n    c.storagePoolLookupByTargetPath('/nowhere')\n\
         except libvirt.libvirtError as e:\n    print(e.get_error_code(), e.get_error_message())\n\
         try:\n    r.setMetadata(libvirt.VIR_DOMAIN_METADATA_TITLE, 'x', None, None, 0)\n\
         except libvirt.libvirtError as e:\n    print(e.get_error_code() == libvirt.VIR_ERR_OPERATION_DENIED)\n";
     let out = Command::new(python)
-        .args(["-c", script, &d.uri(), &d.ro_uri()])
+        .args([
+            "-c",
+            script,
+            &d.uri(),
+            &d.ro_uri(),
+            &d.dir.path().join("t.save").to_string_lossy(),
+        ])
         .output()
         .unwrap();
     assert!(
@@ -975,7 +990,7 @@ fn python_libvirt_sets_metadata_and_lifecycle_actions_through_wirtd() {
     );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "web server\n<owner>ops</owner>\n80\nTrue\n[0, 0, 0]\nweb server\ndefault-pool\n\
+        "web server\n<owner>ops</owner>\n80\nTrue\n[0, 0, 0]\nweb server\n[]\n[5, 5]\n[1, 3]\n74\ndefault-pool\n\
          49 Storage pool not found: no storage pool with matching target path '/nowhere'\nTrue\n"
     );
 }

@@ -78,6 +78,9 @@ pub(super) fn served(procedure: i32) -> bool {
             | REMOTE_PROC_DOMAIN_GET_AUTOSTART
             | REMOTE_PROC_STORAGE_POOL_LOOKUP_BY_TARGET_PATH
             | REMOTE_PROC_DOMAIN_DETACH_DEVICE_ALIAS
+            | REMOTE_PROC_DOMAIN_SAVE_PARAMS
+            | REMOTE_PROC_DOMAIN_RESTORE_PARAMS
+            | REMOTE_PROC_DOMAIN_GET_MESSAGES
             | REMOTE_PROC_DOMAIN_GET_METADATA
             | REMOTE_PROC_DOMAIN_SET_METADATA
             | REMOTE_PROC_DOMAIN_SET_LIFECYCLE_ACTION
@@ -329,6 +332,7 @@ pub(super) fn read_only_allowed(call: &Call) -> bool {
         | ConnectGetAllDomainStats(_)
         | DomainGetAutostart(_)
         | DomainGetMetadata(_)
+        | DomainGetMessages(_)
         | StoragePoolLookupByTargetPath(_)
         | DomainGetControlInfo(_)
         | DomainIsActive(_)

@@ -203,6 +203,8 @@ fn long_running(call: &Call) -> bool {
             | Call::DomainManagedSave(_)
             | Call::DomainRestore(_)
             | Call::DomainRestoreFlags(_)
+            | Call::DomainSaveParams(_)
+            | Call::DomainRestoreParams(_)
             | Call::DomainSnapshotCreateXml(_)
             | Call::DomainRevertToSnapshot(_)
             | Call::DomainSnapshotDelete(_)

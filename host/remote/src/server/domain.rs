@@ -228,6 +228,16 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
         Call::DomainSaveFlags(a) => no_dxml(&a.dxml, "virDomainSaveFlags")
             .and_then(|()| domain(conn, a.dom).save(Path::new(&a.to), a.flags))
             .map(Reply::DomainSaveFlags),
+        Call::DomainSaveParams(a) => save_file(&a.params, "virDomainSaveParams")
+            .and_then(|file| domain(conn, a.dom).save(Path::new(&file), a.flags))
+            .map(Reply::DomainSaveParams),
+        Call::DomainRestoreParams(a) => save_file(&a.params, "virDomainRestoreParams")
+            .and_then(|file| conn.restore(Path::new(&file), a.flags))
+            .map(|_| Reply::DomainRestoreParams(())),
+        // wirt records no tainting or deprecation messages about a domain.
+        Call::DomainGetMessages(a) => check(a.flags, 3, "virDomainGetMessages")
+            .and_then(|()| domain(conn, a.dom).state())
+            .map(|_| Reply::DomainGetMessages(DomainGetMessagesRet { msgs: Vec::new() })),
         Call::DomainRestore(a) => conn
             .restore(Path::new(&a.from), 0)
             .map(|_| Reply::DomainRestore(())),
@@ -308,6 +318,31 @@ fn list_all(conn: &Connect, a: ConnectListAllDomainsArgs) -> Result<Reply> {
         domains,
         ret,
     }))
+}
+
+/// The `file` of a save or restore's typed parameters
+/// (`VIR_DOMAIN_SAVE_PARAM_FILE`); a replacement definition (`dxml`) or a
+/// parameter wirt does not know is refused.
+fn save_file(params: &[TypedParam], function: &str) -> Result<String> {
+    let mut file = None;
+    for p in params {
+        match (p.field.as_str(), &p.value) {
+            ("file", TypedParamValue::String(f)) => file = Some(f.clone()),
+            ("dxml", _) => no_dxml(&Some(String::new()), function)?,
+            (other, _) => {
+                return Err(Error::api(
+                    ErrorCode::ARGUMENT_UNSUPPORTED,
+                    format!("{function}: parameter '{other}' is not supported"),
+                ));
+            }
+        }
+    }
+    file.ok_or_else(|| {
+        Error::api(
+            ErrorCode::INVALID_ARG,
+            format!("{function}: the 'file' parameter is required"),
+        )
+    })
 }
 
 fn no_dxml(dxml: &Option<String>, function: &str) -> Result<()> {
