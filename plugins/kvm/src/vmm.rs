@@ -649,6 +649,7 @@ impl Vmm {
             Request::MirrorStatus { index } => self.mirror_status(index),
             Request::MirrorFinish { index, pivot } => self.mirror_finish(index, pivot),
             Request::MirrorCancel { index } => self.mirror_cancel(index),
+            Request::MirrorSetSpeed { index, bandwidth } => self.mirror_set_speed(index, bandwidth),
             Request::SetPolicies(p) => {
                 self.machine()?;
                 if let Some(setup) = self.setup.as_mut() {

@@ -1108,6 +1108,12 @@ impl HypervisorDriver for KvmDriver {
         self.mirror_end(uuid, index, Some(pivot))
     }
 
+    fn mirror_set_speed(&self, uuid: &str, index: usize, bandwidth: u64) -> Result<()> {
+        let vm = self.vm(uuid)?;
+        let request = Request::MirrorSetSpeed { index, bandwidth };
+        self.request(&vm, "block job speed", request).map(drop)
+    }
+
     fn mirror_cancel(&self, uuid: &str, index: usize) -> Result<()> {
         self.mirror_end(uuid, index, None)
     }

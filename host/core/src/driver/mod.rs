@@ -360,6 +360,11 @@ pub trait HypervisorDriver: Send + Sync {
     fn mirror_finish(&self, _uuid: &str, _index: usize, _pivot: bool) -> Result<()> {
         unsupported("block jobs beside the guest")
     }
+    /// Changes how fast disk `index`'s copy may go, bytes per second (0:
+    /// unlimited).
+    fn mirror_set_speed(&self, _uuid: &str, _index: usize, _bandwidth: u64) -> Result<()> {
+        unsupported("block jobs beside the guest")
+    }
     /// Stops disk `index`'s copy where it is.
     fn mirror_cancel(&self, _uuid: &str, _index: usize) -> Result<()> {
         unsupported("block jobs beside the guest")

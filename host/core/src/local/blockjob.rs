@@ -675,6 +675,11 @@ impl BlockJobBackend for Local {
             } else {
                 bandwidth << 20
             };
+            if job.mirrored {
+                // The copy under way slows down or speeds up now.
+                self.hv()
+                    .mirror_set_speed(&uuid.to_string(), index, job.bandwidth)?;
+            }
             reg.record_runtime(uuid)?;
             Ok(())
         })

@@ -556,6 +556,14 @@ pub enum Request {
         #[serde(default)]
         pivot: bool,
     },
+    /// Changes how fast disk `index`'s first pass may go, bytes per
+    /// second (0: unlimited), from now on.
+    MirrorSetSpeed {
+        /// Index of the disk.
+        index: usize,
+        /// The new limit.
+        bandwidth: u64,
+    },
     /// Stops disk `index`'s job; the copy stays as far as it got.
     MirrorCancel {
         /// Index of the disk.

@@ -31,6 +31,8 @@ use crate::devices::virtio::block::{Disk, ReplaceError};
 struct Progress {
     done: AtomicU64,
     total: AtomicU64,
+    /// Bytes per second at most, 0 for unlimited; changed while it runs.
+    rate: AtomicU64,
     /// The first pass's end: `Some(Ok)` once it copied everything.
     outcome: Mutex<Option<Result<(), String>>>,
 }
@@ -113,6 +115,9 @@ impl Vmm {
         }
         let dest = Arc::new(dest);
         let progress = Arc::new(Progress::default());
+        progress
+            .rate
+            .store(bandwidth.unwrap_or(0), Ordering::Relaxed);
         let cancel = Arc::new(AtomicBool::new(false));
         let thread = {
             let (source, dest) = (source.clone(), dest.clone());
@@ -120,16 +125,22 @@ impl Vmm {
             std::thread::Builder::new()
                 .name(format!("mirror-{index}"))
                 .spawn(move || {
-                    let began = std::time::Instant::now();
+                    // Throttled against the rate in force: a new rate
+                    // counts from when it was seen.
+                    let mut since = (std::time::Instant::now(), 0u64, 0u64);
                     let r = source
                         .copy_to_reporting(&dest, top, &mut |done, total| {
                             progress.done.store(done, Ordering::Relaxed);
                             progress.total.store(total, Ordering::Relaxed);
-                            // Throttled: never ahead of the bandwidth asked for.
-                            if let Some(rate) = bandwidth {
-                                let due =
-                                    std::time::Duration::from_secs_f64(done as f64 / rate as f64);
-                                if let Some(wait) = due.checked_sub(began.elapsed()) {
+                            let rate = progress.rate.load(Ordering::Relaxed);
+                            if rate != since.2 {
+                                since = (std::time::Instant::now(), done, rate);
+                            }
+                            if rate > 0 {
+                                let due = std::time::Duration::from_secs_f64(
+                                    (done - since.1) as f64 / rate as f64,
+                                );
+                                if let Some(wait) = due.checked_sub(since.0.elapsed()) {
                                     std::thread::sleep(
                                         wait.min(std::time::Duration::from_millis(200)),
                                     );
@@ -250,6 +261,20 @@ impl Vmm {
             machine.resume();
         }
         result.map(|()| self.status())
+    }
+
+    /// Changes disk `index`'s first-pass limit (0: unlimited).
+    pub(super) fn mirror_set_speed(
+        &mut self,
+        index: usize,
+        bandwidth: u64,
+    ) -> Result<Value, VmmError> {
+        let m = self
+            .mirrors
+            .get(&index)
+            .ok_or_else(|| VmmError::InvalidRequest(format!("disk {index} has no block job")))?;
+        m.progress.rate.store(bandwidth, Ordering::Relaxed);
+        self.mirror_status(index)
     }
 
     /// Stops the mirror of disk `index`; its copy is left as far as it got.
