@@ -333,3 +333,11 @@ pub(super) fn pool_event(ctx: &mut Ctx, args: &Args) -> CmdResult {
         |e| e.virsh_line(),
     )
 }
+
+pub(super) fn pool_capabilities(ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    let xml = ctx
+        .conn()?
+        .storage_pool_capabilities(0)
+        .ctx(|| "failed to get storage pool capabilities".into())?;
+    Ok(Reply::text(xml.clone(), json!({ "xml": xml })))
+}

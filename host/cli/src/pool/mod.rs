@@ -36,6 +36,13 @@ pub static COMMANDS: &[Command] = &[
         ],
     },
     Command {
+        name: "pool-capabilities",
+        group: P,
+        help: "storage pool capabilities",
+        run: pool_capabilities,
+        opts: &[],
+    },
+    Command {
         name: "pool-list",
         group: P,
         help: "list pools",

@@ -262,7 +262,7 @@ fn kvm_hotplug_through_wirtd_sends_device_events() {
         // Pulled out again by its alias (what virt-manager detaches by).
         let out = std::process::Command::new("virsh")
             .args(["-c", &uri])
-            .arg("detach-device-alias e1 virtio-disk2 --live; domblklist e1")
+            .arg("detach-device-alias e1 virtio-disk2 --live; domblklist e1; pool-capabilities")
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
@@ -272,6 +272,10 @@ fn kvm_hotplug_through_wirtd_sends_device_events() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(!text.contains("vdc"), "{text}");
+        // What the dir pools of kvm: serve, and that nothing else is.
+        assert!(text.contains("<pool type='dir' supported='yes'>"), "{text}");
+        assert!(text.contains("<value>qcow2</value>"), "{text}");
+        assert!(text.contains("<pool type='rbd' supported='no'/>"), "{text}");
         k.wait_console("e1", "virtio: slot 0 gone (blk0)\n");
     }
     dom.destroy().unwrap();

@@ -457,6 +457,11 @@ pub trait NetworkBackend {
 
 /// Storage pools, and the volumes made in them.
 pub trait PoolBackend {
+    /// The storage pool capabilities XML
+    /// (`virConnectGetStoragePoolCapabilities`).
+    fn storage_pool_capabilities(&self, _flags: u32) -> Result<String> {
+        unsupported("virConnectGetStoragePoolCapabilities")
+    }
     /// Storage pool events of this connection's host, from now on.
     fn pool_events(&self) -> Result<EventStream<crate::events::PoolEvent>> {
         unsupported("virConnectStoragePoolEventRegisterAny")

@@ -69,6 +69,12 @@ impl Connect {
         Ok(self.pool(self.backend().lookup_pool_by_uuid(uuid)?))
     }
 
+    /// The `storagepoolCapabilities` XML: which pool types this host
+    /// serves, and the volume formats of each (`virsh pool-capabilities`).
+    pub fn storage_pool_capabilities(&self, flags: u32) -> Result<String> {
+        self.backend().storage_pool_capabilities(flags)
+    }
+
     /// The pool whose `<target><path>` is `path`, duplicate and trailing
     /// slashes aside (`virStoragePoolLookupByTargetPath`).
     pub fn lookup_pool_by_target_path(&self, path: &str) -> Result<StoragePool> {

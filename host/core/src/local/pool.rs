@@ -89,7 +89,56 @@ pub(super) fn pool_ref(p: &PoolObj) -> PoolRef {
     }
 }
 
+/// libvirt 9.0's pool types, in its order (`virStoragePoolType`).
+const POOL_TYPES: &[&str] = &[
+    "dir",
+    "fs",
+    "netfs",
+    "logical",
+    "disk",
+    "iscsi",
+    "iscsi-direct",
+    "scsi",
+    "mpath",
+    "rbd",
+    "sheepdog",
+    "gluster",
+    "zfs",
+    "vstorage",
+];
+
+/// The `<pool>` of a served type: its volumes' formats.
+fn served_pool(kind: &str) -> String {
+    format!(
+        "  <pool type='{kind}' supported='yes'>\n    <volOptions>\n      <defaultFormat type='raw'/>\n      \
+         <enum name='targetFormatType'>\n        <value>raw</value>\n        <value>qcow2</value>\n      \
+         </enum>\n    </volOptions>\n  </pool>\n"
+    )
+}
+
 impl PoolBackend for Local {
+    fn storage_pool_capabilities(&self, flags: u32) -> Result<String> {
+        check_flags(flags, 0, "virConnectGetStoragePoolCapabilities")?;
+        // libvirt's test driver has none.
+        if self.state.info.type_name == "TEST" {
+            return Err(Error::api(
+                ErrorCode::NO_SUPPORT,
+                "virConnectGetStoragePoolCapabilities",
+            ));
+        }
+        let served = self.storage_driver()?.pool_types()?;
+        let mut xml = String::from("<storagepoolCapabilities>\n");
+        for kind in POOL_TYPES {
+            if served.iter().any(|s| s == kind) {
+                xml.push_str(&served_pool(kind));
+            } else {
+                xml.push_str(&format!("  <pool type='{kind}' supported='no'/>\n"));
+            }
+        }
+        xml.push_str("</storagepoolCapabilities>\n");
+        Ok(xml)
+    }
+
     fn lookup_pool_by_name(&self, name: &str) -> Result<PoolRef> {
         let state = &self.state;
         self.storage_driver()?;

@@ -43,6 +43,14 @@ fn io_error(what: String) -> impl FnOnce(std::io::Error) -> Error {
 }
 
 impl PoolBackend for RemoteConn {
+    fn storage_pool_capabilities(&self, flags: u32) -> Result<String> {
+        let ret: ConnectGetStoragePoolCapabilitiesRet = self.call(
+            REMOTE_PROC_CONNECT_GET_STORAGE_POOL_CAPABILITIES,
+            &ConnectGetStoragePoolCapabilitiesArgs { flags },
+        )?;
+        Ok(ret.capabilities)
+    }
+
     fn pool_events(&self) -> Result<wirt::events::EventStream<wirt::events::PoolEvent>> {
         Ok(self.subscribe_pools()?)
     }

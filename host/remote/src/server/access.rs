@@ -78,6 +78,7 @@ pub(super) fn served(procedure: i32) -> bool {
             | REMOTE_PROC_DOMAIN_GET_AUTOSTART
             | REMOTE_PROC_STORAGE_POOL_LOOKUP_BY_TARGET_PATH
             | REMOTE_PROC_DOMAIN_DETACH_DEVICE_ALIAS
+            | REMOTE_PROC_CONNECT_GET_STORAGE_POOL_CAPABILITIES
             | REMOTE_PROC_DOMAIN_SAVE_PARAMS
             | REMOTE_PROC_DOMAIN_RESTORE_PARAMS
             | REMOTE_PROC_DOMAIN_GET_MESSAGES
@@ -333,6 +334,7 @@ pub(super) fn read_only_allowed(call: &Call) -> bool {
         | DomainGetAutostart(_)
         | DomainGetMetadata(_)
         | DomainGetMessages(_)
+        | ConnectGetStoragePoolCapabilities(_)
         | StoragePoolLookupByTargetPath(_)
         | DomainGetControlInfo(_)
         | DomainIsActive(_)

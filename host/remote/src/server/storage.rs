@@ -49,6 +49,13 @@ fn pool_count(conn: &Connect, flags: u32) -> Result<i32> {
 
 pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
     let result = match call {
+        Call::ConnectGetStoragePoolCapabilities(a) => {
+            conn.storage_pool_capabilities(a.flags).map(|capabilities| {
+                Reply::ConnectGetStoragePoolCapabilities(ConnectGetStoragePoolCapabilitiesRet {
+                    capabilities,
+                })
+            })
+        }
         Call::ConnectListAllStoragePools(a) => conn.list_all_pools(a.flags).and_then(|pools| {
             check_list_len(pools.len(), REMOTE_STORAGE_POOL_LIST_MAX, "storage pools")?;
             Ok(Reply::ConnectListAllStoragePools(
