@@ -24,6 +24,8 @@
 //! Usage: compare_qemu_boot [--rounds N] [--vmm PATH] [--qemu PATH]
 //!        [--memory-mib M] [--kernel PATH]... [-- extra QEMU arguments]
 
+mod common;
+use common::{median, ms};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
@@ -64,13 +66,7 @@ struct Times {
 }
 
 fn parse_args() -> Result<Args, String> {
-    // Default: wirt-vmm of the same build, next to target/<profile>/examples/.
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let vmm = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .map(|p| p.join("wirt-vmm"))
-        .unwrap_or_else(|| PathBuf::from("wirt-vmm"));
+    let vmm = common::default_vmm()?;
     let mut a = Args {
         rounds: 10,
         vmm,
@@ -242,15 +238,7 @@ fn run_wirt(
 
 fn run_qemu(a: &Args, kernel: &std::path::Path) -> Result<Times, String> {
     let t0 = Instant::now();
-    let mut child = Command::new(&a.qemu)
-        .args(["-enable-kvm", "-M", "microvm,x-option-roms=off,rtc=off"])
-        .args(["-m", &format!("{}M", a.memory_mib), "-smp", "1"])
-        .args(["-display", "none", "-nodefaults", "-no-user-config"])
-        .args(["-serial", "stdio", "-no-reboot"])
-        .arg("-kernel")
-        .arg(kernel)
-        // The guest's power-off after a PVH boot: exit status (1 << 1) | 1.
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+    let mut child = common::qemu_microvm(&a.qemu, kernel, a.memory_mib)
         .args(&a.qemu_extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -295,20 +283,6 @@ fn run_qemu(a: &Args, kernel: &std::path::Path) -> Result<Times, String> {
     result.map_err(|e| format!("QEMU: {e}; console:\n{text}stderr:\n{err}"))
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
 fn main() -> ExitCode {
     let a = match parse_args() {
         Ok(a) => a,
@@ -317,12 +291,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-        .is_err()
-    {
+    if !common::kvm_available() {
         println!("skipping: /dev/kvm is not available on this machine");
         return ExitCode::SUCCESS;
     }

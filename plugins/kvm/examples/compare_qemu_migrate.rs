@@ -17,13 +17,15 @@
 //! Usage: compare_qemu_migrate [--rounds N] [--vmm PATH] [--qemu PATH]
 //!        [--memory-mib M]... [--rate R]...
 
+mod common;
+use common::{median, ms};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Child, ExitCode, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -46,12 +48,7 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let vmm = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .map(|p| p.join("wirt-vmm"))
-        .unwrap_or_else(|| PathBuf::from("wirt-vmm"));
+    let vmm = common::default_vmm()?;
     let mut a = Args {
         rounds: 3,
         vmm,
@@ -276,15 +273,8 @@ fn qemu(
     qmp: &Path,
     incoming: Option<u16>,
 ) -> Result<Child, String> {
-    let mut cmd = Command::new(&a.qemu);
-    cmd.args(["-enable-kvm", "-M", "microvm,x-option-roms=off,rtc=off"])
-        .args(["-m", &format!("{memory_mib}M"), "-smp", "1"])
-        .args(["-display", "none", "-nodefaults", "-no-user-config"])
-        .args(["-serial", "stdio", "-no-reboot"])
-        .arg("-kernel")
-        .arg(kernel)
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
-        .arg("-qmp")
+    let mut cmd = common::qemu_microvm(&a.qemu, kernel, memory_mib);
+    cmd.arg("-qmp")
         .arg(format!("unix:{},server=on,wait=off", qmp.display()));
     if let Some(port) = incoming {
         cmd.args(["-incoming", &format!("tcp:127.0.0.1:{port}")]);
@@ -355,20 +345,6 @@ fn run_qemu(
     result.map_err(|e| format!("QEMU: {e}"))
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
 fn main() -> ExitCode {
     let a = match parse_args() {
         Ok(a) => a,
@@ -377,12 +353,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-        .is_err()
-    {
+    if !common::kvm_available() {
         println!("skipping: /dev/kvm is not available on this machine");
         return ExitCode::SUCCESS;
     }
