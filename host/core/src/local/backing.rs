@@ -129,6 +129,25 @@ pub(super) fn backing_file(path: &str) -> Option<(std::path::PathBuf, Option<Str
     Some((resolved, format))
 }
 
+/// The chain of the image `top` (of `top_format`), top first: each image
+/// as its header above names it, with its format (raw when unrecorded).
+/// A header naming an image already in the chain ends it there (the VMM
+/// refuses such chains; here they just stop).
+pub(super) fn chain(top: &str, top_format: &str) -> Vec<(String, String)> {
+    let canonical = |p: &str| std::fs::canonicalize(p).unwrap_or_else(|_| p.into());
+    let mut out = vec![(top.to_string(), top_format.to_string())];
+    let mut seen = vec![canonical(top)];
+    while let Some((below, format)) = backing_file(&out.last().expect("one").0) {
+        let below = below.display().to_string();
+        if seen.contains(&canonical(&below)) {
+            break;
+        }
+        seen.push(canonical(&below));
+        out.push((below, format.unwrap_or_else(|| "raw".into())));
+    }
+    out
+}
+
 /// The size the guest sees of the image at `path` in `format`: a qcow2
 /// header's virtual size, else the file's length (0 when unreadable).
 pub(super) fn virtual_size(path: &str, format: Option<&str>) -> u64 {

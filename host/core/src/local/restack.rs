@@ -18,22 +18,6 @@ use crate::driver::DomainConfig;
 use crate::error::ErrorCode;
 use crate::registry::{BlockJob, Registry};
 
-/// The chain of `top` (of `top_format`), top first: each image and its format.
-fn chain(top: &str, top_format: &str) -> Vec<(String, String)> {
-    let mut out = vec![(top.to_string(), top_format.to_string())];
-    let mut seen = vec![resolved(top)];
-    while let Some((below, format)) = super::backing::backing_file(&out.last().expect("one").0) {
-        let below = below.display().to_string();
-        // A looping chain is the VMM's to refuse; here it just ends.
-        if seen.contains(&resolved(&below)) {
-            break;
-        }
-        seen.push(resolved(&below));
-        out.push((below, format.unwrap_or_else(|| "raw".into())));
-    }
-    out
-}
-
 fn position(chain: &[(String, String)], image: &str) -> Option<usize> {
     chain
         .iter()
@@ -113,7 +97,7 @@ impl Local {
     ) -> Result<BlockJob> {
         let d = &config.disks[index];
         let active = d.source.clone().unwrap_or_default();
-        let layers = chain(&active, d.format.as_deref().unwrap_or("raw"));
+        let layers = super::backing::chain(&active, d.format.as_deref().unwrap_or("raw"));
         let at = position(&layers, base)
             .filter(|&i| i > 0)
             .ok_or_else(|| not_in_chain(base, &active, &d.target_dev))?;
@@ -139,7 +123,7 @@ impl Local {
         let CommitBelow { top, base, delete } = commit;
         let d = &config.disks[index];
         let active = d.source.clone().unwrap_or_default();
-        let layers = chain(&active, d.format.as_deref().unwrap_or("raw"));
+        let layers = super::backing::chain(&active, d.format.as_deref().unwrap_or("raw"));
         let t = position(&layers, top)
             .filter(|&i| i > 0)
             .ok_or_else(|| not_in_chain(top, &active, &d.target_dev))?;

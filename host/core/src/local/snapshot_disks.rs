@@ -376,14 +376,12 @@ fn chains(local: &Local, reg: &Registry, def: &DomainDef, into: &mut BTreeSet<Pa
         return;
     };
     for disk in config.disks {
-        let mut next = disk.source.map(PathBuf::from);
-        // A loop in headers ends where an image repeats.
-        while let Some(path) = next.take() {
-            let path = resolved(&path.to_string_lossy());
-            if !into.insert(path.clone()) {
-                break;
-            }
-            next = super::backing::backing_file(&path.to_string_lossy()).map(|(below, _)| below);
+        let Some(source) = &disk.source else {
+            continue;
+        };
+        let format = disk.format.as_deref().unwrap_or("raw");
+        for (image, _) in super::backing::chain(source, format) {
+            into.insert(resolved(&image));
         }
     }
 }
