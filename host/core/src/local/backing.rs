@@ -132,12 +132,18 @@ pub(super) fn backing_file(path: &str) -> Option<(std::path::PathBuf, Option<Str
 /// The chain of the image `top` (of `top_format`), top first: each image
 /// as its header above names it, with its format (raw when unrecorded).
 /// A header naming an image already in the chain ends it there (the VMM
-/// refuses such chains; here they just stop).
+/// refuses such chains; here they just stop). Only a qcow2 image's header
+/// is read: a raw image's content is the guest's, and a guest that writes
+/// a qcow2 header must not make the host follow the path in it.
 pub(super) fn chain(top: &str, top_format: &str) -> Vec<(String, String)> {
     let canonical = |p: &str| std::fs::canonicalize(p).unwrap_or_else(|_| p.into());
     let mut out = vec![(top.to_string(), top_format.to_string())];
     let mut seen = vec![canonical(top)];
-    while let Some((below, format)) = backing_file(&out.last().expect("one").0) {
+    while let Some((below, format)) = out
+        .last()
+        .filter(|(_, format)| format == "qcow2")
+        .and_then(|(image, _)| backing_file(image))
+    {
         let below = below.display().to_string();
         if seen.contains(&canonical(&below)) {
             break;
@@ -170,4 +176,41 @@ pub(super) fn xml(path: &str) -> Option<String> {
     }
     s.push_str("  </backingStore>\n");
     Some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A version 2 qcow2 header of `size` bytes naming `backing`.
+    fn header(backing: &str) -> Vec<u8> {
+        let mut h = vec![0u8; 72];
+        h[..4].copy_from_slice(b"QFI\xfb");
+        h[4..8].copy_from_slice(&2u32.to_be_bytes());
+        h[8..16].copy_from_slice(&72u64.to_be_bytes());
+        h[16..20].copy_from_slice(&(backing.len() as u32).to_be_bytes());
+        h[24..32].copy_from_slice(&(1u64 << 20).to_be_bytes());
+        h.extend_from_slice(backing.as_bytes());
+        h
+    }
+
+    #[test]
+    fn a_chain_follows_qcow2_headers_and_never_a_raw_images_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| dir.path().join(n).display().to_string();
+        std::fs::write(p("base.raw"), header(&p("secret"))).unwrap();
+        std::fs::write(p("top.qcow2"), header("base.raw")).unwrap();
+        let names: Vec<(String, String)> = chain(&p("top.qcow2"), "qcow2");
+        assert_eq!(
+            names,
+            vec![
+                (p("top.qcow2"), "qcow2".to_string()),
+                (p("base.raw"), "raw".to_string())
+            ],
+            "the raw base's qcow2-looking content is not followed"
+        );
+        // A header naming itself ends the chain.
+        std::fs::write(p("loop.qcow2"), header(&p("loop.qcow2"))).unwrap();
+        assert_eq!(chain(&p("loop.qcow2"), "qcow2").len(), 1);
+    }
 }
