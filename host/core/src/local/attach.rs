@@ -15,7 +15,7 @@ use crate::error::ErrorCode;
 use crate::events::DeviceEvent;
 use crate::xml::devices::Interface;
 use crate::xml::tree::Element;
-use crate::xml::{DomainDef, FormatOptions, ParseOptions};
+use crate::xml::{DomainDef, ParseOptions};
 
 /// What identifies a device among its kind (libvirt's matching rules,
 /// simplified): a disk by target, an interface by MAC, anything else by
@@ -86,10 +86,7 @@ fn changed(def: &DomainDef, device: &Element, attach: bool) -> Result<(DomainDef
         .iter()
         .filter(|d| d.name == device.name)
         .count();
-    // The whole definition checked again, as a define would.
-    let text = new.to_xml(FormatOptions::default());
-    let checked = DomainDef::parse(&text, ParseOptions { validate: true })?;
-    Ok((checked, of_kind, element))
+    Ok((super::domain_config::checked(&new)?, of_kind, element))
 }
 
 impl Local {

@@ -10,6 +10,16 @@ use crate::lifecycle::{self, Op};
 use crate::registry::DomainObj;
 use crate::xml::DomainDef;
 
+/// `def` checked again whole, as a define would check it: what a change to
+/// a device, the metadata or an action must pass before it is stored.
+pub(super) fn checked(def: &DomainDef) -> Result<DomainDef> {
+    let text = def.to_xml(crate::xml::FormatOptions::default());
+    Ok(DomainDef::parse(
+        &text,
+        crate::xml::ParseOptions { validate: true },
+    )?)
+}
+
 impl Local {
     pub(super) fn set_autostart(&self, dom: &DomainRef, autostart: bool) -> Result<()> {
         let state = &self.state;

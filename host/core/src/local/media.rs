@@ -8,8 +8,8 @@ use super::domain::persist;
 use super::domain_config::affected;
 use crate::connect::{DomainRef, Error, Result};
 use crate::error::ErrorCode;
+use crate::xml::DomainDef;
 use crate::xml::tree::{Element, Node};
-use crate::xml::{DomainDef, FormatOptions, ParseOptions};
 
 fn target(disk: &Element) -> Option<&str> {
     disk.child("target").and_then(|t| t.attr("dev"))
@@ -60,8 +60,7 @@ fn with_media(def: &DomainDef, new: &Element) -> Result<DomainDef> {
         ));
     }
     *old = new.clone();
-    let text = out.to_xml(FormatOptions::default());
-    Ok(DomainDef::parse(&text, ParseOptions { validate: true })?)
+    super::domain_config::checked(&out)
 }
 
 impl Local {
@@ -99,6 +98,7 @@ impl Local {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::xml::ParseOptions;
 
     fn def(disk: &str) -> DomainDef {
         DomainDef::parse(

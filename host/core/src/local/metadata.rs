@@ -4,14 +4,15 @@
 
 use super::Local;
 use super::domain::persist;
-use super::domain_config::affected;
+use super::domain_config::{affected, checked};
 use crate::connect::{
     ControlInfo, DomainRef, Error, LIFECYCLE_ACTIONS, Result, check_flags, domain_flags as flags,
     lifecycle_type, metadata_type,
 };
 use crate::error::ErrorCode;
+use crate::registry::{DomainObj, Registry};
+use crate::xml::DomainDef;
 use crate::xml::tree::{Element, Node};
-use crate::xml::{DomainDef, FormatOptions, ParseOptions};
 
 fn not_present() -> Error {
     Error::api(ErrorCode(80), "Requested metadata element is not present")
@@ -127,9 +128,7 @@ fn set(
         }
         other => return Err(invalid_arg(format!("unknown metadata type {other}"))),
     }
-    // The whole definition checked again, as a define would.
-    let text = new.to_xml(FormatOptions::default());
-    Ok(DomainDef::parse(&text, ParseOptions { validate: true })?)
+    checked(&new)
 }
 
 impl Local {
@@ -175,19 +174,40 @@ impl Local {
             flags::AFFECT_LIVE | flags::AFFECT_CONFIG,
             "virDomainSetMetadata",
         )?;
+        self.change_definitions(
+            dom,
+            flags,
+            |def| set(def, kind, value, key, uri),
+            |_, _, _| Ok(()),
+        )
+    }
+
+    /// `change` made to the definitions `flags` name (the live one, the
+    /// persistent one, or as `affected` decides), both computed before
+    /// either is stored; `on_live` gets the new live definition first (a
+    /// driver applies it) and may refuse it.
+    fn change_definitions(
+        &self,
+        dom: &DomainRef,
+        flags: u32,
+        change: impl Fn(&DomainDef) -> Result<DomainDef>,
+        on_live: impl Fn(&Registry, &DomainObj, &DomainDef) -> Result<()>,
+    ) -> Result<()> {
         let state = &self.state;
         self.with(dom, |reg, uuid| {
             let obj = reg.domain(uuid).expect("checked");
             let (live, config) = affected(obj, flags)?;
-            // Both computed before either changes.
             let new_live = match (live, &obj.live) {
-                (true, Some(def)) => Some(set(def, kind, value, key, uri)?),
+                (true, Some(def)) => Some(change(def)?),
                 _ => None,
             };
             let new_config = match (config, &obj.config) {
-                (true, Some(def)) => Some(set(def, kind, value, key, uri)?),
+                (true, Some(def)) => Some(change(def)?),
                 _ => None,
             };
+            if let Some(def) = &new_live {
+                on_live(reg, obj, def)?;
+            }
             let obj = reg.domain_mut(uuid).expect("checked");
             if let Some(def) = new_live {
                 obj.live = Some(def);
@@ -236,41 +256,21 @@ impl Local {
                 "on_reboot" => new.on_reboot = action_name.into(),
                 _ => new.on_crash = action_name.into(),
             }
-            let text = new.to_xml(FormatOptions::default());
-            Ok(DomainDef::parse(&text, ParseOptions { validate: true })?)
+            checked(&new)
         };
-        let state = &self.state;
         let hv = self.hv();
-        self.with(dom, |reg, uuid| {
-            let obj = reg.domain(uuid).expect("checked");
-            let (live, config) = affected(obj, flags)?;
-            let new_live = match (live, &obj.live) {
-                (true, Some(def)) => Some(change(def)?),
-                _ => None,
-            };
-            let new_config = match (config, &obj.config) {
-                (true, Some(def)) => Some(change(def)?),
-                _ => None,
-            };
-            if let Some(def) = &new_live {
-                let config = self.driver_config(reg, def, obj.id)?;
-                match hv.set_lifecycle_actions(&config) {
-                    Ok(()) => {}
-                    // libvirt's test driver only records the action.
-                    Err(crate::driver::Error::Unsupported { .. })
-                        if self.state.info.type_name == "TEST" => {}
-                    Err(e) => return Err(e.into()),
+        self.change_definitions(dom, flags, change, |reg, obj, def| {
+            let config = self.driver_config(reg, def, obj.id)?;
+            match hv.set_lifecycle_actions(&config) {
+                Ok(()) => Ok(()),
+                // libvirt's test driver only records the action.
+                Err(crate::driver::Error::Unsupported { .. })
+                    if self.state.info.type_name == "TEST" =>
+                {
+                    Ok(())
                 }
+                Err(e) => Err(e.into()),
             }
-            let obj = reg.domain_mut(uuid).expect("checked");
-            if let Some(def) = new_live {
-                obj.live = Some(def);
-                reg.record_runtime(uuid)?;
-            }
-            if let Some(def) = new_config {
-                reg.domain_mut(uuid).expect("checked").config = Some(def);
-            }
-            persist(state, reg, uuid)
         })
     }
 
@@ -293,6 +293,7 @@ impl Local {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::xml::{FormatOptions, ParseOptions};
 
     #[test]
     fn metadata_elements_are_found_and_replaced_by_namespace() {
