@@ -639,15 +639,8 @@ fn register_network_events(session: &Session) -> Result<()> {
 /// Registers this session's storage pool callbacks (lifecycle and
 /// refresh), once.
 fn register_pool_events(session: &Session) -> Result<()> {
-    let mut done = session
-        .pool_callbacks
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    if *done {
-        return Ok(());
-    }
     // VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE and _REFRESH.
-    for event_id in [0, 1] {
+    register_once(&session.pool_callbacks, &[0, 1], |event_id| {
         let args = ConnectStoragePoolEventRegisterAnyArgs {
             event_id,
             pool: None,
@@ -657,6 +650,23 @@ fn register_pool_events(session: &Session) -> Result<()> {
             &args,
             None,
         )?;
+        Ok(())
+    })
+}
+
+/// Runs `register` for each of `event_ids` unless `done` says this
+/// session has already: callbacks of one kind are registered once.
+fn register_once(
+    done: &Mutex<bool>,
+    event_ids: &[i32],
+    register: impl Fn(i32) -> Result<()>,
+) -> Result<()> {
+    let mut done = done.lock().unwrap_or_else(|p| p.into_inner());
+    if *done {
+        return Ok(());
+    }
+    for &event_id in event_ids {
+        register(event_id)?;
     }
     *done = true;
     Ok(())
@@ -665,11 +675,7 @@ fn register_pool_events(session: &Session) -> Result<()> {
 /// Registers domain callbacks for `event_ids` on this session, once
 /// (`done` says whether they are).
 fn register_domain_ids(session: &Session, done: &Mutex<bool>, event_ids: &[i32]) -> Result<()> {
-    let mut done = done.lock().unwrap_or_else(|p| p.into_inner());
-    if *done {
-        return Ok(());
-    }
-    for &event_id in event_ids {
+    register_once(done, event_ids, |event_id| {
         let args = ConnectDomainEventCallbackRegisterAnyArgs {
             event_id,
             dom: None,
@@ -679,32 +685,23 @@ fn register_domain_ids(session: &Session, done: &Mutex<bool>, event_ids: &[i32])
             &args,
             None,
         )?;
-    }
-    *done = true;
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Registers this session's secret callbacks (lifecycle and value
 /// changed), once.
 fn register_secret_events(session: &Session) -> Result<()> {
-    let mut done = session
-        .secret_callbacks
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    if *done {
-        return Ok(());
-    }
     // VIR_SECRET_EVENT_ID_LIFECYCLE and _VALUE_CHANGED.
-    for event_id in [0, 1] {
+    register_once(&session.secret_callbacks, &[0, 1], |event_id| {
         let args = ConnectSecretEventRegisterAnyArgs {
             event_id,
             secret: None,
         };
         let _: ConnectSecretEventRegisterAnyRet =
             session.call(REMOTE_PROC_CONNECT_SECRET_EVENT_REGISTER_ANY, &args, None)?;
-    }
-    *done = true;
-    Ok(())
+        Ok(())
+    })
 }
 
 /// `VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED` and `_DEVICE_ADDED`.
