@@ -37,6 +37,9 @@ pub struct Launch {
     pub name: Option<String>,
     /// Where the VMM's own diagnostics go (default: inherited stderr).
     pub stderr: Option<File>,
+    /// The locked state file the VMM publishes its state in
+    /// ([`crate::control::published`]); it holds the lock until it exits.
+    pub state_file: Option<File>,
 }
 
 /// The uid and gid a VMM runs as when its host is root: the overflow id
@@ -80,6 +83,7 @@ impl Launch {
             run_as: None,
             name: None,
             stderr: None,
+            state_file: None,
         }
     }
 
@@ -95,6 +99,10 @@ impl Launch {
         if let Some(log) = &self.console_log {
             inherit.push(log.as_raw_fd());
             cmd.arg("--console-log-fd").arg(log.as_raw_fd().to_string());
+        }
+        if let Some(state) = &self.state_file {
+            inherit.push(state.as_raw_fd());
+            cmd.arg("--state-fd").arg(state.as_raw_fd().to_string());
         }
         if let Some(p) = &self.listen_path {
             cmd.arg("--listen-path").arg(p);

@@ -800,3 +800,41 @@ pub(crate) fn console_command(
         );
     }
 }
+
+/// A read-only command answers from the state each VMM publishes: with
+/// the VMM's socket out of reach, `list` and `domstate` still tell the
+/// truth (a host that connected would call the guest crashed).
+#[test]
+fn kvm_a_listing_reads_published_state_without_connecting() {
+    let Some(k) = kvm() else { return };
+    let xml = k.domain("g5");
+    k.ok(&format!("define {}; start g5", xml.display()));
+    let uuid = k.ok("domuuid g5").trim().to_string();
+    let socket = k
+        .dir
+        .path()
+        .join("run")
+        .join("vmm")
+        .join(format!("{uuid}.sock"));
+    let aside = socket.with_extension("aside");
+    let hidden = |f: &dyn Fn()| {
+        std::fs::rename(&socket, &aside).unwrap();
+        f();
+        std::fs::rename(&aside, &socket).unwrap();
+    };
+    hidden(&|| {
+        assert!(k.ok("list").contains(" g5     running"));
+        assert_eq!(k.state("g5"), "running (booted)");
+    });
+    k.ok("suspend g5");
+    hidden(&|| {
+        assert_eq!(k.state("g5"), "paused (user)");
+        assert!(k.ok("list --all").contains(" g5     paused"));
+    });
+    // Using the domain connects: with the socket back, that works.
+    k.ok("resume g5");
+    assert_eq!(k.state("g5"), "running (unpaused)");
+    k.ok("destroy g5");
+    assert_eq!(k.state("g5"), "shut off (destroyed)");
+    k.assert_no_vmms_left();
+}

@@ -25,6 +25,7 @@ use wirt_kvm::control::client::{Client, ClientError};
 use wirt_kvm::control::protocol::{
     BootRequest, FdRef, KernelRef, LifecycleAction, Policies, Request, RestoreRequest, StatusReply,
 };
+use wirt_kvm::control::published::{self, Published};
 use wirt_kvm::launch::Launch;
 use wirt_vocab::{Reason, State};
 
@@ -106,10 +107,25 @@ impl Vm {
     }
 }
 
+/// A running VMM taken over without a connection (`KvmDriver::unwatched`).
+struct Unwatched {
+    config: DomainConfig,
+    /// When its state file was last read, and what it said: the per-domain
+    /// calls of one listing do not each read it again.
+    seen: (Instant, u32, u32),
+}
+
+/// How long a state read from a VMM's state file is taken as current.
+const PUBLISHED_FRESH: Duration = Duration::from_millis(100);
+
 /// The KVM hypervisor driver of `kvm:` hosts: one `wirt-vmm` per running domain.
 pub struct KvmDriver {
     paths: KvmPaths,
     vms: Arc<Mutex<HashMap<String, Arc<Vm>>>>,
+    /// VMMs found running at open and not connected to yet: a command
+    /// that only reads the registry never pays for a connection (and a
+    /// watcher thread) per guest. The first use of one attaches it.
+    unwatched: Mutex<HashMap<String, Unwatched>>,
     sink: StatusSink,
     /// What the host said about the next start's interfaces (`nic`).
     nic_plans: Mutex<HashMap<String, Vec<HostNic>>>,
@@ -283,6 +299,7 @@ impl KvmDriver {
         KvmDriver {
             paths,
             vms: Arc::new(Mutex::new(HashMap::new())),
+            unwatched: Mutex::default(),
             sink,
             nic_plans: Mutex::default(),
             taps: Mutex::default(),
@@ -294,10 +311,68 @@ impl KvmDriver {
     }
 
     fn vm(&self, uuid: &str) -> Result<Arc<Vm>> {
-        self.lock()
-            .get(uuid)
-            .cloned()
+        self.attached(uuid)
             .ok_or_else(|| Error::driver(ErrorCode::OPERATION_INVALID, "domain is not running"))
+    }
+
+    /// The VM of `uuid`, connecting to its VMM first if it was left
+    /// unwatched at open. A VMM found gone, or whose guest stopped while
+    /// nobody watched, is reported as a watcher would have reported it.
+    fn attached(&self, uuid: &str) -> Option<Arc<Vm>> {
+        if let Some(vm) = self.lock().get(uuid).cloned() {
+            return Some(vm);
+        }
+        let config = self
+            .unwatched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(uuid)?
+            .config;
+        if let Err(e) = self.connect_adopted(&config) {
+            tracing::info!(uuid, error = %e, "a VMM left unwatched has gone");
+            (self.sink)(uuid, shutoff(crate::lifecycle::reason::SHUTOFF_CRASHED));
+            return None;
+        }
+        let vm = self.lock().get(uuid).cloned()?;
+        match self
+            .request(&vm, "status", Request::Status)
+            .and_then(|v| status_from(&v))
+        {
+            Ok(status) if status.state == State::Shutoff as u32 => {
+                // Stopped while unwatched: the VMM stays until the host has
+                // recorded the stop, as after a watched power-off.
+                vm.stopping.store(true, Ordering::SeqCst);
+                (self.sink)(uuid, status);
+                None
+            }
+            _ => Some(vm),
+        }
+    }
+
+    /// Leaves the VMM of `config` unwatched until first used (see
+    /// `unwatched`); the host has read its state from its state file.
+    /// `state` and `reason` are what it published.
+    pub(crate) fn defer(&self, config: DomainConfig, state: u32, reason: u32) {
+        self.unwatched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                config.uuid.clone(),
+                Unwatched {
+                    config,
+                    seen: (Instant::now(), state, reason),
+                },
+            );
+    }
+
+    /// Where the VMM of `uuid` publishes its state.
+    pub(crate) fn state_file(&self, uuid: &str) -> PathBuf {
+        self.paths.runtime.join("vmm").join(format!("{uuid}.state"))
+    }
+
+    /// Reads what the VMM of `uuid` last published, without connecting.
+    pub(crate) fn published(&self, uuid: &str) -> Option<Published> {
+        published::read(&self.state_file(uuid)).ok().flatten()
     }
 
     /// Where a snapshot's machine state lives; names are the host's
@@ -398,6 +473,15 @@ impl KvmDriver {
         launch.listen_path = Some(socket.clone());
         launch.name = Some(config.name.clone());
         launch.run_as = wirt_kvm::launch::default_run_as();
+        // Locked before the VMM exists, so no reader ever sees it unlocked
+        // while the VMM lives; a live VMM of this domain refuses it.
+        let state_path = self.state_file(&config.uuid);
+        launch.state_file = Some(published::create(&state_path).map_err(|e| {
+            io_error(
+                format!("cannot create the state file {}", state_path.display()),
+                e,
+            )
+        })?);
         let vmm_log = self.paths.logs.join(format!("{}.vmm.log", config.name));
         // Never the caller's stderr: a piped CLI would wait for the VMM to exit.
         launch.stderr = OpenOptions::new()
@@ -523,6 +607,27 @@ impl KvmDriver {
         }
     }
 
+    /// Connects to the running VMM of `config` and watches it.
+    fn connect_adopted(&self, config: &DomainConfig) -> Result<()> {
+        if self.lock().contains_key(&config.uuid) {
+            return Ok(());
+        }
+        let socket = self.socket_path(&config.uuid);
+        let client =
+            Client::connect(&socket).map_err(|e| vmm_error("cannot re-attach to the VMM", e))?;
+        let vm = Arc::new(Vm {
+            name: config.name.clone(),
+            config: config.clone(),
+            socket,
+            client: Mutex::new(client),
+            stopping: Arc::new(AtomicBool::new(false)),
+            child: Mutex::new(None),
+            resets: Arc::default(),
+        });
+        self.adopt_taps(config);
+        self.register(&config.uuid, vm)
+    }
+
     fn register(&self, uuid: &str, vm: Arc<Vm>) -> Result<()> {
         self.watch(uuid, &vm)?;
         self.lock().insert(uuid.to_string(), vm);
@@ -557,7 +662,7 @@ impl KvmDriver {
     /// and that only waits for `release` (the host recorded the stop, and
     /// the caller saw it) is let go now.
     fn check_not_running(&self, uuid: &str) -> Result<()> {
-        let Some(vm) = self.lock().get(uuid).cloned() else {
+        let Some(vm) = self.attached(uuid) else {
             return Ok(());
         };
         if vm.stopping.load(Ordering::SeqCst) {
@@ -587,7 +692,14 @@ impl KvmDriver {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return 0;
         };
-        let adopted: std::collections::HashSet<String> = self.lock().keys().cloned().collect();
+        let mut adopted: std::collections::HashSet<String> = self.lock().keys().cloned().collect();
+        adopted.extend(
+            self.unwatched
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .keys()
+                .cloned(),
+        );
         let mut reaped = 0;
         for path in entries.flatten().map(|e| e.path()) {
             if path.extension().is_none_or(|x| x != "json") {
@@ -615,6 +727,7 @@ impl KvmDriver {
             }
             let _ = std::fs::remove_file(&socket);
             let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_file(path.with_extension("state"));
         }
         reaped
     }
@@ -650,6 +763,7 @@ fn retire(vms: &Mutex<HashMap<String, Arc<Vm>>>, uuid: &str, vm: &Arc<Vm>) {
     map.remove(uuid);
     let _ = std::fs::remove_file(&vm.socket);
     let _ = std::fs::remove_file(vm.socket.with_extension("json"));
+    let _ = std::fs::remove_file(vm.socket.with_extension("state"));
 }
 
 /// Whether `vm` is still the VM this driver runs for `uuid` (not one
@@ -732,34 +846,88 @@ impl HypervisorDriver for KvmDriver {
     }
 
     fn adopt(&self, config: &DomainConfig, _status: &DomainStatus) -> Result<()> {
-        if self.lock().contains_key(&config.uuid) {
-            return Ok(());
+        self.unwatched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&config.uuid);
+        self.connect_adopted(config)
+    }
+
+    fn watch_all(&self) {
+        let uuids: Vec<String> = self
+            .unwatched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        for uuid in uuids {
+            self.attached(&uuid);
         }
-        let socket = self.socket_path(&config.uuid);
-        let client =
-            Client::connect(&socket).map_err(|e| vmm_error("cannot re-attach to the VMM", e))?;
-        let vm = Arc::new(Vm {
-            name: config.name.clone(),
-            config: config.clone(),
-            socket,
-            client: Mutex::new(client),
-            stopping: Arc::new(AtomicBool::new(false)),
-            child: Mutex::new(None),
-            resets: Arc::default(),
-        });
-        self.adopt_taps(config);
-        self.register(&config.uuid, vm)
+    }
+
+    fn unwatched_states(&self, only: Option<&str>) -> Vec<(String, DomainStatus)> {
+        let now = Instant::now();
+        let mut fresh = Vec::new();
+        let mut stale = Vec::new();
+        let unwatched = self.unwatched.lock().unwrap_or_else(|p| p.into_inner());
+        // One domain's state is asked once per domain of a listing: a
+        // lookup, not a walk.
+        let chosen: Vec<(&String, &Unwatched)> = match only {
+            Some(uuid) => unwatched.get_key_value(uuid).into_iter().collect(),
+            None => unwatched.iter().collect(),
+        };
+        for (uuid, vm) in chosen {
+            let (at, state, reason) = vm.seen;
+            if now.duration_since(at) < PUBLISHED_FRESH {
+                fresh.push((uuid.clone(), state, reason));
+            } else {
+                stale.push(uuid.clone());
+            }
+        }
+        drop(unwatched);
+        for uuid in stale {
+            match self.published(&uuid) {
+                Some(Published::Alive { state, reason }) if state != State::Shutoff as u32 => {
+                    if let Some(vm) = self
+                        .unwatched
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_mut(&uuid)
+                    {
+                        vm.seen = (now, state, reason);
+                    }
+                    fresh.push((uuid, state, reason));
+                }
+                // Gone, stopped or unreadable: attaching reports what
+                // happened, as a watcher would have.
+                _ => {
+                    self.attached(&uuid);
+                }
+            }
+        }
+        fresh
+            .into_iter()
+            .map(|(uuid, state, reason)| {
+                let status = DomainStatus {
+                    state,
+                    reason,
+                    ..DomainStatus::default()
+                };
+                (uuid, status)
+            })
+            .collect()
     }
 
     fn release(&self, uuid: &str) {
-        let vm = self.lock().get(uuid).cloned();
+        let vm = self.attached(uuid);
         if let Some(vm) = vm.filter(|vm| vm.stopping.load(Ordering::SeqCst)) {
             self.stop(uuid, &vm);
         }
     }
 
     fn status(&self, uuid: &str) -> Result<DomainStatus> {
-        match self.lock().get(uuid).cloned() {
+        match self.attached(uuid) {
             Some(vm) => status_from(&self.request(&vm, "status", Request::Status)?),
             None => Ok(shutoff(0)),
         }

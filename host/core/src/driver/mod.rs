@@ -232,6 +232,17 @@ pub trait HypervisorDriver: Send + Sync {
     /// that a host process that ends before recording the stop finds out
     /// how it stopped the next time instead of seeing a crash.
     fn release(&self, _uuid: &str) {}
+    /// Running domains the driver took over without watching them yet
+    /// (all, or the one of `only`; a listing reads their state without
+    /// connecting to each), with the state each last published. Any
+    /// found stopped or gone is reported through the status sink
+    /// instead, as a watcher would.
+    fn unwatched_states(&self, _only: Option<&str>) -> Vec<(String, DomainStatus)> {
+        Vec::new()
+    }
+    /// Starts watching every running domain taken over lazily: whoever
+    /// listens for events needs every guest's.
+    fn watch_all(&self) {}
     /// The domain's current state (`virDomainGetState`).
     fn status(&self, uuid: &str) -> Result<DomainStatus>;
     /// Asks the guest to power off (`virDomainShutdownFlags`).

@@ -311,6 +311,25 @@ pub(crate) fn domain_ref(obj: &DomainObj) -> DomainRef {
 }
 
 impl Local {
+    /// Brings the registry up to date with guests the driver took over
+    /// without watching them (all, or the one of `only`): they answer
+    /// through the state they publish, as watched ones through events.
+    fn refresh_unwatched(&self, only: Option<&str>) {
+        let unwatched = self.state.drivers.hypervisor.unwatched_states(only);
+        if unwatched.is_empty() {
+            return;
+        }
+        let mut reg = self.state.lock();
+        let mut events = Vec::new();
+        for (uuid, status) in unwatched {
+            if let Ok(uuid) = Uuid::parse_str(&uuid) {
+                events.extend(apply_driver_status(&self.state, &mut reg, &uuid, status));
+            }
+        }
+        drop(reg);
+        self.state.emit(events);
+    }
+
     /// Runs `f` on the domain's registry entry under the connection lock.
     pub(crate) fn with<R>(
         &self,
@@ -508,6 +527,7 @@ impl DomainBackend for Local {
     /// API sorts).
     fn list_all_domains(&self, flags: u32) -> Result<Vec<DomainRef>> {
         check_flags(flags, list_flags::ALL, "virConnectListAllDomains")?;
+        self.refresh_unwatched(None);
         let reg = self.state.lock();
         Ok(reg
             .domains()
@@ -596,10 +616,12 @@ impl DomainBackend for Local {
     }
 
     fn domain_state(&self, dom: &DomainRef) -> Result<(State, u32)> {
+        self.refresh_unwatched(Some(&dom.uuid.to_string()));
         self.obj(dom, |o| (o.state, o.reason))
     }
 
     fn domain_is_active(&self, dom: &DomainRef) -> Result<bool> {
+        self.refresh_unwatched(Some(&dom.uuid.to_string()));
         self.obj(dom, |o| o.is_active())
     }
 

@@ -61,7 +61,11 @@ impl HostBackend for Local {
     }
 
     fn events(&self) -> EventStream {
-        self.state.events.subscribe()
+        let events = self.state.events.subscribe();
+        // Every guest's events, including those of guests taken over
+        // without watching them.
+        self.state.drivers.hypervisor.watch_all();
+        events
     }
 
     fn save_image_xml(&self, path: &Path) -> Result<String> {

@@ -18,6 +18,7 @@ use crate::events::EventBus;
 use crate::lifecycle::State;
 use crate::plugin::{PluginHandle, builtin};
 use crate::registry::{Registry, StateDir, StateLock};
+use wirt_kvm::control::published::Published;
 
 use super::dirs::LocalDirs;
 
@@ -180,12 +181,25 @@ fn open_dir_storage(dirs: &LocalDirs, reg: &mut Registry) -> Result<Arc<dyn Stor
 fn reattach(reg: &mut Registry, running: Vec<crate::registry::RuntimeRecord>, kvm: &KvmDriver) {
     for record in running {
         let config = super::convert::domain_config(&record.live, Some(record.id), &|_, _| None);
-        let placeholder = DomainStatus::default();
-        let status = kvm
-            .adopt(&config, &placeholder)
-            .and_then(|()| kvm.status(&config.uuid));
+        // A VMM that publishes its state is not connected to until used:
+        // reading a thousand small files is what a listing can afford,
+        // a thousand round trips through the VMMs is not.
+        let status = match kvm.published(&config.uuid) {
+            Some(Published::Alive { state, reason }) if state != State::Shutoff as u32 => {
+                kvm.defer(config.clone(), state, reason);
+                Ok(DomainStatus {
+                    state,
+                    reason,
+                    ..DomainStatus::default()
+                })
+            }
+            _ => kvm
+                .adopt(&config, &DomainStatus::default())
+                .and_then(|()| kvm.status(&config.uuid)),
+        };
         let known = reg.domain(&record.uuid).is_some();
-        match status {
+        let recorded = (record.state, record.reason);
+        let changed = match status {
             Ok(status) if status.state != State::Shutoff as u32 => {
                 if !known {
                     // A running transient domain: it has no stored config.
@@ -205,6 +219,8 @@ fn reattach(reg: &mut Registry, running: Vec<crate::registry::RuntimeRecord>, kv
                     status.reason
                 };
                 obj.status = status;
+                // A read-only command rewrites no record that still holds.
+                !known || (obj.state as u32, obj.reason) != recorded
             }
             outcome => {
                 // The guest stopped while no host was attached: a VMM still
@@ -225,9 +241,12 @@ fn reattach(reg: &mut Registry, running: Vec<crate::registry::RuntimeRecord>, kv
                 if let Err(e) = super::domain::store_domain(reg, &record.uuid) {
                     tracing::warn!(uuid = %record.uuid, error = %e, "cannot store the stop reason");
                 }
+                true
             }
+        };
+        if changed {
+            let _ = reg.record_runtime(&record.uuid);
         }
-        let _ = reg.record_runtime(&record.uuid);
     }
     kvm.reap_orphans();
 }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! wirt-vmm --kvm-fd N --control-fd N [--listen-fd N | --listen-path PATH]
-//!          [--console-log-fd N] [--keep-fd N]... [--run-as UID:GID]
+//!          [--console-log-fd N] [--state-fd N] [--keep-fd N]... [--run-as UID:GID]
 //!          [--seccomp kill|trap|errno|off] [--name NAME]
 //! ```
 //! Everything it may touch comes as an inherited descriptor (those named
@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use kvm_ioctls::Kvm;
 use wirt_kvm::confine;
+use wirt_kvm::control::published::Publisher;
 use wirt_kvm::control::server;
 use wirt_kvm::devices::EventSink;
 use wirt_kvm::devices::console::Console;
@@ -34,6 +35,7 @@ struct Args {
     listen_fd: Option<RawFd>,
     listen_path: Option<String>,
     console_log_fd: Option<RawFd>,
+    state_fd: Option<RawFd>,
     keep_fds: Vec<RawFd>,
     run_as: Option<(u32, u32)>,
     seccomp: Mode,
@@ -64,13 +66,14 @@ fn parse() -> Result<Args, String> {
             "--listen-fd" => a.listen_fd = Some(fd(value()?)?),
             "--listen-path" => a.listen_path = Some(value()?),
             "--console-log-fd" => a.console_log_fd = Some(fd(value()?)?),
+            "--state-fd" => a.state_fd = Some(fd(value()?)?),
             "--keep-fd" => a.keep_fds.push(fd(value()?)?),
             "--run-as" => a.run_as = Some(parse_ids(&value()?)?),
             "--seccomp" => a.seccomp = value()?.parse()?,
             "--name" => a.name = Some(value()?),
             "--help" | "-h" => {
                 return Err("usage: wirt-vmm --kvm-fd N --control-fd N [--listen-fd N | --listen-path PATH] \
-                            [--console-log-fd N] [--keep-fd N]... [--run-as UID:GID] \
+                            [--console-log-fd N] [--state-fd N] [--keep-fd N]... [--run-as UID:GID] \
                             [--seccomp kill|trap|errno|off] [--name NAME]"
                     .into());
             }
@@ -96,11 +99,17 @@ fn hook(profile: Profile, mode: Mode) -> Arc<dyn Fn() + Send + Sync> {
 fn run(a: Args) -> Result<(), String> {
     let name = a.name.clone().unwrap_or_else(|| "vm".into());
     // First, before anything here opens a descriptor of its own.
-    let given: Vec<RawFd> = [a.kvm_fd, a.control_fd, a.listen_fd, a.console_log_fd]
-        .into_iter()
-        .flatten()
-        .chain(a.keep_fds.iter().copied())
-        .collect();
+    let given: Vec<RawFd> = [
+        a.kvm_fd,
+        a.control_fd,
+        a.listen_fd,
+        a.console_log_fd,
+        a.state_fd,
+    ]
+    .into_iter()
+    .flatten()
+    .chain(a.keep_fds.iter().copied())
+    .collect();
     confine::close_inherited(&given).map_err(|e| error_chain(&e))?;
     let kvm = match a.kvm_fd {
         // SAFETY: the host handed us this descriptor for /dev/kvm; we own it now.
@@ -113,6 +122,11 @@ fn run(a: Args) -> Result<(), String> {
         .control_fd
         .map(|fd| unsafe { UnixStream::from_raw_fd(fd) });
     let log = a.console_log_fd.map(|fd| unsafe { File::from_raw_fd(fd) });
+    // SAFETY: as above: the host passed this descriptor for the state file
+    // (locked for us) and nothing else owns it.
+    let publisher = a
+        .state_fd
+        .map(|fd| Publisher::new(unsafe { File::from_raw_fd(fd) }));
     let listener = match (a.listen_fd, &a.listen_path) {
         (Some(fd), _) => Some(unsafe { UnixListener::from_raw_fd(fd) }),
         (None, Some(p)) => {
@@ -143,7 +157,7 @@ fn run(a: Args) -> Result<(), String> {
         },
     };
     let mut vmm = Vmm::new(kvm, ctx, a.keep_fds.iter().copied());
-    server::run(&mut vmm, control, listener)
+    server::run(&mut vmm, control, listener, publisher)
         .map_err(|e| format!("{name}: control loop failed: {e}"))
 }
 

@@ -175,11 +175,13 @@ fn poll_fd(fd: RawFd, out: bool) -> libc::pollfd {
     }
 }
 
-/// Runs the control loop until a `quit` request.
+/// Runs the control loop until a `quit` request, publishing the guest's
+/// state through `publisher` whenever it changes.
 pub fn run(
     vmm: &mut Vmm,
     control: Option<UnixStream>,
     listener: Option<UnixListener>,
+    mut publisher: Option<super::published::Publisher>,
 ) -> io::Result<()> {
     if let Some(l) = &listener {
         l.set_nonblocking(true)?;
@@ -274,6 +276,14 @@ pub fn run(
             i += 1;
         }
         clients.retain(|c| !c.closed);
+        if let Some(p) = publisher.as_mut() {
+            let (state, reason) = vmm.state();
+            if let Err(e) = p.publish(state, reason) {
+                // Readers fall back to asking over the socket.
+                eprintln!("wirt-vmm: cannot publish the state: {e}");
+                publisher = None;
+            }
+        }
         vmm.release_stopped();
         vmm.tick();
         if vmm.quitting() {

@@ -122,7 +122,7 @@ impl KvmDriver {
     /// disks are not in it, so a domain with a writable disk is refused
     /// (the host takes those as external snapshots).
     pub(super) fn snapshot_memory(&self, uuid: &str, name: &str) -> Result<()> {
-        let vm = self.lock().get(uuid).cloned().ok_or_else(|| {
+        let vm = self.attached(uuid).ok_or_else(|| {
             Error::driver(
                 ErrorCode::CONFIG_UNSUPPORTED,
                 "a snapshot of an inactive domain holds its disks only",
@@ -163,7 +163,7 @@ impl KvmDriver {
         name: &str,
         state: u32,
     ) -> Result<DomainStatus> {
-        if let Some(vm) = self.lock().get(&config.uuid).cloned() {
+        if let Some(vm) = self.attached(&config.uuid) {
             self.stop(&config.uuid, &vm);
         }
         if state == 5 {
