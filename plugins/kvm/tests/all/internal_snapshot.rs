@@ -1,0 +1,400 @@
+//! qcow2 internal snapshots made, reverted and deleted by
+//! `block::internal`, checked with QEMU's own tools (`qemu-img snapshot`,
+//! `check`, `convert -l`, `qemu-io` reads) and through imago, which serves
+//! the image in the VMM (`Disk`): copy-on-write must keep a snapshot's data
+//! whatever is written after it.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use proptest::prelude::*;
+use wirt_kvm::control::protocol::DiskFormat;
+use wirt_kvm::devices::virtio::block::Disk;
+use wirt_kvm::devices::virtio::block::internal::{self, InternalSnapshotError};
+
+const K: usize = 1024;
+
+fn tools() -> bool {
+    let ok =
+        wirt_testkit::have("qemu-img", "--version") && wirt_testkit::have("qemu-io", "--version");
+    if !ok {
+        wirt_testkit::require(
+            "qemu-img / qemu-io (qemu-utils)",
+            "internal snapshots checked by QEMU's tools",
+        );
+    }
+    ok
+}
+
+fn run(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A qcow2 image of `size` made by `qemu-img create` with `options`.
+fn image(dir: &Path, name: &str, size: &str, options: &str) -> PathBuf {
+    let path = dir.join(name);
+    let mut args = vec!["create", "-q", "-f", "qcow2"];
+    if !options.is_empty() {
+        args.extend(["-o", options]);
+    }
+    args.extend([s(&path), size]);
+    run("qemu-img", &args);
+    path
+}
+
+/// Runs a qemu-io command; `read -P` fails it on a mismatch, which qemu-io
+/// reports on stdout with a zero exit status, hence the second check.
+fn io(image: &Path, command: &str) {
+    let out = run("qemu-io", &["-f", "qcow2", "-c", command, s(image)]);
+    assert!(
+        !out.contains("Pattern verification failed") && !out.contains("failed"),
+        "qemu-io '{command}' on {}: {out}",
+        image.display()
+    );
+}
+
+/// `qemu-img check`: no errors and no leaks (exit status 0).
+fn check(image: &Path) {
+    run("qemu-img", &["check", "-f", "qcow2", s(image)]);
+}
+
+fn qemu_names(image: &Path) -> Vec<String> {
+    let out = run("qemu-img", &["snapshot", "-l", s(image)]);
+    out.lines()
+        .skip(2)
+        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+        .collect()
+}
+
+fn names(image: &Path) -> Vec<String> {
+    internal::list_path(image)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect()
+}
+
+/// The guest's view of snapshot `name` of `image`, by `qemu-img convert`.
+fn snapshot_bytes(image: &Path, name: &str) -> Vec<u8> {
+    let out = image.with_extension(format!("{name}.raw"));
+    run(
+        "qemu-img",
+        &[
+            "convert",
+            "-f",
+            "qcow2",
+            "-O",
+            "raw",
+            "-l",
+            &format!("snapshot.name={name}"),
+            s(image),
+            s(&out),
+        ],
+    );
+    let bytes = std::fs::read(&out).unwrap();
+    std::fs::remove_file(&out).unwrap();
+    bytes
+}
+
+fn open_rw(path: &Path) -> File {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap()
+}
+
+/// The image opened as the VMM opens it (imago), `backing` below it.
+fn disk(path: &Path, backing: Vec<File>) -> Disk {
+    Disk::open(DiskFormat::Qcow2, open_rw(path), backing, false, "t").unwrap()
+}
+
+fn disk_write(path: &Path, offset: u64, bytes: &[u8]) {
+    let d = disk(path, Vec::new());
+    d.write_bytes(bytes, offset).unwrap();
+    d.flush().unwrap();
+}
+
+fn disk_read(path: &Path, offset: u64, len: usize) -> Vec<u8> {
+    let d = disk(path, Vec::new());
+    let mut buf = vec![0u8; len];
+    d.read_bytes(&mut buf, offset).unwrap();
+    buf
+}
+
+#[test]
+fn qemu_img_lists_our_snapshot_and_revert_brings_its_data_back() {
+    if !tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let img = image(dir.path(), "a.qcow2", "4M", "");
+    io(&img, "write -P 0xaa 0 1M");
+    let made = internal::create_path(&img, "before").unwrap();
+    assert_eq!((made.name.as_str(), made.id.as_str()), ("before", "1"));
+    assert_eq!(made.disk_size, 4 << 20);
+    assert_eq!(qemu_names(&img), ["before"]);
+    assert_eq!(internal::list_path(&img).unwrap(), [made]);
+    check(&img);
+
+    io(&img, "write -P 0xbb 0 512k");
+    io(&img, "write -P 0xcc 2M 64k");
+    check(&img);
+    internal::revert_path(&img, "before").unwrap();
+    check(&img);
+    io(&img, "read -P 0xaa 0 1M");
+    io(&img, "read -P 0 1M 3M");
+    // Still there, still intact after the active image diverges again.
+    io(&img, "write -P 0xdd 128k 64k");
+    internal::revert_path(&img, "before").unwrap();
+    io(&img, "read -P 0xaa 0 1M");
+    check(&img);
+
+    internal::delete_path(&img, "before").unwrap();
+    assert!(qemu_names(&img).is_empty());
+    assert!(internal::list_path(&img).unwrap().is_empty());
+    check(&img);
+    io(&img, "read -P 0xaa 0 1M");
+    // The clusters are the active image's alone again: written in place.
+    io(&img, "write -P 0xee 0 64k");
+    check(&img);
+}
+
+#[test]
+fn snapshots_made_by_qemu_and_by_us_are_interchangeable() {
+    if !tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let img = image(dir.path(), "a.qcow2", "2M", "");
+    io(&img, "write -P 0x11 0 1M");
+    run("qemu-img", &["snapshot", "-c", "q1", s(&img)]);
+    let listed = internal::list_path(&img).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].name.as_str(), listed[0].id.as_str()), ("q1", "1"));
+    assert_eq!(listed[0].disk_size, 2 << 20);
+
+    io(&img, "write -P 0x22 0 1M");
+    let ours = internal::create_path(&img, "w2").unwrap();
+    assert_eq!(ours.id, "2", "numbered after QEMU's");
+    io(&img, "write -P 0x33 512k 1M");
+    check(&img);
+
+    // We revert to QEMU's, QEMU reverts to ours.
+    internal::revert_path(&img, "q1").unwrap();
+    check(&img);
+    io(&img, "read -P 0x11 0 1M");
+    io(&img, "read -P 0 1M 1M");
+    run("qemu-img", &["snapshot", "-a", "w2", s(&img)]);
+    check(&img);
+    io(&img, "read -P 0x22 0 1M");
+
+    // QEMU deletes ours, we delete QEMU's.
+    run("qemu-img", &["snapshot", "-d", "w2", s(&img)]);
+    check(&img);
+    assert_eq!(names(&img), ["q1"]);
+    internal::delete_path(&img, "q1").unwrap();
+    check(&img);
+    assert!(qemu_names(&img).is_empty());
+    io(&img, "read -P 0x22 0 1M");
+    // A snapshot QEMU takes after ours are gone, and one of ours after it.
+    run("qemu-img", &["snapshot", "-c", "q3", s(&img)]);
+    internal::create_path(&img, "w4").unwrap();
+    assert_eq!(qemu_names(&img), ["q3", "w4"]);
+    check(&img);
+}
+
+#[test]
+fn deleting_the_middle_snapshot_keeps_the_others_data() {
+    if !tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let img = image(dir.path(), "a.qcow2", "1M", "cluster_size=4096");
+    let mut expect = Vec::new();
+    let mut state = vec![0u8; 1 << 20];
+    for (i, (pattern, at, len)) in [(0x11u8, 0, 512 * K), (0x22, 256 * K, 512 * K), (0x33, 0, 64 * K)]
+        .into_iter()
+        .enumerate()
+    {
+        io(&img, &format!("write -P {pattern:#x} {at} {len}"));
+        state[at..at + len].fill(pattern);
+        internal::create_path(&img, &format!("s{i}")).unwrap();
+        expect.push(state.clone());
+    }
+    io(&img, "write -P 0x44 0 1M");
+    check(&img);
+    internal::delete_path(&img, "s1").unwrap();
+    check(&img);
+    assert_eq!(qemu_names(&img), ["s0", "s2"]);
+    assert!(snapshot_bytes(&img, "s0") == expect[0], "s0 changed");
+    assert!(snapshot_bytes(&img, "s2") == expect[2], "s2 changed");
+    io(&img, "read -P 0x44 0 1M");
+    // Reverting to each (QEMU on a copy, us here) gives its data.
+    let copy = dir.path().join("copy.qcow2");
+    std::fs::copy(&img, &copy).unwrap();
+    run("qemu-img", &["snapshot", "-a", "s0", s(&copy)]);
+    io(&copy, "read -P 0x11 0 512k");
+    internal::revert_path(&img, "s2").unwrap();
+    check(&img);
+    assert!(disk_read(&img, 0, 1 << 20) == expect[2]);
+    internal::delete_path(&img, "s0").unwrap();
+    internal::delete_path(&img, "s2").unwrap();
+    check(&img);
+    assert!(disk_read(&img, 0, 1 << 20) == expect[2]);
+}
+
+#[test]
+fn an_image_over_a_backing_file() {
+    if !tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.raw");
+    std::fs::write(&base, vec![0x5au8; 2 << 20]).unwrap();
+    let top = dir.path().join("top.qcow2");
+    run(
+        "qemu-img",
+        &["create", "-q", "-f", "qcow2", "-b", s(&base), "-F", "raw", s(&top)],
+    );
+    io(&top, "write -P 0x11 0 64k");
+    internal::create_path(&top, "s").unwrap();
+    io(&top, "write -P 0x22 0 128k");
+    io(&top, "write -P 0x33 1M 64k");
+    check(&top);
+    internal::revert_path(&top, "s").unwrap();
+    check(&top);
+    io(&top, "read -P 0x11 0 64k");
+    io(&top, "read -P 0x5a 64k 1984k");
+    // imago over the same chain sees the same.
+    let d = disk(&top, vec![File::open(&base).unwrap()]);
+    let mut buf = vec![0u8; 128 * K];
+    d.read_bytes(&mut buf, 0).unwrap();
+    assert!(buf[..64 * K].iter().all(|b| *b == 0x11));
+    assert!(buf[64 * K..].iter().all(|b| *b == 0x5a));
+    drop(d);
+    internal::delete_path(&top, "s").unwrap();
+    check(&top);
+    assert_eq!(std::fs::read(&base).unwrap(), vec![0x5au8; 2 << 20]);
+}
+
+#[test]
+fn writes_through_imago_after_a_snapshot_leave_it_intact() {
+    if !tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let img = image(dir.path(), "a.qcow2", "1M", "");
+    io(&img, "write -P 0xaa 0 1M");
+    internal::create_path(&img, "s").unwrap();
+    // Whole clusters, a partial one, and one across two clusters.
+    disk_write(&img, 0, &vec![0xbb; 64 * K]);
+    disk_write(&img, 100 * K as u64, &[0xcc; 1000]);
+    disk_write(&img, (192 * K - 512) as u64, &[0xdd; 1024]);
+    check(&img);
+    assert!(snapshot_bytes(&img, "s") == vec![0xaa; 1 << 20], "COW broke");
+    let now = disk_read(&img, 0, 1 << 20);
+    assert!(now[..64 * K].iter().all(|b| *b == 0xbb));
+    assert!(now[100 * K..100 * K + 1000].iter().all(|b| *b == 0xcc));
+    assert!(now[192 * K - 512..192 * K + 512].iter().all(|b| *b == 0xdd));
+    assert!(now[300 * K..].iter().all(|b| *b == 0xaa));
+
+    internal::revert_path(&img, "s").unwrap();
+    assert!(disk_read(&img, 0, 1 << 20) == vec![0xaa; 1 << 20]);
+    // After the revert every cluster is shared again: a write copies.
+    disk_write(&img, 512 * K as u64, &[0xee; 4096]);
+    check(&img);
+    assert!(snapshot_bytes(&img, "s") == vec![0xaa; 1 << 20], "COW broke");
+    internal::delete_path(&img, "s").unwrap();
+    // Sole owner again: written in place, still consistent.
+    disk_write(&img, 0, &[0xff; 4096]);
+    check(&img);
+    let now = disk_read(&img, 0, 1 << 20);
+    assert!(now[..4096].iter().all(|b| *b == 0xff));
+    assert!(now[512 * K..512 * K + 4096].iter().all(|b| *b == 0xee));
+}
+
+#[test]
+fn a_name_in_use_or_unknown_is_refused_and_changes_nothing() {
+    if !tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let img = image(dir.path(), "a.qcow2", "1M", "");
+    io(&img, "write -P 0xaa 0 64k");
+    internal::create_path(&img, "s").unwrap();
+    let before = std::fs::read(&img).unwrap();
+    let e = internal::create_path(&img, "s");
+    assert!(
+        matches!(&e, Err(InternalSnapshotError::DuplicateName { name }) if name == "s"),
+        "{e:?}"
+    );
+    let e = internal::revert_path(&img, "nope");
+    assert!(
+        matches!(&e, Err(InternalSnapshotError::NotFound { name }) if name == "nope"),
+        "{e:?}"
+    );
+    let e = internal::delete_path(&img, "nope");
+    assert!(
+        matches!(&e, Err(InternalSnapshotError::NotFound { .. })),
+        "{e:?}"
+    );
+    assert!(matches!(
+        internal::create_path(&img, ""),
+        Err(InternalSnapshotError::BadName { .. })
+    ));
+    assert!(std::fs::read(&img).unwrap() == before, "a refusal wrote");
+    // The message names the snapshot.
+    let e = internal::create_path(&img, "s").unwrap_err();
+    assert!(e.to_string().contains("'s'"), "{e}");
+    check(&img);
+}
+
+#[test]
+fn revert_restores_the_snapshots_virtual_size() {
+    if !tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let img = image(dir.path(), "a.qcow2", "1M", "cluster_size=4096");
+    io(&img, "write -P 0x11 0 1M");
+    internal::create_path(&img, "small").unwrap();
+    // 1 MiB is two L2 tables' reach at 4 KiB clusters: the L1 grows.
+    run("qemu-img", &["resize", "-q", "-f", "qcow2", s(&img), "5M"]);
+    io(&img, "write -P 0x22 3M 1M");
+    let big = internal::create_path(&img, "big").unwrap();
+    assert_eq!(big.disk_size, 5 << 20);
+    let size = |p: &Path| {
+        let info = run("qemu-img", &["info", "--output=json", s(p)]);
+        info.contains(&format!("\"virtual-size\": {}", 1 << 20)) as u8
+            + 2 * info.contains(&format!("\"virtual-size\": {}", 5 << 20)) as u8
+    };
+    internal::revert_path(&img, "small").unwrap();
+    check(&img);
+    assert_eq!(size(&img), 1, "virtual size after reverting to 'small'");
+    io(&img, "read -P 0x11 0 1M");
+    assert_eq!(internal::list_path(&img).unwrap()[0].disk_size, 1 << 20);
+    internal::revert_path(&img, "big").unwrap();
+    check(&img);
+    assert_eq!(size(&img), 2, "virtual size after reverting to 'big'");
+    io(&img, "read -P 0x11 0 1M");
+    io(&img, "read -P 0x22 3M 1M");
+    io(&img, "read -P 0 1M 2M");
+    assert_eq!(
+        disk(&img, Vec::new()).sectors() * 512,
+        5 << 20,
+        "imago's view"
+    );
+}
