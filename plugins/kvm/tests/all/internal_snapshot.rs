@@ -183,7 +183,10 @@ fn snapshots_made_by_qemu_and_by_us_are_interchangeable() {
     run("qemu-img", &["snapshot", "-c", "q1", s(&img)]);
     let listed = internal::list_path(&img).unwrap();
     assert_eq!(listed.len(), 1);
-    assert_eq!((listed[0].name.as_str(), listed[0].id.as_str()), ("q1", "1"));
+    assert_eq!(
+        (listed[0].name.as_str(), listed[0].id.as_str()),
+        ("q1", "1")
+    );
     assert_eq!(listed[0].disk_size, 2 << 20);
 
     io(&img, "write -P 0x22 0 1M");
@@ -225,9 +228,13 @@ fn deleting_the_middle_snapshot_keeps_the_others_data() {
     let img = image(dir.path(), "a.qcow2", "1M", "cluster_size=4096");
     let mut expect = Vec::new();
     let mut state = vec![0u8; 1 << 20];
-    for (i, (pattern, at, len)) in [(0x11u8, 0, 512 * K), (0x22, 256 * K, 512 * K), (0x33, 0, 64 * K)]
-        .into_iter()
-        .enumerate()
+    for (i, (pattern, at, len)) in [
+        (0x11u8, 0, 512 * K),
+        (0x22, 256 * K, 512 * K),
+        (0x33, 0, 64 * K),
+    ]
+    .into_iter()
+    .enumerate()
     {
         io(&img, &format!("write -P {pattern:#x} {at} {len}"));
         state[at..at + len].fill(pattern);
@@ -267,7 +274,17 @@ fn an_image_over_a_backing_file() {
     let top = dir.path().join("top.qcow2");
     run(
         "qemu-img",
-        &["create", "-q", "-f", "qcow2", "-b", s(&base), "-F", "raw", s(&top)],
+        &[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-b",
+            s(&base),
+            "-F",
+            "raw",
+            s(&top),
+        ],
     );
     io(&top, "write -P 0x11 0 64k");
     internal::create_path(&top, "s").unwrap();
@@ -304,7 +321,10 @@ fn writes_through_imago_after_a_snapshot_leave_it_intact() {
     disk_write(&img, 100 * K as u64, &[0xcc; 1000]);
     disk_write(&img, (192 * K - 512) as u64, &[0xdd; 1024]);
     check(&img);
-    assert!(snapshot_bytes(&img, "s") == vec![0xaa; 1 << 20], "COW broke");
+    assert!(
+        snapshot_bytes(&img, "s") == vec![0xaa; 1 << 20],
+        "COW broke"
+    );
     let now = disk_read(&img, 0, 1 << 20);
     assert!(now[..64 * K].iter().all(|b| *b == 0xbb));
     assert!(now[100 * K..100 * K + 1000].iter().all(|b| *b == 0xcc));
@@ -316,7 +336,10 @@ fn writes_through_imago_after_a_snapshot_leave_it_intact() {
     // After the revert every cluster is shared again: a write copies.
     disk_write(&img, 512 * K as u64, &[0xee; 4096]);
     check(&img);
-    assert!(snapshot_bytes(&img, "s") == vec![0xaa; 1 << 20], "COW broke");
+    assert!(
+        snapshot_bytes(&img, "s") == vec![0xaa; 1 << 20],
+        "COW broke"
+    );
     internal::delete_path(&img, "s").unwrap();
     // Sole owner again: written in place, still consistent.
     disk_write(&img, 0, &[0xff; 4096]);
@@ -397,4 +420,314 @@ fn revert_restores_the_snapshots_virtual_size() {
         5 << 20,
         "imago's view"
     );
+}
+
+/// Create, write, create, write, revert to each, delete both: the data
+/// each snapshot held comes back and `qemu-img check` stays clean.
+fn round_trip(img: &Path) {
+    io(img, "write -P 0x11 0 256k");
+    internal::create_path(img, "a").unwrap();
+    check(img);
+    io(img, "write -P 0x22 64k 128k");
+    internal::create_path(img, "b").unwrap();
+    io(img, "write -P 0x33 0 64k");
+    io(img, "write -P 0x44 512k 64k");
+    check(img);
+    internal::revert_path(img, "a").unwrap();
+    check(img);
+    io(img, "read -P 0x11 0 256k");
+    io(img, "read -P 0 256k 768k");
+    internal::revert_path(img, "b").unwrap();
+    check(img);
+    io(img, "read -P 0x11 0 64k");
+    io(img, "read -P 0x22 64k 128k");
+    io(img, "read -P 0 512k 64k");
+    internal::delete_path(img, "a").unwrap();
+    check(img);
+    io(img, "write -P 0x55 192k 64k");
+    internal::delete_path(img, "b").unwrap();
+    check(img);
+    io(img, "read -P 0x22 64k 128k");
+    io(img, "read -P 0x55 192k 64k");
+    assert!(names(img).is_empty());
+}
+
+#[test]
+fn images_of_every_shape_qemu_makes() {
+    if !tools() {
+        return;
+    }
+    for options in [
+        "compat=0.10",
+        "compat=0.10,cluster_size=512",
+        // 512-byte clusters: a refcount block covers 128 KiB, so new
+        // clusters need new refcount blocks.
+        "cluster_size=512",
+        "cluster_size=16k,extended_l2=on",
+        "cluster_size=2M",
+        "refcount_bits=8",
+        "refcount_bits=64",
+        "refcount_bits=4,cluster_size=4096",
+        "lazy_refcounts=on",
+        "preallocation=metadata",
+        "preallocation=full,cluster_size=4096",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let img = image(dir.path(), "a.qcow2", "1M", options);
+        eprintln!("{options}");
+        round_trip(&img);
+    }
+}
+
+#[test]
+fn compressed_clusters_are_shared_and_freed_like_the_rest() {
+    if !tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("data.raw");
+    let data: Vec<u8> = (0..1 << 20).map(|i: u32| (i / 4096 % 7) as u8).collect();
+    std::fs::write(&raw, &data).unwrap();
+    let img = dir.path().join("c.qcow2");
+    run(
+        "qemu-img",
+        &[
+            "convert",
+            "-q",
+            "-c",
+            "-f",
+            "raw",
+            "-O",
+            "qcow2",
+            "-o",
+            "cluster_size=4096",
+            s(&raw),
+            s(&img),
+        ],
+    );
+    internal::create_path(&img, "s").unwrap();
+    check(&img);
+    io(&img, "write -P 0x22 0 64k");
+    disk_write(&img, 300 * K as u64, &[0x33; 5000]);
+    check(&img);
+    assert!(
+        snapshot_bytes(&img, "s") == data,
+        "compressed snapshot data"
+    );
+    internal::revert_path(&img, "s").unwrap();
+    check(&img);
+    assert!(disk_read(&img, 0, 1 << 20) == data);
+    io(&img, "write -P 0x44 8k 4k");
+    internal::delete_path(&img, "s").unwrap();
+    check(&img);
+    let mut want = data;
+    want[8 * K..12 * K].fill(0x44);
+    assert!(disk_read(&img, 0, 1 << 20) == want);
+}
+
+#[test]
+fn narrow_refcounts_refuse_one_snapshot_too_many_without_writing() {
+    if !tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (bits, fits) in [(1, 0), (2, 2)] {
+        let img = image(
+            dir.path(),
+            &format!("r{bits}.qcow2"),
+            "1M",
+            &format!("refcount_bits={bits}"),
+        );
+        io(&img, "write -P 0x11 0 128k");
+        for i in 0..fits {
+            internal::create_path(&img, &format!("s{i}")).unwrap();
+        }
+        let before = std::fs::read(&img).unwrap();
+        let e = internal::create_path(&img, "over");
+        assert!(
+            matches!(&e, Err(InternalSnapshotError::RefcountOverflow { bits: b, .. }) if *b == bits),
+            "{e:?}"
+        );
+        assert!(std::fs::read(&img).unwrap() == before, "a refusal wrote");
+        check(&img);
+    }
+}
+
+/// Sets `mask` in the big-endian u64 at `at` of the file.
+fn set_bits(path: &Path, at: u64, mask: u64) {
+    use std::os::unix::fs::FileExt;
+    let f = open_rw(path);
+    let mut b = [0u8; 8];
+    f.read_exact_at(&mut b, at).unwrap();
+    f.write_all_at(&(u64::from_be_bytes(b) | mask).to_be_bytes(), at)
+        .unwrap();
+}
+
+#[test]
+fn images_it_cannot_change_safely_are_refused_untouched() {
+    if !tools() {
+        return;
+    }
+    use InternalSnapshotError as E;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let refused = |img: &Path, want: fn(&E) -> bool| {
+        let before = std::fs::read(img).unwrap();
+        for e in [
+            internal::create_path(img, "x").map(drop),
+            internal::revert_path(img, "x"),
+            internal::delete_path(img, "x"),
+        ] {
+            let e = e.unwrap_err();
+            assert!(want(&e), "{}: {e:?}", img.display());
+        }
+        assert!(std::fs::read(img).unwrap() == before, "a refusal wrote");
+    };
+    let img = image(d, "dirty.qcow2", "1M", "");
+    set_bits(&img, 72, 1);
+    refused(&img, |e| matches!(e, E::Dirty));
+    let img = image(d, "corrupt.qcow2", "1M", "");
+    set_bits(&img, 72, 2);
+    refused(&img, |e| matches!(e, E::MarkedCorrupt));
+    let img = image(d, "future.qcow2", "1M", "");
+    set_bits(&img, 72, 1 << 40);
+    refused(
+        &img,
+        |e| matches!(e, E::IncompatibleFeatures(b) if *b == 1 << 40),
+    );
+    let img = image(d, "aes.qcow2", "1M", "");
+    // crypt_method (bytes 32-35) = 1, AES.
+    set_bits(&img, 32, 1 << 32);
+    refused(&img, |e| matches!(e, E::Encrypted(1)));
+    let data = d.join("data.raw");
+    let img = image(d, "ext.qcow2", "1M", &format!("data_file={}", s(&data)));
+    refused(&img, |e| matches!(e, E::ExternalDataFile));
+    let img = image(d, "bitmap.qcow2", "1M", "");
+    run("qemu-img", &["bitmap", "--add", s(&img), "b0"]);
+    refused(&img, |e| matches!(e, E::Bitmaps));
+    let raw = d.join("plain.raw");
+    std::fs::write(&raw, vec![0u8; 4096]).unwrap();
+    refused(&raw, |e| matches!(e, E::NotQcow2 { .. }));
+    // Listing a dirty image reads only.
+    let img = image(d, "dirty2.qcow2", "1M", "");
+    internal::create_path(&img, "s").unwrap();
+    set_bits(&img, 72, 1);
+    assert_eq!(names(&img), ["s"]);
+}
+
+/// The proptest's image: `SLOTS` clusters of 4 KiB spread over two L2
+/// tables.
+const SLOTS: usize = 8;
+const CLUSTER: usize = 4096;
+
+fn slot(k: usize) -> u64 {
+    (k * 512 * K + (k % 3) * CLUSTER) as u64
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// Fill slot `.0` with `.1` through imago.
+    Write(usize, u8),
+    Create,
+    /// A snapshot taken by `qemu-img snapshot -c`.
+    QemuCreate,
+    /// Revert to / delete the (index mod count)th snapshot.
+    Revert(usize),
+    Delete(usize),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0..SLOTS, 1..=255u8).prop_map(|(k, p)| Op::Write(k, p)),
+        2 => Just(Op::Create),
+        1 => Just(Op::QemuCreate),
+        2 => (0..8usize).prop_map(Op::Revert),
+        2 => (0..8usize).prop_map(Op::Delete),
+    ]
+}
+
+fn model_case(ops: &[Op]) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().unwrap();
+    let img = image(dir.path(), "p.qcow2", "4M", "cluster_size=4096");
+    let mut now = [0u8; SLOTS];
+    let mut snaps: Vec<(String, [u8; SLOTS])> = Vec::new();
+    let mut made = 0;
+    for op in ops {
+        match *op {
+            Op::Write(k, p) => {
+                disk_write(&img, slot(k), &[p; CLUSTER]);
+                now[k] = p;
+            }
+            Op::Create | Op::QemuCreate => {
+                made += 1;
+                let name = format!("s{made}");
+                if matches!(op, Op::Create) {
+                    internal::create_path(&img, &name).unwrap();
+                } else {
+                    run("qemu-img", &["snapshot", "-c", &name, s(&img)]);
+                }
+                snaps.push((name, now));
+            }
+            Op::Revert(i) if !snaps.is_empty() => {
+                let (name, data) = &snaps[i % snaps.len()];
+                internal::revert_path(&img, name).unwrap();
+                now = *data;
+            }
+            Op::Delete(i) if !snaps.is_empty() => {
+                let (name, _) = snaps.remove(i % snaps.len());
+                internal::delete_path(&img, &name).unwrap();
+            }
+            Op::Revert(_) | Op::Delete(_) => {}
+        }
+    }
+    let d = disk(&img, Vec::new());
+    for (k, p) in now.iter().enumerate() {
+        let mut buf = vec![0u8; CLUSTER];
+        d.read_bytes(&mut buf, slot(k)).unwrap();
+        prop_assert!(buf.iter().all(|b| b == p), "active slot {k}: want {p:#x}");
+    }
+    drop(d);
+    let want: Vec<String> = snaps.iter().map(|(n, _)| n.clone()).collect();
+    prop_assert_eq!(names(&img), want);
+    for (name, data) in &snaps {
+        let bytes = snapshot_bytes(&img, name);
+        for (k, p) in data.iter().enumerate() {
+            let at = slot(k) as usize;
+            prop_assert!(
+                bytes[at..at + CLUSTER].iter().all(|b| b == p),
+                "snapshot {name} slot {k}: want {p:#x}"
+            );
+        }
+    }
+    let out = Command::new("qemu-img")
+        .args(["check", "-f", "qcow2", s(&img)])
+        .output()
+        .unwrap();
+    prop_assert!(
+        out.status.success(),
+        "qemu-img check: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// Random sequences of writes (through imago), creates (ours and QEMU's),
+/// reverts and deletes, against a model of what each holds.
+#[test]
+fn random_sequences_match_a_model() {
+    if !tools() {
+        return;
+    }
+    let config = ProptestConfig {
+        cases: 24,
+        max_shrink_iters: 200,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    let mut runner = proptest::test_runner::TestRunner::new(config);
+    let result = runner.run(&prop::collection::vec(op(), 1..14), |ops| model_case(&ops));
+    if let Err(e) = result {
+        panic!("{e}");
+    }
 }

@@ -99,13 +99,17 @@ pub enum InternalSnapshotError {
     #[error("refcount_order {0} is out of range (0 to 6)")]
     RefcountOrder(u32),
     /// The image is encrypted.
-    #[error("the image is encrypted (crypt_method {0}); internal snapshots of encrypted images are not supported")]
+    #[error(
+        "the image is encrypted (crypt_method {0}); internal snapshots of encrypted images are not supported"
+    )]
     Encrypted(u32),
     /// The image keeps its data in an external file.
     #[error("the image has an external data file, which cannot hold internal snapshots")]
     ExternalDataFile,
     /// The dirty bit is set: refcounts may be stale.
-    #[error("the image's dirty bit is set (refcounts may be stale); run `qemu-img check -r all` first")]
+    #[error(
+        "the image's dirty bit is set (refcounts may be stale); run `qemu-img check -r all` first"
+    )]
     Dirty,
     /// The corrupt bit is set.
     #[error("the image is marked corrupt; run `qemu-img check -r all` first")]
@@ -158,7 +162,9 @@ pub enum InternalSnapshotError {
     #[error("the image has {0} snapshots, the most QEMU allows")]
     TooMany(u32),
     /// A refcount would exceed the image's refcount width.
-    #[error("the refcount of the cluster at {offset:#x} would exceed the image's {bits}-bit refcounts")]
+    #[error(
+        "the refcount of the cluster at {offset:#x} would exceed the image's {bits}-bit refcounts"
+    )]
     RefcountOverflow {
         /// The cluster.
         offset: u64,
@@ -166,7 +172,9 @@ pub enum InternalSnapshotError {
         bits: u32,
     },
     /// A new cluster lies beyond what the refcount table can cover.
-    #[error("the refcount table cannot cover a cluster at {offset:#x} (growing it is not supported)")]
+    #[error(
+        "the refcount table cannot cover a cluster at {offset:#x} (growing it is not supported)"
+    )]
     RefcountTableFull {
         /// The cluster.
         offset: u64,
@@ -217,7 +225,7 @@ impl Geometry {
     /// `bytes` at `at` must start on a cluster and end inside the file
     /// (its last cluster may be partly written).
     fn check_range(self, at: u64, bytes: u64, file_len: u64, what: &str) -> Result<(), Error> {
-        if at % self.cluster_size() != 0 {
+        if !at.is_multiple_of(self.cluster_size()) {
             return Err(Error::Invalid {
                 what: format!("{what} not aligned to a cluster"),
                 offset: at,
@@ -307,7 +315,11 @@ impl<'f> Image<'f> {
         }
         let geo = Geometry {
             cluster_bits,
-            l2_entry_bytes: if incompat & INCOMPAT_EXTL2 != 0 { 16 } else { 8 },
+            l2_entry_bytes: if incompat & INCOMPAT_EXTL2 != 0 {
+                16
+            } else {
+                8
+            },
         };
         let h = Header {
             size: be64(&b, 24),

@@ -320,10 +320,12 @@ mod tests {
             rc.set(5, 0).unwrap();
             assert_eq!(rc.get(4), (4 * 7) & max);
             assert_eq!(rc.get(6), (6 * 7) & max);
-            assert!(matches!(
-                rc.change(5 << 9, (max as i64).saturating_add(1).max(1)),
-                Err(Error::RefcountOverflow { .. })
-            ) || max == u64::MAX);
+            assert!(
+                matches!(
+                    rc.change(5 << 9, (max as i64).saturating_add(1).max(1)),
+                    Err(Error::RefcountOverflow { .. })
+                ) || max == u64::MAX
+            );
         }
     }
 

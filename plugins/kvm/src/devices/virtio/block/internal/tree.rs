@@ -37,7 +37,10 @@ enum Target {
     /// A standard (or preallocated zero) cluster.
     Cluster(u64),
     /// A compressed cluster: the host clusters its bytes touch.
-    Compressed { first: u64, last: u64 },
+    Compressed {
+        first: u64,
+        last: u64,
+    },
 }
 
 /// Bytes an L1 table of `entries` entries takes, checked against QEMU's
