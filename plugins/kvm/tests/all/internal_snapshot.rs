@@ -548,7 +548,14 @@ fn narrow_refcounts_refuse_one_snapshot_too_many_without_writing() {
             matches!(&e, Err(InternalSnapshotError::RefcountOverflow { bits: b, .. }) if *b == bits),
             "{e:?}"
         );
-        assert!(std::fs::read(&img).unwrap() == before, "a refusal wrote");
+        let after = std::fs::read(&img).unwrap();
+        assert!(
+            after == before,
+            "{bits}-bit: a refusal wrote ({} -> {} bytes, first change at {:?})",
+            before.len(),
+            after.len(),
+            before.iter().zip(&after).position(|(a, b)| a != b)
+        );
         check(&img);
     }
 }

@@ -27,6 +27,8 @@
 //! incompatible or autoclear feature bits, the dirty or corrupt bit set,
 //! and a refcount table too small for new clusters (it is never grown).
 
+#[cfg(test)]
+mod crash_tests;
 mod refcount;
 mod table;
 mod tree;
@@ -189,6 +191,27 @@ fn io_error(what: &'static str, offset: u64) -> impl FnOnce(io::Error) -> Error 
         offset,
         source,
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Syncs left before a simulated crash (`crash_tests`).
+    static CRASH_AFTER: std::cell::Cell<Option<u32>> = const { std::cell::Cell::new(None) };
+}
+
+/// Syncs the file: every ordering point goes through here. In unit tests
+/// it can stop the operation instead, as if the machine died with the
+/// writes so far on disk.
+fn sync_data(file: &File, what: &'static str) -> Result<(), Error> {
+    #[cfg(test)]
+    if CRASH_AFTER.with(|c| {
+        let left = c.get();
+        c.set(left.and_then(|n| n.checked_sub(1)));
+        left == Some(0)
+    }) {
+        return Err(io_error(what, 0)(io::Error::other("simulated crash")));
+    }
+    file.sync_data().map_err(io_error(what, 0))
 }
 
 /// Cluster and L2 entry sizes.
@@ -395,7 +418,7 @@ impl<'f> Image<'f> {
     }
 
     fn sync(&self, what: &'static str) -> Result<(), Error> {
-        self.file.sync_data().map_err(io_error(what, 0))
+        sync_data(self.file, what)
     }
 
     /// Writes `bytes` at `offset` padded with zeros to whole clusters (a
@@ -428,21 +451,33 @@ impl<'f> Image<'f> {
         self.commit(H_NB_SNAPSHOTS, &b)
     }
 
-    /// Writes `entries` as a new table in new clusters (counted in `rc`,
-    /// which is written and synced first), then switches the header to it.
-    fn replace_table(&self, rc: &mut Refcounts, entries: &[Entry]) -> Result<(), Error> {
+    /// Allocates clusters for a table of `entries` (in `rc`, in memory) and
+    /// returns the table and where it goes (0 if empty).
+    fn new_table(&self, rc: &mut Refcounts, entries: &[Entry]) -> Result<(Vec<u8>, u64), Error> {
         let bytes = table::serialize(entries);
         let offset = if entries.is_empty() {
             0
         } else {
             rc.alloc(self.geo().clusters(bytes.len() as u64))?
         };
+        Ok((bytes, offset))
+    }
+
+    /// Writes `rc` (whose increments make the new table's clusters used),
+    /// then the table of `count` entries at `offset`, then switches the
+    /// header to it: the commit point.
+    fn install_table(
+        &self,
+        rc: &mut Refcounts,
+        (bytes, offset): (Vec<u8>, u64),
+        count: usize,
+    ) -> Result<(), Error> {
         rc.write(self.file)?;
-        if !entries.is_empty() {
+        if count > 0 {
             self.write_clusters(&bytes, offset, "writing the snapshot table")?;
             self.sync("syncing the snapshot table")?;
         }
-        self.commit_table(entries.len(), offset)
+        self.commit_table(count, offset)
     }
 
     /// Frees the clusters of the snapshot table the header pointed to when
@@ -531,25 +566,16 @@ pub fn create(file: &File, name: &str) -> Result<InternalSnapshot, InternalSnaps
     let mut rc = image.refcounts()?;
     let mut active = image.tree(image.h.l1_table_offset, image.h.l1_size)?;
 
-    // 1. Everything active is about to be shared: clear COPIED first, so no
-    // writer writes in place from here on.
-    active.set_copied(file, geo, None)?;
-    image.sync("syncing cleared COPIED flags")?;
-
-    // 2. Count the snapshot's references and allocate its L1 copy.
+    // 1. Count the snapshot's references and allocate its L1 copy and the
+    // new table, in memory: a refusal (a refcount overflow, a full
+    // refcount table) must come before any write.
     active.count(geo, &mut rc, 1)?;
-    let l1_raw = active.l1_raw();
-    let l1_offset = if l1_raw.is_empty() {
+    let l1_len = tree::l1_bytes(image.h.l1_size, image.h.l1_table_offset)?;
+    let l1_offset = if l1_len == 0 {
         0
     } else {
-        rc.alloc(geo.clusters(l1_raw.len() as u64))?
+        rc.alloc(geo.clusters(l1_len))?
     };
-    rc.write(file)?;
-    if !l1_raw.is_empty() {
-        image.write_clusters(&l1_raw, l1_offset, "writing the snapshot's L1 table")?;
-    }
-
-    // 3. The new table (the old one stays intact until the header switch).
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -565,7 +591,24 @@ pub fn create(file: &File, name: &str) -> Result<InternalSnapshot, InternalSnaps
     let snapshot = public(&entry, image.h.size);
     let mut entries = old.clone();
     entries.push(entry);
-    image.replace_table(&mut rc, &entries)?;
+    let table = image.new_table(&mut rc, &entries)?;
+
+    // 2. Everything active is about to be shared: clear COPIED before any
+    // refcount rises, so no writer writes in place from here on.
+    active.set_copied(file, geo, None)?;
+    image.sync("syncing cleared COPIED flags")?;
+
+    // 3. Refcounts up, the L1 copy and the new table written to new
+    // clusters (the old table stays intact), then the header switch.
+    rc.write(file)?;
+    if l1_len > 0 {
+        image.write_clusters(
+            &active.l1_raw(),
+            l1_offset,
+            "writing the snapshot's L1 table",
+        )?;
+    }
+    image.install_table(&mut rc, table, entries.len())?;
 
     // 4. Committed: the old table's clusters are free.
     image.free_old_table(&mut rc, &old)?;
@@ -642,7 +685,8 @@ pub fn delete(file: &File, name: &str) -> Result<(), InternalSnapshotError> {
     // 1. A table without it, then the header switch (the commit point).
     let mut entries = old.clone();
     entries.remove(index);
-    image.replace_table(&mut rc, &entries)?;
+    let table = image.new_table(&mut rc, &entries)?;
+    image.install_table(&mut rc, table, entries.len())?;
 
     // 2. Its tree, its L1 and the old table lose their references.
     gone.count(geo, &mut rc, -1)?;

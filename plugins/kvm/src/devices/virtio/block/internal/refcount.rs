@@ -15,7 +15,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
-use super::{Error, Geometry, io_error};
+use super::{Error, Geometry, io_error, sync_data};
 
 /// Bits 9-63 of a refcount table entry: the block's offset.
 const TABLE_OFFSET_MASK: u64 = !0x1ff;
@@ -31,6 +31,8 @@ pub(super) struct Refcounts {
     /// The first cluster index past both the file and every cluster with a
     /// refcount: where allocation at the end starts.
     end: u64,
+    /// The file's length as this operation has made it.
+    file_len: u64,
     /// Clusters allocated or freed by this operation: never handed out
     /// again by it, so a cluster freed after a commit point cannot be
     /// reused before that commit is durable.
@@ -86,6 +88,7 @@ impl Refcounts {
             dirty_blocks: BTreeSet::new(),
             dirty_table: BTreeSet::new(),
             end: file_len.div_ceil(cs),
+            file_len,
             touched: HashSet::new(),
         };
         // A cluster past the end of the file may still be counted (a file
@@ -256,8 +259,17 @@ impl Refcounts {
     }
 
     /// Writes every changed block, syncs, then every changed table entry
-    /// (new blocks), and syncs again.
+    /// (new blocks), and syncs again. The file first grows over clusters
+    /// allocated at its end: `qemu-img check` only sees refcounts inside the
+    /// file, so a crash must not leave counted clusters past its end that
+    /// no repair would find.
     pub fn write(&mut self, file: &File) -> Result<(), Error> {
+        let end = self.end << self.geo.cluster_bits;
+        if end > self.file_len {
+            file.set_len(end)
+                .map_err(io_error("growing the image", self.file_len))?;
+            self.file_len = end;
+        }
         for &ti in &self.dirty_blocks {
             let at = self.table[ti] & TABLE_OFFSET_MASK;
             let block = self.blocks[ti].as_ref().expect("dirty blocks exist");
@@ -265,7 +277,7 @@ impl Refcounts {
                 .map_err(io_error("writing a refcount block", at))?;
         }
         if !self.dirty_blocks.is_empty() {
-            file.sync_data().map_err(io_error("syncing refcounts", 0))?;
+            sync_data(file, "syncing refcounts")?;
         }
         for &ti in &self.dirty_table {
             let at = self.table_offset + ti as u64 * 8;
@@ -273,8 +285,7 @@ impl Refcounts {
                 .map_err(io_error("writing a refcount table entry", at))?;
         }
         if !self.dirty_table.is_empty() {
-            file.sync_data()
-                .map_err(io_error("syncing the refcount table", 0))?;
+            sync_data(file, "syncing the refcount table")?;
         }
         self.dirty_blocks.clear();
         self.dirty_table.clear();
@@ -300,6 +311,7 @@ mod tests {
             dirty_blocks: BTreeSet::new(),
             dirty_table: BTreeSet::new(),
             end: 3,
+            file_len: 3 << 9,
             touched: HashSet::new(),
         }
     }
