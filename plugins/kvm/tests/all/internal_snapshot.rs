@@ -738,3 +738,40 @@ fn random_sequences_match_a_model() {
         panic!("{e}");
     }
 }
+
+/// With 512-byte clusters one refcount table cluster covers 8 MiB of
+/// file: snapshots of an image just below that make the table grow.
+#[test]
+fn the_refcount_table_grows_when_new_clusters_need_it() {
+    if !tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let img = image(dir.path(), "a.qcow2", "16M", "cluster_size=512");
+    io(&img, "write -P 0x11 0 8000k");
+    let table_clusters = |p: &Path| {
+        let b = std::fs::read(p).unwrap();
+        u32::from_be_bytes(b[56..60].try_into().unwrap())
+    };
+    assert_eq!(table_clusters(&img), 1);
+    let mut made = 0;
+    while table_clusters(&img) == 1 {
+        internal::create_path(&img, &format!("s{made}")).unwrap();
+        made += 1;
+        check(&img);
+        assert!(made < 64, "the table never grew");
+    }
+    io(&img, "write -P 0x22 0 1M");
+    internal::create_path(&img, "last").unwrap();
+    check(&img);
+    internal::revert_path(&img, "s0").unwrap();
+    check(&img);
+    io(&img, "read -P 0x11 0 8000k");
+    for i in 0..made {
+        internal::delete_path(&img, &format!("s{i}")).unwrap();
+    }
+    check(&img);
+    assert!(snapshot_bytes(&img, "last")[..1 << 20] == vec![0x22; 1 << 20]);
+    disk_write(&img, 0, &[0x33; 4096]);
+    check(&img);
+}

@@ -4,12 +4,12 @@
 //! that point to new blocks, synced), so a block is never referenced before
 //! its contents are on disk.
 //!
-//! Every width the spec allows (1 to 64 bits) is supported. The refcount
-//! table itself is never grown: a cluster beyond what the table can cover
-//! (16 TiB of image with 64 KiB clusters and 16-bit refcounts, 8 MiB with
-//! 512-byte clusters) is refused with [`Error::RefcountTableFull`]; growing
-//! it would be a second commit point this module does not need for the
-//! images it serves.
+//! Every width the spec allows (1 to 64 bits) is supported. A cluster past
+//! what the refcount table covers (8 MiB of file with 512-byte clusters,
+//! 16 TiB with 64 KiB ones) grows the table: a larger copy goes to new
+//! clusters, the header switches to it (one write, synced), and only then
+//! is the old one freed. Past QEMU's limit of 8 MiB of table,
+//! [`Error::RefcountTableFull`].
 
 use std::collections::{BTreeSet, HashSet};
 use std::fs::File;
@@ -19,11 +19,20 @@ use super::{Error, Geometry, io_error, sync_data};
 
 /// Bits 9-63 of a refcount table entry: the block's offset.
 const TABLE_OFFSET_MASK: u64 = !0x1ff;
+/// Header fields refcount_table_offset (8 bytes) and
+/// refcount_table_clusters (4), adjacent.
+const H_REFCOUNT_TABLE: u64 = 48;
+/// QEMU's limit on the refcount table.
+const MAX_TABLE_BYTES: u64 = 8 << 20;
 
 pub(super) struct Refcounts {
     geo: Geometry,
     order: u32,
     table_offset: u64,
+    table_clusters: u64,
+    /// Where the table was when loaded, while a grown copy waits to be
+    /// written and switched to.
+    moved_from: Option<(u64, u64)>,
     table: Vec<u64>,
     blocks: Vec<Option<Vec<u8>>>,
     dirty_blocks: BTreeSet<usize>,
@@ -53,7 +62,7 @@ impl Refcounts {
         let cs = geo.cluster_size();
         let bytes = u64::from(table_clusters) * cs;
         // QEMU's limit on the refcount table: 8 MiB.
-        if bytes > 8 << 20 || bytes == 0 {
+        if bytes > MAX_TABLE_BYTES || bytes == 0 {
             return Err(Error::Invalid {
                 what: format!("a refcount table of {table_clusters} clusters"),
                 offset: table_offset,
@@ -83,6 +92,8 @@ impl Refcounts {
             geo,
             order,
             table_offset,
+            table_clusters: u64::from(table_clusters),
+            moved_from: None,
             table,
             blocks,
             dirty_blocks: BTreeSet::new(),
@@ -176,9 +187,12 @@ impl Refcounts {
             return Ok(());
         }
         if ti >= self.table.len() {
-            return Err(Error::RefcountTableFull {
-                offset: for_cluster << self.geo.cluster_bits,
-            });
+            self.grow(ti, for_cluster)?;
+            // Counting the grown table's own clusters may have made the
+            // block already; a second one would lose those counts.
+            if self.blocks[ti].is_some() {
+                return Ok(());
+            }
         }
         let at = self.end;
         self.end += 1;
@@ -190,6 +204,41 @@ impl Refcounts {
         // Terminates: each new block lies past the previous one, and the
         // first block covering the end covers the next ones too.
         self.set(at, 1)
+    }
+
+    /// Makes the table (in memory) large enough for block `ti`, half again
+    /// for what follows, at new clusters at the end of the file.
+    fn grow(&mut self, ti: usize, for_cluster: u64) -> Result<(), Error> {
+        let cs = self.geo.cluster_size();
+        let per_cluster = (cs / 8) as usize;
+        let entries = ((ti + 1) * 3 / 2).next_multiple_of(per_cluster);
+        let clusters = (entries / per_cluster) as u64;
+        if clusters * cs > MAX_TABLE_BYTES {
+            return Err(Error::RefcountTableFull {
+                offset: for_cluster << self.geo.cluster_bits,
+            });
+        }
+        match self.moved_from {
+            // Grown twice before a write: the first copy was never used.
+            Some(_) => {
+                let first = self.table_offset >> self.geo.cluster_bits;
+                for c in first..first + self.table_clusters {
+                    self.set(c, 0)?;
+                }
+            }
+            None => self.moved_from = Some((self.table_offset, self.table_clusters)),
+        }
+        self.table.resize(entries, 0);
+        self.blocks.resize(entries, None);
+        let at = self.end;
+        self.end += clusters;
+        self.table_offset = at << self.geo.cluster_bits;
+        self.table_clusters = clusters;
+        for c in at..at + clusters {
+            self.touched.insert(c);
+            self.set(c, 1)?;
+        }
+        Ok(())
     }
 
     /// Adds `delta` to the refcount of the cluster at byte `offset`.
@@ -279,6 +328,23 @@ impl Refcounts {
         if !self.dirty_blocks.is_empty() {
             sync_data(file, "syncing refcounts")?;
         }
+        if let Some((old_offset, old_clusters)) = self.moved_from.take() {
+            // A grown table: written whole to its new clusters, then the
+            // header switches to it, then the old one is freed.
+            let raw: Vec<u8> = self.table.iter().flat_map(|e| e.to_be_bytes()).collect();
+            file.write_all_at(&raw, self.table_offset)
+                .map_err(io_error("writing the refcount table", self.table_offset))?;
+            sync_data(file, "syncing the refcount table")?;
+            let mut header = self.table_offset.to_be_bytes().to_vec();
+            header.extend_from_slice(&(self.table_clusters as u32).to_be_bytes());
+            file.write_all_at(&header, H_REFCOUNT_TABLE)
+                .map_err(io_error("writing the header", H_REFCOUNT_TABLE))?;
+            sync_data(file, "syncing the header")?;
+            self.dirty_blocks.clear();
+            self.dirty_table.clear();
+            self.free(old_offset, old_clusters)?;
+            return self.write(file);
+        }
         for &ti in &self.dirty_table {
             let at = self.table_offset + ti as u64 * 8;
             file.write_all_at(&self.table[ti].to_be_bytes(), at)
@@ -306,6 +372,8 @@ mod tests {
             geo,
             order,
             table_offset: 512,
+            table_clusters: 1,
+            moved_from: None,
             table: vec![1024, 0],
             blocks: vec![Some(vec![0; 512]), None],
             dirty_blocks: BTreeSet::new(),
