@@ -167,3 +167,68 @@ fn a_crash_at_any_sync_leaves_a_usable_image() {
         }
     }
 }
+
+/// The same for a create that grows the refcount table (512-byte clusters,
+/// 3 clusters short of the 8 MiB one table cluster covers).
+#[test]
+fn a_crash_while_the_refcount_table_grows_leaves_a_usable_image() {
+    if !wirt_testkit::have("qemu-img", "--version") || !wirt_testkit::have("qemu-io", "--version") {
+        wirt_testkit::require("qemu-img / qemu-io (qemu-utils)", "crash ordering");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("g.qcow2");
+    let p = img.to_str().unwrap();
+    ok(&[
+        "qemu-img",
+        "create",
+        "-q",
+        "-f",
+        "qcow2",
+        "-o",
+        "cluster_size=512",
+        p,
+        "16M",
+    ]);
+    ok(&["qemu-io", "-f", "qcow2", "-c", "write -P 0x11 0 8028k", p]);
+    let pristine = std::fs::read(&img).unwrap();
+    let table_clusters = |p: &Path| {
+        let b = std::fs::read(p).unwrap();
+        u32::from_be_bytes(b[56..60].try_into().unwrap())
+    };
+    assert_eq!(table_clusters(&img), 1);
+    let active = raw(&img, None);
+    for n in 0.. {
+        std::fs::write(&img, &pristine).unwrap();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&img)
+            .unwrap();
+        CRASH_AFTER.with(|c| c.set(Some(n)));
+        let result = super::create(&file, "c");
+        CRASH_AFTER.with(|c| c.set(None));
+        drop(file);
+        let at = format!("growing create, crash at sync {n}");
+        match result {
+            Ok(_) => {
+                assert!(table_clusters(&img) > 1, "the table did not grow");
+                ok(&["qemu-img", "check", "-f", "qcow2", p]);
+                eprintln!("growing create: crashed at each of its {n} syncs");
+                break;
+            }
+            Err(e) => assert!(format!("{e:?}").contains("simulated crash"), "{at}: {e:?}"),
+        }
+        check_after_crash(&img, &at);
+        assert!(raw(&img, None) == active, "{at}: active image changed");
+        let listed = names(&img);
+        if listed == ["c"] {
+            assert!(raw(&img, Some("c")) == active, "{at}: snapshot c");
+            continue;
+        }
+        assert!(listed.is_empty(), "{at}: {listed:?}");
+        ok(&["qemu-img", "check", "-q", "-r", "all", p]);
+        super::create_path(&img, "c").unwrap_or_else(|e| panic!("{at}, again: {e:?}"));
+        ok(&["qemu-img", "check", "-f", "qcow2", p]);
+    }
+}

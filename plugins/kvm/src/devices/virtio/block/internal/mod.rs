@@ -3,9 +3,9 @@
 //! they need (imago, which serves the image, has no writer for them).
 //!
 //! The caller guarantees nobody else has the file open for writing. The
-//! `&File` functions use only pread/pwrite, ftruncate-free growth by
-//! pwrite, fsync and fstat: the VMM runs them under seccomp on files it
-//! already holds.
+//! `&File` functions use only pread/pwrite, ftruncate (to grow the file
+//! over new clusters), fdatasync and fstat: the VMM runs them under
+//! seccomp on files it already holds.
 //!
 //! # Crash ordering
 //!
@@ -14,18 +14,42 @@
 //! `l1_size` + `l1_table_offset`). Before it, refcounts only go up and new
 //! metadata goes to newly allocated clusters (the old stays intact); after
 //! it, refcounts only go down. Every step is synced before the next, so a
-//! crash leaves an image QEMU opens with, at worst, leaked clusters; a
+//! crash leaves an image QEMU opens with, at worst, leaked clusters: a
 //! cluster is never referenced with a refcount lower than its references,
-//! and COPIED is never set on a cluster another tree references. COPIED
-//! flags are cleared before refcounts rise (create) and set only once
-//! refcounts have fallen (delete): a crash in those windows leaves flags
-//! that `qemu-img check` reports and `-r all` repairs, never lost data.
+//! and COPIED is never set on a cluster another tree references.
+//!
+//! COPIED flags are cleared before refcounts rise (create) and set only
+//! once refcounts have fallen (delete); a crash between the two leaves
+//! flags missing on clusters of refcount 1, which `qemu-img check`
+//! reports and `-r all` repairs (writers merely copy where they could
+//! have written in place).
+//!
+//! A grown refcount table has a switch of its own
+//! (`refcount_table_offset` + `refcount_table_clusters`), ordered the same
+//! way: new table written and synced, switch synced, old table freed. New
+//! clusters at the end lie inside the file (ftruncate) before they are
+//! counted: `qemu-img check` sees only refcounts inside the file, and a
+//! leak it cannot see it cannot repair.
+//!
+//! `crash_tests` stops each operation at each of its syncs and checks the
+//! image with QEMU's tools.
 //!
 //! # Unsupported (refused with an error)
 //!
 //! Encryption, external data files, persistent bitmaps, unknown
-//! incompatible or autoclear feature bits, the dirty or corrupt bit set,
-//! and a refcount table too small for new clusters (it is never grown).
+//! incompatible or autoclear feature bits, the dirty or corrupt bit set, a
+//! refcount that would overflow the image's refcount width (1-bit
+//! refcounts cannot share a cluster at all), and a refcount table that
+//! would outgrow QEMU's 8 MiB limit. Everything else QEMU makes is handled:
+//! versions 2 and 3, 512-byte to 2 MiB clusters, refcounts of 1 to 64
+//! bits, extended L2 entries, compressed clusters, preallocated zero
+//! clusters, backing files.
+//!
+//! A refusal (of the image, a name, a refcount overflow, a full refcount
+//! table) comes before the first write: every change before the commit
+//! point is computed in memory first. Only metadata found inconsistent
+//! while dropping references after the commit can fail later, and that
+//! leaves leaks, as a crash there would.
 
 #[cfg(test)]
 mod crash_tests;
