@@ -217,25 +217,18 @@ fn io_error(what: &'static str, offset: u64) -> impl FnOnce(io::Error) -> Error 
     }
 }
 
-#[cfg(test)]
-thread_local! {
-    /// Syncs left before a simulated crash (`crash_tests`).
-    static CRASH_AFTER: std::cell::Cell<Option<u32>> = const { std::cell::Cell::new(None) };
-}
-
 /// Syncs the file: every ordering point goes through here. In unit tests
-/// it can stop the operation instead, as if the machine died with the
-/// writes so far on disk.
+/// it can stop the operation instead, as if the machine died there.
 fn sync_data(file: &File, what: &'static str) -> Result<(), Error> {
     #[cfg(test)]
-    if CRASH_AFTER.with(|c| {
-        let left = c.get();
-        c.set(left.and_then(|n| n.checked_sub(1)));
-        left == Some(0)
-    }) {
-        return Err(io_error(what, 0)(io::Error::other("simulated crash")));
+    let armed = crash_tests::at_sync()
+        .map_err(|()| io_error(what, 0)(io::Error::other("simulated crash")))?;
+    file.sync_data().map_err(io_error(what, 0))?;
+    #[cfg(test)]
+    if armed {
+        crash_tests::synced(file);
     }
-    file.sync_data().map_err(io_error(what, 0))
+    Ok(())
 }
 
 /// Cluster and L2 entry sizes.
