@@ -106,18 +106,14 @@ fn names(img: &Path) -> Vec<String> {
 }
 
 type Op = fn(&File) -> Result<(), InternalSnapshotError>;
+/// Checks an image after a crash; returns whether the operation committed.
+type Verify<'a> = &'a dyn Fn(&Path, &str) -> bool;
 
 /// Runs `op` on `img` (restored from `pristine`) with a crash at each sync
 /// in turn; after each crash, calls `verify` on the image as the crash
 /// left it (both extremes), which returns whether the operation had
 /// committed. Returns the number of syncs.
-fn crash_everywhere(
-    img: &Path,
-    pristine: &[u8],
-    what: &str,
-    op: Op,
-    verify: &dyn Fn(&Path, &str) -> bool,
-) -> u32 {
+fn crash_everywhere(img: &Path, pristine: &[u8], what: &str, op: Op, verify: Verify<'_>) -> u32 {
     for n in 0.. {
         std::fs::write(img, pristine).unwrap();
         let file = OpenOptions::new().read(true).write(true).open(img).unwrap();
@@ -208,7 +204,7 @@ fn a_crash_at_any_sync_leaves_a_usable_image() {
             assert!(raw(img, Some(&name)) == *want, "{at}: snapshot {name}");
         }
     };
-    let ops: [(&str, Op, &dyn Fn(&Path, &str) -> bool); 3] = [
+    let ops: [(&str, Op, Verify<'_>); 3] = [
         ("create", |f| super::create(f, "c").map(drop), &|img, at| {
             assert!(raw(img, None) == active, "{at}: active image changed");
             snapshots_intact(img, at);
