@@ -638,9 +638,12 @@ enum Op {
     Create,
     /// A snapshot taken by `qemu-img snapshot -c`.
     QemuCreate,
-    /// Revert to / delete the (index mod count)th snapshot.
+    /// Revert to / delete the (index mod count)th snapshot, ours or by
+    /// `qemu-img snapshot -a` / `-d`.
     Revert(usize),
     Delete(usize),
+    QemuRevert(usize),
+    QemuDelete(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -650,6 +653,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::QemuCreate),
         2 => (0..8usize).prop_map(Op::Revert),
         2 => (0..8usize).prop_map(Op::Delete),
+        1 => (0..8usize).prop_map(Op::QemuRevert),
+        1 => (0..8usize).prop_map(Op::QemuDelete),
     ]
 }
 
@@ -675,16 +680,24 @@ fn model_case(ops: &[Op]) -> Result<(), TestCaseError> {
                 }
                 snaps.push((name, now));
             }
-            Op::Revert(i) if !snaps.is_empty() => {
+            Op::Revert(i) | Op::QemuRevert(i) if !snaps.is_empty() => {
                 let (name, data) = &snaps[i % snaps.len()];
-                internal::revert_path(&img, name).unwrap();
+                if matches!(op, Op::Revert(_)) {
+                    internal::revert_path(&img, name).unwrap();
+                } else {
+                    run("qemu-img", &["snapshot", "-a", name, s(&img)]);
+                }
                 now = *data;
             }
-            Op::Delete(i) if !snaps.is_empty() => {
+            Op::Delete(i) | Op::QemuDelete(i) if !snaps.is_empty() => {
                 let (name, _) = snaps.remove(i % snaps.len());
-                internal::delete_path(&img, &name).unwrap();
+                if matches!(op, Op::Delete(_)) {
+                    internal::delete_path(&img, &name).unwrap();
+                } else {
+                    run("qemu-img", &["snapshot", "-d", &name, s(&img)]);
+                }
             }
-            Op::Revert(_) | Op::Delete(_) => {}
+            Op::Revert(_) | Op::Delete(_) | Op::QemuRevert(_) | Op::QemuDelete(_) => {}
         }
     }
     let d = disk(&img, Vec::new());
@@ -719,8 +732,10 @@ fn model_case(ops: &[Op]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// Random sequences of writes (through imago), creates (ours and QEMU's),
-/// reverts and deletes, against a model of what each holds.
+/// Random sequences of writes (through imago), creates, reverts and
+/// deletes (ours and QEMU's), against a model of what each holds: the
+/// active image read through imago, each snapshot by `qemu-img convert`,
+/// then `qemu-img check`. Failures shrink to the shortest sequence.
 #[test]
 fn random_sequences_match_a_model() {
     if !tools() {
