@@ -804,3 +804,31 @@ fn the_refcount_table_grows_when_new_clusters_need_it() {
     disk_write(&img, 0, &[0x33; 4096]);
     check(&img);
 }
+
+/// The VMM's way: one descriptor it already holds, several calls on it,
+/// imago dropped in between.
+#[test]
+fn one_open_file_takes_every_operation() {
+    if !tools() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let img = image(dir.path(), "a.qcow2", "1M", "");
+    io(&img, "write -P 0xaa 0 1M");
+    let file = open_rw(&img);
+    let a = internal::create(&file, "a").unwrap();
+    disk_write(&img, 0, &[0xbb; 8192]);
+    let b = internal::create(&file, "b").unwrap();
+    assert_eq!(internal::list(&file).unwrap(), [a, b]);
+    internal::revert(&file, "a").unwrap();
+    internal::delete(&file, "b").unwrap();
+    assert!(matches!(
+        internal::delete(&file, "b"),
+        Err(InternalSnapshotError::NotFound { .. })
+    ));
+    file.sync_all().unwrap();
+    drop(file);
+    check(&img);
+    io(&img, "read -P 0xaa 0 1M");
+    assert_eq!(qemu_names(&img), ["a"]);
+}
