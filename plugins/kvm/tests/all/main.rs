@@ -13,6 +13,7 @@ mod fuzz;
 mod fuzz_qcow2;
 mod fuzz_virtio;
 mod hotplug;
+mod internal_snapshot;
 mod lifecycle;
 mod migrate;
 mod net_tap;

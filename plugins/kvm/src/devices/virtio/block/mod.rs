@@ -7,6 +7,7 @@
 
 pub mod chain;
 pub mod disk;
+pub mod internal;
 pub mod overlay;
 pub mod request;
 pub mod stats;
