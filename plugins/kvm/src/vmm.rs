@@ -28,6 +28,7 @@ use crate::snapshot::{self, MachineState, NicState, SnapshotError};
 use crate::tap::Tap;
 
 mod hotplug;
+mod internal_snapshot;
 pub(crate) mod migrate;
 mod mirror;
 mod snapshot_disks;
@@ -72,6 +73,17 @@ pub enum VmmError {
         /// Why.
         #[source]
         source: crate::devices::virtio::block::ReplaceError,
+    },
+    /// A disk's internal snapshot could not be taken or dropped.
+    #[error("internal snapshot '{name}' of disk {index}")]
+    Internal {
+        /// Its index in the boot's `disks`.
+        index: usize,
+        /// The snapshot.
+        name: String,
+        /// Why.
+        #[source]
+        source: crate::devices::virtio::block::internal::InternalSnapshotError,
     },
     /// A disk could not be resized.
     #[error("disk {index} cannot be resized")]
@@ -612,6 +624,17 @@ impl Vmm {
                 "data": String::from_utf8_lossy(&self.ctx.console.history()),
             })),
             Request::SandboxCheck => Ok(self.sandbox_check()),
+            Request::InternalSnapshot {
+                action,
+                name,
+                memory,
+                disks,
+            } => {
+                for d in &disks {
+                    self.check_no_mirror(d.index)?;
+                }
+                self.internal_snapshot(action, &name, memory, &disks, passed)
+            }
             Request::Snapshot { memory, disks } => {
                 for d in &disks {
                     self.check_no_mirror(d.index)?;

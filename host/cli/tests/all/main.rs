@@ -13,6 +13,7 @@ mod kvm;
 mod kvm_hotplug;
 mod kvm_net;
 mod kvm_snapshot;
+mod kvm_snapshot_internal;
 mod kvm_stats;
 mod migrate;
 mod migrate_p2p;

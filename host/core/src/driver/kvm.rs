@@ -35,6 +35,7 @@ use disks::OpenedDisk;
 
 mod devices;
 mod disks;
+mod internal;
 mod nic;
 mod snapshot;
 // Live migration's host side.
@@ -1137,6 +1138,17 @@ impl HypervisorDriver for KvmDriver {
 
     fn external_snapshots(&self) -> bool {
         true
+    }
+
+    fn snapshot_internal(
+        &self,
+        config: &DomainConfig,
+        name: &str,
+        op: InternalOp,
+        images: &[InternalImage],
+        memory: bool,
+    ) -> Result<()> {
+        self.internal_snapshot(config, name, op, images, memory)
     }
 
     fn create_overlay(&self, overlay: &str, backing: &str, format: &str) -> Result<()> {

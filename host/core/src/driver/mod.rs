@@ -201,6 +201,28 @@ fn unsupported<T>(operation: &'static str) -> Result<T> {
 }
 
 /// An external snapshot of a running domain
+/// What [`HypervisorDriver::snapshot_internal`] does to each image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InternalOp {
+    /// Record each image's current state under the snapshot's name.
+    Create,
+    /// Bring each image back to the snapshot (the domain is not running).
+    Revert,
+    /// Drop the snapshot from each image.
+    Delete,
+}
+
+/// A qcow2 image taking part in an internal snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InternalImage {
+    /// The image file.
+    pub path: String,
+    /// The index of the disk serving it in the running domain's config, if
+    /// the domain runs and serves it: then its VMM changes the image.
+    pub serving: Option<usize>,
+}
+
+/// An external snapshot of a running domain's disks and machine state
 /// ([`HypervisorDriver::snapshot_external`]).
 #[derive(Debug)]
 pub struct ExternalSnapshot<'a> {
@@ -315,6 +337,23 @@ pub trait HypervisorDriver: Send + Sync {
     /// external snapshots (overlays), the host planning them.
     fn external_snapshots(&self) -> bool {
         false
+    }
+    /// Snapshots kept inside qcow2 images (`snapshot='internal'` disks):
+    /// `op` applied to each image of `images`, all or none for a create;
+    /// `config` is the domain as it runs (or was defined), sources resolved.
+    /// With `memory`, the running domain's machine state is kept too (as
+    /// [`snapshot_create`](Self::snapshot_create) keeps it, and
+    /// [`snapshot_revert`](Self::snapshot_revert) restores it), at the same
+    /// instant as its disks.
+    fn snapshot_internal(
+        &self,
+        _config: &DomainConfig,
+        _name: &str,
+        _op: InternalOp,
+        _images: &[InternalImage],
+        _memory: bool,
+    ) -> Result<()> {
+        unsupported("internal disk snapshots")
     }
     /// Makes an empty qcow2 overlay at `overlay` over the image `backing`
     /// (of `format`): the guest's view is unchanged until it writes.

@@ -322,9 +322,19 @@ impl Local {
         let mut reg = self.state.lock();
         let mut events = Vec::new();
         for (uuid, status) in unwatched {
-            if let Ok(uuid) = Uuid::parse_str(&uuid) {
-                events.extend(apply_driver_status(&self.state, &mut reg, &uuid, status));
+            let Ok(uuid) = Uuid::parse_str(&uuid) else {
+                continue;
+            };
+            // The host knows better why a guest is in the state the VMM
+            // reports (a revert looks like a restore to the VMM): only a
+            // change of state is news.
+            if reg
+                .domain(&uuid)
+                .is_some_and(|o| o.state as u32 == status.state)
+            {
+                continue;
             }
+            events.extend(apply_driver_status(&self.state, &mut reg, &uuid, status));
         }
         drop(reg);
         self.state.emit(events);

@@ -35,6 +35,7 @@ mod secret;
 mod seed;
 mod snapshot;
 mod snapshot_disks;
+mod snapshot_internal;
 mod stats;
 mod volume;
 

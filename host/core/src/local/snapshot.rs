@@ -146,6 +146,15 @@ impl SnapshotBackend for Local {
                 None
             };
             match plan {
+                Some(plan) if !plan.internal.is_empty() => {
+                    if flags & flags::CREATE_NO_METADATA != 0 {
+                        return Err(Error::api(
+                            ErrorCode::CONFIG_UNSUPPORTED,
+                            "an internal snapshot needs its metadata: it is deleted through it",
+                        ));
+                    }
+                    self.take_internal(reg, uuid, &mut snap, &plan)?;
+                }
                 Some(plan) if !plan.disks.is_empty() || plan.memory != disks::Memory::Internal => {
                     if flags & flags::CREATE_NO_METADATA != 0 && plan.memory != disks::Memory::No {
                         return Err(Error::api(
@@ -299,6 +308,26 @@ impl SnapshotBackend for Local {
                 reg.domain_mut(uuid).expect("checked").overlays.extend(made);
                 let config = self.start_config(reg, &def, None)?;
                 self.revert_external(&config, &snap, target)?
+            } else if !disks::internal_disks(&snap).is_empty() {
+                // The images change under no VMM: the guest stops first.
+                if obj.is_active() {
+                    hv.destroy(&uuid.to_string(), 0)?;
+                }
+                let (config, images) = self.internal_images(reg, uuid, &snap)?;
+                hv.snapshot_internal(
+                    &config,
+                    &snap.name,
+                    crate::driver::InternalOp::Revert,
+                    &images,
+                    false,
+                )?;
+                let config = self.start_config(reg, &def, None)?;
+                if snap.memory == "internal" {
+                    hv.snapshot_revert(&config, &snap.name, target as u32, 0)?
+                } else {
+                    // Disks only: a fresh boot, or stay off.
+                    self.revert_external(&config, &snap, target)?
+                }
             } else {
                 let config = self.start_config(reg, &def, None)?;
                 hv.snapshot_revert(&config, &snap.name, target as u32, 0)?
@@ -380,6 +409,16 @@ impl SnapshotBackend for Local {
                         if let Some(file) = disks::memory_file(&doomed_snap) {
                             let _ = std::fs::remove_file(file);
                         }
+                    }
+                    if !disks::internal_disks(&doomed_snap).is_empty() {
+                        let (config, images) = self.internal_images(reg, uuid, &doomed_snap)?;
+                        hv.snapshot_internal(
+                            &config,
+                            name,
+                            crate::driver::InternalOp::Delete,
+                            &images,
+                            false,
+                        )?;
                     }
                     hv.snapshot_delete(&uuid.to_string(), name, 0)?;
                 }

@@ -1,6 +1,6 @@
-//! External snapshots: the disk side of snapshots under a driver whose
-//! images cannot hold snapshots inside them (the KVM driver's qcow2 layer
-//! writes no internal snapshot tables).
+//! External snapshots: the disk side of snapshots under a driver that
+//! takes them (the KVM driver; qcow2 disks asked for `snapshot='internal'`
+//! go to `snapshot_internal.rs` instead), and the plan that decides which.
 //!
 //! Taking one puts a new qcow2 overlay over each disk's image; the guest
 //! writes into the overlay from then on, so the image below keeps the
@@ -48,11 +48,24 @@ pub(super) struct DiskMove {
     pub overlay: String,
 }
 
+/// One qcow2 disk keeping the snapshot inside its image.
+#[derive(Clone, Debug)]
+pub(super) struct InternalDisk {
+    /// Index in the driver's view of the domain's disks.
+    pub index: usize,
+    pub target: String,
+    /// The image served now (resolved), whose snapshot table takes it.
+    pub image: String,
+}
+
 /// What a snapshot request asks of each disk and of memory.
 #[derive(Debug)]
 pub(super) struct Plan {
     pub memory: Memory,
     pub disks: Vec<DiskMove>,
+    /// Disks snapshotted inside their qcow2 images (never mixed with
+    /// `disks`, as libvirt does not mix them).
+    pub internal: Vec<InternalDisk>,
     /// Targets of disks left alone (`snapshot='no'`).
     pub skipped: Vec<String>,
 }
@@ -135,7 +148,17 @@ pub(super) fn plan(
         }
     }
     let mut disks = Vec::new();
+    let mut internal = Vec::new();
     let mut skipped = Vec::new();
+    let asked = request.extra.iter().find(|e| e.name == "memory");
+    let asked_mode = asked.and_then(|m| m.attr("snapshot"));
+    let asked_file = asked.and_then(|m| m.attr("file")).map(String::from);
+    // Memory kept internally takes the disks inside their images too, as
+    // libvirt's qemu driver does; otherwise wirt's default is external.
+    let default_mode = match asked_mode {
+        Some("internal") if active && flags & flags::CREATE_DISK_ONLY == 0 => "internal",
+        _ => "external",
+    };
     for (index, disk) in config.disks.iter().enumerate() {
         let entry = entries.iter().find(|e| {
             let named = e.attr("name").unwrap_or_default();
@@ -149,7 +172,7 @@ pub(super) fn plan(
             Some(mode) => mode,
             None if given_file.is_some() => "external",
             // Read-only disks never change: nothing to keep.
-            None if writable => "external",
+            None if writable => default_mode,
             None => "no",
         };
         match mode {
@@ -159,11 +182,29 @@ pub(super) fn plan(
             }
             "external" => {}
             "internal" => {
-                return Err(config_error(format!(
-                    "internal snapshot for disk {} unsupported: this driver keeps no snapshots \
-                     inside images; use snapshot='external'",
-                    disk.target_dev
-                )));
+                let format = disk.format.as_deref().unwrap_or("raw");
+                let Some(image) = disk
+                    .source
+                    .clone()
+                    .filter(|_| writable && format == "qcow2")
+                else {
+                    return Err(config_error(format!(
+                        "internal snapshot for disk {} unsupported for storage type {format}",
+                        disk.target_dev
+                    )));
+                };
+                if given_file.is_some() {
+                    return Err(config_error(format!(
+                        "an internal snapshot of disk {} has no file",
+                        disk.target_dev
+                    )));
+                }
+                internal.push(InternalDisk {
+                    index,
+                    target: disk.target_dev.clone(),
+                    image,
+                });
+                continue;
             }
             other => {
                 return Err(config_error(format!(
@@ -233,9 +274,11 @@ pub(super) fn plan(
             overlay,
         });
     }
-    let asked = request.extra.iter().find(|e| e.name == "memory");
-    let asked_mode = asked.and_then(|m| m.attr("snapshot"));
-    let asked_file = asked.and_then(|m| m.attr("file")).map(String::from);
+    if !internal.is_empty() && !disks.is_empty() {
+        return Err(config_error(
+            "mixing internal and external targets for a snapshot is not yet supported".into(),
+        ));
+    }
     let memory = if flags & flags::CREATE_DISK_ONLY != 0 || !active {
         if matches!(asked_mode, Some("internal" | "external")) || asked_file.is_some() {
             return Err(config_error(if active {
@@ -248,6 +291,12 @@ pub(super) fn plan(
     } else {
         match (asked_mode, &asked_file) {
             (Some("no"), _) => Memory::No,
+            (Some("external"), _) | (_, Some(_)) if !internal.is_empty() => {
+                return Err(config_error(
+                    "mixing internal and external targets for a snapshot is not yet supported"
+                        .into(),
+                ));
+            }
             (Some("internal"), _) if !disks.is_empty() => {
                 return Err(config_error(
                     "mixing internal and external targets for a snapshot is not yet supported"
@@ -261,7 +310,7 @@ pub(super) fn plan(
             _ => Memory::External(None),
         }
     };
-    if memory == Memory::No && disks.is_empty() {
+    if memory == Memory::No && disks.is_empty() && internal.is_empty() {
         return Err(config_error(
             "nothing to snapshot: no disk takes part and no memory state is kept".into(),
         ));
@@ -269,6 +318,7 @@ pub(super) fn plan(
     Ok(Plan {
         memory,
         disks,
+        internal,
         skipped,
     })
 }
@@ -335,9 +385,25 @@ pub(super) fn disk_as_in(def: &mut DomainDef, target: &str, from: &DomainDef) {
     }
 }
 
+/// The internal disks a snapshot recorded: their targets.
+pub(super) fn internal_disks(snap: &SnapshotDef) -> Vec<String> {
+    disk_entries(snap)
+        .into_iter()
+        .filter(|d| d.attr("snapshot") == Some("internal"))
+        .filter_map(|d| d.attr("name").map(String::from))
+        .collect()
+}
+
 /// The `<disks>` record of a snapshot taken by `plan`.
 pub(super) fn disks_record(plan: &Plan) -> Element {
     let mut disks = Element::new("disks");
+    for d in &plan.internal {
+        disks = disks.with_child(
+            Element::new("disk")
+                .with_attr("name", &d.target)
+                .with_attr("snapshot", "internal"),
+        );
+    }
     for d in &plan.disks {
         disks = disks.with_child(
             Element::new("disk")

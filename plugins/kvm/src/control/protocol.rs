@@ -124,6 +124,30 @@ pub struct DiskSwitch {
     pub disk: DiskRef,
 }
 
+/// What an [`Request::InternalSnapshot`] does to each disk's image.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum InternalOp {
+    /// Record the image's current state under the snapshot's name.
+    Create,
+    /// Drop the snapshot of that name from the image.
+    Delete,
+}
+
+/// A disk whose qcow2 image takes an internal snapshot
+/// ([`Request::InternalSnapshot`]).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct InternalDisk {
+    /// Index of the disk in the boot's (or restore's) `disks`.
+    pub index: usize,
+    /// The image file the disk is served from, opened again read-write:
+    /// the snapshot table and refcounts are changed through it.
+    pub image: FdRef,
+    /// The same disk, opened again: served from afterwards, since the
+    /// image's metadata changed under the handle that served it so far.
+    pub disk: DiskRef,
+}
+
 /// A network card's link: cable plugged in or not.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
@@ -428,6 +452,24 @@ pub enum Request {
     /// Try to open a file from the control thread and from vCPU 0; report
     /// whether seccomp refused it.
     SandboxCheck,
+    /// An internal snapshot of qcow2 disks, atomically: with the vCPUs
+    /// parked and every device worker held, the machine state goes to
+    /// `memory` (if given), each disk of `disks` is flushed, `op` changes
+    /// its image's snapshot table, and the disk is served from its image
+    /// opened again; then the VM goes back to its state. A create that
+    /// fails on one disk is undone on the disks done before it.
+    /// Precondition: running or paused.
+    InternalSnapshot {
+        /// What to do.
+        action: InternalOp,
+        /// The snapshot's name inside the images.
+        name: String,
+        /// Where to write the machine state (a save file), if anywhere.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        memory: Option<FdRef>,
+        /// The disks.
+        disks: Vec<InternalDisk>,
+    },
     /// An external snapshot, atomically: with the vCPUs parked and every
     /// device worker held, the machine state goes to `memory` (if given)
     /// and each disk of `disks` moves onto its new image (an overlay over

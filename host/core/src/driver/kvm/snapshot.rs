@@ -100,7 +100,7 @@ impl KvmDriver {
 
 /// Creates a file for guest memory: the owner's only, as libvirt's images
 /// are; a path the user chose must not exist yet.
-fn create_state_file(path: &Path, user_chosen: bool) -> Result<File> {
+pub(super) fn create_state_file(path: &Path, user_chosen: bool) -> Result<File> {
     let mut options = OpenOptions::new();
     options.write(true).mode(0o600);
     if user_chosen {
