@@ -232,4 +232,28 @@ fn bad_names_symlinks_and_duplicates_are_refused() {
     ));
     assert!(err.contains("failed to get vol 'escape.raw'"), "{err}");
     assert_eq!(std::fs::read(&outside).unwrap(), vec![7u8; 4096]);
+
+    // A listed raw volume swapped for a symlink afterwards: transfers (which
+    // the host moves itself for raw volumes) neither read nor write through it.
+    h.ok("vol-create-as pool1 swapped.raw 4096");
+    let listed = h.ok("vol-list pool1");
+    assert!(listed.contains("swapped.raw"), "{listed}");
+    std::fs::remove_file(target.join("swapped.raw")).unwrap();
+    std::os::unix::fs::symlink(&outside, target.join("swapped.raw")).unwrap();
+    let stolen = h.path("stolen2");
+    h.fails(&format!(
+        "vol-download swapped.raw {} --pool pool1",
+        stolen.display()
+    ));
+    assert!(
+        std::fs::read(&stolen).map_or(true, |b| b.is_empty()),
+        "data read through a symlink"
+    );
+    let zeros = h.path("zeros");
+    std::fs::write(&zeros, vec![0u8; 4096]).unwrap();
+    h.fails(&format!(
+        "vol-upload swapped.raw {} --pool pool1",
+        zeros.display()
+    ));
+    assert_eq!(std::fs::read(&outside).unwrap(), vec![7u8; 4096]);
 }

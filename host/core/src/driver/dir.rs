@@ -5,7 +5,7 @@
 //! find the data ranges of sparse files for the plugin.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -419,6 +419,40 @@ impl StorageDriver for DirStorage {
 
     fn volume_write(&self, pool: &str, name: &str, offset: u64, data: &[u8]) -> Result<()> {
         self.plugin.volume_write(pool, name, offset, data)
+    }
+
+    /// A raw volume of a dir pool is the file of its name in the pool's
+    /// directory, which the host granted the plugin: the host opens it
+    /// itself for transfers, as it reads its allocation. The plugin still
+    /// says whether the volume exists and what it holds; qcow2 keeps going
+    /// through it. A symbolic link is never followed: a volume must not
+    /// lead the host to a file outside the pool.
+    fn volume_file(&self, pool: &str, name: &str, write: bool) -> Result<Option<std::fs::File>> {
+        let info = self.plugin.volume_info(pool, name)?;
+        if info.format != "raw" || info.kind != 0 || name.contains('/') {
+            return Ok(None);
+        }
+        let path = self.host_path(pool)?.join(name);
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(write)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+            .open(&path)
+            .map_err(|e| {
+                Error::driver(
+                    ErrorCode::OPERATION_FAILED,
+                    format!("cannot open volume '{name}' ({}): {e}", path.display()),
+                )
+            })?;
+        // A FIFO or device planted under a volume's name is not a volume.
+        let regular = file.metadata().map(|m| m.is_file()).unwrap_or(false);
+        if !regular {
+            return Err(Error::driver(
+                ErrorCode::OPERATION_FAILED,
+                format!("volume '{name}' ({}) is not a regular file", path.display()),
+            ));
+        }
+        Ok(Some(file))
     }
 }
 

@@ -12,6 +12,7 @@ pub mod dir;
 pub mod kvm;
 pub mod wasm;
 
+use std::fs::File;
 use std::io::{Read, Write};
 
 use crate::error::ErrorCode;
@@ -740,6 +741,15 @@ pub trait StorageDriver: Send + Sync {
     /// Writes `data` into the volume at `offset` (`virStorageVolUpload`).
     fn volume_write(&self, _pool: &str, _name: &str, _offset: u64, _data: &[u8]) -> Result<()> {
         unsupported("virStorageVolUpload")
+    }
+    /// The file holding a raw volume's bytes one to one, opened (for
+    /// writing too if `write`) so the host moves a transfer's data itself:
+    /// no byte then crosses a plugin's memory. `None` where the driver has
+    /// no such file (a format with structure, a plugin's own storage); the
+    /// data then goes through [`volume_read`](Self::volume_read) and
+    /// [`volume_write`](Self::volume_write).
+    fn volume_file(&self, _pool: &str, _name: &str, _write: bool) -> Result<Option<File>> {
+        Ok(None)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Storage volumes: information, content, and their changes.
 
 use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
 
 use uuid::Uuid;
 
@@ -216,16 +217,37 @@ impl VolumeBackend for Local {
         };
         let total = end - offset;
         let mut pos = offset;
+        let written = |source| Error::Io {
+            what: format!("cannot write data of volume '{}'", vol.name),
+            source,
+        };
+        // A raw volume's file is read here: one copy, as dd makes.
+        if let Some(file) = driver.volume_file(&pool, &vol.name, false)? {
+            let mut buf = vec![0u8; CHUNK as usize];
+            while pos < end {
+                let want = (end - pos).min(u64::from(CHUNK)) as usize;
+                let n = file
+                    .read_at(&mut buf[..want], pos)
+                    .map_err(|source| Error::Io {
+                        what: format!("cannot read volume '{}'", vol.name),
+                        source,
+                    })?;
+                if n == 0 {
+                    break;
+                }
+                sink.write_all(&buf[..n]).map_err(written)?;
+                pos += n as u64;
+                progress(pos - offset, total);
+            }
+            return Ok(pos - offset);
+        }
         while pos < end {
             let want = (end - pos).min(u64::from(CHUNK)) as u32;
             let chunk = driver.volume_read(&pool, &vol.name, pos, want)?;
             if chunk.is_empty() {
                 break;
             }
-            sink.write_all(&chunk).map_err(|source| Error::Io {
-                what: format!("cannot write data of volume '{}'", vol.name),
-                source,
-            })?;
+            sink.write_all(&chunk).map_err(written)?;
             pos += chunk.len() as u64;
             progress(pos - offset, total);
         }
@@ -259,6 +281,8 @@ impl VolumeBackend for Local {
         };
         let mut buf = vec![0u8; CHUNK as usize];
         let mut written = 0u64;
+        // A raw volume's file is written here: one copy, as dd makes.
+        let file = driver.volume_file(&pool, &vol.name, true)?;
         while written < limit {
             let want = (limit - written).min(u64::from(CHUNK)) as usize;
             let n = crate::connect::read_full(source, &mut buf[..want]).map_err(|source| {
@@ -279,7 +303,15 @@ impl VolumeBackend for Local {
                     ),
                 ));
             }
-            driver.volume_write(&pool, &vol.name, offset + written, &buf[..n])?;
+            match &file {
+                Some(file) => file
+                    .write_all_at(&buf[..n], offset + written)
+                    .map_err(|source| Error::Io {
+                        what: format!("cannot write volume '{}'", vol.name),
+                        source,
+                    })?,
+                None => driver.volume_write(&pool, &vol.name, offset + written, &buf[..n])?,
+            }
             written += n as u64;
             progress(written, total);
         }
