@@ -258,6 +258,24 @@ pub trait DomainBackend {
     fn domain_get_control_info(&self, _dom: &DomainRef) -> Result<super::ControlInfo> {
         unsupported("virDomainGetControlInfo")
     }
+    /// The guest's host name.
+    fn domain_get_hostname(&self, _dom: &DomainRef, _flags: u32) -> Result<String> {
+        unsupported("virDomainGetHostname")
+    }
+    /// The guest's clock: seconds and nanoseconds since the epoch.
+    fn domain_get_time(&self, _dom: &DomainRef, _flags: u32) -> Result<(i64, u32)> {
+        unsupported("virDomainGetTime")
+    }
+    /// Sets the guest's clock.
+    fn domain_set_time(
+        &self,
+        _dom: &DomainRef,
+        _seconds: i64,
+        _nseconds: u32,
+        _flags: u32,
+    ) -> Result<()> {
+        unsupported("virDomainSetTime")
+    }
     /// Counters of a running domain's interface, by host device or MAC.
     fn domain_interface_stats(
         &self,

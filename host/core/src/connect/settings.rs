@@ -94,4 +94,27 @@ impl Domain {
             .backend()
             .domain_get_control_info(self.reference())
     }
+
+    /// The running guest's host name. flags: `VIR_DOMAIN_GET_HOSTNAME_*`
+    /// (1 from DHCP leases, 2 from the guest agent). Asking the guest is
+    /// refused to read-only connections, as in libvirt.
+    pub fn hostname(&self, flags: u32) -> Result<String> {
+        super::check_flags(flags, 3, "virDomainGetHostname")?;
+        self.writable_backend()?
+            .domain_get_hostname(self.reference(), flags)
+    }
+
+    /// The running guest's clock: (seconds, nanoseconds) since the epoch.
+    pub fn get_time(&self, flags: u32) -> Result<(i64, u32)> {
+        self.writable_backend()?
+            .domain_get_time(self.reference(), flags)
+    }
+
+    /// Sets the running guest's clock. flags: `VIR_DOMAIN_TIME_SYNC` (1),
+    /// from the host's clock.
+    pub fn set_time(&self, seconds: i64, nseconds: u32, flags: u32) -> Result<()> {
+        super::check_flags(flags, 1, "virDomainSetTime")?;
+        self.writable_backend()?
+            .domain_set_time(self.reference(), seconds, nseconds, flags)
+    }
 }

@@ -1,6 +1,11 @@
 //! `virDomainSetMetadata` / `virDomainGetMetadata` (virsh's `desc` and
 //! `metadata`), `virDomainSetLifecycleAction` and
-//! `virDomainGetControlInfo` on the local host.
+//! `virDomainGetControlInfo` on the local host, and what a test guest
+//! answers without an agent (`virDomainGetHostname`, `virDomainGetTime`).
+
+use std::collections::HashMap;
+
+use uuid::Uuid;
 
 use super::Local;
 use super::domain::persist;
@@ -287,6 +292,64 @@ impl Local {
             // the channel is always free when one gets here.
             Ok(ControlInfo::default())
         })
+    }
+}
+
+/// Where every guest clock of libvirt's test driver starts.
+const TEST_GUEST_TIME: i64 = 627_319_920;
+
+impl Local {
+    /// A running domain of a test host: the test driver answers for its
+    /// guest; other drivers have no guest agent to ask.
+    fn test_guest(&self, dom: &DomainRef, function: &str) -> Result<()> {
+        if self.state.info.type_name != "TEST" {
+            return Err(Error::api(ErrorCode::NO_SUPPORT, function.to_string()));
+        }
+        if !self.obj(dom, |o| o.is_active())? {
+            return Err(Error::api(
+                ErrorCode::OPERATION_INVALID,
+                "domain is not running",
+            ));
+        }
+        Ok(())
+    }
+
+    fn guest_clocks(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (i64, u32)>> {
+        self.state
+            .guest_clocks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `virDomainGetHostname` as the test driver answers it.
+    pub(super) fn guest_hostname(&self, dom: &DomainRef, flags: u32) -> Result<String> {
+        check_flags(flags, 0, "virDomainGetHostname")?;
+        self.test_guest(dom, "virDomainGetHostname")?;
+        Ok("testhost".into())
+    }
+
+    pub(super) fn guest_time(&self, dom: &DomainRef, flags: u32) -> Result<(i64, u32)> {
+        check_flags(flags, 0, "virDomainGetTime")?;
+        self.test_guest(dom, "virDomainGetTime")?;
+        Ok(self
+            .guest_clocks()
+            .get(&dom.uuid)
+            .copied()
+            .unwrap_or((TEST_GUEST_TIME, 0)))
+    }
+
+    /// The test driver keeps what it is given, `VIR_DOMAIN_TIME_SYNC` or not.
+    pub(super) fn set_guest_time(
+        &self,
+        dom: &DomainRef,
+        seconds: i64,
+        nseconds: u32,
+        flags: u32,
+    ) -> Result<()> {
+        check_flags(flags, 1, "virDomainSetTime")?;
+        self.test_guest(dom, "virDomainSetTime")?;
+        self.guest_clocks().insert(dom.uuid, (seconds, nseconds));
+        Ok(())
     }
 }
 
