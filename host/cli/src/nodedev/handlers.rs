@@ -7,13 +7,31 @@ use wirt::connect::nodedev_flags as nf;
 use crate::parse::Args;
 use crate::{CmdError, CmdResult, Context, Ctx, Reply, common};
 
+/// libvirt's `virValidateWWN`: 16 hex digits, maybe after `0x`.
+fn check_wwn(wwn: &str) -> Result<(), CmdError> {
+    let digits = wwn.strip_prefix("0x").unwrap_or(wwn);
+    if digits.len() == 16 && digits.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Ok(());
+    }
+    Err(CmdError::msg(format!(
+        "internal error: Malformed wwn: {wwn}"
+    )))
+}
+
 /// virsh's `vshFindNodeDevice`: a `wwnn,wwpn` pair names a SCSI host by
 /// its fibre channel port, anything else a device by name.
 fn find(ctx: &mut Ctx, arg: &str) -> Result<NodeDevice, CmdError> {
     let conn = ctx.conn()?;
-    let found = match arg.split_once(',') {
-        Some((wwnn, wwpn)) => conn.lookup_scsi_host_by_wwn(wwnn, wwpn, 0),
-        None => conn.lookup_node_device_by_name(arg),
+    let found = if arg.contains(',') {
+        let pair: Vec<&str> = arg.split(',').collect();
+        let [wwnn, wwpn] = pair[..] else {
+            return Err(CmdError::msg(format!("Malformed device value '{arg}'")));
+        };
+        check_wwn(wwnn)?;
+        check_wwn(wwpn)?;
+        conn.lookup_scsi_host_by_wwn(wwnn, wwpn, 0)
+    } else {
+        conn.lookup_node_device_by_name(arg)
     };
     found.ctx(|| format!("Could not find matching device '{arg}'"))
 }
