@@ -254,11 +254,37 @@ pub static COMMANDS: &[Command] = &[
         ],
     },
     Command {
+        name: "domhostname",
+        group: G,
+        help: "print the domain's hostname",
+        run: domhostname,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            named("source", "address source: 'lease' or 'agent'"),
+        ],
+    },
+    Command {
         name: "domid",
         group: G,
         help: "convert a domain name or UUID to domain id",
         run: domid,
         opts: &[data("domain", "domain name or uuid")],
+    },
+    Command {
+        name: "domtime",
+        group: G,
+        help: "domain time",
+        run: domtime,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            flag("now", "set to the time of the host running virsh"),
+            flag("pretty", "print domain's time in human readable form"),
+            flag(
+                "sync",
+                "instead of setting given time, synchronize from domain's RTC",
+            ),
+            named("time", "time to set"),
+        ],
     },
     Command {
         name: "domname",

@@ -99,7 +99,6 @@ impl Domain {
     /// (1 from DHCP leases, 2 from the guest agent). Asking the guest is
     /// refused to read-only connections, as in libvirt.
     pub fn hostname(&self, flags: u32) -> Result<String> {
-        super::check_flags(flags, 3, "virDomainGetHostname")?;
         self.writable_backend()?
             .domain_get_hostname(self.reference(), flags)
     }
@@ -112,8 +111,8 @@ impl Domain {
 
     /// Sets the running guest's clock. flags: `VIR_DOMAIN_TIME_SYNC` (1),
     /// from the host's clock.
+    /// The driver checks the flags, as in libvirt.
     pub fn set_time(&self, seconds: i64, nseconds: u32, flags: u32) -> Result<()> {
-        super::check_flags(flags, 1, "virDomainSetTime")?;
         self.writable_backend()?
             .domain_set_time(self.reference(), seconds, nseconds, flags)
     }
