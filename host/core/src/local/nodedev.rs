@@ -58,10 +58,10 @@ fn can_vport(dev: &NodeDeviceDef) -> bool {
 /// Sets the text of `e`'s child `name`.
 fn set_leaf(e: &mut Element, name: &str, text: &str) {
     for node in &mut e.children {
-        if let Node::Element(child) = node {
-            if child.name == name {
-                child.children = vec![Node::Text(text.to_string())];
-            }
+        if let Node::Element(child) = node
+            && child.name == name
+        {
+            child.children = vec![Node::Text(text.to_string())];
         }
     }
 }

@@ -33,7 +33,8 @@ pub(super) trait Keyed: Send + 'static {
 }
 
 /// (callback id, event id, object it is limited to).
-type Callbacks<K> = Arc<Mutex<Vec<(i32, i32, Option<K>)>>>;
+type Entries<K> = Vec<(i32, i32, Option<K>)>;
+type Callbacks<K> = Arc<Mutex<Entries<K>>>;
 
 pub(super) struct KeyedCallbacks<T: Keyed> {
     callbacks: Callbacks<T::Key>,
@@ -52,7 +53,7 @@ impl<T: Keyed> Default for KeyedCallbacks<T> {
 }
 
 impl<T: Keyed> KeyedCallbacks<T> {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(i32, i32, Option<T::Key>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries<T::Key>> {
         self.callbacks.lock().unwrap_or_else(|p| p.into_inner())
     }
 
