@@ -415,9 +415,20 @@ try:
     raise SystemExit("deregistered twice")
 except libvirt.libvirtError as e:
     assert e.get_error_code() == libvirt.VIR_ERR_INVALID_ARG, e
+only = []
+def one(conn, dev, event, detail, opaque):
+    only.append((dev.name(), event))
+cb2 = ro.nodeDeviceEventRegisterAny(ro.nodeDeviceLookupByName("scsi_host2"),
+                                    libvirt.VIR_NODE_DEVICE_EVENT_ID_LIFECYCLE, one, None)
 c.nodeDeviceCreateXML(sys.argv[3], 0).destroy()
+c.nodeDeviceLookupByName("scsi_host2").destroy()
+deadline = time.time() + 20
+while not only and time.time() < deadline:
+    time.sleep(0.05)
 time.sleep(0.5)
+assert only == [("scsi_host2", D)], only
 assert len(seen) == 2, seen
+ro.nodeDeviceEventDeregisterAny(cb2)
 print("python nodedev events OK")
 "#;
 
