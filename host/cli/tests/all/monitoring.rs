@@ -598,6 +598,50 @@ fn test_guests_hostname_and_clock_match_libvirts_test_driver() {
     }
 }
 
+/// A test guest's two filesystems frozen and thawed, counted as libvirt's
+/// test driver counts them, and kept frozen across a restart as there.
+const FS_SCRIPT: &str = "domfsfreeze test; domfsfreeze test; domfsthaw test --mountpoint /boot; \
+    domfsfreeze test --mountpoint /boot --mountpoint /; domfsthaw test; domfsthaw test; \
+    domfsfreeze test --mountpoint /x; domfsthaw test --mountpoint /y; \
+    domfsfreeze test --mountpoint / --mountpoint /; destroy test; domfsfreeze test; \
+    domfsthaw test; start test; domfsthaw test";
+
+#[test]
+fn virsh_freezes_and_thaws_a_test_guests_filesystems_through_wirtd() {
+    if !virsh_here() {
+        return;
+    }
+    let d = Daemon::start();
+    let through = run("virsh", &d.uri(), FS_SCRIPT).unwrap();
+    assert!(
+        through.stdout.starts_with(
+            "Froze 2 filesystem(s)\n\nFroze 0 filesystem(s)\n\nThawed 1 filesystem(s)\n\n\
+             Froze 1 filesystem(s)\n\nThawed 2 filesystem(s)\n\nThawed 0 filesystem(s)\n"
+        ),
+        "{}",
+        through.stdout
+    );
+    assert!(
+        through
+            .stdout
+            .ends_with("Domain 'test' started\n\nThawed 1 filesystem(s)\n\n"),
+        "{}",
+        through.stdout
+    );
+    assert!(
+        through.stderr.starts_with(
+            "error: Unable to freeze filesystems\n\
+             error: Requested operation is not valid: mount point not found: /x\n"
+        ),
+        "{}",
+        through.stderr
+    );
+    let theirs = run("virsh", "test:///default", FS_SCRIPT).unwrap();
+    assert_eq!(through.stdout, theirs.stdout);
+    assert_eq!(through.stderr, theirs.stderr);
+    assert_eq!(through.ok, theirs.ok);
+}
+
 const PYTHON_GUEST: &str = r#"
 import sys, libvirt
 c, ro = libvirt.open(sys.argv[1]), libvirt.openReadOnly(sys.argv[2])
@@ -619,6 +663,18 @@ try:
 except libvirt.libvirtError as e:
     assert e.get_error_code() == libvirt.VIR_ERR_INVALID_ARG, e
     assert "testDomainSetTime" in str(e), e
+assert dom.fsFreeze(["/boot"], 0) == 1 and dom.fsFreeze(None, 0) == 1
+assert dom.fsThaw(None, 0) == 2 and dom.fsThaw(["/"], 0) == 0
+try:
+    rodom.fsFreeze(None, 0)
+    raise SystemExit("a read-only client froze the guest")
+except libvirt.libvirtError as e:
+    assert e.get_error_code() == libvirt.VIR_ERR_OPERATION_DENIED, e
+try:
+    dom.fsFreeze(["/srv"], 0)
+    raise SystemExit("froze a filesystem the guest lacks")
+except libvirt.libvirtError as e:
+    assert e.get_error_code() == libvirt.VIR_ERR_OPERATION_INVALID, e
 dom.destroy()
 try:
     dom.getTime()
@@ -631,7 +687,7 @@ print("python guest OK")
 "#;
 
 #[test]
-fn python_libvirt_reads_and_sets_a_test_guests_clock_through_wirtd() {
+fn python_libvirt_reads_and_sets_a_test_guests_clock_and_filesystems_through_wirtd() {
     let Some(python) = python_libvirt() else {
         return;
     };

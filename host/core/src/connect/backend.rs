@@ -266,6 +266,25 @@ pub trait DomainBackend {
     fn domain_get_time(&self, _dom: &DomainRef, _flags: u32) -> Result<(i64, u32)> {
         unsupported("virDomainGetTime")
     }
+    /// Freezes the guest's filesystems at `mountpoints` (all when empty);
+    /// how many were frozen now.
+    fn domain_fs_freeze(
+        &self,
+        _dom: &DomainRef,
+        _mountpoints: &[String],
+        _flags: u32,
+    ) -> Result<i32> {
+        unsupported("virDomainFSFreeze")
+    }
+    /// Thaws them; how many were thawed now.
+    fn domain_fs_thaw(
+        &self,
+        _dom: &DomainRef,
+        _mountpoints: &[String],
+        _flags: u32,
+    ) -> Result<i32> {
+        unsupported("virDomainFSThaw")
+    }
     /// Sets the guest's clock.
     fn domain_set_time(
         &self,

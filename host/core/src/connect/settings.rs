@@ -109,6 +109,19 @@ impl Domain {
             .domain_get_time(self.reference(), flags)
     }
 
+    /// Freezes the running guest's filesystems at `mountpoints` (all of
+    /// them when empty); returns how many this call froze.
+    pub fn fs_freeze(&self, mountpoints: &[String], flags: u32) -> Result<i32> {
+        self.writable_backend()?
+            .domain_fs_freeze(self.reference(), mountpoints, flags)
+    }
+
+    /// Thaws them; returns how many this call thawed.
+    pub fn fs_thaw(&self, mountpoints: &[String], flags: u32) -> Result<i32> {
+        self.writable_backend()?
+            .domain_fs_thaw(self.reference(), mountpoints, flags)
+    }
+
     /// Sets the running guest's clock. flags: `VIR_DOMAIN_TIME_SYNC` (1),
     /// from the host's clock.
     /// The driver checks the flags, as in libvirt.

@@ -102,7 +102,7 @@ pub(crate) fn open_kvm(uri: &str, system: bool) -> Result<Arc<ConnState>> {
         node_device_events: EventBus::default(),
         interfaces: None,
         iface_backup: Mutex::default(),
-        guest_clocks: Mutex::default(),
+        test_guests: Mutex::default(),
         info,
         capabilities,
         node,

@@ -229,8 +229,8 @@ pub(crate) struct ConnState {
     /// The interfaces as `virInterfaceChangeBegin` found them, while a
     /// transaction runs. Taken after `interfaces`' lock.
     pub iface_backup: Mutex<Option<Vec<iface::IfaceObj>>>,
-    /// Test guests' clocks as `virDomainSetTime` left them.
-    pub guest_clocks: Mutex<std::collections::HashMap<Uuid, (i64, u32)>>,
+    /// What test guests' agents answer: clocks and frozen filesystems.
+    pub test_guests: Mutex<std::collections::HashMap<Uuid, metadata::TestGuest>>,
     pub info: HypervisorInfo,
     pub capabilities: Capabilities,
     pub node: NodeInfo,

@@ -175,7 +175,7 @@ fn open_with_plugin_grants(
         node_devices: Some(Mutex::new(node.devices.clone())),
         node_device_events: EventBus::default(),
         iface_backup: Mutex::default(),
-        guest_clocks: Mutex::default(),
+        test_guests: Mutex::default(),
         // libvirt's test driver starts every interface of its node file.
         interfaces: Some(Mutex::new(
             node.interfaces

@@ -404,6 +404,26 @@ impl DomainBackend for RemoteConn {
         Ok(ret.hostname)
     }
 
+    fn domain_fs_freeze(&self, dom: &DomainRef, mountpoints: &[String], flags: u32) -> Result<i32> {
+        let args = DomainFsfreezeArgs {
+            dom: wire_domain(dom),
+            mountpoints: mountpoints.to_vec(),
+            flags,
+        };
+        let ret: DomainFsfreezeRet = self.call(REMOTE_PROC_DOMAIN_FSFREEZE, &args)?;
+        Ok(ret.filesystems)
+    }
+
+    fn domain_fs_thaw(&self, dom: &DomainRef, mountpoints: &[String], flags: u32) -> Result<i32> {
+        let args = DomainFsthawArgs {
+            dom: wire_domain(dom),
+            mountpoints: mountpoints.to_vec(),
+            flags,
+        };
+        let ret: DomainFsthawRet = self.call(REMOTE_PROC_DOMAIN_FSTHAW, &args)?;
+        Ok(ret.filesystems)
+    }
+
     fn domain_get_time(&self, dom: &DomainRef, flags: u32) -> Result<(i64, u32)> {
         let args = DomainGetTimeArgs {
             dom: wire_domain(dom),

@@ -183,6 +183,12 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
                 nseconds: ns,
             })
         }),
+        Call::DomainFsfreeze(a) => domain(conn, a.dom)
+            .fs_freeze(&a.mountpoints, a.flags)
+            .map(|filesystems| Reply::DomainFsfreeze(DomainFsfreezeRet { filesystems })),
+        Call::DomainFsthaw(a) => domain(conn, a.dom)
+            .fs_thaw(&a.mountpoints, a.flags)
+            .map(|filesystems| Reply::DomainFsthaw(DomainFsthawRet { filesystems })),
         Call::DomainSetTime(a) => domain(conn, a.dom)
             .set_time(a.seconds, a.nseconds, a.flags)
             .map(Reply::DomainSetTime),
