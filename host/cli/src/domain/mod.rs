@@ -23,7 +23,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::parse::{Args, data, data_opt, flag, named};
+use crate::parse::{Args, argv, data, data_opt, flag, named};
 use crate::{CmdError, CmdResult, Command, Context, Ctx, Reply};
 use crate::{common, lookup};
 use wirt::connect::domain_flags as df;
@@ -251,6 +251,26 @@ pub static COMMANDS: &[Command] = &[
         opts: &[
             data("domain", "domain name, id or uuid"),
             flag("reason", "also print reason for the state"),
+        ],
+    },
+    Command {
+        name: "domfsfreeze",
+        group: G,
+        help: "Freeze domain's mounted filesystems.",
+        run: domfsfreeze,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            argv("mountpoint", "mountpoint path to be frozen"),
+        ],
+    },
+    Command {
+        name: "domfsthaw",
+        group: G,
+        help: "Thaw domain's mounted filesystems.",
+        run: domfsthaw,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            argv("mountpoint", "mountpoint path to be thawed"),
         ],
     },
     Command {

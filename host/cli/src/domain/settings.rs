@@ -216,3 +216,24 @@ pub(super) fn domtime(ctx: &mut Ctx, args: &Args) -> CmdResult {
         ..Reply::text(text, json!({"seconds": seconds, "nseconds": nseconds}))
     })
 }
+
+/// virsh's `domfsfreeze` / `domfsthaw`: every filesystem, or those named.
+fn fs_freeze(ctx: &mut Ctx, args: &Args, freeze: bool) -> CmdResult {
+    let d = dom(ctx, args)?;
+    let points = args.rest();
+    let (done, verb, past) = if freeze {
+        (d.fs_freeze(points, 0), "freeze", "Froze")
+    } else {
+        (d.fs_thaw(points, 0), "thaw", "Thawed")
+    };
+    let n = done.ctx(|| format!("Unable to {verb} filesystems"))?;
+    Ok(Reply::message(format!("{past} {n} filesystem(s)")))
+}
+
+pub(super) fn domfsfreeze(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    fs_freeze(ctx, args, true)
+}
+
+pub(super) fn domfsthaw(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    fs_freeze(ctx, args, false)
+}

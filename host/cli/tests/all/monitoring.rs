@@ -607,11 +607,15 @@ const FS_SCRIPT: &str = "domfsfreeze test; domfsfreeze test; domfsthaw test --mo
     domfsthaw test; start test; domfsthaw test";
 
 #[test]
-fn virsh_freezes_and_thaws_a_test_guests_filesystems_through_wirtd() {
+fn wirt_and_virsh_freeze_and_thaw_a_test_guests_filesystems() {
+    let d = Daemon::start();
+    let ours = run(env!("CARGO_BIN_EXE_wirt"), "test:///default", FS_SCRIPT).unwrap();
+    let through_wirt = run(env!("CARGO_BIN_EXE_wirt"), &d.uri(), FS_SCRIPT).unwrap();
+    assert_eq!(through_wirt.stdout, ours.stdout);
+    assert_eq!(through_wirt.stderr, ours.stderr);
     if !virsh_here() {
         return;
     }
-    let d = Daemon::start();
     let through = run("virsh", &d.uri(), FS_SCRIPT).unwrap();
     assert!(
         through.stdout.starts_with(
@@ -637,9 +641,11 @@ fn virsh_freezes_and_thaws_a_test_guests_filesystems_through_wirtd() {
         through.stderr
     );
     let theirs = run("virsh", "test:///default", FS_SCRIPT).unwrap();
-    assert_eq!(through.stdout, theirs.stdout);
-    assert_eq!(through.stderr, theirs.stderr);
-    assert_eq!(through.ok, theirs.ok);
+    for out in [&ours, &through] {
+        assert_eq!(out.stdout, theirs.stdout);
+        assert_eq!(out.stderr, theirs.stderr);
+        assert_eq!(out.ok, theirs.ok);
+    }
 }
 
 const PYTHON_GUEST: &str = r#"
