@@ -147,6 +147,23 @@ fn kvm_lists_the_hosts_computer_pci_and_net_devices() {
     assert!(xml.contains("<parent>computer</parent>"), "{xml}");
     let tree = k.ok("nodedev-list --tree");
     assert!(tree.starts_with("computer\n  |\n"), "{tree}");
+    // The host's own devices are never changed.
+    let file = k.dir.path().join("vhba.xml");
+    std::fs::write(&file, VHBA).unwrap();
+    let refused = "error: Operation not supported: the host's node devices are read-only on this connection\n";
+    let out = k.wirt(&format!("nodedev-create {}", file.display()));
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: Failed to create node device from {}\n{refused}",
+            file.display()
+        )
+    );
+    let out = k.wirt("nodedev-destroy computer");
+    assert_eq!(
+        out.stderr,
+        format!("error: Failed to destroy node device 'computer'\n{refused}")
+    );
 }
 
 /// A vHBA as libvirt's test driver makes one: under scsi_host1, with both
