@@ -193,6 +193,44 @@ impl SecretEvent {
     }
 }
 
+/// What happened to a node device: `virNodeDeviceEventLifecycleType`, or
+/// `Updated` (`VIR_NODE_DEVICE_EVENT_ID_UPDATE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[repr(i32)]
+pub enum NodeDeviceLifecycle {
+    /// `VIR_NODE_DEVICE_EVENT_CREATED`.
+    Created = 0,
+    /// `VIR_NODE_DEVICE_EVENT_DELETED`.
+    Deleted = 1,
+    /// `VIR_NODE_DEVICE_EVENT_DEFINED`.
+    Defined = 2,
+    /// `VIR_NODE_DEVICE_EVENT_UNDEFINED`.
+    Undefined = 3,
+    /// Its description changed: the update event, not a lifecycle one.
+    Updated = -1,
+}
+
+/// A node device event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NodeDeviceEvent {
+    /// The device's name.
+    pub name: String,
+    /// What happened.
+    pub event: NodeDeviceLifecycle,
+}
+
+impl NodeDeviceEvent {
+    /// virsh's `nodedev-event --loop` line.
+    pub fn virsh_line(&self) -> String {
+        match self.event {
+            NodeDeviceLifecycle::Updated => {
+                format!("event 'update' for node device {}", self.name)
+            }
+            e => format!("event 'lifecycle' for node device {}: {:?}", self.name, e),
+        }
+    }
+}
+
 /// What happened to a network (`virNetworkEventLifecycleType`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[repr(i32)]

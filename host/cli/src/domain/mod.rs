@@ -23,7 +23,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::parse::{Args, data, data_opt, flag, named};
+use crate::parse::{Args, argv, data, data_opt, flag, named};
 use crate::{CmdError, CmdResult, Command, Context, Ctx, Reply};
 use crate::{common, lookup};
 use wirt::connect::domain_flags as df;
@@ -254,11 +254,57 @@ pub static COMMANDS: &[Command] = &[
         ],
     },
     Command {
+        name: "domfsfreeze",
+        group: G,
+        help: "Freeze domain's mounted filesystems.",
+        run: domfsfreeze,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            argv("mountpoint", "mountpoint path to be frozen"),
+        ],
+    },
+    Command {
+        name: "domfsthaw",
+        group: G,
+        help: "Thaw domain's mounted filesystems.",
+        run: domfsthaw,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            argv("mountpoint", "mountpoint path to be thawed"),
+        ],
+    },
+    Command {
+        name: "domhostname",
+        group: G,
+        help: "print the domain's hostname",
+        run: domhostname,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            named("source", "address source: 'lease' or 'agent'"),
+        ],
+    },
+    Command {
         name: "domid",
         group: G,
         help: "convert a domain name or UUID to domain id",
         run: domid,
         opts: &[data("domain", "domain name or uuid")],
+    },
+    Command {
+        name: "domtime",
+        group: G,
+        help: "domain time",
+        run: domtime,
+        opts: &[
+            data("domain", "domain name, id or uuid"),
+            flag("now", "set to the time of the host running virsh"),
+            flag("pretty", "print domain's time in human readable form"),
+            flag(
+                "sync",
+                "instead of setting given time, synchronize from domain's RTC",
+            ),
+            named("time", "time to set"),
+        ],
     },
     Command {
         name: "domname",

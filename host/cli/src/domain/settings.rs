@@ -151,3 +151,89 @@ pub(super) fn console(ctx: &mut Ctx, args: &Args) -> CmdResult {
     crate::console::attach(d.name(), stream).map_err(|e| CmdError::msg(format!("console: {e}")))?;
     Ok(Reply::empty())
 }
+
+/// virsh's `domhostname`.
+pub(super) fn domhostname(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let flags = match args.get("source") {
+        None => 0,
+        // VIR_DOMAIN_GET_HOSTNAME_LEASE and _AGENT.
+        Some("lease") => 1,
+        Some("agent") => 2,
+        Some(other) => {
+            return Err(CmdError::msg(format!("Unknown data source '{other}'")));
+        }
+    };
+    let d = dom(ctx, args)?;
+    let name = d.hostname(flags).ctx(|| "failed to get hostname".into())?;
+    Ok(Reply::text(format!("{name}\n"), json!({"hostname": name})))
+}
+
+/// virsh's `domtime`: shows the guest's clock, or sets it (`--time`, to
+/// the host's with `--now`, or `--sync` from the guest's RTC).
+pub(super) fn domtime(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    for (a, b) in [("time", "now"), ("time", "sync"), ("now", "sync")] {
+        if (args.has(a) || args.get(a).is_some()) && (args.has(b) || args.get(b).is_some()) {
+            return Err(CmdError::msg(format!(
+                "Options --{a} and --{b} are mutually exclusive"
+            )));
+        }
+    }
+    let time = args
+        .get("time")
+        .map(|v| {
+            v.parse::<i64>().map_err(|_| {
+                CmdError::msg(format!(
+                    "Numeric value '{v}' for <time> option is malformed or out of range"
+                ))
+            })
+        })
+        .transpose()?;
+    let d = dom(ctx, args)?;
+    let (now, sync) = (args.has("now"), args.has("sync"));
+    if time.is_some() || now || sync {
+        let seconds = match time {
+            Some(t) => t,
+            None if now => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
+            None => 0,
+        };
+        d.set_time(seconds, 0, u32::from(sync))
+            .map_err(|e| CmdError::bare(&e))?;
+        return Ok(Reply::empty());
+    }
+    let (seconds, nseconds) = d.get_time(0).map_err(|e| CmdError::bare(&e))?;
+    let text = if args.has("pretty") {
+        // virsh prints UTC without the zone.
+        let full = common::format_time(seconds.max(0) as u64);
+        format!("Time: {}\n", &full[..19])
+    } else {
+        format!("Time: {seconds}\n")
+    };
+    // virsh prints the time without a newline: one line, not two.
+    Ok(Reply {
+        bare: true,
+        ..Reply::text(text, json!({"seconds": seconds, "nseconds": nseconds}))
+    })
+}
+
+/// virsh's `domfsfreeze` / `domfsthaw`: every filesystem, or those named.
+fn fs_freeze(ctx: &mut Ctx, args: &Args, freeze: bool) -> CmdResult {
+    let d = dom(ctx, args)?;
+    let points = args.rest();
+    let (done, verb, past) = if freeze {
+        (d.fs_freeze(points, 0), "freeze", "Froze")
+    } else {
+        (d.fs_thaw(points, 0), "thaw", "Thawed")
+    };
+    let n = done.ctx(|| format!("Unable to {verb} filesystems"))?;
+    Ok(Reply::message(format!("{past} {n} filesystem(s)")))
+}
+
+pub(super) fn domfsfreeze(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    fs_freeze(ctx, args, true)
+}
+
+pub(super) fn domfsthaw(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    fs_freeze(ctx, args, false)
+}

@@ -116,3 +116,44 @@ pub(super) fn name(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let i = lookup(ctx, args.req("interface"), false, true)?;
     Ok(Reply::value("name", i.name()))
 }
+
+/// virsh's `iface-begin`, `iface-commit` and `iface-rollback`: one
+/// transaction over the host's interface configuration.
+fn transaction(
+    ctx: &mut Ctx,
+    call: fn(&wirt::Connect, u32) -> wirt::connect::Result<()>,
+    verb: &str,
+    done: &str,
+) -> CmdResult {
+    call(ctx.conn()?, 0).ctx(|| format!("Failed to {verb} network config change transaction"))?;
+    Ok(Reply::message(format!(
+        "Network config change transaction {done}"
+    )))
+}
+
+pub(super) fn begin(ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    transaction(
+        ctx,
+        wirt::Connect::interface_change_begin,
+        "begin",
+        "started",
+    )
+}
+
+pub(super) fn commit(ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    transaction(
+        ctx,
+        wirt::Connect::interface_change_commit,
+        "commit",
+        "committed",
+    )
+}
+
+pub(super) fn rollback(ctx: &mut Ctx, _args: &Args) -> CmdResult {
+    transaction(
+        ctx,
+        wirt::Connect::interface_change_rollback,
+        "rollback",
+        "rolled back",
+    )
+}

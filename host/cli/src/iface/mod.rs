@@ -11,6 +11,20 @@ const G: &str = "Interface";
 
 pub static COMMANDS: &[Command] = &[
     Command {
+        name: "iface-begin",
+        group: G,
+        help: "create a snapshot of current interfaces settings, which can be later committed (iface-commit) or restored (iface-rollback)",
+        run: begin,
+        opts: &[],
+    },
+    Command {
+        name: "iface-commit",
+        group: G,
+        help: "commit changes made since iface-begin and free restore point",
+        run: commit,
+        opts: &[],
+    },
+    Command {
         name: "iface-define",
         group: G,
         help: "define an inactive persistent physical host interface or modify an existing persistent one from an XML file",
@@ -60,6 +74,13 @@ pub static COMMANDS: &[Command] = &[
         help: "convert an interface MAC address to interface name",
         run: name,
         opts: &[data("interface", "interface mac")],
+    },
+    Command {
+        name: "iface-rollback",
+        group: G,
+        help: "rollback to previous saved configuration created via iface-begin",
+        run: rollback,
+        opts: &[],
     },
     Command {
         name: "iface-start",

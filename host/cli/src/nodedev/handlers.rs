@@ -1,19 +1,103 @@
 //! What the node device commands do.
 
 use serde_json::json;
+use wirt::connect::NodeDevice;
 use wirt::connect::nodedev_flags as nf;
 
 use crate::parse::Args;
-use crate::{CmdError, CmdResult, Context, Ctx, Reply};
+use crate::{CmdError, CmdResult, Context, Ctx, Reply, common};
+
+/// libvirt's `virValidateWWN`: 16 hex digits, maybe after `0x`.
+fn check_wwn(wwn: &str) -> Result<(), CmdError> {
+    let digits = wwn.strip_prefix("0x").unwrap_or(wwn);
+    if digits.len() == 16 && digits.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Ok(());
+    }
+    Err(CmdError::msg(format!(
+        "internal error: Malformed wwn: {wwn}"
+    )))
+}
+
+/// virsh's `vshFindNodeDevice`: a `wwnn,wwpn` pair names a SCSI host by
+/// its fibre channel port, anything else a device by name.
+fn find(ctx: &mut Ctx, arg: &str) -> Result<NodeDevice, CmdError> {
+    let conn = ctx.conn()?;
+    let found = if arg.contains(',') {
+        let pair: Vec<&str> = arg.split(',').collect();
+        let [wwnn, wwpn] = pair[..] else {
+            return Err(CmdError::msg(format!("Malformed device value '{arg}'")));
+        };
+        check_wwn(wwnn)?;
+        check_wwn(wwpn)?;
+        conn.lookup_scsi_host_by_wwn(wwnn, wwpn, 0)
+    } else {
+        conn.lookup_node_device_by_name(arg)
+    };
+    found.ctx(|| format!("Could not find matching device '{arg}'"))
+}
 
 pub(super) fn dumpxml(ctx: &mut Ctx, args: &Args) -> CmdResult {
-    let name = args.req("device");
-    let dev = ctx
-        .conn()?
-        .lookup_node_device_by_name(name)
-        .ctx(|| format!("Could not find matching device '{name}'"))?;
+    let dev = find(ctx, args.req("device"))?;
     let xml = dev.xml_desc(0).map_err(|e| CmdError::bare(&e))?;
     Ok(Reply::text(xml.clone(), json!({"xml": xml})))
+}
+
+pub(super) fn create(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let file = args.req("file");
+    let xml = common::read_file(file)?;
+    // wirt always validates what it reads; --validate asks for nothing more.
+    let dev = ctx
+        .conn()?
+        .create_node_device_xml(&xml, 0)
+        .ctx(|| format!("Failed to create node device from {file}"))?;
+    Ok(Reply::message(format!(
+        "Node device {} created from {file}",
+        dev.name()
+    )))
+}
+
+pub(super) fn destroy(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    let arg = args.req("device");
+    let dev = find(ctx, arg)?;
+    dev.destroy()
+        .ctx(|| format!("Failed to destroy node device '{arg}'"))?;
+    Ok(Reply::message(format!("Destroyed node device '{arg}'")))
+}
+
+/// virsh's node device event types.
+const EVENT_TYPES: [&str; 2] = ["lifecycle", "update"];
+
+/// virsh 9.0's `nodedev-event`: one type per watcher, as `secret-event`.
+pub(super) fn event(ctx: &mut Ctx, args: &Args) -> CmdResult {
+    use wirt::events::NodeDeviceLifecycle;
+    if args.has("list") {
+        return Ok(Reply::text(EVENT_TYPES.join("\n"), json!(EVENT_TYPES)));
+    }
+    let kind = match args.get("event") {
+        Some(ev) if EVENT_TYPES.contains(&ev) => ev,
+        Some(ev) => return Err(CmdError::msg(format!("unknown event type {ev}"))),
+        None => {
+            return Err(CmdError::msg("either --list or --event <type> is required"));
+        }
+    };
+    let filter = match args.get("device") {
+        Some(arg) => Some(find(ctx, arg)?.name().to_string()),
+        None => None,
+    };
+    let stream = ctx
+        .conn()?
+        .node_device_events()
+        .ctx(|| "failed to register node device event callback".into())?;
+    crate::event_loop::run(
+        args,
+        !ctx.json,
+        stream,
+        |e| {
+            let update = e.event == NodeDeviceLifecycle::Updated;
+            filter.as_ref().is_none_or(|n| *n == e.name) && (kind == "update") == update
+        },
+        |e| e.virsh_line(),
+    )
 }
 
 /// virsh's `nodedev-list`: names, one a line, or `--tree` under their

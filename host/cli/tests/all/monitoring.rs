@@ -557,3 +557,156 @@ fn kvm_guest_figures_are_measured_and_pinning_is_real() {
     );
     k.ok("destroy once");
 }
+
+/// A test guest's host name and clock, set and read back, and refused
+/// once it is off: every error line libvirt's test driver prints.
+const GUEST_SCRIPT: &str = "domhostname test; domtime test; domtime test --time 1000; \
+    domtime test; domtime test --pretty; domtime test --sync; domtime test; \
+    domtime test --time 5 --now; domtime test --now --sync; domhostname test --source bogus; \
+    domhostname test --source lease; domtime test --time x; destroy test; domhostname test; \
+    domtime test; domtime test --time 3";
+
+#[test]
+fn test_guests_hostname_and_clock_match_libvirts_test_driver() {
+    let ours = run(env!("CARGO_BIN_EXE_wirt"), "test:///default", GUEST_SCRIPT).unwrap();
+    assert!(
+        ours.stdout.starts_with(
+            "testhost\n\nTime: 627319920\n\nTime: 1000\nTime: 1970-01-01 00:16:40\n\nTime: 0\n"
+        ),
+        "{}",
+        ours.stdout
+    );
+    assert!(
+        ours.stderr.ends_with(
+            "error: Requested operation is not valid: domain is not running\n\
+             error: Requested operation is not valid: domain is not running\n\
+             error: Requested operation is not valid: domain is not running\n"
+        ),
+        "{}",
+        ours.stderr
+    );
+    if !virsh_here() {
+        return;
+    }
+    let d = Daemon::start();
+    let through = run("virsh", &d.uri(), GUEST_SCRIPT).unwrap();
+    let theirs = run("virsh", "test:///default", GUEST_SCRIPT).unwrap();
+    for out in [&ours, &through] {
+        assert_eq!(out.stdout, theirs.stdout);
+        assert_eq!(out.stderr, theirs.stderr);
+        assert_eq!(out.ok, theirs.ok);
+    }
+}
+
+/// A test guest's two filesystems frozen and thawed, counted as libvirt's
+/// test driver counts them, and kept frozen across a restart as there.
+const FS_SCRIPT: &str = "domfsfreeze test; domfsfreeze test; domfsthaw test --mountpoint /boot; \
+    domfsfreeze test --mountpoint /boot --mountpoint /; domfsthaw test; domfsthaw test; \
+    domfsfreeze test --mountpoint /x; domfsthaw test --mountpoint /y; \
+    domfsfreeze test --mountpoint / --mountpoint /; destroy test; domfsfreeze test; \
+    domfsthaw test; start test; domfsthaw test";
+
+#[test]
+fn wirt_and_virsh_freeze_and_thaw_a_test_guests_filesystems() {
+    let d = Daemon::start();
+    let ours = run(env!("CARGO_BIN_EXE_wirt"), "test:///default", FS_SCRIPT).unwrap();
+    let through_wirt = run(env!("CARGO_BIN_EXE_wirt"), &d.uri(), FS_SCRIPT).unwrap();
+    assert_eq!(through_wirt.stdout, ours.stdout);
+    assert_eq!(through_wirt.stderr, ours.stderr);
+    if !virsh_here() {
+        return;
+    }
+    let through = run("virsh", &d.uri(), FS_SCRIPT).unwrap();
+    assert!(
+        through.stdout.starts_with(
+            "Froze 2 filesystem(s)\n\nFroze 0 filesystem(s)\n\nThawed 1 filesystem(s)\n\n\
+             Froze 1 filesystem(s)\n\nThawed 2 filesystem(s)\n\nThawed 0 filesystem(s)\n"
+        ),
+        "{}",
+        through.stdout
+    );
+    assert!(
+        through
+            .stdout
+            .ends_with("Domain 'test' started\n\nThawed 1 filesystem(s)\n\n"),
+        "{}",
+        through.stdout
+    );
+    assert!(
+        through.stderr.starts_with(
+            "error: Unable to freeze filesystems\n\
+             error: Requested operation is not valid: mount point not found: /x\n"
+        ),
+        "{}",
+        through.stderr
+    );
+    let theirs = run("virsh", "test:///default", FS_SCRIPT).unwrap();
+    for out in [&ours, &through] {
+        assert_eq!(out.stdout, theirs.stdout);
+        assert_eq!(out.stderr, theirs.stderr);
+        assert_eq!(out.ok, theirs.ok);
+    }
+}
+
+const PYTHON_GUEST: &str = r#"
+import sys, libvirt
+c, ro = libvirt.open(sys.argv[1]), libvirt.openReadOnly(sys.argv[2])
+dom, rodom = c.lookupByName("test"), ro.lookupByName("test")
+assert dom.hostname() == "testhost"
+assert dom.getTime() == {"seconds": 627319920, "nseconds": 0}, dom.getTime()
+dom.setTime({"seconds": 1234, "nseconds": 567}, 0)
+assert dom.getTime() == {"seconds": 1234, "nseconds": 567}, dom.getTime()
+for call in (lambda: rodom.hostname(), lambda: rodom.getTime(),
+             lambda: rodom.setTime({"seconds": 1}, 0)):
+    try:
+        call()
+        raise SystemExit("a read-only client asked the guest")
+    except libvirt.libvirtError as e:
+        assert e.get_error_code() == libvirt.VIR_ERR_OPERATION_DENIED, e
+try:
+    dom.setTime({"seconds": 1}, 2)
+    raise SystemExit("took flags")
+except libvirt.libvirtError as e:
+    assert e.get_error_code() == libvirt.VIR_ERR_INVALID_ARG, e
+    assert "testDomainSetTime" in str(e), e
+assert dom.fsFreeze(["/boot"], 0) == 1 and dom.fsFreeze(None, 0) == 1
+assert dom.fsThaw(None, 0) == 2 and dom.fsThaw(["/"], 0) == 0
+try:
+    rodom.fsFreeze(None, 0)
+    raise SystemExit("a read-only client froze the guest")
+except libvirt.libvirtError as e:
+    assert e.get_error_code() == libvirt.VIR_ERR_OPERATION_DENIED, e
+try:
+    dom.fsFreeze(["/srv"], 0)
+    raise SystemExit("froze a filesystem the guest lacks")
+except libvirt.libvirtError as e:
+    assert e.get_error_code() == libvirt.VIR_ERR_OPERATION_INVALID, e
+dom.destroy()
+try:
+    dom.getTime()
+    raise SystemExit("a stopped guest told its time")
+except libvirt.libvirtError as e:
+    assert e.get_error_code() == libvirt.VIR_ERR_OPERATION_INVALID, e
+dom.create()
+assert dom.getTime() == {"seconds": 1234, "nseconds": 567}, dom.getTime()
+print("python guest OK")
+"#;
+
+#[test]
+fn python_libvirt_reads_and_sets_a_test_guests_clock_and_filesystems_through_wirtd() {
+    let Some(python) = python_libvirt() else {
+        return;
+    };
+    let d = Daemon::start();
+    let out = Command::new(python)
+        .args(["-c", PYTHON_GUEST, &d.uri(), &d.ro_uri()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout, "python guest OK\n");
+}

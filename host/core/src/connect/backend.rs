@@ -258,6 +258,43 @@ pub trait DomainBackend {
     fn domain_get_control_info(&self, _dom: &DomainRef) -> Result<super::ControlInfo> {
         unsupported("virDomainGetControlInfo")
     }
+    /// The guest's host name.
+    fn domain_get_hostname(&self, _dom: &DomainRef, _flags: u32) -> Result<String> {
+        unsupported("virDomainGetHostname")
+    }
+    /// The guest's clock: seconds and nanoseconds since the epoch.
+    fn domain_get_time(&self, _dom: &DomainRef, _flags: u32) -> Result<(i64, u32)> {
+        unsupported("virDomainGetTime")
+    }
+    /// Freezes the guest's filesystems at `mountpoints` (all when empty);
+    /// how many were frozen now.
+    fn domain_fs_freeze(
+        &self,
+        _dom: &DomainRef,
+        _mountpoints: &[String],
+        _flags: u32,
+    ) -> Result<i32> {
+        unsupported("virDomainFSFreeze")
+    }
+    /// Thaws them; how many were thawed now.
+    fn domain_fs_thaw(
+        &self,
+        _dom: &DomainRef,
+        _mountpoints: &[String],
+        _flags: u32,
+    ) -> Result<i32> {
+        unsupported("virDomainFSThaw")
+    }
+    /// Sets the guest's clock.
+    fn domain_set_time(
+        &self,
+        _dom: &DomainRef,
+        _seconds: i64,
+        _nseconds: u32,
+        _flags: u32,
+    ) -> Result<()> {
+        unsupported("virDomainSetTime")
+    }
     /// Counters of a running domain's interface, by host device or MAC.
     fn domain_interface_stats(
         &self,

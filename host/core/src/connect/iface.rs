@@ -67,6 +67,18 @@ pub trait IfaceBackend {
     fn interface_destroy(&self, _iface: &IfaceRef, _flags: u32) -> Result<()> {
         unsupported("virInterfaceDestroy")
     }
+    /// Snapshots the interface configuration (`virInterfaceChangeBegin`).
+    fn interface_change_begin(&self, _flags: u32) -> Result<()> {
+        unsupported("virInterfaceChangeBegin")
+    }
+    /// Keeps the changes made since the snapshot, and drops it.
+    fn interface_change_commit(&self, _flags: u32) -> Result<()> {
+        unsupported("virInterfaceChangeCommit")
+    }
+    /// Puts the snapshot's configuration back.
+    fn interface_change_rollback(&self, _flags: u32) -> Result<()> {
+        unsupported("virInterfaceChangeRollback")
+    }
 }
 
 /// A handle to a host interface.
@@ -113,6 +125,28 @@ impl Connect {
         self.check_writable()?;
         super::check_flags(flags, iface_flags::DEFINE_VALIDATE, "virInterfaceDefineXML")?;
         Ok(self.interface(self.backend().define_interface_xml(xml, flags)?))
+    }
+
+    /// Starts a transaction on the host's interface configuration: what
+    /// changes from now on can be rolled back until it is committed.
+    pub fn interface_change_begin(&self, flags: u32) -> Result<()> {
+        self.check_writable()?;
+        super::check_flags(flags, 0, "virInterfaceChangeBegin")?;
+        self.backend().interface_change_begin(flags)
+    }
+
+    /// Commits the running transaction.
+    pub fn interface_change_commit(&self, flags: u32) -> Result<()> {
+        self.check_writable()?;
+        super::check_flags(flags, 0, "virInterfaceChangeCommit")?;
+        self.backend().interface_change_commit(flags)
+    }
+
+    /// Rolls the running transaction back.
+    pub fn interface_change_rollback(&self, flags: u32) -> Result<()> {
+        self.check_writable()?;
+        super::check_flags(flags, 0, "virInterfaceChangeRollback")?;
+        self.backend().interface_change_rollback(flags)
     }
 }
 

@@ -1,7 +1,9 @@
-//! Node devices: the host's hardware (`virNodeDevice*`), read-only.
+//! Node devices: the host's hardware (`virNodeDevice*`). Only a test
+//! host's vHBAs can be created and destroyed, as in libvirt's test driver.
 
 use super::{Connect, Error, Result};
 use crate::error::ErrorCode;
+use crate::events::{EventStream, NodeDeviceEvent};
 
 /// libvirt's flag bits for node device listings.
 pub mod nodedev_flags {
@@ -40,6 +42,27 @@ pub trait NodeDevBackend {
     fn node_device_caps(&self, _name: &str) -> Result<Vec<String>> {
         unsupported("virNodeDeviceListCaps")
     }
+    /// Creates a device (a vHBA) from `xml`; its name.
+    fn node_device_create_xml(&self, _xml: &str, _flags: u32) -> Result<String> {
+        unsupported("virNodeDeviceCreateXML")
+    }
+    /// Destroys device `name` (a vHBA).
+    fn node_device_destroy(&self, _name: &str) -> Result<()> {
+        unsupported("virNodeDeviceDestroy")
+    }
+    /// The SCSI host whose fibre channel port has these WWNs; its name.
+    fn node_device_lookup_scsi_host_by_wwn(
+        &self,
+        _wwnn: &str,
+        _wwpn: &str,
+        _flags: u32,
+    ) -> Result<String> {
+        unsupported("virNodeDeviceLookupSCSIHostByWWN")
+    }
+    /// Node device lifecycle and update events, from now on.
+    fn node_device_events(&self) -> Result<EventStream<NodeDeviceEvent>> {
+        unsupported("virConnectNodeDeviceEventRegisterAny")
+    }
 }
 
 /// A handle to a node device.
@@ -75,6 +98,34 @@ impl Connect {
         let mut names = self.backend().list_all_node_devices(flags)?;
         names.sort();
         Ok(names.iter().map(|n| self.node_device(n)).collect())
+    }
+
+    /// Creates a device from `xml` (libvirt creates vHBAs: a `scsi_host`
+    /// with an `fc_host` capability, under a vport-capable parent).
+    pub fn create_node_device_xml(&self, xml: &str, flags: u32) -> Result<NodeDevice> {
+        self.check_writable()?;
+        super::check_flags(flags, 0, "virNodeDeviceCreateXML")?;
+        let name = self.backend().node_device_create_xml(xml, flags)?;
+        Ok(self.node_device(&name))
+    }
+
+    /// The SCSI host with fibre channel WWNs `wwnn` and `wwpn`.
+    pub fn lookup_scsi_host_by_wwn(
+        &self,
+        wwnn: &str,
+        wwpn: &str,
+        flags: u32,
+    ) -> Result<NodeDevice> {
+        super::check_flags(flags, 0, "virNodeDeviceLookupSCSIHostByWWN")?;
+        let name = self
+            .backend()
+            .node_device_lookup_scsi_host_by_wwn(wwnn, wwpn, flags)?;
+        Ok(self.node_device(&name))
+    }
+
+    /// Node device events of this connection's host, from now on.
+    pub fn node_device_events(&self) -> Result<EventStream<NodeDeviceEvent>> {
+        self.backend().node_device_events()
     }
 
     /// Names of the devices with capability `cap` (all for `None`), as
@@ -116,5 +167,11 @@ impl NodeDevice {
     /// The device's capability names.
     pub fn caps(&self) -> Result<Vec<String>> {
         self.conn.backend().node_device_caps(&self.name)
+    }
+
+    /// Removes the device (a vHBA) from the host.
+    pub fn destroy(&self) -> Result<()> {
+        self.conn.check_writable()?;
+        self.conn.backend().node_device_destroy(&self.name)
     }
 }

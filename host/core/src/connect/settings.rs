@@ -94,4 +94,39 @@ impl Domain {
             .backend()
             .domain_get_control_info(self.reference())
     }
+
+    /// The running guest's host name. flags: `VIR_DOMAIN_GET_HOSTNAME_*`
+    /// (1 from DHCP leases, 2 from the guest agent). Asking the guest is
+    /// refused to read-only connections, as in libvirt.
+    pub fn hostname(&self, flags: u32) -> Result<String> {
+        self.writable_backend()?
+            .domain_get_hostname(self.reference(), flags)
+    }
+
+    /// The running guest's clock: (seconds, nanoseconds) since the epoch.
+    pub fn get_time(&self, flags: u32) -> Result<(i64, u32)> {
+        self.writable_backend()?
+            .domain_get_time(self.reference(), flags)
+    }
+
+    /// Freezes the running guest's filesystems at `mountpoints` (all of
+    /// them when empty); returns how many this call froze.
+    pub fn fs_freeze(&self, mountpoints: &[String], flags: u32) -> Result<i32> {
+        self.writable_backend()?
+            .domain_fs_freeze(self.reference(), mountpoints, flags)
+    }
+
+    /// Thaws them; returns how many this call thawed.
+    pub fn fs_thaw(&self, mountpoints: &[String], flags: u32) -> Result<i32> {
+        self.writable_backend()?
+            .domain_fs_thaw(self.reference(), mountpoints, flags)
+    }
+
+    /// Sets the running guest's clock. flags: `VIR_DOMAIN_TIME_SYNC` (1),
+    /// from the host's clock.
+    /// The driver checks the flags, as in libvirt.
+    pub fn set_time(&self, seconds: i64, nseconds: u32, flags: u32) -> Result<()> {
+        self.writable_backend()?
+            .domain_set_time(self.reference(), seconds, nseconds, flags)
+    }
 }

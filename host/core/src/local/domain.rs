@@ -974,6 +974,26 @@ impl DomainBackend for Local {
         self.control_info(dom)
     }
 
+    fn domain_get_hostname(&self, dom: &DomainRef, flags: u32) -> Result<String> {
+        self.guest_hostname(dom, flags)
+    }
+
+    fn domain_get_time(&self, dom: &DomainRef, flags: u32) -> Result<(i64, u32)> {
+        self.guest_time(dom, flags)
+    }
+
+    fn domain_fs_freeze(&self, dom: &DomainRef, points: &[String], flags: u32) -> Result<i32> {
+        self.guest_freeze(dom, points, flags, true)
+    }
+
+    fn domain_fs_thaw(&self, dom: &DomainRef, points: &[String], flags: u32) -> Result<i32> {
+        self.guest_freeze(dom, points, flags, false)
+    }
+
+    fn domain_set_time(&self, dom: &DomainRef, secs: i64, nsecs: u32, flags: u32) -> Result<()> {
+        self.set_guest_time(dom, secs, nsecs, flags)
+    }
+
     fn domain_interface_stats(
         &self,
         dom: &DomainRef,

@@ -1,5 +1,6 @@
 //! Host interfaces. A test host keeps its own in memory, as libvirt's test
-//! driver does (defined, started and stopped without touching anything);
+//! driver does (defined, started and stopped without touching anything,
+//! with `virInterfaceChange*` transactions over the whole set);
 //! the local host's are read from sysfs, read-only: wirt does not change
 //! the host's own network configuration.
 
@@ -114,6 +115,14 @@ impl Local {
             .interfaces
             .as_ref()
             .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The snapshot of a running transaction (lock after `test_ifaces`).
+    fn iface_backup(&self) -> MutexGuard<'_, Option<Vec<IfaceObj>>> {
+        self.state
+            .iface_backup
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     fn all_ifaces(&self) -> Vec<IfaceObj> {
@@ -239,6 +248,51 @@ impl IfaceBackend for Local {
     fn interface_destroy(&self, r: &IfaceRef, f: u32) -> Result<()> {
         check_flags(f, 0, "virInterfaceDestroy")?;
         self.set_iface_active(r, false)
+    }
+
+    // One transaction per host, shared by its connections, as the test
+    // driver's; the host's own configuration is never changed.
+    fn interface_change_begin(&self, f: u32) -> Result<()> {
+        check_flags(f, 0, "virInterfaceChangeBegin")?;
+        let Some(list) = self.test_ifaces() else {
+            return Err(read_only());
+        };
+        let mut backup = self.iface_backup();
+        if backup.is_some() {
+            return Err(Error::api(
+                ErrorCode::OPERATION_INVALID,
+                "there is another transaction running.",
+            ));
+        }
+        *backup = Some(list.clone());
+        Ok(())
+    }
+
+    fn interface_change_commit(&self, f: u32) -> Result<()> {
+        check_flags(f, 0, "virInterfaceChangeCommit")?;
+        let Some(_list) = self.test_ifaces() else {
+            return Err(read_only());
+        };
+        self.iface_backup().take().map(|_| ()).ok_or_else(|| {
+            Error::api(
+                ErrorCode::OPERATION_INVALID,
+                "no transaction running, nothing to be committed.",
+            )
+        })
+    }
+
+    fn interface_change_rollback(&self, f: u32) -> Result<()> {
+        check_flags(f, 0, "virInterfaceChangeRollback")?;
+        let Some(mut list) = self.test_ifaces() else {
+            return Err(read_only());
+        };
+        *list = self.iface_backup().take().ok_or_else(|| {
+            Error::api(
+                ErrorCode::OPERATION_INVALID,
+                "no transaction running, nothing to rollback.",
+            )
+        })?;
+        Ok(())
     }
 }
 

@@ -1,6 +1,8 @@
 //! `virDomainSetMetadata` / `virDomainGetMetadata` (virsh's `desc` and
 //! `metadata`), `virDomainSetLifecycleAction` and
-//! `virDomainGetControlInfo` on the local host.
+//! `virDomainGetControlInfo` on the local host, and what a test guest
+//! answers without an agent (`virDomainGetHostname`, `virDomainGetTime`,
+//! `virDomainFSFreeze`).
 
 use super::Local;
 use super::domain::persist;
@@ -287,6 +289,132 @@ impl Local {
             // the channel is always free when one gets here.
             Ok(ControlInfo::default())
         })
+    }
+}
+
+/// Where every guest clock of libvirt's test driver starts.
+const TEST_GUEST_TIME: i64 = 627_319_920;
+
+/// The two filesystems a test guest has, as libvirt's test driver.
+const TEST_MOUNTPOINTS: [&str; 2] = ["/", "/boot"];
+
+/// What a test guest's agent would answer, as libvirt's test driver keeps it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TestGuest {
+    /// Seconds and nanoseconds, as `virDomainSetTime` left them.
+    clock: (i64, u32),
+    /// Whether `/` and `/boot` are frozen.
+    frozen: [bool; 2],
+}
+
+impl Default for TestGuest {
+    fn default() -> Self {
+        TestGuest {
+            clock: (TEST_GUEST_TIME, 0),
+            frozen: [false; 2],
+        }
+    }
+}
+
+impl Local {
+    /// A running domain of a test host: the test driver answers for its
+    /// guest; other drivers have no guest agent to ask. Flags are checked
+    /// as the test driver checks them, naming its own function
+    /// (`virDomainGetTime` is its `testDomainGetTime`).
+    fn test_guest(&self, dom: &DomainRef, function: &str, flags: u32, allowed: u32) -> Result<()> {
+        if self.state.info.type_name != "TEST" {
+            return Err(Error::api(ErrorCode::NO_SUPPORT, function.to_string()));
+        }
+        if flags & !allowed != 0 {
+            let own = function.replacen("vir", "test", 1);
+            return Err(crate::connect::invalid_arg(&format!(
+                "unsupported flags (0x{:x}) in function {own}",
+                flags & !allowed
+            )));
+        }
+        if !self.obj(dom, |o| o.is_active())? {
+            return Err(Error::api(
+                ErrorCode::OPERATION_INVALID,
+                "domain is not running",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The guest's state, changed by `f`.
+    fn with_test_guest<R>(&self, dom: &DomainRef, f: impl FnOnce(&mut TestGuest) -> R) -> R {
+        let mut guests = self
+            .state
+            .test_guests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        f(guests.entry(dom.uuid).or_default())
+    }
+
+    /// `virDomainGetHostname` as the test driver answers it.
+    pub(super) fn guest_hostname(&self, dom: &DomainRef, flags: u32) -> Result<String> {
+        self.test_guest(dom, "virDomainGetHostname", flags, 0)?;
+        Ok("testhost".into())
+    }
+
+    pub(super) fn guest_time(&self, dom: &DomainRef, flags: u32) -> Result<(i64, u32)> {
+        self.test_guest(dom, "virDomainGetTime", flags, 0)?;
+        Ok(self.with_test_guest(dom, |g| g.clock))
+    }
+
+    /// The test driver keeps what it is given, `VIR_DOMAIN_TIME_SYNC` or not.
+    pub(super) fn set_guest_time(
+        &self,
+        dom: &DomainRef,
+        seconds: i64,
+        nseconds: u32,
+        flags: u32,
+    ) -> Result<()> {
+        // VIR_DOMAIN_TIME_SYNC.
+        self.test_guest(dom, "virDomainSetTime", flags, 1)?;
+        self.with_test_guest(dom, |g| g.clock = (seconds, nseconds));
+        Ok(())
+    }
+
+    /// `virDomainFSFreeze` (`freeze`) or `virDomainFSThaw` as the test
+    /// driver does them: `/` and `/boot` (both when none is named), each
+    /// counted only if this call changed it.
+    pub(super) fn guest_freeze(
+        &self,
+        dom: &DomainRef,
+        mountpoints: &[String],
+        flags: u32,
+        freeze: bool,
+    ) -> Result<i32> {
+        let function = if freeze {
+            "virDomainFSFreeze"
+        } else {
+            "virDomainFSThaw"
+        };
+        self.test_guest(dom, function, flags, 0)?;
+        let mut wanted = [mountpoints.is_empty(); 2];
+        for point in mountpoints {
+            let at = TEST_MOUNTPOINTS
+                .iter()
+                .position(|m| m == point)
+                .ok_or_else(|| {
+                    Error::api(
+                        ErrorCode::OPERATION_INVALID,
+                        format!("mount point not found: {point}"),
+                    )
+                })?;
+            wanted[at] = true;
+        }
+        Ok(self.with_test_guest(dom, |g| {
+            let mut changed = 0;
+            for (frozen, _) in g.frozen.iter_mut().zip(wanted).filter(|(_, w)| *w) {
+                if *frozen != freeze {
+                    *frozen = freeze;
+                    changed += 1;
+                }
+            }
+            changed
+        }))
     }
 }
 

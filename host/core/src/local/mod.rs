@@ -223,9 +223,15 @@ pub(crate) struct ConnState {
     pub secrets: Mutex<secret::SecretStore>,
     pub secret_events: EventBus<crate::events::SecretEvent>,
     /// A test host's node devices; `None`: the local host's, from sysfs.
-    pub node_devices: Option<Vec<crate::xml::nodedev::NodeDeviceDef>>,
+    pub node_devices: Option<Mutex<Vec<crate::xml::nodedev::NodeDeviceDef>>>,
+    pub node_device_events: EventBus<crate::events::NodeDeviceEvent>,
     /// A test host's interfaces, in memory; `None`: the local host's.
     pub interfaces: Option<Mutex<Vec<iface::IfaceObj>>>,
+    /// The interfaces as `virInterfaceChangeBegin` found them, while a
+    /// transaction runs. Taken after `interfaces`' lock.
+    pub iface_backup: Mutex<Option<Vec<iface::IfaceObj>>>,
+    /// What test guests' agents answer: clocks and frozen filesystems.
+    pub test_guests: Mutex<std::collections::HashMap<Uuid, metadata::TestGuest>>,
     pub info: HypervisorInfo,
     pub capabilities: Capabilities,
     pub node: NodeInfo,

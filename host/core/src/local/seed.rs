@@ -172,7 +172,10 @@ fn open_with_plugin_grants(
         pool_events: EventBus::default(),
         secrets: Default::default(),
         secret_events: EventBus::default(),
-        node_devices: Some(node.devices.clone()),
+        node_devices: Some(Mutex::new(node.devices.clone())),
+        node_device_events: EventBus::default(),
+        iface_backup: Mutex::default(),
+        test_guests: Mutex::default(),
         // libvirt's test driver starts every interface of its node file.
         interfaces: Some(Mutex::new(
             node.interfaces

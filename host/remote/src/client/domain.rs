@@ -395,6 +395,60 @@ impl DomainBackend for RemoteConn {
         Ok(self.call(REMOTE_PROC_DOMAIN_DETACH_DEVICE_ALIAS, &args)?)
     }
 
+    fn domain_get_hostname(&self, dom: &DomainRef, flags: u32) -> Result<String> {
+        let args = DomainGetHostnameArgs {
+            dom: wire_domain(dom),
+            flags,
+        };
+        let ret: DomainGetHostnameRet = self.call(REMOTE_PROC_DOMAIN_GET_HOSTNAME, &args)?;
+        Ok(ret.hostname)
+    }
+
+    fn domain_fs_freeze(&self, dom: &DomainRef, mountpoints: &[String], flags: u32) -> Result<i32> {
+        let args = DomainFsfreezeArgs {
+            dom: wire_domain(dom),
+            mountpoints: mountpoints.to_vec(),
+            flags,
+        };
+        let ret: DomainFsfreezeRet = self.call(REMOTE_PROC_DOMAIN_FSFREEZE, &args)?;
+        Ok(ret.filesystems)
+    }
+
+    fn domain_fs_thaw(&self, dom: &DomainRef, mountpoints: &[String], flags: u32) -> Result<i32> {
+        let args = DomainFsthawArgs {
+            dom: wire_domain(dom),
+            mountpoints: mountpoints.to_vec(),
+            flags,
+        };
+        let ret: DomainFsthawRet = self.call(REMOTE_PROC_DOMAIN_FSTHAW, &args)?;
+        Ok(ret.filesystems)
+    }
+
+    fn domain_get_time(&self, dom: &DomainRef, flags: u32) -> Result<(i64, u32)> {
+        let args = DomainGetTimeArgs {
+            dom: wire_domain(dom),
+            flags,
+        };
+        let ret: DomainGetTimeRet = self.call(REMOTE_PROC_DOMAIN_GET_TIME, &args)?;
+        Ok((ret.seconds, ret.nseconds))
+    }
+
+    fn domain_set_time(
+        &self,
+        dom: &DomainRef,
+        seconds: i64,
+        nseconds: u32,
+        flags: u32,
+    ) -> Result<()> {
+        let args = DomainSetTimeArgs {
+            dom: wire_domain(dom),
+            seconds,
+            nseconds,
+            flags,
+        };
+        Ok(self.call(REMOTE_PROC_DOMAIN_SET_TIME, &args)?)
+    }
+
     fn domain_get_control_info(&self, dom: &DomainRef) -> Result<wirt::connect::ControlInfo> {
         let args = DomainGetControlInfoArgs {
             dom: wire_domain(dom),

@@ -84,6 +84,21 @@ impl IfaceBackend for RemoteConn {
         Ok(self.call(REMOTE_PROC_INTERFACE_CREATE, &args)?)
     }
 
+    fn interface_change_begin(&self, flags: u32) -> Result<()> {
+        let args = InterfaceChangeBeginArgs { flags };
+        Ok(self.call(REMOTE_PROC_INTERFACE_CHANGE_BEGIN, &args)?)
+    }
+
+    fn interface_change_commit(&self, flags: u32) -> Result<()> {
+        let args = InterfaceChangeCommitArgs { flags };
+        Ok(self.call(REMOTE_PROC_INTERFACE_CHANGE_COMMIT, &args)?)
+    }
+
+    fn interface_change_rollback(&self, flags: u32) -> Result<()> {
+        let args = InterfaceChangeRollbackArgs { flags };
+        Ok(self.call(REMOTE_PROC_INTERFACE_CHANGE_ROLLBACK, &args)?)
+    }
+
     fn interface_destroy(&self, iface: &IfaceRef, flags: u32) -> Result<()> {
         let args = InterfaceDestroyArgs {
             iface: wire(iface),

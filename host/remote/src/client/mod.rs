@@ -45,7 +45,7 @@ use wirt::connect::{JobCompletedEvent, ParsedUri};
 use wirt::error::{ErrorCode, ErrorDomain};
 use wirt::events::{
     BlockJobEvent, DeviceEvent, DomainEvent, EventBus, EventStream, NetworkEvent, NetworkLifecycle,
-    PoolEvent, PoolLifecycle, SecretEvent, SecretLifecycle,
+    NodeDeviceEvent, NodeDeviceLifecycle, PoolEvent, PoolLifecycle, SecretEvent, SecretLifecycle,
 };
 
 /// `VIR_CONNECT_RO`, the flag of `CONNECT_OPEN` asking for read-only access.
@@ -180,6 +180,8 @@ struct Session {
     pool_callbacks: Mutex<bool>,
     /// Secret callbacks (lifecycle, value changed), registered once.
     secret_callbacks: Mutex<bool>,
+    /// Node device callbacks (lifecycle, update), registered once.
+    nodedev_callbacks: Mutex<bool>,
     /// The job-completed callback registered on this session, if any.
     job_callback: Mutex<Option<i32>>,
     /// Device added / removed callbacks, registered once.
@@ -299,6 +301,8 @@ pub struct RemoteConn {
     pool_events_wanted: AtomicBool,
     secret_bus: Arc<EventBus<SecretEvent>>,
     secret_events_wanted: AtomicBool,
+    nodedev_bus: Arc<EventBus<NodeDeviceEvent>>,
+    nodedev_events_wanted: AtomicBool,
     job_bus: Arc<EventBus<JobCompletedEvent>>,
     job_events_wanted: AtomicBool,
     device_bus: Arc<EventBus<DeviceEvent>>,
@@ -340,6 +344,8 @@ impl RemoteConn {
             pool_events_wanted: AtomicBool::new(false),
             secret_bus: Arc::new(EventBus::default()),
             secret_events_wanted: AtomicBool::new(false),
+            nodedev_bus: Arc::new(EventBus::default()),
+            nodedev_events_wanted: AtomicBool::new(false),
             job_bus: Arc::new(EventBus::default()),
             job_events_wanted: AtomicBool::new(false),
             device_bus: Arc::new(EventBus::default()),
@@ -384,6 +390,7 @@ impl RemoteConn {
             net_callback: Mutex::new(None),
             pool_callbacks: Mutex::new(false),
             secret_callbacks: Mutex::new(false),
+            nodedev_callbacks: Mutex::new(false),
             job_callback: Mutex::new(None),
             device_callbacks: Mutex::new(false),
             block_callbacks: Mutex::new(false),
@@ -394,6 +401,7 @@ impl RemoteConn {
             network: self.net_bus.clone(),
             pools: self.pool_bus.clone(),
             secrets: self.secret_bus.clone(),
+            nodedevs: self.nodedev_bus.clone(),
             jobs: self.job_bus.clone(),
             devices: self.device_bus.clone(),
             blocks: self.block_bus.clone(),
@@ -441,6 +449,9 @@ impl RemoteConn {
             }
             if self.secret_events_wanted.load(Ordering::Relaxed) {
                 register_secret_events(&session)?;
+            }
+            if self.nodedev_events_wanted.load(Ordering::Relaxed) {
+                nodedev::register_events(&session)?;
             }
             if self.job_events_wanted.load(Ordering::Relaxed) {
                 register_job_events(&session)?;
@@ -513,6 +524,15 @@ impl RemoteConn {
             &self.secret_bus,
             &self.secret_events_wanted,
             register_secret_events,
+        )
+    }
+
+    /// Node device lifecycle and update events.
+    pub(crate) fn subscribe_node_devices(&self) -> Result<EventStream<NodeDeviceEvent>> {
+        self.subscribe_kind(
+            &self.nodedev_bus,
+            &self.nodedev_events_wanted,
+            nodedev::register_events,
         )
     }
 
@@ -720,6 +740,7 @@ struct Buses {
     network: Arc<EventBus<NetworkEvent>>,
     pools: Arc<EventBus<PoolEvent>>,
     secrets: Arc<EventBus<SecretEvent>>,
+    nodedevs: Arc<EventBus<NodeDeviceEvent>>,
     jobs: Arc<EventBus<JobCompletedEvent>>,
     devices: Arc<EventBus<DeviceEvent>>,
     blocks: Arc<EventBus<BlockJobEvent>>,
@@ -840,6 +861,23 @@ fn route(session: &Session, buses: &Buses, packet: Packet) {
                 Ok(Event::SecretEventValueChanged(m)) => buses
                     .secrets
                     .emit(secret_event(m.secret, SecretLifecycle::ValueChanged)),
+                Ok(Event::NodeDeviceEventLifecycle(m)) => {
+                    let event = match m.event {
+                        0 => NodeDeviceLifecycle::Created,
+                        1 => NodeDeviceLifecycle::Deleted,
+                        2 => NodeDeviceLifecycle::Defined,
+                        3 => NodeDeviceLifecycle::Undefined,
+                        _ => return,
+                    };
+                    buses.nodedevs.emit(NodeDeviceEvent {
+                        name: m.dev.name,
+                        event,
+                    });
+                }
+                Ok(Event::NodeDeviceEventUpdate(m)) => buses.nodedevs.emit(NodeDeviceEvent {
+                    name: m.dev.name,
+                    event: NodeDeviceLifecycle::Updated,
+                }),
                 _ => {}
             }
         }
@@ -876,6 +914,7 @@ fn reconnect(conn: &Weak<RemoteConn>) {
             && !conn.net_events_wanted.load(Ordering::Relaxed)
             && !conn.pool_events_wanted.load(Ordering::Relaxed)
             && !conn.secret_events_wanted.load(Ordering::Relaxed)
+            && !conn.nodedev_events_wanted.load(Ordering::Relaxed)
             && !conn.job_events_wanted.load(Ordering::Relaxed)
         {
             return;

@@ -254,6 +254,19 @@ pub(super) fn served(procedure: i32) -> bool {
             | REMOTE_PROC_NODE_DEVICE_GET_PARENT
             | REMOTE_PROC_NODE_DEVICE_NUM_OF_CAPS
             | REMOTE_PROC_NODE_DEVICE_LIST_CAPS
+            | REMOTE_PROC_NODE_DEVICE_CREATE_XML
+            | REMOTE_PROC_NODE_DEVICE_DESTROY
+            | REMOTE_PROC_NODE_DEVICE_LOOKUP_SCSI_HOST_BY_WWN
+            | REMOTE_PROC_CONNECT_NODE_DEVICE_EVENT_REGISTER_ANY
+            | REMOTE_PROC_CONNECT_NODE_DEVICE_EVENT_DEREGISTER_ANY
+            | REMOTE_PROC_INTERFACE_CHANGE_BEGIN
+            | REMOTE_PROC_INTERFACE_CHANGE_COMMIT
+            | REMOTE_PROC_INTERFACE_CHANGE_ROLLBACK
+            | REMOTE_PROC_DOMAIN_GET_HOSTNAME
+            | REMOTE_PROC_DOMAIN_GET_TIME
+            | REMOTE_PROC_DOMAIN_SET_TIME
+            | REMOTE_PROC_DOMAIN_FSFREEZE
+            | REMOTE_PROC_DOMAIN_FSTHAW
             | REMOTE_PROC_CONNECT_SECRET_EVENT_REGISTER_ANY
             | REMOTE_PROC_CONNECT_SECRET_EVENT_DEREGISTER_ANY
             | REMOTE_PROC_CONNECT_LIST_ALL_SECRETS
@@ -417,6 +430,9 @@ pub(super) fn read_only_allowed(call: &Call) -> bool {
         | NodeDeviceGetParent(_)
         | NodeDeviceNumOfCaps(_)
         | NodeDeviceListCaps(_)
+        | NodeDeviceLookupScsiHostByWwn(_)
+        | ConnectNodeDeviceEventRegisterAny(_)
+        | ConnectNodeDeviceEventDeregisterAny(_)
         | ConnectSecretEventRegisterAny(_)
         | ConnectSecretEventDeregisterAny(_)
         | ConnectListAllSecrets(_)

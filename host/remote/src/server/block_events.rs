@@ -14,7 +14,9 @@ pub(super) const BLOCK_JOB: i32 = 8;
 pub(super) const BLOCK_JOB_2: i32 = 16;
 
 impl Keyed for BlockJobEvent {
-    fn uuid(&self) -> Uuid {
+    type Key = Uuid;
+
+    fn key(&self) -> Uuid {
         self.uuid
     }
 

@@ -15,7 +15,9 @@ pub(super) const DEVICE_REMOVED: i32 = 15;
 pub(super) const DEVICE_ADDED: i32 = 19;
 
 impl Keyed for DeviceEvent {
-    fn uuid(&self) -> Uuid {
+    type Key = Uuid;
+
+    fn key(&self) -> Uuid {
         self.uuid
     }
 

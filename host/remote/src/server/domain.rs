@@ -174,6 +174,24 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
                     state_time: c.state_time_ms,
                 })
             }),
+        Call::DomainGetHostname(a) => domain(conn, a.dom)
+            .hostname(a.flags)
+            .map(|hostname| Reply::DomainGetHostname(DomainGetHostnameRet { hostname })),
+        Call::DomainGetTime(a) => domain(conn, a.dom).get_time(a.flags).map(|(s, ns)| {
+            Reply::DomainGetTime(DomainGetTimeRet {
+                seconds: s,
+                nseconds: ns,
+            })
+        }),
+        Call::DomainFsfreeze(a) => domain(conn, a.dom)
+            .fs_freeze(&a.mountpoints, a.flags)
+            .map(|filesystems| Reply::DomainFsfreeze(DomainFsfreezeRet { filesystems })),
+        Call::DomainFsthaw(a) => domain(conn, a.dom)
+            .fs_thaw(&a.mountpoints, a.flags)
+            .map(|filesystems| Reply::DomainFsthaw(DomainFsthawRet { filesystems })),
+        Call::DomainSetTime(a) => domain(conn, a.dom)
+            .set_time(a.seconds, a.nseconds, a.flags)
+            .map(Reply::DomainSetTime),
         Call::DomainResume(a) => domain(conn, a.dom).resume().map(Reply::DomainResume),
         Call::DomainGetState(a) => check(a.flags, 0, "virDomainGetState")
             .and_then(|()| domain(conn, a.dom).state())

@@ -55,6 +55,8 @@ pub(super) struct Events {
     pools: super::keyed_events::KeyedCallbacks<wirt::events::PoolEvent>,
     /// Secret callbacks (lifecycle and value changed).
     secrets: super::keyed_events::KeyedCallbacks<wirt::events::SecretEvent>,
+    /// Node device callbacks (lifecycle and update).
+    node_devices: super::keyed_events::KeyedCallbacks<wirt::events::NodeDeviceEvent>,
 }
 
 impl Events {
@@ -73,6 +75,7 @@ impl Events {
             devices: Default::default(),
             pools: Default::default(),
             secrets: Default::default(),
+            node_devices: Default::default(),
         }
     }
 
@@ -206,6 +209,34 @@ impl Events {
         Ok(id)
     }
 
+    /// `CONNECT_NODE_DEVICE_EVENT_REGISTER_ANY`.
+    pub(super) fn register_node_device(
+        &mut self,
+        conn: &Connect,
+        event_id: i32,
+        dev: Option<String>,
+    ) -> Result<i32> {
+        use super::nodedev_events::{LIFECYCLE, UPDATE};
+        if event_id != LIFECYCLE && event_id != UPDATE {
+            return Err(Error::api(
+                ErrorCode::INVALID_ARG,
+                format!("unsupported event ID {event_id}"),
+            ));
+        }
+        let id = self.new_id();
+        if let Err(e) = self.node_devices.register(
+            || conn.node_device_events(),
+            &self.writer,
+            id,
+            event_id,
+            dev,
+        ) {
+            self.ids.remove(&id);
+            return Err(e);
+        }
+        Ok(id)
+    }
+
     /// Any `*_DEREGISTER_ANY`.
     pub(super) fn deregister(&mut self, id: i32) -> Result<()> {
         if !self.ids.remove(&id) {
@@ -219,6 +250,7 @@ impl Events {
         self.devices.deregister(id);
         self.pools.deregister(id);
         self.secrets.deregister(id);
+        self.node_devices.deregister(id);
         for callbacks in [&self.network, &self.jobs] {
             callbacks
                 .lock()
@@ -245,6 +277,7 @@ impl Events {
         self.devices.stop();
         self.pools.stop();
         self.secrets.stop();
+        self.node_devices.stop();
         for callbacks in [&self.network, &self.jobs] {
             callbacks.lock().unwrap_or_else(|p| p.into_inner()).clear();
         }

@@ -160,6 +160,26 @@ pub(super) fn dispatch(session: &mut Session, conn: &Connect, call: Call) -> Rou
                     }),
             );
         }
+        Call::ConnectNodeDeviceEventRegisterAny(a) => {
+            return Routed::Done(
+                session
+                    .events
+                    .register_node_device(conn, a.event_id, a.dev.map(|d| d.name))
+                    .map(|callback_id| {
+                        Reply::ConnectNodeDeviceEventRegisterAny(
+                            ConnectNodeDeviceEventRegisterAnyRet { callback_id },
+                        )
+                    }),
+            );
+        }
+        Call::ConnectNodeDeviceEventDeregisterAny(a) => {
+            return Routed::Done(
+                session
+                    .events
+                    .deregister(a.callback_id)
+                    .map(Reply::ConnectNodeDeviceEventDeregisterAny),
+            );
+        }
         Call::ConnectSecretEventDeregisterAny(a) => {
             return Routed::Done(
                 session

@@ -87,6 +87,15 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
         Call::InterfaceDestroy(a) => iface(conn, a.iface)
             .destroy(a.flags)
             .map(Reply::InterfaceDestroy),
+        Call::InterfaceChangeBegin(a) => conn
+            .interface_change_begin(a.flags)
+            .map(Reply::InterfaceChangeBegin),
+        Call::InterfaceChangeCommit(a) => conn
+            .interface_change_commit(a.flags)
+            .map(Reply::InterfaceChangeCommit),
+        Call::InterfaceChangeRollback(a) => conn
+            .interface_change_rollback(a.flags)
+            .map(Reply::InterfaceChangeRollback),
         other => return Routed::Pass(other),
     };
     Routed::Done(result)

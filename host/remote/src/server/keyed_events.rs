@@ -1,6 +1,7 @@
 //! Callbacks of one client for an event kind with several event ids (block
 //! jobs: `_BLOCK_JOB` and `_BLOCK_JOB_2`; storage pools: lifecycle and
-//! refresh): the first registration subscribes to the connection's events
+//! refresh; node devices: lifecycle and update): the first registration
+//! subscribes to the connection's events
 //! of that kind and starts a thread that sends each event to every callback
 //! whose id and object it matches, encoded for that id.
 
@@ -9,8 +10,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-use uuid::Uuid;
 
 use super::wire::Writer;
 use crate::packet::PacketError;
@@ -22,8 +21,10 @@ const POLL: Duration = Duration::from_millis(200);
 
 /// An event kind whose callbacks name an event id.
 pub(super) trait Keyed: Send + 'static {
-    /// The object (domain, pool) the event is about.
-    fn uuid(&self) -> Uuid;
+    /// What names an object: a UUID, or a node device's name.
+    type Key: PartialEq + Send + 'static;
+    /// The object (domain, pool, device) the event is about.
+    fn key(&self) -> Self::Key;
     /// Whether a callback registered for `event_id` hears of it.
     fn heard_by(&self, event_id: i32) -> bool;
     /// The `MESSAGE` for callback `callback_id` registered for `event_id`.
@@ -32,15 +33,16 @@ pub(super) trait Keyed: Send + 'static {
 }
 
 /// (callback id, event id, object it is limited to).
-type Callbacks = Arc<Mutex<Vec<(i32, i32, Option<Uuid>)>>>;
+type Entries<K> = Vec<(i32, i32, Option<K>)>;
+type Callbacks<K> = Arc<Mutex<Entries<K>>>;
 
-pub(super) struct KeyedCallbacks<T> {
-    callbacks: Callbacks,
+pub(super) struct KeyedCallbacks<T: Keyed> {
+    callbacks: Callbacks<T::Key>,
     forwarder: Option<Arc<AtomicBool>>,
     kind: PhantomData<fn() -> T>,
 }
 
-impl<T> Default for KeyedCallbacks<T> {
+impl<T: Keyed> Default for KeyedCallbacks<T> {
     fn default() -> Self {
         KeyedCallbacks {
             callbacks: Callbacks::default(),
@@ -51,7 +53,7 @@ impl<T> Default for KeyedCallbacks<T> {
 }
 
 impl<T: Keyed> KeyedCallbacks<T> {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(i32, i32, Option<Uuid>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries<T::Key>> {
         self.callbacks.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -63,7 +65,7 @@ impl<T: Keyed> KeyedCallbacks<T> {
         writer: &Arc<Writer>,
         id: i32,
         event_id: i32,
-        object: Option<Uuid>,
+        object: Option<T::Key>,
     ) -> Result<()> {
         if self.forwarder.is_none() {
             let stream = subscribe()?;
@@ -98,7 +100,7 @@ impl<T: Keyed> KeyedCallbacks<T> {
 
 fn forward<T: Keyed>(
     stream: &EventStream<T>,
-    callbacks: &Callbacks,
+    callbacks: &Callbacks<T::Key>,
     writer: &Writer,
     stop: &AtomicBool,
 ) {
@@ -119,7 +121,7 @@ fn forward<T: Keyed>(
             .unwrap_or_else(|p| p.into_inner())
             .iter()
             .filter(|(_, event_id, object)| {
-                object.is_none_or(|u| u == event.uuid()) && event.heard_by(*event_id)
+                object.as_ref().is_none_or(|k| *k == event.key()) && event.heard_by(*event_id)
             })
             .map(|(id, event_id, _)| (*id, *event_id))
             .collect();

@@ -29,6 +29,7 @@ mod migrate;
 mod monitor;
 mod network;
 mod nodedev;
+mod nodedev_events;
 pub mod peer;
 mod pool_events;
 mod secret;

@@ -1,4 +1,4 @@
-//! Node device procedures: all read-only.
+//! Node device procedures (their events are in `events.rs`).
 
 use super::wire::{Routed, check_list_len};
 use crate::protocol::*;
@@ -63,6 +63,28 @@ pub(super) fn dispatch(conn: &Connect, call: Call) -> Routed {
             names.truncate(usize::try_from(a.maxnames).unwrap_or(0));
             Reply::NodeDeviceListCaps(NodeDeviceListCapsRet { names })
         }),
+        Call::NodeDeviceCreateXml(a) => {
+            conn.create_node_device_xml(&a.xml_desc, a.flags).map(|d| {
+                Reply::NodeDeviceCreateXml(NodeDeviceCreateXmlRet {
+                    dev: NonnullNodeDevice {
+                        name: d.name().to_string(),
+                    },
+                })
+            })
+        }
+        Call::NodeDeviceDestroy(a) => conn
+            .node_device(&a.name)
+            .destroy()
+            .map(Reply::NodeDeviceDestroy),
+        Call::NodeDeviceLookupScsiHostByWwn(a) => conn
+            .lookup_scsi_host_by_wwn(&a.wwnn, &a.wwpn, a.flags)
+            .map(|d| {
+                Reply::NodeDeviceLookupScsiHostByWwn(NodeDeviceLookupScsiHostByWwnRet {
+                    dev: NonnullNodeDevice {
+                        name: d.name().to_string(),
+                    },
+                })
+            }),
         other => return Routed::Pass(other),
     };
     Routed::Done(result)

@@ -14,7 +14,9 @@ pub(super) const LIFECYCLE: i32 = 0;
 pub(super) const VALUE_CHANGED: i32 = 1;
 
 impl Keyed for SecretEvent {
-    fn uuid(&self) -> Uuid {
+    type Key = Uuid;
+
+    fn key(&self) -> Uuid {
         self.uuid
     }
 
