@@ -192,7 +192,11 @@ pub(crate) fn apply_driver_status(
     };
     let (new_state, reason) = state_of(&status);
     // A late report about a domain the host already stopped changes nothing.
-    if (new_state == obj.state && reason == obj.reason) || !obj.is_active() {
+    // Nor does one that only gives another reason for the state the domain
+    // is in: the host knows better why (a restore, a revert, a migration in
+    // look alike to a VMM), and a report queued before a stop and a new
+    // start must not rename how the new run began.
+    if new_state == obj.state || !obj.is_active() {
         return Vec::new();
     }
     // A guest that left for another host stops here when the migration's
@@ -325,15 +329,6 @@ impl Local {
             let Ok(uuid) = Uuid::parse_str(&uuid) else {
                 continue;
             };
-            // The host knows better why a guest is in the state the VMM
-            // reports (a revert looks like a restore to the VMM): only a
-            // change of state is news.
-            if reg
-                .domain(&uuid)
-                .is_some_and(|o| o.state as u32 == status.state)
-            {
-                continue;
-            }
             events.extend(apply_driver_status(&self.state, &mut reg, &uuid, status));
         }
         drop(reg);
