@@ -838,3 +838,43 @@ fn kvm_a_listing_reads_published_state_without_connecting() {
     assert_eq!(k.state("g5"), "shut off (destroyed)");
     k.assert_no_vmms_left();
 }
+
+/// wirt-vmm serves disks on virtio only: a disk on another bus (as
+/// virt-install asks for a generic OS) is refused at start, not served as
+/// virtio behind the definition's back.
+#[test]
+fn kvm_start_refuses_a_disk_on_a_bus_it_does_not_have() {
+    let Some(k) = kvm() else { return };
+    let disk = k.dir.path().join("d.raw");
+    std::fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
+    for (target, bus) in [
+        ("<target dev='hda' bus='ide'/>", "ide"),
+        ("<target dev='sda'/>", "scsi"),
+    ] {
+        let xml = k.dir.path().join("bus.xml");
+        std::fs::write(
+            &xml,
+            format!(
+                "<domain type='kvm'><name>bus</name><memory unit='MiB'>16</memory><vcpu>1</vcpu>\
+                 <os><type>hvm</type></os><devices><disk type='file' device='disk'>\
+                 <source file='{}'/>{target}</disk></devices></domain>",
+                disk.display()
+            ),
+        )
+        .unwrap();
+        k.ok(&format!("define {}", xml.display()));
+        let out = k.wirt("start bus");
+        assert!(!out.ok);
+        assert!(
+            out.stderr.contains(&format!(
+                "unsupported configuration: disk '{}': bus '{bus}' is not supported",
+                if bus == "ide" { "hda" } else { "sda" }
+            )),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(k.state("bus"), "shut off (unknown)");
+        k.ok("undefine bus");
+    }
+    k.assert_no_vmms_left();
+}

@@ -88,6 +88,28 @@ pub(super) fn open_disk(
             ),
         ));
     }
+    // virtio-blk is the only bus wirt-vmm has: a disk asked for on another
+    // (explicitly, or by libvirt's rule for a target name without a bus)
+    // would reach the guest as something it did not ask for.
+    let bus =
+        disk.target_bus
+            .as_deref()
+            .unwrap_or(match disk.target_dev.get(..2).unwrap_or_default() {
+                "hd" => "ide",
+                "sd" => "scsi",
+                "fd" => "fdc",
+                _ => "virtio",
+            });
+    if bus != "virtio" {
+        return Err(Error::driver(
+            ErrorCode::CONFIG_UNSUPPORTED,
+            format!(
+                "disk '{}': bus '{bus}' is not supported by the KVM driver, only 'virtio' \
+                 (virsh domcapabilities lists what it supports)",
+                disk.target_dev
+            ),
+        ));
+    }
     let format = disk_format(disk)?;
     let path = disk.source.as_deref().ok_or_else(|| {
         Error::driver(
