@@ -2,14 +2,6 @@
 
 use super::*;
 
-pub(super) fn state_label(d: &Domain, managed_save_mark: bool) -> Result<String, Error> {
-    let (state, _) = d.state()?;
-    if managed_save_mark && state == State::Shutoff && d.has_managed_save_image()? {
-        return Ok("saved".into());
-    }
-    Ok(state.virsh_name().to_string())
-}
-
 pub(super) fn list(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let mut flags = 0;
     if args.has("inactive") {
@@ -48,9 +40,22 @@ pub(super) fn list(ctx: &mut Ctx, args: &Args) -> CmdResult {
     let mut json_rows = Vec::new();
     for d in &doms {
         // A domain that vanished between listing and asking is skipped.
-        let (Ok(id), Ok(label), Ok((state, reason))) = (d.id(), state_label(d, mark), d.state())
-        else {
+        // One state call per domain, and its id as listed (libvirt's
+        // virDomainGetID answers from the handle too): a host with many
+        // guests pays for each call once per guest.
+        let Ok((state, reason)) = d.state() else {
             continue;
+        };
+        let label =
+            if mark && state == State::Shutoff && d.has_managed_save_image().unwrap_or(false) {
+                "saved".to_string()
+            } else {
+                state.virsh_name().to_string()
+            };
+        let id = if state == State::Shutoff {
+            -1
+        } else {
+            d.listed_id()
         };
         let id_text = if id < 0 {
             "-".to_string()
@@ -71,6 +76,9 @@ pub(super) fn list(ctx: &mut Ctx, args: &Args) -> CmdResult {
             row.push(title.clone());
         }
         rows.push(row);
+        if !ctx.json {
+            continue;
+        }
         json_rows.push(json!({
             "id": if id < 0 { serde_json::Value::Null } else { json!(id) },
             "name": d.name(), "uuid": d.uuid_string(), "state": state, "state_text": label,

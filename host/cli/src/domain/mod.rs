@@ -26,11 +26,11 @@ use serde_json::json;
 use crate::parse::{Args, argv, data, data_opt, flag, named};
 use crate::{CmdError, CmdResult, Command, Context, Ctx, Reply};
 use crate::{common, lookup};
+use wirt::Domain;
 use wirt::connect::domain_flags as df;
 use wirt::connect::list_flags as lf;
 use wirt::lifecycle::State;
 use wirt::xml::units;
-use wirt::{Domain, Error};
 
 const G: &str = "Domain Management";
 

@@ -194,7 +194,14 @@ impl Domain {
         self.writable()
     }
 
-    /// The id while active, -1 otherwise.
+    /// The id the domain had when this handle was listed or looked up
+    /// (-1: inactive then), without asking again: libvirt's
+    /// `virDomainGetID` answers from its handle the same way.
+    pub fn listed_id(&self) -> i32 {
+        self.r.id
+    }
+
+    /// The domain's id now (-1 if inactive).
     pub fn id(&self) -> Result<i32> {
         self.conn.backend().domain_id(&self.r)
     }

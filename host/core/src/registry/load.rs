@@ -36,6 +36,14 @@ impl Registry {
     /// for the operator to inspect.
     pub fn load(store: StateDir) -> Result<(Registry, Vec<RuntimeRecord>)> {
         let mut reg = Registry::new(Some(store.clone()));
+        // Which domains have snapshots, from one listing: most have none,
+        // and a failed open per domain adds up on a host with many.
+        let with_snapshots: std::collections::HashSet<String> =
+            std::fs::read_dir(store.snapshots_root())
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect();
         let metas: BTreeMap<Uuid, serde_json::Value> = store
             .list("domains", "json")?
             .into_iter()
@@ -71,7 +79,9 @@ impl Registry {
                     obj.reason = crate::lifecycle::reason::SHUTOFF_SAVED;
                 }
             }
-            obj.snapshots = load_snapshots(&store, &uuid);
+            if with_snapshots.contains(&uuid.to_string()) {
+                obj.snapshots = load_snapshots(&store, &uuid);
+            }
             reg.insert_domain(obj);
         }
         for (uuid, data) in store.list("networks", "xml")? {

@@ -128,11 +128,18 @@ pub fn clean_leftovers(root: &Path, runtime: Option<&Path>) -> usize {
             }
         }
     }
+    // One listing, not a stat per definition: a host with many domains
+    // pays for this at every open.
     let domains = root.join("domains");
     if let Ok(entries) = std::fs::read_dir(&domains) {
-        for entry in entries.filter_map(|e| e.ok()) {
-            let path = entry.path();
-            if path.extension().is_some_and(|x| x == "xml") && !path.with_extension("json").exists()
+        let names: std::collections::HashSet<std::ffi::OsString> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .collect();
+        for name in &names {
+            let path = domains.join(name);
+            if path.extension().is_some_and(|x| x == "xml")
+                && !names.contains(path.with_extension("json").file_name().unwrap_or_default())
             {
                 removed += remove(&path, "a definition whose define did not finish");
             }

@@ -149,6 +149,11 @@ impl StateDir {
         self.root.join("snapshots").join(uuid.to_string())
     }
 
+    /// Where every domain's snapshot directory lives.
+    pub fn snapshots_root(&self) -> PathBuf {
+        self.root.join("snapshots")
+    }
+
     /// Stores object `uuid` of `kind` with extension `ext`, atomically.
     pub fn write(&self, kind: &str, uuid: &Uuid, ext: &str, data: &[u8]) -> Result<()> {
         self.announce();
