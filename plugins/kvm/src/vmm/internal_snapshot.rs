@@ -24,16 +24,7 @@ impl Vmm {
         passed: &mut [Option<OwnedFd>],
     ) -> Result<Value, VmmError> {
         self.machine()?;
-        let served = self.setup.as_ref().map_or(0, |s| s.disks.len());
-        let mut seen = std::collections::HashSet::new();
-        for d in disks {
-            if d.index >= served || !seen.insert(d.index) {
-                return Err(VmmError::InvalidRequest(format!(
-                    "disk {} is not served or named twice ({served} disks)",
-                    d.index
-                )));
-            }
-        }
+        self.check_disk_set(disks.iter().map(|d| d.index))?;
         if op == InternalOp::Delete && memory.is_some() {
             return Err(VmmError::InvalidRequest(
                 "deleting a snapshot writes no machine state".into(),

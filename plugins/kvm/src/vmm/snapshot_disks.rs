@@ -20,16 +20,7 @@ impl Vmm {
         passed: &mut [Option<OwnedFd>],
     ) -> Result<Value, VmmError> {
         self.machine()?;
-        let served = self.setup.as_ref().map_or(0, |s| s.disks.len());
-        let mut seen = std::collections::HashSet::new();
-        for s in switches {
-            if s.index >= served || !seen.insert(s.index) {
-                return Err(VmmError::InvalidRequest(format!(
-                    "disk {} is not served or named twice ({served} disks)",
-                    s.index
-                )));
-            }
-        }
+        self.check_disk_set(switches.iter().map(|s| s.index))?;
         // Everything is opened and checked before the VM stops: a bad image
         // or descriptor changes nothing.
         let mut out = memory.map(|m| self.take_fd(m, passed)).transpose()?;
@@ -117,6 +108,23 @@ impl Vmm {
         let top = top.map(|t| self.take_fd(t, passed)).transpose()?;
         let dest = self.open_disk(index, dest, passed)?;
         self.move_disk(index, dest, Move::Copy { top, pivot })
+    }
+
+    /// Each of `indexes` names a disk the machine serves, once.
+    pub(super) fn check_disk_set(
+        &self,
+        indexes: impl IntoIterator<Item = usize>,
+    ) -> Result<(), VmmError> {
+        let served = self.setup.as_ref().map_or(0, |s| s.disks.len());
+        let mut seen = std::collections::HashSet::new();
+        for index in indexes {
+            if index >= served || !seen.insert(index) {
+                return Err(VmmError::InvalidRequest(format!(
+                    "disk {index} is not served or named twice ({served} disks)"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// A running or paused machine serves disk `index`.

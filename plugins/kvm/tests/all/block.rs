@@ -7,8 +7,8 @@
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use crate::common::{qemu_tools, run_ok as run};
 use vm_memory::{Bytes, GuestAddress};
 use wirt_kvm::control::protocol::DiskFormat;
 use wirt_kvm::devices::virtio::block::Disk;
@@ -17,30 +17,6 @@ use wirt_kvm::memory::GuestMemoryMmap;
 
 const CLUSTER: u64 = 64 << 10;
 const BUF: GuestAddress = GuestAddress(0);
-
-/// Whether qemu-img and qemu-io are here (scripts/setup.sh installs them).
-fn tools() -> bool {
-    let ok =
-        wirt_testkit::have("qemu-img", "--version") && wirt_testkit::have("qemu-io", "--version");
-    if !ok {
-        wirt_testkit::require(
-            "qemu-img / qemu-io (qemu-utils)",
-            "qcow2 images made and checked by QEMU's tools",
-        );
-    }
-    ok
-}
-
-fn run(program: &str, args: &[&str]) -> std::process::Output {
-    let out = Command::new(program).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 fn qemu_img(args: &[&str]) {
     run("qemu-img", args);
@@ -144,7 +120,7 @@ fn pattern(len: usize, seed: u8) -> Vec<u8> {
 
 #[test]
 fn qcow2_from_qemu_img_reads_writes_and_stays_clean() {
-    if !tools() {
+    if !qemu_tools("qcow2 images made and checked by QEMU's tools") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -209,7 +185,7 @@ fn qcow2_from_qemu_img_reads_writes_and_stays_clean() {
 
 #[test]
 fn flush_leaves_the_image_consistent_while_the_vmm_runs_on() {
-    if !tools() {
+    if !qemu_tools("qcow2 images made and checked by QEMU's tools") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -243,7 +219,7 @@ fn flush_leaves_the_image_consistent_while_the_vmm_runs_on() {
 
 #[test]
 fn a_chain_of_ten_overlays_reads_every_layer_through_the_top() {
-    if !tools() {
+    if !qemu_tools("qcow2 images made and checked by QEMU's tools") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -306,7 +282,7 @@ fn a_chain_of_ten_overlays_reads_every_layer_through_the_top() {
 
 #[test]
 fn unallocated_clusters_read_the_backing_file_or_zeroes() {
-    if !tools() {
+    if !qemu_tools("qcow2 images made and checked by QEMU's tools") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -337,7 +313,7 @@ fn unallocated_clusters_read_the_backing_file_or_zeroes() {
 
 #[test]
 fn discard_and_write_zeroes_read_back_as_zeroes_and_stay_clean() {
-    if !tools() {
+    if !qemu_tools("qcow2 images made and checked by QEMU's tools") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -433,7 +409,7 @@ fn drop_backing_format(image: &Path) {
 
 #[test]
 fn formats_are_never_probed_from_content() {
-    if !tools() {
+    if !qemu_tools("qcow2 images made and checked by QEMU's tools") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -485,7 +461,7 @@ fn formats_are_never_probed_from_content() {
 
 #[test]
 fn chains_that_do_not_match_their_headers_are_refused() {
-    if !tools() {
+    if !qemu_tools("qcow2 images made and checked by QEMU's tools") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -542,7 +518,7 @@ fn chains_that_do_not_match_their_headers_are_refused() {
 /// backing file that is not an image (a FIFO).
 #[test]
 fn backing_chains_stay_inside_the_allowed_directories() {
-    if !tools() {
+    if !qemu_tools("qcow2 images made and checked by QEMU's tools") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -607,7 +583,7 @@ fn backing_chains_stay_inside_the_allowed_directories() {
 #[test]
 fn the_test_guest_reads_and_writes_a_qcow2_overlay() {
     crate::common::require_kvm!();
-    if !tools() {
+    if !qemu_tools("qcow2 images made and checked by QEMU's tools") {
         return;
     }
     use wirt_kvm::control::protocol::FdRef;
@@ -690,7 +666,7 @@ fn the_test_guest_reads_and_writes_a_qcow2_overlay() {
 /// more than one data descriptor) land in order on qcow2 too.
 #[test]
 fn scattered_guest_buffers_read_and_write_in_order() {
-    if !tools() {
+    if !qemu_tools("qcow2 images made and checked by QEMU's tools") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -32,6 +32,37 @@ pub(crate) use require_kvm;
 
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Whether qemu-img and qemu-io are here (scripts/setup.sh installs them);
+/// a visible skip naming `what` they would check otherwise.
+pub fn qemu_tools(what: &str) -> bool {
+    let ok =
+        wirt_testkit::have("qemu-img", "--version") && wirt_testkit::have("qemu-io", "--version");
+    if !ok {
+        wirt_testkit::require("qemu-img / qemu-io (qemu-utils)", what);
+    }
+    ok
+}
+
+/// Runs `program`, failing the test with both of its streams if it fails.
+pub fn run_ok(program: &str, args: &[&str]) -> std::process::Output {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// [`run_ok`]'s standard output, as text.
+pub fn run_text(program: &str, args: &[&str]) -> String {
+    String::from_utf8_lossy(&run_ok(program, args).stdout).into_owned()
+}
+
 /// A disk image with random first sectors.
 pub fn make_disk(dir: &Path, name: &str, sectors: u64) -> (PathBuf, Vec<u8>) {
     let path = dir.join(name);

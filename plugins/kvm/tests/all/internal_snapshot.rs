@@ -8,35 +8,13 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common::{qemu_tools, run_text as run};
 use proptest::prelude::*;
 use wirt_kvm::control::protocol::DiskFormat;
 use wirt_kvm::devices::virtio::block::Disk;
 use wirt_kvm::devices::virtio::block::internal::{self, InternalSnapshotError};
 
 const K: usize = 1024;
-
-fn tools() -> bool {
-    let ok =
-        wirt_testkit::have("qemu-img", "--version") && wirt_testkit::have("qemu-io", "--version");
-    if !ok {
-        wirt_testkit::require(
-            "qemu-img / qemu-io (qemu-utils)",
-            "internal snapshots checked by QEMU's tools",
-        );
-    }
-    ok
-}
-
-fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -136,7 +114,7 @@ fn disk_read(path: &Path, offset: u64, len: usize) -> Vec<u8> {
 
 #[test]
 fn qemu_img_lists_our_snapshot_and_revert_brings_its_data_back() {
-    if !tools() {
+    if !qemu_tools("internal snapshots checked by QEMU's tools") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -174,7 +152,7 @@ fn qemu_img_lists_our_snapshot_and_revert_brings_its_data_back() {
 
 #[test]
 fn snapshots_made_by_qemu_and_by_us_are_interchangeable() {
-    if !tools() {
+    if !qemu_tools("internal snapshots checked by QEMU's tools") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -235,7 +213,7 @@ fn snapshots_made_by_qemu_and_by_us_are_interchangeable() {
 
 #[test]
 fn deleting_the_middle_snapshot_keeps_the_others_data() {
-    if !tools() {
+    if !qemu_tools("internal snapshots checked by QEMU's tools") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -279,7 +257,7 @@ fn deleting_the_middle_snapshot_keeps_the_others_data() {
 
 #[test]
 fn an_image_over_a_backing_file() {
-    if !tools() {
+    if !qemu_tools("internal snapshots checked by QEMU's tools") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -323,7 +301,7 @@ fn an_image_over_a_backing_file() {
 
 #[test]
 fn writes_through_imago_after_a_snapshot_leave_it_intact() {
-    if !tools() {
+    if !qemu_tools("internal snapshots checked by QEMU's tools") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -365,7 +343,7 @@ fn writes_through_imago_after_a_snapshot_leave_it_intact() {
 
 #[test]
 fn a_name_in_use_or_unknown_is_refused_and_changes_nothing() {
-    if !tools() {
+    if !qemu_tools("internal snapshots checked by QEMU's tools") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -401,7 +379,7 @@ fn a_name_in_use_or_unknown_is_refused_and_changes_nothing() {
 
 #[test]
 fn revert_restores_the_snapshots_virtual_size() {
-    if !tools() {
+    if !qemu_tools("internal snapshots checked by QEMU's tools") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -468,7 +446,7 @@ fn round_trip(img: &Path) {
 
 #[test]
 fn images_of_every_shape_qemu_makes() {
-    if !tools() {
+    if !qemu_tools("internal snapshots checked by QEMU's tools") {
         return;
     }
     for options in [
@@ -495,7 +473,7 @@ fn images_of_every_shape_qemu_makes() {
 
 #[test]
 fn compressed_clusters_are_shared_and_freed_like_the_rest() {
-    if !tools() {
+    if !qemu_tools("internal snapshots checked by QEMU's tools") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -541,7 +519,7 @@ fn compressed_clusters_are_shared_and_freed_like_the_rest() {
 
 #[test]
 fn narrow_refcounts_refuse_one_snapshot_too_many_without_writing() {
-    if !tools() {
+    if !qemu_tools("internal snapshots checked by QEMU's tools") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -586,7 +564,7 @@ fn set_bits(path: &Path, at: u64, mask: u64) {
 
 #[test]
 fn images_it_cannot_change_safely_are_refused_untouched() {
-    if !tools() {
+    if !qemu_tools("internal snapshots checked by QEMU's tools") {
         return;
     }
     use InternalSnapshotError as E;
@@ -752,7 +730,7 @@ fn model_case(ops: &[Op]) -> Result<(), TestCaseError> {
 /// then `qemu-img check`. Failures shrink to the shortest sequence.
 #[test]
 fn random_sequences_match_a_model() {
-    if !tools() {
+    if !qemu_tools("internal snapshots checked by QEMU's tools") {
         return;
     }
     let config = ProptestConfig {
@@ -772,7 +750,7 @@ fn random_sequences_match_a_model() {
 /// file: snapshots of an image just below that make the table grow.
 #[test]
 fn the_refcount_table_grows_when_new_clusters_need_it() {
-    if !tools() {
+    if !qemu_tools("internal snapshots checked by QEMU's tools") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -809,7 +787,7 @@ fn the_refcount_table_grows_when_new_clusters_need_it() {
 /// imago dropped in between.
 #[test]
 fn one_open_file_takes_every_operation() {
-    if !tools() {
+    if !qemu_tools("internal snapshots checked by QEMU's tools") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

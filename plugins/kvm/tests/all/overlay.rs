@@ -4,33 +4,10 @@
 //! written with `qemu-io`).
 
 use std::path::Path;
-use std::process::Command;
 
+use crate::common::{qemu_tools, run_text as run};
 use wirt_kvm::control::protocol::DiskFormat;
 use wirt_kvm::devices::virtio::block::overlay::{self, OverlayError};
-
-fn tools() -> bool {
-    let ok =
-        wirt_testkit::have("qemu-img", "--version") && wirt_testkit::have("qemu-io", "--version");
-    if !ok {
-        wirt_testkit::require(
-            "qemu-img / qemu-io (qemu-utils)",
-            "images checked by QEMU's tools",
-        );
-    }
-    ok
-}
-
-fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -42,7 +19,7 @@ fn io(image: &Path, format: &str, command: &str) {
 
 #[test]
 fn an_overlay_reads_through_and_qemu_img_sees_its_backing_file() {
-    if !tools() {
+    if !qemu_tools("images checked by QEMU's tools") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -77,7 +54,7 @@ fn an_overlay_reads_through_and_qemu_img_sees_its_backing_file() {
 
 #[test]
 fn commit_copies_data_and_zeroes_and_leaves_the_rest() {
-    if !tools() {
+    if !qemu_tools("images checked by QEMU's tools") {
         return;
     }
     for base_format in ["qcow2", "raw"] {
@@ -132,7 +109,7 @@ fn commit_copies_data_and_zeroes_and_leaves_the_rest() {
 
 #[test]
 fn commit_refuses_an_image_that_is_not_the_overlays_backing_file() {
-    if !tools() {
+    if !qemu_tools("images checked by QEMU's tools") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -162,7 +139,7 @@ fn commit_refuses_an_image_that_is_not_the_overlays_backing_file() {
 /// order is refused.
 #[test]
 fn layers_commit_into_the_image_below_or_a_fresh_overlay_over_it() {
-    if !tools() {
+    if !qemu_tools("images checked by QEMU's tools") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
