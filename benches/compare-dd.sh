@@ -23,10 +23,28 @@ sync
 
 # Both sides copy file to file through the page cache: dd from the source
 # into a file in the pool's directory, wirt into the volume; then back out.
-dd_write=$(secs dd if="$work/source.bin" of="$work/pool/dd.bin" bs=1M status=none)
-up=$(secs w "vol-upload vol.raw $work/source.bin --pool bench")
-dd_read=$(secs dd if="$work/pool/dd.bin" of="$work/dd-back.bin" bs=1M status=none)
-down=$(secs w "vol-download vol.raw $work/back.bin --pool bench")
+# Whichever writes second after a sync runs slower on this VM's disk (2-3x,
+# whoever it is), so each round alternates the order, every transfer starts
+# after a sync, and the medians of ROUNDS rounds (default 3) are compared.
+rounds=${ROUNDS:-3}
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+dd_w=(); up_w=(); dd_r=(); down_r=()
+for round in $(seq "$rounds"); do
+  rm -f "$work/pool/dd.bin" "$work/dd-back.bin" "$work/back.bin"
+  write_dd() { sync; dd_w+=("$(secs dd if="$work/source.bin" of="$work/pool/dd.bin" bs=1M status=none)"); }
+  write_wirt() { sync; up_w+=("$(secs w "vol-upload vol.raw $work/source.bin --pool bench")"); }
+  read_dd() { sync; dd_r+=("$(secs dd if="$work/pool/dd.bin" of="$work/dd-back.bin" bs=1M status=none)"); }
+  read_wirt() { sync; down_r+=("$(secs w "vol-download vol.raw $work/back.bin --pool bench")"); }
+  if [ $((round % 2)) -eq 1 ]; then
+    write_dd; write_wirt; read_dd; read_wirt
+  else
+    write_wirt; write_dd; read_wirt; read_dd
+  fi
+done
+dd_write=$(printf '%s\n' "${dd_w[@]}" | median)
+up=$(printf '%s\n' "${up_w[@]}" | median)
+dd_read=$(printf '%s\n' "${dd_r[@]}" | median)
+down=$(printf '%s\n' "${down_r[@]}" | median)
 cmp "$work/source.bin" "$work/back.bin"
 
 mibs() { echo "$size_mib / $1" | bc -l; }
