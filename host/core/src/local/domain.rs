@@ -678,16 +678,19 @@ impl DomainBackend for Local {
             "virDomainGetXMLDesc",
         )?;
         self.obj(dom, |o| {
-            let (def, options) = if flags & (flags::XML_INACTIVE | flags::XML_MIGRATABLE) != 0 {
-                (o.inactive_def(), FormatOptions::default())
-            } else {
-                (o.def(), FormatOptions { id: o.id })
-            };
-            if flags & flags::XML_SECURE != 0 {
-                def.to_xml(options)
-            } else {
-                def.to_public_xml(options)
-            }
+            let key = flags & (flags::XML_SECURE | flags::XML_INACTIVE | flags::XML_MIGRATABLE);
+            o.xml_cache.get_or(key, || {
+                let (def, options) = if flags & (flags::XML_INACTIVE | flags::XML_MIGRATABLE) != 0 {
+                    (o.inactive_def(), FormatOptions::default())
+                } else {
+                    (o.def(), FormatOptions { id: o.id })
+                };
+                if flags & flags::XML_SECURE != 0 {
+                    def.to_xml(options)
+                } else {
+                    def.to_public_xml(options)
+                }
+            })
         })
     }
 

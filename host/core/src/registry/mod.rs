@@ -153,6 +153,44 @@ pub struct DomainObj {
     pub block_jobs: Vec<BlockJob>,
     /// The driver's last report (CPU time, balloon, online vCPUs).
     pub status: DomainStatus,
+    /// Its definitions as formatted last, by format: formatting is most of
+    /// what a `dumpxml` costs. Emptied by every change (`domain_mut`).
+    pub xml_cache: XmlCache,
+}
+
+/// Formatted XML by a key of the caller's (its format flags).
+#[derive(Default)]
+pub struct XmlCache(std::sync::Mutex<Vec<(u32, String)>>);
+
+impl XmlCache {
+    /// The text cached under `key`, made by `make` if there is none.
+    pub fn get_or(&self, key: u32, make: impl FnOnce() -> String) -> String {
+        let mut cached = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, text)) = cached.iter().find(|(k, _)| *k == key) {
+            return text.clone();
+        }
+        let text = make();
+        cached.push((key, text.clone()));
+        text
+    }
+
+    /// Forgets every cached text.
+    pub fn clear(&mut self) {
+        self.0.get_mut().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}
+
+/// A copy starts empty: it may be changed apart from the original.
+impl Clone for XmlCache {
+    fn clone(&self) -> Self {
+        XmlCache::default()
+    }
+}
+
+impl std::fmt::Debug for XmlCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("XmlCache")
+    }
 }
 
 impl DomainObj {
@@ -177,6 +215,7 @@ impl DomainObj {
                 memory_kib: 0,
                 vcpus: 0,
             },
+            xml_cache: XmlCache::default(),
         }
     }
 
@@ -320,7 +359,10 @@ impl Registry {
 
     /// The domain with this UUID, to change.
     pub fn domain_mut(&mut self, uuid: &Uuid) -> Option<&mut DomainObj> {
-        self.domains.get_mut(uuid)
+        let obj = self.domains.get_mut(uuid)?;
+        // Whatever the caller changes, the formatted XML may be out of date.
+        obj.xml_cache.clear();
+        Some(obj)
     }
 
     /// The domain with this name.
@@ -375,5 +417,34 @@ impl Registry {
     /// The storage pool with this name.
     pub fn pool_by_name(&self, name: &str) -> Option<&PoolObj> {
         self.pools.values().find(|p| p.def.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xml::{DomainDef, ParseOptions};
+
+    #[test]
+    fn formatted_xml_is_forgotten_by_any_change() {
+        let def = DomainDef::parse(
+            "<domain type='test'><name>c</name><memory>1024</memory><os><type>hvm</type></os></domain>",
+            ParseOptions::default(),
+        )
+        .unwrap();
+        let uuid = def.uuid;
+        let mut reg = Registry::new(None);
+        reg.insert_domain(DomainObj::new_inactive(def));
+        let format = |reg: &Registry| {
+            let obj = reg.domain(&uuid).unwrap();
+            obj.xml_cache
+                .get_or(0, || obj.def().to_public_xml(Default::default()))
+        };
+        assert!(format(&reg).contains("<name>c</name>"));
+        reg.domain_mut(&uuid).unwrap().config.as_mut().unwrap().name = "d".into();
+        assert!(format(&reg).contains("<name>d</name>"));
+        // A copy may change apart from the original: it starts empty.
+        let copy = reg.domain(&uuid).unwrap().clone();
+        assert!(copy.xml_cache.get_or(0, || "fresh".into()) == "fresh");
     }
 }
