@@ -27,6 +27,7 @@ mod monitor;
 mod network;
 mod nic;
 mod nodedev;
+mod outcome;
 mod pool;
 mod restack;
 mod restore;
