@@ -109,6 +109,19 @@ fn kvm_internal_snapshots_running_and_shut_off() {
     k.wait_console("ig", "guest: ready");
     assert_eq!(sum(&k, "ig"), at_i2);
 
+    // Memory kept internally takes the writable disks with it (virsh's
+    // `--memspec snapshot=internal`), as libvirt's qemu driver does.
+    let at_i4 = fill_and_sum(&k, "ig", 6);
+    k.ok("snapshot-create-as ig i4 --memspec snapshot=internal");
+    let dump = k.ok("snapshot-dumpxml ig i4");
+    assert!(dump.contains("<memory snapshot='internal'/>"), "{dump}");
+    assert!(dump.contains("<disk name='vda' snapshot='internal'/>"), "{dump}");
+    assert_snapshots(&image, &["i2", "i3", "i4"]);
+    assert_ne!(fill_and_sum(&k, "ig", 7), at_i4);
+    k.ok("snapshot-revert ig i4");
+    assert_eq!(sum(&k, "ig"), at_i4);
+    k.ok("snapshot-delete ig i4");
+
     // Refused as libvirt refuses them, changing nothing.
     let err =
         k.wirt("snapshot-create-as ig bad --diskspec vda,snapshot=internal --memspec file=/tmp/m");

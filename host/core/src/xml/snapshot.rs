@@ -84,7 +84,9 @@ impl SnapshotDef {
                     "name" | "description" | "state" | "creationTime" | "parent" | "active" => {
                         false
                     }
-                    "memory" => memory_verbatim.is_some(),
+                    // A request's <memory> stays as asked, so whoever plans
+                    // the snapshot tells `snapshot='no'` from no element.
+                    "memory" => memory_verbatim.is_some() || !stored,
                     "domain" => legacy_domain,
                     _ => true,
                 })
