@@ -115,7 +115,10 @@ fn kvm_internal_snapshots_running_and_shut_off() {
     k.ok("snapshot-create-as ig i4 --memspec snapshot=internal");
     let dump = k.ok("snapshot-dumpxml ig i4");
     assert!(dump.contains("<memory snapshot='internal'/>"), "{dump}");
-    assert!(dump.contains("<disk name='vda' snapshot='internal'/>"), "{dump}");
+    assert!(
+        dump.contains("<disk name='vda' snapshot='internal'/>"),
+        "{dump}"
+    );
     assert_snapshots(&image, &["i2", "i3", "i4"]);
     assert_ne!(fill_and_sum(&k, "ig", 7), at_i4);
     k.ok("snapshot-revert ig i4");
