@@ -127,17 +127,7 @@ impl Kvm {
     /// VMM processes serving this test's domains (their sockets live in
     /// its directory).
     pub(crate) fn vmms(&self) -> Vec<u32> {
-        let needle = self.dir.path().to_string_lossy().into_owned();
-        std::fs::read_dir("/proc")
-            .unwrap()
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|pid| {
-                std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
-                    let c = String::from_utf8_lossy(&c);
-                    c.contains("wirt-vmm") && c.contains(&needle)
-                })
-            })
-            .collect()
+        crate::support::vmms_under(self.dir.path())
     }
 
     /// Every domain is off: no VMM may be left behind.

@@ -12,6 +12,7 @@ use wirt::events::{DomainEvent, EventStream};
 use wirt::lifecycle::{Event, State, detail, reason};
 
 use crate::remote::Daemon;
+pub(crate) use crate::support::vmms_under;
 
 pub(crate) use crate::support::{run, wirt};
 
@@ -331,21 +332,6 @@ fn virsh_migrates_between_two_daemons() {
         back.state().unwrap(),
         (State::Running, reason::RUNNING_MIGRATED)
     );
-}
-
-/// VMM processes whose command line names `dir` (their sockets live there).
-pub(crate) fn vmms_under(dir: &std::path::Path) -> Vec<u32> {
-    let needle = dir.to_string_lossy().into_owned();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
-                let c = String::from_utf8_lossy(&c);
-                c.contains("wirt-vmm") && c.contains(&needle)
-            })
-        })
-        .collect()
 }
 
 pub(crate) fn until(what: &str, mut f: impl FnMut() -> bool) {

@@ -138,18 +138,8 @@ impl Drop for Daemon {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let needle = self.dir.path().to_string_lossy().into_owned();
-        let Ok(procs) = std::fs::read_dir("/proc") else {
-            return;
-        };
-        for pid in procs.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()) {
-            let named = std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
-                let c = String::from_utf8_lossy(&c);
-                c.contains("wirt-vmm") && c.contains(&needle)
-            });
-            if named {
-                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            }
+        for pid in crate::support::vmms_under(self.dir.path()) {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
         }
     }
 }

@@ -65,3 +65,19 @@ pub(crate) fn stdout_lines(child: &mut std::process::Child) -> std::sync::mpsc::
     });
     rx
 }
+
+/// The wirt-vmm processes whose command line names `dir`: the guests of
+/// the test host whose state lives there.
+pub fn vmms_under(dir: &std::path::Path) -> Vec<u32> {
+    let needle = dir.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let c = String::from_utf8_lossy(&c);
+                c.contains("wirt-vmm") && c.contains(&needle)
+            })
+        })
+        .collect()
+}
