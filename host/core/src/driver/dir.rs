@@ -424,11 +424,16 @@ impl StorageDriver for DirStorage {
     /// A raw volume of a dir pool is the file of its name in the pool's
     /// directory, which the host granted the plugin: the host opens it
     /// itself for transfers, as it reads its allocation. The plugin still
-    /// says whether the volume exists and what it holds; qcow2 keeps going
+    /// says (in `info`) whether the volume exists and what it holds; qcow2 keeps going
     /// through it. A symbolic link is never followed: a volume must not
     /// lead the host to a file outside the pool.
-    fn volume_file(&self, pool: &str, name: &str, write: bool) -> Result<Option<std::fs::File>> {
-        let info = self.plugin.volume_info(pool, name)?;
+    fn volume_file(
+        &self,
+        pool: &str,
+        info: &VolumeInfo,
+        write: bool,
+    ) -> Result<Option<std::fs::File>> {
+        let name = info.name.as_str();
         if info.format != "raw" || info.kind != 0 || name.contains('/') {
             return Ok(None);
         }

@@ -742,13 +742,14 @@ pub trait StorageDriver: Send + Sync {
     fn volume_write(&self, _pool: &str, _name: &str, _offset: u64, _data: &[u8]) -> Result<()> {
         unsupported("virStorageVolUpload")
     }
-    /// The file holding a raw volume's bytes one to one, opened (for
-    /// writing too if `write`) so the host moves a transfer's data itself:
+    /// The file holding the bytes of volume `info` (just read from this
+    /// driver) one to one, opened (for writing too if `write`) so the host
+    /// moves a transfer's data itself:
     /// no byte then crosses a plugin's memory. `None` where the driver has
     /// no such file (a format with structure, a plugin's own storage); the
     /// data then goes through [`volume_read`](Self::volume_read) and
     /// [`volume_write`](Self::volume_write).
-    fn volume_file(&self, _pool: &str, _name: &str, _write: bool) -> Result<Option<File>> {
+    fn volume_file(&self, _pool: &str, _info: &VolumeInfo, _write: bool) -> Result<Option<File>> {
         Ok(None)
     }
 }

@@ -227,7 +227,7 @@ impl VolumeBackend for Local {
             source,
         };
         // A raw volume's file is read here: one copy, as dd makes.
-        if let Some(file) = driver.volume_file(&pool, &vol.name, false)? {
+        if let Some(file) = driver.volume_file(&pool, &info, false)? {
             let mut buf = vec![0u8; FILE_CHUNK];
             while pos < end {
                 let want = (end - pos).min(FILE_CHUNK as u64) as usize;
@@ -286,7 +286,7 @@ impl VolumeBackend for Local {
         };
         let mut written = 0u64;
         // A raw volume's file is written here: one copy, as dd makes.
-        let file = driver.volume_file(&pool, &vol.name, true)?;
+        let file = driver.volume_file(&pool, &info, true)?;
         let chunk = if file.is_some() {
             FILE_CHUNK
         } else {
