@@ -140,11 +140,10 @@ pub enum InternalOp {
 pub struct InternalDisk {
     /// Index of the disk in the boot's (or restore's) `disks`.
     pub index: usize,
-    /// The image file the disk is served from, opened again read-write:
-    /// the snapshot table and refcounts are changed through it.
-    pub image: FdRef,
-    /// The same disk, opened again: served from afterwards, since the
-    /// image's metadata changed under the handle that served it so far.
+    /// The same disk, opened again (writable): its image's snapshot table
+    /// and refcounts change through this descriptor, and the disk is served
+    /// from it afterwards, since the image's metadata changed under the
+    /// handle that served it so far.
     pub disk: DiskRef,
 }
 
@@ -454,9 +453,9 @@ pub enum Request {
     SandboxCheck,
     /// An internal snapshot of qcow2 disks, atomically: with the vCPUs
     /// parked and every device worker held, the machine state goes to
-    /// `memory` (if given), each disk of `disks` is flushed, `op` changes
-    /// its image's snapshot table, and the disk is served from its image
-    /// opened again; then the VM goes back to its state. A create that
+    /// `memory` (if given), each disk of `disks` is flushed, `action`
+    /// changes its image's snapshot table through the image opened again,
+    /// and the disk is served from that; then the VM goes back to its state. A create that
     /// fails on one disk is undone on the disks done before it.
     /// Precondition: running or paused.
     InternalSnapshot {

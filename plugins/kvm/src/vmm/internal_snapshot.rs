@@ -33,7 +33,14 @@ impl Vmm {
         let mut out = memory.map(|m| self.take_fd(m, passed)).transpose()?;
         let mut taken = Vec::with_capacity(disks.len());
         for d in disks {
-            let image = self.take_fd(d.image, passed)?;
+            // The snapshot table changes through the image's own descriptor,
+            // which then serves the disk: it must be open for writing.
+            if d.disk.readonly {
+                return Err(VmmError::InvalidRequest(format!(
+                    "disk {} is read-only: it takes no internal snapshot",
+                    d.index
+                )));
+            }
             let top = self.take_fd(d.disk.fd, passed)?;
             let backing = d
                 .disk
@@ -41,7 +48,7 @@ impl Vmm {
                 .iter()
                 .map(|b| self.take_fd(*b, passed))
                 .collect::<Result<Vec<_>, _>>()?;
-            taken.push((d, image, top, backing));
+            taken.push((d, top, backing));
         }
         let machine = self.machine.as_ref().expect("checked above");
         let setup = self.setup.as_ref().expect("a machine has a setup");
@@ -53,7 +60,7 @@ impl Vmm {
                 machine.save_frozen(&self.kvm, &frozen, out)?;
             }
             let mut done: Vec<(usize, &File)> = Vec::new();
-            for (d, image, _, _) in &taken {
+            for (d, image, _) in &taken {
                 let outcome = setup.disks[d.index]
                     .disk
                     .flush()
@@ -87,7 +94,7 @@ impl Vmm {
             }
             // Still held: no request may reach a handle whose cached tables
             // no longer match its file.
-            for (d, _, top, backing) in taken {
+            for (d, top, backing) in taken {
                 let next = Disk::open(d.disk.format, top, backing, d.disk.readonly, &d.disk.serial)
                     .map_err(|e| VmmError::Disk {
                         index: d.index,

@@ -164,20 +164,10 @@ impl KvmDriver {
                         format!("no disk #{index} to snapshot"),
                     )
                 })
-                .and_then(|disk| {
-                    let file = std::fs::OpenOptions::new()
-                        .read(true)
-                        .write(true)
-                        .open(&image.path)
-                        .map_err(|e| io_error(format!("cannot open {}", image.path), e))?;
-                    let at = fds.len();
-                    fds.push(file.into());
-                    Ok((at, open_disk(config, disk, &mut fds)?))
-                });
+                .and_then(|disk| open_disk(config, disk, &mut fds));
             match opened {
-                Ok((at, opened)) => disks.push(protocol::InternalDisk {
+                Ok(opened) => disks.push(protocol::InternalDisk {
                     index,
-                    image: FdRef::Passed(at),
                     disk: opened.disk_ref_passed(),
                 }),
                 Err(e) => {
