@@ -139,23 +139,26 @@ impl SnapshotBackend for Local {
                 domain: Some(obj.def().clone()),
                 extra: request.extra.clone(),
             };
-            let plan = if external {
+            let planned = if external {
                 let config = self.driver_config(reg, obj.def(), None)?;
-                Some(disks::plan(&request, &name, &config, active, flags)?)
+                let plan = disks::plan(&request, &name, &config, active, flags)?;
+                Some((config, plan))
             } else {
                 None
             };
-            match plan {
-                Some(plan) if !plan.internal.is_empty() => {
+            match planned {
+                Some((config, plan)) if !plan.internal.is_empty() => {
                     if flags & flags::CREATE_NO_METADATA != 0 {
                         return Err(Error::api(
                             ErrorCode::CONFIG_UNSUPPORTED,
                             "an internal snapshot needs its metadata: it is deleted through it",
                         ));
                     }
-                    self.take_internal(reg, uuid, &mut snap, &plan)?;
+                    self.take_internal(reg, uuid, &config, &mut snap, &plan)?;
                 }
-                Some(plan) if !plan.disks.is_empty() || plan.memory != disks::Memory::Internal => {
+                Some((_, plan))
+                    if !plan.disks.is_empty() || plan.memory != disks::Memory::Internal =>
+                {
                     if flags & flags::CREATE_NO_METADATA != 0 && plan.memory != disks::Memory::No {
                         return Err(Error::api(
                             ErrorCode::CONFIG_UNSUPPORTED,

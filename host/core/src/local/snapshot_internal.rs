@@ -12,18 +12,18 @@ use crate::registry::Registry;
 use crate::xml::SnapshotDef;
 
 impl Local {
-    /// Takes the internal snapshot `plan` describes of domain `uuid` and
+    /// Takes the internal snapshot `plan` describes of domain `uuid`
+    /// (`config`: the driver's view of it, which `plan` was made from) and
     /// records in `snap` which disks hold it and whether memory is kept.
     pub(super) fn take_internal(
         &self,
         reg: &Registry,
         uuid: &uuid::Uuid,
+        config: &DomainConfig,
         snap: &mut SnapshotDef,
         plan: &Plan,
     ) -> Result<()> {
-        let obj = reg.domain(uuid).expect("checked");
-        let active = obj.is_active();
-        let config = self.driver_config(reg, obj.def(), None)?;
+        let active = reg.domain(uuid).expect("checked").is_active();
         let images: Vec<InternalImage> = plan
             .internal
             .iter()
@@ -34,7 +34,7 @@ impl Local {
             .collect();
         let memory = plan.memory == super::snapshot_disks::Memory::Internal;
         self.hv()
-            .snapshot_internal(&config, &snap.name, InternalOp::Create, &images, memory)?;
+            .snapshot_internal(config, &snap.name, InternalOp::Create, &images, memory)?;
         snap.memory = if memory { "internal" } else { "no" }.into();
         snap.extra
             .retain(|e| e.name != "memory" && e.name != "disks");
