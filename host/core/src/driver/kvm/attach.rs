@@ -337,6 +337,11 @@ impl KvmDriver {
 
     pub(super) fn published_states(&self, only: Option<&str>) -> Vec<(String, DomainStatus)> {
         let now = Instant::now();
+        let status = |state, reason| DomainStatus {
+            state,
+            reason,
+            ..DomainStatus::default()
+        };
         let mut fresh = Vec::new();
         let mut stale = Vec::new();
         let unwatched = self.unwatched.lock().unwrap_or_else(|p| p.into_inner());
@@ -349,7 +354,7 @@ impl KvmDriver {
         for (uuid, vm) in chosen {
             let (at, state, reason) = vm.seen;
             if now.duration_since(at) < PUBLISHED_FRESH {
-                fresh.push((uuid.clone(), state, reason));
+                fresh.push((uuid.clone(), status(state, reason)));
             } else {
                 stale.push(uuid.clone());
             }
@@ -366,7 +371,7 @@ impl KvmDriver {
                     {
                         vm.seen = (now, state, reason);
                     }
-                    fresh.push((uuid, state, reason));
+                    fresh.push((uuid, status(state, reason)));
                 }
                 // Gone, stopped or unreadable: attaching reports what
                 // happened, as a watcher would have.
@@ -376,15 +381,5 @@ impl KvmDriver {
             }
         }
         fresh
-            .into_iter()
-            .map(|(uuid, state, reason)| {
-                let status = DomainStatus {
-                    state,
-                    reason,
-                    ..DomainStatus::default()
-                };
-                (uuid, status)
-            })
-            .collect()
     }
 }
