@@ -30,6 +30,26 @@ pub fn check_type(args: &Args) -> Result<Option<Reply>, CmdError> {
     Ok(None)
 }
 
+/// For event commands that watch one type of `types` at a time (virsh
+/// 9.0's `secret-event` and `nodedev-event` have no `--all`): the type
+/// `--event` names, or `Err` with what the command answers instead (the
+/// `--list` reply, or the error).
+pub fn one_type(args: &Args, types: &[&'static str]) -> Result<&'static str, CmdResult> {
+    if args.has("list") {
+        return Err(Ok(Reply::text(types.join("\n"), json!(types))));
+    }
+    match args.get("event") {
+        Some(ev) => types
+            .iter()
+            .copied()
+            .find(|t| *t == ev)
+            .ok_or_else(|| Err(CmdError::msg(format!("unknown event type {ev}")))),
+        None => Err(Err(CmdError::msg(
+            "either --list or --event <type> is required",
+        ))),
+    }
+}
+
 /// Waits for the events `wanted` accepts and prints each as `line` does:
 /// at once when `live` (as virsh does, so a watcher sees events while it
 /// loops), else all in the reply (`--json`).

@@ -231,16 +231,9 @@ const EVENT_TYPES: [&str; 2] = ["lifecycle", "value-changed"];
 
 pub(super) fn event(ctx: &mut Ctx, args: &Args) -> CmdResult {
     use wirt::events::SecretLifecycle;
-    if args.has("list") {
-        return Ok(Reply::text(EVENT_TYPES.join("\n"), json!(EVENT_TYPES)));
-    }
-    // virsh 9.0's secret-event has no --all: one type per watcher.
-    let kind = match args.get("event") {
-        Some(ev) if EVENT_TYPES.contains(&ev) => ev,
-        Some(ev) => return Err(CmdError::msg(format!("unknown event type {ev}"))),
-        None => {
-            return Err(CmdError::msg("either --list or --event <type> is required"));
-        }
+    let kind = match crate::event_loop::one_type(args, &EVENT_TYPES) {
+        Ok(kind) => kind,
+        Err(done) => return done,
     };
     let filter = match args.get("secret") {
         Some(arg) => Some(secret(ctx, arg)?.uuid()),
