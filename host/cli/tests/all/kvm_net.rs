@@ -416,7 +416,8 @@ fn kvm_ethernet_taps_take_the_given_name_mtu_and_link() {
     // A VMM that dies takes its taps with it: the host kept no copy.
     k.ok_in(&ns, "start e1");
     assert_eq!(taps(&ns).len(), 2);
-    for pid in k.vmms() {
+    let killed = k.vmms();
+    for pid in &killed {
         let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
     }
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -428,9 +429,13 @@ fn kvm_ethernet_taps_take_the_given_name_mtu_and_link() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    // Its taps can go a moment before the process has finished dying; the
-    // crash is what the host sees once it has.
-    while !k.vmms().is_empty() {
+    // Its taps (and its command line) can go a moment before the process
+    // has finished dying and closed its state file; the crash is what the
+    // host sees once it is gone.
+    while killed
+        .iter()
+        .any(|pid| Path::new(&format!("/proc/{pid}")).exists())
+    {
         assert!(Instant::now() < deadline, "the killed VMM stays");
         std::thread::sleep(Duration::from_millis(20));
     }
