@@ -11,6 +11,7 @@ mod hostile;
 mod ifaces;
 mod kvm;
 mod kvm_hotplug;
+mod kvm_index;
 mod kvm_net;
 mod kvm_snapshot;
 mod kvm_snapshot_internal;

@@ -78,6 +78,30 @@ fn io(what: String, source: std::io::Error) -> Error {
     Error::Io { what, source }
 }
 
+/// The pools the previous host process left active, as recorded in
+/// `record`, with the volumes it knew them to hold.
+pub fn recorded_active(record: &std::path::Path) -> Vec<(String, Vec<VolumeInfo>)> {
+    let record: serde_json::Value = std::fs::read(record)
+        .ok()
+        .and_then(|d| serde_json::from_slice(&d).ok())
+        .unwrap_or(serde_json::Value::Null);
+    record
+        .as_object()
+        .map(|pools| {
+            pools
+                .iter()
+                .map(|(uuid, vols)| {
+                    let vols = vols
+                        .as_array()
+                        .map(|a| a.iter().filter_map(volume_from_json).collect())
+                        .unwrap_or_default();
+                    (uuid.clone(), vols)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 impl DirStorage {
     /// Wraps the storage-dir plugin's handle. Every fresh instance is told
     /// the active pools again, because it is granted them anew.
@@ -108,32 +132,6 @@ impl DirStorage {
             known: Mutex::new(BTreeMap::new()),
             record,
         })
-    }
-
-    /// The pools the previous host process left active, with the volumes
-    /// it knew them to hold.
-    pub fn recorded_active(&self) -> Vec<(String, Vec<VolumeInfo>)> {
-        let record: serde_json::Value = self
-            .record
-            .as_ref()
-            .and_then(|p| std::fs::read(p).ok())
-            .and_then(|d| serde_json::from_slice(&d).ok())
-            .unwrap_or(serde_json::Value::Null);
-        record
-            .as_object()
-            .map(|pools| {
-                pools
-                    .iter()
-                    .map(|(uuid, vols)| {
-                        let vols = vols
-                            .as_array()
-                            .map(|a| a.iter().filter_map(volume_from_json).collect())
-                            .unwrap_or_default();
-                        (uuid.clone(), vols)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
     }
 
     /// Resumes a pool the previous host process left active, with the

@@ -34,6 +34,7 @@ use crate::plugin::StatusSink;
 use disks::OpenedDisk;
 
 mod attach;
+pub use attach::{BeforeSpawn, ConfigSource};
 use attach::{Unwatched, is_vmm_serving, retire};
 mod devices;
 mod disks;
@@ -119,6 +120,11 @@ pub struct KvmDriver {
     /// that only reads the registry never pays for a connection (and a
     /// watcher thread) per guest. The first use of one attaches it.
     unwatched: Mutex<HashMap<String, Unwatched>>,
+    /// The config of an unwatched VMM deferred without one
+    /// (`defer_unread`), when attaching needs it.
+    config_source: Mutex<Option<ConfigSource>>,
+    /// Told before each VMM is spawned (`set_before_spawn`).
+    before_spawn: Mutex<Option<BeforeSpawn>>,
     sink: StatusSink,
     /// What the host said about the next start's interfaces (`nic`).
     nic_plans: Mutex<HashMap<String, Vec<HostNic>>>,
@@ -293,6 +299,8 @@ impl KvmDriver {
             paths,
             vms: Arc::new(Mutex::new(HashMap::new())),
             unwatched: Mutex::default(),
+            config_source: Mutex::default(),
+            before_spawn: Mutex::default(),
             sink,
             nic_plans: Mutex::default(),
             taps: Mutex::default(),
@@ -383,6 +391,9 @@ impl KvmDriver {
     /// the descriptor numbers the VMM sees.
     fn spawn(&self, config: &DomainConfig, opened: Opened) -> Result<(Arc<Vm>, Vec<i32>, Opened)> {
         check_memory_fits(config, host_memory_kib())?;
+        if let Some(hook) = &*self.before_spawn.lock().unwrap_or_else(|p| p.into_inner()) {
+            hook();
+        }
         let vmm_dir = self.paths.runtime.join("vmm");
         crate::registry::create_private_dir(&vmm_dir)
             .map_err(|e| io_error(format!("cannot create {}", vmm_dir.display()), e))?;

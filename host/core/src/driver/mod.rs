@@ -257,9 +257,10 @@ pub trait HypervisorDriver: Send + Sync {
     fn release(&self, _uuid: &str) {}
     /// Running domains the driver took over without watching them yet
     /// (all, or the one of `only`; a listing reads their state without
-    /// connecting to each), with the state each last published. Any
-    /// found stopped or gone is reported through the status sink
-    /// instead, as a watcher would.
+    /// connecting to each), with the state each last published: those
+    /// whose state was read again for this call, as one read a moment ago
+    /// was returned then. Any found stopped or gone is reported through
+    /// the status sink instead, as a watcher would.
     fn unwatched_states(&self, _only: Option<&str>) -> Vec<(String, DomainStatus)> {
         Vec::new()
     }

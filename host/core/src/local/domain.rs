@@ -15,7 +15,7 @@ use crate::connect::{
 use crate::driver::{self, Capabilities, ConsoleStream, DomainStatus, HypervisorDriver};
 use crate::error::ErrorCode;
 use crate::lifecycle::{self, Op, State};
-use crate::registry::{DomainObj, Registry, SaveImage};
+use crate::registry::{DomainObj, DomainSummary, Registry, SaveImage};
 use crate::xml::{DomainDef, FormatOptions, ParseOptions};
 
 /// Driver-specific defaults: the architecture the driver offers for the OS type.
@@ -73,7 +73,7 @@ pub(crate) fn forget(_state: &ConnState, reg: &Registry, uuid: &Uuid) -> Result<
 
 /// Whether `d` passes libvirt's `VIR_CONNECT_LIST_DOMAINS_*` filter `flags`
 /// (0 passes everything; within each group of bits, any set bit may match).
-fn listed(flags: u32, d: &DomainObj) -> bool {
+fn listed(flags: u32, d: &DomainSummary) -> bool {
     use list_flags::*;
     let group = |bits: u32, hit: u32| flags & bits == 0 || flags & hit != 0;
     let state_bit = match d.state {
@@ -86,12 +86,12 @@ fn listed(flags: u32, d: &DomainObj) -> bool {
     group(ACTIVE | INACTIVE, pick(d.is_active(), ACTIVE, INACTIVE))
         && group(
             PERSISTENT | TRANSIENT,
-            pick(d.persistent(), PERSISTENT, TRANSIENT),
+            pick(d.persistent, PERSISTENT, TRANSIENT),
         )
         && group(RUNNING | PAUSED | SHUTOFF | OTHER, state_bit)
         && group(
             MANAGEDSAVE | NO_MANAGEDSAVE,
-            pick(d.managed_save.is_some(), MANAGEDSAVE, NO_MANAGEDSAVE),
+            pick(d.managed_save, MANAGEDSAVE, NO_MANAGEDSAVE),
         )
         && group(
             AUTOSTART | NO_AUTOSTART,
@@ -99,7 +99,7 @@ fn listed(flags: u32, d: &DomainObj) -> bool {
         )
         && group(
             HAS_SNAPSHOT | NO_SNAPSHOT,
-            pick(d.snapshots.is_empty(), NO_SNAPSHOT, HAS_SNAPSHOT),
+            pick(d.has_snapshots, HAS_SNAPSHOT, NO_SNAPSHOT),
         )
         && group(HAS_CHECKPOINT | NO_CHECKPOINT, NO_CHECKPOINT)
 }
@@ -110,6 +110,15 @@ pub(crate) fn domain_ref(obj: &DomainObj) -> DomainRef {
         name: obj.name().to_string(),
         uuid: obj.uuid(),
         id: obj.id_or_minus_one(),
+    }
+}
+
+/// The reference the API hands out for the domain `d` summarises.
+fn summary_ref(d: DomainSummary) -> DomainRef {
+    DomainRef {
+        id: d.id_or_minus_one(),
+        name: d.name,
+        uuid: d.uuid,
     }
 }
 
@@ -140,6 +149,9 @@ impl Local {
         dom: &DomainRef,
         f: impl FnOnce(&mut Registry, &Uuid) -> Result<R>,
     ) -> Result<R> {
+        // A guest left unwatched may have stopped since: the call sees it
+        // stopped, as it would have had its VMM been watched.
+        self.refresh_unwatched(Some(&dom.uuid.to_string()));
         let mut reg = self.state.lock();
         if reg.domain(&dom.uuid).is_none() {
             return Err(no_domain(format!(
@@ -153,6 +165,18 @@ impl Local {
     pub(super) fn obj<R>(&self, dom: &DomainRef, f: impl FnOnce(&DomainObj) -> R) -> Result<R> {
         self.with(dom, |reg, uuid| {
             Ok(f(reg.domain(uuid).expect("checked by with")))
+        })
+    }
+
+    /// What a listing shows of the domain: answers without reading the
+    /// definitions of a domain known only from the index.
+    fn summary<R>(&self, dom: &DomainRef, f: impl FnOnce(DomainSummary) -> R) -> Result<R> {
+        let summary = self.state.lock().summary(&dom.uuid);
+        summary.map(f).ok_or_else(|| {
+            no_domain(format!(
+                "no domain with matching uuid '{}' ({})",
+                dom.uuid, dom.name
+            ))
         })
     }
 
@@ -229,12 +253,12 @@ impl Local {
             let config = self.driver_config(reg, &def, id)?;
             hv.adopt(&config, &status)?;
         }
-        if let Some(net) = &state.drivers.network {
+        if let Some(net) = state.drivers.network.as_ref().and_then(|n| n.if_made()) {
             for n in reg.networks.values().filter(|n| n.is_active()) {
                 net.network_start(&convert::network_config(n.def()), 0)?;
             }
         }
-        if let Some(st) = &state.drivers.storage {
+        if let Some(st) = state.drivers.storage.as_ref().and_then(|s| s.if_made()) {
             for p in reg.pools.values().filter(|p| p.active) {
                 st.pool_start(&convert::pool_config(&p.def))?;
                 for v in p.volumes.values() {
@@ -308,15 +332,16 @@ pub(crate) fn check_unique(reg: &Registry, def: &DomainDef) -> Result<()> {
 impl DomainBackend for Local {
     fn lookup_domain_by_name(&self, name: &str) -> Result<DomainRef> {
         let reg = self.state.lock();
-        reg.domain_by_name(name)
-            .map(domain_ref)
+        reg.domain_uuid_by_name(name)
+            .and_then(|uuid| reg.summary(&uuid))
+            .map(summary_ref)
             .ok_or_else(|| no_domain(format!("no domain with matching name '{name}'")))
     }
 
     fn lookup_domain_by_uuid(&self, uuid: &Uuid) -> Result<DomainRef> {
         let reg = self.state.lock();
-        reg.domain(uuid)
-            .map(domain_ref)
+        reg.summary(uuid)
+            .map(summary_ref)
             .ok_or_else(|| no_domain(format!("no domain with matching uuid '{uuid}'")))
     }
 
@@ -334,9 +359,9 @@ impl DomainBackend for Local {
         self.refresh_unwatched(None);
         let reg = self.state.lock();
         Ok(reg
-            .domains()
+            .summaries()
             .filter(|d| listed(flags, d))
-            .map(domain_ref)
+            .map(summary_ref)
             .collect())
     }
 
@@ -421,24 +446,30 @@ impl DomainBackend for Local {
 
     fn domain_state(&self, dom: &DomainRef) -> Result<(State, u32)> {
         self.refresh_unwatched(Some(&dom.uuid.to_string()));
-        self.obj(dom, |o| (o.state, o.reason))
+        let state = self.state.lock().domain_state(&dom.uuid);
+        state.ok_or_else(|| {
+            no_domain(format!(
+                "no domain with matching uuid '{}' ({})",
+                dom.uuid, dom.name
+            ))
+        })
     }
 
     fn domain_is_active(&self, dom: &DomainRef) -> Result<bool> {
         self.refresh_unwatched(Some(&dom.uuid.to_string()));
-        self.obj(dom, |o| o.is_active())
+        self.summary(dom, |d| d.is_active())
     }
 
     fn domain_is_persistent(&self, dom: &DomainRef) -> Result<bool> {
-        self.obj(dom, |o| o.persistent())
+        self.summary(dom, |d| d.persistent)
     }
 
     fn domain_autostart(&self, dom: &DomainRef) -> Result<bool> {
-        self.obj(dom, |o| o.autostart)
+        self.summary(dom, |d| d.autostart)
     }
 
     fn domain_has_managed_save(&self, dom: &DomainRef) -> Result<bool> {
-        self.obj(dom, |o| o.managed_save.is_some())
+        self.summary(dom, |d| d.managed_save)
     }
 
     fn domain_info(&self, dom: &DomainRef) -> Result<DomainInfo> {

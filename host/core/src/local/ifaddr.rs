@@ -43,9 +43,10 @@ impl Local {
 
     /// Each interface on a network, with the addresses its MAC leased there.
     fn lease_addresses(&self, ifaces: &[Interface]) -> Result<Vec<DomainInterface>> {
-        let Some(driver) = self.state.drivers.network.clone() else {
+        let Some(driver) = &self.state.drivers.network else {
             return Ok(Vec::new());
         };
+        let driver = driver.get()?;
         let mut out = Vec::new();
         for iface in ifaces.iter().filter(|i| i.kind == "network") {
             let (Some(mac), Some(network)) = (&iface.mac, &iface.source) else {

@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use super::on_demand::OnDemand;
 use super::{ConnState, Disk, Drivers};
 use crate::connect::{Error, Result};
 use crate::driver::bridge::BridgeNetworks;
@@ -17,7 +18,7 @@ use crate::driver::{DomainStatus, HypervisorDriver, NetworkDriver, StorageDriver
 use crate::events::EventBus;
 use crate::lifecycle::State;
 use crate::plugin::{PluginHandle, builtin};
-use crate::registry::{Registry, StateDir, StateLock};
+use crate::registry::{DomainIndex, Registry, RuntimeRecord, StateDir, StateLock};
 use wirt_kvm::control::published::Published;
 
 use super::dirs::LocalDirs;
@@ -48,10 +49,19 @@ pub(crate) fn open_kvm(uri: &str, system: bool) -> Result<Arc<ConnState>> {
         snapshots: dirs.state.join("snapshot-state"),
     };
     let kvm = Arc::new(KvmDriver::new(paths, sink));
-    let networks: Arc<dyn NetworkDriver> = Arc::new(BridgeNetworks::open(
-        &dirs.state.join("network"),
-        &dirs.runtime.join("network"),
-    )?);
+    let records = dirs.runtime.clone();
+    kvm.set_config_source(Box::new(move |uuid| {
+        let record = RuntimeRecord::read(&records, &uuid::Uuid::parse_str(uuid).ok()?)?;
+        Some(super::convert::domain_config(
+            &record.live,
+            Some(record.id),
+            &|_, _| None,
+        ))
+    }));
+    let networks: OnDemand<dyn NetworkDriver> = {
+        let (state, run) = (dirs.state.join("network"), dirs.runtime.join("network"));
+        OnDemand::new(move || Ok(Arc::new(BridgeNetworks::open(&state, &run)?) as Arc<_>))
+    };
     let info = kvm.open(uri)?;
     let capabilities = kvm.capabilities()?;
     let node = kvm.node_info()?;
@@ -59,19 +69,21 @@ pub(crate) fn open_kvm(uri: &str, system: bool) -> Result<Arc<ConnState>> {
     // Other `wirt` processes and wirtd may use this state dir: it is read
     // under its lock, which every later mutation takes too (`lock`).
     let lock = Arc::new(StateLock::open(&dirs.state)?);
+    {
+        // A process that dies between spawning a VMM and recording it
+        // leaves an orphan: the bump makes the next open read everything,
+        // and reap it, instead of trusting the domain index.
+        let lock = lock.clone();
+        kvm.set_before_spawn(Box::new(move || lock.bump()));
+    }
     lock.lock()?;
     let loaded = (|| {
         lock.changed();
-        // A process that read a half-written definition reads again.
-        if crate::registry::clean_leftovers(&dirs.state, Some(&dirs.runtime)) > 0 {
-            lock.bump();
-        }
         let store = StateDir::new(&dirs.state)
             .with_runtime(&dirs.runtime)
             .with_lock(lock.clone());
-        let (mut registry, running) = Registry::load(store)?;
-        reattach(&mut registry, running, kvm.as_ref());
-        super::network::adopt_running(&mut registry, networks.as_ref());
+        let mut registry = load_registry(store, &lock, &kvm)?;
+        super::network::adopt_running(&mut registry, &networks);
         let storage = open_dir_storage(&dirs, &mut registry)?;
         Ok::<_, Error>((registry, storage))
     })();
@@ -123,9 +135,11 @@ fn reload(reg: &mut Registry, kvm: &KvmDriver) {
     let Some(store) = reg.store().cloned() else {
         return;
     };
-    match Registry::load(store) {
-        Ok((mut fresh, running)) => {
-            reattach(&mut fresh, running, kvm);
+    let Some(lock) = store.lock().cloned() else {
+        return;
+    };
+    match load_registry(store, &lock, kvm) {
+        Ok(mut fresh) => {
             for (uuid, net) in &reg.networks {
                 let Some(live) = &net.live else { continue };
                 match fresh.networks.get_mut(uuid) {
@@ -149,16 +163,60 @@ fn reload(reg: &mut Registry, kvm: &KvmDriver) {
     }
 }
 
+/// Reads the state dir under its lock. While the domain index is current,
+/// domains come from it, their definitions read when first used, and
+/// running ones are left unwatched without reading anything of theirs;
+/// otherwise every file is read, running VMMs are taken over, and the
+/// index is written anew.
+fn load_registry(store: StateDir, lock: &StateLock, kvm: &KvmDriver) -> Result<Registry> {
+    let root = store.root().to_path_buf();
+    let runtime = store.runtime().map(PathBuf::from);
+    let index = DomainIndex::read(&store, lock.generation());
+    let Some(index) = index else {
+        // A process that read a half-written definition reads again.
+        if crate::registry::clean_leftovers(&root, runtime.as_deref()) > 0 {
+            lock.bump();
+        }
+        let (mut registry, running) = Registry::load(store)?;
+        reattach(&mut registry, running, kvm);
+        registry.write_index(lock.generation());
+        return Ok(registry);
+    };
+    // Every writer bumps the generation before it writes, and every spawn
+    // of a VMM before it happens, so with the index current no writer died
+    // halfway and no VMM was left unrecorded since it was written: only
+    // secrets, written apart from the generation, may hold a dead writer's
+    // temporary.
+    crate::registry::clean_temporaries(&[root.join("secrets")]);
+    let registry = Registry::from_index(store, index)?;
+    let running: Vec<(String, u32, u32)> = registry
+        .summaries()
+        .filter(|d| d.is_active())
+        .map(|d| (d.uuid.to_string(), d.state as u32, d.reason))
+        .collect();
+    kvm.defer_unread(running.into_iter());
+    Ok(registry)
+}
+
 /// The storage-dir plugin serves this host's "dir" pools. Pools that were
-/// active in the previous host process are started again.
-fn open_dir_storage(dirs: &LocalDirs, reg: &mut Registry) -> Result<Arc<dyn StorageDriver>> {
-    let handle = Arc::new(PluginHandle::new(builtin::storage_dir()?, None));
-    handle.track();
-    let storage = Arc::new(DirStorage::new(
-        handle,
-        Some(dirs.runtime.join("pools-active.json")),
-    )?);
-    for (uuid, volumes) in storage.recorded_active() {
+/// active in the previous host process are started again; with none, the
+/// plugin is loaded when a call first needs it.
+fn open_dir_storage(dirs: &LocalDirs, reg: &mut Registry) -> Result<OnDemand<dyn StorageDriver>> {
+    let record = dirs.runtime.join("pools-active.json");
+    let make = move |record: &std::path::Path| -> Result<Arc<DirStorage>> {
+        let handle = Arc::new(PluginHandle::new(builtin::storage_dir()?, None));
+        handle.track();
+        Ok(Arc::new(DirStorage::new(
+            handle,
+            Some(record.to_path_buf()),
+        )?))
+    };
+    let recorded = crate::driver::dir::recorded_active(&record);
+    if recorded.is_empty() {
+        return Ok(OnDemand::new(move || Ok(make(&record)? as Arc<_>)));
+    }
+    let storage = make(&record)?;
+    for (uuid, volumes) in recorded {
         let Ok(uuid) = uuid::Uuid::parse_str(&uuid) else {
             continue;
         };
@@ -176,7 +234,7 @@ fn open_dir_storage(dirs: &LocalDirs, reg: &mut Registry) -> Result<Arc<dyn Stor
             }
         }
     }
-    Ok(storage)
+    Ok(OnDemand::ready(storage as Arc<_>))
 }
 
 /// Finds the VMMs that outlived the previous host process and takes them

@@ -27,6 +27,7 @@ mod monitor;
 mod network;
 mod nic;
 mod nodedev;
+mod on_demand;
 mod outcome;
 mod pool;
 mod restack;
@@ -161,8 +162,8 @@ pub(crate) fn no_domain(detail: impl std::fmt::Display) -> Error {
 /// The drivers behind one connection state.
 pub(crate) struct Drivers {
     pub hypervisor: Arc<dyn HypervisorDriver>,
-    pub storage: Option<Arc<dyn StorageDriver>>,
-    pub network: Option<Arc<dyn NetworkDriver>>,
+    pub storage: Option<on_demand::OnDemand<dyn StorageDriver>>,
+    pub network: Option<on_demand::OnDemand<dyn NetworkDriver>>,
 }
 
 /// Where drivers report status changes the guest made on its own.

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use super::on_demand::OnDemand;
 use super::{Local, convert};
 use crate::connect::network_flags as flags;
 use crate::connect::{Error, NetworkBackend, NetworkRef, Result, check_flags};
@@ -22,8 +23,9 @@ impl Local {
         self.state
             .drivers
             .network
-            .clone()
-            .ok_or_else(|| Error::api(ErrorCode::NO_SUPPORT, "virConnectListAllNetworks"))
+            .as_ref()
+            .ok_or_else(|| Error::api(ErrorCode::NO_SUPPORT, "virConnectListAllNetworks"))?
+            .get()
     }
 
     fn with_network<R>(
@@ -496,12 +498,21 @@ fn forget_live(reg: &Registry, uuid: &Uuid) {
 /// Networks the previous host process left running: started again through
 /// the driver, which adopts what is still there (bridge, rules, dnsmasq)
 /// and re-creates what is not. One that cannot be is forgotten as stopped.
-pub(crate) fn adopt_running(reg: &mut Registry, driver: &dyn NetworkDriver) {
+pub(crate) fn adopt_running(reg: &mut Registry, driver: &OnDemand<dyn NetworkDriver>) {
     let Some(rt) = reg.store().and_then(|s| s.runtime_store()) else {
         return;
     };
     let Ok(records) = rt.list("networks", "xml") else {
         return;
+    };
+    // The plugin is loaded only when a network was left running.
+    let driver = match records.first().map(|_| driver.get()) {
+        None => return,
+        Some(Ok(driver)) => driver,
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "cannot load the network driver to adopt running networks");
+            return;
+        }
     };
     for (uuid, xml) in records {
         let def = match NetworkDef::parse(&String::from_utf8_lossy(&xml)) {

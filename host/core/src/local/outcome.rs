@@ -128,18 +128,22 @@ pub(crate) fn apply_driver_status(
     uuid: &Uuid,
     status: DomainStatus,
 ) -> Vec<DomainEvent> {
-    let Some(obj) = reg.domain(uuid) else {
-        return Vec::new();
-    };
     let (new_state, reason) = state_of(&status);
     // A late report about a domain the host already stopped changes nothing.
     // Nor does one that only gives another reason for the state the domain
     // is in: the host knows better why (a restore, a revert, a migration in
     // look alike to a VMM), and a report queued before a stop and a new
-    // start must not rename how the new run began.
-    if new_state == obj.state || !obj.is_active() {
+    // start must not rename how the new run began. Decided on the summary,
+    // so a listing reads no definition of a guest whose state holds.
+    let Some((known, _)) = reg.domain_state(uuid) else {
+        return Vec::new();
+    };
+    if new_state == known || !known.is_active() {
         return Vec::new();
     }
+    let Some(obj) = reg.domain(uuid) else {
+        return Vec::new();
+    };
     // A guest that left for another host stops here when the migration's
     // Confirm says so, in libvirt's order of events.
     if reason == lifecycle::reason::SHUTOFF_MIGRATED && super::migrate::migrating_out(state, uuid) {

@@ -39,8 +39,9 @@ impl Local {
         self.state
             .drivers
             .storage
-            .clone()
-            .ok_or_else(|| Error::api(ErrorCode::NO_SUPPORT, "virConnectListAllStoragePools"))
+            .as_ref()
+            .ok_or_else(|| Error::api(ErrorCode::NO_SUPPORT, "virConnectListAllStoragePools"))?
+            .get()
     }
 
     pub(super) fn with_pool<R>(

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use super::on_demand::OnDemand;
 use super::{ConnState, Drivers, convert};
 use crate::connect::{Error, Result};
 use crate::driver::wasm::WasmDriver;
@@ -161,8 +162,8 @@ fn open_with_plugin_grants(
         uri: uri.to_string(),
         drivers: Drivers {
             hypervisor,
-            storage: has_storage.then(|| driver.clone() as Arc<dyn StorageDriver>),
-            network: has_network.then(|| driver.clone() as Arc<dyn NetworkDriver>),
+            storage: has_storage.then(|| OnDemand::ready(driver.clone() as Arc<dyn StorageDriver>)),
+            network: has_network.then(|| OnDemand::ready(driver.clone() as Arc<dyn NetworkDriver>)),
         },
         registry: Mutex::new(registry),
         events: EventBus::default(),

@@ -69,6 +69,8 @@ fn persist_snapshots(reg: &Registry, uuid: &uuid::Uuid) -> Result<()> {
     let (Some(store), Some(obj)) = (reg.store(), reg.domain(uuid)) else {
         return Ok(());
     };
+    // Other processes (and the domain index) learn of the change.
+    store.announce();
     let dir = store.snapshot_dir(uuid);
     let _ = std::fs::remove_dir_all(&dir);
     for snap in &obj.snapshots {

@@ -26,6 +26,14 @@ pub struct RuntimeRecord {
     pub block_jobs: Vec<super::BlockJob>,
 }
 
+impl RuntimeRecord {
+    /// The record of domain `uuid` in runtime dir `runtime`, if it has one.
+    pub fn read(runtime: &std::path::Path, uuid: &Uuid) -> Option<RuntimeRecord> {
+        let path = StateDir::new(runtime).object_path("domains", uuid, "json");
+        runtime_record(*uuid, &std::fs::read(path).ok()?)
+    }
+}
+
 fn meta(data: &[u8]) -> serde_json::Value {
     serde_json::from_slice(data).unwrap_or(serde_json::Value::Null)
 }
@@ -44,114 +52,20 @@ impl Registry {
                 .flatten()
                 .filter_map(|e| e.ok()?.file_name().into_string().ok())
                 .collect();
-        let metas: BTreeMap<Uuid, serde_json::Value> = store
-            .list("domains", "json")?
-            .into_iter()
-            .map(|(u, d)| (u, meta(&d)))
-            .collect();
+        let metas: BTreeMap<Uuid, Vec<u8>> = store.list("domains", "json")?.into_iter().collect();
         for (uuid, data) in store.list("domains", "xml")? {
-            let text = String::from_utf8_lossy(&data);
-            let def = match DomainDef::parse(&text, ParseOptions::default()) {
-                Ok(def) if def.uuid == uuid => def,
-                Ok(_) => {
-                    tracing::warn!(%uuid, "stored domain config names another uuid; skipped");
-                    continue;
-                }
-                Err(e) => {
-                    tracing::warn!(%uuid, error = %e, "stored domain config is damaged; skipped");
-                    continue;
-                }
-            };
-            let mut obj = DomainObj::new_inactive(def);
-            if let Some(m) = metas.get(&uuid) {
-                obj.autostart = m["autostart"].as_bool().unwrap_or(false);
-                obj.reason = m["reason"].as_u64().unwrap_or(0) as u32;
-                obj.current_snapshot = m["current_snapshot"].as_str().map(String::from);
-                obj.overlays = m["overlays"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|o| o.as_str().map(String::from))
-                    .collect();
-                let image = store.object_path("domains", &uuid, "save");
-                if m["managed_save"].as_bool().unwrap_or(false) && image.is_file() {
-                    obj.managed_save = Some(SaveImage::File(image));
-                    obj.reason = crate::lifecycle::reason::SHUTOFF_SAVED;
-                }
-            }
-            if with_snapshots.contains(&uuid.to_string()) {
-                obj.snapshots = load_snapshots(&store, &uuid);
-            }
-            reg.insert_domain(obj);
-        }
-        for (uuid, data) in store.list("networks", "xml")? {
-            match NetworkDef::parse(&String::from_utf8_lossy(&data)) {
-                Ok(def) => {
-                    let autostart = store
-                        .list("networks", "json")?
-                        .into_iter()
-                        .find(|(u, _)| *u == uuid)
-                        .is_some_and(|(_, d)| meta(&d)["autostart"].as_bool().unwrap_or(false));
-                    reg.networks.insert(
-                        uuid,
-                        NetworkObj {
-                            config: Some(def),
-                            live: None,
-                            autostart,
-                        },
-                    );
-                }
-                Err(e) => {
-                    tracing::warn!(%uuid, error = %e, "stored network config is damaged; skipped")
-                }
+            let snapshots = with_snapshots.contains(&uuid.to_string());
+            let meta = metas.get(&uuid).map(Vec::as_slice);
+            if let Some(obj) = stored_domain(&store, uuid, &data, meta, snapshots) {
+                reg.insert_domain(obj);
             }
         }
-        let pool_metas: BTreeMap<Uuid, serde_json::Value> = store
-            .list("pools", "json")?
-            .into_iter()
-            .map(|(u, d)| (u, meta(&d)))
-            .collect();
-        for (uuid, data) in store.list("pools", "xml")? {
-            match PoolDef::parse(&String::from_utf8_lossy(&data)) {
-                Ok(def) => {
-                    reg.pools.insert(
-                        uuid,
-                        PoolObj {
-                            def,
-                            persistent: true,
-                            active: false,
-                            autostart: pool_metas
-                                .get(&uuid)
-                                .and_then(|m| m["autostart"].as_bool())
-                                .unwrap_or(false),
-                            volumes: BTreeMap::new(),
-                        },
-                    );
-                }
-                Err(e) => {
-                    tracing::warn!(%uuid, error = %e, "stored pool config is damaged; skipped")
-                }
-            }
-        }
+        networks_and_pools(&mut reg, &store)?;
         let mut running = Vec::new();
         if let Some(runtime) = store.runtime() {
             let records = StateDir::new(runtime);
             for (uuid, data) in records.list("domains", "json")? {
-                let m = meta(&data);
-                let (Some(id), Some(xml)) = (m["id"].as_u64(), m["live"].as_str()) else {
-                    continue;
-                };
-                if let Ok(live) = DomainDef::parse(xml, ParseOptions::default()) {
-                    running.push(RuntimeRecord {
-                        uuid,
-                        id: id as u32,
-                        live,
-                        state: m["state"].as_u64().unwrap_or(0) as u32,
-                        reason: m["reason"].as_u64().unwrap_or(0) as u32,
-                        block_jobs: serde_json::from_value(m["block_jobs"].clone())
-                            .unwrap_or_default(),
-                    });
-                }
+                running.extend(runtime_record(uuid, &data));
             }
             let next = std::fs::read_to_string(runtime.join("next-id"))
                 .ok()
@@ -216,4 +130,122 @@ fn load_snapshots(store: &StateDir, uuid: &Uuid) -> Vec<SnapshotDef> {
         .collect();
     snaps.sort_by_key(|s| s.creation_time);
     snaps
+}
+
+/// A persistent domain from its stored definition `xml` and metadata
+/// `meta`; None, with a warning, if the definition does not parse or names
+/// another UUID. The file stays for the operator to inspect.
+pub(super) fn stored_domain(
+    store: &StateDir,
+    uuid: Uuid,
+    xml: &[u8],
+    meta_data: Option<&[u8]>,
+    with_snapshots: bool,
+) -> Option<DomainObj> {
+    let text = String::from_utf8_lossy(xml);
+    let def = match DomainDef::parse(&text, ParseOptions::default()) {
+        Ok(def) if def.uuid == uuid => def,
+        Ok(_) => {
+            tracing::warn!(%uuid, "stored domain config names another uuid; skipped");
+            return None;
+        }
+        Err(e) => {
+            tracing::warn!(%uuid, error = %e, "stored domain config is damaged; skipped");
+            return None;
+        }
+    };
+    let mut obj = DomainObj::new_inactive(def);
+    if let Some(m) = meta_data.map(meta) {
+        obj.autostart = m["autostart"].as_bool().unwrap_or(false);
+        obj.reason = m["reason"].as_u64().unwrap_or(0) as u32;
+        obj.current_snapshot = m["current_snapshot"].as_str().map(String::from);
+        obj.overlays = m["overlays"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o.as_str().map(String::from))
+            .collect();
+        let image = store.object_path("domains", &uuid, "save");
+        if m["managed_save"].as_bool().unwrap_or(false) && image.is_file() {
+            obj.managed_save = Some(SaveImage::File(image));
+            obj.reason = crate::lifecycle::reason::SHUTOFF_SAVED;
+        }
+    }
+    if with_snapshots {
+        obj.snapshots = load_snapshots(store, &uuid);
+    }
+    Some(obj)
+}
+
+/// The runtime record `data` of domain `uuid`; None if it is not one.
+pub(super) fn runtime_record(uuid: Uuid, data: &[u8]) -> Option<RuntimeRecord> {
+    let m = meta(data);
+    let (Some(id), Some(xml)) = (m["id"].as_u64(), m["live"].as_str()) else {
+        return None;
+    };
+    let live = DomainDef::parse(xml, ParseOptions::default()).ok()?;
+    Some(RuntimeRecord {
+        uuid,
+        id: id as u32,
+        live,
+        state: m["state"].as_u64().unwrap_or(0) as u32,
+        reason: m["reason"].as_u64().unwrap_or(0) as u32,
+        block_jobs: serde_json::from_value(m["block_jobs"].clone()).unwrap_or_default(),
+    })
+}
+
+/// Reads the stored networks and pools into `reg`.
+pub(super) fn networks_and_pools(reg: &mut Registry, store: &StateDir) -> Result<()> {
+    let metas = |kind: &str| -> Result<BTreeMap<Uuid, serde_json::Value>> {
+        Ok(store
+            .list(kind, "json")?
+            .into_iter()
+            .map(|(u, d)| (u, meta(&d)))
+            .collect())
+    };
+    let autostart = |metas: &BTreeMap<Uuid, serde_json::Value>, uuid: &Uuid| {
+        metas
+            .get(uuid)
+            .and_then(|m| m["autostart"].as_bool())
+            .unwrap_or(false)
+    };
+    let network_metas = metas("networks")?;
+    for (uuid, data) in store.list("networks", "xml")? {
+        match NetworkDef::parse(&String::from_utf8_lossy(&data)) {
+            Ok(def) => {
+                reg.networks.insert(
+                    uuid,
+                    NetworkObj {
+                        config: Some(def),
+                        live: None,
+                        autostart: autostart(&network_metas, &uuid),
+                    },
+                );
+            }
+            Err(e) => {
+                tracing::warn!(%uuid, error = %e, "stored network config is damaged; skipped")
+            }
+        }
+    }
+    let pool_metas = metas("pools")?;
+    for (uuid, data) in store.list("pools", "xml")? {
+        match PoolDef::parse(&String::from_utf8_lossy(&data)) {
+            Ok(def) => {
+                reg.pools.insert(
+                    uuid,
+                    PoolObj {
+                        def,
+                        persistent: true,
+                        active: false,
+                        autostart: autostart(&pool_metas, &uuid),
+                        volumes: BTreeMap::new(),
+                    },
+                );
+            }
+            Err(e) => {
+                tracing::warn!(%uuid, error = %e, "stored pool config is damaged; skipped")
+            }
+        }
+    }
+    Ok(())
 }

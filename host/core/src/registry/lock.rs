@@ -64,7 +64,8 @@ impl StateLock {
         let _ = self.file.unlock();
     }
 
-    fn generation(&self) -> u64 {
+    /// The generation now. Call with the lock held.
+    pub fn generation(&self) -> u64 {
         let mut buf = [0u8; WIDTH];
         let n = self.file.read_at(&mut buf, 0).unwrap_or(0);
         std::str::from_utf8(&buf[..n])
@@ -99,7 +100,6 @@ impl StateLock {
 /// definition was never reported defined. Call with the lock held;
 /// returns how many files were removed.
 pub fn clean_leftovers(root: &Path, runtime: Option<&Path>) -> usize {
-    let mut removed = 0;
     // `secrets`: a dead writer's temporary may hold a secret's value.
     let mut dirs: Vec<PathBuf> = ["domains", "networks", "pools", "secrets"]
         .iter()
@@ -112,22 +112,7 @@ pub fn clean_leftovers(root: &Path, runtime: Option<&Path>) -> usize {
         dirs.push(runtime.join("domains"));
         dirs.push(runtime.to_path_buf());
     }
-    for dir in &dirs {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            continue;
-        };
-        for entry in entries.filter_map(|e| e.ok()) {
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else {
-                continue;
-            };
-            if let Some(pid) = temporary_of(name)
-                && !Path::new(&format!("/proc/{pid}")).exists()
-            {
-                removed += remove(&entry.path(), "a temporary file of a writer that died");
-            }
-        }
-    }
+    let mut removed = clean_temporaries(&dirs);
     // One listing, not a stat per definition: a host with many domains
     // pays for this at every open.
     let domains = root.join("domains");
@@ -142,6 +127,29 @@ pub fn clean_leftovers(root: &Path, runtime: Option<&Path>) -> usize {
                 && !names.contains(path.with_extension("json").file_name().unwrap_or_default())
             {
                 removed += remove(&path, "a definition whose define did not finish");
+            }
+        }
+    }
+    removed
+}
+
+/// Removes from `dirs` the temporaries (`.NAME.tmp-PID`) of writers that
+/// are gone; returns how many.
+pub fn clean_temporaries(dirs: &[PathBuf]) -> usize {
+    let mut removed = 0;
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for entry in entries.filter_map(|e| e.ok()) {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                continue;
+            };
+            if let Some(pid) = temporary_of(name)
+                && !Path::new(&format!("/proc/{pid}")).exists()
+            {
+                removed += remove(&entry.path(), "a temporary file of a writer that died");
             }
         }
     }

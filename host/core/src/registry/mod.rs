@@ -5,17 +5,20 @@
 //! The registry never talks to drivers; `connect` does, then records the
 //! result here.
 
+mod index;
 mod load;
 mod lock;
 mod store;
 
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use uuid::Uuid;
 
+pub use index::{DomainIndex, DomainSummary};
 pub use load::RuntimeRecord;
-pub use lock::{StateLock, clean_leftovers};
+pub use lock::{StateLock, clean_leftovers, clean_temporaries};
 pub use store::{StateDir, create_private_dir, write_atomic};
 
 use crate::driver::{DomainStatus, VolumeInfo};
@@ -306,10 +309,45 @@ pub struct PoolObj {
     pub volumes: BTreeMap<String, VolumeInfo>,
 }
 
+/// A domain of the registry: the object, or what the index says of it
+/// until the object is first needed.
+#[derive(Debug)]
+struct DomainSlot {
+    /// What the index said; None for a domain made or read in full.
+    indexed: Option<DomainSummary>,
+    /// The object, once read; None inside if its files no longer parse.
+    /// Boxed: a thousand slots move through the map while it is built.
+    obj: OnceCell<Option<Box<DomainObj>>>,
+}
+
+impl DomainSlot {
+    fn loaded(obj: DomainObj) -> Self {
+        DomainSlot {
+            indexed: None,
+            obj: OnceCell::from(Some(Box::new(obj))),
+        }
+    }
+
+    fn summary(&self) -> Option<DomainSummary> {
+        match self.obj.get() {
+            Some(obj) => obj.as_deref().map(DomainSummary::of),
+            None => self.indexed.clone(),
+        }
+    }
+
+    /// The state and reason, as `summary` has them, without a copy.
+    fn state(&self) -> Option<(State, u32)> {
+        match self.obj.get() {
+            Some(obj) => obj.as_deref().map(|o| (o.state, o.reason)),
+            None => self.indexed.as_ref().map(|d| (d.state, d.reason)),
+        }
+    }
+}
+
 /// Everything one connection state knows.
 #[derive(Debug, Default)]
 pub struct Registry {
-    domains: BTreeMap<Uuid, DomainObj>,
+    domains: BTreeMap<Uuid, DomainSlot>,
     domain_names: HashMap<String, Uuid>,
     /// Ids are never reused within a connection's lifetime.
     next_id: u32,
@@ -347,61 +385,108 @@ impl Registry {
         id
     }
 
-    /// Every domain, in UUID order.
+    /// Every domain, in UUID order. Reads the definitions of domains known
+    /// only from the index: a listing uses `summaries`.
     pub fn domains(&self) -> impl Iterator<Item = &DomainObj> {
-        self.domains.values()
+        self.domains.values().filter_map(|slot| self.object(slot))
+    }
+
+    /// What a listing shows of every domain, in UUID order, without
+    /// reading definitions the index stands for.
+    pub fn summaries(&self) -> impl Iterator<Item = DomainSummary> + '_ {
+        self.domains.values().filter_map(|slot| slot.summary())
+    }
+
+    /// What a listing shows of the domain with this UUID.
+    pub fn summary(&self, uuid: &Uuid) -> Option<DomainSummary> {
+        self.domains.get(uuid)?.summary()
+    }
+
+    /// The state and reason of the domain with this UUID, as `summary`.
+    pub fn domain_state(&self, uuid: &Uuid) -> Option<(State, u32)> {
+        self.domains.get(uuid)?.state()
     }
 
     /// The domain with this UUID.
     pub fn domain(&self, uuid: &Uuid) -> Option<&DomainObj> {
-        self.domains.get(uuid)
+        self.object(self.domains.get(uuid)?)
     }
 
     /// The domain with this UUID, to change.
     pub fn domain_mut(&mut self, uuid: &Uuid) -> Option<&mut DomainObj> {
-        let obj = self.domains.get_mut(uuid)?;
+        self.object(self.domains.get(uuid)?)?;
+        let obj = self.domains.get_mut(uuid)?.obj.get_mut()?.as_deref_mut()?;
         // Whatever the caller changes, the formatted XML may be out of date.
         obj.xml_cache.clear();
         Some(obj)
     }
 
+    /// The slot's object, read from the state dir the first time if the
+    /// index stands for it; None if its files no longer parse.
+    fn object<'a>(&self, slot: &'a DomainSlot) -> Option<&'a DomainObj> {
+        slot.obj
+            .get_or_init(|| {
+                let summary = slot.indexed.as_ref()?;
+                index::read_domain(self.store.as_ref()?, summary).map(Box::new)
+            })
+            .as_deref()
+    }
+
     /// The domain with this name.
     pub fn domain_by_name(&self, name: &str) -> Option<&DomainObj> {
-        self.domain_names
-            .get(name)
-            .and_then(|u| self.domains.get(u))
+        self.domain_names.get(name).and_then(|u| self.domain(u))
+    }
+
+    /// The UUID of the domain with this name.
+    pub fn domain_uuid_by_name(&self, name: &str) -> Option<Uuid> {
+        self.domain_names.get(name).copied()
     }
 
     /// The active domain with this id.
     pub fn domain_by_id(&self, id: u32) -> Option<&DomainObj> {
-        self.domains.values().find(|d| d.id == Some(id))
+        let uuid = self.summaries().find(|d| d.id == Some(id))?.uuid;
+        self.domain(&uuid)
     }
 
     /// Adds a domain, or replaces the one with its UUID.
     pub fn insert_domain(&mut self, obj: DomainObj) {
         let uuid = obj.uuid();
-        if let Some(old) = self.domains.get(&uuid) {
-            let old_name = old.name().to_string();
-            self.domain_names.remove(&old_name);
+        if let Some(old) = self.domains.get(&uuid).and_then(|s| s.summary()) {
+            self.domain_names.remove(&old.name);
         }
         self.domain_names.insert(obj.name().to_string(), uuid);
-        self.domains.insert(uuid, obj);
+        self.domains.insert(uuid, DomainSlot::loaded(obj));
+    }
+
+    /// Adds a domain the index stands for: its definitions are read when
+    /// first used.
+    pub(crate) fn insert_indexed(&mut self, summary: DomainSummary) {
+        self.domain_names.insert(summary.name.clone(), summary.uuid);
+        self.domains.insert(
+            summary.uuid,
+            DomainSlot {
+                indexed: Some(summary),
+                obj: OnceCell::new(),
+            },
+        );
     }
 
     /// Re-indexes a domain after its name changed.
     pub fn rename_domain(&mut self, uuid: &Uuid, old_name: &str) {
         self.domain_names.remove(old_name);
-        if let Some(obj) = self.domains.get(uuid) {
-            self.domain_names.insert(obj.name().to_string(), *uuid);
+        if let Some(obj) = self.domain(uuid) {
+            let name = obj.name().to_string();
+            self.domain_names.insert(name, *uuid);
         }
     }
 
     /// Removes a domain; works even on an entry left with no definition
     /// (a transient domain that just stopped).
     pub fn remove_domain(&mut self, uuid: &Uuid) -> Option<DomainObj> {
-        let obj = self.domains.remove(uuid)?;
+        self.domain(uuid);
+        let slot = self.domains.remove(uuid)?;
         self.domain_names.retain(|_, u| u != uuid);
-        Some(obj)
+        slot.obj.into_inner().flatten().map(|obj| *obj)
     }
 
     /// The number of domains.

@@ -96,6 +96,11 @@ impl StateDir {
         self
     }
 
+    /// The lock of this dir, if it has one.
+    pub fn lock(&self) -> Option<&Arc<StateLock>> {
+        self.lock.as_ref()
+    }
+
     /// The records of running domains, sharing this dir's lock.
     pub fn runtime_store(&self) -> Option<StateDir> {
         Some(StateDir {

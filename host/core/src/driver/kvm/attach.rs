@@ -23,11 +23,21 @@ use super::{
 
 /// A running VMM taken over without a connection (`KvmDriver::unwatched`).
 pub(super) struct Unwatched {
-    pub(super) config: DomainConfig,
-    /// When its state file was last read, and what it said: the per-domain
-    /// calls of one listing do not each read it again.
-    pub(super) seen: (Instant, u32, u32),
+    /// Its config; None until attaching asks the config source.
+    pub(super) config: Option<DomainConfig>,
+    /// When its state file was last read (never, if None), and what it
+    /// said: the per-domain calls of one listing do not each read it again.
+    pub(super) seen: (Option<Instant>, u32, u32),
 }
+
+/// Where the driver finds the config of a VMM deferred without one: the
+/// host keeps it in the domain's runtime record.
+pub type ConfigSource = Box<dyn Fn(&str) -> Option<DomainConfig> + Send + Sync>;
+
+/// What the host does before a VMM is spawned: a host process that dies
+/// before it records the new VMM leaves an orphan, which the next process
+/// must look for (`reap_orphans`).
+pub type BeforeSpawn = Box<dyn Fn() + Send + Sync>;
 
 /// How long a state read from a VMM's state file is taken as current.
 pub(super) const PUBLISHED_FRESH: Duration = Duration::from_millis(100);
@@ -37,21 +47,41 @@ impl KvmDriver {
     /// unwatched at open. A VMM found gone, or whose guest stopped while
     /// nobody watched, is reported as a watcher would have reported it.
     pub(super) fn attached(&self, uuid: &str) -> Option<Arc<Vm>> {
+        self.attach(uuid).ok()
+    }
+
+    /// `attached`, saying why there is no VM: Err(Some(status)) for a VMM
+    /// found gone or stopped (the status also went to the sink), Err(None)
+    /// for a domain the driver does not know.
+    fn attach(&self, uuid: &str) -> std::result::Result<Arc<Vm>, Option<DomainStatus>> {
         if let Some(vm) = self.lock().get(uuid).cloned() {
-            return Some(vm);
+            return Ok(vm);
         }
         let config = self
             .unwatched
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(uuid)?
-            .config;
-        if let Err(e) = self.connect_adopted(&config) {
+            .remove(uuid)
+            .ok_or(None)?
+            .config
+            .or_else(|| {
+                let source = self.config_source.lock().unwrap_or_else(|p| p.into_inner());
+                source.as_ref().and_then(|source| source(uuid))
+            });
+        let attached = match &config {
+            Some(config) => self.connect_adopted(config),
+            None => Err(Error::driver(
+                ErrorCode::INTERNAL_ERROR,
+                format!("no config to attach to the VMM of {uuid}"),
+            )),
+        };
+        if let Err(e) = attached {
             tracing::info!(uuid, error = %e, "a VMM left unwatched has gone");
-            (self.sink)(uuid, shutoff(crate::lifecycle::reason::SHUTOFF_CRASHED));
-            return None;
+            let crashed = shutoff(crate::lifecycle::reason::SHUTOFF_CRASHED);
+            (self.sink)(uuid, crashed);
+            return Err(Some(crashed));
         }
-        let vm = self.lock().get(uuid).cloned()?;
+        let vm = self.lock().get(uuid).cloned().ok_or(None)?;
         match self
             .request(&vm, "status", Request::Status)
             .and_then(|v| status_from(&v))
@@ -61,9 +91,9 @@ impl KvmDriver {
                 // recorded the stop, as after a watched power-off.
                 vm.stopping.store(true, Ordering::SeqCst);
                 (self.sink)(uuid, status);
-                None
+                Err(Some(status))
             }
-            _ => Some(vm),
+            _ => Ok(vm),
         }
     }
 
@@ -77,10 +107,40 @@ impl KvmDriver {
             .insert(
                 config.uuid.clone(),
                 Unwatched {
-                    config,
-                    seen: (Instant::now(), state, reason),
+                    config: Some(config),
+                    seen: (Some(Instant::now()), state, reason),
                 },
             );
+    }
+
+    /// Leaves the VMMs of `guests` (uuid, state, reason) unwatched until
+    /// first used, as `defer`, without reading their state files or configs
+    /// yet: the host recorded the state and reason, and the first listing
+    /// reads what each VMM published. A VMM this process knows already is
+    /// left as it is.
+    pub(crate) fn defer_unread(&self, guests: impl ExactSizeIterator<Item = (String, u32, u32)>) {
+        // Not both locks at once: `attached` takes them one after the other.
+        let watched: std::collections::HashSet<String> = self.lock().keys().cloned().collect();
+        let mut unwatched = self.unwatched.lock().unwrap_or_else(|p| p.into_inner());
+        unwatched.reserve(guests.len());
+        for (uuid, state, reason) in guests {
+            if !watched.contains(&uuid) {
+                unwatched.entry(uuid).or_insert(Unwatched {
+                    config: None,
+                    seen: (None, state, reason),
+                });
+            }
+        }
+    }
+
+    /// Sets what happens before each VMM is spawned.
+    pub(crate) fn set_before_spawn(&self, hook: BeforeSpawn) {
+        *self.before_spawn.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
+    }
+
+    /// Sets where the configs of VMMs deferred unread come from.
+    pub(crate) fn set_config_source(&self, source: ConfigSource) {
+        *self.config_source.lock().unwrap_or_else(|p| p.into_inner()) = Some(source);
     }
 
     /// Where the VMM of `uuid` publishes its state.
@@ -343,25 +403,42 @@ impl KvmDriver {
             ..DomainStatus::default()
         };
         let mut fresh = Vec::new();
-        let mut stale = Vec::new();
-        let unwatched = self.unwatched.lock().unwrap_or_else(|p| p.into_inner());
-        // One domain's state is asked once per domain of a listing: a
-        // lookup, not a walk.
-        let chosen: Vec<(&String, &Unwatched)> = match only {
-            Some(uuid) => unwatched.get_key_value(uuid).into_iter().collect(),
-            None => unwatched.iter().collect(),
+        // A state read within PUBLISHED_FRESH went to the host then: only
+        // older ones are read again. One domain's state is asked once per
+        // domain of a listing: a lookup, not a walk.
+        let is_stale = |vm: &Unwatched| {
+            vm.seen
+                .0
+                .is_none_or(|at| now.duration_since(at) >= PUBLISHED_FRESH)
         };
-        for (uuid, vm) in chosen {
-            let (at, state, reason) = vm.seen;
-            if now.duration_since(at) < PUBLISHED_FRESH {
-                fresh.push((uuid.clone(), status(state, reason)));
-            } else {
-                stale.push(uuid.clone());
+        let stale: Vec<String> = {
+            let unwatched = self.unwatched.lock().unwrap_or_else(|p| p.into_inner());
+            match only {
+                Some(uuid) => unwatched
+                    .get_key_value(uuid)
+                    .filter(|(_, vm)| is_stale(vm))
+                    .map(|(uuid, _)| uuid.clone())
+                    .into_iter()
+                    .collect(),
+                None => unwatched
+                    .iter()
+                    .filter(|(_, vm)| is_stale(vm))
+                    .map(|(uuid, _)| uuid.clone())
+                    .collect(),
             }
+        };
+        if stale.is_empty() {
+            return fresh;
         }
-        drop(unwatched);
+        let dir = std::fs::File::open(self.paths.runtime.join("vmm")).ok();
         for uuid in stale {
-            match self.published(&uuid) {
+            let published = match &dir {
+                Some(dir) => published::read_in(dir, &format!("{uuid}.state"))
+                    .ok()
+                    .flatten(),
+                None => None,
+            };
+            match published {
                 Some(Published::Alive { state, reason }) if state != State::Shutoff as u32 => {
                     if let Some(vm) = self
                         .unwatched
@@ -369,14 +446,17 @@ impl KvmDriver {
                         .unwrap_or_else(|p| p.into_inner())
                         .get_mut(&uuid)
                     {
-                        vm.seen = (now, state, reason);
+                        vm.seen = (Some(now), state, reason);
                     }
                     fresh.push((uuid, status(state, reason)));
                 }
                 // Gone, stopped or unreadable: attaching reports what
-                // happened, as a watcher would have.
+                // happened, as a watcher would have, and this call returns
+                // it too, so the listing that found it shows it.
                 _ => {
-                    self.attached(&uuid);
+                    if let Err(Some(status)) = self.attach(&uuid) {
+                        fresh.push((uuid, status));
+                    }
                 }
             }
         }
