@@ -574,6 +574,14 @@ impl HypervisorDriver for KvmDriver {
         self.watch_every_unwatched();
     }
 
+    fn has_unwatched(&self) -> bool {
+        !self
+            .unwatched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+    }
+
     fn unwatched_states(&self, only: Option<&str>) -> Vec<(String, DomainStatus)> {
         self.published_states(only)
     }

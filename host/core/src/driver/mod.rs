@@ -255,6 +255,12 @@ pub trait HypervisorDriver: Send + Sync {
     /// that a host process that ends before recording the stop finds out
     /// how it stopped the next time instead of seeing a crash.
     fn release(&self, _uuid: &str) {}
+    /// Whether the driver took over domains without watching them (see
+    /// `unwatched_states`); asked first so a call costs nothing more where
+    /// there are none.
+    fn has_unwatched(&self) -> bool {
+        false
+    }
     /// Running domains the driver took over without watching them yet
     /// (all, or the one of `only`; a listing reads their state without
     /// connecting to each), with the state each last published: those

@@ -126,8 +126,12 @@ impl Local {
     /// Brings the registry up to date with guests the driver took over
     /// without watching them (all, or the one of `only`): they answer
     /// through the state they publish, as watched ones through events.
-    fn refresh_unwatched(&self, only: Option<&str>) {
-        let unwatched = self.state.drivers.hypervisor.unwatched_states(only);
+    fn refresh_unwatched(&self, only: Option<&Uuid>) {
+        let hv = &self.state.drivers.hypervisor;
+        if !hv.has_unwatched() {
+            return;
+        }
+        let unwatched = hv.unwatched_states(only.map(Uuid::to_string).as_deref());
         if unwatched.is_empty() {
             return;
         }
@@ -151,7 +155,7 @@ impl Local {
     ) -> Result<R> {
         // A guest left unwatched may have stopped since: the call sees it
         // stopped, as it would have had its VMM been watched.
-        self.refresh_unwatched(Some(&dom.uuid.to_string()));
+        self.refresh_unwatched(Some(&dom.uuid));
         let mut reg = self.state.lock();
         if reg.domain(&dom.uuid).is_none() {
             return Err(no_domain(format!(
@@ -445,7 +449,7 @@ impl DomainBackend for Local {
     }
 
     fn domain_state(&self, dom: &DomainRef) -> Result<(State, u32)> {
-        self.refresh_unwatched(Some(&dom.uuid.to_string()));
+        self.refresh_unwatched(Some(&dom.uuid));
         let state = self.state.lock().domain_state(&dom.uuid);
         state.ok_or_else(|| {
             no_domain(format!(
@@ -456,7 +460,7 @@ impl DomainBackend for Local {
     }
 
     fn domain_is_active(&self, dom: &DomainRef) -> Result<bool> {
-        self.refresh_unwatched(Some(&dom.uuid.to_string()));
+        self.refresh_unwatched(Some(&dom.uuid));
         self.summary(dom, |d| d.is_active())
     }
 
