@@ -5,6 +5,8 @@
 #     destroy, undefine), fed on stdin;
 #   - `list --all` as a whole cold process, best of 20.
 # Needs Debian's virsh (libvirt-clients); builds wirt in release mode.
+# With WIRT_BEFORE=/path/to/an/older/wirt, times that build in the same run
+# too and prints how this one compares (a change's before and after).
 # Fails unless both completed the session: the timed runs must exit 0 with
 # nothing on stderr, and an untimed run of each (without -q) must print one
 # "Domain 'benchN' ..." message per command, the same ones for both.
@@ -48,6 +50,20 @@ completed() { # the per-command messages of an untimed run of "$@" < script
 
 virsh_s=$(time_of virsh -q -c test:///default)
 wirt_s=$(time_of "$WIRT" -q -c test:///default)
+if [ -n "${WIRT_BEFORE:-}" ]; then
+  "$WIRT_BEFORE" -c test:///default uri > /dev/null
+  # Best of two each, in the order new, old, old, new: neither side has
+  # only the first or the last turn.
+  min() { echo "if ($1 < $2) $1 else $2" | bc -l; }
+  before_s=$(time_of "$WIRT_BEFORE" -q -c test:///default)
+  before_s=$(min "$before_s" "$(time_of "$WIRT_BEFORE" -q -c test:///default)")
+  wirt_s=$(min "$wirt_s" "$(time_of "$WIRT" -q -c test:///default)")
+  completed "$WIRT_BEFORE" -c test:///default > "$work/before.done"
+  if ! cmp -s "$work/before.done" <(completed "$WIRT" -c test:///default); then
+    echo "compare-virsh: the older wirt did not complete the session alike" >&2
+    exit 1
+  fi
+fi
 # Both did the whole session: one message per command, the same ones.
 completed virsh -c test:///default > "$work/virsh.done"
 completed "$WIRT" -c test:///default > "$work/wirt.done"
@@ -77,3 +93,9 @@ best() { # best wall time of 20 cold runs of "$@"
 virsh_l=$(best virsh -c test:///default list --all)
 wirt_l=$(best "$WIRT" -c test:///default list --all)
 printf '%-34s %8.1fms %8.1fms %7.2fx\n' "list --all, cold process (best)" "$(echo "$virsh_l * 1000" | bc -l)" "$(echo "$wirt_l * 1000" | bc -l)" "$(echo "$virsh_l / $wirt_l" | bc -l)"
+if [ -n "${WIRT_BEFORE:-}" ]; then
+  before_l=$(best "$WIRT_BEFORE" -c test:///default list --all)
+  printf '\n%-34s %10s %10s %8s\n' "this build against WIRT_BEFORE" before after "after/before"
+  printf '%-34s %9.3fs %9.3fs %7.2fx\n' "$cmds commands, one process" "$before_s" "$wirt_s" "$(echo "$wirt_s / $before_s" | bc -l)"
+  printf '%-34s %8.1fms %8.1fms %7.2fx\n' "list --all, cold process (best)" "$(echo "$before_l * 1000" | bc -l)" "$(echo "$wirt_l * 1000" | bc -l)" "$(echo "$wirt_l / $before_l" | bc -l)"
+fi

@@ -124,6 +124,27 @@ impl Kvm {
         file
     }
 
+    /// Kills the VMM of domain `name` behind the host's back (SIGKILL, as
+    /// a crash), and waits until its process is gone.
+    pub(crate) fn kill_vmm(&self, name: &str) {
+        let uuid = self.ok(&format!("domuuid {name}")).trim().to_string();
+        let record = self.dir.path().join(format!("run/vmm/{uuid}.json"));
+        let record: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(record).unwrap()).unwrap();
+        let pid = record["pid"].as_u64().unwrap();
+        assert!(
+            Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// VMM processes serving this test's domains (their sockets live in
     /// its directory).
     pub(crate) fn vmms(&self) -> Vec<u32> {
@@ -306,27 +327,7 @@ fn kvm_vmm_death_is_a_crash_and_persisted_state_survives() {
     let Some(k) = kvm() else { return };
     let xml = k.domain("g2");
     k.ok(&format!("define {}; autostart g2; start g2", xml.display()));
-    // Kill the VMM behind the host's back.
-    let run = k.dir.path().join("run").join("vmm");
-    let record = std::fs::read_dir(&run)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .find(|e| e.path().extension().is_some_and(|x| x == "json"))
-        .expect("a VMM record");
-    let pid: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(record.path()).unwrap()).unwrap();
-    let pid = pid["pid"].as_u64().unwrap();
-    assert!(
-        Command::new("kill")
-            .args(["-9", &pid.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    k.kill_vmm("g2");
     assert_eq!(k.state("g2"), "shut off (crashed)");
     let info = k.ok("dominfo g2");
     assert!(

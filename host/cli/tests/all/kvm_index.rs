@@ -1,41 +1,12 @@
 //! The domain index: a cold read-only command on a host with many guests
 //! reads one file, not every definition, and still tells the truth.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
 
 use crate::kvm::{Kvm, kvm};
 
 fn index(k: &Kvm) -> PathBuf {
     k.dir.path().join("run").join("domain-index.json")
-}
-
-/// The pid of the VMM serving `uuid`.
-fn vmm_pid(k: &Kvm, uuid: &str) -> u32 {
-    let record = k
-        .dir
-        .path()
-        .join("run")
-        .join("vmm")
-        .join(format!("{uuid}.json"));
-    let record: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(record).unwrap()).unwrap();
-    record["pid"].as_u64().unwrap() as u32
-}
-
-fn kill(pid: u32) {
-    assert!(
-        Command::new("kill")
-            .args(["-9", &pid.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// A listing after a change reads the state dir and writes the index; the
@@ -85,7 +56,7 @@ fn kvm_a_domain_index_answers_listings_until_the_state_dir_changes() {
 
     // The index is current again; the VMM dies behind the host's back.
     k.ok("list");
-    kill(vmm_pid(&k, &uuid));
+    k.kill_vmm("i1");
     let info = k.ok("dominfo i1");
     assert!(info.contains("State:          shut off"), "{info}");
     assert_eq!(k.state("i1"), "shut off (crashed)");
@@ -93,9 +64,8 @@ fn kvm_a_domain_index_answers_listings_until_the_state_dir_changes() {
 
     // A listing is what finds the next one dead.
     k.ok("start i1");
-    let uuid1 = uuid.clone();
     k.ok("list");
-    kill(vmm_pid(&k, &uuid1));
+    k.kill_vmm("i1");
     let listed = k.ok("list --all");
     assert!(listed.contains(" i1     shut off"), "{listed}");
     assert_eq!(k.state("i1"), "shut off (crashed)");
