@@ -127,8 +127,9 @@ impl Local {
     /// without watching them (all, or the one of `only`): they answer
     /// through the state they publish, as watched ones through events.
     fn refresh_unwatched(&self, only: Option<&Uuid>) {
-        let hv = &self.state.drivers.hypervisor;
-        if !hv.has_unwatched() {
+        let drivers = &self.state.drivers;
+        let hv = &drivers.hypervisor;
+        if !drivers.lazy_attach || !hv.has_unwatched() {
             return;
         }
         let unwatched = hv.unwatched_states(only.map(Uuid::to_string).as_deref());
@@ -548,9 +549,9 @@ impl DomainBackend for Local {
             let obj = reg.domain(uuid).expect("checked");
             let def = obj
                 .config
-                .clone()
+                .as_ref()
                 .expect("only persistent domains can be inactive");
-            let config = self.start_config(reg, &def, None)?;
+            let config = self.start_config(reg, def, None)?;
             let restore_flags = if paused { SAVE_PAUSED } else { 0 };
             let status = match &obj.managed_save {
                 Some(SaveImage::File(path)) => {

@@ -98,6 +98,7 @@ pub(crate) fn open_kvm(uri: &str, system: bool) -> Result<Arc<ConnState>> {
         uri: uri.to_string(),
         drivers: Drivers {
             hypervisor: kvm,
+            lazy_attach: true,
             storage: Some(storage),
             network: Some(networks),
         },

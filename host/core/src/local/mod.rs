@@ -162,6 +162,10 @@ pub(crate) fn no_domain(detail: impl std::fmt::Display) -> Error {
 /// The drivers behind one connection state.
 pub(crate) struct Drivers {
     pub hypervisor: Arc<dyn HypervisorDriver>,
+    /// The hypervisor driver may take over guests without watching them
+    /// (`HypervisorDriver::unwatched_states`); where it cannot, a call
+    /// does not even ask.
+    pub lazy_attach: bool,
     pub storage: Option<on_demand::OnDemand<dyn StorageDriver>>,
     pub network: Option<on_demand::OnDemand<dyn NetworkDriver>>,
 }

@@ -162,6 +162,7 @@ fn open_with_plugin_grants(
         uri: uri.to_string(),
         drivers: Drivers {
             hypervisor,
+            lazy_attach: false,
             storage: has_storage.then(|| OnDemand::ready(driver.clone() as Arc<dyn StorageDriver>)),
             network: has_network.then(|| OnDemand::ready(driver.clone() as Arc<dyn NetworkDriver>)),
         },

@@ -170,9 +170,7 @@ impl Registry {
     /// read when first used, and of the networks and pools of `store`.
     pub fn from_index(store: StateDir, index: DomainIndex) -> super::Result<Registry> {
         let mut reg = Registry::new(Some(store.clone()));
-        for summary in index.domains {
-            reg.insert_indexed(summary);
-        }
+        reg.insert_indexed(index.domains);
         reg.set_next_id(index.next_id);
         load::networks_and_pools(&mut reg, &store)?;
         Ok(reg)

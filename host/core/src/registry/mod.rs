@@ -312,35 +312,36 @@ pub struct PoolObj {
 /// A domain of the registry: the object, or what the index says of it
 /// until the object is first needed.
 #[derive(Debug)]
-struct DomainSlot {
-    /// What the index said; None for a domain made or read in full.
-    indexed: Option<DomainSummary>,
-    /// The object, once read; None inside if its files no longer parse.
-    /// Boxed: a thousand slots move through the map while it is built.
-    obj: OnceCell<Option<Box<DomainObj>>>,
+enum DomainSlot {
+    /// Made or read in full. Inline: a define must not pay for a large
+    /// allocation (glibc consolidates its free lists before each).
+    Loaded(DomainObj),
+    /// Known from the index; the object once read, None inside if its
+    /// files no longer parse.
+    Indexed(DomainSummary, OnceCell<Option<Box<DomainObj>>>),
 }
 
 impl DomainSlot {
-    fn loaded(obj: DomainObj) -> Self {
-        DomainSlot {
-            indexed: None,
-            obj: OnceCell::from(Some(Box::new(obj))),
-        }
-    }
-
     fn summary(&self) -> Option<DomainSummary> {
-        match self.obj.get() {
-            Some(obj) => obj.as_deref().map(DomainSummary::of),
-            None => self.indexed.clone(),
+        match self {
+            DomainSlot::Loaded(obj) => Some(DomainSummary::of(obj)),
+            DomainSlot::Indexed(summary, obj) => match obj.get() {
+                Some(obj) => obj.as_deref().map(DomainSummary::of),
+                None => Some(summary.clone()),
+            },
         }
     }
 
     /// The state and reason, as `summary` has them, without a copy.
     fn state(&self) -> Option<(State, u32)> {
-        match self.obj.get() {
-            Some(obj) => obj.as_deref().map(|o| (o.state, o.reason)),
-            None => self.indexed.as_ref().map(|d| (d.state, d.reason)),
-        }
+        let obj = match self {
+            DomainSlot::Loaded(obj) => obj,
+            DomainSlot::Indexed(summary, obj) => match obj.get() {
+                Some(obj) => obj.as_deref()?,
+                None => return Some((summary.state, summary.reason)),
+            },
+        };
+        Some((obj.state, obj.reason))
     }
 }
 
@@ -415,7 +416,15 @@ impl Registry {
     /// The domain with this UUID, to change.
     pub fn domain_mut(&mut self, uuid: &Uuid) -> Option<&mut DomainObj> {
         self.object(self.domains.get(uuid)?)?;
-        let obj = self.domains.get_mut(uuid)?.obj.get_mut()?.as_deref_mut()?;
+        let slot = self.domains.get_mut(uuid)?;
+        if let DomainSlot::Indexed(_, obj) = slot {
+            // Read once; from now on it is an object like any other.
+            let obj = obj.take().flatten()?;
+            *slot = DomainSlot::Loaded(*obj);
+        }
+        let DomainSlot::Loaded(obj) = slot else {
+            unreachable!("made loaded above")
+        };
         // Whatever the caller changes, the formatted XML may be out of date.
         obj.xml_cache.clear();
         Some(obj)
@@ -424,12 +433,14 @@ impl Registry {
     /// The slot's object, read from the state dir the first time if the
     /// index stands for it; None if its files no longer parse.
     fn object<'a>(&self, slot: &'a DomainSlot) -> Option<&'a DomainObj> {
-        slot.obj
-            .get_or_init(|| {
-                let summary = slot.indexed.as_ref()?;
-                index::read_domain(self.store.as_ref()?, summary).map(Box::new)
-            })
-            .as_deref()
+        match slot {
+            DomainSlot::Loaded(obj) => Some(obj),
+            DomainSlot::Indexed(summary, obj) => obj
+                .get_or_init(|| {
+                    index::read_domain(self.store.as_ref()?, summary).map(Box::new)
+                })
+                .as_deref(),
+        }
     }
 
     /// The domain with this name.
@@ -455,20 +466,23 @@ impl Registry {
             self.domain_names.remove(&old.name);
         }
         self.domain_names.insert(obj.name().to_string(), uuid);
-        self.domains.insert(uuid, DomainSlot::loaded(obj));
+        self.domains.insert(uuid, DomainSlot::Loaded(obj));
     }
 
-    /// Adds a domain the index stands for: its definitions are read when
-    /// first used.
-    pub(crate) fn insert_indexed(&mut self, summary: DomainSummary) {
-        self.domain_names.insert(summary.name.clone(), summary.uuid);
-        self.domains.insert(
-            summary.uuid,
-            DomainSlot {
-                indexed: Some(summary),
-                obj: OnceCell::new(),
-            },
-        );
+    /// Adds the domains the index stands for: their definitions are read
+    /// when first used. Built in one pass, the map moves no slot twice.
+    pub(crate) fn insert_indexed(&mut self, summaries: Vec<DomainSummary>) {
+        for summary in &summaries {
+            self.domain_names.insert(summary.name.clone(), summary.uuid);
+        }
+        let indexed = summaries
+            .into_iter()
+            .map(|summary| (summary.uuid, DomainSlot::Indexed(summary, OnceCell::new())));
+        if self.domains.is_empty() {
+            self.domains = indexed.collect();
+        } else {
+            self.domains.extend(indexed);
+        }
     }
 
     /// Re-indexes a domain after its name changed.
@@ -486,7 +500,10 @@ impl Registry {
         self.domain(uuid);
         let slot = self.domains.remove(uuid)?;
         self.domain_names.retain(|_, u| u != uuid);
-        slot.obj.into_inner().flatten().map(|obj| *obj)
+        match slot {
+            DomainSlot::Loaded(obj) => Some(obj),
+            DomainSlot::Indexed(_, obj) => obj.into_inner().flatten().map(|obj| *obj),
+        }
     }
 
     /// The number of domains.
