@@ -1,5 +1,8 @@
 //! The table of every command, for lookup and for `help`, which lists it.
 
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
 use serde_json::json;
 
 use crate::parse::{Args, Kind, data_opt};
@@ -15,7 +18,9 @@ static HELP: Command = Command {
     run: help,
 };
 
-pub fn commands() -> Vec<&'static Command> {
+/// Every command, in `help`'s order. Built once: a session of thousands
+/// of commands looks each one up.
+static ALL: LazyLock<Vec<&'static Command>> = LazyLock::new(|| {
     let mut all: Vec<&'static Command> = vec![&HELP];
     all.extend(host::BUILTINS.iter());
     all.extend(host::COMMANDS.iter());
@@ -33,10 +38,24 @@ pub fn commands() -> Vec<&'static Command> {
     all.extend(iface::COMMANDS.iter());
     all.extend(plugins::COMMANDS.iter());
     all
+});
+
+/// The commands by name; the first of a name wins, as in the table.
+static BY_NAME: LazyLock<HashMap<&'static str, &'static Command>> = LazyLock::new(|| {
+    let mut by_name = HashMap::new();
+    for cmd in ALL.iter() {
+        by_name.entry(cmd.name).or_insert(*cmd);
+    }
+    by_name
+});
+
+/// Every command, in `help`'s order.
+pub fn commands() -> &'static [&'static Command] {
+    &ALL
 }
 
 pub(crate) fn find(name: &str) -> Option<&'static Command> {
-    commands().into_iter().find(|c| c.name == name)
+    BY_NAME.get(name).copied()
 }
 
 fn help(_: &mut Ctx, args: &Args) -> CmdResult {
@@ -75,7 +94,7 @@ fn help(_: &mut Ctx, args: &Args) -> CmdResult {
     }
     let mut text = String::new();
     let mut group = "";
-    for cmd in &all {
+    for cmd in all {
         if cmd.group != group {
             group = cmd.group;
             text.push_str(&format!(

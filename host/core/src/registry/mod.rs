@@ -436,9 +436,7 @@ impl Registry {
         match slot {
             DomainSlot::Loaded(obj) => Some(obj),
             DomainSlot::Indexed(summary, obj) => obj
-                .get_or_init(|| {
-                    index::read_domain(self.store.as_ref()?, summary).map(Box::new)
-                })
+                .get_or_init(|| index::read_domain(self.store.as_ref()?, summary).map(Box::new))
                 .as_deref(),
         }
     }
