@@ -98,11 +98,19 @@ pub(super) fn next_packet(
         return Ok(None);
     }
     let deadline = Instant::now() + limit;
-    let packet = read_packet(&mut Timed { reader, deadline });
-    reader
-        .get_ref()
-        .set_read_timeout(None)
-        .map_err(PacketError::Io)?;
+    let mut timed = Timed {
+        reader,
+        deadline,
+        armed: false,
+    };
+    let packet = read_packet(&mut timed);
+    if timed.armed {
+        timed
+            .reader
+            .get_ref()
+            .set_read_timeout(None)
+            .map_err(PacketError::Io)?;
+    }
     packet
 }
 
@@ -130,10 +138,17 @@ pub(super) fn wait_for_client(reader: &mut Reader, idle: Duration) -> std::io::R
 struct Timed<'a> {
     reader: &'a mut Reader,
     deadline: Instant,
+    /// The socket has a read timeout set, to be cleared after the packet.
+    armed: bool,
 }
 
 impl Read for Timed<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // What is buffered already costs no wait, and no system call: a
+        // small call's whole packet usually came with its first read.
+        if !self.reader.buffer().is_empty() {
+            return self.reader.read(buf);
+        }
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(std::io::Error::new(
@@ -142,6 +157,7 @@ impl Read for Timed<'_> {
             ));
         }
         self.reader.get_ref().set_read_timeout(Some(left))?;
+        self.armed = true;
         self.reader.read(buf)
     }
 }
