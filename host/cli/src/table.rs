@@ -61,7 +61,7 @@ pub(crate) fn find(name: &str) -> Option<&'static Command> {
 fn help(_: &mut Ctx, args: &Args) -> CmdResult {
     let all = commands();
     if let Some(name) = args.get("command") {
-        let cmd = all.iter().find(|c| c.name == name).ok_or_else(|| {
+        let cmd = find(name).ok_or_else(|| {
             CmdError::msg(format!("command or command group '{name}' doesn't exist"))
         })?;
         let mut text = format!(

@@ -124,6 +124,11 @@ impl Kvm {
         file
     }
 
+    /// The domain index the host keeps in its runtime dir.
+    pub(crate) fn domain_index(&self) -> PathBuf {
+        self.dir.path().join("run").join("domain-index.json")
+    }
+
     /// Kills the VMM of domain `name` behind the host's back (SIGKILL, as
     /// a crash), and waits until its process is gone.
     pub(crate) fn kill_vmm(&self, name: &str) {
@@ -556,7 +561,7 @@ fn kvm_a_vmm_no_host_recorded_is_stopped_at_the_next_open() {
     std::fs::remove_file(&record).unwrap();
     // That host bumped the state dir's generation before it spawned the
     // VMM, so no domain index written since stands for the state dir.
-    let _ = std::fs::remove_file(k.dir.path().join("run").join("domain-index.json"));
+    let _ = std::fs::remove_file(k.domain_index());
     assert!(k.state("orphan").starts_with("shut off"));
     k.assert_no_vmms_left();
     // And it starts again normally.

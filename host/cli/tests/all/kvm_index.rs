@@ -1,13 +1,7 @@
 //! The domain index: a cold read-only command on a host with many guests
 //! reads one file, not every definition, and still tells the truth.
 
-use std::path::PathBuf;
-
-use crate::kvm::{Kvm, kvm};
-
-fn index(k: &Kvm) -> PathBuf {
-    k.dir.path().join("run").join("domain-index.json")
-}
+use crate::kvm::kvm;
 
 /// A listing after a change reads the state dir and writes the index; the
 /// next one answers from the index alone (with the domain's files damaged,
@@ -20,9 +14,9 @@ fn kvm_a_domain_index_answers_listings_until_the_state_dir_changes() {
     let xml = k.domain("i1");
     k.ok(&format!("define {}; start i1", xml.display()));
     let uuid = k.ok("domuuid i1").trim().to_string();
-    let _ = std::fs::remove_file(index(&k));
+    let _ = std::fs::remove_file(k.domain_index());
     assert!(k.ok("list").contains(" i1     running"));
-    assert!(index(&k).exists(), "a full read writes the index");
+    assert!(k.domain_index().exists(), "a full read writes the index");
 
     // The index alone answers a listing: neither the stored definition nor
     // the runtime record is read (a full read skips a domain whose files

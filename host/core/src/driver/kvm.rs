@@ -332,7 +332,7 @@ impl KvmDriver {
     }
 
     fn socket_path(&self, uuid: &str) -> PathBuf {
-        self.paths.runtime.join("vmm").join(format!("{uuid}.sock"))
+        self.vmm_dir().join(format!("{uuid}.sock"))
     }
 
     fn request(&self, vm: &Vm, what: &str, request: Request) -> Result<Value> {
@@ -394,7 +394,7 @@ impl KvmDriver {
         if let Some(hook) = &*self.before_spawn.lock().unwrap_or_else(|p| p.into_inner()) {
             hook();
         }
-        let vmm_dir = self.paths.runtime.join("vmm");
+        let vmm_dir = self.vmm_dir();
         crate::registry::create_private_dir(&vmm_dir)
             .map_err(|e| io_error(format!("cannot create {}", vmm_dir.display()), e))?;
         crate::registry::create_private_dir(&self.paths.logs)

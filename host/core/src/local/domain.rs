@@ -104,6 +104,14 @@ fn listed(flags: u32, d: &DomainSummary) -> bool {
         && group(HAS_CHECKPOINT | NO_CHECKPOINT, NO_CHECKPOINT)
 }
 
+/// The error for a reference whose domain is no longer there.
+fn gone(dom: &DomainRef) -> Error {
+    no_domain(format!(
+        "no domain with matching uuid '{}' ({})",
+        dom.uuid, dom.name
+    ))
+}
+
 /// The reference the API hands out for `obj`.
 pub(crate) fn domain_ref(obj: &DomainObj) -> DomainRef {
     DomainRef {
@@ -159,10 +167,7 @@ impl Local {
         self.refresh_unwatched(Some(&dom.uuid));
         let mut reg = self.state.lock();
         if reg.domain(&dom.uuid).is_none() {
-            return Err(no_domain(format!(
-                "no domain with matching uuid '{}' ({})",
-                dom.uuid, dom.name
-            )));
+            return Err(gone(dom));
         }
         f(&mut reg, &dom.uuid)
     }
@@ -177,12 +182,7 @@ impl Local {
     /// definitions of a domain known only from the index.
     fn summary<R>(&self, dom: &DomainRef, f: impl FnOnce(DomainSummary) -> R) -> Result<R> {
         let summary = self.state.lock().summary(&dom.uuid);
-        summary.map(f).ok_or_else(|| {
-            no_domain(format!(
-                "no domain with matching uuid '{}' ({})",
-                dom.uuid, dom.name
-            ))
-        })
+        summary.map(f).ok_or_else(|| gone(dom))
     }
 
     pub(crate) fn hv(&self) -> std::sync::Arc<dyn HypervisorDriver> {
@@ -426,10 +426,7 @@ impl DomainBackend for Local {
             .hv()
             .start(&config, if paused { driver::START_PAUSED } else { 0 })?;
         if !existed {
-            let mut obj = DomainObj::new_inactive(def.clone());
-            obj.config = None;
-            obj.live = Some(def.clone());
-            reg.insert_domain(obj);
+            reg.insert_domain(DomainObj::transient(def.clone()));
         } else if let Some(obj) = reg.domain_mut(&uuid) {
             obj.live = Some(def.clone());
         }
@@ -452,12 +449,7 @@ impl DomainBackend for Local {
     fn domain_state(&self, dom: &DomainRef) -> Result<(State, u32)> {
         self.refresh_unwatched(Some(&dom.uuid));
         let state = self.state.lock().domain_state(&dom.uuid);
-        state.ok_or_else(|| {
-            no_domain(format!(
-                "no domain with matching uuid '{}' ({})",
-                dom.uuid, dom.name
-            ))
-        })
+        state.ok_or_else(|| gone(dom))
     }
 
     fn domain_is_active(&self, dom: &DomainRef) -> Result<bool> {

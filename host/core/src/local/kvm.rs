@@ -18,7 +18,7 @@ use crate::driver::{DomainStatus, HypervisorDriver, NetworkDriver, StorageDriver
 use crate::events::EventBus;
 use crate::lifecycle::State;
 use crate::plugin::{PluginHandle, builtin};
-use crate::registry::{DomainIndex, Registry, RuntimeRecord, StateDir, StateLock};
+use crate::registry::{DomainIndex, DomainObj, Registry, RuntimeRecord, StateDir, StateLock};
 use wirt_kvm::control::published::Published;
 
 use super::dirs::LocalDirs;
@@ -203,15 +203,15 @@ fn load_registry(store: StateDir, lock: &StateLock, kvm: &KvmDriver) -> Result<R
 /// active in the previous host process are started again; with none, the
 /// plugin is loaded when a call first needs it.
 fn open_dir_storage(dirs: &LocalDirs, reg: &mut Registry) -> Result<OnDemand<dyn StorageDriver>> {
-    let record = dirs.runtime.join("pools-active.json");
-    let make = move |record: &std::path::Path| -> Result<Arc<DirStorage>> {
+    fn make(record: &std::path::Path) -> Result<Arc<DirStorage>> {
         let handle = Arc::new(PluginHandle::new(builtin::storage_dir()?, None));
         handle.track();
         Ok(Arc::new(DirStorage::new(
             handle,
             Some(record.to_path_buf()),
         )?))
-    };
+    }
+    let record = dirs.runtime.join("pools-active.json");
     let recorded = crate::driver::dir::recorded_active(&record);
     if recorded.is_empty() {
         return Ok(OnDemand::new(move || Ok(make(&record)? as Arc<_>)));
@@ -265,10 +265,7 @@ fn reattach(reg: &mut Registry, running: Vec<crate::registry::RuntimeRecord>, kv
             Ok(status) if status.state != State::Shutoff as u32 => {
                 if !known {
                     // A running transient domain: it has no stored config.
-                    let mut obj = crate::registry::DomainObj::new_inactive(record.live.clone());
-                    obj.live = Some(record.live.clone());
-                    obj.config = None;
-                    reg.insert_domain(obj);
+                    reg.insert_domain(DomainObj::transient(record.live.clone()));
                 }
                 let obj = reg.domain_mut(&record.uuid).expect("present");
                 obj.live = Some(record.live);

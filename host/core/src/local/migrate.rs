@@ -378,10 +378,7 @@ impl Local {
             let uri = transfer.inspect_err(|_| storage::remove(&made))?;
             let existed = reg.domain(&uuid).is_some();
             if !existed {
-                let mut obj = DomainObj::new_inactive(def.clone());
-                obj.live = Some(def.clone());
-                obj.config = None;
-                reg.insert_domain(obj);
+                reg.insert_domain(DomainObj::transient(def.clone()));
             }
             let obj = reg.domain_mut(&uuid).expect("stored above");
             obj.live = Some(def);

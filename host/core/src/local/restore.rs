@@ -55,10 +55,7 @@ impl Local {
             let obj = reg.domain_mut(&uuid).expect("checked");
             obj.live = Some(def);
         } else {
-            let mut obj = DomainObj::new_inactive(def.clone());
-            obj.config = None;
-            obj.live = Some(def);
-            reg.insert_domain(obj);
+            reg.insert_domain(DomainObj::transient(def));
         }
         let obj = reg.domain(&uuid).expect("stored");
         let mut before = facts(obj);

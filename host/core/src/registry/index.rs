@@ -14,12 +14,13 @@
 //! fresh index. It lives in the runtime dir so that a reboot, which empties
 //! that dir and with it the records of running guests, also drops it.
 
+use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{DomainObj, Registry, StateDir, load};
+use super::{DomainObj, DomainSlot, Registry, RuntimeRecord, StateDir, load};
 use crate::driver::DomainStatus;
 use crate::lifecycle::State;
 
@@ -170,7 +171,18 @@ impl Registry {
     /// read when first used, and of the networks and pools of `store`.
     pub fn from_index(store: StateDir, index: DomainIndex) -> super::Result<Registry> {
         let mut reg = Registry::new(Some(store.clone()));
-        reg.insert_indexed(index.domains);
+        reg.domain_names = index
+            .domains
+            .iter()
+            .map(|d| (d.name.clone(), d.uuid))
+            .collect();
+        // Collected in one pass from the index's UUID order: the map is
+        // built without moving a slot twice.
+        reg.domains = index
+            .domains
+            .into_iter()
+            .map(|d| (d.uuid, DomainSlot::Indexed(d, OnceCell::new())))
+            .collect();
         reg.set_next_id(index.next_id);
         load::networks_and_pools(&mut reg, &store)?;
         Ok(reg)
@@ -182,16 +194,14 @@ impl Registry {
 /// if they no longer parse, as `Registry::load` skips such a domain.
 pub(super) fn read_domain(store: &StateDir, summary: &DomainSummary) -> Option<DomainObj> {
     let uuid = summary.uuid;
-    let read = |path: PathBuf| match std::fs::read(&path) {
-        Ok(data) => Some(data),
-        Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e, "cannot read an indexed domain");
-            None
-        }
-    };
     let mut obj = match summary.persistent {
         true => {
-            let xml = read(store.object_path("domains", &uuid, "xml"))?;
+            let path = store.object_path("domains", &uuid, "xml");
+            let xml = std::fs::read(&path)
+                .inspect_err(|e| {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot read an indexed domain")
+                })
+                .ok()?;
             let meta = std::fs::read(store.object_path("domains", &uuid, "json")).ok();
             Some(load::stored_domain(
                 store,
@@ -204,18 +214,15 @@ pub(super) fn read_domain(store: &StateDir, summary: &DomainSummary) -> Option<D
         false => None,
     };
     if let Some(id) = summary.id {
-        let records = store.runtime_store()?;
-        let record = read(records.object_path("domains", &uuid, "json"))
-            .and_then(|data| load::runtime_record(uuid, &data));
-        let Some(record) = record else {
+        let Some(record) = RuntimeRecord::read(store.runtime()?, &uuid) else {
             // The record went with the run: what is stored is what there is.
+            tracing::warn!(%uuid, "an indexed running domain has no runtime record");
             return obj;
         };
-        let mut running = obj.take().unwrap_or_else(|| {
-            let mut transient = DomainObj::new_inactive(record.live.clone());
-            transient.config = None;
-            transient
-        });
+        let mut running = match obj.take() {
+            Some(stored) => stored,
+            None => DomainObj::transient(record.live.clone()),
+        };
         running.live = Some(record.live);
         running.block_jobs = record.block_jobs;
         running.id = Some(id);

@@ -197,6 +197,14 @@ impl std::fmt::Debug for XmlCache {
 }
 
 impl DomainObj {
+    /// A transient domain running with `live`, before its outcome is
+    /// recorded (shut off until then).
+    pub fn transient(live: DomainDef) -> Self {
+        let mut obj = DomainObj::new_inactive(live);
+        obj.live = obj.config.take();
+        obj
+    }
+
     /// A persistent, inactive domain with `config` as its definition.
     pub fn new_inactive(config: DomainDef) -> Self {
         DomainObj {
@@ -325,27 +333,50 @@ enum DomainSlot {
     Indexed(DomainSummary, OnceCell<Option<Box<DomainObj>>>),
 }
 
+/// What a slot knows of its domain, without reading anything.
+enum Known<'a> {
+    Object(&'a DomainObj),
+    Summary(&'a DomainSummary),
+    /// Read from the index, and its files no longer parse.
+    Damaged,
+}
+
 impl DomainSlot {
-    fn summary(&self) -> Option<DomainSummary> {
+    fn known(&self) -> Known<'_> {
         match self {
-            DomainSlot::Loaded(obj) => Some(DomainSummary::of(obj)),
+            DomainSlot::Loaded(obj) => Known::Object(obj),
             DomainSlot::Indexed(summary, obj) => match obj.get() {
-                Some(obj) => obj.as_deref().map(DomainSummary::of),
-                None => Some(summary.clone()),
+                Some(Some(obj)) => Known::Object(obj),
+                Some(None) => Known::Damaged,
+                None => Known::Summary(summary),
             },
+        }
+    }
+
+    fn summary(&self) -> Option<DomainSummary> {
+        match self.known() {
+            Known::Object(obj) => Some(DomainSummary::of(obj)),
+            Known::Summary(summary) => Some(summary.clone()),
+            Known::Damaged => None,
         }
     }
 
     /// The state and reason, as `summary` has them, without a copy.
     fn state(&self) -> Option<(State, u32)> {
-        let obj = match self {
-            DomainSlot::Loaded(obj) => obj,
-            DomainSlot::Indexed(summary, obj) => match obj.get() {
-                Some(obj) => obj.as_deref()?,
-                None => return Some((summary.state, summary.reason)),
-            },
-        };
-        Some((obj.state, obj.reason))
+        match self.known() {
+            Known::Object(obj) => Some((obj.state, obj.reason)),
+            Known::Summary(summary) => Some((summary.state, summary.reason)),
+            Known::Damaged => None,
+        }
+    }
+
+    /// The id, as `summary` has it, without a copy.
+    fn id(&self) -> Option<u32> {
+        match self.known() {
+            Known::Object(obj) => obj.id,
+            Known::Summary(summary) => summary.id,
+            Known::Damaged => None,
+        }
     }
 }
 
@@ -457,8 +488,8 @@ impl Registry {
 
     /// The active domain with this id.
     pub fn domain_by_id(&self, id: u32) -> Option<&DomainObj> {
-        let uuid = self.summaries().find(|d| d.id == Some(id))?.uuid;
-        self.domain(&uuid)
+        let slot = self.domains.values().find(|slot| slot.id() == Some(id))?;
+        self.object(slot)
     }
 
     /// Adds a domain, or replaces the one with its UUID.
@@ -469,22 +500,6 @@ impl Registry {
         }
         self.domain_names.insert(obj.name().to_string(), uuid);
         self.domains.insert(uuid, DomainSlot::Loaded(obj));
-    }
-
-    /// Adds the domains the index stands for: their definitions are read
-    /// when first used. Built in one pass, the map moves no slot twice.
-    pub(crate) fn insert_indexed(&mut self, summaries: Vec<DomainSummary>) {
-        for summary in &summaries {
-            self.domain_names.insert(summary.name.clone(), summary.uuid);
-        }
-        let indexed = summaries
-            .into_iter()
-            .map(|summary| (summary.uuid, DomainSlot::Indexed(summary, OnceCell::new())));
-        if self.domains.is_empty() {
-            self.domains = indexed.collect();
-        } else {
-            self.domains.extend(indexed);
-        }
     }
 
     /// Re-indexes a domain after its name changed.

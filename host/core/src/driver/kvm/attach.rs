@@ -145,7 +145,12 @@ impl KvmDriver {
 
     /// Where the VMM of `uuid` publishes its state.
     pub(crate) fn state_file(&self, uuid: &str) -> PathBuf {
-        self.paths.runtime.join("vmm").join(format!("{uuid}.state"))
+        self.vmm_dir().join(state_file_name(uuid))
+    }
+
+    /// Where VMMs keep their sockets, records and state files.
+    pub(super) fn vmm_dir(&self) -> PathBuf {
+        self.paths.runtime.join("vmm")
     }
 
     /// Reads what the VMM of `uuid` last published, without connecting.
@@ -294,7 +299,7 @@ impl KvmDriver {
     /// state dir's lock and after re-attaching, so every VMM not adopted by
     /// then is such an orphan. Returns how many were stopped.
     pub(crate) fn reap_orphans(&self) -> usize {
-        let dir = self.paths.runtime.join("vmm");
+        let dir = self.vmm_dir();
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return 0;
         };
@@ -430,10 +435,10 @@ impl KvmDriver {
         if stale.is_empty() {
             return fresh;
         }
-        let dir = std::fs::File::open(self.paths.runtime.join("vmm")).ok();
+        let dir = std::fs::File::open(self.vmm_dir()).ok();
         for uuid in stale {
             let published = match &dir {
-                Some(dir) => published::read_in(dir, &format!("{uuid}.state"))
+                Some(dir) => published::read_in(dir, &state_file_name(&uuid))
                     .ok()
                     .flatten(),
                 None => None,
@@ -462,4 +467,10 @@ impl KvmDriver {
         }
         fresh
     }
+}
+
+/// The name of the file the VMM of `uuid` publishes its state in, in the
+/// VMM directory.
+fn state_file_name(uuid: &str) -> String {
+    format!("{uuid}.state")
 }
